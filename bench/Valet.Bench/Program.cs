@@ -1,0 +1,6 @@
+namespace Valet.Bench;
+
+internal static class Program
+{
+    public static void Main() { }
+}

@@ -1,0 +1,53 @@
+namespace Valet.Core.Domain;
+
+public enum ConnectionStatus
+{
+    Active,
+
+    /// <summary>The grant is dead (invalid_grant, revoked, refresh token expired): a person must reconnect.</summary>
+    ReauthRequired,
+}
+
+/// <summary>One person's grant at one provider. Unique on (OrgId, Provider, AccountId).</summary>
+public sealed record Connection
+{
+    public required string Id { get; init; }
+    public required string OrgId { get; init; }
+    public required string Provider { get; init; }
+
+    /// <summary>The BYOC credential this grant is pinned to; null means the platform credential of the provider.</summary>
+    public string? CredentialId { get; init; }
+
+    public required string AccountId { get; init; }
+    public string? AccountLogin { get; init; }
+    public string? AccountEmail { get; init; }
+
+    /// <summary>Granted scopes; null when unknown (an unknown grant never blocks a call).</summary>
+    public IReadOnlyList<string>? Scopes { get; init; }
+
+    public required Secret AccessToken { get; init; }
+    public Secret? RefreshToken { get; init; }
+    public string TokenType { get; init; } = "Bearer";
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    public ConnectionStatus Status { get; init; } = ConnectionStatus.Active;
+
+    /// <summary>Coarse machine reason for the status (e.g. <c>invalid_grant</c>); never provider prose.</summary>
+    public string? StatusReason { get; init; }
+
+    /// <summary>Per-connection API base (Salesforce <c>instance_url</c>, a self-hosted GitLab); null = the catalog's.</summary>
+    public string? ApiBaseUrl { get; init; }
+
+    /// <summary>Incremented on every write; used for optimistic checks.</summary>
+    public long Version { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public DateTimeOffset? LastRefreshedAt { get; init; }
+
+    /// <summary>When the background refresher should next look at this connection (null = never).</summary>
+    public DateTimeOffset? NextRefreshAt { get; init; }
+
+    /// <summary>Consecutive transient refresh failures (drives backoff).</summary>
+    public int RefreshFailures { get; init; }
+}

@@ -1,0 +1,80 @@
+using Valet.Core.Domain;
+
+namespace Valet.Core.OAuth;
+
+/// <summary>Client id/secret used against a provider's token endpoint (platform or BYOC).</summary>
+public sealed record ClientCredentials(string ClientId, Secret? ClientSecret);
+
+/// <summary>A successful token endpoint response, after quirks are applied.</summary>
+public sealed record TokenSet
+{
+    public required Secret AccessToken { get; init; }
+    public Secret? RefreshToken { get; init; }
+    public string TokenType { get; init; } = "Bearer";
+
+    /// <summary>Seconds from the response, when present.</summary>
+    public long? ExpiresIn { get; init; }
+
+    /// <summary>Scopes from the response; null when the response did not say.</summary>
+    public IReadOnlyList<string>? Scopes { get; init; }
+
+    /// <summary>Salesforce-style <c>instance_url</c>.</summary>
+    public string? InstanceUrl { get; init; }
+
+    /// <summary>Identity the token response itself carries (Slack <c>authed_user.id</c>, OIDC <c>id_token</c> sub…).</summary>
+    public string? AccountIdHint { get; init; }
+
+    public override string ToString() => $"TokenSet {{ TokenType = {TokenType}, ExpiresIn = {ExpiresIn} }}";
+}
+
+public enum TokenErrorKind
+{
+    /// <summary><c>invalid_grant</c>, revoked or expired grant: a person must reconnect.</summary>
+    InvalidGrant,
+
+    /// <summary><c>invalid_client</c> / <c>unauthorized_client</c>: the credential is wrong (terminal).</summary>
+    InvalidClient,
+
+    /// <summary>Any other OAuth error answered by the provider (4xx with an <c>error</c>).</summary>
+    OtherOAuthError,
+
+    /// <summary>5xx, connection refused, malformed answer: try again later.</summary>
+    Transient,
+
+    /// <summary>429: try again after <see cref="TokenError.RetryAfter"/>.</summary>
+    RateLimited,
+
+    /// <summary>The request went out and no answer came in time: outcome unknown.</summary>
+    Timeout,
+}
+
+/// <summary>A failed token call. <see cref="Code"/> is the provider's <c>error</c> member (a short code), never its prose.</summary>
+public sealed record TokenError(TokenErrorKind Kind, string Code, TimeSpan? RetryAfter = null, int? HttpStatus = null)
+{
+    public bool IsTerminal => Kind is TokenErrorKind.InvalidGrant or TokenErrorKind.InvalidClient;
+}
+
+/// <summary>Either a <see cref="TokenSet"/> or a <see cref="TokenError"/>: expected failures are values, not exceptions.</summary>
+public sealed record TokenResult
+{
+    public TokenSet? Tokens { get; private init; }
+    public TokenError? Error { get; private init; }
+
+    public bool IsSuccess => Tokens is not null;
+
+    public static TokenResult Success(TokenSet tokens) => new() { Tokens = tokens };
+
+    public static TokenResult Failure(TokenError error) => new() { Error = error };
+}
+
+/// <summary>The account a grant belongs to.</summary>
+public sealed record AccountIdentity(string Id, string? Login, string? Email);
+
+public sealed record AuthorizationRequest
+{
+    public required string ClientId { get; init; }
+    public required string RedirectUri { get; init; }
+    public required IReadOnlyList<string> Scopes { get; init; }
+    public required string State { get; init; }
+    public required string CodeChallenge { get; init; }
+}

@@ -1,0 +1,121 @@
+using Valet.Core.Domain;
+
+namespace Valet.Core.Providers;
+
+public enum TokenEndpointAuthMethod
+{
+    /// <summary><c>client_secret_post</c>: client id and secret in the form body.</summary>
+    ClientSecretPost,
+
+    /// <summary><c>client_secret_basic</c>: HTTP Basic with url-encoded id and secret.</summary>
+    ClientSecretBasic,
+}
+
+/// <summary>Named response/request quirks. Provider differences are data: these flags, never <c>if (provider == "x")</c>.</summary>
+[Flags]
+public enum ProviderQuirks
+{
+    None = 0,
+
+    /// <summary>The token endpoint answers form-encoded unless asked for JSON (GitHub): send <c>Accept: application/json</c> and parse either.</summary>
+    FormEncodedTokenResponse = 1 << 0,
+
+    /// <summary>The user token is nested under <c>authed_user</c> (Slack OAuth v2 user scopes).</summary>
+    SlackNestedAuthedUser = 1 << 1,
+
+    /// <summary>The token response carries <c>instance_url</c>, which becomes the connection's API base (Salesforce).</summary>
+    InstanceUrlApiBase = 1 << 2,
+
+    /// <summary>Every refresh returns a new refresh token and invalidates the old one (Atlassian, Spotify optional, …).</summary>
+    RotatingRefreshTokens = 1 << 3,
+
+    /// <summary>No <c>expires_in</c> in the token response (GitHub OAuth apps, Notion): the token is treated as non-expiring.</summary>
+    NoExpiresIn = 1 << 4,
+
+    /// <summary>Errors come back as HTTP 200 with <c>{"ok": false, "error": …}</c> (Slack).</summary>
+    OkFalseErrors = 1 << 5,
+
+    /// <summary>Scopes for the user token go in <c>user_scope</c> rather than <c>scope</c> (Slack).</summary>
+    UserScopeParameter = 1 << 6,
+}
+
+/// <summary>How to read the account identity from the provider's user-info response (dotted JSON paths).</summary>
+public sealed record IdentityMapping
+{
+    public string IdPath { get; init; } = "sub";
+    public string? LoginPath { get; init; }
+    public string? EmailPath { get; init; }
+
+    /// <summary>The user-info call is a POST (Dropbox) rather than a GET.</summary>
+    public bool UsePost { get; init; }
+}
+
+/// <summary>A managed target the catalog creates on connect (e.g. Microsoft 365 <c>mail</c>).</summary>
+public sealed record ManagedTargetDefinition
+{
+    public required string Name { get; init; }
+
+    /// <summary>Absolute base URL (one of the provider's API hosts) the target forwards to.</summary>
+    public required string BaseUrl { get; init; }
+
+    public IReadOnlyList<string> RequiredScopes { get; init; } = [];
+}
+
+/// <summary>One provider of the catalog, after configuration overrides and discovery. Immutable.</summary>
+public sealed record ProviderDefinition
+{
+    public required string Id { get; init; }
+    public required string DisplayName { get; init; }
+
+    /// <summary>Issuer, when known (discovery, or advertised): RFC 9207 <c>iss</c> is checked against it.</summary>
+    public string? Issuer { get; init; }
+
+    /// <summary>The provider advertises <c>authorization_response_iss_parameter_supported</c> (RFC 9207).</summary>
+    public bool IssParameterSupported { get; init; }
+
+    public Uri? AuthorizationEndpoint { get; init; }
+    public Uri? TokenEndpoint { get; init; }
+    public Uri? RevocationEndpoint { get; init; }
+    public Uri? UserInfoEndpoint { get; init; }
+
+    public IReadOnlyList<string> DefaultScopes { get; init; } = [];
+    public string ScopeSeparator { get; init; } = " ";
+    public IReadOnlyDictionary<string, string> ExtraAuthorizationParameters { get; init; } = new Dictionary<string, string>();
+    public TokenEndpointAuthMethod TokenEndpointAuth { get; init; } = TokenEndpointAuthMethod.ClientSecretPost;
+    public ProviderQuirks Quirks { get; init; }
+    public IdentityMapping Identity { get; init; } = new();
+
+    /// <summary>Absolute base URLs the proxy may reach (scheme + host + optional path). The first is the default.</summary>
+    public IReadOnlyList<string> ApiBaseUrls { get; init; } = [];
+
+    /// <summary>Extra headers the provider's API wants on every call (e.g. <c>Notion-Version</c>).</summary>
+    public IReadOnlyDictionary<string, string> ApiHeaders { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyList<ManagedTargetDefinition> Targets { get; init; } = [];
+
+    /// <summary>Lets endpoints and API live on loopback/private addresses (self-hosted, tests). Plain http only for loopback.</summary>
+    public bool AllowPrivateNetwork { get; init; }
+
+    /// <summary>Platform credential (from configuration); null when the provider has no platform client.</summary>
+    public string? ClientId { get; init; }
+    public Secret? ClientSecret { get; init; }
+
+    /// <summary>Ready: a platform client is configured.</summary>
+    public bool HasPlatformClient => !string.IsNullOrEmpty(ClientId);
+
+    public bool Has(ProviderQuirks quirk) => (Quirks & quirk) == quirk;
+}
+
+public interface IProviderCatalog
+{
+    ProviderDefinition? Find(string id);
+
+    IReadOnlyCollection<ProviderDefinition> All { get; }
+}
+
+/// <summary>The catalog or its configuration is invalid; <see cref="Problems"/> lists every problem at once.</summary>
+public sealed class CatalogValidationException(IReadOnlyList<string> problems)
+    : Exception("Invalid provider catalog: " + string.Join("; ", problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}

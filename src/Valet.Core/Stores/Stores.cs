@@ -1,0 +1,172 @@
+using Valet.Core.Domain;
+
+namespace Valet.Core.Stores;
+
+/// <summary>A uniqueness or optimistic-concurrency conflict, translated from whatever the backend raised.</summary>
+public sealed class StoreConflictException(string message, Exception? inner = null) : Exception(message, inner);
+
+public interface IOrgStore
+{
+    /// <summary>Creates the org; throws <see cref="StoreConflictException"/> when the id exists.</summary>
+    Task CreateAsync(Org org, CancellationToken cancellationToken);
+
+    /// <summary>Creates the org unless it exists (used for <c>default</c> at boot, from several nodes at once).</summary>
+    Task EnsureAsync(Org org, CancellationToken cancellationToken);
+
+    ValueTask<Org?> FindAsync(string id, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<Org> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Returns the updated org, or null when unknown.</summary>
+    Task<Org?> SetHeadlessAsync(string id, bool headless, CancellationToken cancellationToken);
+
+    Task SetDefaultConnectionAsync(string orgId, string provider, string connectionId, CancellationToken cancellationToken);
+
+    ValueTask<string?> FindDefaultConnectionAsync(string orgId, string provider, CancellationToken cancellationToken);
+}
+
+public interface ICredentialStore
+{
+    Task CreateAsync(Credential credential, CancellationToken cancellationToken);
+
+    ValueTask<Credential?> FindAsync(string id, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<Credential> ListAsync(string orgId, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+}
+
+public interface IConnectionStore
+{
+    ValueTask<Connection?> FindAsync(string id, CancellationToken cancellationToken);
+
+    ValueTask<Connection?> FindByAccountAsync(string orgId, string provider, string accountId, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<Connection> ListAsync(string orgId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Inserts, or updates the row with the same (org, provider, account id) keeping its id and created_at.
+    /// Returns the stored row (with its id and version) and whether it was created.
+    /// </summary>
+    Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes every mutable column when the stored version equals <c>connection.Version</c>; the stored version becomes
+    /// <c>Version + 1</c>. Returns the stored row, or null when the version moved or the row is gone.
+    /// </summary>
+    Task<Connection?> UpdateAsync(Connection connection, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the connection and, in the same transaction, its managed targets and default pointers.</summary>
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims up to <paramref name="batchSize"/> active connections whose <c>NextRefreshAt</c> is at or before
+    /// <paramref name="now"/>, moving their <c>NextRefreshAt</c> to <paramref name="leaseUntil"/> so no other node
+    /// claims them meanwhile (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>).
+    /// </summary>
+    Task<IReadOnlyList<Connection>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int batchSize, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Exclusive hold on one connection for the duration of a refresh. PostgreSQL: a row lock (<c>SELECT … FOR UPDATE</c>)
+/// in a transaction held across the provider call, so every node is excluded; SQLite: an in-process lock. The
+/// connection is re-read after the lock is taken.
+/// </summary>
+public interface IConnectionLocks
+{
+    /// <summary>Waits for the lock; null when the connection no longer exists.</summary>
+    Task<IConnectionLease?> AcquireAsync(string connectionId, CancellationToken cancellationToken);
+}
+
+public interface IConnectionLease : IAsyncDisposable
+{
+    /// <summary>The connection as stored, read after the lock was taken.</summary>
+    Connection Connection { get; }
+
+    /// <summary>Stores <paramref name="updated"/> (version + 1) in the transaction that holds the lock, then releases it.</summary>
+    Task<Connection> CommitAsync(Connection updated, CancellationToken cancellationToken);
+}
+
+public interface IFlowStore
+{
+    /// <summary>Inserts the flow; also sweeps flows expired before <c>flow.CreatedAt</c> (swept on write).</summary>
+    Task CreateAsync(Flow flow, CancellationToken cancellationToken);
+
+    /// <summary>Finds by id; a pending flow past its expiry is reported (and stored) as <see cref="FlowStatus.Expired"/>.</summary>
+    ValueTask<Flow?> FindAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Finds by state hash, with the same expiry rule as <see cref="FindAsync"/>.</summary>
+    ValueTask<Flow?> FindByStateAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Atomically moves a pending, unexpired flow with this state hash to <see cref="FlowStatus.Exchanging"/> and returns
+    /// it; null when there is none (unknown, replayed or expired). The state is single use.
+    /// </summary>
+    Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken);
+
+    Task CompleteAsync(string id, string connectionId, IReadOnlyList<string> grantedScopes, DateTimeOffset now, CancellationToken cancellationToken);
+
+    Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Marks pending flows past expiry as expired and deletes finished ones older than a day. Returns rows touched.</summary>
+    Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken);
+}
+
+public interface IApiKeyStore
+{
+    Task CreateAsync(ApiKey key, CancellationToken cancellationToken);
+
+    /// <summary>Hot path of every agent request.</summary>
+    ValueTask<ApiKey?> FindByPrefixAsync(string prefix, CancellationToken cancellationToken);
+
+    ValueTask<ApiKey?> FindAsync(string id, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<ApiKey> ListAsync(string orgId, CancellationToken cancellationToken);
+
+    Task<ApiKey?> SetPermissionsAsync(string id, IReadOnlyList<Permission> permissions, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+}
+
+public interface ITargetStore
+{
+    Task CreateAsync(Target target, CancellationToken cancellationToken);
+
+    ValueTask<Target?> FindAsync(string id, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<Target> ListAsync(string orgId, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<Target> ListByConnectionAsync(string connectionId, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+}
+
+public interface IAuditStore
+{
+    Task AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken);
+
+    /// <summary>Newest first; <paramref name="before"/> is the id to page from (exclusive).</summary>
+    Task<IReadOnlyList<AuditEvent>> ListAsync(string orgId, long? before, int limit, CancellationToken cancellationToken);
+}
+
+/// <summary>Progress of <c>valet vault rotate</c>.</summary>
+public sealed record RotationProgress(string Table, string Column, long Done, long Remaining);
+
+/// <summary>Whole-database operations on sealed columns: key check at boot, re-encryption under the current key.</summary>
+public interface IVaultMaintenance
+{
+    /// <summary>
+    /// Verifies the key-check value (writing it on a fresh database). Throws <see cref="Vault.VaultKeyMismatchException"/>
+    /// when no configured key opens it.
+    /// </summary>
+    Task VerifyKeyAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Re-encrypts every sealed value not under the current key, in small committed batches, so an interrupted run
+    /// resumes where it stopped. Returns the number of values re-encrypted.
+    /// </summary>
+    Task<long> RotateAsync(IProgress<RotationProgress>? progress, CancellationToken cancellationToken);
+
+    /// <summary>How many sealed values are not yet under the current key.</summary>
+    Task<long> CountStaleAsync(CancellationToken cancellationToken);
+}

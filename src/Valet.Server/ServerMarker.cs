@@ -1,0 +1,3 @@
+namespace Valet.Server;
+
+internal static class ServerMarker;

@@ -1,0 +1,3 @@
+namespace Valet.Storage;
+
+internal static class StorageMarker;
