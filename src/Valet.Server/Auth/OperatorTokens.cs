@@ -1,0 +1,19 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Valet.Server.Auth;
+
+/// <summary>
+/// The operator's admin token and the local service token, kept only as SHA-256 hashes and compared in constant time.
+/// </summary>
+internal sealed class OperatorTokens(string? adminToken, string? serviceToken)
+{
+    private readonly byte[]? _admin = adminToken is null ? null : Hash(adminToken);
+    private readonly byte[]? _service = serviceToken is null ? null : Hash(serviceToken);
+
+    public bool IsAdmin(string presented) => _admin is not null && CryptographicOperations.FixedTimeEquals(Hash(presented), _admin);
+
+    public bool IsService(string presented) => _service is not null && CryptographicOperations.FixedTimeEquals(Hash(presented), _service);
+
+    private static byte[] Hash(string value) => SHA256.HashData(Encoding.UTF8.GetBytes(value));
+}

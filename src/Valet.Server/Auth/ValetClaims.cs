@@ -1,0 +1,31 @@
+using System.Security.Claims;
+
+namespace Valet.Server.Auth;
+
+internal static class ValetClaims
+{
+    public const string Scheme = "Valet";
+    public const string RoleOperator = "operator";
+    public const string RoleService = "service";
+    public const string RoleAgent = "agent";
+    public const string OrgClaim = "valet:org";
+    public const string KeyIdClaim = "valet:key";
+    public const string OperatorClaim = "valet:operator";
+
+    public const string OperatorPolicy = "operator";
+    public const string ServicePolicy = "service";
+    public const string AgentPolicy = "agent";
+
+    public static bool IsOperator(this ClaimsPrincipal principal) => principal.IsInRole(RoleOperator);
+
+    public static bool IsService(this ClaimsPrincipal principal) => principal.IsInRole(RoleService);
+
+    /// <summary>The org an agent key or a dashboard session belongs to; null for the admin token (all orgs).</summary>
+    public static string? OrgId(this ClaimsPrincipal principal) => principal.FindFirstValue(OrgClaim);
+
+    public static string? KeyId(this ClaimsPrincipal principal) => principal.FindFirstValue(KeyIdClaim);
+
+    /// <summary>An operator may act on an org when it is the admin/service principal or a session of that org.</summary>
+    public static bool CanOperate(this ClaimsPrincipal principal, string orgId) =>
+        principal.IsOperator() && (principal.OrgId() is null || string.Equals(principal.OrgId(), orgId, StringComparison.Ordinal));
+}

@@ -1,0 +1,140 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Scalar.AspNetCore;
+using Valet.Core;
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Core.Vault;
+using Valet.Server.Auth;
+using Valet.Server.Http;
+using Valet.Server.Logging;
+using Valet.Storage;
+
+namespace Valet.Server.Hosting;
+
+/// <summary>
+/// Builds the Valet server. Every boot check (settings, key, catalog, migrations, key check) runs here, before the
+/// server listens, and fails with one readable line: <see cref="ValetConfigurationException"/>,
+/// <see cref="CatalogValidationException"/> or <see cref="VaultKeyMismatchException"/>.
+/// </summary>
+public static class ValetHost
+{
+    public static async Task<WebApplication> BuildAsync(string[] args, IReadOnlyDictionary<string, string?>? overrides = null,
+        Action<WebApplicationBuilder>? configure = null, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // Precedence, lowest first: valet.json in the data directory, VALET_* environment, explicit overrides.
+        var dataDirectory = overrides?.GetValueOrDefault("DATA_DIR") is { Length: > 0 } dir ? Path.GetFullPath(dir) : ValetSettings.DefaultDataDirectory();
+        builder.Configuration.AddJsonFile(Path.Combine(dataDirectory, "valet.json"), optional: true, reloadOnChange: false);
+        builder.Configuration.AddEnvironmentVariables("VALET_");
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        var settings = ValetSettings.From(builder.Configuration);
+        var database = DatabaseTarget.Parse(settings.Database, settings.DataDirectory);
+        var hosted = database.IsPostgres;
+        if (hosted && settings.AdminToken is null)
+        {
+            throw new ValetConfigurationException("VALET_ADMIN_TOKEN is required with PostgreSQL (hosted mode).");
+        }
+
+        var keyRing = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory);
+
+        ProviderCatalog catalog;
+        using (var discoveryHttp = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            catalog = await ProviderCatalogBuilder.BuildAsync(builder.Configuration.GetSection("Providers"), discoveryHttp, cancellationToken);
+        }
+
+        var serviceToken = settings.ServiceToken ?? (hosted ? null : ServiceTokenFile.LoadOrCreate(settings.DataDirectory));
+
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]) &&
+            string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ASPNETCORE_URLS")))
+        {
+            builder.WebHost.UseUrls(ValetSettings.DefaultUrl);
+        }
+
+        var services = builder.Services;
+        services.AddSingleton(settings);
+        services.AddSingleton(keyRing);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IVault>(_ => new XChaChaVault(keyRing));
+        services.AddSingleton<IProviderCatalog>(catalog);
+        services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken));
+        services.AddValetStorage(database);
+        services.AddHttpClient<IOAuthClient, OAuthClient>(client => client.Timeout = TimeSpan.FromSeconds(30));
+
+        services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            options.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+        });
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        services.AddAuthentication(ValetClaims.Scheme)
+            .AddScheme<AuthenticationSchemeOptions, ValetAuthenticationHandler>(ValetClaims.Scheme, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(ValetClaims.OperatorPolicy, policy => policy.RequireRole(ValetClaims.RoleOperator))
+            .AddPolicy(ValetClaims.ServicePolicy, policy => policy.RequireRole(ValetClaims.RoleService))
+            .AddPolicy(ValetClaims.AgentPolicy, policy => policy.RequireRole(ValetClaims.RoleAgent));
+        services.AddOpenApi();
+
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+
+        await app.Services.GetRequiredService<StorageInitializer>().InitializeAsync(cancellationToken);
+        await app.Services.GetRequiredService<IVaultMaintenance>().VerifyKeyAsync(cancellationToken);
+        await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
+            new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
+            cancellationToken);
+
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
+        if (keyRing.GeneratedKeyFile is not null)
+        {
+            Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
+        }
+
+        app.UseValetErrorHandling();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapValetEndpoints();
+
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            Log.Started(logger, typeof(ValetHost).Assembly.GetName().Version?.ToString(3) ?? "0.0.0", hosted ? "hosted" : "local",
+                settings.DataDirectory);
+            if (!hosted)
+            {
+                Log.ServiceTokenFile(logger, ServiceTokenFile.PathIn(settings.DataDirectory));
+            }
+        });
+
+        return app;
+    }
+
+    private static void MapValetEndpoints(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().ExcludeFromDescription();
+        app.MapOpenApi("/openapi/v1.json");
+        app.MapScalarApiReference("/docs", options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API"));
+
+        app.MapOrgs();
+        app.MapCredentials();
+        app.MapKeys();
+        app.MapProviders();
+    }
+}

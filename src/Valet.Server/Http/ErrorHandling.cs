@@ -1,0 +1,85 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Valet.Server.Logging;
+
+namespace Valet.Server.Http;
+
+/// <summary>Maps every failure to problem+json: bad input never becomes a 500, a 500 never carries a stack trace.</summary>
+internal static class ErrorHandling
+{
+    /// <summary>Bodies on the admin and agent JSON routes; the proxy sets its own limit.</summary>
+    public const long JsonBodyLimit = 64 * 1024;
+
+    public static IApplicationBuilder UseValetErrorHandling(this IApplicationBuilder app)
+    {
+        app.UseExceptionHandler(handler => handler.Run(async context =>
+        {
+            var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var result = error switch
+            {
+                BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+                    Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
+                BadHttpRequestException { InnerException: JsonException } or JsonException =>
+                    Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
+                BadHttpRequestException bad =>
+                    Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read."),
+                OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
+                    Problems.Create(499, "client_closed_request", "Client closed request"),
+                _ => null,
+            };
+
+            if (result is null)
+            {
+                var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
+                Log.UnhandledError(logger, context.Request.Method, context.Request.Path, error?.GetType().Name ?? "unknown");
+                result = Problems.Create(StatusCodes.Status500InternalServerError, "internal_error", "Internal error",
+                    "Something went wrong on our side. The error was logged.");
+            }
+
+            await result.ExecuteAsync(context);
+        }));
+
+        // Unknown routes and wrong methods: problem+json too.
+        app.UseStatusCodePages(async statusContext =>
+        {
+            var context = statusContext.HttpContext;
+            var (code, title) = context.Response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => ("not_found", "Not found"),
+                StatusCodes.Status405MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
+                StatusCodes.Status415UnsupportedMediaType => ("unsupported_media_type", "Unsupported media type"),
+                _ => ("http_" + context.Response.StatusCode, "Error"),
+            };
+            await Problems.Create(context.Response.StatusCode, code, title).ExecuteAsync(context);
+        });
+
+        // JSON routes get a small body limit; a larger body fails fast with 413.
+        app.Use(async (context, next) =>
+        {
+            if (!context.Request.Path.StartsWithSegments("/v1/proxy") && !context.Request.Path.StartsWithSegments("/v1/targets"))
+            {
+                var feature = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+                if (feature is { IsReadOnly: false })
+                {
+                    feature.MaxRequestBodySize = JsonBodyLimit;
+                }
+
+                if (context.Request.ContentLength > JsonBodyLimit)
+                {
+                    await Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
+                        $"The request body is larger than {JsonBodyLimit} bytes.").ExecuteAsync(context);
+                    return;
+                }
+            }
+
+            await next(context);
+        });
+
+        return app;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text.RegularExpressions;
+
+namespace Valet.Server.Http;
+
+/// <summary>Collects every field problem of a request, so the caller learns them all at once.</summary>
+internal sealed partial class Validation
+{
+    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+    public bool IsValid => _errors.Count == 0;
+
+    public void Add(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var list))
+        {
+            _errors[field] = list = [];
+        }
+
+        list.Add(message);
+    }
+
+    /// <summary>Adds "is required" when missing; returns the trimmed value.</summary>
+    public string? Required(string field, string? value, int maxLength = 200)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            Add(field, "is required");
+            return null;
+        }
+
+        if (value.Length > maxLength)
+        {
+            Add(field, $"must be at most {maxLength} characters");
+            return null;
+        }
+
+        return value.Trim();
+    }
+
+    public string? Slug(string field, string? value)
+    {
+        var trimmed = Required(field, value, 64);
+        if (trimmed is not null && !SlugPattern().IsMatch(trimmed))
+        {
+            Add(field, "must be a slug: lower-case letters, digits and '-', starting with a letter or digit");
+            return null;
+        }
+
+        return trimmed;
+    }
+
+    public IResult Problem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,63}$")]
+    private static partial Regex SlugPattern();
+}

@@ -1,0 +1,161 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using Valet.Core.Domain;
+using Valet.Core.Keys;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Server.Auth;
+using Valet.Server.Http;
+using Valet.Server.Logging;
+using Valet.Server.Orgs;
+
+namespace Valet.Server.Keys;
+
+internal sealed record CreateKeyRequest(string? Name, JsonElement? Permissions);
+
+internal sealed record KeyResponse(string Id, string Org, string Name, string Prefix, IReadOnlyList<Dictionary<string, string>> Permissions,
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt)
+{
+    public static KeyResponse From(ApiKey key) =>
+        new(key.Id, key.OrgId, key.Name, key.Prefix, PermissionJson.ToJson(key.Permissions), key.CreatedAt, key.LastUsedAt);
+}
+
+/// <summary>The only response that ever carries the secret <c>key</c>.</summary>
+internal sealed record CreatedKeyResponse(string Id, string Key, string Org, string Name, string Prefix,
+    IReadOnlyList<Dictionary<string, string>> Permissions, DateTimeOffset CreatedAt);
+
+internal static class KeyEndpoints
+{
+    public static RouteGroupBuilder MapKeys(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("API keys");
+        group.MapPost("/orgs/{org}/keys", CreateAsync);
+        group.MapGet("/orgs/{org}/keys", ListAsync);
+        group.MapGet("/keys/{id}", GetAsync);
+        group.MapDelete("/keys/{id}", DeleteAsync);
+        group.MapPut("/keys/{id}/permissions", SetPermissionsAsync);
+        return group;
+    }
+
+    private static async Task<IResult> CreateAsync(string org, CreateKeyRequest? request, ClaimsPrincipal user, IOrgStore orgs,
+        IApiKeyStore keys, IConnectionStore connections, ITargetStore targets, IProviderCatalog catalog, TimeProvider time,
+        ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
+        if (found.Problem is not null)
+        {
+            return found.Problem;
+        }
+
+        var validation = new Validation();
+        var name = validation.Required("name", request?.Name, 100);
+        var permissions = await PermissionJson.ParseAsync(request?.Permissions, org, validation, catalog, connections, targets, cancellationToken);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var minted = ApiKeySecrets.Mint();
+        var key = new ApiKey
+        {
+            Id = Ids.New("key"),
+            OrgId = org,
+            Name = name!,
+            Prefix = minted.Prefix,
+            Hash = minted.Hash,
+            Permissions = permissions,
+            CreatedAt = time.GetUtcNow(),
+        };
+        await keys.CreateAsync(key, cancellationToken);
+        Log.KeyCreated(loggers.CreateLogger("Valet.Keys"), key.Id, key.Prefix, org);
+        return TypedResults.Created($"/v1/keys/{key.Id}", new CreatedKeyResponse(key.Id, minted.Key.Reveal(), org, key.Name, key.Prefix,
+            PermissionJson.ToJson(permissions), key.CreatedAt));
+    }
+
+    private static async Task<IResult> ListAsync(string org, ClaimsPrincipal user, IOrgStore orgs, IApiKeyStore keys, CancellationToken cancellationToken)
+    {
+        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
+        if (found.Problem is not null)
+        {
+            return found.Problem;
+        }
+
+        var list = new List<KeyResponse>();
+        await foreach (var key in keys.ListAsync(org, cancellationToken))
+        {
+            list.Add(KeyResponse.From(key));
+        }
+
+        return TypedResults.Ok(list);
+    }
+
+    private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, CancellationToken cancellationToken)
+    {
+        var key = await FindAsync(id, user, keys, cancellationToken);
+        return key is null ? KeyNotFound() : TypedResults.Ok(KeyResponse.From(key));
+    }
+
+    private static async Task<IResult> DeleteAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
+    {
+        var key = await FindAsync(id, user, keys, cancellationToken);
+        if (key is null || !await keys.DeleteAsync(id, cancellationToken))
+        {
+            return KeyNotFound();
+        }
+
+        Log.KeyRevoked(loggers.CreateLogger("Valet.Keys"), id);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Body: <c>{"permissions": [...]}</c> or the bare array.</summary>
+    private static async Task<IResult> SetPermissionsAsync(string id, JsonElement body, ClaimsPrincipal user, IApiKeyStore keys,
+        IConnectionStore connections, ITargetStore targets, IProviderCatalog catalog, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var key = await FindAsync(id, user, keys, cancellationToken);
+        if (key is null)
+        {
+            return KeyNotFound();
+        }
+
+        JsonElement? list = body.ValueKind switch
+        {
+            JsonValueKind.Array => body,
+            JsonValueKind.Object when body.TryGetProperty("permissions", out var inner) => inner,
+            _ => null,
+        };
+        var validation = new Validation();
+        if (list is null)
+        {
+            validation.Add("permissions", "is required: an array, or an object with a permissions array");
+            return validation.Problem();
+        }
+
+        var permissions = await PermissionJson.ParseAsync(list, key.OrgId, validation, catalog, connections, targets, cancellationToken);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var updated = await keys.SetPermissionsAsync(id, permissions, cancellationToken);
+        if (updated is null)
+        {
+            return KeyNotFound();
+        }
+
+        Log.KeyPermissionsChanged(loggers.CreateLogger("Valet.Keys"), id, permissions.Count);
+        return TypedResults.Ok(KeyResponse.From(updated));
+    }
+
+    private static async Task<ApiKey?> FindAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, CancellationToken cancellationToken)
+    {
+        var key = id.Length <= 64 ? await keys.FindAsync(id, cancellationToken) : null;
+        return key is not null && user.CanOperate(key.OrgId) ? key : null;
+    }
+
+    private static IResult KeyNotFound() => Problems.NotFound("key_not_found", "No such API key.");
+}

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using Valet.Core.Domain;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Server.Http;
+
+namespace Valet.Server.Keys;
+
+/// <summary>Permissions on the wire: <c>{"connection": ID}</c>, <c>{"provider": PROVIDER}</c> or <c>{"target": ID}</c>.</summary>
+internal static class PermissionJson
+{
+    public const int MaxPermissions = 200;
+
+    public static Dictionary<string, string> ToJson(Permission permission) =>
+        new(StringComparer.Ordinal) { [permission.Kind.ToString().ToLowerInvariant()] = permission.Value };
+
+    public static IReadOnlyList<Dictionary<string, string>> ToJson(IEnumerable<Permission> permissions) => [.. permissions.Select(ToJson)];
+
+    /// <summary>Parses and checks each permission against the org; every problem goes into <paramref name="validation"/>.</summary>
+    public static async Task<List<Permission>> ParseAsync(JsonElement? element, string orgId, Validation validation, IProviderCatalog catalog,
+        IConnectionStore connections, ITargetStore targets, CancellationToken cancellationToken)
+    {
+        var result = new List<Permission>();
+        if (element is not { ValueKind: JsonValueKind.Array } array)
+        {
+            if (element is { ValueKind: not (JsonValueKind.Undefined or JsonValueKind.Null) })
+            {
+                validation.Add("permissions", "must be an array");
+            }
+
+            return result;
+        }
+
+        if (array.GetArrayLength() > MaxPermissions)
+        {
+            validation.Add("permissions", $"at most {MaxPermissions} permissions");
+            return result;
+        }
+
+        var index = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            var field = $"permissions[{index++}]";
+            if (item.ValueKind != JsonValueKind.Object || item.EnumerateObject().Count() != 1)
+            {
+                validation.Add(field, "must be an object with exactly one of connection, provider or target");
+                continue;
+            }
+
+            var property = item.EnumerateObject().First();
+            if (property.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(property.Value.GetString()) ||
+                property.Value.GetString()!.Length > 128)
+            {
+                validation.Add(field, "the value must be a non-empty string");
+                continue;
+            }
+
+            var value = property.Value.GetString()!;
+            switch (property.Name)
+            {
+                case "connection":
+                    var connection = await connections.FindAsync(value, cancellationToken);
+                    if (connection is null || connection.OrgId != orgId)
+                    {
+                        validation.Add(field, $"no connection '{value}' in this org");
+                        continue;
+                    }
+
+                    result.Add(new Permission(PermissionKind.Connection, value));
+                    break;
+                case "provider":
+                    var provider = catalog.Find(value);
+                    if (provider is null)
+                    {
+                        validation.Add(field, $"unknown provider '{value}'");
+                        continue;
+                    }
+
+                    result.Add(new Permission(PermissionKind.Provider, provider.Id));
+                    break;
+                case "target":
+                    var target = await targets.FindAsync(value, cancellationToken);
+                    if (target is null || target.OrgId != orgId)
+                    {
+                        validation.Add(field, $"no target '{value}' in this org");
+                        continue;
+                    }
+
+                    result.Add(new Permission(PermissionKind.Target, value));
+                    break;
+                default:
+                    validation.Add(field, $"unknown permission kind '{property.Name}' (connection, provider or target)");
+                    break;
+            }
+        }
+
+        return [.. result.Distinct()];
+    }
+}

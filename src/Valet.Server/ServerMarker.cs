@@ -1,3 +1,0 @@
-namespace Valet.Server;
-
-internal static class ServerMarker;
