@@ -1,6 +1,30 @@
+using System.CommandLine;
+using Valet.Cli.Commands;
+using Valet.Cli.Infrastructure;
+
 namespace Valet.Cli;
 
 internal static class Program
 {
-    public static int Main(string[] args) => args.Length == 0 ? 0 : 0;
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Valet — outbound OAuth connection broker for AI agents");
+        root.With(
+            ServeCommand.Create(),
+            OrgsCommand.Create(),
+            CredentialsCommand.Create(),
+            KeysCommand.Create(),
+            ProvidersCommand.Create(),
+            VaultCommand.Create());
+
+        try
+        {
+            return await root.Parse(args).InvokeAsync();
+        }
+        catch (CliException error)
+        {
+            await Console.Error.WriteLineAsync("valet: " + error.Message);
+            return error.ExitCode;
+        }
+    }
 }

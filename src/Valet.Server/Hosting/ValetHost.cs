@@ -18,7 +18,14 @@ using Valet.Core.Stores;
 using Valet.Core.Vault;
 using Valet.Server.Auth;
 using Valet.Server.Http;
+using Valet.Server.Connections;
+using Valet.Server.Credentials;
+using Valet.Server.Flows;
+using Valet.Server.Internal;
+using Valet.Server.Keys;
 using Valet.Server.Logging;
+using Valet.Server.Orgs;
+using Valet.Server.Providers;
 using Valet.Storage;
 
 namespace Valet.Server.Hosting;
@@ -90,6 +97,9 @@ public static class ValetHost
             .AddPolicy(ValetClaims.OperatorPolicy, policy => policy.RequireRole(ValetClaims.RoleOperator))
             .AddPolicy(ValetClaims.ServicePolicy, policy => policy.RequireRole(ValetClaims.RoleService))
             .AddPolicy(ValetClaims.AgentPolicy, policy => policy.RequireRole(ValetClaims.RoleAgent));
+        services.AddValetConnect();
+        services.AddSingleton<LoopbackCallbacks>();
+        services.AddSingleton<ConnectStarter>();
         services.AddOpenApi();
 
         configure?.Invoke(builder);
@@ -110,6 +120,7 @@ public static class ValetHost
 
         app.UseValetErrorHandling();
         app.UseAuthentication();
+        app.UseInternalGuard();
         app.UseAuthorization();
         app.MapValetEndpoints();
 
@@ -136,5 +147,9 @@ public static class ValetHost
         app.MapCredentials();
         app.MapKeys();
         app.MapProviders();
+        app.MapConnections();
+        app.MapFlows();
+        app.MapOAuthCallback();
+        app.MapInternal();
     }
 }

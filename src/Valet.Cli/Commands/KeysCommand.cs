@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Text.Json;
+using Valet.Cli.Infrastructure;
+
+namespace Valet.Cli.Commands;
+
+/// <summary><c>valet keys</c>: agent API keys only (the encryption key is <c>valet vault</c>).</summary>
+internal static class KeysCommand
+{
+    public static readonly Option<string> Org = new("--org") { Description = "Org id", DefaultValueFactory = _ => "default" };
+
+    public static Command Create()
+    {
+        var name = new Argument<string>("name") { Description = "A name for the key (who holds it)" };
+        var allow = new Option<string[]>("--allow")
+        {
+            Description = "Permission, repeatable: connection:ID, provider:PROVIDER or target:ID",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var create = new Command("create", "Create an API key; the secret is printed this once").With(name, allow, Org, Verb.Json)
+            .WithApi(async (parse, api, ct) =>
+            {
+                var permissions = ParsePermissions(parse.GetValue(allow) ?? []);
+                var body = ValetApi.EnsureSuccess(await api.PostAsync($"v1/orgs/{Uri.EscapeDataString(parse.GetValue(Org)!)}/keys",
+                    new { name = parse.GetValue(name), permissions }, ct));
+                if (parse.GetValue(Verb.Json))
+                {
+                    CliJson.Print(body);
+                }
+                else
+                {
+                    Console.Out.WriteLine(body.Str("key"));
+                    Console.Error.WriteLine($"Created {body.Str("id")} ({body.Str("prefix")}). The key above is shown only once: store it now.");
+                }
+
+                return ExitCodes.Success;
+            });
+
+        var list = new Command("list", "List API keys (never their secrets)").With(Org, Verb.Json).WithApi(async (parse, api, ct) =>
+        {
+            var body = ValetApi.EnsureSuccess(await api.GetAsync($"v1/orgs/{Uri.EscapeDataString(parse.GetValue(Org)!)}/keys", ct));
+            if (parse.GetValue(Verb.Json))
+            {
+                CliJson.Print(body);
+            }
+            else
+            {
+                Table.Print(["id", "name", "prefix", "permissions"], body.EnumerateArray().Select(k => (IReadOnlyList<string>)
+                    [k.Str("id"), k.Str("name"), k.Str("prefix"), string.Join(",", k.GetProperty("permissions").EnumerateArray()
+                        .SelectMany(p => p.EnumerateObject()).Select(p => $"{p.Name}:{p.Value.GetString()}"))]));
+            }
+
+            return ExitCodes.Success;
+        });
+
+        var id = new Argument<string>("id") { Description = "Key id (key_…)" };
+        var revoke = new Command("revoke", "Revoke (delete) an API key").With(id).WithApi(async (parse, api, ct) =>
+        {
+            ValetApi.EnsureSuccess(await api.SendAsync(HttpMethod.Delete, "v1/keys/" + Uri.EscapeDataString(parse.GetValue(id)!), null, ct));
+            Console.Error.WriteLine($"Revoked {parse.GetValue(id)}.");
+            return ExitCodes.Success;
+        });
+
+        return new Command("keys", "Manage agent API keys").With(create, list, revoke);
+    }
+
+    public static List<Dictionary<string, string>> ParsePermissions(IEnumerable<string> values)
+    {
+        var list = new List<Dictionary<string, string>>();
+        foreach (var value in values)
+        {
+            var colon = value.IndexOf(':', StringComparison.Ordinal);
+            var kind = colon > 0 ? value[..colon] : string.Empty;
+            if (kind is not ("connection" or "provider" or "target") || colon == value.Length - 1)
+            {
+                throw new CliException($"--allow '{value}' must be connection:ID, provider:PROVIDER or target:ID.", ExitCodes.Usage);
+            }
+
+            list.Add(new Dictionary<string, string> { [kind] = value[(colon + 1)..] });
+        }
+
+        return list;
+    }
+}

@@ -1,0 +1,18 @@
+namespace Valet.Cli.Infrastructure;
+
+internal static class ExitCodes
+{
+    public const int Success = 0;
+
+    /// <summary>The operation failed: the server said no, a flow ended in error, or the server is unreachable.</summary>
+    public const int Failure = 1;
+
+    /// <summary>Bad usage or configuration (including a boot check of <c>valet serve</c>).</summary>
+    public const int Usage = 2;
+}
+
+/// <summary>An expected CLI failure: printed as one line <c>valet: MESSAGE</c> on stderr, then the exit code.</summary>
+internal sealed class CliException(string message, int exitCode = ExitCodes.Failure) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+}

@@ -1,0 +1,124 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Valet.Server.Hosting;
+
+namespace Valet.Cli.Infrastructure;
+
+internal sealed record ApiResponse(int Status, JsonElement Body)
+{
+    public bool IsSuccess => Status is >= 200 and < 300;
+
+    public string? Code => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("code", out var c) ? c.GetString() : null;
+}
+
+/// <summary>
+/// The CLI's HTTP client. Finds the server at <c>VALET_URL</c> (default http://127.0.0.1:7878) and authenticates with the
+/// local service token from the data directory, or <c>VALET_ADMIN_TOKEN</c>. Never falls back to anything else.
+/// </summary>
+internal sealed class ValetApi : IDisposable
+{
+    private readonly HttpClient _http;
+
+    private ValetApi(Uri baseUrl, string? token)
+    {
+        BaseUrl = baseUrl;
+        _http = new HttpClient { BaseAddress = baseUrl, Timeout = Timeout.InfiniteTimeSpan };
+        if (token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    public Uri BaseUrl { get; }
+
+    public static ValetApi FromEnvironment()
+    {
+        var url = Environment.GetEnvironmentVariable("VALET_URL");
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            url = ValetSettings.DefaultUrl;
+        }
+
+        if (!Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var baseUrl))
+        {
+            throw new CliException($"VALET_URL '{url}' is not an absolute URL.", ExitCodes.Usage);
+        }
+
+        var token = ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory()) ?? Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN");
+        return new ValetApi(baseUrl, token);
+    }
+
+    public Task<ApiResponse> GetAsync(string path, CancellationToken cancellationToken) => SendAsync(HttpMethod.Get, path, null, cancellationToken);
+
+    public Task<ApiResponse> PostAsync(string path, object? body, CancellationToken cancellationToken) => SendAsync(HttpMethod.Post, path, body, cancellationToken);
+
+    public async Task<ApiResponse> SendAsync(HttpMethod method, string path, object? body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path.TrimStart('/'));
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body, options: CliJson.Options);
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, cancellationToken);
+        }
+        catch (HttpRequestException)
+        {
+            throw new CliException($"cannot reach the Valet server at {BaseUrl.ToString().TrimEnd('/')}. Start it with `valet serve` (or set VALET_URL).");
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            JsonElement json;
+            try
+            {
+                json = text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                json = default;
+            }
+
+            return new ApiResponse((int)response.StatusCode, json);
+        }
+    }
+
+    /// <summary>Returns the body of a success, or throws a one-line <see cref="CliException"/> from the problem document.</summary>
+    public static JsonElement EnsureSuccess(ApiResponse response)
+    {
+        if (response.IsSuccess)
+        {
+            return response.Body;
+        }
+
+        throw new CliException(Describe(response));
+    }
+
+    public static string Describe(ApiResponse response)
+    {
+        if (response.Body.ValueKind != JsonValueKind.Object)
+        {
+            return $"the server answered HTTP {response.Status}.";
+        }
+
+        var body = response.Body;
+        var message = body.TryGetProperty("detail", out var detail) ? detail.GetString() : body.TryGetProperty("title", out var title) ? title.GetString() : null;
+        var code = response.Code ?? "http_" + response.Status;
+        if (response.Status == 401)
+        {
+            message = "not authorized: the server did not accept the service token (is VALET_DATA_DIR the server's?) or VALET_ADMIN_TOKEN.";
+        }
+
+        var fields = body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object
+            ? " " + string.Join("; ", errors.EnumerateObject().Select(e => $"{e.Name} {string.Join(", ", e.Value.EnumerateArray().Select(v => v.GetString()))}"))
+            : string.Empty;
+        return $"{message}{fields} ({code})";
+    }
+
+    public void Dispose() => _http.Dispose();
+}

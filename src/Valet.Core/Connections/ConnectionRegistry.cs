@@ -1,0 +1,109 @@
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+
+namespace Valet.Core.Connections;
+
+/// <summary>A grant to store: from a completed flow or an import.</summary>
+public sealed record GrantToStore
+{
+    public required string OrgId { get; init; }
+    public required ProviderDefinition Provider { get; init; }
+    public string? CredentialId { get; init; }
+    public required AccountIdentity Account { get; init; }
+    public required Secret AccessToken { get; init; }
+    public Secret? RefreshToken { get; init; }
+    public string TokenType { get; init; } = "Bearer";
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>Null = unknown.</summary>
+    public IReadOnlyList<string>? Scopes { get; init; }
+
+    public string? ApiBaseUrl { get; init; }
+
+    /// <summary><c>connect</c> or <c>import</c>, for the audit trail.</summary>
+    public required string Source { get; init; }
+}
+
+/// <summary>
+/// Stores grants: upsert on (org, provider, account id), managed targets from the catalog, audit. Shared by the flow
+/// engine and import so both produce identical connections.
+/// </summary>
+public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStore targets, IAuditStore audit, TimeProvider time)
+{
+    /// <summary>How long before expiry the background refresher should renew a token.</summary>
+    public static readonly TimeSpan ProactiveLead = TimeSpan.FromMinutes(5);
+
+    public async Task<(Connection Connection, bool Created)> SaveAsync(GrantToStore grant, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var (connection, created) = await connections.UpsertAsync(new Connection
+        {
+            Id = Ids.New("conn"),
+            OrgId = grant.OrgId,
+            Provider = grant.Provider.Id,
+            CredentialId = grant.CredentialId,
+            AccountId = grant.Account.Id,
+            AccountLogin = grant.Account.Login,
+            AccountEmail = grant.Account.Email,
+            Scopes = grant.Scopes,
+            AccessToken = grant.AccessToken,
+            RefreshToken = grant.RefreshToken,
+            TokenType = grant.TokenType,
+            ExpiresAt = grant.ExpiresAt,
+            Status = ConnectionStatus.Active,
+            ApiBaseUrl = grant.ApiBaseUrl,
+            CreatedAt = now,
+            UpdatedAt = now,
+            LastRefreshedAt = null,
+            NextRefreshAt = NextRefresh(grant.ExpiresAt, grant.RefreshToken is not null),
+            RefreshFailures = 0,
+        }, cancellationToken);
+
+        await EnsureManagedTargetsAsync(connection, grant.Provider, cancellationToken);
+        await audit.AppendAsync(new AuditEvent
+        {
+            OrgId = connection.OrgId,
+            Kind = created ? "connection.created" : "connection.updated",
+            ConnectionId = connection.Id,
+            Detail = grant.Source,
+            At = now,
+        }, cancellationToken);
+        return (connection, created);
+    }
+
+    /// <summary>When the background refresher should look at a token: ahead of expiry, only if it can refresh.</summary>
+    public static DateTimeOffset? NextRefresh(DateTimeOffset? expiresAt, bool hasRefreshToken) =>
+        expiresAt is { } expiry && hasRefreshToken ? expiry - ProactiveLead : null;
+
+    private async Task EnsureManagedTargetsAsync(Connection connection, ProviderDefinition provider, CancellationToken cancellationToken)
+    {
+        if (provider.Targets.Count == 0)
+        {
+            return;
+        }
+
+        var existing = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var target in targets.ListByConnectionAsync(connection.Id, cancellationToken))
+        {
+            existing.Add(target.Name);
+        }
+
+        foreach (var definition in provider.Targets.Where(t => !existing.Contains(t.Name)))
+        {
+            await targets.CreateAsync(new Target
+            {
+                Id = Ids.New("tgt"),
+                OrgId = connection.OrgId,
+                ConnectionId = connection.Id,
+                Name = definition.Name,
+                Provider = provider.Id,
+                Managed = true,
+                BaseUrl = definition.BaseUrl,
+                RequiredScopes = definition.RequiredScopes,
+                CreatedAt = time.GetUtcNow(),
+            }, cancellationToken);
+        }
+    }
+}

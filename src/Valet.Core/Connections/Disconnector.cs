@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Logging;
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+
+namespace Valet.Core.Connections;
+
+public sealed record DisconnectResult(bool Deleted, bool Revoked);
+
+/// <summary>
+/// Disconnect: revoke at the provider (RFC 7009) when it can — refresh token first, since revoking it ends the grant —
+/// then delete the tokens and managed targets whatever the provider answered.
+/// </summary>
+public sealed partial class Disconnector(IConnectionStore connections, IAuditStore audit, IProviderCatalog catalog, IOAuthClient oauth,
+    ClientResolver clients, TimeProvider time, ILogger<Disconnector> logger)
+{
+    public async Task<DisconnectResult> DisconnectAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        var revoked = false;
+        var provider = catalog.Find(connection.Provider);
+        if (provider?.RevocationEndpoint is not null &&
+            await clients.ResolveAsync(provider, connection.CredentialId, cancellationToken) is { } client)
+        {
+            try
+            {
+                revoked = connection.RefreshToken is { } refresh
+                    ? await oauth.RevokeAsync(provider, client, refresh.Reveal(), "refresh_token", cancellationToken)
+                    : await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
+                if (connection.RefreshToken is not null)
+                {
+                    revoked &= await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
+                }
+            }
+            catch (Exception error) when (error is HttpRequestException or TaskCanceledException)
+            {
+                LogRevocationFailed(logger, connection.Id, error.GetType().Name);
+            }
+        }
+
+        var deleted = await connections.DeleteAsync(connection.Id, cancellationToken);
+        await audit.AppendAsync(new AuditEvent
+        {
+            OrgId = connection.OrgId,
+            Kind = "connection.deleted",
+            ConnectionId = connection.Id,
+            Detail = revoked ? "revoked" : "not_revoked",
+            At = time.GetUtcNow(),
+        }, cancellationToken);
+        return new DisconnectResult(deleted, revoked);
+    }
+
+    [LoggerMessage(EventId = 3200, Level = LogLevel.Warning, Message = "Revocation for connection {ConnectionId} failed ({Error}); deleting anyway")]
+    private static partial void LogRevocationFailed(ILogger logger, string connectionId, string error);
+}

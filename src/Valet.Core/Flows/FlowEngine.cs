@@ -1,0 +1,246 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Valet.Core.Connections;
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+
+namespace Valet.Core.Flows;
+
+/// <summary>
+/// Server-owned authorization-code + PKCE flows. Flows live in the database, so any process or node can finish one.
+/// The state (256 bits) is stored only as a hash, is single use, and is bound to its flow and org.
+/// </summary>
+public sealed partial class FlowEngine(
+    IOrgStore orgs,
+    ICredentialStore credentials,
+    IFlowStore flows,
+    IProviderCatalog catalog,
+    IOAuthClient oauth,
+    ClientResolver clients,
+    ConnectionRegistry registry,
+    IOptions<FlowOptions> options,
+    TimeProvider time,
+    ILogger<FlowEngine> logger)
+{
+    public TimeSpan Lifetime => options.Value.Lifetime;
+
+    /// <summary>Checks a <c>return_url</c>: absolute http(s) on an allow-listed origin. Null means acceptable.</summary>
+    public string? CheckReturnUrl(string? returnUrl)
+    {
+        if (returnUrl is null)
+        {
+            return null;
+        }
+
+        if (returnUrl.Length > 2048 || !Uri.TryCreate(returnUrl, UriKind.Absolute, out var uri) ||
+            (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp) || !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return "return_url must be an absolute http(s) URL";
+        }
+
+        var origin = uri.GetLeftPart(UriPartial.Authority);
+        return options.Value.ReturnUrlOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
+            ? null
+            : $"return_url origin {origin} is not allowed (Flows:ReturnUrlOrigins)";
+    }
+
+    public async Task<FlowStart> StartAsync(StartFlowRequest request, CancellationToken cancellationToken)
+    {
+        if (await orgs.FindAsync(request.OrgId, cancellationToken) is null)
+        {
+            return FlowStart.Failed(FlowStartError.OrgNotFound, $"No org '{request.OrgId}'.");
+        }
+
+        var provider = catalog.Find(request.Provider);
+        if (provider is null)
+        {
+            return FlowStart.Failed(FlowStartError.UnknownProvider, $"Unknown provider '{request.Provider}'.");
+        }
+
+        if (CheckReturnUrl(request.ReturnUrl) is { } returnUrlProblem)
+        {
+            return FlowStart.Failed(FlowStartError.InvalidReturnUrl, returnUrlProblem);
+        }
+
+        if (request.CredentialId is not null)
+        {
+            var credential = await credentials.FindAsync(request.CredentialId, cancellationToken);
+            if (credential is null)
+            {
+                return FlowStart.Failed(FlowStartError.CredentialNotFound, $"No credential '{request.CredentialId}'.");
+            }
+
+            if (credential.OrgId != request.OrgId || credential.Provider != provider.Id)
+            {
+                return FlowStart.Failed(FlowStartError.CredentialMismatch, "The credential belongs to another org or provider.");
+            }
+        }
+
+        var client = await clients.ResolveAsync(provider, request.CredentialId, cancellationToken);
+        if (client is null)
+        {
+            return FlowStart.Failed(FlowStartError.NoClient,
+                $"Provider '{provider.Id}' has no OAuth client: set VALET_PROVIDERS__{provider.Id.ToUpperInvariant()}__CLIENTID and __CLIENTSECRET, or register one with POST /v1/orgs/{{org}}/credentials.");
+        }
+
+        var scopes = request.Scopes is { Count: > 0 } requested ? requested.Distinct(StringComparer.Ordinal).ToList() : [.. provider.DefaultScopes];
+        var state = Ids.RandomToken(32);
+        var verifier = Ids.RandomToken(32);
+        var now = time.GetUtcNow();
+        var flow = new Flow
+        {
+            Id = Ids.New("flow"),
+            OrgId = request.OrgId,
+            Provider = provider.Id,
+            CredentialId = request.CredentialId,
+            Scopes = scopes,
+            StateHash = Ids.Sha256Hex(state),
+            CodeVerifier = new Secret(verifier),
+            RedirectUri = request.RedirectUri,
+            Transport = request.Transport,
+            ReturnUrl = request.ReturnUrl,
+            CreatedAt = now,
+            ExpiresAt = now + Lifetime,
+        };
+        await flows.CreateAsync(flow, cancellationToken);
+
+        var url = oauth.BuildAuthorizationUrl(provider, new AuthorizationRequest
+        {
+            ClientId = client.ClientId,
+            RedirectUri = request.RedirectUri,
+            Scopes = scopes,
+            State = state,
+            CodeChallenge = S256(verifier),
+        });
+        LogFlowStarted(logger, flow.Id, flow.OrgId, provider.Id, flow.Transport);
+        return new FlowStart { Flow = flow, State = state, AuthorizationUrl = url };
+    }
+
+    /// <summary>Finishes a flow from its callback. Every failure is a value with a coarse code; nothing is stored on failure.</summary>
+    public async Task<CallbackOutcome> CompleteAsync(CallbackParameters callback, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(callback.State) || callback.State.Length > 512)
+        {
+            return new CallbackOutcome { Success = false, Error = FlowErrors.UnknownState, BadState = true };
+        }
+
+        var now = time.GetUtcNow();
+        var stateHash = Ids.Sha256Hex(callback.State);
+        var flow = await flows.TryConsumeAsync(stateHash, now, cancellationToken);
+        if (flow is null)
+        {
+            var known = await flows.FindByStateAsync(stateHash, now, cancellationToken);
+            var error = known switch
+            {
+                null => FlowErrors.UnknownState,
+                { Status: FlowStatus.Expired } => FlowErrors.Expired,
+                _ => FlowErrors.StateReplayed,
+            };
+            LogCallbackRejected(logger, known?.Id ?? "-", error);
+            return new CallbackOutcome { Success = false, Error = error, BadState = true, Flow = known };
+        }
+
+        var provider = catalog.Find(flow.Provider);
+        if (provider is null)
+        {
+            return await FailAsync(flow, FlowErrors.AuthorizationFailed, cancellationToken);
+        }
+
+        // RFC 9207: when the provider advertises iss, it must be there and be the provider's issuer.
+        if (provider.IssParameterSupported && string.IsNullOrEmpty(callback.Iss))
+        {
+            return await FailAsync(flow, FlowErrors.IssMissing, cancellationToken);
+        }
+
+        if (!string.IsNullOrEmpty(callback.Iss) && provider.Issuer is not null && !string.Equals(callback.Iss, provider.Issuer, StringComparison.Ordinal))
+        {
+            return await FailAsync(flow, FlowErrors.IssMismatch, cancellationToken);
+        }
+
+        if (!string.IsNullOrEmpty(callback.Error))
+        {
+            return await FailAsync(flow, callback.Error == "access_denied" ? FlowErrors.AccessDenied : FlowErrors.AuthorizationFailed, cancellationToken);
+        }
+
+        if (string.IsNullOrEmpty(callback.Code) || callback.Code.Length > 4096)
+        {
+            return await FailAsync(flow, FlowErrors.MissingCode, cancellationToken);
+        }
+
+        var client = await clients.ResolveAsync(provider, flow.CredentialId, cancellationToken);
+        if (client is null)
+        {
+            return await FailAsync(flow, FlowErrors.NoClient, cancellationToken);
+        }
+
+        var exchange = await oauth.ExchangeCodeAsync(provider, client, callback.Code, flow.RedirectUri, flow.CodeVerifier.Reveal(), cancellationToken);
+        if (!exchange.IsSuccess)
+        {
+            var error = exchange.Error!.Kind is TokenErrorKind.Transient or TokenErrorKind.Timeout or TokenErrorKind.RateLimited
+                ? FlowErrors.ProviderUnavailable
+                : FlowErrors.TokenExchangeFailed;
+            LogExchangeFailed(logger, flow.Id, exchange.Error.Kind, exchange.Error.Code);
+            return await FailAsync(flow, error, cancellationToken);
+        }
+
+        var tokens = exchange.Tokens!;
+        var identity = await oauth.GetIdentityAsync(provider, tokens, cancellationToken);
+        if (identity is null)
+        {
+            return await FailAsync(flow, FlowErrors.IdentityUnavailable, cancellationToken);
+        }
+
+        var (connection, created) = await registry.SaveAsync(new GrantToStore
+        {
+            OrgId = flow.OrgId,
+            Provider = provider,
+            CredentialId = flow.CredentialId,
+            Account = identity,
+            AccessToken = tokens.AccessToken,
+            RefreshToken = tokens.RefreshToken,
+            TokenType = tokens.TokenType,
+            ExpiresAt = tokens.ExpiresIn is { } seconds ? time.GetUtcNow().AddSeconds(seconds) : null,
+            Scopes = tokens.Scopes ?? flow.Scopes,
+            ApiBaseUrl = tokens.InstanceUrl,
+            Source = "connect",
+        }, cancellationToken);
+
+        await flows.CompleteAsync(flow.Id, connection.Id, connection.Scopes ?? flow.Scopes, time.GetUtcNow(), cancellationToken);
+        LogFlowCompleted(logger, flow.Id, connection.Id, created);
+        return new CallbackOutcome
+        {
+            Success = true,
+            Flow = flow with { Status = FlowStatus.Complete, ConnectionId = connection.Id },
+            Connection = connection,
+        };
+    }
+
+    private async Task<CallbackOutcome> FailAsync(Flow flow, string error, CancellationToken cancellationToken)
+    {
+        await flows.FailAsync(flow.Id, error, time.GetUtcNow(), cancellationToken);
+        LogFlowFailed(logger, flow.Id, error);
+        return new CallbackOutcome { Success = false, Error = error, Flow = flow with { Status = FlowStatus.Error, Error = error } };
+    }
+
+    private static string S256(string verifier) =>
+        System.Buffers.Text.Base64Url.EncodeToString(SHA256.HashData(Encoding.ASCII.GetBytes(verifier)));
+
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "Flow {FlowId} started for org {OrgId} at {Provider} ({Transport})")]
+    private static partial void LogFlowStarted(ILogger logger, string flowId, string orgId, string provider, CallbackTransport transport);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Flow {FlowId} completed: connection {ConnectionId} (created: {Created})")]
+    private static partial void LogFlowCompleted(ILogger logger, string flowId, string connectionId, bool created);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Flow {FlowId} failed: {Error}")]
+    private static partial void LogFlowFailed(ILogger logger, string flowId, string error);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Callback rejected for flow {FlowId}: {Error}")]
+    private static partial void LogCallbackRejected(ILogger logger, string flowId, string error);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Code exchange for flow {FlowId} failed: {Kind} ({Code})")]
+    private static partial void LogExchangeFailed(ILogger logger, string flowId, TokenErrorKind kind, string code);
+}

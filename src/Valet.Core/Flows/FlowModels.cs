@@ -1,0 +1,79 @@
+using Valet.Core.Domain;
+
+namespace Valet.Core.Flows;
+
+public sealed record StartFlowRequest
+{
+    public required string OrgId { get; init; }
+    public required string Provider { get; init; }
+
+    /// <summary>Null or empty = the provider's default scopes.</summary>
+    public IReadOnlyList<string>? Scopes { get; init; }
+
+    public string? CredentialId { get; init; }
+    public string? ReturnUrl { get; init; }
+    public CallbackTransport Transport { get; init; } = CallbackTransport.Gateway;
+
+    /// <summary>The exact redirect URI for this flow (gateway URL, or the loopback listener's).</summary>
+    public required string RedirectUri { get; init; }
+}
+
+public enum FlowStartError
+{
+    OrgNotFound,
+    UnknownProvider,
+    CredentialNotFound,
+
+    /// <summary>The credential belongs to another org or provider.</summary>
+    CredentialMismatch,
+
+    /// <summary>Neither a BYOC credential nor a platform client for the provider.</summary>
+    NoClient,
+    InvalidReturnUrl,
+}
+
+public sealed record FlowStart
+{
+    public Flow? Flow { get; init; }
+
+    /// <summary>The raw state: only ever placed in the authorization URL (and given to the service principal's CLI).</summary>
+    public string? State { get; init; }
+
+    public Uri? AuthorizationUrl { get; init; }
+    public FlowStartError? Error { get; init; }
+    public string? Detail { get; init; }
+
+    public static FlowStart Failed(FlowStartError error, string detail) => new() { Error = error, Detail = detail };
+}
+
+/// <summary>What the authorization server sent to the redirect URI.</summary>
+public sealed record CallbackParameters(string? Code, string? State, string? Iss, string? Error);
+
+/// <summary>The outcome of a callback, for the page shown to the person. <see cref="Error"/> is a coarse code.</summary>
+public sealed record CallbackOutcome
+{
+    public required bool Success { get; init; }
+    public string? Error { get; init; }
+    public Flow? Flow { get; init; }
+    public Connection? Connection { get; init; }
+
+    /// <summary>The state matched no flow we can finish (unknown, replayed, expired): HTTP 400.</summary>
+    public bool BadState { get; init; }
+}
+
+/// <summary>Coarse error codes a flow can end with. Never the provider's prose.</summary>
+public static class FlowErrors
+{
+    public const string AccessDenied = "access_denied";
+    public const string AuthorizationFailed = "authorization_failed";
+    public const string MissingCode = "missing_code";
+    public const string IssMissing = "iss_missing";
+    public const string IssMismatch = "iss_mismatch";
+    public const string TokenExchangeFailed = "token_exchange_failed";
+    public const string ProviderUnavailable = "provider_unavailable";
+    public const string IdentityUnavailable = "identity_unavailable";
+    public const string UnknownState = "unknown_state";
+    public const string StateReplayed = "state_already_used";
+    public const string Expired = "flow_expired";
+    public const string NoClient = "no_client";
+}

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Options;
+
+namespace Valet.Core.Flows;
+
+/// <summary>Configuration section <c>Flows</c>.</summary>
+public sealed record FlowOptions
+{
+    /// <summary>How long a person has to finish an authorization (SPEC: 5 minutes by default).</summary>
+    public TimeSpan Lifetime { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Origins (<c>https://app.example.com</c>) a flow may send the person back to with <c>return_url</c>.</summary>
+    public IReadOnlyList<string> ReturnUrlOrigins { get; init; } = [];
+}
+
+internal sealed class FlowOptionsValidator : IValidateOptions<FlowOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FlowOptions options)
+    {
+        var problems = new List<string>();
+        if (options.Lifetime < TimeSpan.FromSeconds(10) || options.Lifetime > TimeSpan.FromHours(1))
+        {
+            problems.Add("Flows:Lifetime must be between 10 seconds and 1 hour.");
+        }
+
+        foreach (var origin in options.ReturnUrlOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.AbsolutePath != "/" || !string.IsNullOrEmpty(uri.Query) ||
+                (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
+            {
+                problems.Add($"Flows:ReturnUrlOrigins entry '{origin}' must be an origin such as https://app.example.com.");
+            }
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}

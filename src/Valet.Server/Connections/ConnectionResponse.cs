@@ -1,0 +1,15 @@
+using Valet.Core.Domain;
+
+namespace Valet.Server.Connections;
+
+internal sealed record ConnectionAccount(string Id, string? Login, string? Email);
+
+/// <summary>A connection as the API shows it: never a token.</summary>
+internal sealed record ConnectionResponse(string Id, string Org, string Provider, ConnectionAccount Account, string Status, string? StatusReason,
+    IReadOnlyList<string>? Scopes, DateTimeOffset? ExpiresAt, string? CredentialId, bool HasRefreshToken, DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt, DateTimeOffset? LastRefreshedAt)
+{
+    public static ConnectionResponse From(Connection c) => new(c.Id, c.OrgId, c.Provider, new ConnectionAccount(c.AccountId, c.AccountLogin, c.AccountEmail),
+        c.Status == ConnectionStatus.Active ? "active" : "reauth_required", c.StatusReason, c.Scopes, c.ExpiresAt, c.CredentialId,
+        c.RefreshToken is not null, c.CreatedAt, c.UpdatedAt, c.LastRefreshedAt);
+}

@@ -1,0 +1,116 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http;
+using Valet.Core.Connections;
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Server.Http;
+using Valet.Server.Orgs;
+
+namespace Valet.Server.Connections;
+
+internal sealed record ImportAccount(string? Id, string? Login, string? Email);
+
+internal sealed record ImportRequest(string? Provider, string? CredentialId, string? AccessToken, string? RefreshToken, DateTimeOffset? ExpiresAt,
+    long? ExpiresIn, string[]? Scopes, ImportAccount? Account, string? TokenType);
+
+/// <summary>
+/// Tokens a white-label integrator obtained itself. Rules (SPEC §4): the credential pin is required; upsert on
+/// (org, provider, account); omitted fields of a re-import keep their stored values; omitted scopes on a new
+/// connection are stored as unknown; widening scopes without a new refresh token is refused.
+/// </summary>
+internal static class ImportEndpoint
+{
+    public static async Task<IResult> ImportAsync(string org, ImportRequest? request, ClaimsPrincipal user, IOrgStore orgs,
+        ICredentialStore credentials, IConnectionStore connections, IProviderCatalog catalog, ConnectionRegistry registry, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
+        if (found.Problem is not null)
+        {
+            return found.Problem;
+        }
+
+        if (string.IsNullOrWhiteSpace(request?.CredentialId))
+        {
+            return Problems.BadRequest("credential_required",
+                "credential_id is required: register the OAuth client that obtained these tokens with POST /v1/orgs/{org}/credentials.");
+        }
+
+        var credential = request.CredentialId.Length <= 64 ? await credentials.FindAsync(request.CredentialId, cancellationToken) : null;
+        if (credential is null)
+        {
+            return Problems.NotFound("credential_not_found", $"No credential '{request.CredentialId}'.");
+        }
+
+        var validation = new Validation();
+        var providerId = validation.Required("provider", request.Provider, 64);
+        var provider = providerId is null ? null : catalog.Find(providerId);
+        if (providerId is not null && provider is null)
+        {
+            validation.Add("provider", $"unknown provider '{providerId}'");
+        }
+
+        var accessToken = validation.Required("access_token", request.AccessToken, 16 * 1024);
+        if (request.RefreshToken is { Length: 0 or > 16 * 1024 })
+        {
+            validation.Add("refresh_token", "must be a non-empty string of at most 16384 characters");
+        }
+
+        var accountId = validation.Required("account.id", request.Account?.Id, 256);
+        if (request.ExpiresAt is not null && request.ExpiresIn is not null)
+        {
+            validation.Add("expires_in", "give expires_at or expires_in, not both");
+        }
+
+        if (request.ExpiresIn is < 0 or > 10L * 365 * 24 * 3600)
+        {
+            validation.Add("expires_in", "must be between 0 and ten years in seconds");
+        }
+
+        if (request.Scopes is { } scopes && (scopes.Length > 200 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200)))
+        {
+            validation.Add("scopes", "must be at most 200 non-empty scope strings");
+        }
+
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        if (credential.OrgId != org || credential.Provider != provider!.Id)
+        {
+            return Problems.Unprocessable("credential_mismatch", "The credential belongs to another org or provider.");
+        }
+
+        var existing = await connections.FindByAccountAsync(org, provider.Id, accountId!, cancellationToken);
+        var newScopes = request.Scopes?.Distinct(StringComparer.Ordinal).ToList();
+        if (existing is { Scopes: { } stored } && newScopes is not null && request.RefreshToken is null &&
+            newScopes.Except(stored, StringComparer.Ordinal).Any())
+        {
+            return Problems.BadRequest("scopes_widened_without_refresh_token",
+                "These scopes are wider than the stored grant, but no new refresh_token came with them: the old refresh token cannot carry them. Import the refresh token of the new grant.");
+        }
+
+        var now = time.GetUtcNow();
+        DateTimeOffset? expiresAt = request.ExpiresAt ?? (request.ExpiresIn is { } seconds ? now.AddSeconds(seconds) : existing?.ExpiresAt);
+        var (connection, created) = await registry.SaveAsync(new GrantToStore
+        {
+            OrgId = org,
+            Provider = provider,
+            CredentialId = credential.Id,
+            Account = new AccountIdentity(accountId!, request.Account!.Login ?? existing?.AccountLogin, request.Account.Email ?? existing?.AccountEmail),
+            AccessToken = new Secret(accessToken!),
+            RefreshToken = request.RefreshToken is { } refresh ? new Secret(refresh) : existing?.RefreshToken,
+            TokenType = request.TokenType ?? existing?.TokenType ?? "Bearer",
+            ExpiresAt = expiresAt,
+            Scopes = newScopes ?? existing?.Scopes,
+            ApiBaseUrl = existing?.ApiBaseUrl,
+            Source = "import",
+        }, cancellationToken);
+
+        var body = ConnectionResponse.From(connection);
+        return created ? TypedResults.Created($"/v1/connections/{connection.Id}", body) : TypedResults.Ok(body);
+    }
+}

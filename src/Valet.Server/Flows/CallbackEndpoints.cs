@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Valet.Core.Flows;
+
+namespace Valet.Server.Flows;
+
+internal static class CallbackEndpoints
+{
+    /// <summary>The gateway callback, <c>{VALET_PUBLIC_URL}/oauth/callback</c>. Anonymous: the state is the credential.</summary>
+    public static IEndpointConventionBuilder MapOAuthCallback(this IEndpointRouteBuilder routes) =>
+        routes.MapGet("/oauth/callback", async (HttpContext context, FlowEngine engine) =>
+        {
+            var outcome = await engine.CompleteAsync(Read(context.Request), context.RequestAborted);
+            await CallbackPage.WriteAsync(context, outcome);
+        }).AllowAnonymous().ExcludeFromDescription();
+
+    public static CallbackParameters Read(HttpRequest request) =>
+        new(Single(request, "code"), Single(request, "state"), Single(request, "iss"), Single(request, "error"));
+
+    /// <summary>A parameter given twice is treated as absent (no parameter pollution).</summary>
+    private static string? Single(HttpRequest request, string name) =>
+        request.Query.TryGetValue(name, out var values) && values.Count == 1 ? values[0] : null;
+}

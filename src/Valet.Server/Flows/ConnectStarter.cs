@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Valet.Core.Domain;
+using Valet.Core.Flows;
+using Valet.Server.Hosting;
+using Valet.Server.Http;
+
+namespace Valet.Server.Flows;
+
+/// <summary>Starts a flow for either entry point (operator API, service principal), choosing the redirect URI.</summary>
+internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopback, ValetSettings settings, IServer server)
+{
+    public sealed record Started(Flow Flow, string State, Uri AuthorizationUrl);
+
+    /// <summary>The gateway callback: <c>{VALET_PUBLIC_URL}/oauth/callback</c>, else this server's own first address.</summary>
+    public string GatewayRedirectUri
+    {
+        get
+        {
+            var baseUrl = settings.PublicUrl;
+            if (baseUrl is null)
+            {
+                var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? ValetSettings.DefaultUrl;
+                baseUrl = address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal)
+                    .Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
+                    .Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
+                    .Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
+            }
+
+            return baseUrl.TrimEnd('/') + "/oauth/callback";
+        }
+    }
+
+    public async Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
+        string? credentialId, CallbackTransport transport, string? returnUrl, CancellationToken cancellationToken)
+    {
+        // Refuse a bad return_url before anything exists (no flow row, no listener).
+        if (engine.CheckReturnUrl(returnUrl) is { } returnUrlProblem)
+        {
+            return (null, Problems.BadRequest("invalid_return_url", returnUrlProblem));
+        }
+
+        var redirectUri = transport == CallbackTransport.Loopback
+            ? await loopback.OpenAsync(engine.Lifetime, cancellationToken)
+            : GatewayRedirectUri;
+
+        var start = await engine.StartAsync(new StartFlowRequest
+        {
+            OrgId = orgId,
+            Provider = provider,
+            Scopes = scopes,
+            CredentialId = credentialId,
+            ReturnUrl = returnUrl,
+            Transport = transport,
+            RedirectUri = redirectUri,
+        }, cancellationToken);
+
+        if (start.Error is { } error)
+        {
+            var problem = error switch
+            {
+                FlowStartError.OrgNotFound => Problems.NotFound("org_not_found", start.Detail!),
+                FlowStartError.CredentialNotFound => Problems.NotFound("credential_not_found", start.Detail!),
+                FlowStartError.UnknownProvider => Problems.Unprocessable("unknown_provider", start.Detail!),
+                FlowStartError.CredentialMismatch => Problems.Unprocessable("credential_mismatch", start.Detail!),
+                FlowStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
+                _ => Problems.BadRequest("invalid_return_url", start.Detail!),
+            };
+            return (null, problem);
+        }
+
+        return (new Started(start.Flow!, start.State!, start.AuthorizationUrl!), null);
+    }
+}

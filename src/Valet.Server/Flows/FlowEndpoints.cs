@@ -1,0 +1,109 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Valet.Core.Domain;
+using Valet.Core.Stores;
+using Valet.Server.Auth;
+using Valet.Server.Http;
+
+namespace Valet.Server.Flows;
+
+internal sealed record ConnectRequest(string? Provider, string[]? Scopes, string? CredentialId, string? ReturnUrl);
+
+internal sealed record ConnectResponse(string FlowId, string AuthorizeUrl, DateTimeOffset ExpiresAt);
+
+/// <summary>What anyone waiting on a flow sees. <c>exchanging</c> is reported as <c>pending</c>.</summary>
+internal sealed record FlowResponse(string FlowId, string Status, string Provider, string Org, DateTimeOffset ExpiresAt,
+    string? ConnectionId, IReadOnlyList<string>? GrantedScopes, string? Error)
+{
+    public static FlowResponse From(Flow flow) => new(flow.Id, StatusOf(flow.Status), flow.Provider, flow.OrgId, flow.ExpiresAt,
+        flow.ConnectionId, flow.GrantedScopes, flow.Error);
+
+    public static string StatusOf(FlowStatus status) => status switch
+    {
+        FlowStatus.Complete => "complete",
+        FlowStatus.Error => "error",
+        FlowStatus.Expired => "expired",
+        _ => "pending",
+    };
+}
+
+internal static class FlowEndpoints
+{
+    public const int MaxWaitSeconds = 120;
+
+    public static RouteGroupBuilder MapFlows(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Flows");
+        group.MapPost("/orgs/{org}/connect", ConnectAsync);
+        group.MapGet("/flows/{id}", GetAsync);
+        group.MapGet("/flows/{id}/wait", WaitAsync);
+        return group;
+    }
+
+    private static async Task<IResult> ConnectAsync(string org, ConnectRequest? request, ClaimsPrincipal user, ConnectStarter starter,
+        CancellationToken cancellationToken)
+    {
+        if (!user.CanOperate(org))
+        {
+            return Problems.NotFound("org_not_found", $"No org '{org}'.");
+        }
+
+        var validation = new Validation();
+        var provider = validation.Required("provider", request?.Provider, 64);
+        if (request?.Scopes is { } scopes && (scopes.Length > 100 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200)))
+        {
+            validation.Add("scopes", "must be at most 100 non-empty scope strings");
+        }
+
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var (started, problem) = await starter.StartAsync(org, provider!, request!.Scopes, request.CredentialId, CallbackTransport.Gateway,
+            request.ReturnUrl, cancellationToken);
+        return problem ?? TypedResults.Created($"/v1/flows/{started!.Flow.Id}",
+            new ConnectResponse(started.Flow.Id, started.AuthorizationUrl.ToString(), started.Flow.ExpiresAt));
+    }
+
+    private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IFlowStore flows, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var flow = await FindAsync(id, user, flows, time, cancellationToken);
+        return flow is null ? FlowNotFound() : TypedResults.Ok(FlowResponse.From(flow));
+    }
+
+    /// <summary>Long poll: answers as soon as the flow is decided, or with its pending state after <c>timeout</c> seconds.</summary>
+    private static async Task<IResult> WaitAsync(string id, int? timeout, ClaimsPrincipal user, IFlowStore flows, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        if (timeout is < 0 or > MaxWaitSeconds)
+        {
+            return Problems.BadRequest("invalid_timeout", $"timeout must be between 0 and {MaxWaitSeconds} seconds.");
+        }
+
+        var flow = await FindAsync(id, user, flows, time, cancellationToken);
+        if (flow is null)
+        {
+            return FlowNotFound();
+        }
+
+        var deadline = time.GetUtcNow().AddSeconds(timeout ?? 30);
+        while (flow is { Status: FlowStatus.Pending or FlowStatus.Exchanging } && time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
+            flow = await flows.FindAsync(id, time.GetUtcNow(), cancellationToken);
+        }
+
+        return flow is null ? FlowNotFound() : TypedResults.Ok(FlowResponse.From(flow));
+    }
+
+    private static async Task<Flow?> FindAsync(string id, ClaimsPrincipal user, IFlowStore flows, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var flow = id.Length <= 64 ? await flows.FindAsync(id, time.GetUtcNow(), cancellationToken) : null;
+        return flow is not null && user.CanOperate(flow.OrgId) ? flow : null;
+    }
+
+    private static IResult FlowNotFound() => Problems.NotFound("flow_not_found", "No such flow.");
+}

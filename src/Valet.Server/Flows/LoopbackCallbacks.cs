@@ -1,0 +1,116 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Valet.Core.Flows;
+
+namespace Valet.Server.Flows;
+
+/// <summary>
+/// RFC 8252 loopback redirects: for one flow the server binds <c>127.0.0.1</c> on an ephemeral port, accepts exactly one
+/// callback there, and releases the port afterwards (or when the flow's lifetime is over).
+/// </summary>
+internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogger<LoopbackCallbacks> logger) : IAsyncDisposable
+{
+    private readonly HashSet<WebApplication> _open = [];
+    private readonly Lock _gate = new();
+
+    public int OpenCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _open.Count;
+            }
+        }
+    }
+
+    /// <summary>Starts a listener and returns its redirect URI (<c>http://127.0.0.1:PORT/oauth/callback</c>).</summary>
+    public async Task<string> OpenAsync(TimeSpan lifetime, CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        var listener = builder.Build();
+        var done = new CancellationTokenSource();
+
+        listener.MapGet("/oauth/callback", async (HttpContext context) =>
+        {
+            var engine = services.GetRequiredService<FlowEngine>();
+            var outcome = await engine.CompleteAsync(CallbackEndpoints.Read(context.Request), context.RequestAborted);
+            await CallbackPage.WriteAsync(context, outcome);
+            if (!outcome.BadState)
+            {
+                // One redirect per listener: close once the flow is decided.
+                await done.CancelAsync();
+            }
+        });
+
+        await listener.StartAsync(cancellationToken);
+        var address = listener.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var port = new Uri(address).Port;
+        lock (_gate)
+        {
+            _open.Add(listener);
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(lifetime, done.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Callback handled: give the response a moment to flush before stopping.
+                await Task.Delay(TimeSpan.FromMilliseconds(500), CancellationToken.None);
+            }
+
+            await CloseAsync(listener);
+            done.Dispose();
+        }, CancellationToken.None);
+
+        LogOpened(logger, port);
+        return $"http://127.0.0.1:{port}/oauth/callback";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        WebApplication[] open;
+        lock (_gate)
+        {
+            open = [.. _open];
+        }
+
+        foreach (var listener in open)
+        {
+            await CloseAsync(listener);
+        }
+    }
+
+    private async Task CloseAsync(WebApplication listener)
+    {
+        lock (_gate)
+        {
+            if (!_open.Remove(listener))
+            {
+                return;
+            }
+        }
+
+        await listener.StopAsync(CancellationToken.None);
+        await listener.DisposeAsync();
+        LogClosed(logger);
+    }
+
+    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Loopback callback listener opened on 127.0.0.1:{Port}")]
+    private static partial void LogOpened(ILogger logger, int port);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Debug, Message = "Loopback callback listener closed")]
+    private static partial void LogClosed(ILogger logger);
+}

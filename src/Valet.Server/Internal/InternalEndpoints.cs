@@ -1,0 +1,162 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Valet.Core.Domain;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Core.Tokens;
+using Valet.Server.Auth;
+using Valet.Server.Flows;
+using Valet.Server.Http;
+
+namespace Valet.Server.Internal;
+
+internal sealed record InternalConnectRequest(string? Org, string? Provider, string[]? Scopes, string? CallbackTransport, string? ClientId,
+    string? ClientSecret, bool? Force);
+
+internal sealed record AccountResponse(string Id, string? Login, string? Email);
+
+internal sealed record InternalStatusResponse(string Status, string FlowId, string Provider, string? ConnectionId, AccountResponse? Account,
+    IReadOnlyList<string>? GrantedScopes, string? Error, DateTimeOffset ExpiresAt);
+
+/// <summary>
+/// Routes for the local CLI, which holds the service token. Every other principal is refused (403), on every path:
+/// the policy is on the group, and <see cref="UseInternalGuard"/> refuses any request whose normalised path reaches
+/// <c>/internal</c> before routing.
+/// </summary>
+internal static class InternalEndpoints
+{
+    public static RouteGroupBuilder MapInternal(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/internal/oauth/connect").RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
+        group.MapPost("/start", StartAsync);
+        group.MapGet("/status/{state}", StatusAsync);
+        return group;
+    }
+
+    public static IApplicationBuilder UseInternalGuard(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        var path = context.Request.PathBase.Add(context.Request.Path).Value ?? string.Empty;
+        var normalised = Uri.UnescapeDataString(path).Replace('\\', '/');
+        while (normalised.Contains("//", StringComparison.Ordinal))
+        {
+            normalised = normalised.Replace("//", "/", StringComparison.Ordinal);
+        }
+
+        if (normalised.Contains("/internal", StringComparison.OrdinalIgnoreCase) &&
+            normalised.TrimStart('/').StartsWith("internal", StringComparison.OrdinalIgnoreCase) && !context.User.IsService())
+        {
+            await (context.User.Identity?.IsAuthenticated == true ? Problems.Forbidden("Only the local service principal may use /internal routes.") : Problems.Unauthorized())
+                .ExecuteAsync(context);
+            return;
+        }
+
+        await next(context);
+    });
+
+    private static async Task<IResult> StartAsync(InternalConnectRequest? request, ConnectStarter starter, IConnectionStore connections,
+        ICredentialStore credentials, IProviderCatalog catalog, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var validation = new Validation();
+        var org = request?.Org ?? Org.DefaultId;
+        var providerId = validation.Required("provider", request?.Provider, 64);
+        var transport = request?.CallbackTransport switch
+        {
+            null or "loopback" => CallbackTransport.Loopback,
+            "gateway" => CallbackTransport.Gateway,
+            _ => (CallbackTransport?)null,
+        };
+        if (transport is null)
+        {
+            validation.Add("callback_transport", "must be loopback or gateway");
+        }
+
+        if ((request?.ClientId is null) != (request?.ClientSecret is null))
+        {
+            validation.Add("client_id", "client_id and client_secret go together");
+        }
+
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var provider = catalog.Find(providerId!);
+        if (provider is null)
+        {
+            return Problems.Unprocessable("unknown_provider", $"Unknown provider '{providerId}'.");
+        }
+
+        var scopes = request!.Scopes is { Length: > 0 } ? request.Scopes : [.. provider.DefaultScopes];
+        if (request.Force != true)
+        {
+            await foreach (var existing in connections.ListAsync(org, cancellationToken))
+            {
+                if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, scopes).Count == 0)
+                {
+                    return TypedResults.Ok(new { status = "already_connected", connection_id = existing.Id, provider = provider.Id });
+                }
+            }
+        }
+
+        string? credentialId = null;
+        if (request.ClientId is not null)
+        {
+            credentialId = await FindOrCreateCredentialAsync(org, provider.Id, request.ClientId, request.ClientSecret!, credentials, time, cancellationToken);
+        }
+
+        var (started, problem) = await starter.StartAsync(org, provider.Id, scopes, credentialId, transport!.Value, null, cancellationToken);
+        return problem ?? TypedResults.Ok(new
+        {
+            state = started!.State,
+            auth_url = started.AuthorizationUrl.ToString(),
+            flow_id = started.Flow.Id,
+            expires_at = started.Flow.ExpiresAt,
+            redirect_uri = started.Flow.RedirectUri,
+        });
+    }
+
+    private static async Task<IResult> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var flow = state.Length <= 512 ? await flows.FindByStateAsync(Ids.Sha256Hex(state), time.GetUtcNow(), cancellationToken) : null;
+        if (flow is null)
+        {
+            return Problems.NotFound("flow_not_found", "No flow for this state.");
+        }
+
+        AccountResponse? account = null;
+        if (flow.ConnectionId is not null && await connections.FindAsync(flow.ConnectionId, cancellationToken) is { } connection)
+        {
+            account = new AccountResponse(connection.AccountId, connection.AccountLogin, connection.AccountEmail);
+        }
+
+        return TypedResults.Ok(new InternalStatusResponse(FlowResponse.StatusOf(flow.Status), flow.Id, flow.Provider, flow.ConnectionId, account,
+            flow.GrantedScopes, flow.Error, flow.ExpiresAt));
+    }
+
+    private static async Task<string> FindOrCreateCredentialAsync(string org, string provider, string clientId, string clientSecret,
+        ICredentialStore credentials, TimeProvider time, CancellationToken cancellationToken)
+    {
+        await foreach (var credential in credentials.ListAsync(org, cancellationToken))
+        {
+            if (credential.Provider == provider && credential.ClientId == clientId && credential.ClientSecret?.Reveal() == clientSecret)
+            {
+                return credential.Id;
+            }
+        }
+
+        var created = new Credential
+        {
+            Id = Ids.New("cred"),
+            OrgId = org,
+            Provider = provider,
+            ClientId = clientId,
+            ClientSecret = new Secret(clientSecret),
+            CreatedAt = time.GetUtcNow(),
+        };
+        await credentials.CreateAsync(created, cancellationToken);
+        return created.Id;
+    }
+}
