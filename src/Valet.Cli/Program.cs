@@ -11,6 +11,9 @@ internal static class Program
         var root = new RootCommand("Valet — outbound OAuth connection broker for AI agents");
         root.With(
             ServeCommand.Create(),
+            ConnectCommand.Create(),
+            ConnectionsCommand.Create(),
+            ImportCommand.Create(),
             OrgsCommand.Create(),
             CredentialsCommand.Create(),
             KeysCommand.Create(),

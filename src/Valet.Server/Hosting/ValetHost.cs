@@ -20,6 +20,7 @@ using Valet.Server.Auth;
 using Valet.Server.Http;
 using Valet.Server.Connections;
 using Valet.Server.Credentials;
+using Valet.Server.Demo;
 using Valet.Server.Flows;
 using Valet.Server.Internal;
 using Valet.Server.Keys;
@@ -151,5 +152,9 @@ public static class ValetHost
         app.MapFlows();
         app.MapOAuthCallback();
         app.MapInternal();
+        if (app.Services.GetRequiredService<ValetSettings>().Demo)
+        {
+            app.MapDemoAuthorizationServer(app.Configuration["DEMO_CLIENT_SECRET"] ?? throw new ValetConfigurationException("VALET_DEMO needs DEMO_CLIENT_SECRET."));
+        }
     }
 }

@@ -1,0 +1,162 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Spectre.Console;
+using Valet.Cli.Infrastructure;
+
+namespace Valet.Cli.Commands;
+
+/// <summary>
+/// <c>valet connect PROVIDER</c>: the server owns the flow; the CLI starts it through <c>/internal/oauth/connect/start</c>,
+/// opens the browser (or prints the URL on stderr) and polls the status until the flow is decided.
+/// </summary>
+internal static class ConnectCommand
+{
+    public static Command Create()
+    {
+        var provider = new Argument<string>("provider") { Description = "Provider id (see valet providers list)" };
+        var scopes = new Option<string?>("--scopes") { Description = "Comma-separated scopes (default: the provider's)" };
+        var transport = new Option<string>("--callback-transport")
+        {
+            Description = "loopback (the server listens on 127.0.0.1 for this one redirect) or gateway ({VALET_PUBLIC_URL}/oauth/callback)",
+            DefaultValueFactory = _ => "loopback",
+        };
+        transport.AcceptOnlyFromAmong("loopback", "gateway");
+        var clientId = new Option<string?>("--client-id") { Description = "Use this OAuth client (registered as a BYOC credential of the org)" };
+        var clientSecret = new Option<string?>("--client-secret") { Description = "Its secret; '-' reads it from stdin (keeps it out of the process list)" };
+        var noBrowser = new Option<bool>("--no-browser") { Description = "Print the URL on stderr instead of opening a browser" };
+        var timeout = new Option<string>("--timeout") { Description = "How long to wait (default: the flow lifetime, 5m)", DefaultValueFactory = _ => "5m" };
+        var force = new Option<bool>("--force") { Description = "Start a flow even when a connection with these scopes exists (e.g. a second account)" };
+
+        return new Command("connect", "Connect an account: run the OAuth flow in a browser")
+            .With(provider, scopes, transport, clientId, clientSecret, noBrowser, Verb.Json, timeout, force, KeysCommand.Org)
+            .WithApi(async (parse, api, ct) =>
+            {
+                var wait = Durations.Parse(parse.GetValue(timeout)!, "--timeout");
+                var json = parse.GetValue(Verb.Json);
+                var secret = parse.GetValue(clientSecret);
+                if (secret == "-")
+                {
+                    secret = (await Console.In.ReadLineAsync(ct))?.Trim();
+                }
+
+                if ((parse.GetValue(clientId) is null) != string.IsNullOrEmpty(secret))
+                {
+                    throw new CliException("--client-id and --client-secret go together.", ExitCodes.Usage);
+                }
+
+                var start = await api.PostAsync("internal/oauth/connect/start", new
+                {
+                    org = parse.GetValue(KeysCommand.Org),
+                    provider = parse.GetValue(provider),
+                    scopes = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                    callback_transport = parse.GetValue(transport),
+                    client_id = parse.GetValue(clientId),
+                    client_secret = secret,
+                    force = parse.GetValue(force),
+                }, ct);
+                var body = ValetApi.EnsureSuccess(start);
+
+                if (body.Str("status") == "already_connected")
+                {
+                    return Finish(json, new Dictionary<string, object?>
+                    {
+                        ["status"] = "already_connected",
+                        ["connection_id"] = body.Str("connection_id"),
+                        ["provider"] = body.Str("provider"),
+                    }, $"Already connected: {body.Str("connection_id")} (use --force to connect another account).", ExitCodes.Success);
+                }
+
+                var url = body.Str("auth_url");
+                if (parse.GetValue(noBrowser) || !TryOpenBrowser(url))
+                {
+                    Console.Error.WriteLine($"Open this URL to continue: {url}");
+                }
+                else
+                {
+                    Console.Error.WriteLine($"Opened your browser. If nothing happened, open: {url}");
+                }
+
+                var status = await PollAsync(api, body.Str("state"), wait, ct);
+                var outcome = new Dictionary<string, object?> { ["status"] = status.Str("status"), ["provider"] = status.Str("provider") };
+                if (status.Str("status") == "complete")
+                {
+                    outcome["connection_id"] = status.Str("connection_id");
+                    outcome["account"] = status.GetProperty("account");
+                    outcome["granted_scopes"] = status.TryGetProperty("granted_scopes", out var granted) ? granted : null;
+                    var account = status.GetProperty("account");
+                    var who = account.Str("login") is { Length: > 0 } login ? login : account.Str("id");
+                    return Finish(json, outcome, $"Connected {status.Str("provider")} account {who} as {status.Str("connection_id")}.", ExitCodes.Success);
+                }
+
+                outcome["error"] = status.Str("status") == "expired" ? "flow_expired" : status.Str("error") is { Length: > 0 } e ? e : "timeout";
+                Finish(json, outcome, null, ExitCodes.Failure);
+                throw new CliException($"connection failed: {outcome["error"]}.");
+            });
+    }
+
+    private static async Task<JsonElement> PollAsync(ValetApi api, string state, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var deadline = DateTimeOffset.UtcNow + wait;
+        var path = "internal/oauth/connect/status/" + Uri.EscapeDataString(state);
+
+        async Task<JsonElement> Loop(Action<string>? report)
+        {
+            while (true)
+            {
+                var status = ValetApi.EnsureSuccess(await api.GetAsync(path, cancellationToken));
+                if (status.Str("status") != "pending" || DateTimeOffset.UtcNow >= deadline)
+                {
+                    return status;
+                }
+
+                report?.Invoke($"Waiting for you to finish in the browser… ({(int)(deadline - DateTimeOffset.UtcNow).TotalSeconds}s left)");
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+            }
+        }
+
+        if (Console.IsErrorRedirected)
+        {
+            return await Loop(null);
+        }
+
+        // Spinner on stderr only: stdout stays clean for --json.
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return await console.Status().StartAsync("Waiting for you to finish in the browser…", context => Loop(text => context.Status(text)));
+    }
+
+    private static int Finish(bool json, Dictionary<string, object?> outcome, string? line, int exitCode)
+    {
+        if (json)
+        {
+            CliJson.Print(outcome);
+        }
+        else if (line is not null)
+        {
+            Console.Out.WriteLine(line);
+        }
+
+        return exitCode;
+    }
+
+    private static bool TryOpenBrowser(string url)
+    {
+        foreach (var opener in OperatingSystem.IsMacOS() ? ["open"] : new[] { "xdg-open", "sensible-browser" })
+        {
+            try
+            {
+                using var process = Process.Start(new ProcessStartInfo(opener, url) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true });
+                if (process is not null)
+                {
+                    return true;
+                }
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // Not installed: try the next one, then print the URL.
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Valet.Core.Domain;
+using Valet.Server.Flows;
+
+namespace Valet.Server.Demo;
+
+/// <summary>
+/// A small but real OAuth 2.0 authorization server (code + PKCE S256, refresh-token rotation, RFC 7009 revocation,
+/// user-info) so <c>valet demo</c> can show connect → token on a machine with no internet and no OAuth app anywhere.
+/// It is on only when <c>VALET_DEMO=true</c> (what <c>valet demo</c> sets), lives under <c>/demo-oauth</c>, keeps its
+/// grants in memory, and labels every page as a demo.
+/// </summary>
+internal static class DemoAuthorizationServer
+{
+    public const string ProviderId = "demo";
+    public const string ClientId = "valet-demo-client";
+    public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(10);
+
+    private sealed record PendingCode(string ClientId, string RedirectUri, string Challenge, string Scope, string User, DateTimeOffset Expires);
+
+    private sealed record Grant(string User, string Scope);
+
+    private static readonly ConcurrentDictionary<string, PendingCode> Codes = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, Grant> AccessTokens = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, Grant> RefreshTokens = new(StringComparer.Ordinal);
+
+    /// <summary>Configuration that registers the demo provider in the catalog, pointing at this server.</summary>
+    public static Dictionary<string, string?> ProviderConfiguration(string baseUrl, string clientSecret) => new()
+    {
+        ["DEMO"] = "true",
+        ["DEMO_CLIENT_SECRET"] = clientSecret,
+        ["Providers:demo:DisplayName"] = "Valet demo provider (local, not a real service)",
+        ["Providers:demo:AuthorizationEndpoint"] = baseUrl + "/demo-oauth/authorize",
+        ["Providers:demo:TokenEndpoint"] = baseUrl + "/demo-oauth/token",
+        ["Providers:demo:RevocationEndpoint"] = baseUrl + "/demo-oauth/revoke",
+        ["Providers:demo:UserInfoEndpoint"] = baseUrl + "/demo-oauth/userinfo",
+        ["Providers:demo:ApiBaseUrl"] = baseUrl + "/demo-api",
+        ["Providers:demo:Scopes"] = "profile notes.read",
+        ["Providers:demo:ClientId"] = ClientId,
+        ["Providers:demo:ClientSecret"] = clientSecret,
+        ["Providers:demo:AllowPrivateNetwork"] = "true",
+    };
+
+    public static void MapDemoAuthorizationServer(this IEndpointRouteBuilder routes, string clientSecret)
+    {
+        var group = routes.MapGroup("/demo-oauth").AllowAnonymous().ExcludeFromDescription();
+        group.MapGet("/authorize", Authorize);
+        group.MapPost("/decide", Decide).DisableAntiforgery();
+        group.MapPost("/token", (HttpContext context) => Token(context, clientSecret)).DisableAntiforgery();
+        group.MapPost("/revoke", Revoke).DisableAntiforgery();
+        group.MapGet("/userinfo", (HttpContext context) => UserInfo(context));
+        routes.MapGet("/demo-api/me", (HttpContext context) => UserInfo(context)).AllowAnonymous().ExcludeFromDescription();
+    }
+
+    private static async Task Authorize(HttpContext context)
+    {
+        var q = context.Request.Query;
+        if (q["client_id"] != ClientId || q["response_type"] != "code" || q["code_challenge_method"] != "S256" ||
+            string.IsNullOrEmpty(q["code_challenge"]) || string.IsNullOrEmpty(q["redirect_uri"]) || string.IsNullOrEmpty(q["state"]))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await CallbackPage.WriteHtmlAsync(context.Response, "Demo provider: bad request",
+                "The authorization request is missing client_id, response_type=code, PKCE S256, redirect_uri or state.", false, "invalid_request");
+            return;
+        }
+
+        CallbackPage.ApplySecurityHeaders(context.Response);
+        var hidden = string.Concat(new[] { "redirect_uri", "state", "code_challenge", "scope" }
+            .Select(k => $"<input type=\"hidden\" name=\"{k}\" value=\"{WebUtility.HtmlEncode(q[k].ToString())}\">"));
+        var form = $"""
+            <form method="post" action="/demo-oauth/decide">{hidden}
+            <p><label>Demo account name: <input name="user" value="demo-user" maxlength="40"></label></p>
+            <p>Valet asks for: <code>{WebUtility.HtmlEncode(q["scope"].ToString())}</code></p>
+            <button name="decision" value="allow" id="allow">Allow</button> <button name="decision" value="deny" id="deny">Deny</button></form>
+            """;
+        await CallbackPage.WriteHtmlAsync(context.Response, "Demo provider — consent",
+            "This is Valet's built-in DEMO authorization server, running inside your local Valet. It is not a real service.", true, null, form);
+    }
+
+    private static async Task<IResult> Decide(HttpContext context)
+    {
+        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        var redirect = form["redirect_uri"].ToString();
+        var local = Uri.TryCreate(redirect, UriKind.Absolute, out var redirectUri) &&
+            (redirectUri.IsLoopback || string.Equals(redirectUri.Host, context.Request.Host.Host, StringComparison.OrdinalIgnoreCase));
+        if (!local)
+        {
+            return Results.BadRequest("redirect_uri must be local");
+        }
+
+        var state = Uri.EscapeDataString(form["state"].ToString());
+        var separator = redirect.Contains('?', StringComparison.Ordinal) ? '&' : '?';
+        if (form["decision"] != "allow")
+        {
+            return Results.Redirect($"{redirect}{separator}error=access_denied&state={state}");
+        }
+
+        var code = Ids.RandomToken(24);
+        var user = string.IsNullOrWhiteSpace(form["user"]) ? "demo-user" : form["user"].ToString().Trim();
+        Codes[code] = new PendingCode(ClientId, redirect, form["code_challenge"].ToString(), form["scope"].ToString(), user[..Math.Min(40, user.Length)],
+            DateTimeOffset.UtcNow.AddMinutes(2));
+        return Results.Redirect($"{redirect}{separator}code={Uri.EscapeDataString(code)}&state={state}");
+    }
+
+    private static async Task<IResult> Token(HttpContext context, string clientSecret)
+    {
+        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        if (form["client_id"] != ClientId || !FixedEquals(form["client_secret"].ToString(), clientSecret))
+        {
+            return Error("invalid_client", StatusCodes.Status401Unauthorized);
+        }
+
+        Grant grant;
+        if (form["grant_type"] == "authorization_code")
+        {
+            if (!Codes.TryRemove(form["code"].ToString(), out var pending) || pending.Expires < DateTimeOffset.UtcNow ||
+                pending.RedirectUri != form["redirect_uri"] ||
+                pending.Challenge != Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(form["code_verifier"].ToString()))))
+            {
+                return Error("invalid_grant");
+            }
+
+            grant = new Grant(pending.User, pending.Scope);
+        }
+        else if (form["grant_type"] == "refresh_token")
+        {
+            // Rotation: the presented refresh token is spent.
+            if (!RefreshTokens.TryRemove(form["refresh_token"].ToString(), out var previous))
+            {
+                return Error("invalid_grant");
+            }
+
+            grant = previous;
+        }
+        else
+        {
+            return Error("unsupported_grant_type");
+        }
+
+        var access = "demo_at_" + Ids.RandomToken(24);
+        var refresh = "demo_rt_" + Ids.RandomToken(24);
+        AccessTokens[access] = grant;
+        RefreshTokens[refresh] = grant;
+        return Results.Json(new Dictionary<string, object>
+        {
+            ["access_token"] = access,
+            ["refresh_token"] = refresh,
+            ["token_type"] = "Bearer",
+            ["expires_in"] = (int)AccessTokenLifetime.TotalSeconds,
+            ["scope"] = grant.Scope,
+        });
+    }
+
+    private static async Task<IResult> Revoke(HttpContext context)
+    {
+        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        var token = form["token"].ToString();
+        if (RefreshTokens.TryRemove(token, out var grant))
+        {
+            foreach (var (access, value) in AccessTokens)
+            {
+                if (ReferenceEquals(value, grant))
+                {
+                    AccessTokens.TryRemove(access, out _);
+                }
+            }
+        }
+
+        AccessTokens.TryRemove(token, out _);
+        return Results.Ok();
+    }
+
+    private static IResult UserInfo(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal) || !AccessTokens.TryGetValue(header[7..], out var grant))
+        {
+            return Results.Json(new { error = "invalid_token" }, statusCode: StatusCodes.Status401Unauthorized);
+        }
+
+        return Results.Json(new { sub = grant.User, preferred_username = grant.User, email = grant.User + "@demo.invalid", scope = grant.Scope });
+    }
+
+    private static IResult Error(string code, int status = StatusCodes.Status400BadRequest) => Results.Json(new { error = code }, statusCode: status);
+
+    private static bool FixedEquals(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(a)), SHA256.HashData(Encoding.UTF8.GetBytes(b)));
+
+    private static string Base64Url(byte[] bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
+}
