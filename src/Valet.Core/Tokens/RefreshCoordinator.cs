@@ -1,0 +1,279 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+
+namespace Valet.Core.Tokens;
+
+/// <summary>
+/// Refreshes a connection exactly once however many callers race: one in-flight refresh per connection in this process,
+/// and the connection lock (held across the provider call, re-read after acquiring) across processes. See docs/refresh.md.
+/// </summary>
+public sealed class RefreshCoordinator(
+    IConnectionLocks locks,
+    ICredentialStore credentials,
+    IProviderCatalog catalog,
+    IOAuthClient oauth,
+    IAuditStore audit,
+    IOptionsMonitor<RefreshOptions> options,
+    TimeProvider time,
+    ValetMetrics metrics,
+    ILogger<RefreshCoordinator> logger)
+{
+    private readonly ConcurrentDictionary<string, Task<TokenOutcome>> _inFlight = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Refreshes <paramref name="connectionId"/> unless someone already did. <paramref name="observed"/> is the row the caller
+    /// acted on (for <see cref="RefreshReason.Forced"/>: the one whose token was rejected), so a token refreshed meanwhile is
+    /// reused. Cancelling only stops this caller's wait; the shared refresh runs to completion for the others.
+    /// </summary>
+    public async Task<TokenOutcome> RefreshAsync(string connectionId, RefreshReason reason, Connection? observed, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionId);
+
+        var outcome = await Join(connectionId, reason, observed).WaitAsync(cancellationToken);
+
+        // A forced caller that joined a refresh which merely found the (rejected) token fresh needs a real one: fly once more.
+        if (reason == RefreshReason.Forced && observed is not null && outcome is TokenOutcome.Success s && s.AccessToken == observed.AccessToken)
+        {
+            outcome = await Join(connectionId, reason, observed).WaitAsync(cancellationToken);
+        }
+
+        return outcome;
+    }
+
+    private Task<TokenOutcome> Join(string connectionId, RefreshReason reason, Connection? observed)
+    {
+        while (true)
+        {
+            if (_inFlight.TryGetValue(connectionId, out var running))
+            {
+                return running;
+            }
+
+            var flight = new TaskCompletionSource<TokenOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_inFlight.TryAdd(connectionId, flight.Task))
+            {
+                _ = FlyAsync(connectionId, reason, observed, flight);
+                return flight.Task;
+            }
+        }
+    }
+
+    private async Task FlyAsync(string connectionId, RefreshReason reason, Connection? observed, TaskCompletionSource<TokenOutcome> flight)
+    {
+        try
+        {
+            var outcome = await RefreshUnderLockAsync(connectionId, reason, observed);
+            _inFlight.TryRemove(new KeyValuePair<string, Task<TokenOutcome>>(connectionId, flight.Task));
+            flight.SetResult(outcome);
+        }
+        catch (Exception ex)
+        {
+            // A bug or an unreachable store: every waiter sees the same exception.
+            _inFlight.TryRemove(new KeyValuePair<string, Task<TokenOutcome>>(connectionId, flight.Task));
+            flight.SetException(ex);
+        }
+    }
+
+    private async Task<TokenOutcome> RefreshUnderLockAsync(string connectionId, RefreshReason reason, Connection? observed)
+    {
+        var settings = options.CurrentValue;
+
+        IConnectionLease? lease;
+        using (var lockWait = new CancellationTokenSource(settings.LockTimeout, time))
+        {
+            try
+            {
+                lease = await locks.AcquireAsync(connectionId, lockWait.Token);
+            }
+            catch (OperationCanceledException) when (lockWait.IsCancellationRequested)
+            {
+                TokensLog.LockTimedOut(logger, connectionId);
+                return new TokenOutcome.ProviderUnavailable(RetryAfter: null, TimedOut: true);
+            }
+        }
+
+        if (lease is null)
+        {
+            return TokenOutcome.NotFound.Instance;
+        }
+
+        await using (lease)
+        {
+            metrics.Attempt(reason);
+            var current = lease.Connection;
+            var now = time.GetUtcNow();
+
+            if (current.Status == ConnectionStatus.ReauthRequired)
+            {
+                return new TokenOutcome.ReauthRequired(current, current.StatusReason ?? RefreshPolicy.InvalidGrant);
+            }
+
+            if (await AlreadyDoneAsync(lease, current, reason, observed, now, settings) is { } done)
+            {
+                return done;
+            }
+
+            if (RefreshPolicy.WaitBeforeRetry(current, observed, reason, now) is { } wait)
+            {
+                return new TokenOutcome.ProviderUnavailable(wait, TimedOut: false);
+            }
+
+            if (current.RefreshToken is not { } refreshToken)
+            {
+                return await WithoutRefreshTokenAsync(lease, current, reason, now);
+            }
+
+            if (catalog.Find(current.Provider) is not { } provider)
+            {
+                TokensLog.NoClient(logger, current.Id, RefreshPolicy.UnknownProvider, current.Provider);
+                return new TokenOutcome.ReauthRequired(current, RefreshPolicy.UnknownProvider);
+            }
+
+            if (await ResolveClientAsync(current, provider) is not { } client)
+            {
+                TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
+                return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
+            }
+
+            var result = await CallProviderAsync(provider, client, refreshToken, settings);
+            return await ApplyAsync(lease, current, provider, result, reason, settings);
+        }
+    }
+
+    /// <summary>The re-read after the lock: did another caller or node do the work already?</summary>
+    private async Task<TokenOutcome?> AlreadyDoneAsync(IConnectionLease lease, Connection current, RefreshReason reason,
+        Connection? observed, DateTimeOffset now, RefreshOptions settings)
+    {
+        switch (reason)
+        {
+            case RefreshReason.Expiring when RefreshPolicy.IsFresh(current, now, settings.Skew):
+            case RefreshReason.Forced when observed is not null && current.Version != observed.Version
+                && current.AccessToken != observed.AccessToken && RefreshPolicy.IsFresh(current, now, settings.Skew):
+            case RefreshReason.Proactive when observed is not null && current.AccessToken != observed.AccessToken:
+                TokensLog.Reused(logger, current.Id);
+                return TokenOutcome.Success.Of(current);
+
+            case RefreshReason.Proactive when current.ExpiresAt is null || current.ExpiresAt > now + settings.ProactiveLead:
+                // Claimed but not due (non-expiring, or a forced refresh failed on a long-lived token): put the schedule right.
+                var schedule = RefreshPolicy.NextRefresh(current.ExpiresAt, now, settings.ProactiveLead);
+                var stored = await lease.CommitAsync(current with { NextRefreshAt = schedule, UpdatedAt = now }, CancellationToken.None);
+                return TokenOutcome.Success.Of(stored);
+
+            default:
+                return null;
+        }
+    }
+
+    private async Task<TokenOutcome> WithoutRefreshTokenAsync(IConnectionLease lease, Connection current, RefreshReason reason, DateTimeOffset now)
+    {
+        if (current.ExpiresAt is { } expiresAt && expiresAt <= now)
+        {
+            // Expired and nothing to refresh with: certainly dead.
+            return await MarkDeadAsync(lease, current, RefreshPolicy.NoRefreshToken, now);
+        }
+
+        switch (reason)
+        {
+            case RefreshReason.Forced:
+                // One upstream 401 is weaker evidence than a provider's invalid_grant: tell this caller, do not persist.
+                return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoRefreshToken);
+            case RefreshReason.Proactive:
+                // Look again when it expires, to mark it then.
+                var stored = await lease.CommitAsync(current with { NextRefreshAt = current.ExpiresAt, UpdatedAt = now }, CancellationToken.None);
+                return TokenOutcome.Success.Of(stored);
+            default:
+                return TokenOutcome.Success.Of(current); // still valid for a little while; the best there is
+        }
+    }
+
+    private async Task<ClientCredentials?> ResolveClientAsync(Connection connection, ProviderDefinition provider)
+    {
+        if (connection.CredentialId is { } credentialId)
+        {
+            var credential = await credentials.FindAsync(credentialId, CancellationToken.None);
+            return credential is null ? null : new ClientCredentials(credential.ClientId, credential.ClientSecret);
+        }
+
+        return provider.HasPlatformClient ? new ClientCredentials(provider.ClientId!, provider.ClientSecret) : null;
+    }
+
+    private async Task<TokenResult> CallProviderAsync(ProviderDefinition provider, ClientCredentials client, Secret refreshToken, RefreshOptions settings)
+    {
+        metrics.ProviderCall();
+        using var timeout = new CancellationTokenSource(settings.ProviderTimeout, time);
+        try
+        {
+            return await oauth.RefreshAsync(provider, client, refreshToken.Reveal(), timeout.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return TokenResult.Failure(new TokenError(TokenErrorKind.Timeout, "timeout"));
+        }
+        catch (HttpRequestException)
+        {
+            return TokenResult.Failure(new TokenError(TokenErrorKind.Transient, "network"));
+        }
+    }
+
+    private async Task<TokenOutcome> ApplyAsync(IConnectionLease lease, Connection current, ProviderDefinition provider,
+        TokenResult result, RefreshReason reason, RefreshOptions settings)
+    {
+        var now = time.GetUtcNow();
+
+        if (result.Tokens is { } tokens)
+        {
+            // CancellationToken.None: once the provider has rotated the refresh token, the new one must be stored.
+            var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(current, tokens, provider, now, settings), CancellationToken.None);
+            TokensLog.Refreshed(logger, current.Id, ValetMetrics.ReasonTag(reason));
+            return TokenOutcome.Success.Of(stored);
+        }
+
+        var error = result.Error ?? new TokenError(TokenErrorKind.Transient, "empty_result");
+        var failureClass = RefreshPolicy.FailureClass(error.Kind);
+        metrics.Failure(failureClass);
+
+        if (error.IsTerminal)
+        {
+            return await MarkDeadAsync(lease, current, RefreshPolicy.TerminalReason(current, error), now);
+        }
+
+        var backoff = Backoff.Compute(current.RefreshFailures + 1, settings.BackoffBase, settings.BackoffMax, settings.Jitter, Random.Shared.NextDouble());
+        var delay = Backoff.WithRetryAfter(backoff, error.RetryAfter);
+        var postponed = await lease.CommitAsync(RefreshPolicy.Postponed(current, error.Kind, now + delay, now), CancellationToken.None);
+        TokensLog.ProviderUnavailable(logger, current.Id, failureClass, postponed.RefreshFailures, now + delay);
+
+        return new TokenOutcome.ProviderUnavailable(
+            RetryAfter: error.Kind == TokenErrorKind.RateLimited ? error.RetryAfter ?? delay : null,
+            TimedOut: error.Kind == TokenErrorKind.Timeout);
+    }
+
+    private async Task<TokenOutcome> MarkDeadAsync(IConnectionLease lease, Connection current, string statusReason, DateTimeOffset now)
+    {
+        var stored = await lease.CommitAsync(RefreshPolicy.Dead(current, statusReason, now), CancellationToken.None);
+        TokensLog.ReauthRequired(logger, current.Id, statusReason);
+
+        try
+        {
+            // After the commit: the lock is released, and SQLite allows one writer at a time.
+            await audit.AppendAsync(new AuditEvent
+            {
+                OrgId = current.OrgId,
+                Kind = "connection.reauth_required",
+                ConnectionId = current.Id,
+                Detail = statusReason,
+                At = now,
+            }, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            TokensLog.AuditFailed(logger, ex, current.Id);
+        }
+
+        return new TokenOutcome.ReauthRequired(stored, statusReason);
+    }
+}

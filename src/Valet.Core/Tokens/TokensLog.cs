@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace Valet.Core.Tokens;
+
+/// <summary>Refresh logging, event ids 3100–3199. Ids, reasons and classes only: never a token, code or secret.</summary>
+internal static partial class TokensLog
+{
+    [LoggerMessage(3100, LogLevel.Debug, "Refreshed connection {ConnectionId} ({Reason}).")]
+    public static partial void Refreshed(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(3101, LogLevel.Debug, "Connection {ConnectionId} was refreshed meanwhile by another caller; reusing it.")]
+    public static partial void Reused(ILogger logger, string connectionId);
+
+    [LoggerMessage(3102, LogLevel.Warning, "Connection {ConnectionId} needs re-authorization: {StatusReason}.")]
+    public static partial void ReauthRequired(ILogger logger, string connectionId, string statusReason);
+
+    [LoggerMessage(3103, LogLevel.Warning, "Refresh of connection {ConnectionId} failed ({FailureClass}, {Failures} in a row); next attempt at {NextRefreshAt:o}.")]
+    public static partial void ProviderUnavailable(ILogger logger, string connectionId, string failureClass, int failures, DateTimeOffset nextRefreshAt);
+
+    [LoggerMessage(3104, LogLevel.Warning, "Connection {ConnectionId} cannot be refreshed: {Problem} (provider {Provider}). Fix the configuration or credential.")]
+    public static partial void NoClient(ILogger logger, string connectionId, string problem, string provider);
+
+    [LoggerMessage(3105, LogLevel.Warning, "Waiting for the refresh lock of connection {ConnectionId} timed out.")]
+    public static partial void LockTimedOut(ILogger logger, string connectionId);
+
+    [LoggerMessage(3106, LogLevel.Error, "Could not append the audit event for connection {ConnectionId}.")]
+    public static partial void AuditFailed(ILogger logger, Exception exception, string connectionId);
+
+    [LoggerMessage(3110, LogLevel.Error, "A background refresh pass failed; the refresher keeps running.")]
+    public static partial void ProactivePassFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3111, LogLevel.Error, "Background refresh of connection {ConnectionId} failed; the refresher keeps running.")]
+    public static partial void ProactiveRefreshFailed(ILogger logger, Exception exception, string connectionId);
+
+    [LoggerMessage(3112, LogLevel.Debug, "Background refresher claimed {Count} due connection(s).")]
+    public static partial void Claimed(ILogger logger, int count);
+}

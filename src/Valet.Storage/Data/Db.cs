@@ -1,0 +1,136 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Valet.Storage.Data;
+
+/// <summary>
+/// The seam between the two backends: how to open a connection, how a timestamp is stored, how a constraint
+/// violation looks, and the few statements whose SQL differs. Everything else is shared SQL.
+/// </summary>
+internal abstract class Db : IAsyncDisposable
+{
+    public abstract bool IsPostgres { get; }
+
+    /// <summary>Identifies the database inside this process (for in-process locks).</summary>
+    public abstract string Identity { get; }
+
+    public abstract ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>A timestamp as a parameter value: UTC, truncated to the millisecond.</summary>
+    public abstract object? Time(DateTimeOffset? value);
+
+    public abstract DateTimeOffset ReadTime(DbDataReader reader, int ordinal);
+
+    /// <summary>A uniqueness or foreign-key violation.</summary>
+    public abstract bool IsConflict(DbException exception);
+
+    /// <summary>Row-lock suffix for a SELECT inside a transaction (SQLite's write transactions already exclude).</summary>
+    public abstract string ForUpdate { get; }
+
+    /// <summary>The first <paramref name="length"/> bytes of a blob column.</summary>
+    public abstract string BlobPrefix(string column, int length);
+
+    /// <summary>Claims due connections by moving next_refresh_at to @LeaseUntil; returns the claimed rows.</summary>
+    public abstract string ClaimDueSql { get; }
+
+    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    public static DateTimeOffset Truncate(DateTimeOffset value) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(value.ToUnixTimeMilliseconds());
+}
+
+internal sealed class SqliteDb(DatabaseTarget target) : Db
+{
+    public override bool IsPostgres => false;
+
+    public override string Identity { get; } = "sqlite:" + target.SqlitePath;
+
+    public string ConnectionString => target.ConnectionString;
+
+    public override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(target.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            using var pragma = connection.CreateCommand();
+            // Per connection: wait for a writer instead of failing with SQLITE_BUSY; enforce foreign keys.
+            pragma.CommandText = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    public override object? Time(DateTimeOffset? value) => value?.ToUnixTimeMilliseconds();
+
+    public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
+
+    public override bool IsConflict(DbException exception) =>
+        exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 or 787 };
+
+    public override string ForUpdate => string.Empty;
+
+    public override string BlobPrefix(string column, int length) => $"substr({column}, 1, {length})";
+
+    public override string ClaimDueSql =>
+        """
+        UPDATE connections SET next_refresh_at = @LeaseUntil
+        WHERE id IN (
+            SELECT id FROM connections
+            WHERE status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= @Now
+            ORDER BY next_refresh_at, id
+            LIMIT @BatchSize)
+        RETURNING *
+        """;
+}
+
+internal sealed class PostgresDb(DatabaseTarget target) : Db
+{
+    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(target.ConnectionString);
+
+    public override bool IsPostgres => true;
+
+    public override string Identity => target.Description;
+
+    public NpgsqlDataSource DataSource => _dataSource;
+
+    public override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken);
+
+    public override object? Time(DateTimeOffset? value) => value is { } v ? Truncate(v).ToUniversalTime() : null;
+
+    public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    public override bool IsConflict(DbException exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation };
+
+    public override string ForUpdate => " FOR UPDATE";
+
+    public override string BlobPrefix(string column, int length) => $"substring({column} from 1 for {length})";
+
+    public override string ClaimDueSql =>
+        """
+        WITH due AS (
+            SELECT id FROM connections
+            WHERE status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= @Now
+            ORDER BY next_refresh_at, id
+            LIMIT @BatchSize
+            FOR UPDATE SKIP LOCKED)
+        UPDATE connections AS c SET next_refresh_at = @LeaseUntil
+        FROM due WHERE c.id = due.id
+        RETURNING c.*
+        """;
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync();
+        await base.DisposeAsync();
+    }
+}

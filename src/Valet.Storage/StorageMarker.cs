@@ -1,3 +1,0 @@
-namespace Valet.Storage;
-
-internal static class StorageMarker;

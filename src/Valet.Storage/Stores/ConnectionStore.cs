@@ -1,0 +1,120 @@
+using System.Data.Common;
+using Valet.Core.Domain;
+using Valet.Core.Stores;
+using Valet.Core.Vault;
+using Valet.Storage.Data;
+
+namespace Valet.Storage.Stores;
+
+internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : StoreBase(db, time), IConnectionStore
+{
+    private readonly ConnectionRows _rows = new(db, vault);
+
+    public async ValueTask<Connection?> FindAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Db.OpenAsync(cancellationToken);
+        return await _rows.ReadAsync(connection, null, id, forUpdate: false, cancellationToken);
+    }
+
+    public async ValueTask<Connection?> FindByAccountAsync(string orgId, string provider, string accountId, CancellationToken cancellationToken) =>
+        await QueryOneAsync(
+            "SELECT * FROM connections WHERE org_id = @orgId AND provider = @provider AND account_id = @accountId",
+            new { orgId, provider, accountId }, _rows.Map, cancellationToken);
+
+    public IAsyncEnumerable<Connection> ListAsync(string orgId, CancellationToken cancellationToken) =>
+        Yield(QueryAsync("SELECT * FROM connections WHERE org_id = @orgId ORDER BY created_at, id", new { orgId }, _rows.Map, cancellationToken));
+
+    public async Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+
+        // Select-then-write rather than ON CONFLICT: the secrets are sealed to the row id, which must be known
+        // first. A racing insert of the same account loses on the unique index and retries as an update.
+        for (var attempt = 0; ; attempt++)
+        {
+            await using var db = await Db.OpenAsync(cancellationToken);
+            await using var transaction = await db.BeginTransactionAsync(cancellationToken);
+            try
+            {
+                var now = Now();
+                var existing = await db.ReadOneAsync(
+                    Db,
+                    "SELECT id, created_at FROM connections WHERE org_id = @OrgId AND provider = @Provider AND account_id = @AccountId" + Db.ForUpdate,
+                    new { connection.OrgId, connection.Provider, connection.AccountId }, transaction,
+                    r => new Tuple<string, DateTimeOffset>(r.Str("id"), r.Time("created_at")), cancellationToken);
+
+                Connection? stored;
+                if (existing is null)
+                {
+                    var args = _rows.Args(connection, connection.Id, OrNow(connection.CreatedAt), now);
+                    stored = await db.ReadOneAsync(Db, ConnectionRows.InsertSql, args, transaction, _rows.Map, cancellationToken);
+                }
+                else
+                {
+                    // A grant without a refresh token (RFC 6749 §6 lets a server omit it) keeps the stored one.
+                    var args = _rows.Args(connection, existing.Item1, existing.Item2, now);
+                    stored = await db.ReadOneAsync(
+                        Db,
+                        $"UPDATE connections SET {ConnectionRows.SetMutable.Replace("refresh_token = @RefreshToken", "refresh_token = COALESCE(@RefreshToken, refresh_token)", StringComparison.Ordinal)} WHERE id = @Id RETURNING *",
+                        args, transaction, _rows.Map, cancellationToken);
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+                return (stored!, existing is null);
+            }
+            catch (DbException e) when (Db.IsConflict(e))
+            {
+                if (attempt == 0)
+                {
+                    continue;
+                }
+
+                throw new StoreConflictException(
+                    $"The connection '{connection.Id}' conflicts with an existing row or refers to an unknown org or credential.", e);
+            }
+        }
+    }
+
+    public async Task<Connection?> UpdateAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        await using var db = await Db.OpenAsync(cancellationToken);
+        var now = Now();
+        try
+        {
+            return await db.ReadOneAsync(
+                Db,
+                $"UPDATE connections SET {ConnectionRows.SetMutable} WHERE id = @Id AND version = @Version RETURNING *",
+                _rows.Args(connection, connection.Id, now, now), null, _rows.Map, cancellationToken);
+        }
+        catch (DbException e) when (Db.IsConflict(e))
+        {
+            throw new StoreConflictException($"The connection '{connection.Id}' refers to an unknown credential.", e);
+        }
+    }
+
+    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var db = await Db.OpenAsync(cancellationToken);
+        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
+        var args = new { id };
+
+        // The foreign keys cascade too; the explicit deletes keep the rule visible and independent of them.
+        await db.ExecAsync("DELETE FROM targets WHERE connection_id = @id", args, transaction, cancellationToken);
+        await db.ExecAsync("DELETE FROM org_default_connections WHERE connection_id = @id", args, transaction, cancellationToken);
+        var deleted = await db.ExecAsync("DELETE FROM connections WHERE id = @id", args, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return deleted > 0;
+    }
+
+    public async Task<IReadOnlyList<Connection>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int batchSize, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        await using var db = await Db.OpenAsync(cancellationToken);
+        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
+        var claimed = await db.ReadAsync(
+            Db, Db.ClaimDueSql, new { Now = Db.Time(now), LeaseUntil = Db.Time(leaseUntil), BatchSize = batchSize }, transaction, _rows.Map, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return claimed;
+    }
+}

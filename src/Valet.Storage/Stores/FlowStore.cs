@@ -1,0 +1,165 @@
+using Valet.Core.Domain;
+using Valet.Core.Stores;
+using Valet.Core.Vault;
+using Valet.Storage.Data;
+
+namespace Valet.Storage.Stores;
+
+internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreBase(db, time), IFlowStore
+{
+    /// <summary>Finished flows stay readable (for pollers) this long before the sweep deletes them.</summary>
+    private static readonly TimeSpan Retention = TimeSpan.FromDays(1);
+
+    public async Task CreateAsync(Flow flow, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var createdAt = OrNow(flow.CreatedAt);
+        await WriteAsync(
+            $"The flow '{flow.Id}' or its state already exists, or its org is unknown.",
+            async connection =>
+            {
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                await SweepAsync(connection, transaction, createdAt, cancellationToken);
+                await connection.ExecAsync(
+                    """
+                    INSERT INTO flows (id, org_id, provider, credential_id, scopes, state_hash, code_verifier, redirect_uri,
+                        transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at)
+                    VALUES (@Id, @OrgId, @Provider, @CredentialId, @Scopes, @StateHash, @CodeVerifier, @RedirectUri,
+                        @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt)
+                    """,
+                    new
+                    {
+                        flow.Id,
+                        flow.OrgId,
+                        flow.Provider,
+                        flow.CredentialId,
+                        Scopes = Sql.ToJson(flow.Scopes),
+                        flow.StateHash,
+                        CodeVerifier = vault.SealString(flow.CodeVerifier.Reveal(), Context(flow.Id)),
+                        flow.RedirectUri,
+                        Transport = flow.Transport == CallbackTransport.Loopback ? "loopback" : "gateway",
+                        flow.ReturnUrl,
+                        Status = StatusText(flow.Status),
+                        flow.ConnectionId,
+                        GrantedScopes = Sql.ToJson(flow.GrantedScopes),
+                        flow.Error,
+                        CreatedAt = Db.Time(createdAt),
+                        ExpiresAt = Db.Time(flow.ExpiresAt),
+                        CompletedAt = Db.Time(flow.CompletedAt),
+                    },
+                    transaction, cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+                return 0;
+            },
+            cancellationToken);
+    }
+
+    public ValueTask<Flow?> FindAsync(string id, DateTimeOffset now, CancellationToken cancellationToken) =>
+        FindWhereAsync("id = @key", id, now, cancellationToken);
+
+    public ValueTask<Flow?> FindByStateAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken) =>
+        FindWhereAsync("state_hash = @key", stateHash, now, cancellationToken);
+
+    public Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken) =>
+        // One statement: of any number of racing callbacks exactly one sees the row come back.
+        QueryOneAsync(
+            "UPDATE flows SET status = 'exchanging' WHERE state_hash = @stateHash AND status = 'pending' AND expires_at > @now RETURNING *",
+            new { stateHash, now = Db.Time(now) }, Map, cancellationToken);
+
+    public Task CompleteAsync(string id, string connectionId, IReadOnlyList<string> grantedScopes, DateTimeOffset now, CancellationToken cancellationToken) =>
+        ExecAsync(
+            """
+            UPDATE flows SET status = 'complete', connection_id = @connectionId, granted_scopes = @grantedScopes, completed_at = @now
+            WHERE id = @id AND status IN ('pending', 'exchanging')
+            """,
+            new { id, connectionId, grantedScopes = Sql.ToJson(grantedScopes), now = Db.Time(now) }, cancellationToken);
+
+    public Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken) =>
+        ExecAsync(
+            "UPDATE flows SET status = 'error', error = @error, completed_at = @now WHERE id = @id AND status IN ('pending', 'exchanging')",
+            new { id, error, now = Db.Time(now) }, cancellationToken);
+
+    public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Db.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var touched = await SweepAsync(connection, transaction, now, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return touched;
+    }
+
+    private async Task<int> SweepAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var args = new { now = Db.Time(now), cutoff = Db.Time(now - Retention) };
+        var expired = await connection.ExecAsync(
+            "UPDATE flows SET status = 'expired', completed_at = expires_at WHERE status = 'pending' AND expires_at <= @now",
+            args, transaction, cancellationToken);
+        var deleted = await connection.ExecAsync(
+            "DELETE FROM flows WHERE status IN ('complete', 'error', 'expired') AND COALESCE(completed_at, expires_at) < @cutoff",
+            args, transaction, cancellationToken);
+        return expired + deleted;
+    }
+
+    private async ValueTask<Flow?> FindWhereAsync(string where, string key, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Db.OpenAsync(cancellationToken);
+        var flow = await connection.ReadOneAsync(Db, $"SELECT * FROM flows WHERE {where}", new { key }, null, Map, cancellationToken);
+        if (flow is { Status: FlowStatus.Pending } && flow.ExpiresAt <= now)
+        {
+            // Swept on read as well: stored as expired, so every node reports the same.
+            await connection.ExecAsync(
+                "UPDATE flows SET status = 'expired', completed_at = expires_at WHERE id = @Id AND status = 'pending'",
+                new { flow.Id }, null, cancellationToken);
+            flow = flow with { Status = FlowStatus.Expired, CompletedAt = flow.ExpiresAt };
+        }
+
+        return flow;
+    }
+
+    private static SealContext Context(string id) => new("flows", id, "code_verifier");
+
+    private static string StatusText(FlowStatus status) => status switch
+    {
+        FlowStatus.Pending => "pending",
+        FlowStatus.Exchanging => "exchanging",
+        FlowStatus.Complete => "complete",
+        FlowStatus.Error => "error",
+        FlowStatus.Expired => "expired",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    private static FlowStatus ParseStatus(string text) => text switch
+    {
+        "pending" => FlowStatus.Pending,
+        "exchanging" => FlowStatus.Exchanging,
+        "complete" => FlowStatus.Complete,
+        "error" => FlowStatus.Error,
+        "expired" => FlowStatus.Expired,
+        _ => throw new InvalidOperationException($"Unknown flow status '{text}' in the database."),
+    };
+
+    private Flow Map(Row r)
+    {
+        var id = r.Str("id");
+        return new Flow
+        {
+            Id = id,
+            OrgId = r.Str("org_id"),
+            Provider = r.Str("provider"),
+            CredentialId = r.StrOrNull("credential_id"),
+            Scopes = Sql.FromJson(r.Str("scopes")) ?? [],
+            StateHash = r.Str("state_hash"),
+            CodeVerifier = new Secret(vault.OpenString(r.Bytes("code_verifier"), Context(id))),
+            RedirectUri = r.Str("redirect_uri"),
+            Transport = r.Str("transport") == "loopback" ? CallbackTransport.Loopback : CallbackTransport.Gateway,
+            ReturnUrl = r.StrOrNull("return_url"),
+            Status = ParseStatus(r.Str("status")),
+            ConnectionId = r.StrOrNull("connection_id"),
+            GrantedScopes = Sql.FromJson(r.StrOrNull("granted_scopes")),
+            Error = r.StrOrNull("error"),
+            CreatedAt = r.Time("created_at"),
+            ExpiresAt = r.Time("expires_at"),
+            CompletedAt = r.TimeOrNull("completed_at"),
+        };
+    }
+}
