@@ -120,6 +120,37 @@ public sealed partial class FlowEngine(
         return new FlowStart { Flow = flow, State = state, AuthorizationUrl = url };
     }
 
+    /// <summary>
+    /// Arms an existing flow (minted by an envelope) with a fresh state and verifier; returns the authorization URL, or
+    /// null when the flow is finished, gone, or its client is no longer configured.
+    /// </summary>
+    public async Task<Uri?> RearmAsync(string flowId, string redirectUri, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var flow = await flows.FindAsync(flowId, now, cancellationToken);
+        if (flow is null || flow.Status is not (FlowStatus.Pending or FlowStatus.Expired) || catalog.Find(flow.Provider) is not { } provider ||
+            await clients.ResolveAsync(provider, flow.CredentialId, cancellationToken) is not { } client)
+        {
+            return null;
+        }
+
+        var state = Ids.RandomToken(32);
+        var verifier = Ids.RandomToken(32);
+        if (!await flows.RearmAsync(flow.Id, Ids.Sha256Hex(state), new Secret(verifier), redirectUri, now + Lifetime, cancellationToken))
+        {
+            return null;
+        }
+
+        return oauth.BuildAuthorizationUrl(provider, new AuthorizationRequest
+        {
+            ClientId = client.ClientId,
+            RedirectUri = redirectUri,
+            Scopes = flow.Scopes,
+            State = state,
+            CodeChallenge = S256(verifier),
+        });
+    }
+
     /// <summary>Finishes a flow from its callback. Every failure is a value with a coarse code; nothing is stored on failure.</summary>
     public async Task<CallbackOutcome> CompleteAsync(CallbackParameters callback, CancellationToken cancellationToken)
     {

@@ -104,6 +104,12 @@ public interface IFlowStore
     /// </summary>
     Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Arms a pending or expired flow again with a fresh state, verifier, redirect URI and expiry (the gated connect link
+    /// of an envelope). Returns false when the flow is finished or gone.
+    /// </summary>
+    Task<bool> RearmAsync(string id, string stateHash, Secret codeVerifier, string redirectUri, DateTimeOffset expiresAt, CancellationToken cancellationToken);
+
     Task CompleteAsync(string id, string connectionId, IReadOnlyList<string> grantedScopes, DateTimeOffset now, CancellationToken cancellationToken);
 
     Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken);

@@ -77,7 +77,7 @@ internal sealed class ValetAuthenticationHandler(
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         await Problems.Forbidden().ExecuteAsync(Context);
 
-    private AuthenticateResult Success(Claim[] claims) =>
+    private static AuthenticateResult Success(Claim[] claims) =>
         AuthenticateResult.Success(new AuthenticationTicket(
             new ClaimsPrincipal(new ClaimsIdentity(claims, ValetClaims.Scheme)), ValetClaims.Scheme));
 }

@@ -51,9 +51,9 @@ internal static class DemoAuthorizationServer
     {
         var group = routes.MapGroup("/demo-oauth").AllowAnonymous().ExcludeFromDescription();
         group.MapGet("/authorize", Authorize);
-        group.MapPost("/decide", Decide).DisableAntiforgery();
-        group.MapPost("/token", (HttpContext context) => Token(context, clientSecret)).DisableAntiforgery();
-        group.MapPost("/revoke", Revoke).DisableAntiforgery();
+        group.MapPost("/decide", (HttpRequest request) => Decide(request.HttpContext)).DisableAntiforgery();
+        group.MapPost("/token", (HttpRequest request) => Token(request.HttpContext, clientSecret)).DisableAntiforgery();
+        group.MapPost("/revoke", (HttpRequest request) => Revoke(request.HttpContext)).DisableAntiforgery();
         group.MapGet("/userinfo", (HttpContext context) => UserInfo(context));
         routes.MapGet("/demo-api/me", (HttpContext context) => UserInfo(context)).AllowAnonymous().ExcludeFromDescription();
     }

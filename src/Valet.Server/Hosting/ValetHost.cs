@@ -20,6 +20,7 @@ using Valet.Server.Auth;
 using Valet.Server.Http;
 using Valet.Server.Connections;
 using Valet.Server.Credentials;
+using Valet.Server.Dashboard;
 using Valet.Server.Demo;
 using Valet.Server.Flows;
 using Valet.Server.Internal;
@@ -27,6 +28,7 @@ using Valet.Server.Keys;
 using Valet.Server.Logging;
 using Valet.Server.Orgs;
 using Valet.Server.Providers;
+using Valet.Server.Tokens;
 using Valet.Storage;
 
 namespace Valet.Server.Hosting;
@@ -101,6 +103,9 @@ public static class ValetHost
         services.AddValetConnect();
         services.AddSingleton<LoopbackCallbacks>();
         services.AddSingleton<ConnectStarter>();
+        services.AddSingleton<Envelopes>();
+        services.AddSingleton<SessionCookies>();
+        services.AddValetTokens();
         services.AddOpenApi();
 
         configure?.Invoke(builder);
@@ -152,6 +157,9 @@ public static class ValetHost
         app.MapFlows();
         app.MapOAuthCallback();
         app.MapInternal();
+        app.MapTokens();
+        app.MapBootstrap();
+        app.MapSignIn();
         if (app.Services.GetRequiredService<ValetSettings>().Demo)
         {
             app.MapDemoAuthorizationServer(app.Configuration["DEMO_CLIENT_SECRET"] ?? throw new ValetConfigurationException("VALET_DEMO needs DEMO_CLIENT_SECRET."));
