@@ -14,6 +14,8 @@ internal static class Program
             ConnectCommand.Create(),
             ConnectionsCommand.Create(),
             ImportCommand.Create(),
+            TokenCommand.Create(),
+            DemoCommand.Create(),
             OrgsCommand.Create(),
             CredentialsCommand.Create(),
             KeysCommand.Create(),

@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Valet.Cli.Infrastructure;
+using Valet.Core;
+using Valet.Core.Domain;
+using Valet.Core.Keys;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Core.Vault;
+using Valet.Server.Demo;
+using Valet.Server.Flows;
+using Valet.Server.Hosting;
+
+namespace Valet.Cli.Commands;
+
+/// <summary>
+/// <c>valet demo</c>: Valet on its embedded default (SQLite) plus a built-in, clearly labelled demo OAuth provider, and a
+/// walkthrough: connect an account in the browser, mint an agent key, get a token through the agent route.
+/// </summary>
+internal static class DemoCommand
+{
+    public static Command Create()
+    {
+        var noWalkthrough = new Option<bool>("--no-walkthrough") { Description = "Only run the server with the demo provider" };
+        var command = new Command("demo", "Try Valet offline: the server plus a built-in demo OAuth provider and a guided connect → token")
+            .With(ServeCommand.Urls, noWalkthrough);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var urls = parse.GetValue(ServeCommand.Urls) ?? ValetSettings.DefaultUrl;
+            var baseUrl = urls.Split(';')[0].TrimEnd('/').Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal);
+            var overrides = DemoAuthorizationServer.ProviderConfiguration(baseUrl, Ids.RandomToken(24));
+
+            WebApplication app;
+            try
+            {
+                app = await ValetHost.BuildAsync(["--urls", urls], overrides, cancellationToken: cancellationToken);
+            }
+            catch (Exception error) when (error is ValetConfigurationException or CatalogValidationException or VaultException)
+            {
+                throw new CliException(error.Message, ExitCodes.Usage);
+            }
+
+            await using (app)
+            {
+                try
+                {
+                    await app.StartAsync(cancellationToken);
+                }
+                catch (IOException error)
+                {
+                    throw new CliException($"cannot listen on {urls}: {error.Message} (is `valet serve` already running? stop it, or pass --urls http://127.0.0.1:7879).");
+                }
+
+                Console.Out.WriteLine($"Valet is running at {baseUrl} on SQLite in {app.Services.GetRequiredService<ValetSettings>().DataDirectory}.");
+                Console.Out.WriteLine("DEMO MODE: a built-in demo OAuth provider named 'demo' is on (local, in-process, not a real service).");
+                Console.Out.WriteLine($"API reference: {baseUrl}/docs");
+                if (!parse.GetValue(noWalkthrough))
+                {
+                    await WalkthroughAsync(app, baseUrl, cancellationToken);
+                }
+
+                Console.Out.WriteLine("Valet keeps running. In another terminal: `valet connections list`, `valet connect demo --force`. Ctrl+C stops it.");
+                await app.WaitForShutdownAsync(cancellationToken);
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static async Task WalkthroughAsync(WebApplication app, string baseUrl, CancellationToken cancellationToken)
+    {
+        var services = app.Services;
+        var (started, _) = await services.GetRequiredService<ConnectStarter>().StartAsync(Org.DefaultId, DemoAuthorizationServer.ProviderId, null, null,
+            CallbackTransport.Gateway, null, cancellationToken);
+        Console.Out.WriteLine();
+        Console.Out.WriteLine("Step 1 — connect an account. Open this URL in a browser and click Allow:");
+        Console.Out.WriteLine($"  {started!.AuthorizationUrl}");
+        await Console.Out.FlushAsync(cancellationToken);
+
+        var flows = services.GetRequiredService<IFlowStore>();
+        Flow? flow;
+        do
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(300), cancellationToken);
+            flow = await flows.FindAsync(started.Flow.Id, DateTimeOffset.UtcNow, cancellationToken);
+        }
+        while (flow is { Status: FlowStatus.Pending or FlowStatus.Exchanging });
+
+        if (flow?.Status != FlowStatus.Complete)
+        {
+            Console.Out.WriteLine($"The connection did not complete ({flow?.Error ?? flow?.Status.ToString().ToLowerInvariant()}). Run `valet connect demo` to try again.");
+            return;
+        }
+
+        Console.Out.WriteLine($"Connected: {flow.ConnectionId}.");
+        var minted = ApiKeySecrets.Mint();
+        await services.GetRequiredService<IApiKeyStore>().CreateAsync(new ApiKey
+        {
+            Id = Ids.New("key"),
+            OrgId = Org.DefaultId,
+            Name = "demo agent",
+            Prefix = minted.Prefix,
+            Hash = minted.Hash,
+            Permissions = [new Permission(PermissionKind.Provider, DemoAuthorizationServer.ProviderId)],
+            CreatedAt = DateTimeOffset.UtcNow,
+        }, cancellationToken);
+
+        Console.Out.WriteLine();
+        Console.Out.WriteLine("Step 2 — an agent gets a token with its API key (created for you, allowed provider:demo):");
+        Console.Out.WriteLine($"  curl -s -X POST -H 'Authorization: Bearer {minted.Key.Reveal()}' {baseUrl}/v1/providers/demo/token");
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/v1/providers/demo/token");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", minted.Key.Reveal());
+        using var response = await http.SendAsync(request, cancellationToken);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken)).RootElement;
+        Console.Out.WriteLine($"  → HTTP {(int)response.StatusCode}: access_token {Shorten(body.Str("access_token"))}, expires_at {body.Str("expires_at")}, scopes {body.GetProperty("scopes")}");
+        Console.Out.WriteLine();
+        Console.Out.WriteLine("That is Valet's job: the agent never saw a refresh token or a client secret, and Valet refreshes for it.");
+        Console.Out.WriteLine("Connect a real provider: see README (register the redirect URI, set VALET_PROVIDERS__GITHUB__CLIENTID/__CLIENTSECRET).");
+    }
+
+    private static string Shorten(string token) => token.Length <= 12 ? token : token[..12] + "…";
+}

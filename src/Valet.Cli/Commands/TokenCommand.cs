@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Valet.Cli.Infrastructure;
+
+namespace Valet.Cli.Commands;
+
+/// <summary><c>valet token CONNECTION</c>: a fresh access token (refreshed first when near expiry), for scripts on this machine.</summary>
+internal static class TokenCommand
+{
+    public static Command Create()
+    {
+        var connection = new Argument<string>("connection") { Description = "Connection id (conn_…)" };
+        var scopes = new Option<string?>("--scopes") { Description = "Comma-separated scopes the token must carry" };
+        return new Command("token", "Print a fresh access token for a connection").With(connection, scopes, Verb.Json).WithApi(async (parse, api, ct) =>
+        {
+            var required = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var response = await api.PostAsync($"v1/connections/{Uri.EscapeDataString(parse.GetValue(connection)!)}/token",
+                new { scopes = required ?? [] }, ct);
+            if (response.Status == 409 && parse.GetValue(Verb.Json))
+            {
+                // An envelope is data an automation wants whole; still a failure exit.
+                CliJson.Print(response.Body);
+                return ExitCodes.Failure;
+            }
+
+            var body = ValetApi.EnsureSuccess(response);
+            if (parse.GetValue(Verb.Json))
+            {
+                CliJson.Print(body);
+            }
+            else
+            {
+                Console.Out.WriteLine(body.Str("access_token"));
+            }
+
+            return ExitCodes.Success;
+        });
+    }
+}
