@@ -93,6 +93,12 @@ public sealed record ProviderDefinition
 
     public IReadOnlyList<ManagedTargetDefinition> Targets { get; init; } = [];
 
+    /// <summary>
+    /// With <see cref="ProviderQuirks.InstanceUrlApiBase"/>: host suffixes (e.g. <c>.salesforce.com</c>) an
+    /// <c>instance_url</c> must end with to be accepted as a connection's API base; anything else is dropped.
+    /// </summary>
+    public IReadOnlyList<string> InstanceUrlHostSuffixes { get; init; } = [];
+
     /// <summary>Lets endpoints and API live on loopback/private addresses (self-hosted, tests). Plain http only for loopback.</summary>
     public bool AllowPrivateNetwork { get; init; }
 

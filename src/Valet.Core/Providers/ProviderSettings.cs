@@ -1,0 +1,141 @@
+using Microsoft.Extensions.Configuration;
+using Valet.Core.Domain;
+
+namespace Valet.Core.Providers;
+
+/// <summary>One <c>Providers:&lt;id&gt;</c> configuration section, parsed. A null member means "not configured".</summary>
+internal sealed record ProviderSettings
+{
+    public static IReadOnlyList<string> Keys { get; } =
+    [
+        "Issuer", "AuthorizationEndpoint", "TokenEndpoint", "RevocationEndpoint", "UserInfoEndpoint", "Scopes",
+        "ApiBaseUrl", "ClientId", "ClientSecret", "AllowPrivateNetwork", "DisplayName", "TokenEndpointAuthMethod",
+    ];
+
+    public required string Id { get; init; }
+    public string? Issuer { get; init; }
+    public Uri? AuthorizationEndpoint { get; init; }
+    public Uri? TokenEndpoint { get; init; }
+    public Uri? RevocationEndpoint { get; init; }
+    public Uri? UserInfoEndpoint { get; init; }
+    public IReadOnlyList<string>? Scopes { get; init; }
+    public IReadOnlyList<string>? ApiBaseUrls { get; init; }
+    public string? ClientId { get; init; }
+    public Secret? ClientSecret { get; init; }
+    public bool? AllowPrivateNetwork { get; init; }
+    public string? DisplayName { get; init; }
+    public TokenEndpointAuthMethod? TokenEndpointAuth { get; init; }
+
+    public static ProviderSettings Read(string id, IConfigurationSection section, List<string> problems)
+    {
+        var where = $"provider '{id}'";
+        foreach (var child in section.GetChildren())
+        {
+            if (!Keys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                problems.Add($"{where}: unknown setting '{child.Key}' (known: {string.Join(", ", Keys)}).");
+            }
+        }
+
+        string? Value(string key) => section[key] is { Length: > 0 } v ? v.Trim() : null;
+
+        Uri? Url(string key)
+        {
+            var raw = Value(key);
+            if (raw is null)
+            {
+                return null;
+            }
+
+            if (NetworkHosts.TryParseHttpUrl(raw, out var uri))
+            {
+                return uri;
+            }
+
+            problems.Add($"{where}: {key} is not an absolute http(s) URL.");
+            return null;
+        }
+
+        bool? allowPrivate = null;
+        if (Value("AllowPrivateNetwork") is { } flag)
+        {
+            if (bool.TryParse(flag, out var parsed))
+            {
+                allowPrivate = parsed;
+            }
+            else
+            {
+                problems.Add($"{where}: AllowPrivateNetwork must be true or false.");
+            }
+        }
+
+        TokenEndpointAuthMethod? auth = null;
+        switch (Value("TokenEndpointAuthMethod")?.ToLowerInvariant())
+        {
+            case null:
+                break;
+            case "client_secret_basic":
+                auth = TokenEndpointAuthMethod.ClientSecretBasic;
+                break;
+            case "client_secret_post":
+                auth = TokenEndpointAuthMethod.ClientSecretPost;
+                break;
+            default:
+                problems.Add($"{where}: TokenEndpointAuthMethod must be client_secret_basic or client_secret_post.");
+                break;
+        }
+
+        var secret = Value("ClientSecret");
+        return new ProviderSettings
+        {
+            Id = id,
+            Issuer = Value("Issuer"),
+            AuthorizationEndpoint = Url("AuthorizationEndpoint"),
+            TokenEndpoint = Url("TokenEndpoint"),
+            RevocationEndpoint = Url("RevocationEndpoint"),
+            UserInfoEndpoint = Url("UserInfoEndpoint"),
+            Scopes = Value("Scopes")?.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries),
+            ApiBaseUrls = Value("ApiBaseUrl")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            ClientId = Value("ClientId"),
+            ClientSecret = secret is null ? null : new Secret(secret),
+            AllowPrivateNetwork = allowPrivate,
+            DisplayName = Value("DisplayName"),
+            TokenEndpointAuth = auth,
+        };
+    }
+
+    /// <summary>Explicit settings win over discovery, which wins over the built-in definition.</summary>
+    public ProviderDefinition ApplyTo(ProviderDefinition? builtIn, DiscoveryDocument? discovered)
+    {
+        var p = builtIn ?? new ProviderDefinition { Id = Id, DisplayName = Id, Identity = BuiltInProviders.OidcIdentity };
+        if (discovered is not null)
+        {
+            // The issuer replaces the built-in host entirely (a self-hosted GitLab is not gitlab.com).
+            p = p with
+            {
+                AuthorizationEndpoint = discovered.AuthorizationEndpoint,
+                TokenEndpoint = discovered.TokenEndpoint,
+                RevocationEndpoint = discovered.RevocationEndpoint,
+                UserInfoEndpoint = discovered.UserInfoEndpoint,
+                IssParameterSupported = discovered.IssParameterSupported,
+                Identity = discovered.UserInfoEndpoint is null ? p.Identity : BuiltInProviders.OidcIdentity,
+            };
+        }
+
+        return p with
+        {
+            Issuer = Issuer ?? p.Issuer,
+            AuthorizationEndpoint = AuthorizationEndpoint ?? p.AuthorizationEndpoint,
+            TokenEndpoint = TokenEndpoint ?? p.TokenEndpoint,
+            RevocationEndpoint = RevocationEndpoint ?? p.RevocationEndpoint,
+            UserInfoEndpoint = UserInfoEndpoint ?? p.UserInfoEndpoint,
+            DefaultScopes = Scopes ?? p.DefaultScopes,
+            ApiBaseUrls = ApiBaseUrls ?? p.ApiBaseUrls,
+            ClientId = ClientId ?? p.ClientId,
+            ClientSecret = ClientSecret ?? p.ClientSecret,
+            AllowPrivateNetwork = AllowPrivateNetwork ?? p.AllowPrivateNetwork,
+            DisplayName = DisplayName ?? p.DisplayName,
+            TokenEndpointAuth = TokenEndpointAuth ?? p.TokenEndpointAuth,
+        };
+    }
+}

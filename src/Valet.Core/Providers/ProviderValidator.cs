@@ -1,0 +1,153 @@
+using System.Text.RegularExpressions;
+
+namespace Valet.Core.Providers;
+
+/// <summary>Checks a provider definition and appends every problem found (never stops at the first).</summary>
+internal static partial class ProviderValidator
+{
+    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,62}$", RegexOptions.CultureInvariant)]
+    public static partial Regex Slug();
+
+    public static void Validate(ProviderDefinition p, List<string> problems)
+    {
+        var where = $"provider '{p.Id}'";
+        if (!Slug().IsMatch(p.Id))
+        {
+            problems.Add($"{where}: the id must be a lower-case slug (a-z, 0-9, '-', '_', at most 63 characters).");
+        }
+
+        if (string.IsNullOrWhiteSpace(p.DisplayName))
+        {
+            problems.Add($"{where}: DisplayName is empty.");
+        }
+
+        if (p.AuthorizationEndpoint is null)
+        {
+            problems.Add($"{where}: no AuthorizationEndpoint (set it, or an Issuer for discovery).");
+        }
+
+        if (p.TokenEndpoint is null)
+        {
+            problems.Add($"{where}: no TokenEndpoint (set it, or an Issuer for discovery).");
+        }
+
+        CheckUrl(p.Id, p.AllowPrivateNetwork, "AuthorizationEndpoint", p.AuthorizationEndpoint, problems);
+        CheckUrl(p.Id, p.AllowPrivateNetwork, "TokenEndpoint", p.TokenEndpoint, problems);
+        CheckUrl(p.Id, p.AllowPrivateNetwork, "RevocationEndpoint", p.RevocationEndpoint, problems);
+        CheckUrl(p.Id, p.AllowPrivateNetwork, "UserInfoEndpoint", p.UserInfoEndpoint, problems);
+
+        foreach (var api in p.ApiBaseUrls)
+        {
+            if (!NetworkHosts.TryParseHttpUrl(api, out var apiUri))
+            {
+                problems.Add($"{where}: ApiBaseUrl '{api}' is not an absolute http(s) URL.");
+                continue;
+            }
+
+            CheckUrl(p.Id, p.AllowPrivateNetwork, "ApiBaseUrl", apiUri, problems);
+            if (!string.IsNullOrEmpty(apiUri.Query))
+            {
+                problems.Add($"{where}: ApiBaseUrl {NetworkHosts.Describe(apiUri)} must not carry a query.");
+            }
+        }
+
+        if (string.IsNullOrEmpty(p.ScopeSeparator))
+        {
+            problems.Add($"{where}: ScopeSeparator is empty.");
+        }
+
+        if (p.ClientSecret is { IsEmpty: false } && !p.HasPlatformClient)
+        {
+            problems.Add($"{where}: ClientSecret is set without ClientId.");
+        }
+
+        if (string.IsNullOrWhiteSpace(p.Identity.IdPath))
+        {
+            problems.Add($"{where}: the identity mapping has no IdPath.");
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var target in p.Targets)
+        {
+            if (!Slug().IsMatch(target.Name) || !names.Add(target.Name))
+            {
+                problems.Add($"{where}: managed target name '{target.Name}' is not a unique lower-case slug.");
+            }
+
+            if (!Uri.TryCreate(target.BaseUrl, UriKind.Absolute, out var targetUri)
+                || !p.ApiBaseUrls.Any(api => IsUnder(targetUri, api)))
+            {
+                problems.Add($"{where}: managed target '{target.Name}' must point under one of the provider's ApiBaseUrls.");
+            }
+        }
+    }
+
+    /// <summary>True when <paramref name="url"/> is <paramref name="baseUrl"/> or below it (same scheme, host, port, path prefix).</summary>
+    public static bool IsUnder(Uri url, string baseUrl)
+    {
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var b))
+        {
+            return false;
+        }
+
+        if (!string.Equals(url.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(url.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
+            || url.Port != b.Port)
+        {
+            return false;
+        }
+
+        var basePath = b.AbsolutePath.TrimEnd('/');
+        var path = url.AbsolutePath;
+        return basePath.Length == 0
+            || string.Equals(path, basePath, StringComparison.Ordinal)
+            || path.StartsWith(basePath + "/", StringComparison.Ordinal);
+    }
+
+    public static void CheckUrl(string id, bool allowPrivateNetwork, string key, Uri? uri, List<string> problems)
+    {
+        if (uri is null)
+        {
+            return;
+        }
+
+        var where = $"provider '{id}': {key}";
+        if (!uri.IsAbsoluteUri)
+        {
+            problems.Add($"{where} is not an absolute URL.");
+            return;
+        }
+
+        var shown = NetworkHosts.Describe(uri);
+        if (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)
+        {
+            problems.Add($"{where} {shown} must use https.");
+            return;
+        }
+
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            problems.Add($"{where} {shown} must not contain credentials.");
+        }
+
+        if (!string.IsNullOrEmpty(uri.Fragment))
+        {
+            problems.Add($"{where} {shown} must not contain a fragment.");
+        }
+
+        var loopback = NetworkHosts.IsLoopback(uri);
+        if (uri.Scheme == Uri.UriSchemeHttp && !loopback)
+        {
+            problems.Add($"{where} {shown} uses plain http on a non-loopback host; use https.");
+        }
+
+        if (NetworkHosts.IsLinkLocal(uri))
+        {
+            problems.Add($"{where} {shown} is a link-local address; it is never allowed.");
+        }
+        else if (NetworkHosts.IsPrivateOrLoopback(uri) && !allowPrivateNetwork)
+        {
+            problems.Add($"{where} {shown} is a loopback or private host; set AllowPrivateNetwork=true for this provider to allow it.");
+        }
+    }
+}

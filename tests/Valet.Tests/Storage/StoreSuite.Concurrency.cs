@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using Valet.Core.Domain;
+
+namespace Valet.Tests.Storage;
+
+public abstract partial class StoreSuite
+{
+    [Fact]
+    public async Task Migrations_AreSafeOnEveryBootAndFromSeveralNodesAtOnce()
+    {
+        var nodes = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => StartNodeAsync()));
+        var again = await StartNodeAsync();
+
+        await again.Orgs.EnsureAsync(new Org { Id = "default", Name = "Default" }, None);
+        Assert.NotNull(await nodes[0].Orgs.FindAsync("default", None));
+    }
+
+    [Fact]
+    public async Task ClaimDue_TwoConcurrentClaimers_NeverGetTheSameConnection()
+    {
+        var node = await StartWithOrgAsync();
+        var other = await StartNodeAsync();
+        var now = DateTimeOffset.UtcNow;
+        var due = new HashSet<string>();
+        for (var i = 0; i < 120; i++)
+        {
+            var (stored, _) = await node.Connections.UpsertAsync(NewConnection($"due-{i}") with { NextRefreshAt = now.AddMinutes(-i % 7) }, None);
+            due.Add(stored.Id);
+        }
+
+        await node.Connections.UpsertAsync(NewConnection("later") with { NextRefreshAt = now.AddHours(1) }, None);
+        await node.Connections.UpsertAsync(NewConnection("never") with { NextRefreshAt = null }, None);
+        await node.Connections.UpsertAsync(NewConnection("dead") with { NextRefreshAt = now.AddHours(-1), Status = ConnectionStatus.ReauthRequired }, None);
+
+        var claims = new ConcurrentBag<(int Claimer, string Id)>();
+        await Task.WhenAll(new[] { node, other, node, other }.Select((n, claimer) => Task.Run(async () =>
+        {
+            while (true)
+            {
+                var batch = await n.Connections.ClaimDueAsync(now, now.AddMinutes(5), 7, None);
+                if (batch.Count == 0)
+                {
+                    return;
+                }
+
+                foreach (var c in batch)
+                {
+                    Assert.Equal(Db(now.AddMinutes(5)), c.NextRefreshAt);
+                    claims.Add((claimer, c.Id));
+                }
+            }
+        })));
+
+        var ids = claims.Select(c => c.Id).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.True(due.SetEquals(ids));
+        Assert.True(claims.Select(c => c.Claimer).Distinct().Count() > 1, "both claimers should have taken a share");
+        Assert.Empty(await node.Connections.ClaimDueAsync(now.AddMinutes(4), now.AddMinutes(10), 50, None));
+    }
+
+    [Fact]
+    public async Task Leases_FromTwoNodes_SerializeAndTheSecondSeesTheFirstsCommit()
+    {
+        var nodeA = await StartWithOrgAsync();
+        var nodeB = await StartNodeAsync();
+        var (stored, _) = await nodeA.Connections.UpsertAsync(NewConnection("1"), None);
+
+        await using var leaseA = await nodeA.Locks.AcquireAsync(stored.Id, None);
+        var waitingB = nodeB.Locks.AcquireAsync(stored.Id, None);
+        await Task.Delay(400);
+        Assert.False(waitingB.IsCompleted, "the second node must wait for the first lease");
+
+        var committed = await leaseA!.CommitAsync(
+            leaseA.Connection with { AccessToken = new Secret("rotated-access"), RefreshToken = new Secret("rotated-refresh") }, None);
+        await using var leaseB = await waitingB.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(stored.Version + 1, committed.Version);
+        Assert.Equal(committed.Version, leaseB!.Connection.Version);
+        Assert.Equal("rotated-refresh", leaseB.Connection.RefreshToken!.Value.Reveal());
+        var second = await leaseB.CommitAsync(leaseB.Connection with { RefreshFailures = 0 }, None);
+        Assert.Equal(stored.Version + 2, second.Version);
+    }
+
+    [Fact]
+    public async Task Lease_DisposedWithoutCommit_ReleasesAndChangesNothing()
+    {
+        var node = await StartWithOrgAsync();
+        var (stored, _) = await node.Connections.UpsertAsync(NewConnection("1"), None);
+
+        await using (var lease = await node.Locks.AcquireAsync(stored.Id, None))
+        {
+            Assert.Equal(stored, lease!.Connection);
+        }
+
+        await using var next = await node.Locks.AcquireAsync(stored.Id, None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(stored, next!.Connection);
+        Assert.Null(await node.Locks.AcquireAsync("conn_unknown", None));
+    }
+
+    [Fact]
+    public async Task Lease_WhileHeld_PlainReadsAndOtherRowsAreNotBlocked()
+    {
+        var node = await StartWithOrgAsync();
+        var (locked, _) = await node.Connections.UpsertAsync(NewConnection("1"), None);
+        var (free, _) = await node.Connections.UpsertAsync(NewConnection("2"), None);
+
+        await using var lease = await node.Locks.AcquireAsync(locked.Id, None);
+
+        Assert.NotNull(await node.Connections.FindAsync(locked.Id, None).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        await using var other = await node.Locks.AcquireAsync(free.Id, None).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(free.Id, other!.Connection.Id);
+    }
+
+    private static DateTimeOffset Db(DateTimeOffset value) => Valet.Storage.Data.Db.Truncate(value);
+}

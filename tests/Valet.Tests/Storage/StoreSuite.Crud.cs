@@ -1,0 +1,269 @@
+using Valet.Core.Domain;
+using Valet.Core.Stores;
+
+namespace Valet.Tests.Storage;
+
+public abstract partial class StoreSuite
+{
+    [Fact]
+    public async Task Orgs_CreateFindListAndSetHeadless_RoundTrip()
+    {
+        var node = await StartNodeAsync();
+        var createdAt = new DateTimeOffset(2030, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(6_789_123);
+
+        await node.Orgs.CreateAsync(new Org { Id = "acme", Name = "Acme", CreatedAt = createdAt }, None);
+        await node.Orgs.EnsureAsync(new Org { Id = "default", Name = "Default" }, None);
+        await node.Orgs.EnsureAsync(new Org { Id = "default", Name = "Other name" }, None);
+        var headless = await node.Orgs.SetHeadlessAsync("acme", true, None);
+
+        var found = await node.Orgs.FindAsync("acme", None);
+        Assert.NotNull(found);
+        Assert.True(found.Headless);
+        Assert.Equal(createdAt.AddTicks(-(createdAt.Ticks % TimeSpan.TicksPerMillisecond)), found.CreatedAt);
+        Assert.Equal(found, headless);
+        Assert.Equal(["acme", "default"], (await ToListAsync(node.Orgs.ListAsync(None))).Select(o => o.Id));
+        Assert.Equal("Default", (await node.Orgs.FindAsync("default", None))!.Name);
+        Assert.Null(await node.Orgs.FindAsync("nope", None));
+        Assert.Null(await node.Orgs.SetHeadlessAsync("nope", true, None));
+    }
+
+    [Fact]
+    public async Task Orgs_CreateDuplicate_ThrowsConflict()
+    {
+        var node = await StartWithOrgAsync();
+
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Orgs.CreateAsync(new Org { Id = Org, Name = "Again" }, None));
+    }
+
+    [Fact]
+    public async Task Orgs_DefaultConnection_SetsSwitchesAndRejectsUnknown()
+    {
+        var node = await StartWithOrgAsync();
+        var (first, _) = await node.Connections.UpsertAsync(NewConnection("1"), None);
+        var (second, _) = await node.Connections.UpsertAsync(NewConnection("2"), None);
+
+        await node.Orgs.SetDefaultConnectionAsync(Org, "github", first.Id, None);
+        await node.Orgs.SetDefaultConnectionAsync(Org, "github", second.Id, None);
+
+        Assert.Equal(second.Id, await node.Orgs.FindDefaultConnectionAsync(Org, "github", None));
+        Assert.NotNull(await node.Connections.FindAsync(first.Id, None));
+        Assert.Null(await node.Orgs.FindDefaultConnectionAsync(Org, "gitlab", None));
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Orgs.SetDefaultConnectionAsync(Org, "github", "conn_unknown", None));
+    }
+
+    [Fact]
+    public async Task Credentials_CreateFindListDelete_SecretRoundTrips()
+    {
+        var node = await StartWithOrgAsync();
+        var credential = new Credential
+        {
+            Id = Ids.New("cred"), OrgId = Org, Provider = "github", ClientId = "Iv1.abc", ClientSecret = new Secret("client-secret-value"),
+        };
+        var noSecret = new Credential { Id = Ids.New("cred"), OrgId = Org, Provider = "gitlab", ClientId = "public-client" };
+
+        await node.Credentials.CreateAsync(credential, None);
+        await node.Credentials.CreateAsync(noSecret, None);
+
+        var found = await node.Credentials.FindAsync(credential.Id, None);
+        Assert.Equal("client-secret-value", found!.ClientSecret!.Value.Reveal());
+        Assert.Null((await node.Credentials.FindAsync(noSecret.Id, None))!.ClientSecret);
+        Assert.Equal(2, (await ToListAsync(node.Credentials.ListAsync(Org, None))).Count);
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Credentials.CreateAsync(credential, None));
+        Assert.True(await node.Credentials.DeleteAsync(credential.Id, None));
+        Assert.False(await node.Credentials.DeleteAsync(credential.Id, None));
+        Assert.Null(await node.Credentials.FindAsync(credential.Id, None));
+    }
+
+    [Fact]
+    public async Task Credentials_DeleteWhilePinnedByConnection_ThrowsConflict()
+    {
+        var node = await StartWithOrgAsync();
+        var credential = new Credential { Id = Ids.New("cred"), OrgId = Org, Provider = "github", ClientId = "Iv1.abc" };
+        await node.Credentials.CreateAsync(credential, None);
+        await node.Connections.UpsertAsync(NewConnection("1") with { CredentialId = credential.Id }, None);
+
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Credentials.DeleteAsync(credential.Id, None));
+    }
+
+    [Fact]
+    public async Task Connections_Upsert_RoundTripsEveryFieldToTheMillisecond()
+    {
+        var node = await StartWithOrgAsync();
+        var at = new DateTimeOffset(2031, 5, 6, 7, 8, 9, TimeSpan.FromHours(2)).AddTicks(1_234_567);
+        var connection = NewConnection("42") with
+        {
+            AccountEmail = "a@example.com", TokenType = "bearer", ExpiresAt = at, LastRefreshedAt = at, NextRefreshAt = at,
+            Status = ConnectionStatus.ReauthRequired, StatusReason = "invalid_grant", ApiBaseUrl = "https://acme.my.salesforce.com",
+            RefreshFailures = 3, Scopes = null,
+        };
+
+        var (stored, created) = await node.Connections.UpsertAsync(connection, None);
+        var found = await node.Connections.FindAsync(connection.Id, None);
+
+        Assert.True(created);
+        Assert.Equal(stored, found);
+        Assert.Equal(connection.Id, found!.Id);
+        Assert.Equal(connection.AccessToken, found.AccessToken);
+        Assert.Equal(connection.RefreshToken, found.RefreshToken);
+        Assert.Null(found.Scopes);
+        Assert.Equal(1, found.Version);
+        var ms = at.AddTicks(-(at.Ticks % TimeSpan.TicksPerMillisecond));
+        Assert.Equal(ms, found.ExpiresAt);
+        Assert.Equal(ms, found.LastRefreshedAt);
+        Assert.Equal(ms, found.NextRefreshAt);
+        Assert.Equal((ConnectionStatus.ReauthRequired, "invalid_grant", 3), (found.Status, found.StatusReason, found.RefreshFailures));
+        Assert.Equal(("a@example.com", "bearer", "https://acme.my.salesforce.com"), (found.AccountEmail, found.TokenType, found.ApiBaseUrl));
+        Assert.Equal(found, await node.Connections.FindByAccountAsync(Org, "github", "42", None));
+    }
+
+    [Fact]
+    public async Task Connections_UpsertSameAccount_UpdatesAndKeepsIdAndCreatedAt()
+    {
+        var node = await StartWithOrgAsync();
+        var (first, _) = await node.Connections.UpsertAsync(NewConnection("7"), None);
+
+        var again = NewConnection("7") with { Scopes = ["repo", "gist"], RefreshToken = null };
+        var (second, created) = await node.Connections.UpsertAsync(again, None);
+
+        Assert.False(created);
+        Assert.Equal(first.Id, second.Id);
+        Assert.Equal(first.CreatedAt, second.CreatedAt);
+        Assert.Equal(first.Version + 1, second.Version);
+        Assert.Equal(again.AccessToken, second.AccessToken);
+        Assert.Equal(first.RefreshToken, second.RefreshToken); // a grant without a refresh token keeps the stored one
+        Assert.Equal(["repo", "gist"], second.Scopes!);
+        Assert.Single(await ToListAsync(node.Connections.ListAsync(Org, None)));
+        Assert.Null(await node.Connections.FindAsync(again.Id, None));
+    }
+
+    [Fact]
+    public async Task Connections_UpsertOtherAccountOrProvider_AddsRows()
+    {
+        var node = await StartWithOrgAsync();
+
+        await node.Connections.UpsertAsync(NewConnection("1"), None);
+        var (_, createdOther) = await node.Connections.UpsertAsync(NewConnection("2"), None);
+        var (_, createdProvider) = await node.Connections.UpsertAsync(NewConnection("1", provider: "gitlab"), None);
+
+        Assert.True(createdOther);
+        Assert.True(createdProvider);
+        Assert.Equal(3, (await ToListAsync(node.Connections.ListAsync(Org, None))).Count);
+    }
+
+    [Fact]
+    public async Task Connections_Update_IsOptimisticOnVersion()
+    {
+        var node = await StartWithOrgAsync();
+        var (stored, _) = await node.Connections.UpsertAsync(NewConnection("1"), None);
+
+        var updated = await node.Connections.UpdateAsync(stored with { AccessToken = new Secret("new-access"), RefreshFailures = 1 }, None);
+        var stale = await node.Connections.UpdateAsync(stored with { AccessToken = new Secret("lost-update") }, None);
+        var gone = await node.Connections.UpdateAsync(stored with { Id = "conn_missing" }, None);
+
+        Assert.NotNull(updated);
+        Assert.Equal(stored.Version + 1, updated.Version);
+        Assert.Null(stale);
+        Assert.Null(gone);
+        var found = await node.Connections.FindAsync(stored.Id, None);
+        Assert.Equal("new-access", found!.AccessToken.Reveal());
+        Assert.Equal(1, found.RefreshFailures);
+    }
+
+    [Fact]
+    public async Task Connections_Delete_RemovesManagedTargetsAndDefaultPointers()
+    {
+        var node = await StartWithOrgAsync();
+        var (doomed, _) = await node.Connections.UpsertAsync(NewConnection("1", provider: "microsoft"), None);
+        var (kept, _) = await node.Connections.UpsertAsync(NewConnection("2", provider: "microsoft"), None);
+        foreach (var (connection, name) in new[] { (doomed, "mail"), (doomed, "calendar"), (kept, "mail") })
+        {
+            await node.Targets.CreateAsync(new Target
+            {
+                Id = Ids.New("tgt"), OrgId = Org, ConnectionId = connection.Id, Name = name, Provider = "microsoft", Managed = true,
+                BaseUrl = "https://graph.microsoft.com/v1.0",
+            }, None);
+        }
+
+        await node.Orgs.SetDefaultConnectionAsync(Org, "microsoft", doomed.Id, None);
+
+        Assert.True(await node.Connections.DeleteAsync(doomed.Id, None));
+
+        Assert.False(await node.Connections.DeleteAsync(doomed.Id, None));
+        Assert.Null(await node.Connections.FindAsync(doomed.Id, None));
+        Assert.Empty(await ToListAsync(node.Targets.ListByConnectionAsync(doomed.Id, None)));
+        Assert.Single(await ToListAsync(node.Targets.ListAsync(Org, None)));
+        Assert.Null(await node.Orgs.FindDefaultConnectionAsync(Org, "microsoft", None));
+    }
+
+    [Fact]
+    public async Task Targets_CreateFindListDelete_AndNameIsUniquePerConnection()
+    {
+        var node = await StartWithOrgAsync();
+        var (connection, _) = await node.Connections.UpsertAsync(NewConnection("1", provider: "microsoft"), None);
+        var target = new Target
+        {
+            Id = Ids.New("tgt"), OrgId = Org, ConnectionId = connection.Id, Name = "mail", Provider = "microsoft", Managed = true,
+            BaseUrl = "https://graph.microsoft.com/v1.0", RequiredScopes = ["Mail.Read"],
+        };
+
+        await node.Targets.CreateAsync(target, None);
+
+        var found = await node.Targets.FindAsync(target.Id, None);
+        Assert.Equal(target.RequiredScopes, found!.RequiredScopes);
+        Assert.Equal((target.Name, target.Managed, target.BaseUrl), (found.Name, found.Managed, found.BaseUrl));
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Targets.CreateAsync(target with { Id = Ids.New("tgt") }, None));
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Targets.CreateAsync(target with { Id = Ids.New("tgt"), ConnectionId = "conn_unknown" }, None));
+        Assert.Single(await ToListAsync(node.Targets.ListAsync(Org, None)));
+        Assert.True(await node.Targets.DeleteAsync(target.Id, None));
+        Assert.Null(await node.Targets.FindAsync(target.Id, None));
+    }
+
+    [Fact]
+    public async Task ApiKeys_CreateFindSetPermissionsDelete_AndPrefixIsUnique()
+    {
+        var node = await StartWithOrgAsync();
+        var key = new ApiKey
+        {
+            Id = Ids.New("key"), OrgId = Org, Name = "agent", Prefix = "vk_" + Ids.RandomString(8), Hash = [1, 2, 3, 4],
+            Permissions = [new Permission(PermissionKind.Connection, "conn_1"), new Permission(PermissionKind.Provider, "github")],
+        };
+
+        await node.Keys.CreateAsync(key, None);
+
+        var byPrefix = await node.Keys.FindByPrefixAsync(key.Prefix, None);
+        Assert.Equal(key.Permissions, byPrefix!.Permissions);
+        Assert.Equal(key.Hash, byPrefix.Hash);
+        Assert.Equal(byPrefix.Id, (await node.Keys.FindAsync(key.Id, None))!.Id);
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Keys.CreateAsync(key with { Id = Ids.New("key") }, None));
+        var changed = await node.Keys.SetPermissionsAsync(key.Id, [new Permission(PermissionKind.Target, "tgt_1")], None);
+        Assert.Equal([new Permission(PermissionKind.Target, "tgt_1")], changed!.Permissions);
+        Assert.Null(await node.Keys.SetPermissionsAsync("key_unknown", [], None));
+        Assert.Single(await ToListAsync(node.Keys.ListAsync(Org, None)));
+        Assert.True(await node.Keys.DeleteAsync(key.Id, None));
+        Assert.Null(await node.Keys.FindByPrefixAsync(key.Prefix, None));
+    }
+
+    [Fact]
+    public async Task Audit_ListsNewestFirstAndPagesByIdPerOrg()
+    {
+        var node = await StartWithOrgAsync();
+        for (var i = 0; i < 25; i++)
+        {
+            await node.Audit.AppendAsync(new AuditEvent { OrgId = Org, Kind = "proxy.request", Status = 200 + i, Method = "GET", Path = "/user" }, None);
+        }
+
+        await node.Audit.AppendAsync(new AuditEvent { OrgId = "other", Kind = "connection.created" }, None);
+
+        var first = await node.Audit.ListAsync(Org, null, 10, None);
+        var second = await node.Audit.ListAsync(Org, first[^1].Id, 10, None);
+        var third = await node.Audit.ListAsync(Org, second[^1].Id, 10, None);
+
+        Assert.Equal(224, first[0].Status);
+        Assert.Equal(10, second.Count);
+        Assert.Equal(5, third.Count);
+        Assert.Equal(200, third[^1].Status);
+        var all = first.Concat(second).Concat(third).Select(e => e.Id).ToList();
+        Assert.Equal(all.OrderByDescending(id => id), all);
+        Assert.Equal(25, all.Distinct().Count());
+    }
+}

@@ -1,0 +1,100 @@
+using Valet.Core.Domain;
+using Valet.Core.Stores;
+
+namespace Valet.Tests.Storage;
+
+public abstract partial class StoreSuite
+{
+    private static readonly DateTimeOffset T0 = new(2030, 1, 1, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Flows_CreateAndFind_RoundTrip()
+    {
+        var node = await StartWithOrgAsync();
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5)) with { ReturnUrl = "https://app.example/done", Transport = CallbackTransport.Loopback };
+
+        await node.Flows.CreateAsync(flow, None);
+
+        var found = await node.Flows.FindAsync(flow.Id, T0.AddMinutes(1), None);
+        Assert.Equal(FlowStatus.Pending, found!.Status);
+        Assert.Equal(flow.CodeVerifier, found.CodeVerifier);
+        Assert.Equal((flow.StateHash, flow.RedirectUri, flow.ReturnUrl, CallbackTransport.Loopback), (found.StateHash, found.RedirectUri, found.ReturnUrl, found.Transport));
+        Assert.Equal(flow.Scopes, found.Scopes);
+        Assert.Equal(flow.ExpiresAt, found.ExpiresAt);
+        Assert.Equal(found, await node.Flows.FindByStateAsync(flow.StateHash, T0.AddMinutes(1), None));
+        await Assert.ThrowsAsync<StoreConflictException>(() => node.Flows.CreateAsync(flow with { Id = Ids.New("flow") }, None));
+    }
+
+    [Fact]
+    public async Task Flows_TryConsume_IsSingleUseEvenUnderRace()
+    {
+        var node = await StartWithOrgAsync();
+        var other = await StartNodeAsync();
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(flow, None);
+
+        var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
+            (i % 2 == 0 ? node : other).Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), None)));
+
+        var winner = Assert.Single(attempts, a => a is not null);
+        Assert.Equal(FlowStatus.Exchanging, winner!.Status);
+        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), None));
+        Assert.Null(await node.Flows.TryConsumeAsync(Ids.Sha256Hex("unknown"), T0.AddMinutes(1), None));
+    }
+
+    [Fact]
+    public async Task Flows_Expired_CannotBeConsumedAndReadsAsExpired()
+    {
+        var node = await StartWithOrgAsync();
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(flow, None);
+        var late = T0.AddMinutes(5);
+
+        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, late, None));
+        Assert.Equal(FlowStatus.Expired, (await node.Flows.FindAsync(flow.Id, late, None))!.Status);
+        // Stored as expired: even a reader whose clock says it is early again sees it so.
+        Assert.Equal(FlowStatus.Expired, (await node.Flows.FindByStateAsync(flow.StateHash, T0, None))!.Status);
+        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, T0, None));
+    }
+
+    [Fact]
+    public async Task Flows_CompleteAndFail_RecordOutcome()
+    {
+        var node = await StartWithOrgAsync();
+        var ok = NewFlow(T0, TimeSpan.FromMinutes(5));
+        var bad = NewFlow(T0, TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(ok, None);
+        await node.Flows.CreateAsync(bad, None);
+        await node.Flows.TryConsumeAsync(ok.StateHash, T0.AddSeconds(10), None);
+
+        await node.Flows.CompleteAsync(ok.Id, "conn_1", ["repo"], T0.AddSeconds(11), None);
+        await node.Flows.FailAsync(bad.Id, "access_denied", T0.AddSeconds(12), None);
+        await node.Flows.FailAsync(ok.Id, "too_late", T0.AddSeconds(13), None); // a finished flow stays finished
+
+        var completed = await node.Flows.FindAsync(ok.Id, T0.AddMinutes(10), None);
+        Assert.Equal((FlowStatus.Complete, "conn_1", T0.AddSeconds(11)), (completed!.Status, completed.ConnectionId, completed.CompletedAt));
+        Assert.Equal(["repo"], completed.GrantedScopes!);
+        var failed = await node.Flows.FindAsync(bad.Id, T0.AddMinutes(10), None);
+        Assert.Equal((FlowStatus.Error, "access_denied"), (failed!.Status, failed.Error));
+    }
+
+    [Fact]
+    public async Task Flows_CreateSweepsExpiredAndOldFinishedFlows()
+    {
+        var node = await StartWithOrgAsync();
+        var stale = NewFlow(T0, TimeSpan.FromMinutes(5));
+        var ancient = NewFlow(T0.AddDays(-3), TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(ancient, None);
+        await node.Flows.CompleteAsync(ancient.Id, "conn_1", [], T0.AddDays(-3), None);
+        await node.Flows.CreateAsync(stale, None);
+
+        await node.Flows.CreateAsync(NewFlow(T0.AddMinutes(10), TimeSpan.FromMinutes(5)), None);
+
+        Assert.Null(await node.Flows.FindAsync(ancient.Id, T0.AddMinutes(10), None));
+        // Swept on write: stored as expired even for a reader with an early clock.
+        Assert.Equal(FlowStatus.Expired, (await node.Flows.FindAsync(stale.Id, T0, None))!.Status);
+        Assert.Equal(0, await node.Flows.SweepAsync(T0.AddMinutes(10), None));
+        // The fresh one expires (1); it and the stale one are then more than a day past expiry and are deleted (2).
+        Assert.Equal(3, await node.Flows.SweepAsync(T0.AddDays(2), None));
+    }
+}
