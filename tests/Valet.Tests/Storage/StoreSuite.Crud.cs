@@ -101,7 +101,7 @@ public abstract partial class StoreSuite
         var found = await node.Connections.FindAsync(connection.Id, None);
 
         Assert.True(created);
-        Assert.Equal(stored, found);
+        AssertSame(stored, found!);
         Assert.Equal(connection.Id, found!.Id);
         Assert.Equal(connection.AccessToken, found.AccessToken);
         Assert.Equal(connection.RefreshToken, found.RefreshToken);
@@ -113,7 +113,7 @@ public abstract partial class StoreSuite
         Assert.Equal(ms, found.NextRefreshAt);
         Assert.Equal((ConnectionStatus.ReauthRequired, "invalid_grant", 3), (found.Status, found.StatusReason, found.RefreshFailures));
         Assert.Equal(("a@example.com", "bearer", "https://acme.my.salesforce.com"), (found.AccountEmail, found.TokenType, found.ApiBaseUrl));
-        Assert.Equal(found, await node.Connections.FindByAccountAsync(Org, "github", "42", None));
+        AssertSame(found, (await node.Connections.FindByAccountAsync(Org, "github", "42", None))!);
     }
 
     [Fact]

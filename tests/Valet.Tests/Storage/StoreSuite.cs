@@ -132,6 +132,13 @@ public abstract partial class StoreSuite : IAsyncLifetime
 
     protected static CancellationToken None => CancellationToken.None;
 
+    /// <summary>Record equality, with the scope lists compared by content.</summary>
+    protected static void AssertSame(Connection expected, Connection actual)
+    {
+        Assert.Equal(expected with { Scopes = null }, actual with { Scopes = null });
+        Assert.Equal(expected.Scopes, actual.Scopes);
+    }
+
     protected sealed class Node(ServiceProvider services) : IAsyncDisposable
     {
         public IOrgStore Orgs => services.GetRequiredService<IOrgStore>();
