@@ -24,12 +24,18 @@ internal static class Program
 
         try
         {
-            return await root.Parse(args).InvokeAsync();
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (CliException error)
         {
             await Console.Error.WriteLineAsync("valet: " + error.Message);
             return error.ExitCode;
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // A bug, not an expected failure: still one line, no stack trace for the user.
+            await Console.Error.WriteLineAsync($"valet: unexpected {error.GetType().Name}: {error.Message}");
+            return ExitCodes.Failure;
         }
     }
 }

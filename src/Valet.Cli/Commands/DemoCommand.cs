@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Valet.Cli.Infrastructure;
 using Valet.Core;
 using Valet.Core.Domain;
@@ -78,7 +79,7 @@ internal static class DemoCommand
             CallbackTransport.Gateway, null, cancellationToken);
         Console.Out.WriteLine();
         Console.Out.WriteLine("Step 1 — connect an account. Open this URL in a browser and click Allow:");
-        Console.Out.WriteLine($"  {started!.AuthorizationUrl}");
+        Console.Out.WriteLine($"  {started!.AuthorizationUrl.AbsoluteUri}");
         await Console.Out.FlushAsync(cancellationToken);
 
         var flows = services.GetRequiredService<IFlowStore>();

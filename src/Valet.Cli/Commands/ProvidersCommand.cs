@@ -18,7 +18,7 @@ internal static class ProvidersCommand
                 else
                 {
                     Table.Print(["id", "name", "ready", "targets"], body.EnumerateArray().Select(p => (IReadOnlyList<string>)
-                        [p.Str("id"), p.Str("display_name"), p.Str("ready").ToLowerInvariant() == "true" ? "yes" : "no (no client configured)",
+                        [p.Str("id"), p.Str("display_name"), string.Equals(p.Str("ready"), "true", StringComparison.OrdinalIgnoreCase) ? "yes" : "no (no client configured)",
                             string.Join(",", p.GetProperty("targets").EnumerateArray().Select(t => t.GetString()))]));
                 }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Hosting;
 using Valet.Cli.Infrastructure;
 using Valet.Core;
 using Valet.Core.Providers;
@@ -36,12 +37,14 @@ internal static class ServeCommand
         {
             try
             {
-                await app.RunAsync(cancellationToken);
+                await app.StartAsync(cancellationToken);
             }
-            catch (IOException error) when (error.InnerException is System.Net.Sockets.SocketException || error.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+            catch (IOException error)
             {
-                throw new CliException($"cannot listen: {error.Message}", ExitCodes.Failure);
+                throw new CliException($"cannot listen: {error.Message} (is another `valet serve` running? pass --urls to choose another address).", ExitCodes.Failure);
             }
+
+            await app.WaitForShutdownAsync(cancellationToken);
         }
 
         return ExitCodes.Success;

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Valet.Core.Connections;
@@ -89,7 +87,7 @@ public sealed partial class FlowEngine(
 
         var scopes = request.Scopes is { Count: > 0 } requested ? requested.Distinct(StringComparer.Ordinal).ToList() : [.. provider.DefaultScopes];
         var state = Ids.RandomToken(32);
-        var verifier = Ids.RandomToken(32);
+        var verifier = Pkce.CreateVerifier();
         var now = time.GetUtcNow();
         var flow = new Flow
         {
@@ -114,7 +112,7 @@ public sealed partial class FlowEngine(
             RedirectUri = request.RedirectUri,
             Scopes = scopes,
             State = state,
-            CodeChallenge = S256(verifier),
+            CodeChallenge = Pkce.ComputeChallenge(verifier),
         });
         LogFlowStarted(logger, flow.Id, flow.OrgId, provider.Id, flow.Transport);
         return new FlowStart { Flow = flow, State = state, AuthorizationUrl = url };
@@ -135,7 +133,7 @@ public sealed partial class FlowEngine(
         }
 
         var state = Ids.RandomToken(32);
-        var verifier = Ids.RandomToken(32);
+        var verifier = Pkce.CreateVerifier();
         if (!await flows.RearmAsync(flow.Id, Ids.Sha256Hex(state), new Secret(verifier), redirectUri, now + Lifetime, cancellationToken))
         {
             return null;
@@ -147,7 +145,7 @@ public sealed partial class FlowEngine(
             RedirectUri = redirectUri,
             Scopes = flow.Scopes,
             State = state,
-            CodeChallenge = S256(verifier),
+            CodeChallenge = Pkce.ComputeChallenge(verifier),
         });
     }
 
@@ -256,9 +254,6 @@ public sealed partial class FlowEngine(
         LogFlowFailed(logger, flow.Id, error);
         return new CallbackOutcome { Success = false, Error = error, Flow = flow with { Status = FlowStatus.Error, Error = error } };
     }
-
-    private static string S256(string verifier) =>
-        System.Buffers.Text.Base64Url.EncodeToString(SHA256.HashData(Encoding.ASCII.GetBytes(verifier)));
 
     [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "Flow {FlowId} started for org {OrgId} at {Provider} ({Transport})")]
     private static partial void LogFlowStarted(ILogger logger, string flowId, string orgId, string provider, CallbackTransport transport);

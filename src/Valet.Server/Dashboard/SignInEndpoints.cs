@@ -101,7 +101,7 @@ internal static class SignInEndpoints
             return;
         }
 
-        context.Response.Redirect(armed.ToString());
+        context.Response.Redirect(armed.AbsoluteUri);
     }
 
     /// <summary>Only local paths: never an open redirect.</summary>

@@ -65,7 +65,7 @@ internal static class FlowEndpoints
         var (started, problem) = await starter.StartAsync(org, provider!, request!.Scopes, request.CredentialId, CallbackTransport.Gateway,
             request.ReturnUrl, cancellationToken);
         return problem ?? TypedResults.Created($"/v1/flows/{started!.Flow.Id}",
-            new ConnectResponse(started.Flow.Id, started.AuthorizationUrl.ToString(), started.Flow.ExpiresAt));
+            new ConnectResponse(started.Flow.Id, started.AuthorizationUrl.AbsoluteUri, started.Flow.ExpiresAt));
     }
 
     private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IFlowStore flows, TimeProvider time, CancellationToken cancellationToken)

@@ -66,7 +66,7 @@ public static class ValetHost
         ProviderCatalog catalog;
         using (var discoveryHttp = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
         {
-            catalog = await ProviderCatalogBuilder.BuildAsync(builder.Configuration.GetSection("Providers"), discoveryHttp, cancellationToken);
+            catalog = await ProviderCatalogBuilder.BuildAsync(builder.Configuration, discoveryHttp, cancellationToken);
         }
 
         var serviceToken = settings.ServiceToken ?? (hosted ? null : ServiceTokenFile.LoadOrCreate(settings.DataDirectory));
@@ -76,6 +76,12 @@ public static class ValetHost
         {
             builder.WebHost.UseUrls(ValetSettings.DefaultUrl);
         }
+
+        // Logs are diagnostics: all of them go to stderr, so stdout stays for data. Framework chatter is kept down.
+        builder.Logging.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
 
         var services = builder.Services;
         services.AddSingleton(settings);

@@ -110,7 +110,7 @@ internal static class InternalEndpoints
         return problem ?? TypedResults.Ok(new
         {
             state = started!.State,
-            auth_url = started.AuthorizationUrl.ToString(),
+            auth_url = started.AuthorizationUrl.AbsoluteUri,
             flow_id = started.Flow.Id,
             expires_at = started.Flow.ExpiresAt,
             redirect_uri = started.Flow.RedirectUri,

@@ -66,6 +66,17 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
             "UPDATE flows SET status = 'exchanging' WHERE state_hash = @stateHash AND status = 'pending' AND expires_at > @now RETURNING *",
             new { stateHash, now = Db.Time(now) }, Map, cancellationToken);
 
+    public async Task<bool> RearmAsync(string id, string stateHash, Secret codeVerifier, string redirectUri, DateTimeOffset expiresAt,
+        CancellationToken cancellationToken) =>
+        await ExecAsync(
+            """
+            UPDATE flows SET state_hash = @stateHash, code_verifier = @verifier, redirect_uri = @redirectUri, expires_at = @expiresAt,
+                status = 'pending', error = NULL, completed_at = NULL
+            WHERE id = @id AND status IN ('pending', 'expired')
+            """,
+            new { id, stateHash, verifier = vault.SealString(codeVerifier.Reveal(), Context(id)), redirectUri, expiresAt = Db.Time(expiresAt) },
+            cancellationToken) == 1;
+
     public Task CompleteAsync(string id, string connectionId, IReadOnlyList<string> grantedScopes, DateTimeOffset now, CancellationToken cancellationToken) =>
         ExecAsync(
             """

@@ -1,0 +1,189 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Server;
+
+/// <summary>The admin API over real HTTP: every bad input is a 4xx problem+json with a stable code, never a 500.</summary>
+public sealed class AdminApiTests : IAsyncLifetime
+{
+    private ValetTestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await ValetTestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var body = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(code, body.GetProperty("code").GetString());
+        Assert.Equal("urn:valet:problem:" + code, body.GetProperty("type").GetString());
+        Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+        return body;
+    }
+
+    private static StringContent Json(string raw) => new(raw, Encoding.UTF8, "application/json");
+
+    [Fact]
+    public async Task Healthz_And_OpenApi_And_Reference_AreServed()
+    {
+        using var anonymous = _server.Client(null);
+
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/healthz")).StatusCode);
+        var openapi = await anonymous.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        Assert.True(openapi.GetProperty("paths").TryGetProperty("/v1/orgs", out _));
+        Assert.True(openapi.GetProperty("paths").TryGetProperty("/v1/connections/{id}/token", out _));
+        var docs = await anonymous.GetAsync("/docs");
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+        Assert.Contains("text/html", docs.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingOrWrongToken_Is401Problem()
+    {
+        using var anonymous = _server.Client(null);
+        using var wrong = _server.Client("not-the-admin-token");
+
+        await AssertProblemAsync(await anonymous.GetAsync("/v1/orgs/default"), HttpStatusCode.Unauthorized, "unauthorized");
+        await AssertProblemAsync(await wrong.GetAsync("/v1/orgs/default"), HttpStatusCode.Unauthorized, "unauthorized");
+        await AssertProblemAsync(await wrong.GetAsync("/v1/orgs/default"), HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    [Fact]
+    public async Task ApiKey_OnAdminRoutes_Is403()
+    {
+        var (_, key) = await _server.CreateKeyAsync("default");
+        using var agent = _server.Client(key);
+
+        await AssertProblemAsync(await agent.GetAsync("/v1/orgs/default"), HttpStatusCode.Forbidden, "forbidden");
+        await AssertProblemAsync(await agent.PostAsJsonAsync("/v1/orgs", new { id = "evil" }), HttpStatusCode.Forbidden, "forbidden");
+    }
+
+    [Fact]
+    public async Task CreateOrg_ValidatesEveryField()
+    {
+        using var admin = _server.Client();
+
+        var missing = await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json("{}")), HttpStatusCode.UnprocessableEntity, "validation_failed");
+        Assert.True(missing.GetProperty("errors").TryGetProperty("id", out _));
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json("""{"id":"Not A Slug!"}""")), HttpStatusCode.UnprocessableEntity, "validation_failed");
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json("""{"id":"acme","headless":"yes"}""")), HttpStatusCode.BadRequest, "invalid_json");
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json("""{"id":42}""")), HttpStatusCode.BadRequest, "invalid_json");
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json("{not json")), HttpStatusCode.BadRequest, "invalid_json");
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json("[]")), HttpStatusCode.BadRequest, "invalid_json");
+    }
+
+    [Fact]
+    public async Task Orgs_CreateGetPatch_AndConflicts()
+    {
+        using var admin = _server.Client();
+
+        var created = await admin.PostAsJsonAsync("/v1/orgs", new { id = "acme", name = "Acme", headless = true });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        await AssertProblemAsync(await admin.PostAsJsonAsync("/v1/orgs", new { id = "acme" }), HttpStatusCode.Conflict, "org_exists");
+        var org = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/acme");
+        Assert.True(org.GetProperty("headless").GetBoolean());
+
+        var patched = await admin.PatchAsync("/v1/orgs/acme", Json("""{"headless":false}"""));
+        Assert.False((await patched.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("headless").GetBoolean());
+        await AssertProblemAsync(await admin.PatchAsync("/v1/orgs/acme", Json("{}")), HttpStatusCode.UnprocessableEntity, "validation_failed");
+        await AssertProblemAsync(await admin.PatchAsync("/v1/orgs/nope", Json("""{"headless":true}""")), HttpStatusCode.NotFound, "org_not_found");
+        await AssertProblemAsync(await admin.GetAsync("/v1/orgs/nope"), HttpStatusCode.NotFound, "org_not_found");
+        await AssertProblemAsync(await admin.GetAsync("/v1/orgs/" + new string('x', 300)), HttpStatusCode.NotFound, "org_not_found");
+    }
+
+    [Fact]
+    public async Task OversizedBody_Is413Problem()
+    {
+        using var admin = _server.Client();
+        var huge = """{"id":"big","name":" """ + new string('a', 200_000) + "\"}";
+
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs", Json(huge)), HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
+    }
+
+    [Fact]
+    public async Task UnknownRoute_And_WrongMethod_AreProblems()
+    {
+        using var admin = _server.Client();
+
+        await AssertProblemAsync(await admin.GetAsync("/v1/nothing-here"), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await admin.DeleteAsync("/v1/orgs"), HttpStatusCode.MethodNotAllowed, "method_not_allowed");
+    }
+
+    [Fact]
+    public async Task Credentials_SecretIsWriteOnly_AndInputIsValidated()
+    {
+        using var admin = _server.Client();
+
+        await AssertProblemAsync(await admin.PostAsJsonAsync("/v1/orgs/default/credentials", new { provider = "nope", client_id = "a", client_secret = "b" }),
+            HttpStatusCode.UnprocessableEntity, "validation_failed");
+        await AssertProblemAsync(await admin.PostAsJsonAsync("/v1/orgs/default/credentials", new { provider = "github" }),
+            HttpStatusCode.UnprocessableEntity, "validation_failed");
+        await AssertProblemAsync(await admin.PostAsJsonAsync("/v1/orgs/ghost/credentials", new { provider = "github", client_id = "a", client_secret = "b" }),
+            HttpStatusCode.NotFound, "org_not_found");
+
+        var created = await admin.PostAsJsonAsync("/v1/orgs/default/credentials", new { provider = "github", client_id = "Iv1.abc", client_secret = "very-secret-value" });
+        var text = await created.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.DoesNotContain("very-secret-value", text, StringComparison.Ordinal);
+        var list = await admin.GetStringAsync("/v1/orgs/default/credentials");
+        Assert.Contains("Iv1.abc", list, StringComparison.Ordinal);
+        Assert.DoesNotContain("very-secret-value", list, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Keys_SecretShownOnce_PermissionsValidated_RevokeWorks()
+    {
+        using var admin = _server.Client();
+
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs/default/keys", Json("""{"name":"a","permissions":[{"bogus":"x"}]}""")),
+            HttpStatusCode.UnprocessableEntity, "validation_failed");
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs/default/keys", Json("""{"name":"a","permissions":[{"connection":"conn_missing"}]}""")),
+            HttpStatusCode.UnprocessableEntity, "validation_failed");
+        await AssertProblemAsync(await admin.PostAsync("/v1/orgs/default/keys", Json("""{"name":"a","permissions":"all"}""")),
+            HttpStatusCode.UnprocessableEntity, "validation_failed");
+
+        var (id, key) = await _server.CreateKeyAsync("default", new { provider = "github" });
+        Assert.StartsWith("vk_", key, StringComparison.Ordinal);
+        var list = await admin.GetStringAsync("/v1/orgs/default/keys");
+        Assert.Contains(id, list, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, list, StringComparison.Ordinal);
+
+        using var agent = _server.Client(key);
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+
+        var replaced = await admin.PutAsync($"/v1/keys/{id}/permissions", Json("""[{"provider":"gitlab"}]"""));
+        Assert.Equal(HttpStatusCode.OK, replaced.StatusCode);
+        Assert.Contains("gitlab", await replaced.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/v1/keys/{id}")).StatusCode);
+        await AssertProblemAsync(await agent.GetAsync("/v1/bootstrap"), HttpStatusCode.Unauthorized, "unauthorized");
+        await AssertProblemAsync(await admin.DeleteAsync($"/v1/keys/{id}"), HttpStatusCode.NotFound, "key_not_found");
+
+        // A key with the right prefix but a wrong secret is refused too.
+        using var forged = _server.Client(key[..^4] + "AAAA");
+        await AssertProblemAsync(await forged.GetAsync("/v1/bootstrap"), HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    [Fact]
+    public async Task Providers_ListsCatalog_WithReadiness()
+    {
+        using var admin = _server.Client();
+
+        var providers = await admin.GetFromJsonAsync<JsonElement>("/v1/providers");
+
+        var ids = providers.EnumerateArray().Select(p => p.GetProperty("id").GetString()).ToList();
+        foreach (var required in new[] { "github", "gitlab", "google", "microsoft", "slack", "notion", "linear", "atlassian", "dropbox",
+                     "salesforce", "hubspot", "discord", "zoom", "asana", "figma", "spotify" })
+        {
+            Assert.Contains(required, ids);
+        }
+
+        Assert.All(providers.EnumerateArray(), p => Assert.False(p.GetProperty("ready").GetBoolean()));
+    }
+}
