@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Configuration;
+using Valet.Core.Providers;
+
+namespace Valet.Tests.Providers;
+
+public sealed class BuiltInProvidersTests
+{
+    public static TheoryData<string> RequiredIds() =>
+    [
+        "github", "gitlab", "google", "microsoft", "slack", "notion", "linear", "atlassian", "dropbox", "salesforce",
+        "hubspot", "discord", "zoom", "asana", "figma", "spotify",
+    ];
+
+    [Theory]
+    [MemberData(nameof(RequiredIds))]
+    public void Catalog_HasProvider_WithHttpsEndpointsAndApiBases(string id)
+    {
+        var p = BuiltInProviders.Find(id);
+
+        Assert.NotNull(p);
+        Assert.Equal(id, p.Id);
+        Assert.False(string.IsNullOrWhiteSpace(p.DisplayName));
+        Assert.Equal("https", p.AuthorizationEndpoint!.Scheme);
+        Assert.Equal("https", p.TokenEndpoint!.Scheme);
+        Assert.NotNull(p.UserInfoEndpoint);
+        Assert.NotEmpty(p.ApiBaseUrls);
+        Assert.All(p.ApiBaseUrls, api => Assert.StartsWith("https://", api, StringComparison.Ordinal));
+        Assert.False(p.AllowPrivateNetwork);
+        Assert.Null(p.ClientId);
+    }
+
+    [Fact]
+    public async Task Catalog_PassesItsOwnValidation_WithEmptyConfiguration()
+    {
+        var catalog = await ProviderCatalogBuilder.BuildAsync(new ConfigurationBuilder().Build(), new HttpClient(), default);
+
+        Assert.Equal(BuiltInProviders.All.Count, catalog.All.Count);
+        Assert.Same(catalog.Find("github"), catalog.Find("GitHub"));
+    }
+
+    [Fact]
+    public void Quirks_AreDeclaredAsData()
+    {
+        Assert.True(BuiltInProviders.Find("github")!.Has(ProviderQuirks.FormEncodedTokenResponse));
+        var slack = BuiltInProviders.Find("slack")!;
+        Assert.True(slack.Has(ProviderQuirks.SlackNestedAuthedUser | ProviderQuirks.OkFalseErrors | ProviderQuirks.UserScopeParameter));
+        Assert.Equal(",", slack.ScopeSeparator);
+        var notion = BuiltInProviders.Find("notion")!;
+        Assert.Equal(TokenEndpointAuthMethod.ClientSecretBasic, notion.TokenEndpointAuth);
+        Assert.True(notion.Has(ProviderQuirks.NoExpiresIn));
+        Assert.True(notion.ApiHeaders.ContainsKey("Notion-Version"));
+        Assert.True(BuiltInProviders.Find("salesforce")!.Has(ProviderQuirks.InstanceUrlApiBase));
+        var atlassian = BuiltInProviders.Find("atlassian")!;
+        Assert.True(atlassian.Has(ProviderQuirks.RotatingRefreshTokens));
+        Assert.Equal("api.atlassian.com", atlassian.ExtraAuthorizationParameters["audience"]);
+        Assert.Equal("offline", BuiltInProviders.Find("dropbox")!.ExtraAuthorizationParameters["token_access_type"]);
+        Assert.True(BuiltInProviders.Find("dropbox")!.Identity.UsePost);
+        Assert.Equal(TokenEndpointAuthMethod.ClientSecretBasic, BuiltInProviders.Find("zoom")!.TokenEndpointAuth);
+    }
+
+    [Fact]
+    public void ManagedTargets_GitHubApi_AndMicrosoftMailAndCalendar()
+    {
+        var github = Assert.Single(BuiltInProviders.Find("github")!.Targets);
+        Assert.Equal(("api", "https://api.github.com"), (github.Name, github.BaseUrl));
+
+        var microsoft = BuiltInProviders.Find("microsoft")!;
+        Assert.Contains("offline_access", microsoft.DefaultScopes);
+        Assert.StartsWith("https://login.microsoftonline.com/common/oauth2/v2.0/", microsoft.AuthorizationEndpoint!.AbsoluteUri, StringComparison.Ordinal);
+        var mail = microsoft.Targets.Single(t => t.Name == "mail");
+        var calendar = microsoft.Targets.Single(t => t.Name == "calendar");
+        Assert.StartsWith("https://graph.microsoft.com/", mail.BaseUrl, StringComparison.Ordinal);
+        Assert.StartsWith("https://graph.microsoft.com/", calendar.BaseUrl, StringComparison.Ordinal);
+        Assert.Equal(["Mail.Read"], mail.RequiredScopes);
+        Assert.Equal(["Calendars.Read"], calendar.RequiredScopes);
+    }
+}
