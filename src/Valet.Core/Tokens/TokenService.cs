@@ -48,9 +48,17 @@ public sealed class TokenService(
             return await coordinator.RefreshAsync(connectionId, RefreshReason.Forced, connection, cancellationToken);
         }
 
-        return RefreshPolicy.IsFresh(connection, time.GetUtcNow(), options.CurrentValue.Skew)
+        if (RefreshPolicy.IsFresh(connection, time.GetUtcNow(), options.CurrentValue.Skew))
+        {
+            return TokenOutcome.Success.Of(connection);
+        }
+
+        var outcome = await coordinator.RefreshAsync(connectionId, RefreshReason.Expiring, connection, cancellationToken);
+
+        // Inside the skew window the old token still works: during a provider outage, hand it out rather than fail.
+        return outcome is TokenOutcome.ProviderUnavailable && connection.ExpiresAt > time.GetUtcNow()
             ? TokenOutcome.Success.Of(connection)
-            : await coordinator.RefreshAsync(connectionId, RefreshReason.Expiring, connection, cancellationToken);
+            : outcome;
     }
 
     public async Task<TokenOutcome> RefreshRejectedAsync(Connection rejected, CancellationToken cancellationToken)

@@ -115,6 +115,21 @@ public sealed class RefreshOutcomeTests
     }
 
     [Fact]
+    public async Task ProviderOutage_InsideTheSkewWindow_ServesTheStillValidToken()
+    {
+        using var rig = new RefreshRig();
+        var before = rig.Add(TimeSpan.FromSeconds(30));
+        rig.OAuth.Handler = (_, _, _) => Task.FromResult(FakeOAuthClient.Fail(TokenErrorKind.Transient));
+        var service = rig.NewService();
+
+        var outcome = Assert.IsType<TokenOutcome.Success>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
+
+        Assert.Equal(before.AccessToken, outcome.AccessToken);
+        Assert.Equal(1, rig.OAuth.Calls);
+        Assert.Equal(1, rig.Stored().RefreshFailures);
+    }
+
+    [Fact]
     public async Task TransientError_LeavesTokensAndStatus_CountsTheFailure_AndBacksOff()
     {
         using var rig = new RefreshRig();
