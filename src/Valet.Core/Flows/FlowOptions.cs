@@ -17,9 +17,9 @@ internal sealed class FlowOptionsValidator : IValidateOptions<FlowOptions>
     public ValidateOptionsResult Validate(string? name, FlowOptions options)
     {
         var problems = new List<string>();
-        if (options.Lifetime < TimeSpan.FromSeconds(10) || options.Lifetime > TimeSpan.FromHours(1))
+        if (options.Lifetime < TimeSpan.FromSeconds(2) || options.Lifetime > TimeSpan.FromHours(1))
         {
-            problems.Add("Flows:Lifetime must be between 10 seconds and 1 hour.");
+            problems.Add("Flows:Lifetime must be between 2 seconds and 1 hour.");
         }
 
         foreach (var origin in options.ReturnUrlOrigins)
