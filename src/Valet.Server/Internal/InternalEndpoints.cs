@@ -91,9 +91,11 @@ internal static class InternalEndpoints
         var scopes = request!.Scopes is { Length: > 0 } ? request.Scopes : [.. provider.DefaultScopes];
         if (request.Force != true)
         {
+            // Protocol scopes are not API permissions, and providers often leave them out of the granted list.
+            var needed = scopes.Where(s => s is not ("openid" or "offline_access")).ToList();
             await foreach (var existing in connections.ListAsync(org, cancellationToken))
             {
-                if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, scopes).Count == 0)
+                if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, needed).Count == 0)
                 {
                     return TypedResults.Ok(new { status = "already_connected", connection_id = existing.Id, provider = provider.Id });
                 }

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Connect;
+
+/// <summary>The loopback transport (RFC 8252) and `valet connect` as a subprocess against a real `valet serve`.</summary>
+[Collection("idp")]
+public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) : ConnectTestBase(idp, browser)
+{
+    private Dictionary<string, string?> CliEnv() => new()
+    {
+        ["VALET_URL"] = Server.BaseUrl.ToString(),
+        ["VALET_DATA_DIR"] = Server.DataDirectory,
+    };
+
+    [Fact]
+    public async Task Loopback_ServerListensOnAnEphemeralPort_ForOneRedirect_ThenReleasesIt()
+    {
+        using var service = Server.Client(Server.ServiceToken);
+        var start = await (await service.PostAsJsonAsync("/internal/oauth/connect/start", new { provider = "idp", callback_transport = "loopback" }))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var redirect = new Uri(start.GetProperty("redirect_uri").GetString()!);
+        Assert.Equal("127.0.0.1", redirect.Host);
+        Assert.NotEqual(Server.BaseUrl.Port, redirect.Port);
+
+        var page = await Browser.AuthorizeAsync(start.GetProperty("auth_url").GetString()!, "leo");
+
+        Assert.Equal("true", await page.Locator("#result").GetAttributeAsync("data-success"));
+        var status = await service.GetFromJsonAsync<JsonElement>("/internal/oauth/connect/status/" + Uri.EscapeDataString(start.GetProperty("state").GetString()!));
+        Assert.Equal("complete", status.GetProperty("status").GetString());
+        Assert.Equal("leo", status.GetProperty("account").GetProperty("id").GetString());
+
+        // The port is released shortly after the one redirect.
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        bool open;
+        do
+        {
+            await Task.Delay(200);
+            open = await CanConnectAsync(redirect.Port);
+        }
+        while (open && DateTime.UtcNow < deadline);
+        Assert.False(open, "the loopback listener should be closed after the callback");
+    }
+
+    [Fact]
+    public async Task Cli_NoBrowser_Json_PrintsTheUrlOnStderr_AndOneJsonDocumentOnStdout()
+    {
+        using var process = Process.Start(CliRunner.StartInfo(["connect", "idp", "--no-browser", "--json", "--timeout", "60s"], CliEnv()))!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var url = await ReadUrlFromStderrAsync(process);
+
+        await Browser.AuthorizeAsync(url, "mallory");
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+
+        Assert.Equal(0, process.ExitCode);
+        var json = JsonDocument.Parse(await stdout).RootElement;
+        Assert.Equal("complete", json.GetProperty("status").GetString());
+        Assert.Equal("idp", json.GetProperty("provider").GetString());
+        Assert.Equal("mallory", json.GetProperty("account").GetProperty("id").GetString());
+        Assert.StartsWith("conn_", json.GetProperty("connection_id").GetString(), StringComparison.Ordinal);
+        Assert.Contains("read", json.GetProperty("granted_scopes").EnumerateArray().Select(s => s.GetString()));
+
+        // Connecting again with the same scopes: already connected, no browser needed.
+        var again = await CliRunner.RunAsync(["connect", "idp", "--json", "--no-browser", "--timeout", "5s"], CliEnv());
+        Assert.True(again.ExitCode == 0, again.StdErr + again.StdOut + json);
+        Assert.Equal("already_connected", JsonDocument.Parse(again.StdOut).RootElement.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Cli_GatewayTransport_AndDeniedConsent_ExitsNonZero_WithAClearLine()
+    {
+        using var process = Process.Start(CliRunner.StartInfo(["connect", "idp", "--no-browser", "--callback-transport", "gateway", "--force"], CliEnv()))!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var url = await ReadUrlFromStderrAsync(process);
+        Assert.Contains(Uri.EscapeDataString(Server.BaseUrl.ToString().TrimEnd('/') + "/oauth/callback"), url, StringComparison.Ordinal);
+
+        await Browser.AuthorizeAsync(url, "niaj", deny: true);
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        var stderr = await process.StandardError.ReadToEndAsync();
+
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("valet: connection failed: access_denied", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, (await stdout).Trim());
+    }
+
+    [Fact]
+    public async Task Cli_ServerUnreachable_OneLine_NamesTheUrl_AndValetServe_Exit1()
+    {
+        var port = FreePort();
+        var env = new Dictionary<string, string?> { ["VALET_URL"] = $"http://127.0.0.1:{port}", ["VALET_DATA_DIR"] = Server.DataDirectory };
+
+        var result = await CliRunner.RunAsync(["connect", "idp", "--no-browser"], env);
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains($"http://127.0.0.1:{port}", line, StringComparison.Ordinal);
+        Assert.Contains("valet serve", line, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, result.StdOut);
+    }
+
+    [Fact]
+    public async Task Cli_ConnectionsListShowDisconnect()
+    {
+        var (connectionId, _) = await ConnectAsync("olivia");
+
+        var list = await CliRunner.RunAsync(["connections", "list", "--json"], CliEnv());
+        var show = await CliRunner.RunAsync(["connections", "show", connectionId], CliEnv());
+        var disconnect = await CliRunner.RunAsync(["connections", "disconnect", connectionId, "--json"], CliEnv());
+        var missing = await CliRunner.RunAsync(["connections", "show", connectionId], CliEnv());
+
+        Assert.Equal(0, list.ExitCode);
+        Assert.Equal(connectionId, JsonDocument.Parse(list.StdOut).RootElement[0].GetProperty("id").GetString());
+        Assert.Contains("olivia", show.StdOut, StringComparison.Ordinal);
+        Assert.True(JsonDocument.Parse(disconnect.StdOut).RootElement.GetProperty("revoked").GetBoolean());
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("connection_not_found", missing.StdErr, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> ReadUrlFromStderrAsync(Process process)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await process.StandardError.ReadLineAsync(timeout.Token) is { } line)
+        {
+            const string prefix = "Open this URL to continue: ";
+            if (line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return line[prefix.Length..];
+            }
+        }
+
+        throw new InvalidOperationException("valet connect printed no URL");
+    }
+
+    private static async Task<bool> CanConnectAsync(int port)
+    {
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
