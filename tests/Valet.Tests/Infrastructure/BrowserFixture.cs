@@ -33,7 +33,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     public async Task<IPage> NewPageAsync()
     {
         var context = await Browser.NewContextAsync();
-        context.SetDefaultTimeout(20_000);
+        context.SetDefaultTimeout(30_000);
         return await context.NewPageAsync();
     }
 

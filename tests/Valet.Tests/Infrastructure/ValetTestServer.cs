@@ -60,6 +60,7 @@ public sealed class ValetTestServer : IAsyncDisposable
         var logs = new LogSink();
         var app = await ValetHost.BuildAsync([], overrides, builder =>
         {
+            builder.Logging.ClearProviders();
             builder.Logging.AddProvider(logs);
             builder.Logging.AddFilter<LogSink>(null, LogLevel.Trace);
         });
