@@ -14,7 +14,9 @@ using Valet.Core;
 using Valet.Core.Domain;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
+using OpenTelemetry.Metrics;
 using Valet.Core.Stores;
+using Valet.Core.Tokens;
 using Valet.Core.Vault;
 using Valet.Server.Auth;
 using Valet.Server.Http;
@@ -113,6 +115,13 @@ public static class ValetHost
         services.AddSingleton<SessionCookies>();
         services.AddValetTokens();
         services.AddOpenApi();
+
+        // Metrics (refreshes, failures by class, lag behind schedule) go out over OTLP when the standard
+        // OTEL_EXPORTER_OTLP_ENDPOINT is set; the meter exists either way for in-process listeners.
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
+        {
+            services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ValetMetrics.MeterName).AddOtlpExporter());
+        }
 
         configure?.Invoke(builder);
 

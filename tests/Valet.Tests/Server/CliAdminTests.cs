@@ -1,0 +1,84 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Server;
+
+/// <summary>The admin verbs of the real `valet` executable against a real server, and `valet vault rotate` on the database.</summary>
+public sealed class CliAdminTests
+{
+    private static Dictionary<string, string?> Env(ValetTestServer server) => new()
+    {
+        ["VALET_URL"] = server.BaseUrl.ToString(),
+        ["VALET_DATA_DIR"] = server.DataDirectory,
+    };
+
+    [Fact]
+    public async Task OrgsKeysCredentialsProviders_WorkThroughTheCli()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        var env = Env(server);
+
+        var org = await CliRunner.RunAsync(["orgs", "create", "acme", "--name", "Acme", "--json"], env);
+        var headless = await CliRunner.RunAsync(["orgs", "set-headless", "acme", "true", "--json"], env);
+        var credential = await CliRunner.RunAsync(["credentials", "add", "github", "--client-id", "Iv1.x", "--org", "acme"], env, stdin: "shh-secret\n");
+        var key = await CliRunner.RunAsync(["keys", "create", "bot", "--allow", "provider:github", "--org", "acme"], env);
+        var keys = await CliRunner.RunAsync(["keys", "list", "--org", "acme", "--json"], env);
+        var badAllow = await CliRunner.RunAsync(["keys", "create", "bot", "--allow", "everything"], env);
+        var providers = await CliRunner.RunAsync(["providers", "list", "--json"], env);
+        var providersTable = await CliRunner.RunAsync(["providers", "list"], env);
+
+        Assert.Equal(0, org.ExitCode);
+        Assert.True(JsonDocument.Parse(headless.StdOut).RootElement.GetProperty("headless").GetBoolean());
+        Assert.StartsWith("cred_", credential.StdOut.Trim(), StringComparison.Ordinal);
+        Assert.StartsWith("vk_", key.StdOut.Trim(), StringComparison.Ordinal);
+        Assert.Contains("shown only once", key.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain(key.StdOut.Trim(), keys.StdOut, StringComparison.Ordinal);
+        Assert.Equal("bot", JsonDocument.Parse(keys.StdOut).RootElement[0].GetProperty("name").GetString());
+        Assert.Equal(2, badAllow.ExitCode);
+        Assert.Contains(JsonDocument.Parse(providers.StdOut).RootElement.EnumerateArray(), p => p.GetProperty("id").GetString() == "microsoft");
+        Assert.Contains("no (no client configured)", providersTable.StdOut, StringComparison.Ordinal);
+
+        using var agent = server.Client(key.StdOut.Trim());
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+    }
+
+    [Fact]
+    public async Task VaultRotate_ReencryptsEveryRow_UnderTheNewKey_ThenTheOldKeyCanGo()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "valet-rotate-" + Guid.NewGuid().ToString("N"));
+        var oldKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var newKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        string connectionId;
+        await using (var provider = await FakeOAuthServer.StartAsync())
+        {
+            var settings = provider.ProviderSettings("acme");
+            settings["ENCRYPTION_KEYS"] = $"old:{oldKey}";
+            await using var server = await ValetTestServer.StartAsync(settings, dir);
+            using var admin = server.Client();
+            var credential = await (await admin.PostAsJsonAsync("/v1/orgs/default/credentials", new { provider = "acme", client_id = "c", client_secret = "rotate-me" }))
+                .Content.ReadFromJsonAsync<JsonElement>();
+            connectionId = (await (await admin.PostAsJsonAsync("/v1/orgs/default/connections/import", new
+            {
+                provider = "acme", credential_id = credential.GetProperty("id").GetString(), access_token = "at-rotate", refresh_token = "rt-rotate",
+                account = new { id = "u" },
+            })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        }
+
+        var env = new Dictionary<string, string?> { ["VALET_DATA_DIR"] = dir, ["VALET_ENCRYPTION_KEYS"] = $"new:{newKey},old:{oldKey}" };
+        var rotate = await CliRunner.RunAsync(["vault", "rotate", "--json"], env);
+        var again = await CliRunner.RunAsync(["vault", "rotate", "--json"], env);
+
+        Assert.True(rotate.ExitCode == 0, rotate.StdErr);
+        Assert.True(JsonDocument.Parse(rotate.StdOut).RootElement.GetProperty("reencrypted").GetInt64() >= 4);
+        Assert.Equal(0, JsonDocument.Parse(again.StdOut).RootElement.GetProperty("reencrypted").GetInt64());
+
+        // The old key is no longer needed: a server with only the new key reads everything.
+        await using var after = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["ENCRYPTION_KEYS"] = $"new:{newKey}" }, dir);
+        using var service = after.Client(after.ServiceToken);
+        var token = await (await service.PostAsync($"/v1/connections/{connectionId}/token", null)).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("at-rotate", token.GetProperty("access_token").GetString());
+        Directory.Delete(dir, recursive: true);
+    }
+}
