@@ -1,8 +1,11 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Valet.Core.Stores;
 using Valet.Core.Vault;
 using Valet.Storage;
+using Valet.Storage.Caching;
 using Valet.Storage.Data;
 using Valet.Storage.Stores;
 
@@ -32,19 +35,38 @@ public static class StorageServiceCollectionExtensions
 
         services.TryAddSingleton<IOrgStore, OrgStore>();
         services.TryAddSingleton<ICredentialStore, CredentialStore>();
-        services.TryAddSingleton<IConnectionStore, ConnectionStore>();
         services.TryAddSingleton<IFlowStore, FlowStore>();
-        services.TryAddSingleton<IApiKeyStore, ApiKeyStore>();
         services.TryAddSingleton<ITargetStore, TargetStore>();
         services.TryAddSingleton<IAuditStore, AuditStore>();
-        services.TryAddSingleton<IVaultMaintenance, VaultMaintenance>();
-        services.TryAddSingleton<IConnectionLocks>(sp =>
+
+        // The hot reads go through a cache (docs/storage.md, "Caching and invalidation"). The undecorated stores stay
+        // resolvable under the key StorageCache.Uncached.
+        services.AddOptions<StorageCacheOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<StorageCacheOptions>, StorageCacheConfigure>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageCacheOptions>, StorageCacheOptionsValidator>());
+        services.TryAddSingleton<StorageCache>();
+        services.TryAddSingleton<ChangeListener>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ChangeListener>(sp => sp.GetRequiredService<ChangeListener>()));
+
+        services.TryAddKeyedSingleton<IConnectionStore>(StorageCache.Uncached, (sp, _) => ActivatorUtilities.CreateInstance<ConnectionStore>(sp));
+        services.TryAddKeyedSingleton<IApiKeyStore>(StorageCache.Uncached, (sp, _) => ActivatorUtilities.CreateInstance<ApiKeyStore>(sp));
+        services.TryAddKeyedSingleton<IVaultMaintenance>(StorageCache.Uncached, (sp, _) => ActivatorUtilities.CreateInstance<VaultMaintenance>(sp));
+        services.TryAddKeyedSingleton<IConnectionLocks>(StorageCache.Uncached, (sp, _) =>
         {
             var db = sp.GetRequiredService<Db>();
             var vault = sp.GetRequiredService<IVault>();
             var time = sp.GetRequiredService<TimeProvider>();
             return db.IsPostgres ? new PostgresConnectionLocks(db, vault, time) : new SqliteConnectionLocks(db, vault, time);
         });
+
+        services.TryAddSingleton<IConnectionStore>(sp => new CachingConnectionStore(
+            sp.GetRequiredKeyedService<IConnectionStore>(StorageCache.Uncached), sp.GetRequiredService<StorageCache>()));
+        services.TryAddSingleton<IApiKeyStore>(sp => new CachingApiKeyStore(
+            sp.GetRequiredKeyedService<IApiKeyStore>(StorageCache.Uncached), sp.GetRequiredService<StorageCache>()));
+        services.TryAddSingleton<IVaultMaintenance>(sp => new CachingVaultMaintenance(
+            sp.GetRequiredKeyedService<IVaultMaintenance>(StorageCache.Uncached), sp.GetRequiredService<StorageCache>()));
+        services.TryAddSingleton<IConnectionLocks>(sp => new CachingConnectionLocks(
+            sp.GetRequiredKeyedService<IConnectionLocks>(StorageCache.Uncached), sp.GetRequiredService<StorageCache>()));
         return services;
     }
 }

@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Valet.Storage.Caching;
+
+/// <summary>
+/// PostgreSQL only: one dedicated session that <c>LISTEN</c>s on <see cref="StorageCache.Channel"/> and evicts what the
+/// triggers of migration 0002 name (<c>key:PREFIX</c>, <c>conn:ID</c>), so a write on any node reaches every node's
+/// cache as soon as it commits. While the session is down the cache is off (reads go to the database); on every
+/// (re)connect it starts empty, since notifications sent meanwhile are lost. Reconnects back off exponentially.
+/// </summary>
+internal sealed partial class ChangeListener(
+    DatabaseTarget target,
+    StorageCache cache,
+    IOptions<StorageCacheOptions> options,
+    TimeProvider time,
+    ILogger<ChangeListener>? logger = null) : BackgroundService
+{
+    /// <summary>The listener's <c>application_name</c>, so an operator (or a test) can find its backend.</summary>
+    public const string ApplicationName = "valet-change-listener";
+
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);
+
+    private readonly ILogger _logger = logger ?? NullLogger<ChangeListener>.Instance;
+    private int _connects;
+
+    /// <summary>How many times the listener has subscribed (for tests and diagnostics).</summary>
+    public int Connects => Volatile.Read(ref _connects);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!target.IsPostgres || options.Value.CacheTtl <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(target.ConnectionString)
+        {
+            ApplicationName = ApplicationName,
+            Pooling = false,          // a broken session must not go back to a pool
+            KeepAlive = 5,            // notice a silently dead server while waiting
+            Multiplexing = false,
+        };
+        var connectionString = builder.ConnectionString;
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(connectionString);
+                connection.Notification += (_, e) => cache.Apply(e.Payload);
+                await connection.OpenAsync(stoppingToken);
+                await using (var listen = new NpgsqlCommand($"LISTEN {StorageCache.Channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                }
+
+                cache.ListenerConnected();
+                Interlocked.Increment(ref _connects);
+                LogListening(_logger, target.Description);
+                failures = 0;
+                while (true)
+                {
+                    await connection.WaitAsync(stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                cache.ListenerLost();
+                failures++;
+                var delay = Backoff(failures, options.Value.ListenerMaxBackoff);
+                LogLost(_logger, e.GetType().Name, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+            finally
+            {
+                cache.ListenerLost();
+            }
+        }
+    }
+
+    internal static TimeSpan Backoff(int failures, TimeSpan max)
+    {
+        var exponent = Math.Clamp(failures - 1, 0, 20);
+        var delay = FirstBackoff * Math.Pow(2, exponent);
+        return delay < max ? delay : max;
+    }
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "Listening for cache invalidations on {Database}")]
+    private static partial void LogListening(ILogger logger, string database);
+
+    // Only the exception type: a connection error may carry host names or worse.
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning,
+        Message = "Cache invalidation listener lost its session ({Error}); the cache is off until it reconnects in {DelayMs} ms")]
+    private static partial void LogLost(ILogger logger, string error, double delayMs);
+}

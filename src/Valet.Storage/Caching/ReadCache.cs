@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+
+namespace Valet.Storage.Caching;
+
+/// <summary>
+/// A bounded read-through map from a key to the last row read, for one entity. Only hits are stored (never "not
+/// found"), entries expire after the TTL, and the map never holds more than its capacity: when full, the oldest tenth
+/// is evicted at once, so eviction costs O(log n) per insert on average.
+/// <para>
+/// Correctness against a read racing a write: a reader takes a <see cref="Ticket"/> before going to the database and
+/// <see cref="Put"/> stores the row only if no invalidation of that key (or clear) happened since. The stamp check is
+/// repeated after the insert, so an invalidation landing between the check and the insert removes the entry again.
+/// </para>
+/// </summary>
+internal sealed class ReadCache<TValue>
+    where TValue : class
+{
+    /// <summary>Invalidation stamps, striped by key hash: a collision only costs a skipped insert, never a stale hit.</summary>
+    private const int StripeCount = 1024;
+
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly long[] _stripes = new long[StripeCount];
+    private readonly Lock _evicting = new();
+    private readonly TimeProvider _time;
+    private readonly int _capacity;
+    private readonly long _ttlTicks;
+    private long _epoch;
+
+    public ReadCache(TimeProvider time, TimeSpan ttl, int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        _time = time;
+        _capacity = capacity;
+
+        // In TimeProvider timestamp units, so a hit compares two longs.
+        _ttlTicks = (long)Math.Min(ttl.TotalSeconds * time.TimestampFrequency, long.MaxValue / 2.0);
+    }
+
+    public int Count => _entries.Count;
+
+    /// <summary>A snapshot taken before the database read: which invalidations the reader has already seen.</summary>
+    public readonly record struct Ticket(long Stripe, long Epoch);
+
+    public bool TryGet(string key, out TValue value)
+    {
+        if (_entries.TryGetValue(key, out var entry))
+        {
+            if (_time.GetTimestamp() - entry.Stored < _ttlTicks)
+            {
+                value = entry.Value;
+                return true;
+            }
+
+            _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+        }
+
+        value = null!;
+        return false;
+    }
+
+    public Ticket Begin(string key) => new(Volatile.Read(ref _stripes[Stripe(key)]), Volatile.Read(ref _epoch));
+
+    /// <summary>Stores <paramref name="value"/> unless <paramref name="key"/> was invalidated since <paramref name="ticket"/>.</summary>
+    public void Put(string key, TValue value, Ticket ticket)
+    {
+        if (!Unchanged(key, ticket))
+        {
+            return;
+        }
+
+        if (_entries.Count >= _capacity)
+        {
+            Evict();
+        }
+
+        var entry = new Entry(value, _time.GetTimestamp());
+        _entries[key] = entry;
+
+        // An invalidation that ran between the check above and the insert did not see this entry: take it back out.
+        if (!Unchanged(key, ticket))
+        {
+            _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+        }
+    }
+
+    /// <summary>Forgets <paramref name="key"/>, and makes every read of it already in flight skip its insert.</summary>
+    public void Invalidate(string key)
+    {
+        Interlocked.Increment(ref _stripes[Stripe(key)]);
+        _entries.TryRemove(key, out _);
+    }
+
+    /// <summary>Forgets everything, and makes every read already in flight skip its insert.</summary>
+    public void Clear()
+    {
+        Interlocked.Increment(ref _epoch);
+        _entries.Clear();
+    }
+
+    private bool Unchanged(string key, Ticket ticket) =>
+        Volatile.Read(ref _stripes[Stripe(key)]) == ticket.Stripe && Volatile.Read(ref _epoch) == ticket.Epoch;
+
+    private static int Stripe(string key) => StringComparer.Ordinal.GetHashCode(key) & (StripeCount - 1);
+
+    private void Evict()
+    {
+        lock (_evicting)
+        {
+            if (_entries.Count < _capacity)
+            {
+                return;
+            }
+
+            var now = _time.GetTimestamp();
+            foreach (var (key, entry) in _entries)
+            {
+                if (now - entry.Stored >= _ttlTicks)
+                {
+                    _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+                }
+            }
+
+            var excess = _entries.Count - _capacity + Math.Max(1, _capacity / 10);
+            if (excess <= 0)
+            {
+                return;
+            }
+
+            foreach (var (key, entry) in _entries.OrderBy(e => e.Value.Stored).Take(excess).ToList())
+            {
+                _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+            }
+        }
+    }
+
+    private sealed record Entry(TValue Value, long Stored);
+}
