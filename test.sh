@@ -10,7 +10,7 @@ scripts/install-test-deps.sh || { echo "test.sh: installing test dependencies fa
 results=TestResults
 rm -rf "$results"
 dotnet test Valet.slnx -c Release --logger "trx;LogFileName=results.trx" --logger "console;verbosity=minimal" \
-  --results-directory "$results" -- RunConfiguration.TestSessionTimeout=1500000
+  --results-directory "$results" --blame-hang-timeout 10m
 status=$?
 
 python3 - "$results" "$status" <<'PY'
