@@ -16,6 +16,7 @@ using Valet.Core.OAuth;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Core.Vault;
+using Valet.Server.Audit;
 using Valet.Server.Auth;
 using Valet.Server.Http;
 using Valet.Server.Connections;
@@ -28,6 +29,8 @@ using Valet.Server.Keys;
 using Valet.Server.Logging;
 using Valet.Server.Orgs;
 using Valet.Server.Providers;
+using Valet.Server.Proxy;
+using Valet.Server.Targets;
 using Valet.Server.Tokens;
 using Valet.Storage;
 
@@ -112,6 +115,7 @@ public static class ValetHost
         services.AddSingleton<Envelopes>();
         services.AddSingleton<SessionCookies>();
         services.AddValetTokens();
+        services.AddValetProxy();
         services.AddOpenApi();
 
         configure?.Invoke(builder);
@@ -166,6 +170,9 @@ public static class ValetHost
         app.MapTokens();
         app.MapBootstrap();
         app.MapSignIn();
+        app.MapProxy();
+        app.MapTargets();
+        app.MapAudit();
         if (app.Services.GetRequiredService<ValetSettings>().Demo)
         {
             app.MapDemoAuthorizationServer(app.Configuration["DEMO_CLIENT_SECRET"] ?? throw new ValetConfigurationException("VALET_DEMO needs DEMO_CLIENT_SECRET."));
