@@ -41,10 +41,12 @@ internal sealed class ProxyTransformer : HttpTransformer
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
 
-        Scrub(proxyRequest.Headers);
+        // Headers the agent declared hop-by-hop (Connection: X-Foo) are not forwarded; YARP already dropped Connection itself.
+        var hopByHop = httpContext.Request.Headers.Connection;
+        Scrub(proxyRequest.Headers, hopByHop);
         if (proxyRequest.Content is not null)
         {
-            Scrub(proxyRequest.Content.Headers);
+            Scrub(proxyRequest.Content.Headers, hopByHop);
         }
 
         proxyRequest.RequestUri = Upstream;
@@ -116,7 +118,7 @@ internal sealed class ProxyTransformer : HttpTransformer
         return DefaultRetryAfterSeconds;
     }
 
-    private static void Scrub(HttpHeaders headers)
+    private static void Scrub(HttpHeaders headers, Microsoft.Extensions.Primitives.StringValues connection)
     {
         List<string>? drop = null;
         foreach (var header in headers)
@@ -125,14 +127,13 @@ internal sealed class ProxyTransformer : HttpTransformer
             {
                 (drop ??= []).Add(header.Key);
             }
-            else if (string.Equals(header.Key, HeaderNames.Connection, StringComparison.OrdinalIgnoreCase))
+        }
+
+        foreach (var value in connection)
+        {
+            foreach (var token in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
-                // Headers the agent declared hop-by-hop via Connection are not forwarded either.
-                (drop ??= []).Add(header.Key);
-                foreach (var token in header.Value.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
-                {
-                    drop.Add(token);
-                }
+                (drop ??= []).Add(token);
             }
         }
 
@@ -154,6 +155,7 @@ internal sealed class ProxyTransformer : HttpTransformer
         || name.Equals("X-Real-IP", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-Valet-", StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.Connection, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.KeepAlive, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.TE, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.Trailer, StringComparison.OrdinalIgnoreCase)
