@@ -22,6 +22,7 @@ internal sealed class ProxyHandler(
     IHttpForwarder forwarder,
     ProxyInvoker invoker,
     IOptionsMonitor<ProxyOptions> options,
+    IOptionsMonitor<RefreshOptions> refreshOptions,
     IConnectionStore connections,
     ITargetStore targets,
     IProviderCatalog catalog,
@@ -205,7 +206,10 @@ internal sealed class ProxyHandler(
             sizeFeature.MaxRequestBodySize = settings.MaxRequestBytes;
         }
 
-        var outcome = await tokens.GetAccessTokenAsync(connection.Id, forceRefresh: false, cancellationToken);
+        // Hot path: the row just read is fresh enough, so no second read (the token service would do exactly this check).
+        var outcome = RefreshPolicy.IsFresh(connection, time.GetUtcNow(), refreshOptions.CurrentValue.Skew)
+            ? TokenOutcome.Success.Of(connection)
+            : await tokens.GetAccessTokenAsync(connection.Id, forceRefresh: false, cancellationToken);
         switch (outcome)
         {
             case TokenOutcome.ReauthRequired dead:
