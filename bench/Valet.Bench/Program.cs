@@ -1,3 +1,4 @@
+using System.Globalization;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 
@@ -9,22 +10,35 @@ namespace Valet.Bench;
 /// </summary>
 internal static class Program
 {
+    private const string Usage = """
+        usage: dotnet run -c Release --project bench/Valet.Bench -- NAME [options]
+          crypto                              seal+open of a 2 KB token, API-key verification (BenchmarkDotNet)
+          token [SECONDS] [CONCURRENCY]       token route vs /healthz, SQLite and PostgreSQL
+          storm                               1,000 concurrent callers on an expired token
+          proxy [--seconds N] [--concurrency N]  proxy vs a bare YARP forwarder, same upstream
+        """;
+
     public static async Task<int> Main(string[] args)
     {
         var name = args.FirstOrDefault() ?? "help";
+        var rest = args.Length > 1 ? args[1..] : [];
         switch (name)
         {
             case "crypto":
-                BenchmarkRunner.Run<CryptoBenchmarks>(DefaultConfig.Instance.WithOptions(ConfigOptions.DisableOptimizationsValidator), args[1..]);
+                BenchmarkRunner.Run<CryptoBenchmarks>(DefaultConfig.Instance.WithOptions(ConfigOptions.DisableOptimizationsValidator), rest);
                 return 0;
             case "token":
-                await TokenBench.RunThroughputAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10), args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 32);
+                await TokenBench.RunThroughputAsync(
+                    TimeSpan.FromSeconds(rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 10),
+                    rest.Length > 1 ? int.Parse(rest[1], CultureInfo.InvariantCulture) : 32);
                 return 0;
             case "storm":
                 await TokenBench.RunStormAsync(1000);
                 return 0;
+            case "proxy":
+                return await ProxyBenchmark.RunAsync(rest);
             default:
-                await Console.Error.WriteLineAsync("usage: dotnet run -c Release --project bench/Valet.Bench -- crypto|token [SECONDS]|storm");
+                await Console.Error.WriteLineAsync(Usage);
                 return name == "help" ? 0 : 2;
         }
     }

@@ -20,7 +20,9 @@ internal static class Program
             CredentialsCommand.Create(),
             KeysCommand.Create(),
             ProvidersCommand.Create(),
-            VaultCommand.Create());
+            VaultCommand.Create(),
+            TargetsCommand.Create(),
+            AuditCommand.Create());
 
         try
         {

@@ -18,6 +18,7 @@ using OpenTelemetry.Metrics;
 using Valet.Core.Stores;
 using Valet.Core.Tokens;
 using Valet.Core.Vault;
+using Valet.Server.Audit;
 using Valet.Server.Auth;
 using Valet.Server.Http;
 using Valet.Server.Connections;
@@ -30,6 +31,8 @@ using Valet.Server.Keys;
 using Valet.Server.Logging;
 using Valet.Server.Orgs;
 using Valet.Server.Providers;
+using Valet.Server.Proxy;
+using Valet.Server.Targets;
 using Valet.Server.Tokens;
 using Valet.Storage;
 
@@ -114,6 +117,7 @@ public static class ValetHost
         services.AddSingleton<Envelopes>();
         services.AddSingleton<SessionCookies>();
         services.AddValetTokens();
+        services.AddValetProxy();
         services.AddOpenApi();
 
         // Metrics (refreshes, failures by class, lag behind schedule) go out over OTLP when the standard
@@ -175,6 +179,9 @@ public static class ValetHost
         app.MapTokens();
         app.MapBootstrap();
         app.MapSignIn();
+        app.MapProxy();
+        app.MapTargets();
+        app.MapAudit();
         if (app.Services.GetRequiredService<ValetSettings>().Demo)
         {
             app.MapDemoAuthorizationServer(app.Configuration["DEMO_CLIENT_SECRET"] ?? throw new ValetConfigurationException("VALET_DEMO needs DEMO_CLIENT_SECRET."));

@@ -1,0 +1,146 @@
+namespace Valet.Server.Proxy;
+
+/// <summary>
+/// Reads the agent's request target exactly as sent (Kestrel's decoded and dot-normalised path hides the tricks) and
+/// decides whether the part after <c>/v1/proxy/{id}</c> or <c>/v1/targets/{id}</c> may be appended to an API base.
+/// </summary>
+internal static class ProxyPath
+{
+    /// <summary>The parsed request target: the id segment, the remainder (empty or starting with '/'), the raw query (empty or '?…').</summary>
+    public readonly record struct Parsed(string Id, string Rest, string Query);
+
+    /// <summary>Null with <paramref name="error"/> set when the target is unsafe or not under <paramref name="prefix"/>.</summary>
+    public static Parsed? Parse(string rawTarget, string prefix, out string? error)
+    {
+        error = null;
+        if (string.IsNullOrEmpty(rawTarget) || rawTarget[0] != '/')
+        {
+            error = "The request target must be a path.";
+            return null;
+        }
+
+        var q = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var path = q < 0 ? rawTarget : rawTarget[..q];
+        var query = q < 0 ? string.Empty : rawTarget[q..];
+        if (!path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            error = "The path is not under " + prefix + ".";
+            return null;
+        }
+
+        var slash = path.IndexOf('/', prefix.Length);
+        var id = Uri.UnescapeDataString(slash < 0 ? path[prefix.Length..] : path[prefix.Length..slash]);
+        var rest = slash < 0 ? string.Empty : path[slash..];
+        if (id.Length == 0)
+        {
+            error = "The path has no id.";
+            return null;
+        }
+
+        error = CheckRest(rest) ?? CheckQuery(query);
+        return error is null ? new Parsed(id, rest, query) : null;
+    }
+
+    /// <summary>Null when safe; else why not. <paramref name="rest"/> is empty or starts with '/'.</summary>
+    public static string? CheckRest(string rest)
+    {
+        if (rest.Length == 0)
+        {
+            return null;
+        }
+
+        if (rest.Length > 1 && rest[1] == '/')
+        {
+            return "The path must not start with '//' (it could name another host).";
+        }
+
+        var segments = rest[1..].Split('/');
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var raw = segments[i];
+            if (raw.Length == 0)
+            {
+                if (i == segments.Length - 1)
+                {
+                    continue; // a trailing slash is fine
+                }
+
+                return "The path must not contain empty segments ('//').";
+            }
+
+            // Check the segment as sent, decoded once and decoded twice (a double-encoded %252e%252e is '..' to a sloppy upstream).
+            var once = Uri.UnescapeDataString(raw);
+            var twice = Uri.UnescapeDataString(once);
+            foreach (var form in (ReadOnlySpan<string>)[raw, once, twice])
+            {
+                if (form is "." or "..")
+                {
+                    return "The path must not contain '.' or '..' segments, plain or encoded.";
+                }
+
+                if (form.Contains('\\', StringComparison.Ordinal))
+                {
+                    return "The path must not contain backslashes, plain or encoded.";
+                }
+
+                if (!ReferenceEquals(form, raw) && form.Contains('/', StringComparison.Ordinal))
+                {
+                    return "The path must not contain an encoded '/' (%2F) inside a segment.";
+                }
+
+                if (form.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || form.Contains('\u007f', StringComparison.Ordinal))
+                {
+                    return "The path must not contain control characters.";
+                }
+
+                if (i == 0 && (form.Contains(':', StringComparison.Ordinal) || form.Contains('@', StringComparison.Ordinal)))
+                {
+                    return "The first path segment must not contain ':' or '@' (no scheme, no user-info, no absolute URL).";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static string? CheckQuery(string query) =>
+        query.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || query.Contains('\u007f', StringComparison.Ordinal) || query.Contains('#', StringComparison.Ordinal)
+            ? "The query must not contain control characters or '#'."
+            : null;
+
+    /// <summary>
+    /// <paramref name="baseUrl"/> + <paramref name="rest"/> + <paramref name="query"/>, kept byte for byte (no re-canonicalisation),
+    /// then checked again: same scheme, host and port as the base, path at or under the base path.
+    /// </summary>
+    public static Uri? Combine(Uri baseUrl, string rest, string query)
+    {
+        var basePath = baseUrl.AbsolutePath.TrimEnd('/');
+        var text = $"{baseUrl.Scheme}://{baseUrl.Authority}{basePath}{rest}{query}";
+        if (!Uri.TryCreate(text, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }, out var uri)
+            || !string.Equals(uri.Scheme, baseUrl.Scheme, StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(uri.IdnHost, baseUrl.IdnHost, StringComparison.OrdinalIgnoreCase)
+            || uri.Port != baseUrl.Port
+            || !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return null;
+        }
+
+        var path = uri.AbsolutePath;
+        return basePath.Length == 0 || path == basePath || path.StartsWith(basePath + "/", StringComparison.Ordinal) ? uri : null;
+    }
+
+    /// <summary>The path for the audit trail: the remainder and the query parameter names, never their values.</summary>
+    public static string ForAudit(string rest, string query)
+    {
+        var path = rest.Length == 0 ? "/" : rest;
+        if (query.Length > 1)
+        {
+            var names = query[1..].Split('&', StringSplitOptions.RemoveEmptyEntries)
+                .Select(pair => pair.Split('=', 2)[0])
+                .Distinct(StringComparer.Ordinal);
+            path += "?" + string.Join('&', names);
+        }
+
+        return path.Length <= 512 ? path : path[..512];
+    }
+}

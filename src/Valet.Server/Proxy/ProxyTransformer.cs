@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Valet.Server.Proxy;
+
+/// <summary>
+/// Header hygiene for one proxied call. Request: every agent credential, hop-by-hop, forwarding and Valet header is
+/// dropped, the Host becomes the upstream's, the provider's token and API headers go in. Response: Set-Cookie is
+/// dropped; a 429 always carries Retry-After. An upstream 401 on a replayable first attempt is held back (its body is not
+/// copied) so the handler can refresh and retry.
+/// </summary>
+internal sealed class ProxyTransformer : HttpTransformer
+{
+    /// <summary>Default wait told to a caller when a 429 came without Retry-After or a usable reset header.</summary>
+    public const int DefaultRetryAfterSeconds = 60;
+
+    public required Uri Upstream { get; init; }
+
+    public required bool AllowPrivateNetwork { get; init; }
+
+    public required IReadOnlyDictionary<string, string> ApiHeaders { get; init; }
+
+    public required string TokenType { get; set; }
+
+    public required string Token { get; set; }
+
+    /// <summary>
+    /// Called on an upstream 401. True: the response is discarded (the handler retries or answers); false: it is passed on.
+    /// </summary>
+    public Func<CancellationToken, ValueTask<bool>>? OnUnauthorized { get; set; }
+
+    /// <summary>Set when <see cref="OnUnauthorized"/> asked to hold the 401 back.</summary>
+    public bool HeldUnauthorized { get; private set; }
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
+        CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+
+        // Headers the agent declared hop-by-hop (Connection: X-Foo) are not forwarded; YARP already dropped Connection itself.
+        var hopByHop = httpContext.Request.Headers.Connection;
+        Scrub(proxyRequest.Headers, hopByHop);
+        if (proxyRequest.Content is not null)
+        {
+            Scrub(proxyRequest.Content.Headers, hopByHop);
+        }
+
+        proxyRequest.RequestUri = Upstream;
+        proxyRequest.Headers.Host = null; // from the URI: the upstream's own
+        proxyRequest.Headers.Authorization = new AuthenticationHeaderValue(
+            string.Equals(TokenType, "bearer", StringComparison.OrdinalIgnoreCase) ? "Bearer" : TokenType, Token);
+        foreach (var (name, value) in ApiHeaders)
+        {
+            // Provider headers are defaults: an agent may pin another API version itself.
+            if (!proxyRequest.Headers.Contains(name))
+            {
+                proxyRequest.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        proxyRequest.Options.Set(ProxyRequestOptions.AllowPrivateNetwork, AllowPrivateNetwork);
+    }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse,
+        CancellationToken cancellationToken)
+    {
+        if (proxyResponse?.StatusCode == HttpStatusCode.Unauthorized && OnUnauthorized is { } onUnauthorized)
+        {
+            OnUnauthorized = null; // once per call
+            if (await onUnauthorized(cancellationToken))
+            {
+                HeldUnauthorized = true;
+                httpContext.Response.StatusCode = StatusCodes.Status200OK; // YARP copied 401 already; the handler decides
+                return false;
+            }
+        }
+
+        await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+        if (proxyResponse is null)
+        {
+            return true;
+        }
+
+        var headers = httpContext.Response.Headers;
+        headers.Remove(HeaderNames.SetCookie);
+        headers.Remove("Set-Cookie2");
+        if (proxyResponse.StatusCode == HttpStatusCode.TooManyRequests && !headers.ContainsKey(HeaderNames.RetryAfter))
+        {
+            headers.RetryAfter = RetryAfterFromReset(proxyResponse).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return true;
+    }
+
+    /// <summary>Providers that only send a reset time: <c>RateLimit-Reset</c> (delta seconds) or <c>X-RateLimit-Reset</c> (epoch seconds).</summary>
+    private static long RetryAfterFromReset(HttpResponseMessage response)
+    {
+        if (response.Headers.TryGetValues("RateLimit-Reset", out var delta)
+            && long.TryParse(delta.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is > 0 and < 86_400)
+        {
+            return seconds;
+        }
+
+        if (response.Headers.TryGetValues("X-RateLimit-Reset", out var reset)
+            && long.TryParse(reset.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var epoch))
+        {
+            var wait = epoch - DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            if (wait is > 0 and < 86_400)
+            {
+                return wait;
+            }
+        }
+
+        return DefaultRetryAfterSeconds;
+    }
+
+    private static void Scrub(HttpHeaders headers, Microsoft.Extensions.Primitives.StringValues connection)
+    {
+        List<string>? drop = null;
+        foreach (var header in headers)
+        {
+            if (IsDropped(header.Key))
+            {
+                (drop ??= []).Add(header.Key);
+            }
+        }
+
+        foreach (var value in connection)
+        {
+            foreach (var token in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                (drop ??= []).Add(token);
+            }
+        }
+
+        if (drop is not null)
+        {
+            foreach (var name in drop)
+            {
+                headers.Remove(name);
+            }
+        }
+    }
+
+    private static bool IsDropped(string name) =>
+        name.Equals(HeaderNames.Authorization, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.Cookie, StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("X-Real-IP", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("X-Valet-", StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.Connection, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.KeepAlive, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.TE, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.Trailer, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.TransferEncoding, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
+}

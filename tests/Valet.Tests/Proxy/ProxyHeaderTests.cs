@@ -1,0 +1,132 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Valet.Tests.Proxy;
+
+[Collection(ProxyCollection.Name)]
+public sealed class ProxyHeaderTests(ProxyHarness harness)
+{
+    [Fact]
+    public async Task Forward_InjectsTokenAndApiHeaders_KeepsQuery_DropsAgentCredentialsAndForwardingHeaders()
+    {
+        var (connectionId, key, token) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/proxy/{connectionId}/repos/octo/hello?page=2&q=two%20words&empty=");
+        request.Headers.TryAddWithoutValidation("Cookie", "agent-session=abc");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-For", "10.0.0.1");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Host", "evil.test");
+        request.Headers.TryAddWithoutValidation("Forwarded", "for=10.0.0.1");
+        request.Headers.TryAddWithoutValidation("Proxy-Authorization", "Basic Zm9vOmJhcg==");
+        request.Headers.TryAddWithoutValidation("X-Valet-Debug", "1");
+        request.Headers.TryAddWithoutValidation("Connection", "X-Hop");
+        request.Headers.TryAddWithoutValidation("X-Hop", "drop-me");
+        request.Headers.TryAddWithoutValidation("X-Agent-Note", "keep-me");
+
+        using var response = await agent.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = harness.Upstream.Seen.Last(s => s.RawTarget.StartsWith("/api/repos/octo/hello", StringComparison.Ordinal));
+        Assert.Equal("/api/repos/octo/hello?page=2&q=two%20words&empty=", seen.RawTarget);
+        Assert.Equal(token, seen.Bearer);
+        Assert.Equal("2024-06-01", seen.Headers["Acme-Version"]);
+        Assert.Equal("keep-me", seen.Headers["X-Agent-Note"]);
+        Assert.Equal(harness.Upstream.BaseUrl.Authority, seen.Headers["Host"]);
+        foreach (var dropped in new[] { "Cookie", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "Proxy-Authorization", "X-Valet-Debug", "X-Hop" })
+        {
+            Assert.False(seen.Headers.ContainsKey(dropped), dropped + " reached the upstream");
+        }
+
+        Assert.DoesNotContain(seen.Headers.Values, value => value.Contains(key, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Forward_DropsUpstreamSetCookie()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}/cookie");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
+    [Fact]
+    public async Task RateLimited_429_PassesBackWithRetryAfterAndRateLimitHeaders()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+
+        using var limited = await agent.GetAsync($"/v1/proxy/{connectionId}/limited");
+        using var resetOnly = await agent.GetAsync($"/v1/proxy/{connectionId}/limited-no-retry-after");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(7), limited.Headers.RetryAfter?.Delta);
+        Assert.Equal("0", limited.Headers.GetValues("X-RateLimit-Remaining").Single());
+        Assert.Equal(HttpStatusCode.TooManyRequests, resetOnly.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(12), resetOnly.Headers.RetryAfter?.Delta);
+    }
+
+    [Fact]
+    public async Task Redirects_AreNotFollowed_TheAgentGetsTheRedirect()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+        var before = harness.Upstream.SeenCount("/api/elsewhere");
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}/redirect");
+
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        Assert.Equal(before, harness.Upstream.SeenCount("/api/elsewhere"));
+    }
+
+    [Fact]
+    public async Task Permissions_AnotherOrgsKeyGets404_AKeyWithoutPermissionGets403()
+    {
+        var (connectionId, _, _) = await harness.ConnectedAsync();
+        using var admin = harness.Client();
+        var org = "other-" + Guid.NewGuid().ToString("N")[..8];
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = org, name = "Other" })).EnsureSuccessStatusCode();
+        var foreignKey = await harness.KeyAsync(org, new { provider = "acme" });
+        var (_, unrelatedKey, _) = await harness.ConnectedAsync();
+
+        using var foreign = harness.Client(foreignKey);
+        using var unrelated = harness.Client(unrelatedKey);
+        using var notFound = await foreign.GetAsync($"/v1/proxy/{connectionId}/user");
+        using var forbidden = await unrelated.GetAsync($"/v1/proxy/{connectionId}/user");
+        using var anonymous = await harness.Client(bearer: null).GetAsync($"/v1/proxy/{connectionId}/user");
+
+        Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        Assert.Equal("forbidden", (await forbidden.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+    }
+
+    [Fact]
+    public async Task ProviderPermission_CoversEveryConnectionOfTheProvider_AndTheBareConnectionPathReachesTheApiBase()
+    {
+        var (connectionId, _, _) = await harness.ConnectedAsync();
+        var key = await harness.KeyAsync("default", new { provider = "acme" });
+        using var agent = harness.Client(key);
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("/api", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("raw_target").GetString());
+    }
+
+    [Fact]
+    public async Task RequestBody_OverTheLimit_Is413WithoutReachingUpstream()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        var before = harness.Upstream.Seen.Count;
+
+        var (status, text) = await RawHttp.SendAsync(harness.BaseUrl, "POST", $"/v1/proxy/{connectionId}/upload", key,
+            $"Content-Length: {ProxyHarness.MaxRequestBytes + 1}\r\n");
+
+        Assert.Equal(413, status);
+        Assert.Contains("payload_too_large", text, StringComparison.Ordinal);
+        Assert.Equal(before, harness.Upstream.Seen.Count);
+    }
+}
