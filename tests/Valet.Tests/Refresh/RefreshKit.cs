@@ -1,0 +1,166 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Valet.Core.Domain;
+using Valet.Core.Stores;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Refresh;
+
+/// <summary>One answer of the token route, read whole.</summary>
+internal sealed record TokenAnswer(HttpStatusCode Status, string? MediaType, string Text, JsonElement Body, string? RetryAfter)
+{
+    public string? AccessToken => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("access_token", out var t) ? t.GetString() : null;
+
+    public string? Code => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("code", out var c) ? c.GetString() : null;
+}
+
+/// <summary>Helpers shared by the proof tests: connect for real, force expiry, fire storms, read what is stored.</summary>
+internal static class RefreshKit
+{
+    /// <summary>Connects <paramref name="login"/> through the server's gateway flow, driving the IdP's pages in Chromium.</summary>
+    public static async Task<string> ConnectAsync(Uri baseUrl, string adminToken, BrowserFixture browser, string login, string org = "default")
+    {
+        using var admin = Client(baseUrl, adminToken);
+        var start = await admin.PostAsJsonAsync($"/v1/orgs/{org}/connect", new { provider = "idp" });
+        var started = await start.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(start.IsSuccessStatusCode, started.ToString());
+
+        var page = await browser.AuthorizeAsync(started.GetProperty("authorize_url").GetString()!, login);
+        await page.Context.CloseAsync();
+
+        var flow = await admin.GetFromJsonAsync<JsonElement>($"/v1/flows/{started.GetProperty("flow_id").GetString()}/wait?timeout=15");
+        Assert.Equal("complete", flow.GetProperty("status").GetString());
+        return flow.GetProperty("connection_id").GetString()!;
+    }
+
+    public static Task<string> ConnectAsync(ValetTestServer server, BrowserFixture browser, string login, string org = "default") =>
+        ConnectAsync(server.BaseUrl, ValetTestServer.AdminToken, browser, login, org);
+
+    public static HttpClient Client(Uri baseUrl, string? bearer)
+    {
+        var client = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(60) };
+        if (bearer is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return client;
+    }
+
+    /// <summary>One client for a storm: enough sockets that the requests really are concurrent.</summary>
+    public static HttpClient StormClient(string bearer)
+    {
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = TimeSpan.FromMinutes(2) };
+        var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(90) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        return client;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> token requests released at once, request <c>i</c> going to <c>bases[i % bases.Count]</c>.
+    /// </summary>
+    public static async Task<TokenAnswer[]> StormAsync(HttpClient client, IReadOnlyList<Uri> bases, string connectionId, int count)
+    {
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = Enumerable.Range(0, count).Select(async i =>
+        {
+            await go.Task;
+            return await TokenAsync(client, new Uri(bases[i % bases.Count], $"/v1/connections/{connectionId}/token"));
+        }).ToList();
+        go.SetResult();
+        return await Task.WhenAll(calls);
+    }
+
+    public static async Task<TokenAnswer> TokenAsync(HttpClient client, Uri url, object? body = null)
+    {
+        using var response = body is null ? await client.PostAsync(url, null) : await client.PostAsJsonAsync(url, body);
+        return await ReadAsync(response);
+    }
+
+    public static Task<TokenAnswer> TokenAsync(HttpClient client, string connectionId, object? body = null) =>
+        TokenAsync(client, new Uri(client.BaseAddress!, $"/v1/connections/{connectionId}/token"), body);
+
+    public static async Task<TokenAnswer> ReadAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        JsonElement body = default;
+        if (text.Length > 0)
+        {
+            try
+            {
+                body = JsonDocument.Parse(text).RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                // Not JSON (e.g. an unmapped route): the text is kept for the assertions.
+            }
+        }
+
+        return new TokenAnswer(response.StatusCode, response.Content.Headers.ContentType?.MediaType, text, body,
+            response.Headers.TryGetValues("Retry-After", out var values) ? values.Single() : null);
+    }
+
+    /// <summary>Makes Valet see the stored access token as expired (the IdP's token itself is untouched).</summary>
+    public static async Task ExpireAsync(IServiceProvider services, string connectionId)
+    {
+        var store = services.GetRequiredService<IConnectionStore>();
+        var connection = await StoredAsync(services, connectionId);
+        var updated = await store.UpdateAsync(connection with { ExpiresAt = DateTimeOffset.UtcNow.AddMinutes(-1) }, CancellationToken.None);
+        Assert.NotNull(updated);
+    }
+
+    public static async Task<Connection> StoredAsync(IServiceProvider services, string connectionId) =>
+        await services.GetRequiredService<IConnectionStore>().FindAsync(connectionId, CancellationToken.None)
+        ?? throw new InvalidOperationException($"No connection {connectionId}.");
+
+    /// <summary>Rows in the flows table of a SQLite-backed test server.</summary>
+    public static async Task<long> FlowCountAsync(ValetTestServer server)
+    {
+        await using var db = new SqliteConnection($"Data Source={Path.Combine(server.DataDirectory, "valet.db")};Mode=ReadOnly;Pooling=False");
+        await db.OpenAsync();
+        await using var command = db.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM flows";
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes.</summary>
+    public static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, TimeSpan? every = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(every ?? TimeSpan.FromMilliseconds(200));
+        }
+
+        return await condition();
+    }
+
+    /// <summary>The problem+json checks every envelope shares (SPEC §5).</summary>
+    public static void AssertEnvelope(TokenAnswer answer, string code)
+    {
+        Assert.True(answer.Status == HttpStatusCode.Conflict, $"{answer.Status}: {answer.Text}");
+        Assert.Equal("application/problem+json", answer.MediaType);
+        Assert.Equal(code, answer.Code);
+        Assert.Equal("urn:valet:problem:" + code, answer.Body.GetProperty("type").GetString());
+        Assert.Equal("idp", answer.Body.GetProperty("provider").GetString());
+    }
+
+    public static string[] Strings(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetString()!)];
+}
