@@ -28,7 +28,7 @@ public abstract class ConnectTestBase(IdpFixture idp, BrowserFixture browser) : 
         Server = await ValetTestServer.StartAsync(settings);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await Server.DisposeAsync();
         await Idp.ResetAsync();
