@@ -151,6 +151,15 @@ public interface IAuditStore
 {
     Task AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken);
 
+    /// <summary>Appends several events in one transaction (the proxy's audit writer batches under load).</summary>
+    async Task AppendManyAsync(IReadOnlyList<AuditEvent> auditEvents, CancellationToken cancellationToken)
+    {
+        foreach (var auditEvent in auditEvents)
+        {
+            await AppendAsync(auditEvent, cancellationToken);
+        }
+    }
+
     /// <summary>Newest first; <paramref name="before"/> is the id to page from (exclusive).</summary>
     Task<IReadOnlyList<AuditEvent>> ListAsync(string orgId, long? before, int limit, CancellationToken cancellationToken);
 }

@@ -23,9 +23,17 @@ internal sealed partial class AuditWriter(IAuditStore store, ILogger<AuditWriter
     {
         try
         {
-            await foreach (var auditEvent in _queue.Reader.ReadAllAsync(stoppingToken))
+            // Under load, write what has queued up in one transaction rather than one insert per call.
+            var batch = new List<AuditEvent>(MaxBatch);
+            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                await StoreAsync(auditEvent, CancellationToken.None);
+                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var auditEvent))
+                {
+                    batch.Add(auditEvent);
+                }
+
+                await StoreAsync(batch, CancellationToken.None);
+                batch.Clear();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -34,24 +42,34 @@ internal sealed partial class AuditWriter(IAuditStore store, ILogger<AuditWriter
         }
 
         _queue.Writer.TryComplete();
+        var rest = new List<AuditEvent>();
         while (_queue.Reader.TryRead(out var pending))
         {
-            await StoreAsync(pending, CancellationToken.None);
+            rest.Add(pending);
         }
+
+        await StoreAsync(rest, CancellationToken.None);
     }
 
-    private async Task StoreAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
+    private const int MaxBatch = 256;
+
+    private async Task StoreAsync(List<AuditEvent> batch, CancellationToken cancellationToken)
     {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
         try
         {
-            await store.AppendAsync(auditEvent, cancellationToken);
+            await store.AppendManyAsync(batch, cancellationToken);
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
-            LogAppendFailed(logger, auditEvent.Kind, auditEvent.OrgId, error.GetType().Name);
+            LogAppendFailed(logger, batch.Count, batch[0].OrgId, error.GetType().Name);
         }
     }
 
-    [LoggerMessage(EventId = 5100, Level = LogLevel.Error, Message = "Could not store a {Kind} audit event of org {OrgId}: {ErrorType}")]
-    private static partial void LogAppendFailed(ILogger logger, string kind, string orgId, string errorType);
+    [LoggerMessage(EventId = 5100, Level = LogLevel.Error, Message = "Could not store {Count} audit event(s) (first of org {OrgId}): {ErrorType}")]
+    private static partial void LogAppendFailed(ILogger logger, int count, string orgId, string errorType);
 }

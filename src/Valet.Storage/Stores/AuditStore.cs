@@ -6,34 +6,54 @@ namespace Valet.Storage.Stores;
 
 internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time), IAuditStore
 {
+    private const string InsertSql =
+        """
+        INSERT INTO audit_events (org_id, kind, key_id, connection_id, target_id, method, path, status, duration_ms,
+            bytes_in, bytes_out, detail, at)
+        VALUES (@OrgId, @Kind, @KeyId, @ConnectionId, @TargetId, @Method, @Path, @Status, @DurationMs,
+            @BytesIn, @BytesOut, @Detail, @At)
+        """;
+
     public Task AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(auditEvent);
-        return ExecAsync(
-            """
-            INSERT INTO audit_events (org_id, kind, key_id, connection_id, target_id, method, path, status, duration_ms,
-                bytes_in, bytes_out, detail, at)
-            VALUES (@OrgId, @Kind, @KeyId, @ConnectionId, @TargetId, @Method, @Path, @Status, @DurationMs,
-                @BytesIn, @BytesOut, @Detail, @At)
-            """,
-            new
-            {
-                auditEvent.OrgId,
-                auditEvent.Kind,
-                auditEvent.KeyId,
-                auditEvent.ConnectionId,
-                auditEvent.TargetId,
-                auditEvent.Method,
-                auditEvent.Path,
-                auditEvent.Status,
-                auditEvent.DurationMs,
-                auditEvent.BytesIn,
-                auditEvent.BytesOut,
-                auditEvent.Detail,
-                At = Db.Time(OrNow(auditEvent.At)),
-            },
-            cancellationToken);
+        return ExecAsync(InsertSql, Args(auditEvent), cancellationToken);
     }
+
+    public async Task AppendManyAsync(IReadOnlyList<AuditEvent> auditEvents, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(auditEvents);
+        if (auditEvents.Count == 0)
+        {
+            return;
+        }
+
+        await using var connection = await Db.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        foreach (var auditEvent in auditEvents)
+        {
+            await connection.ExecAsync(InsertSql, Args(auditEvent), transaction, cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private object Args(AuditEvent auditEvent) => new
+    {
+        auditEvent.OrgId,
+        auditEvent.Kind,
+        auditEvent.KeyId,
+        auditEvent.ConnectionId,
+        auditEvent.TargetId,
+        auditEvent.Method,
+        auditEvent.Path,
+        auditEvent.Status,
+        auditEvent.DurationMs,
+        auditEvent.BytesIn,
+        auditEvent.BytesOut,
+        auditEvent.Detail,
+        At = Db.Time(OrNow(auditEvent.At)),
+    };
 
     public async Task<IReadOnlyList<AuditEvent>> ListAsync(string orgId, long? before, int limit, CancellationToken cancellationToken)
     {
