@@ -175,6 +175,33 @@ public sealed class GatewayFlowTests(IdpFixture idp, BrowserFixture browser) : C
         Assert.Equal(0, (await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/connections")).GetArrayLength());
     }
 
+    [Fact]
+    public async Task ConnectAuthorize_WorksOnlyForASessionOfTheFlowsOrg()
+    {
+        using var admin = Server.Client();
+        await admin.PostAsJsonAsync("/v1/orgs", new { id = "other" });
+        var (flowId, _) = await StartGatewayFlowAsync();
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new System.Net.CookieContainer() };
+        using var person = new HttpClient(handler) { BaseAddress = Server.BaseUrl };
+
+        var anonymous = await person.GetAsync($"/connect-authorize?flow={flowId}");
+        Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
+        Assert.StartsWith("/signin", anonymous.Headers.Location!.OriginalString, StringComparison.Ordinal);
+
+        var badSignIn = await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = "wrong", ["org"] = "other" }));
+        Assert.Equal(HttpStatusCode.Unauthorized, badSignIn.StatusCode);
+        await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "other" }));
+        Assert.Equal("other", (await person.GetFromJsonAsync<JsonElement>("/me")).GetProperty("org").GetString());
+
+        var otherOrg = await person.GetAsync($"/connect-authorize?flow={flowId}");
+        Assert.Equal(HttpStatusCode.Forbidden, otherOrg.StatusCode);
+
+        await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "default" }));
+        var ownOrg = await person.GetAsync($"/connect-authorize?flow={flowId}");
+        Assert.Equal(HttpStatusCode.Redirect, ownOrg.StatusCode);
+        Assert.StartsWith(Idp.Issuer, ownOrg.Headers.Location!.ToString(), StringComparison.Ordinal);
+    }
+
     private static string QueryValue(string url, string name) =>
         System.Web.HttpUtility.ParseQueryString(new Uri(url).Query)[name] ?? throw new InvalidOperationException($"{name} missing in {url}");
 }
