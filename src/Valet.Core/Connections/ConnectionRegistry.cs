@@ -1,7 +1,9 @@
 using Valet.Core.Domain;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
+using Microsoft.Extensions.Options;
 using Valet.Core.Stores;
+using Valet.Core.Tokens;
 
 namespace Valet.Core.Connections;
 
@@ -30,11 +32,9 @@ public sealed record GrantToStore
 /// Stores grants: upsert on (org, provider, account id), managed targets from the catalog, audit. Shared by the flow
 /// engine and import so both produce identical connections.
 /// </summary>
-public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStore targets, IAuditStore audit, TimeProvider time)
+public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStore targets, IAuditStore audit, TimeProvider time,
+    IOptionsMonitor<RefreshOptions> refresh)
 {
-    /// <summary>How long before expiry the background refresher should renew a token.</summary>
-    public static readonly TimeSpan ProactiveLead = TimeSpan.FromMinutes(5);
-
     public async Task<(Connection Connection, bool Created)> SaveAsync(GrantToStore grant, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -57,7 +57,8 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
             CreatedAt = now,
             UpdatedAt = now,
             LastRefreshedAt = null,
-            NextRefreshAt = NextRefresh(grant.ExpiresAt, grant.RefreshToken is not null),
+            // The same schedule the refresher keeps: ahead of expiry, only if it can refresh.
+            NextRefreshAt = grant.RefreshToken is null ? null : RefreshPolicy.NextRefresh(grant.ExpiresAt, now, refresh.CurrentValue.ProactiveLead),
             RefreshFailures = 0,
         }, cancellationToken);
 
@@ -72,10 +73,6 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
         }, cancellationToken);
         return (connection, created);
     }
-
-    /// <summary>When the background refresher should look at a token: ahead of expiry, only if it can refresh.</summary>
-    public static DateTimeOffset? NextRefresh(DateTimeOffset? expiresAt, bool hasRefreshToken) =>
-        expiresAt is { } expiry && hasRefreshToken ? expiry - ProactiveLead : null;
 
     private async Task EnsureManagedTargetsAsync(Connection connection, ProviderDefinition provider, CancellationToken cancellationToken)
     {
