@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Valet.Core.Connections;
 using Valet.Core.Domain;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
@@ -14,7 +15,7 @@ namespace Valet.Core.Tokens;
 /// </summary>
 public sealed class RefreshCoordinator(
     IConnectionLocks locks,
-    ICredentialStore credentials,
+    ClientResolver clients,
     IProviderCatalog catalog,
     IOAuthClient oauth,
     IAuditStore audit,
@@ -134,7 +135,7 @@ public sealed class RefreshCoordinator(
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.UnknownProvider);
             }
 
-            if (await ResolveClientAsync(current, provider) is not { } client)
+            if (await clients.ResolveAsync(provider, current.CredentialId, CancellationToken.None) is not { } client)
             {
                 TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
@@ -189,17 +190,6 @@ public sealed class RefreshCoordinator(
             default:
                 return TokenOutcome.Success.Of(current); // still valid for a little while; the best there is
         }
-    }
-
-    private async Task<ClientCredentials?> ResolveClientAsync(Connection connection, ProviderDefinition provider)
-    {
-        if (connection.CredentialId is { } credentialId)
-        {
-            var credential = await credentials.FindAsync(credentialId, CancellationToken.None);
-            return credential is null ? null : new ClientCredentials(credential.ClientId, credential.ClientSecret);
-        }
-
-        return provider.HasPlatformClient ? new ClientCredentials(provider.ClientId!, provider.ClientSecret) : null;
     }
 
     private async Task<TokenResult> CallProviderAsync(ProviderDefinition provider, ClientCredentials client, Secret refreshToken, RefreshOptions settings)

@@ -26,6 +26,7 @@ public static class TokensServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new ValetMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton<Valet.Core.Connections.ClientResolver>();
         services.TryAddSingleton<RefreshCoordinator>();
         services.TryAddSingleton<ITokenService, TokenService>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ProactiveRefresher>());

@@ -40,7 +40,7 @@ internal sealed class RefreshRig : IDisposable
     public DateTimeOffset Now => Time.GetUtcNow();
 
     public RefreshCoordinator NewCoordinator() =>
-        new(Locks, Credentials, Catalog, OAuth, Audit, new StaticOptionsMonitor<RefreshOptions>(Options), Time, Metrics,
+        new(Locks, new Valet.Core.Connections.ClientResolver(Credentials), Catalog, OAuth, Audit, new StaticOptionsMonitor<RefreshOptions>(Options), Time, Metrics,
             LoggerFactory.CreateLogger<RefreshCoordinator>());
 
     public TokenService NewService(RefreshCoordinator? coordinator = null) =>
