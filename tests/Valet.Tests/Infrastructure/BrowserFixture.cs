@@ -62,14 +62,18 @@ public sealed class BrowserFixture : IAsyncLifetime
         await page.Locator("input[name=login]").FillAsync(login);
         await page.Locator("input[name=password]").FillAsync("any-password");
         await page.Locator("button[type=submit]").ClickAsync();
-        await page.WaitForLoadStateAsync(LoadState.DOMContentLoaded);
+
+        // Wait for the next page itself (consent, or Valet's result when consent is skipped): checking right after the
+        // click could still see the login page and skip the consent step.
+        var consent = page.GetByRole(AriaRole.Button, new() { Name = "Continue" });
+        await consent.Or(page.Locator("#result")).First.WaitForAsync();
         if (deny)
         {
             await page.GetByText("[ Cancel ]").ClickAsync();
         }
-        else if (await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).CountAsync() > 0)
+        else if (await consent.CountAsync() > 0)
         {
-            await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
+            await consent.ClickAsync();
         }
 
         await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.DOMContentLoaded });
