@@ -15,7 +15,8 @@ internal static class Program
           crypto                              seal+open of a 2 KB token, API-key verification (BenchmarkDotNet)
           token [SECONDS] [CONCURRENCY]       token route vs /healthz, SQLite and PostgreSQL
           storm                               1,000 concurrent callers on an expired token
-          proxy [--seconds N] [--concurrency N]  proxy vs a bare YARP forwarder, same upstream
+          proxy [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
+                                              proxy vs a bare YARP forwarder, same upstream
         """;
 
     public static async Task<int> Main(string[] args)

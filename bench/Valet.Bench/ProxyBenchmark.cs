@@ -30,7 +30,8 @@ internal static class ProxyBenchmark
     {
         var seconds = Option(args, "--seconds", 5);
         var concurrency = Option(args, "--concurrency", 16);
-        const int rounds = 2;
+        var rounds = Option(args, "--rounds", 3);
+        var warmup = Option(args, "--warmup", 12);
 
         await using var upstream = await StartAsync(app => app.MapGet("/api/{**rest}", (HttpContext c) =>
         {
@@ -66,8 +67,39 @@ internal static class ProxyBenchmark
 
             using var bareClient = Client(null);
             using var valetClient = Client(key);
-            await LoadAsync(bareClient, bareTarget, concurrency, TimeSpan.FromSeconds(2)); // warm-up: JIT, pools, SQLite cache
-            await LoadAsync(valetClient, valetTarget, concurrency, TimeSpan.FromSeconds(2));
+
+            // Warm-up until tiered JIT (with dynamic PGO) has settled on both sides: Valet's path runs far more methods
+            // than the bare forwarder, and a 2 s warm-up measured it half-compiled. Alternating, so both warm alike.
+            Console.WriteLine($"warming up {warmup}s ...");
+            for (var i = 0; i < 4; i++)
+            {
+                await LoadAsync(bareClient, bareTarget, concurrency, TimeSpan.FromSeconds(warmup / 8.0));
+                await LoadAsync(valetClient, valetTarget, concurrency, TimeSpan.FromSeconds(warmup / 8.0));
+            }
+
+            if (Array.IndexOf(args, "--profile") is var at and >= 0 && at + 1 < args.Length)
+            {
+                // Load on one side alone, for attaching perf / dotnet-trace / dotnet-counters to this process.
+                var (client, target) = args[at + 1] == "bare" ? (bareClient, bareTarget) : (valetClient, valetTarget);
+                Console.WriteLine($"profiling: pid {Environment.ProcessId}, {concurrency} callers on {target} for {seconds}s");
+                using var sampler = new AllocationSampler { Recording = true };
+                var (allocated, gen0, items, contention, cpu) = (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), ThreadPool.CompletedWorkItemCount,
+                    Monitor.LockContentionCount, Environment.CpuUsage.TotalTime);
+                var alone = await LoadAsync(client, target, concurrency, TimeSpan.FromSeconds(seconds));
+                double PerRequest(double total) => total / alone.Requests;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {alone.Requests} requests, {alone.Rps:F0} req/s; per request (whole process: client, proxy, upstream): " +
+                    $"{PerRequest((Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds):F1} us CPU, {PerRequest(GC.GetTotalAllocatedBytes() - allocated):F0} B allocated, " +
+                    $"{PerRequest(ThreadPool.CompletedWorkItemCount - items):F2} pool work items, {PerRequest(Monitor.LockContentionCount - contention):F4} lock contentions; " +
+                    $"gen0 GCs {GC.CollectionCount(0) - gen0}"));
+                sampler.Recording = false;
+                Console.WriteLine("  allocated bytes per request by type (sampled):");
+                foreach (var (type, bytes) in sampler.Top(25))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / (double)alone.Requests,8:F0}  {type}"));
+                }
+                return 0;
+            }
 
             var serialBare = new List<Result>();
             var serialValet = new List<Result>();
@@ -81,8 +113,8 @@ internal static class ProxyBenchmark
                 loadValet.Add(await LoadAsync(valetClient, valetTarget, concurrency, TimeSpan.FromSeconds(seconds)));
             }
 
-            Print($"1 caller, {seconds}s x {rounds}", Merge(serialBare), Merge(serialValet));
-            Print($"{concurrency} callers, {seconds}s x {rounds}", Merge(loadBare), Merge(loadValet));
+            Print($"1 caller, {seconds}s x {rounds}", serialBare, serialValet);
+            Print($"{concurrency} callers, {seconds}s x {rounds}", loadBare, loadValet);
             return 0;
         }
         finally
@@ -113,13 +145,16 @@ internal static class ProxyBenchmark
         return new Result(results.Sum(r => r.Requests), results.Sum(r => r.Errors), results.Sum(r => r.Seconds), latencies);
     }
 
-    private static void Print(string phase, Result bare, Result valet)
+    private static void Print(string phase, List<Result> bareRounds, List<Result> valetRounds)
     {
         var c = CultureInfo.InvariantCulture;
+        var bare = Merge(bareRounds);
+        var valet = Merge(valetRounds);
+        var perRound = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
         Console.WriteLine($"== {phase}");
         Console.WriteLine(string.Create(c, $"  bare YARP : {bare.Rps,9:F0} req/s  p50 {bare.Percentile(0.5),7:F3} ms  p99 {bare.Percentile(0.99),7:F3} ms  errors {bare.Errors}"));
         Console.WriteLine(string.Create(c, $"  Valet     : {valet.Rps,9:F0} req/s  p50 {valet.Percentile(0.5),7:F3} ms  p99 {valet.Percentile(0.99),7:F3} ms  errors {valet.Errors}"));
-        Console.WriteLine(string.Create(c, $"  throughput ratio {valet.Rps / bare.Rps:P1}   added p50 {valet.Percentile(0.5) - bare.Percentile(0.5):F3} ms   added p99 {valet.Percentile(0.99) - bare.Percentile(0.99):F3} ms"));
+        Console.WriteLine(string.Create(c, $"  throughput ratio {valet.Rps / bare.Rps:P1} (per round: {string.Join(", ", perRound.Select(r => r.ToString("P0", c)))})   added p50 {valet.Percentile(0.5) - bare.Percentile(0.5):F3} ms   added p99 {valet.Percentile(0.99) - bare.Percentile(0.99):F3} ms"));
     }
 
     private static async Task<Result> LoadAsync(HttpClient client, Uri target, int concurrency, TimeSpan duration)

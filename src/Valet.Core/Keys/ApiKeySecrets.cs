@@ -26,17 +26,37 @@ public static class ApiKeySecrets
     public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 
     /// <summary>The prefix of a presented key, or null when it does not have the shape of a Valet key.</summary>
-    public static string? PrefixOf(string presented)
+    public static string? PrefixOf(ReadOnlySpan<char> presented)
     {
-        if (!presented.StartsWith(Scheme, StringComparison.Ordinal) || presented.Length > 200)
+        if (!presented.StartsWith(Scheme, StringComparison.Ordinal) || presented.Length > MaxPresentedLength)
         {
             return null;
         }
 
-        var end = presented.IndexOf('_', Scheme.Length);
-        return end == Scheme.Length + PrefixRandomLength ? presented[..end] : null;
+        var end = presented[Scheme.Length..].IndexOf('_') + Scheme.Length;
+        return end == Scheme.Length + PrefixRandomLength ? presented[..end].ToString() : null;
     }
 
-    public static bool Verify(string presented, byte[] storedHash) =>
-        CryptographicOperations.FixedTimeEquals(Hash(presented), storedHash);
+    public static bool Verify(ReadOnlySpan<char> presented, byte[] storedHash) => Matches(presented, storedHash);
+
+    /// <summary>
+    /// SHA-256 of <paramref name="presented"/> (UTF-8) compared with <paramref name="expectedHash"/> in constant time,
+    /// without allocating: this runs on every authenticated request.
+    /// </summary>
+    public static bool Matches(ReadOnlySpan<char> presented, ReadOnlySpan<byte> expectedHash)
+    {
+        if (presented.Length > MaxPresentedLength)
+        {
+            // Longer than any token Valet issues or accepts as an operator token: hash on the heap, still constant time.
+            return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented.ToArray())), expectedHash);
+        }
+
+        Span<byte> utf8 = stackalloc byte[MaxPresentedLength * 3];
+        var length = Encoding.UTF8.GetBytes(presented, utf8);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..length], hash);
+        return CryptographicOperations.FixedTimeEquals(hash, expectedHash);
+    }
+
+    private const int MaxPresentedLength = 200;
 }

@@ -1,9 +1,10 @@
+using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Valet.Core.Domain;
 using Valet.Core.Keys;
 using Valet.Core.Stores;
 using Valet.Server.Http;
@@ -13,6 +14,10 @@ namespace Valet.Server.Auth;
 /// <summary>
 /// One bearer scheme for three principals: the admin token (operator), the local service token (operator + service)
 /// and agent API keys (agent of one org). Challenges and denials are problem+json.
+/// <para>
+/// This runs on every agent request, so the hot path allocates little: the key is hashed on the stack, and the principal
+/// of a key is built once per cached <see cref="ApiKey"/> instance (a changed key is a new instance, so a new principal).
+/// </para>
 /// </summary>
 internal sealed class ValetAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
@@ -22,7 +27,15 @@ internal sealed class ValetAuthenticationHandler(
     IApiKeyStore keys)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    public const string ApiKeyItem = "valet.apikey";
+    private const string BearerPrefix = "Bearer ";
+
+    private static readonly ConditionalWeakTable<ApiKey, ApiKeyPrincipal> Principals = new();
+
+    private static readonly ClaimsPrincipal ServicePrincipal = Principal(new Claim(ClaimTypes.Role, ValetClaims.RoleOperator),
+        new Claim(ClaimTypes.Role, ValetClaims.RoleService), new Claim(ValetClaims.OperatorClaim, "service"));
+
+    private static readonly ClaimsPrincipal AdminPrincipal = Principal(new Claim(ClaimTypes.Role, ValetClaims.RoleOperator),
+        new Claim(ValetClaims.OperatorClaim, "admin"));
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -32,43 +45,33 @@ internal sealed class ValetAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (!header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
         {
             return AuthenticateResult.Fail("Unsupported authorization scheme.");
         }
 
-        var presented = header["Bearer ".Length..].Trim();
-        if (presented.Length == 0)
+        var (start, length) = Trimmed(header);
+        if (length == 0)
         {
             return AuthenticateResult.Fail("Empty bearer token.");
         }
 
-        if (operatorTokens.IsService(presented))
+        // API keys first: they are what the hot routes see. A token of another shape never reaches the store.
+        if (ApiKeySecrets.PrefixOf(header.AsSpan(start, length)) is { } prefix)
         {
-            return Success([new Claim(ClaimTypes.Role, ValetClaims.RoleOperator), new Claim(ClaimTypes.Role, ValetClaims.RoleService),
-                new Claim(ValetClaims.OperatorClaim, "service")]);
+            var key = await keys.FindByPrefixAsync(prefix, Context.RequestAborted);
+            if (key is not null && ApiKeySecrets.Verify(header.AsSpan(start, length), key.Hash))
+            {
+                return Success(Principals.GetValue(key, static k => new ApiKeyPrincipal(k)));
+            }
         }
 
-        if (operatorTokens.IsAdmin(presented))
+        if (operatorTokens.IsService(header.AsSpan(start, length)))
         {
-            return Success([new Claim(ClaimTypes.Role, ValetClaims.RoleOperator), new Claim(ValetClaims.OperatorClaim, "admin")]);
+            return Success(ServicePrincipal);
         }
 
-        var prefix = ApiKeySecrets.PrefixOf(presented);
-        if (prefix is null)
-        {
-            return AuthenticateResult.Fail("Unknown bearer token.");
-        }
-
-        var key = await keys.FindByPrefixAsync(prefix, Context.RequestAborted);
-        if (key is null || !ApiKeySecrets.Verify(presented, key.Hash))
-        {
-            return AuthenticateResult.Fail("Unknown bearer token.");
-        }
-
-        Context.Items[ApiKeyItem] = key;
-        return Success([new Claim(ClaimTypes.Role, ValetClaims.RoleAgent), new Claim(ValetClaims.OrgClaim, key.OrgId),
-            new Claim(ValetClaims.KeyIdClaim, key.Id)]);
+        return operatorTokens.IsAdmin(header.AsSpan(start, length)) ? Success(AdminPrincipal) : AuthenticateResult.Fail("Unknown bearer token.");
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties) =>
@@ -77,7 +80,24 @@ internal sealed class ValetAuthenticationHandler(
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         await Problems.Forbidden().ExecuteAsync(Context);
 
-    private static AuthenticateResult Success(Claim[] claims) =>
-        AuthenticateResult.Success(new AuthenticationTicket(
-            new ClaimsPrincipal(new ClaimsIdentity(claims, ValetClaims.Scheme)), ValetClaims.Scheme));
+    private static (int Start, int Length) Trimmed(string header)
+    {
+        var token = header.AsSpan(BearerPrefix.Length);
+        var trimmedStart = token.TrimStart();
+        var start = BearerPrefix.Length + (token.Length - trimmedStart.Length);
+        return (start, trimmedStart.TrimEnd().Length);
+    }
+
+    private static AuthenticateResult Success(ClaimsPrincipal principal) =>
+        AuthenticateResult.Success(new AuthenticationTicket(principal, ValetClaims.Scheme));
+
+    private static ClaimsPrincipal Principal(params Claim[] claims) => new(new ClaimsIdentity(claims, ValetClaims.Scheme));
+}
+
+/// <summary>The principal of an agent API key: role agent, its org and key id as claims, and the key row itself.</summary>
+internal sealed class ApiKeyPrincipal(ApiKey key) : ClaimsPrincipal(new ClaimsIdentity(
+    [new Claim(ClaimTypes.Role, ValetClaims.RoleAgent), new Claim(ValetClaims.OrgClaim, key.OrgId), new Claim(ValetClaims.KeyIdClaim, key.Id)],
+    ValetClaims.Scheme))
+{
+    public ApiKey Key { get; } = key;
 }

@@ -88,6 +88,10 @@ public static class ValetHost
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
 
+        // Hosting starts an Activity and a logging scope for every request whenever this category is enabled at any level.
+        // It logs only "request starting/finished" (Information); errors are logged by our exception handler and Kestrel.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+
         var services = builder.Services;
         services.AddSingleton(settings);
         services.AddSingleton(keyRing);

@@ -38,6 +38,14 @@ internal static class InternalEndpoints
     public static IApplicationBuilder UseInternalGuard(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var path = context.Request.PathBase.Add(context.Request.Path).Value ?? string.Empty;
+
+        // Fast path for every other route: a path holding neither "internal" nor an escape cannot normalise to /internal.
+        if (!path.Contains('%') && !path.Contains("internal", StringComparison.OrdinalIgnoreCase))
+        {
+            await next(context);
+            return;
+        }
+
         var normalised = Uri.UnescapeDataString(path).Replace('\\', '/');
         while (normalised.Contains("//", StringComparison.Ordinal))
         {

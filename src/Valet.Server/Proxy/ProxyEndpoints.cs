@@ -27,7 +27,7 @@ internal static class ProxyEndpoints
         routes.Map(ProxyHandler.TargetsPrefix + "{target}/{**path}", context =>
             {
                 var bare = context.Request.RouteValues["path"] is null or "" && !(context.Request.Path.Value?.EndsWith('/') ?? false);
-                if (bare && context.Items[ValetAuthenticationHandler.ApiKeyItem] is null && context.User.IsOperator())
+                if (bare && context.User is not ApiKeyPrincipal && context.User.IsOperator())
                 {
                     return TargetEndpoints.HandleOperatorAsync(context, (string)context.Request.RouteValues["target"]!);
                 }

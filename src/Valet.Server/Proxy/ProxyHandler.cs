@@ -35,7 +35,7 @@ internal sealed class ProxyHandler(
     public const string ProxyPrefix = "/v1/proxy/";
     public const string TargetsPrefix = "/v1/targets/";
 
-    private static readonly ConcurrentDictionary<string, Uri?> BaseUrls = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, ProxyPath.ApiBase?> BaseUrls = new(StringComparer.Ordinal);
 
     /// <summary>What the audit event of this call will say; filled in as the call goes.</summary>
     private sealed class Call
@@ -235,9 +235,9 @@ internal sealed class ProxyHandler(
             return refreshed is TokenOutcome.ReauthRequired || (replayable && refreshed is TokenOutcome.Success);
         };
 
-        var config = new ForwarderRequestConfig { ActivityTimeout = settings.ActivityTimeout };
-        var prefix = upstream.GetLeftPart(UriPartial.Authority);
-        var error = await forwarder.SendAsync(context, prefix, invoker.Invoker, config, first, cancellationToken);
+        var config = settings.ForwarderConfig;
+        var prefix = baseUrl.Prefix;
+        var error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, first, cancellationToken);
         if (error != ForwarderError.None)
         {
             return UpstreamError(context, error, connection, call);
@@ -264,14 +264,13 @@ internal sealed class ProxyHandler(
         call.Detail = "retried_after_401";
         replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(provider, upstream, (TokenOutcome.Success)refreshed!);
-        error = await forwarder.SendAsync(context, prefix, invoker.Invoker, config, second, cancellationToken);
+        error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, second, cancellationToken);
         return error == ForwarderError.None ? null : UpstreamError(context, error, connection, call);
     }
 
     private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, TokenOutcome.Success token) => new()
     {
         Upstream = upstream,
-        AllowPrivateNetwork = provider.AllowPrivateNetwork,
         ApiHeaders = provider.ApiHeaders,
         Token = token.AccessToken.Reveal(),
         TokenType = token.TokenType,
@@ -307,18 +306,18 @@ internal sealed class ProxyHandler(
         return replay;
     }
 
-    private Uri? ResolveBase(ProviderDefinition provider, Connection connection, Target? target)
+    private ProxyPath.ApiBase? ResolveBase(ProviderDefinition provider, Connection connection, Target? target)
     {
         if (target is not null)
         {
             var targetBase = ParseBase(target.BaseUrl);
-            return targetBase is not null && provider.ApiBaseUrls.Any(api => ProviderValidator.IsUnder(targetBase, api)) ? targetBase : null;
+            return targetBase is not null && provider.ApiBaseUrls.Any(api => ProviderValidator.IsUnder(targetBase.Url, api)) ? targetBase : null;
         }
 
         if (connection.ApiBaseUrl is { Length: > 0 } own)
         {
             var ownBase = ParseBase(own);
-            if (ownBase is not null && OwnBaseAllowed(provider, ownBase))
+            if (ownBase is not null && OwnBaseAllowed(provider, ownBase.Url))
             {
                 return ownBase;
             }
@@ -332,16 +331,16 @@ internal sealed class ProxyHandler(
     /// <summary>A connection's own base (Salesforce instance_url, self-hosted): on one of the provider's API hosts, or a configured instance host suffix.</summary>
     private static bool OwnBaseAllowed(ProviderDefinition provider, Uri own) =>
         provider.ApiBaseUrls.Select(ParseBase).Any(api => api is not null
-            && string.Equals(api.Scheme, own.Scheme, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(api.IdnHost, own.IdnHost, StringComparison.OrdinalIgnoreCase)
-            && api.Port == own.Port)
+            && string.Equals(api.Url.Scheme, own.Scheme, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(api.Url.IdnHost, own.IdnHost, StringComparison.OrdinalIgnoreCase)
+            && api.Url.Port == own.Port)
         || (own.Scheme == Uri.UriSchemeHttps && provider.InstanceUrlHostSuffixes.Any(suffix =>
             own.IdnHost.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)));
 
-    private static Uri? ParseBase(string url) => BaseUrls.GetOrAdd(url, static u =>
+    private static ProxyPath.ApiBase? ParseBase(string url) => BaseUrls.GetOrAdd(url, static u =>
         NetworkHosts.TryParseHttpUrl(u, out var uri) && string.IsNullOrEmpty(uri.UserInfo) && string.IsNullOrEmpty(uri.Query)
             && string.IsNullOrEmpty(uri.Fragment)
-            ? uri
+            ? new ProxyPath.ApiBase(uri)
             : null);
 
     private IResult? UpstreamError(HttpContext context, ForwarderError error, Connection connection, Call call)

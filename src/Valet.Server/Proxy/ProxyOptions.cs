@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Valet.Server.Proxy;
 
@@ -23,6 +24,11 @@ internal sealed record ProxyOptions
 
     /// <summary>Pooled upstream connections are recycled after this, so DNS changes are picked up (and re-checked).</summary>
     public TimeSpan PooledConnectionLifetime { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>YARP's per-call settings derived from these options, made once per options instance (not bound).</summary>
+    public ForwarderRequestConfig ForwarderConfig => _forwarderConfig ??= new ForwarderRequestConfig { ActivityTimeout = ActivityTimeout };
+
+    private ForwarderRequestConfig? _forwarderConfig;
 }
 
 internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>

@@ -6,6 +6,14 @@ namespace Valet.Server.Proxy;
 /// </summary>
 internal static class ProxyPath
 {
+    /// <summary>An API base parsed once: the URL, its path without a trailing '/', and <c>scheme://authority</c>.</summary>
+    public sealed record ApiBase(Uri Url)
+    {
+        public string Path { get; } = Url.AbsolutePath.TrimEnd('/');
+
+        public string Prefix { get; } = Url.GetLeftPart(UriPartial.Authority);
+    }
+
     /// <summary>The parsed request target: the id segment, the remainder (empty or starting with '/'), the raw query (empty or '?…').</summary>
     public readonly record struct Parsed(string Id, string Rest, string Query);
 
@@ -54,50 +62,83 @@ internal static class ProxyPath
             return "The path must not start with '//' (it could name another host).";
         }
 
-        var segments = rest[1..].Split('/');
-        for (var i = 0; i < segments.Length; i++)
+        // Segment by segment on spans: this runs on every proxied call, and most paths have nothing to decode.
+        var remaining = rest.AsSpan(1);
+        for (var first = true; ; first = false)
         {
-            var raw = segments[i];
-            if (raw.Length == 0)
+            var slash = remaining.IndexOf('/');
+            var segment = slash < 0 ? remaining : remaining[..slash];
+            if (segment.IsEmpty)
             {
-                if (i == segments.Length - 1)
+                if (slash < 0)
                 {
-                    continue; // a trailing slash is fine
+                    return null; // a trailing slash is fine
                 }
 
                 return "The path must not contain empty segments ('//').";
             }
 
-            // Check the segment as sent, decoded once and decoded twice (a double-encoded %252e%252e is '..' to a sloppy upstream).
-            var once = Uri.UnescapeDataString(raw);
-            var twice = Uri.UnescapeDataString(once);
-            foreach (var form in (ReadOnlySpan<string>)[raw, once, twice])
+            if (CheckSegment(segment, first) is { } error)
             {
-                if (form is "." or "..")
-                {
-                    return "The path must not contain '.' or '..' segments, plain or encoded.";
-                }
-
-                if (form.Contains('\\', StringComparison.Ordinal))
-                {
-                    return "The path must not contain backslashes, plain or encoded.";
-                }
-
-                if (!ReferenceEquals(form, raw) && form.Contains('/', StringComparison.Ordinal))
-                {
-                    return "The path must not contain an encoded '/' (%2F) inside a segment.";
-                }
-
-                if (form.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || form.Contains('\u007f', StringComparison.Ordinal))
-                {
-                    return "The path must not contain control characters.";
-                }
-
-                if (i == 0 && (form.Contains(':', StringComparison.Ordinal) || form.Contains('@', StringComparison.Ordinal)))
-                {
-                    return "The first path segment must not contain ':' or '@' (no scheme, no user-info, no absolute URL).";
-                }
+                return error;
             }
+
+            if (slash < 0)
+            {
+                return null;
+            }
+
+            remaining = remaining[(slash + 1)..];
+        }
+    }
+
+    /// <summary>
+    /// The segment as sent, decoded once and decoded twice (a double-encoded %252e%252e is '..' to a sloppy upstream).
+    /// Without a '%' decoding changes nothing, so the decoded forms are only made when there is one.
+    /// </summary>
+    private static string? CheckSegment(ReadOnlySpan<char> raw, bool first)
+    {
+        var error = CheckForm(raw, first, decoded: false);
+        if (error is not null || !raw.Contains('%'))
+        {
+            return error;
+        }
+
+        var once = Uri.UnescapeDataString(raw);
+        error = CheckForm(once, first, decoded: true);
+        if (error is not null || !once.Contains('%'))
+        {
+            return error;
+        }
+
+        return CheckForm(Uri.UnescapeDataString(once), first, decoded: true);
+    }
+
+    private static string? CheckForm(ReadOnlySpan<char> form, bool first, bool decoded)
+    {
+        if (form is "." or "..")
+        {
+            return "The path must not contain '.' or '..' segments, plain or encoded.";
+        }
+
+        if (form.Contains('\\'))
+        {
+            return "The path must not contain backslashes, plain or encoded.";
+        }
+
+        if (decoded && form.Contains('/'))
+        {
+            return "The path must not contain an encoded '/' (%2F) inside a segment.";
+        }
+
+        if (form.IndexOfAnyInRange('\0', '\u001f') >= 0 || form.Contains('\u007f'))
+        {
+            return "The path must not contain control characters.";
+        }
+
+        if (first && form.ContainsAny(':', '@'))
+        {
+            return "The first path segment must not contain ':' or '@' (no scheme, no user-info, no absolute URL).";
         }
 
         return null;
@@ -109,13 +150,14 @@ internal static class ProxyPath
             : null;
 
     /// <summary>
-    /// <paramref name="baseUrl"/> + <paramref name="rest"/> + <paramref name="query"/>, kept byte for byte (no re-canonicalisation),
+    /// <paramref name="apiBase"/> + <paramref name="rest"/> + <paramref name="query"/>, kept byte for byte (no re-canonicalisation),
     /// then checked again: same scheme, host and port as the base, path at or under the base path.
     /// </summary>
-    public static Uri? Combine(Uri baseUrl, string rest, string query)
+    public static Uri? Combine(ApiBase apiBase, string rest, string query)
     {
-        var basePath = baseUrl.AbsolutePath.TrimEnd('/');
-        var text = $"{baseUrl.Scheme}://{baseUrl.Authority}{basePath}{rest}{query}";
+        var baseUrl = apiBase.Url;
+        var basePath = apiBase.Path;
+        var text = string.Concat(apiBase.Prefix, basePath, rest, query);
         if (!Uri.TryCreate(text, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }, out var uri)
             || !string.Equals(uri.Scheme, baseUrl.Scheme, StringComparison.OrdinalIgnoreCase)
             || !string.Equals(uri.IdnHost, baseUrl.IdnHost, StringComparison.OrdinalIgnoreCase)
@@ -126,7 +168,9 @@ internal static class ProxyPath
         }
 
         var path = uri.AbsolutePath;
-        return basePath.Length == 0 || path == basePath || path.StartsWith(basePath + "/", StringComparison.Ordinal) ? uri : null;
+        return basePath.Length == 0 || path == basePath || (path.StartsWith(basePath, StringComparison.Ordinal) && path[basePath.Length] == '/')
+            ? uri
+            : null;
     }
 
     /// <summary>The path for the audit trail: the remainder and the query parameter names, never their values.</summary>

@@ -20,8 +20,6 @@ internal sealed class ProxyTransformer : HttpTransformer
 
     public required Uri Upstream { get; init; }
 
-    public required bool AllowPrivateNetwork { get; init; }
-
     public required IReadOnlyDictionary<string, string> ApiHeaders { get; init; }
 
     public required string TokenType { get; set; }
@@ -61,8 +59,6 @@ internal sealed class ProxyTransformer : HttpTransformer
                 proxyRequest.Headers.TryAddWithoutValidation(name, value);
             }
         }
-
-        proxyRequest.Options.Set(ProxyRequestOptions.AllowPrivateNetwork, AllowPrivateNetwork);
     }
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse,

@@ -111,11 +111,10 @@ internal static class UpstreamNetwork
     /// out of bounds for the provider (so a name with one public and one private record cannot be raced), then connects to
     /// the checked addresses themselves, so a second DNS answer (rebinding) never gets a say.
     /// </summary>
-    public static async ValueTask<Stream> ConnectAsync(IUpstreamResolver resolver, SocketsHttpConnectionContext context,
+    public static async ValueTask<Stream> ConnectAsync(IUpstreamResolver resolver, bool allowPrivate, SocketsHttpConnectionContext context,
         CancellationToken cancellationToken)
     {
         var host = context.DnsEndPoint.Host;
-        var allowPrivate = context.InitialRequestMessage.Options.TryGetValue(ProxyRequestOptions.AllowPrivateNetwork, out var allowed) && allowed;
 
         var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? [literal]
@@ -158,9 +157,4 @@ internal static class UpstreamNetwork
 
         throw new HttpRequestException(HttpRequestError.ConnectionError, $"Could not connect to the upstream host {host}.", last);
     }
-}
-
-internal static class ProxyRequestOptions
-{
-    public static readonly HttpRequestOptionsKey<bool> AllowPrivateNetwork = new("valet.allow_private_network");
 }

@@ -25,9 +25,9 @@ internal sealed class AgentAccess
 
     public static AgentAccess? From(HttpContext context)
     {
-        if (context.Items[ValetAuthenticationHandler.ApiKeyItem] is ApiKey key)
+        if (context.User is ApiKeyPrincipal agent)
         {
-            return new AgentAccess(key, service: false);
+            return new AgentAccess(agent.Key, service: false);
         }
 
         return context.User.IsService() ? new AgentAccess(null, service: true) : null;
