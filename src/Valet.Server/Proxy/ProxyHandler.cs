@@ -96,6 +96,11 @@ internal sealed class ProxyHandler(
 
     private async Task<IResult?> ForwardAsync(HttpContext context, bool viaTarget, Call call, CancellationToken cancellationToken)
     {
+        if (context.User.Identity?.IsAuthenticated != true)
+        {
+            return Problems.Unauthorized();
+        }
+
         var access = AgentAccess.From(context);
         if (access is null)
         {

@@ -39,12 +39,25 @@ internal sealed class ProxyTransformer : HttpTransformer
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
 
-        // Headers the agent declared hop-by-hop (Connection: X-Foo) are not forwarded; YARP already dropped Connection itself.
-        var hopByHop = httpContext.Request.Headers.Connection;
-        Scrub(proxyRequest.Headers, hopByHop);
-        if (proxyRequest.Content is not null)
+        // The proxy request's headers are a copy of the agent's, so the names to drop are read off the agent's request
+        // (cheap in Kestrel) rather than by enumerating HttpHeaders, which parses and allocates every value.
+        var drop = Dropped(httpContext.Request.Headers);
+        if (drop is not null)
         {
-            Scrub(proxyRequest.Content.Headers, hopByHop);
+            foreach (var name in drop)
+            {
+                // Remove throws on a name the collection does not accept (a request header on content headers, or a
+                // malformed token named by Connection); the non-validating view only answers.
+                if (proxyRequest.Headers.NonValidated.Contains(name))
+                {
+                    proxyRequest.Headers.Remove(name);
+                }
+
+                if (proxyRequest.Content?.Headers.NonValidated.Contains(name) == true)
+                {
+                    proxyRequest.Content.Headers.Remove(name);
+                }
+            }
         }
 
         proxyRequest.RequestUri = Upstream;
@@ -114,7 +127,11 @@ internal sealed class ProxyTransformer : HttpTransformer
         return DefaultRetryAfterSeconds;
     }
 
-    private static void Scrub(HttpHeaders headers, Microsoft.Extensions.Primitives.StringValues connection)
+    /// <summary>
+    /// The agent's headers that must not reach the provider: its credentials, forwarding and Valet headers, hop-by-hop
+    /// headers, and every header its <c>Connection</c> header names. Null when there are none (the common case).
+    /// </summary>
+    private static List<string>? Dropped(IHeaderDictionary headers)
     {
         List<string>? drop = null;
         foreach (var header in headers)
@@ -125,7 +142,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             }
         }
 
-        foreach (var value in connection)
+        foreach (var value in headers.Connection)
         {
             foreach (var token in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
@@ -133,13 +150,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             }
         }
 
-        if (drop is not null)
-        {
-            foreach (var name in drop)
-            {
-                headers.Remove(name);
-            }
-        }
+        return drop;
     }
 
     private static bool IsDropped(string name) =>

@@ -41,6 +41,46 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
     }
 
     [Fact]
+    public async Task Forward_ConnectionNamingAContentHeaderOrAMalformedToken_DropsWhatItCan_AndNeverFails()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/proxy/{connectionId}/echo-headers")
+        {
+            Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Content.Headers.TryAddWithoutValidation("Content-Language", "en");
+        request.Headers.TryAddWithoutValidation("Connection", "Content-Language, Authorization, not a header name, X-Hop");
+        request.Headers.TryAddWithoutValidation("X-Hop", "drop-me");
+
+        using var response = await agent.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = harness.Upstream.Seen.Last(s => s.RawTarget.StartsWith("/api/echo-headers", StringComparison.Ordinal));
+        Assert.False(seen.Headers.ContainsKey("Content-Language"), "a content header named by Connection reached the upstream");
+        Assert.False(seen.Headers.ContainsKey("X-Hop"));
+        Assert.Equal("application/json; charset=utf-8", seen.Headers["Content-Type"]);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("vk_0123456789_not-a-real-secret-0000000000000000000000000000")]
+    [InlineData("some-opaque-token")]
+    public async Task BothProxyRoutes_WithoutAValidKey_Answer401Problem(string? bearer)
+    {
+        var (connectionId, _, _) = await harness.ConnectedAsync();
+        using var caller = harness.Client(bearer);
+
+        foreach (var path in new[] { $"/v1/proxy/{connectionId}/user", "/v1/targets/tgt_unknown/user", "/v1/targets/tgt_unknown" })
+        {
+            using var response = await caller.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("unauthorized", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        }
+    }
+
+    [Fact]
     public async Task Forward_DropsUpstreamSetCookie()
     {
         var (connectionId, key, _) = await harness.ConnectedAsync();
