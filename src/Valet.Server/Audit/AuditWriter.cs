@@ -14,6 +14,8 @@ namespace Valet.Server.Audit;
 /// The writer runs on a thread of its own, not the thread pool: SQLite's "async" calls run synchronously, and a batch
 /// insert holding one of a small machine's few pool threads for milliseconds showed up as proxy tail latency
 /// (docs/proxy.md, Benchmark). Blocking here blocks only this thread; with PostgreSQL the I/O completes on the pool.
+/// On Linux the thread also runs at a lower scheduling priority, so on a busy machine a batch yields to requests; if it
+/// falls behind, the bounded queue makes callers wait rather than lose events.
 /// </para>
 /// </summary>
 internal sealed partial class AuditWriter(IAuditStore store, TimeProvider time, ILogger<AuditWriter> logger) : IHostedService, IDisposable
@@ -22,9 +24,9 @@ internal sealed partial class AuditWriter(IAuditStore store, TimeProvider time, 
     /// How long the writer lets events gather after the first one arrives, so a burst (or a steady stream) is stored in one
     /// transaction instead of one per call. Events are readable through the audit API within about this long.
     /// </summary>
-    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
 
-    private const int MaxBatch = 1024;
+    private const int MaxBatch = 512;
 
     private readonly Channel<AuditEvent> _queue = Channel.CreateBounded<AuditEvent>(
         new BoundedChannelOptions(20_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -62,6 +64,7 @@ internal sealed partial class AuditWriter(IAuditStore store, TimeProvider time, 
 
     private void Run()
     {
+        BackgroundPriority.Lower();
         var batch = new List<AuditEvent>(MaxBatch);
         var stoppingToken = _stopping.Token;
         try
