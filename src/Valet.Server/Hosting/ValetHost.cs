@@ -99,6 +99,7 @@ public static class ValetHost
         services.AddSingleton<IVault>(_ => new XChaChaVault(keyRing));
         services.AddSingleton<IProviderCatalog>(catalog);
         services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken));
+        services.AddSingleton<BearerAuthenticator>();
         services.AddValetStorage(database);
         services.AddHttpClient<IOAuthClient, OAuthClient>(client => client.Timeout = TimeSpan.FromSeconds(30));
 
@@ -147,7 +148,9 @@ public static class ValetHost
             Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
         }
 
-        app.UseValetErrorHandling();
+        app.UseValetExceptionHandler();
+        app.UseProxyLane();
+        app.UseValetStatusPagesAndLimits();
         app.UseAuthentication();
         app.UseInternalGuard();
         app.UseAuthorization();

@@ -15,8 +15,8 @@ internal static class ErrorHandling
     /// <summary>Bodies on the admin and agent JSON routes; the proxy sets its own limit.</summary>
     public const long JsonBodyLimit = 64 * 1024;
 
-    public static IApplicationBuilder UseValetErrorHandling(this IApplicationBuilder app)
-    {
+    /// <summary>Exceptions become problem+json (first in the pipeline, so the proxy lane is covered too).</summary>
+    public static IApplicationBuilder UseValetExceptionHandler(this IApplicationBuilder app) =>
         app.UseExceptionHandler(handler => handler.Run(async context =>
         {
             var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
@@ -44,6 +44,9 @@ internal static class ErrorHandling
             await result.ExecuteAsync(context);
         }));
 
+    /// <summary>Bodiless 4xx/5xx of Valet's own routes become problem+json; JSON routes get their body limit.</summary>
+    public static IApplicationBuilder UseValetStatusPagesAndLimits(this IApplicationBuilder app)
+    {
         // Unknown routes and wrong methods: problem+json too.
         app.UseStatusCodePages(async statusContext =>
         {

@@ -44,6 +44,60 @@ internal static class ProxyEndpoints
         return routes;
     }
 
+    /// <summary>
+    /// The proxy lane: a request for <c>/v1/proxy/{id}/…</c> or <c>/v1/targets/{id}/…</c> goes straight to the
+    /// <see cref="ProxyHandler"/>, after the exception handler and before status-code pages, routing, the authentication and
+    /// authorization middleware and the <c>/internal</c> guard.
+    /// <list type="bullet">
+    /// <item>Status-code pages must not touch a proxied answer: an upstream's bodiless 404 is the upstream's, not Valet's.</item>
+    /// <item>The caller is authenticated here by the same <see cref="BearerAuthenticator"/> the scheme uses; the handler
+    /// answers 401 without a principal and checks every permission itself, as it does when reached through routing.</item>
+    /// <item>The <c>/internal</c> guard has nothing to guard: a path Kestrel already decoded and dot-normalised to start with
+    /// <c>/v1/proxy/</c> or <c>/v1/targets/</c> does not reach <c>/internal</c>.</item>
+    /// <item>The proxy is Valet's hottest route; the generic layers cost it measurable throughput (docs/proxy.md, Benchmark).</item>
+    /// </list>
+    /// <c>/v1/targets/{id}</c> with nothing after the id, asked by an operator, continues down the pipeline to
+    /// <see cref="TargetEndpoints"/>. The routed endpoints in <see cref="MapProxy"/> stay for the OpenAPI document.
+    /// </summary>
+    public static IApplicationBuilder UseProxyLane(this IApplicationBuilder app)
+    {
+        var handler = app.ApplicationServices.GetRequiredService<ProxyHandler>();
+        var bearer = app.ApplicationServices.GetRequiredService<BearerAuthenticator>();
+        return app.Use(async (context, next) =>
+        {
+            var path = context.Request.Path;
+            bool viaTarget;
+            if (path.StartsWithSegments("/v1/proxy", StringComparison.OrdinalIgnoreCase, out var rest) && rest.Value is { Length: > 1 })
+            {
+                viaTarget = false;
+            }
+            else if (path.StartsWithSegments("/v1/targets", StringComparison.OrdinalIgnoreCase, out rest) && rest.Value is { Length: > 1 })
+            {
+                viaTarget = true;
+            }
+            else
+            {
+                await next(context);
+                return;
+            }
+
+            var outcome = await bearer.AuthenticateAsync(context.Request, context.RequestAborted);
+            if (outcome.Principal is { } principal)
+            {
+                context.User = principal;
+            }
+
+            var bare = rest.Value.IndexOf('/', 1) < 0;
+            if (viaTarget && bare && context.User is not ApiKeyPrincipal && context.User.IsOperator())
+            {
+                await next(context);
+                return;
+            }
+
+            await handler.HandleAsync(context, viaTarget);
+        });
+    }
+
     /// <summary>Forwarder, its client, options (validated at start), the audit writer. Safe to call twice.</summary>
     public static IServiceCollection AddValetProxy(this IServiceCollection services)
     {

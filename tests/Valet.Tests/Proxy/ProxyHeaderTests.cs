@@ -81,6 +81,19 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
     }
 
     [Fact]
+    public async Task UpstreamBodiless404_PassesThroughAsTheUpstreamSentIt_NotAsAValetProblem()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}/gone");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Null(response.Content.Headers.ContentType);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
     public async Task Forward_DropsUpstreamSetCookie()
     {
         var (connectionId, key, _) = await harness.ConnectedAsync();

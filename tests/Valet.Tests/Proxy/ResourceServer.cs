@@ -101,6 +101,11 @@ public sealed class ResourceServer : IAsyncDisposable
                 context.Response.StatusCode = 429;
                 context.Response.Headers["RateLimit-Reset"] = "12";
                 return;
+            case "/api/gone":
+                // 404 with an empty chunked body: no Content-Length, no Content-Type, nothing written.
+                context.Response.StatusCode = 404;
+                await context.Response.StartAsync(context.RequestAborted);
+                return;
             case "/api/redirect":
                 context.Response.StatusCode = 302;
                 context.Response.Headers.Location = new Uri(BaseUrl, "/api/elsewhere").ToString();

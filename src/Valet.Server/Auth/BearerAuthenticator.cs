@@ -1,0 +1,93 @@
+using System.Runtime.CompilerServices;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http;
+using Valet.Core.Domain;
+using Valet.Core.Keys;
+using Valet.Core.Stores;
+
+namespace Valet.Server.Auth;
+
+/// <summary>What a bearer header proved: nothing was presented, it failed (why), or who the caller is.</summary>
+internal readonly record struct BearerOutcome(ClaimsPrincipal? Principal, string? Failure)
+{
+    public bool Presented => Principal is not null || Failure is not null;
+}
+
+/// <summary>
+/// The one place a bearer token becomes a principal: the admin token (operator), the local service token (operator +
+/// service) or an agent API key (agent of one org). Used by <see cref="ValetAuthenticationHandler"/> for every route and
+/// directly by the proxy lane (Proxy/ProxyLane.cs), so both answer alike.
+/// <para>
+/// This runs on every agent request, so the hot path allocates little: the key is hashed on the stack, and the principal
+/// of a key is built once per cached <see cref="ApiKey"/> instance (a changed key is a new instance, so a new principal).
+/// </para>
+/// </summary>
+internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKeyStore keys)
+{
+    private const string BearerPrefix = "Bearer ";
+
+    private static readonly ConditionalWeakTable<ApiKey, ApiKeyPrincipal> Principals = new();
+
+    private static readonly ClaimsPrincipal ServicePrincipal = Principal(new Claim(ClaimTypes.Role, ValetClaims.RoleOperator),
+        new Claim(ClaimTypes.Role, ValetClaims.RoleService), new Claim(ValetClaims.OperatorClaim, "service"));
+
+    private static readonly ClaimsPrincipal AdminPrincipal = Principal(new Claim(ClaimTypes.Role, ValetClaims.RoleOperator),
+        new Claim(ValetClaims.OperatorClaim, "admin"));
+
+    public async ValueTask<BearerOutcome> AuthenticateAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (string.IsNullOrEmpty(header))
+        {
+            return default;
+        }
+
+        if (!header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return Fail("Unsupported authorization scheme.");
+        }
+
+        var (start, length) = Trimmed(header);
+        if (length == 0)
+        {
+            return Fail("Empty bearer token.");
+        }
+
+        // API keys first: they are what the hot routes see. A token of another shape never reaches the store.
+        if (ApiKeySecrets.PrefixOf(header.AsSpan(start, length)) is { } prefix)
+        {
+            var key = await keys.FindByPrefixAsync(prefix, cancellationToken);
+            if (key is not null && ApiKeySecrets.Verify(header.AsSpan(start, length), key.Hash))
+            {
+                return new BearerOutcome(Principals.GetValue(key, static k => new ApiKeyPrincipal(k)), null);
+            }
+        }
+
+        if (operatorTokens.IsService(header.AsSpan(start, length)))
+        {
+            return new BearerOutcome(ServicePrincipal, null);
+        }
+
+        return operatorTokens.IsAdmin(header.AsSpan(start, length)) ? new BearerOutcome(AdminPrincipal, null) : Fail("Unknown bearer token.");
+    }
+
+    private static BearerOutcome Fail(string why) => new(null, why);
+
+    private static (int Start, int Length) Trimmed(string header)
+    {
+        var token = header.AsSpan(BearerPrefix.Length);
+        var trimmedStart = token.TrimStart();
+        var start = BearerPrefix.Length + (token.Length - trimmedStart.Length);
+        return (start, trimmedStart.TrimEnd().Length);
+    }
+
+    private static ClaimsPrincipal Principal(params Claim[] claims) => new(new ClaimsIdentity(claims, ValetClaims.Scheme));
+}
+
+/// <summary>The principal of an agent API key: role agent, its org and key id as claims, and the key row itself.</summary>
+internal sealed class ApiKeyPrincipal(ApiKey key) : ClaimsPrincipal(new ClaimsIdentity(
+    [new Claim(ClaimTypes.Role, ValetClaims.RoleAgent), new Claim(ValetClaims.OrgClaim, key.OrgId), new Claim(ValetClaims.KeyIdClaim, key.Id)],
+    ValetClaims.Scheme))
+{
+    public ApiKey Key { get; } = key;
+}
