@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Valet.Core.Domain;
 using Valet.Storage;
 using Valet.Storage.Stores;
 
@@ -56,5 +57,18 @@ public sealed class SqliteStoreTests : StoreSuite
         Assert.Equal("wal", (string?)await command.ExecuteScalarAsync());
         command.CommandText = "PRAGMA foreign_keys";
         Assert.Equal(1L, (long?)await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task Sqlite_AuditBatch_HandsItsPooledConnectionBackWithFullDurability()
+    {
+        var node = await StartWithOrgAsync();
+        await node.Audit.AppendManyAsync([new AuditEvent { OrgId = Org, Kind = "proxy.request" }], None);
+
+        // The pool hands out the connection the batch used (one idle connection in the pool): it must not keep NORMAL.
+        await using var db = await node.Db.OpenAsync(None);
+        await using var command = db.CreateCommand();
+        command.CommandText = "PRAGMA synchronous";
+        Assert.Equal(2L, (long?)await command.ExecuteScalarAsync()); // FULL
     }
 }

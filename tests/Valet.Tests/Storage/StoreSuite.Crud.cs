@@ -244,6 +244,30 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task Audit_AppendMany_StoresEveryEventInOrder_WithNullsAndEveryField()
+    {
+        var node = await StartWithOrgAsync();
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_123);
+        var events = Enumerable.Range(0, 300).Select(i => i % 3 == 0
+            ? new AuditEvent { OrgId = Org, Kind = "proxy.request", At = at.AddMilliseconds(i) }
+            : new AuditEvent
+            {
+                OrgId = Org, Kind = "proxy.request", KeyId = "key_" + i, ConnectionId = "conn_" + i, TargetId = "tgt_é_" + i, Method = "POST",
+                Path = "/repos/ü?page&q", Status = 200 + (i % 300), DurationMs = i, BytesIn = 1L << 40, BytesOut = i * 10L, Detail = "retried_after_401",
+                At = at.AddMilliseconds(i),
+            }).ToList();
+
+        await node.Audit.AppendManyAsync(events, None);
+
+        var stored = (await node.Audit.ListAsync(Org, null, 500, None)).Reverse().ToList();
+        Assert.Equal(events.Count, stored.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            Assert.Equal(events[i], stored[i] with { Id = 0 });
+        }
+    }
+
+    [Fact]
     public async Task Audit_ListsNewestFirstAndPagesByIdPerOrg()
     {
         var node = await StartWithOrgAsync();
