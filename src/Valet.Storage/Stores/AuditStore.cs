@@ -9,22 +9,14 @@ namespace Valet.Storage.Stores;
 
 internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time), IAuditStore
 {
-    private const string InsertSql =
-        """
-        INSERT INTO audit_events (org_id, kind, key_id, connection_id, target_id, method, path, status, duration_ms,
-            bytes_in, bytes_out, detail, at)
-        VALUES (@OrgId, @Kind, @KeyId, @ConnectionId, @TargetId, @Method, @Path, @Status, @DurationMs,
-            @BytesIn, @BytesOut, @Detail, @At)
-        """;
-
     public Task AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(auditEvent);
-        return ExecAsync(InsertSql, Args(auditEvent), cancellationToken);
+        return AppendManyAsync([auditEvent], cancellationToken);
     }
 
     /// <summary>
-    /// A batch from the audit writer. PostgreSQL: one round trip (<see cref="DbBatch"/>). SQLite: one transaction, one
+    /// A batch from the audit writer (or one event from elsewhere). PostgreSQL: one round trip (<see cref="DbBatch"/>). SQLite: one transaction, one
     /// statement re-bound per event, committed with <c>synchronous = NORMAL</c>. In WAL mode that keeps the database
     /// consistent and skips the fsync per commit; a power loss may drop the last batches, as a crash drops the writer's
     /// in-memory queue anyway (docs/proxy.md, Audit). Token writes keep the default FULL.
@@ -145,23 +137,6 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
         pragma.CommandText = "PRAGMA synchronous = " + level;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    private object Args(AuditEvent auditEvent) => new
-    {
-        auditEvent.OrgId,
-        auditEvent.Kind,
-        auditEvent.KeyId,
-        auditEvent.ConnectionId,
-        auditEvent.TargetId,
-        auditEvent.Method,
-        auditEvent.Path,
-        auditEvent.Status,
-        auditEvent.DurationMs,
-        auditEvent.BytesIn,
-        auditEvent.BytesOut,
-        auditEvent.Detail,
-        At = Db.Time(OrNow(auditEvent.At)),
-    };
 
     public async Task<IReadOnlyList<AuditEvent>> ListAsync(string orgId, long? before, int limit, CancellationToken cancellationToken)
     {
