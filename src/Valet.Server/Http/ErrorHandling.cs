@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Valet.Server.Logging;
+using Valet.Storage;
 
 namespace Valet.Server.Http;
 
@@ -14,6 +15,8 @@ internal static class ErrorHandling
 {
     /// <summary>Bodies on the admin and agent JSON routes; the proxy sets its own limit.</summary>
     public const long JsonBodyLimit = 64 * 1024;
+
+    private const string StorageRetryAfterSeconds = "2";
 
     /// <summary>Exceptions become problem+json (first in the pipeline, so the proxy lane is covered too).</summary>
     public static IApplicationBuilder UseValetExceptionHandler(this IApplicationBuilder app) =>
@@ -32,6 +35,16 @@ internal static class ErrorHandling
                     Problems.Create(499, "client_closed_request", "Client closed request"),
                 _ => null,
             };
+
+            if (result is null && StorageFailures.IsUnavailable(error))
+            {
+                // The database is unreachable or overloaded: nothing the caller did, nothing lost; try again shortly.
+                var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
+                Log.StorageUnavailable(logger, context.Request.Method, context.Request.Path, error!.GetType().Name);
+                context.Response.Headers.RetryAfter = StorageRetryAfterSeconds;
+                result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "Storage unavailable",
+                    "Valet's database is unreachable or overloaded right now. Nothing was changed; try again shortly.");
+            }
 
             if (result is null)
             {

@@ -1,0 +1,38 @@
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Valet.Storage;
+
+/// <summary>
+/// Tells a database that is unreachable or overloaded (an outage: try again later) from a failure that is a bug.
+/// The server answers the first with 503 <c>storage_unavailable</c> and Retry-After, the second with 500.
+/// </summary>
+public static class StorageFailures
+{
+    /// <summary>True when <paramref name="error"/> or one of its inner exceptions says the database is not there right now.</summary>
+    public static bool IsUnavailable(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                // A server-side error: an outage only when it ended the session or names connections or resources.
+                case PostgresException pg:
+                    return pg.Severity is "FATAL" or "PANIC"
+                        || pg.SqlState.StartsWith("08", StringComparison.Ordinal)   // connection exception
+                        || pg.SqlState.StartsWith("53", StringComparison.Ordinal)   // insufficient resources (too many connections)
+                        || pg.SqlState.StartsWith("57P", StringComparison.Ordinal); // shutdown, cannot connect now
+
+                // Client side: broken or refused connection, timeout, exhausted pool.
+                case NpgsqlException:
+                    return true;
+
+                // Busy past busy_timeout, locked, I/O error, disk full, cannot open.
+                case SqliteException sqlite:
+                    return sqlite.SqliteErrorCode is 5 or 6 or 10 or 13 or 14;
+            }
+        }
+
+        return false;
+    }
+}

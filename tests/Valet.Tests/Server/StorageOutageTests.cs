@@ -1,0 +1,59 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Npgsql;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Server;
+
+/// <summary>
+/// The database goes away under a running node (connections killed, new ones refused), then comes back. Callers get a
+/// 503 problem with Retry-After while it is gone, never a 500, and the node serves again without a restart.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class StorageOutageTests(PostgresFixture postgres)
+{
+    [Fact]
+    public async Task DatabaseUnreachable_Answers503StorageUnavailable_ThenRecoversWithoutRestart()
+    {
+        var database = await postgres.CreateDatabaseAsync();
+        var name = new NpgsqlConnectionStringBuilder(database).Database!;
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["DATABASE"] = database,
+            ["ENCRYPTION_KEY"] = ValetTestServer.RandomKey(),
+        });
+        using var admin = server.Client();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default/connections")).StatusCode);
+
+        await AdminSqlAsync($"ALTER DATABASE {name} ALLOW_CONNECTIONS false");
+        await AdminSqlAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()");
+        try
+        {
+            // First call meets a killed pooled connection, the second a refused new one: both are an outage.
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                using var response = await admin.GetAsync("/v1/orgs/default/connections");
+                var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("storage_unavailable", problem.GetProperty("code").GetString());
+                Assert.NotNull(response.Headers.RetryAfter);
+            }
+        }
+        finally
+        {
+            await AdminSqlAsync($"ALTER DATABASE {name} ALLOW_CONNECTIONS true");
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default/connections")).StatusCode);
+        Assert.DoesNotContain(server.Logs.Lines, line => line.Contains(ValetTestServer.AdminToken, StringComparison.Ordinal));
+    }
+
+    private async Task AdminSqlAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(postgres.AdminConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}
