@@ -76,7 +76,28 @@ public sealed class BrowserFixture : IAsyncLifetime
             await consent.ClickAsync();
         }
 
-        await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        // Under full-suite load a consent click was once seen not to navigate (the page sat at network idle on the consent
+        // page for 60 s). Click again only while the consent button is still there, i.e. the browser never left that
+        // page: a callback Valet is slow to answer is not retried, it still has to arrive.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal),
+                    new() { WaitUntil = WaitUntilState.DOMContentLoaded, Timeout = 60_000 });
+                break;
+            }
+            catch (TimeoutException) when (attempt < 3 && !deny)
+            {
+                if (await consent.CountAsync() == 0)
+                {
+                    throw;
+                }
+
+                await consent.ClickAsync();
+            }
+        }
+
         await page.Locator("#result").WaitForAsync();
         return (page, callbackUrl ?? throw new InvalidOperationException("No callback navigation was seen."));
     }
