@@ -32,31 +32,27 @@ internal sealed partial class AuditWriter(IAuditStore store, TimeProvider time, 
         new BoundedChannelOptions(20_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
     private readonly CancellationTokenSource _stopping = new();
-    private Thread? _thread;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ValueTask EnqueueAsync(AuditEvent auditEvent, CancellationToken cancellationToken) =>
         _queue.Writer.TryWrite(auditEvent) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(auditEvent, cancellationToken);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = "Valet audit writer" };
-        _thread.Start();
+        new Thread(Run) { IsBackground = true, Name = "Valet audit writer" }.Start();
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
-        var thread = _thread;
-        if (thread is not null)
+        try
         {
             // The drain finishes on the writer's thread; wait for it as long as the host lets us.
-            await Task.Run(() =>
-            {
-                while (!thread.Join(TimeSpan.FromMilliseconds(50)) && !cancellationToken.IsCancellationRequested)
-                {
-                }
-            }, CancellationToken.None);
+            await _drained.Task.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
         }
     }
 
@@ -100,6 +96,7 @@ internal sealed partial class AuditWriter(IAuditStore store, TimeProvider time, 
         }
 
         Store(batch);
+        _drained.TrySetResult();
     }
 
     private void Store(List<AuditEvent> batch)

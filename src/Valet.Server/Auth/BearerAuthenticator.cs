@@ -8,15 +8,12 @@ using Valet.Core.Stores;
 namespace Valet.Server.Auth;
 
 /// <summary>What a bearer header proved: nothing was presented, it failed (why), or who the caller is.</summary>
-internal readonly record struct BearerOutcome(ClaimsPrincipal? Principal, string? Failure)
-{
-    public bool Presented => Principal is not null || Failure is not null;
-}
+internal readonly record struct BearerOutcome(ClaimsPrincipal? Principal, string? Failure);
 
 /// <summary>
 /// The one place a bearer token becomes a principal: the admin token (operator), the local service token (operator +
 /// service) or an agent API key (agent of one org). Used by <see cref="ValetAuthenticationHandler"/> for every route and
-/// directly by the proxy lane (Proxy/ProxyLane.cs), so both answer alike.
+/// directly by the proxy lane (<c>ProxyEndpoints.UseProxyLane</c>), so both answer alike.
 /// <para>
 /// This runs on every agent request, so the hot path allocates little: the key is hashed on the stack, and the principal
 /// of a key is built once per cached <see cref="ApiKey"/> instance (a changed key is a new instance, so a new principal).

@@ -36,10 +36,10 @@ internal static class ErrorHandling
                 _ => null,
             };
 
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
             if (result is null && StorageFailures.IsUnavailable(error))
             {
                 // The database is unreachable or overloaded: nothing the caller did, nothing lost; try again shortly.
-                var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
                 Log.StorageUnavailable(logger, context.Request.Method, context.Request.Path, error!.GetType().Name);
                 context.Response.Headers.RetryAfter = StorageRetryAfterSeconds;
                 result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "Storage unavailable",
@@ -48,7 +48,6 @@ internal static class ErrorHandling
 
             if (result is null)
             {
-                var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
                 Log.UnhandledError(logger, context.Request.Method, context.Request.Path, error?.GetType().Name ?? "unknown");
                 result = Problems.Create(StatusCodes.Status500InternalServerError, "internal_error", "Internal error",
                     "Something went wrong on our side. The error was logged.");

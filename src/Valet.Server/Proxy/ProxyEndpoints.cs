@@ -33,7 +33,7 @@ internal static class ProxyEndpoints
         routes.Map(ProxyHandler.TargetsPrefix + "{target}/{**path}", context =>
             {
                 var bare = context.Request.RouteValues["path"] is null or "" && !(context.Request.Path.Value?.EndsWith('/') ?? false);
-                if (bare && context.User is not ApiKeyPrincipal && context.User.IsOperator())
+                if (IsOperatorTargetRead(context, bare))
                 {
                     return TargetEndpoints.HandleOperatorAsync(context, (string)context.Request.RouteValues["target"]!);
                 }
@@ -87,8 +87,7 @@ internal static class ProxyEndpoints
                 context.User = principal;
             }
 
-            var bare = rest.Value.IndexOf('/', 1) < 0;
-            if (viaTarget && bare && context.User is not ApiKeyPrincipal && context.User.IsOperator())
+            if (viaTarget && IsOperatorTargetRead(context, bare: rest.Value.IndexOf('/', 1) < 0))
             {
                 await next(context);
                 return;
@@ -97,6 +96,10 @@ internal static class ProxyEndpoints
             await handler.HandleAsync(context, viaTarget);
         });
     }
+
+    /// <summary><c>/v1/targets/{id}</c> with nothing after the id, asked by an operator (not an API key): the target routes, not the proxy.</summary>
+    private static bool IsOperatorTargetRead(HttpContext context, bool bare) =>
+        bare && context.User is not ApiKeyPrincipal && context.User.IsOperator();
 
     /// <summary>Forwarder, its client, options (validated at start), the audit writer. Safe to call twice.</summary>
     public static IServiceCollection AddValetProxy(this IServiceCollection services)

@@ -73,7 +73,7 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
     private void InsertSqlite(SqliteConnection connection, IReadOnlyList<AuditEvent> auditEvents)
     {
         var db = connection.Handle!;
-        Check(raw.sqlite3_prepare_v2(db, PositionalInsertSql.Replace('$', '?'), out var statement), db);
+        Check(raw.sqlite3_prepare_v2(db, SqliteInsertSql, out var statement), db);
         using (statement)
         {
             foreach (var e in auditEvents)
@@ -122,6 +122,9 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
             bytes_in, bytes_out, detail, at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         """;
+
+    /// <summary>The same statement with SQLite's numbered parameters (<c>?1</c> … <c>?13</c>), bound by index.</summary>
+    private static readonly string SqliteInsertSql = PositionalInsertSql.Replace('$', '?');
 
     private object[] Values(AuditEvent e) =>
     [
