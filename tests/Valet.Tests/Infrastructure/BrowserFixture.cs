@@ -76,26 +76,33 @@ public sealed class BrowserFixture : IAsyncLifetime
             await consent.ClickAsync();
         }
 
-        // Under full-suite load a consent click was once seen not to navigate (the page sat at network idle on the consent
-        // page for 60 s). Click again only while the consent button is still there, i.e. the browser never left that
-        // page: a callback Valet is slow to answer is not retried, it still has to arrive.
+        // Under full-suite load the browser was twice seen not to reach Valet's callback within 60 s of the consent click.
+        // Click again only while the consent button is still there (the browser never left that page): a callback Valet
+        // is slow to answer is not retried. Otherwise fail saying where the browser is.
         for (var attempt = 1; ; attempt++)
         {
+            TimeoutException timeout;
             try
             {
                 await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal),
                     new() { WaitUntil = WaitUntilState.DOMContentLoaded, Timeout = 60_000 });
                 break;
             }
-            catch (TimeoutException) when (attempt < 3 && !deny)
+            catch (TimeoutException e)
             {
-                if (await consent.CountAsync() == 0)
-                {
-                    throw;
-                }
-
-                await consent.ClickAsync();
+                timeout = e;
             }
+
+            if (attempt < 3 && !deny && await consent.CountAsync() > 0)
+            {
+                await consent.ClickAsync();
+                continue;
+            }
+
+            var text = await page.Locator("body").InnerTextAsync(new() { Timeout = 5_000 });
+            throw new TimeoutException(
+                $"No redirect to Valet's callback after consent (attempt {attempt}); the browser is at {page.Url.Split('?')[0]} showing: " +
+                text[..Math.Min(text.Length, 400)].ReplaceLineEndings(" "), timeout);
         }
 
         await page.Locator("#result").WaitForAsync();
