@@ -76,32 +76,18 @@ public sealed class BrowserFixture : IAsyncLifetime
             await consent.ClickAsync();
         }
 
-        // Under full-suite load the browser was twice seen not to reach Valet's callback within 60 s of the consent click.
-        // Click again only while the consent button is still there (the browser never left that page): a callback Valet
-        // is slow to answer is not retried. Otherwise fail saying where the browser is.
-        for (var attempt = 1; ; attempt++)
+        // Wait for the callback navigation to commit, then for Valet's result element. Not for DOMContentLoaded: the
+        // callback page strips code and state with history.replaceState at once, and under load Playwright then
+        // sometimes never reported that load state (seen twice: the browser sat on "Connected" while the wait timed out).
+        try
         {
-            TimeoutException timeout;
-            try
-            {
-                await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal),
-                    new() { WaitUntil = WaitUntilState.DOMContentLoaded, Timeout = 60_000 });
-                break;
-            }
-            catch (TimeoutException e)
-            {
-                timeout = e;
-            }
-
-            if (attempt < 3 && !deny && await consent.CountAsync() > 0)
-            {
-                await consent.ClickAsync();
-                continue;
-            }
-
+            await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.Commit });
+        }
+        catch (TimeoutException timeout)
+        {
             var text = await page.Locator("body").InnerTextAsync(new() { Timeout = 5_000 });
             throw new TimeoutException(
-                $"No redirect to Valet's callback after consent (attempt {attempt}); the browser is at {page.Url.Split('?')[0]} showing: " +
+                $"No redirect to Valet's callback after consent; the browser is at {page.Url.Split('?')[0]} showing: " +
                 text[..Math.Min(text.Length, 400)].ReplaceLineEndings(" "), timeout);
         }
 
