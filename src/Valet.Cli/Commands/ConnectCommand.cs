@@ -77,7 +77,7 @@ internal static class ConnectCommand
                     Console.Error.WriteLine($"Opened your browser. If nothing happened, open: {url}");
                 }
 
-                var status = await PollAsync(api, body.Str("state"), wait, ct);
+                var status = await PollAsync(api, body.Str("state"), wait, ExpiresAt(body), ct);
                 var outcome = new Dictionary<string, object?> { ["status"] = status.Str("status"), ["provider"] = status.Str("provider") };
                 if (status.Str("status") == "complete")
                 {
@@ -95,9 +95,17 @@ internal static class ConnectCommand
             });
     }
 
-    private static async Task<JsonElement> PollAsync(ValetApi api, string state, TimeSpan wait, CancellationToken cancellationToken)
+    /// <summary>Past the flow's expiry the server answers <c>expired</c>; this margin only covers clock skew and a lost answer.</summary>
+    private static readonly TimeSpan ExpiryMargin = TimeSpan.FromSeconds(10);
+
+    private static DateTimeOffset? ExpiresAt(JsonElement body) =>
+        body.TryGetProperty("expires_at", out var value) && value.ValueKind == JsonValueKind.String && value.TryGetDateTimeOffset(out var at) ? at : null;
+
+    private static async Task<JsonElement> PollAsync(ValetApi api, string state, TimeSpan wait, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
     {
-        var deadline = DateTimeOffset.UtcNow + wait;
+        var started = DateTimeOffset.UtcNow;
+        // Bounded by --timeout and by the flow's lifetime (its expiry moves later only while the code is being exchanged).
+        DateTimeOffset Deadline() => expiresAt is { } at && at + ExpiryMargin < started + wait ? at + ExpiryMargin : started + wait;
         var path = "internal/oauth/connect/status/" + Uri.EscapeDataString(state);
 
         async Task<JsonElement> Loop(Action<string>? report)
@@ -105,6 +113,8 @@ internal static class ConnectCommand
             while (true)
             {
                 var status = ValetApi.EnsureSuccess(await api.GetAsync(path, cancellationToken));
+                expiresAt = ExpiresAt(status) ?? expiresAt;
+                var deadline = Deadline();
                 if (status.Str("status") != "pending" || DateTimeOffset.UtcNow >= deadline)
                 {
                     return status;

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Valet.Core.Connections;
@@ -22,7 +23,8 @@ public sealed partial class FlowEngine(
     ConnectionRegistry registry,
     IOptions<FlowOptions> options,
     TimeProvider time,
-    ILogger<FlowEngine> logger)
+    ILogger<FlowEngine> logger,
+    IHostApplicationLifetime? host = null)
 {
     public TimeSpan Lifetime => options.Value.Lifetime;
 
@@ -159,7 +161,8 @@ public sealed partial class FlowEngine(
 
         var now = time.GetUtcNow();
         var stateHash = Ids.Sha256Hex(callback.State);
-        var flow = await flows.TryConsumeAsync(stateHash, now, cancellationToken);
+        var exchangeTimeout = options.Value.ExchangeTimeout;
+        var flow = await flows.TryConsumeAsync(stateHash, now, now + exchangeTimeout, cancellationToken);
         if (flow is null)
         {
             var known = await flows.FindByStateAsync(stateHash, now, cancellationToken);
@@ -173,6 +176,27 @@ public sealed partial class FlowEngine(
             return new CallbackOutcome { Success = false, Error = error, BadState = true, Flow = known };
         }
 
+        // The state is spent: from here the flow must end (complete or error) whatever happens to the browser request,
+        // within its own bounded time, and still stop when the server shuts down.
+        using var exchange = new CancellationTokenSource(exchangeTimeout, time);
+        using var link = CancellationTokenSource.CreateLinkedTokenSource(exchange.Token, host?.ApplicationStopping ?? CancellationToken.None);
+        try
+        {
+            return await FinishAsync(flow, callback, link.Token);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            var code = error is OperationCanceledException && exchange.IsCancellationRequested ? FlowErrors.ProviderUnavailable : FlowErrors.ExchangeFailed;
+            LogFinishFailed(logger, flow.Id, code, error.GetType().Name);
+
+            // Not the linked token: on shutdown the flow is still recorded as failed rather than left exchanging
+            // (if even this write fails, the sweep expires the row at its expiry).
+            return await FailAsync(flow, code, CancellationToken.None);
+        }
+    }
+
+    private async Task<CallbackOutcome> FinishAsync(Flow flow, CallbackParameters callback, CancellationToken cancellationToken)
+    {
         var provider = catalog.Find(flow.Provider);
         if (provider is null)
         {
@@ -266,6 +290,9 @@ public sealed partial class FlowEngine(
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Callback rejected for flow {FlowId}: {Error}")]
     private static partial void LogCallbackRejected(ILogger logger, string flowId, string error);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Flow {FlowId} could not be finished ({Error}): {ExceptionType}")]
+    private static partial void LogFinishFailed(ILogger logger, string flowId, string error, string exceptionType);
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Code exchange for flow {FlowId} failed: {Kind} ({Code})")]
     private static partial void LogExchangeFailed(ILogger logger, string flowId, TokenErrorKind kind, string code);

@@ -76,4 +76,7 @@ public static class FlowErrors
     public const string StateReplayed = "state_already_used";
     public const string Expired = "flow_expired";
     public const string NoClient = "no_client";
+
+    /// <summary>Finishing the flow failed unexpectedly after the state was consumed (a bug or a storage fault).</summary>
+    public const string ExchangeFailed = "exchange_failed";
 }

@@ -8,6 +8,13 @@ public sealed record FlowOptions
     /// <summary>How long a person has to finish an authorization (SPEC: 5 minutes by default).</summary>
     public TimeSpan Lifetime { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Upper bound on finishing a flow once its state is consumed (code exchange, identity, save). It runs on its own
+    /// clock, not the browser request's, so a closed tab does not strand the flow; the flow's expiry is pushed to at
+    /// least the end of this window when the state is consumed.
+    /// </summary>
+    public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Origins (<c>https://app.example.com</c>) a flow may send the person back to with <c>return_url</c>.</summary>
     public IReadOnlyList<string> ReturnUrlOrigins { get; init; } = [];
 }
@@ -19,7 +26,12 @@ internal sealed class FlowOptionsValidator : IValidateOptions<FlowOptions>
         var problems = new List<string>();
         if (options.Lifetime < TimeSpan.FromSeconds(2) || options.Lifetime > TimeSpan.FromHours(1))
         {
-            problems.Add("Flows:Lifetime must be between 2 seconds and 1 hour.");
+            problems.Add($"Flows:Lifetime must be between 2 seconds and 1 hour (was {options.Lifetime}).");
+        }
+
+        if (options.ExchangeTimeout < TimeSpan.FromSeconds(1) || options.ExchangeTimeout > TimeSpan.FromMinutes(5))
+        {
+            problems.Add($"Flows:ExchangeTimeout must be between 1 second and 5 minutes (was {options.ExchangeTimeout}).");
         }
 
         foreach (var origin in options.ReturnUrlOrigins)

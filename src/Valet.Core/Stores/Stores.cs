@@ -92,7 +92,10 @@ public interface IFlowStore
     /// <summary>Inserts the flow; also sweeps flows expired before <c>flow.CreatedAt</c> (swept on write).</summary>
     Task CreateAsync(Flow flow, CancellationToken cancellationToken);
 
-    /// <summary>Finds by id; a pending flow past its expiry is reported (and stored) as <see cref="FlowStatus.Expired"/>.</summary>
+    /// <summary>
+    /// Finds by id; a pending or exchanging flow past its expiry is reported (and stored) as <see cref="FlowStatus.Expired"/>
+    /// (an exchanging flow's expiry already covers its exchange, see <see cref="TryConsumeAsync"/>).
+    /// </summary>
     ValueTask<Flow?> FindAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>Finds by state hash, with the same expiry rule as <see cref="FindAsync"/>.</summary>
@@ -100,9 +103,11 @@ public interface IFlowStore
 
     /// <summary>
     /// Atomically moves a pending, unexpired flow with this state hash to <see cref="FlowStatus.Exchanging"/> and returns
-    /// it; null when there is none (unknown, replayed or expired). The state is single use.
+    /// it; null when there is none (unknown, replayed or expired). The state is single use. The flow's expiry becomes at
+    /// least <paramref name="exchangeDeadline"/>, the end of its exchange window, so a flow left exchanging by a crash
+    /// is expired like a pending one once that window is over.
     /// </summary>
-    Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken);
+    Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, DateTimeOffset exchangeDeadline, CancellationToken cancellationToken);
 
     /// <summary>
     /// Arms a pending or expired flow again with a fresh state, verifier, redirect URI and expiry (the gated connect link
@@ -114,7 +119,7 @@ public interface IFlowStore
 
     Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Marks pending flows past expiry as expired and deletes finished ones older than a day. Returns rows touched.</summary>
+    /// <summary>Marks pending and exchanging flows past expiry as expired and deletes finished ones older than a day. Returns rows touched.</summary>
     Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken);
 }
 

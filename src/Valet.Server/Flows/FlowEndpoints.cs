@@ -74,7 +74,10 @@ internal static class FlowEndpoints
         return flow is null ? FlowNotFound() : TypedResults.Ok(FlowResponse.From(flow));
     }
 
-    /// <summary>Long poll: answers as soon as the flow is decided, or with its pending state after <c>timeout</c> seconds.</summary>
+    /// <summary>
+    /// Long poll: answers as soon as the flow is decided, or with its pending state after <c>timeout</c> seconds. Never
+    /// later than the flow's expiry: past it the store reads the flow as expired.
+    /// </summary>
     private static async Task<IResult> WaitAsync(string id, int? timeout, ClaimsPrincipal user, IFlowStore flows, TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -92,7 +95,9 @@ internal static class FlowEndpoints
         var deadline = time.GetUtcNow().AddSeconds(timeout ?? 30);
         while (flow is { Status: FlowStatus.Pending or FlowStatus.Exchanging } && time.GetUtcNow() < deadline)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
+            var untilExpiry = flow.ExpiresAt - time.GetUtcNow();
+            var pause = TimeSpan.FromMilliseconds(250);
+            await Task.Delay(untilExpiry < pause ? TimeSpan.FromMilliseconds(Math.Max(untilExpiry.TotalMilliseconds, 1)) : pause, time, cancellationToken);
             flow = await flows.FindAsync(id, time.GetUtcNow(), cancellationToken);
         }
 

@@ -60,11 +60,14 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
     public ValueTask<Flow?> FindByStateAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken) =>
         FindWhereAsync("state_hash = @key", stateHash, now, cancellationToken);
 
-    public Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, CancellationToken cancellationToken) =>
+    public Task<Flow?> TryConsumeAsync(string stateHash, DateTimeOffset now, DateTimeOffset exchangeDeadline, CancellationToken cancellationToken) =>
         // One statement: of any number of racing callbacks exactly one sees the row come back.
         QueryOneAsync(
-            "UPDATE flows SET status = 'exchanging' WHERE state_hash = @stateHash AND status = 'pending' AND expires_at > @now RETURNING *",
-            new { stateHash, now = Db.Time(now) }, Map, cancellationToken);
+            """
+            UPDATE flows SET status = 'exchanging', expires_at = CASE WHEN expires_at < @deadline THEN @deadline ELSE expires_at END
+            WHERE state_hash = @stateHash AND status = 'pending' AND expires_at > @now RETURNING *
+            """,
+            new { stateHash, now = Db.Time(now), deadline = Db.Time(exchangeDeadline) }, Map, cancellationToken);
 
     public async Task<bool> RearmAsync(string id, string stateHash, Secret codeVerifier, string redirectUri, DateTimeOffset expiresAt,
         CancellationToken cancellationToken) =>
@@ -103,7 +106,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
     {
         var args = new { now = Db.Time(now), cutoff = Db.Time(now - Retention) };
         var expired = await connection.ExecAsync(
-            "UPDATE flows SET status = 'expired', completed_at = expires_at WHERE status = 'pending' AND expires_at <= @now",
+            "UPDATE flows SET status = 'expired', completed_at = expires_at WHERE status IN ('pending', 'exchanging') AND expires_at <= @now",
             args, transaction, cancellationToken);
         var deleted = await connection.ExecAsync(
             "DELETE FROM flows WHERE status IN ('complete', 'error', 'expired') AND COALESCE(completed_at, expires_at) < @cutoff",
@@ -115,13 +118,16 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
     {
         await using var connection = await Db.OpenAsync(cancellationToken);
         var flow = await connection.ReadOneAsync(Db, $"SELECT * FROM flows WHERE {where}", new { key }, null, Map, cancellationToken);
-        if (flow is { Status: FlowStatus.Pending } && flow.ExpiresAt <= now)
+        if (flow is { Status: FlowStatus.Pending or FlowStatus.Exchanging } && flow.ExpiresAt <= now)
         {
-            // Swept on read as well: stored as expired, so every node reports the same.
-            await connection.ExecAsync(
-                "UPDATE flows SET status = 'expired', completed_at = expires_at WHERE id = @Id AND status = 'pending'",
-                new { flow.Id }, null, cancellationToken);
-            flow = flow with { Status = FlowStatus.Expired, CompletedAt = flow.ExpiresAt };
+            // Swept on read as well: stored as expired, so every node reports the same. Guarded on the status read, so a
+            // flow finished meanwhile (or re-armed) is read again rather than misreported.
+            var expired = await connection.ExecAsync(
+                "UPDATE flows SET status = 'expired', completed_at = expires_at WHERE id = @Id AND status = @Status AND expires_at = @ExpiresAt",
+                new { flow.Id, Status = StatusText(flow.Status), ExpiresAt = Db.Time(flow.ExpiresAt) }, null, cancellationToken);
+            flow = expired == 1
+                ? flow with { Status = FlowStatus.Expired, CompletedAt = flow.ExpiresAt }
+                : await connection.ReadOneAsync(Db, "SELECT * FROM flows WHERE id = @Id", new { flow.Id }, null, Map, cancellationToken);
         }
 
         return flow;

@@ -6,6 +6,7 @@ namespace Valet.Tests.Storage;
 public abstract partial class StoreSuite
 {
     private static readonly DateTimeOffset T0 = new(2030, 1, 1, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Exchange = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Flows_CreateAndFind_RoundTrip()
@@ -35,12 +36,12 @@ public abstract partial class StoreSuite
         await node.Flows.CreateAsync(flow, None);
 
         var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
-            (i % 2 == 0 ? node : other).Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), None)));
+            (i % 2 == 0 ? node : other).Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), T0.AddMinutes(1).Add(Exchange), None)));
 
         var winner = Assert.Single(attempts, a => a is not null);
         Assert.Equal(FlowStatus.Exchanging, winner!.Status);
-        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), None));
-        Assert.Null(await node.Flows.TryConsumeAsync(Ids.Sha256Hex("unknown"), T0.AddMinutes(1), None));
+        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), T0.AddMinutes(1).Add(Exchange), None));
+        Assert.Null(await node.Flows.TryConsumeAsync(Ids.Sha256Hex("unknown"), T0.AddMinutes(1), T0.AddMinutes(1).Add(Exchange), None));
     }
 
     [Fact]
@@ -51,11 +52,11 @@ public abstract partial class StoreSuite
         await node.Flows.CreateAsync(flow, None);
         var late = T0.AddMinutes(5);
 
-        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, late, None));
+        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, late, late.Add(Exchange), None));
         Assert.Equal(FlowStatus.Expired, (await node.Flows.FindAsync(flow.Id, late, None))!.Status);
         // Stored as expired: even a reader whose clock says it is early again sees it so.
         Assert.Equal(FlowStatus.Expired, (await node.Flows.FindByStateAsync(flow.StateHash, T0, None))!.Status);
-        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, T0, None));
+        Assert.Null(await node.Flows.TryConsumeAsync(flow.StateHash, T0, T0.Add(Exchange), None));
     }
 
     [Fact]
@@ -66,7 +67,7 @@ public abstract partial class StoreSuite
         var bad = NewFlow(T0, TimeSpan.FromMinutes(5));
         await node.Flows.CreateAsync(ok, None);
         await node.Flows.CreateAsync(bad, None);
-        await node.Flows.TryConsumeAsync(ok.StateHash, T0.AddSeconds(10), None);
+        await node.Flows.TryConsumeAsync(ok.StateHash, T0.AddSeconds(10), T0.AddSeconds(10).Add(Exchange), None);
 
         await node.Flows.CompleteAsync(ok.Id, "conn_1", ["repo"], T0.AddSeconds(11), None);
         await node.Flows.FailAsync(bad.Id, "access_denied", T0.AddSeconds(12), None);
@@ -97,5 +98,53 @@ public abstract partial class StoreSuite
         Assert.Equal(0, await node.Flows.SweepAsync(T0.AddMinutes(10), None));
         // The fresh one expires (1); it and the stale one are then more than a day past expiry and are deleted (2).
         Assert.Equal(3, await node.Flows.SweepAsync(T0.AddDays(2), None));
+    }
+
+    [Fact]
+    public async Task Flows_LeftExchangingByACrash_AreSweptToExpired()
+    {
+        var node = await StartWithOrgAsync();
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(flow, None);
+        // The state is consumed, then the process dies: nobody will complete or fail this flow.
+        Assert.NotNull(await node.Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), T0.AddMinutes(1).Add(Exchange), None));
+
+        Assert.Equal(0, await node.Flows.SweepAsync(T0.AddMinutes(4), None));
+        Assert.Equal(1, await node.Flows.SweepAsync(T0.AddMinutes(10), None));
+
+        var swept = await node.Flows.FindAsync(flow.Id, T0, None);
+        Assert.Equal((FlowStatus.Expired, T0.AddMinutes(5)), (swept!.Status, swept.CompletedAt));
+    }
+
+    [Fact]
+    public async Task Flows_ExchangingPastExpiry_ReadsAsExpired_BeforeAnySweep()
+    {
+        var node = await StartWithOrgAsync();
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(flow, None);
+        await node.Flows.TryConsumeAsync(flow.StateHash, T0.AddMinutes(1), T0.AddMinutes(1).Add(Exchange), None);
+
+        Assert.Equal(FlowStatus.Exchanging, (await node.Flows.FindAsync(flow.Id, T0.AddMinutes(4), None))!.Status);
+        Assert.Equal(FlowStatus.Expired, (await node.Flows.FindAsync(flow.Id, T0.AddMinutes(5), None))!.Status);
+        // Stored so: a late completion does not resurrect it, and an early clock reads it expired too.
+        await node.Flows.CompleteAsync(flow.Id, "conn_1", ["repo"], T0.AddMinutes(6), None);
+        Assert.Equal(FlowStatus.Expired, (await node.Flows.FindByStateAsync(flow.StateHash, T0, None))!.Status);
+    }
+
+    [Fact]
+    public async Task Flows_ConsumedJustBeforeExpiry_KeepTheirWholeExchangeWindow()
+    {
+        var node = await StartWithOrgAsync();
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5));
+        await node.Flows.CreateAsync(flow, None);
+        var late = T0.AddMinutes(5).AddSeconds(-1);
+
+        var consumed = await node.Flows.TryConsumeAsync(flow.StateHash, late, late.Add(Exchange), None);
+
+        Assert.Equal(late.Add(Exchange), consumed!.ExpiresAt);
+        Assert.Equal(0, await node.Flows.SweepAsync(T0.AddMinutes(5).AddSeconds(10), None));
+        Assert.Equal(FlowStatus.Exchanging, (await node.Flows.FindAsync(flow.Id, T0.AddMinutes(5).AddSeconds(10), None))!.Status);
+        await node.Flows.CompleteAsync(flow.Id, "conn_1", ["repo"], T0.AddMinutes(5).AddSeconds(20), None);
+        Assert.Equal(FlowStatus.Complete, (await node.Flows.FindAsync(flow.Id, T0.AddMinutes(6), None))!.Status);
     }
 }
