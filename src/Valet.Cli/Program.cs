@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Valet.Cli.Commands;
 using Valet.Cli.Infrastructure;
 
@@ -24,9 +25,20 @@ internal static class Program
             TargetsCommand.Create(),
             AuditCommand.Create());
 
+        // Ctrl+C and SIGTERM cancel the verb's token; the verb stops and we print one line (a second signal kills).
+        // System.CommandLine's own handler is off: it would race us for the exit code and let the cancellation escape.
+        using var interrupted = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => Interrupt(context, interrupted));
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Interrupt(context, interrupted));
         try
         {
-            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return await root.Parse(args).InvokeAsync(
+                new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, interrupted.Token);
+        }
+        catch (OperationCanceledException) when (interrupted.IsCancellationRequested)
+        {
+            await Console.Error.WriteLineAsync("valet: interrupted.");
+            return ExitCodes.Interrupted;
         }
         catch (CliException error)
         {
@@ -39,5 +51,12 @@ internal static class Program
             await Console.Error.WriteLineAsync($"valet: unexpected {error.GetType().Name}: {error.Message}");
             return ExitCodes.Failure;
         }
+    }
+
+    private static void Interrupt(PosixSignalContext context, CancellationTokenSource interrupted)
+    {
+        // The first signal asks the verb to stop; a second one, if the verb has not, lets the runtime end the process.
+        context.Cancel = !interrupted.IsCancellationRequested;
+        interrupted.Cancel();
     }
 }

@@ -9,6 +9,9 @@ internal static class ExitCodes
 
     /// <summary>Bad usage or configuration (including a boot check of <c>valet serve</c>).</summary>
     public const int Usage = 2;
+
+    /// <summary>Stopped by Ctrl+C or SIGTERM while working or waiting (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>An expected CLI failure: printed as one line <c>valet: MESSAGE</c> on stderr, then the exit code.</summary>

@@ -39,9 +39,9 @@ using Valet.Storage;
 namespace Valet.Server.Hosting;
 
 /// <summary>
-/// Builds the Valet server. Every boot check (settings, key, catalog, migrations, key check) runs here, before the
-/// server listens, and fails with one readable line: <see cref="ValetConfigurationException"/>,
-/// <see cref="CatalogValidationException"/> or <see cref="VaultKeyMismatchException"/>.
+/// Builds the Valet server. Every boot check (settings, database target, key ring, catalog, options, migrations, key
+/// check) runs here, before the server listens. Configuration problems fail with one <see cref="ValetConfigurationException"/>
+/// naming each of them (<see cref="BootCheck"/>); a key that cannot open the data with <see cref="VaultKeyMismatchException"/>.
 /// </summary>
 public static class ValetHost
 {
@@ -58,20 +58,29 @@ public static class ValetHost
             builder.Configuration.AddInMemoryCollection(overrides);
         }
 
-        var settings = ValetSettings.From(builder.Configuration);
-        var database = DatabaseTarget.Parse(settings.Database, settings.DataDirectory);
-        var hosted = database.IsPostgres;
-        if (hosted && settings.AdminToken is null)
+        // Every independent check runs and their problems are reported together (one block, exit 2 in the CLI).
+        var problems = new List<string>();
+        var settings = BootCheck.Run(problems, () => ValetSettings.From(builder.Configuration));
+        var database = settings is null ? null : BootCheck.Run(problems, () => DatabaseTarget.Parse(settings.Database, settings.DataDirectory));
+        var hosted = database?.IsPostgres ?? false;
+        if (hosted && settings!.AdminToken is null)
         {
-            throw new ValetConfigurationException("VALET_ADMIN_TOKEN is required with PostgreSQL (hosted mode).");
+            problems.Add("VALET_ADMIN_TOKEN is required with PostgreSQL (hosted mode).");
         }
 
-        var keyRing = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory);
+        // Only once the mode is known: in local mode loading the key ring may create the key file.
+        var keyRing = database is null ? null
+            : BootCheck.Run(problems, () => VaultKeyRing.Load(settings!.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory));
 
-        ProviderCatalog catalog;
+        ProviderCatalog? catalog;
         using (var discoveryHttp = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
         {
-            catalog = await ProviderCatalogBuilder.BuildAsync(builder.Configuration, discoveryHttp, cancellationToken);
+            catalog = await BootCheck.RunAsync(problems, () => ProviderCatalogBuilder.BuildAsync(builder.Configuration, discoveryHttp, cancellationToken));
+        }
+
+        if (problems.Count > 0 || settings is null || database is null || keyRing is null || catalog is null)
+        {
+            throw new ValetConfigurationException(problems);
         }
 
         var serviceToken = settings.ServiceToken ?? (hosted ? null : ServiceTokenFile.LoadOrCreate(settings.DataDirectory));
@@ -135,6 +144,10 @@ public static class ValetHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+
+        // Options sections (Flows, Refresh, Proxy, Storage, …) are validated now, before the database is touched, rather
+        // than escaping from StartAsync.
+        BootCheck.Options(app.Services);
 
         await app.Services.GetRequiredService<StorageInitializer>().InitializeAsync(cancellationToken);
         await app.Services.GetRequiredService<IVaultMaintenance>().VerifyKeyAsync(cancellationToken);

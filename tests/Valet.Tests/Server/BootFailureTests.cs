@@ -68,12 +68,69 @@ public sealed class BootFailureTests
             ("VALET_PROVIDERS__ACME__TOKENENDPOINT", "http://example.com/token"),
             ("VALET_PROVIDERS__GITHUB__CLIENTSECRET", "secret-without-id")));
 
-        Assert.Equal(2, result.ExitCode);
-        var line = Assert.Single(result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Contains("acme", line, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("github", line, StringComparison.OrdinalIgnoreCase);
-        Assert.True(line.Split(';').Length >= 3, line);
-        Assert.DoesNotContain("secret-without-id", line, StringComparison.Ordinal);
+        var problems = AssertProblemBlock(result);
+        Assert.True(problems.Count >= 3, result.StdErr);
+        Assert.Contains(problems, p => p.Contains("acme", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(problems, p => p.Contains("github", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain("secret-without-id", result.StdErr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Several problems: <c>valet: N configuration problems:</c>, then one <c>  - problem</c> line each; exit 2, no trace.</summary>
+    private static List<string> AssertProblemBlock(CliResult result)
+    {
+        Assert.True(result.ExitCode == 2, $"exit {result.ExitCode}: {result.StdErr}");
+        Assert.DoesNotContain("unexpected", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.StdErr, StringComparison.Ordinal);
+        var lines = result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Matches(@"^valet: \d+ configuration problems:$", lines[0]);
+        var problems = lines.Skip(1).ToList();
+        Assert.All(problems, line => Assert.StartsWith("  - ", line, StringComparison.Ordinal));
+        Assert.Equal($"valet: {problems.Count} configuration problems:", lines[0]);
+        return problems;
+    }
+
+    [Theory]
+    [InlineData("VALET_REFRESH__LOCKTIMEOUT", "00:00:05", "Refresh:LockTimeout")]
+    [InlineData("VALET_FLOWS__LIFETIME", "00:00:01", "Flows:Lifetime")]
+    [InlineData("VALET_PROXY__MAXREQUESTBYTES", "0", "Proxy:MaxRequestBytes")]
+    [InlineData("VALET_STORAGE__CACHESIZE", "0", "Storage:CacheSize")]
+    [InlineData("VALET_FLOWS__LIFETIME", "soon", "Flows:Lifetime")]
+    public async Task InvalidOption_FailsTheBoot_WithOneLine(string key, string value, string expected)
+    {
+        var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(TempDir(), (key, value)));
+
+        AssertOneLineFailure(result, expected);
+        Assert.DoesNotContain("unexpected", result.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InvalidOptions_InSeveralSections_AreEachNamedOnTheirOwnLine()
+    {
+        var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(TempDir(),
+            ("VALET_REFRESH__LOCKTIMEOUT", "00:00:05"),
+            ("VALET_REFRESH__BATCHSIZE", "0"),
+            ("VALET_FLOWS__EXCHANGETIMEOUT", "01:00:00"),
+            ("VALET_PROXY__CONNECTTIMEOUT", "-00:00:01")));
+
+        var problems = AssertProblemBlock(result);
+        Assert.Equal(4, problems.Count);
+        Assert.Contains(problems, p => p.Contains("Refresh:LockTimeout", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Refresh:BatchSize", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Flows:ExchangeTimeout", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Proxy:ConnectTimeout", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task SettingsAndCatalogProblems_AreReportedTogether()
+    {
+        var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(TempDir(),
+            ("VALET_PUBLIC_URL", "ftp://nope"),
+            ("VALET_PROVIDERS__ACME__AUTHORIZATIONENDPOINT", "not a url"),
+            ("VALET_PROVIDERS__ACME__TOKENENDPOINT", "http://example.com/token")));
+
+        var problems = AssertProblemBlock(result);
+        Assert.Contains(problems, p => p.Contains("VALET_PUBLIC_URL", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("acme", StringComparison.OrdinalIgnoreCase));
     }
 
     [Fact]
