@@ -161,8 +161,8 @@ public sealed partial class FlowEngine(
 
         var now = time.GetUtcNow();
         var stateHash = Ids.Sha256Hex(callback.State);
-        var exchangeTimeout = options.Value.ExchangeTimeout;
-        var flow = await flows.TryConsumeAsync(stateHash, now, now + exchangeTimeout, cancellationToken);
+        var exchangeDeadline = now + options.Value.ExchangeTimeout;
+        var flow = await flows.TryConsumeAsync(stateHash, now, exchangeDeadline, cancellationToken);
         if (flow is null)
         {
             var known = await flows.FindByStateAsync(stateHash, now, cancellationToken);
@@ -177,8 +177,9 @@ public sealed partial class FlowEngine(
         }
 
         // The state is spent: from here the flow must end (complete or error) whatever happens to the browser request,
-        // within its own bounded time, and still stop when the server shuts down.
-        using var exchange = new CancellationTokenSource(exchangeTimeout, time);
+        // within its own bounded time (the deadline its stored expiry now covers), and still stop when the server shuts down.
+        var remaining = exchangeDeadline - time.GetUtcNow();
+        using var exchange = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, time);
         using var link = CancellationTokenSource.CreateLinkedTokenSource(exchange.Token, host?.ApplicationStopping ?? CancellationToken.None);
         try
         {
@@ -186,7 +187,8 @@ public sealed partial class FlowEngine(
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
-            var code = error is OperationCanceledException && exchange.IsCancellationRequested ? FlowErrors.ProviderUnavailable : FlowErrors.ExchangeFailed;
+            // Only our own token can cancel here (exchange timeout or shutdown): the provider did not answer in time.
+            var code = error is OperationCanceledException ? FlowErrors.ProviderUnavailable : FlowErrors.ExchangeFailed;
             LogFinishFailed(logger, flow.Id, code, error.GetType().Name);
 
             // Not the linked token: on shutdown the flow is still recorded as failed rather than left exchanging
