@@ -13,6 +13,14 @@ public sealed class DatabaseTarget
 {
     public const string DefaultSqliteFileName = "valet.db";
 
+    /// <summary>
+    /// Connections per node unless the connection string says otherwise (<c>Maximum Pool Size</c>). Sized for several
+    /// nodes on a stock server: PostgreSQL's default <c>max_connections</c> is 100 with 3 reserved for superusers, and
+    /// each node also holds one connection outside the pool for LISTEN. Three nodes × (25 + 1) = 78. A request that finds
+    /// the pool busy waits for a connection (up to <c>Timeout</c>, 15 s by default) instead of failing.
+    /// </summary>
+    public const int DefaultMaxPoolSize = 25;
+
     private const string FormatHelp =
         "VALET_DATABASE must be sqlite:PATH, a PostgreSQL connection string (Host=…;Database=…) or a postgres://user:pass@host:port/db URL.";
 
@@ -120,6 +128,11 @@ public sealed class DatabaseTarget
         if (string.IsNullOrEmpty(builder.ApplicationName))
         {
             builder.ApplicationName = "valet";
+        }
+
+        if (!builder.ShouldSerialize("Maximum Pool Size"))
+        {
+            builder.MaxPoolSize = DefaultMaxPoolSize;
         }
 
         var description = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database ?? builder.Username}";

@@ -35,4 +35,29 @@ public static class StorageFailures
 
         return false;
     }
+
+    /// <summary>What a log line says about an outage: the exception type and the SQL state or SQLite code, never a message.</summary>
+    public static string Describe(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case PostgresException pg:
+                    return $"{nameof(PostgresException)} {pg.SqlState}";
+                case SqliteException sqlite:
+                    return $"{nameof(SqliteException)} {sqlite.SqliteErrorCode}";
+            }
+        }
+
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+            {
+                return e.GetType().Name;
+            }
+        }
+
+        return error?.GetType().Name ?? "unknown";
+    }
 }

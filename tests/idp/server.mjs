@@ -9,8 +9,9 @@
 // Test-control API on the same server, under /__control (plain JSON; never part of the OAuth surface):
 //   GET  /__control/stats           token endpoint requests by grant_type since the last reset (incl. faulted ones)
 //   POST /__control/reset           zero the stats and clear faults
-//   POST /__control/fault           {"mode":"none|500|hang|429|invalid_grant|down","grant":"refresh_token|authorization_code|any",
-//                                    "retryAfter":N,"times":N}  — how the token endpoint answers (times: -1 = until reset)
+//   POST /__control/fault           {"mode":"none|500|hang|429|invalid_grant|down|slow","grant":"refresh_token|authorization_code|any",
+//                                    "retryAfter":N,"times":N,"delayMs":N}  — how the token endpoint answers (times: -1 = until
+//                                    reset; slow: wait delayMs, then answer normally — even if the client has gone)
 //   POST /__control/iss             {"mode":"normal|omit|wrong"}  — RFC 9207 iss in authorization responses
 //   GET  /__control/last-refresh    the refresh_token value last presented to the token endpoint (for rotation checks)
 import http from 'node:http';
@@ -111,7 +112,7 @@ provider.use(async (ctx, next) => {
         issMode = 'normal';
         return json(ctx, 200, { ok: true });
       case '/__control/fault':
-        fault = { mode: body.mode ?? 'none', grant: body.grant ?? 'any', retryAfter: body.retryAfter ?? 1, times: body.times ?? -1 };
+        fault = { mode: body.mode ?? 'none', grant: body.grant ?? 'any', retryAfter: body.retryAfter ?? 1, times: body.times ?? -1, delayMs: body.delayMs ?? 1000 };
         return json(ctx, 200, fault);
       case '/__control/iss':
         issMode = body.mode ?? 'normal';
@@ -145,6 +146,9 @@ provider.use(async (ctx, next) => {
         case 'hang':
           await new Promise((resolve) => setTimeout(resolve, 120_000));
           return json(ctx, 504, { error: 'temporarily_unavailable' });
+        case 'slow':
+          await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+          break;
         default: break;
       }
     }

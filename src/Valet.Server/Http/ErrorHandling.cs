@@ -20,41 +20,53 @@ internal static class ErrorHandling
 
     /// <summary>Exceptions become problem+json (first in the pipeline, so the proxy lane is covered too).</summary>
     public static IApplicationBuilder UseValetExceptionHandler(this IApplicationBuilder app) =>
-        app.UseExceptionHandler(handler => handler.Run(async context =>
+        app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var result = error switch
-            {
-                BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
-                    Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
-                BadHttpRequestException { InnerException: JsonException } or JsonException =>
-                    Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
-                BadHttpRequestException bad =>
-                    Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read."),
-                OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
-                    Problems.Create(499, "client_closed_request", "Client closed request"),
-                _ => null,
-            };
+            // The middleware logs every exception with its stack trace at Error. Expected outcomes (a database outage or
+            // overload, bad input, a client that went away) get one line from the handler below instead; bugs keep theirs.
+            SuppressDiagnosticsCallback = context => IsExpected(context.Exception, context.HttpContext),
+            ExceptionHandler = Handle,
+        });
 
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
-            if (result is null && StorageFailures.IsUnavailable(error))
-            {
-                // The database is unreachable or overloaded: nothing the caller did, nothing lost; try again shortly.
-                Log.StorageUnavailable(logger, context.Request.Method, context.Request.Path, error!.GetType().Name);
-                context.Response.Headers.RetryAfter = StorageRetryAfterSeconds;
-                result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "Storage unavailable",
-                    "Valet's database is unreachable or overloaded right now. Nothing was changed; try again shortly.");
-            }
+    private static bool IsExpected(Exception error, HttpContext context) =>
+        StorageFailures.IsUnavailable(error) || error is BadHttpRequestException or JsonException
+        || (error is OperationCanceledException && context.RequestAborted.IsCancellationRequested);
 
-            if (result is null)
-            {
-                Log.UnhandledError(logger, context.Request.Method, context.Request.Path, error?.GetType().Name ?? "unknown");
-                result = Problems.Create(StatusCodes.Status500InternalServerError, "internal_error", "Internal error",
-                    "Something went wrong on our side. The error was logged.");
-            }
+    private static async Task Handle(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var result = error switch
+        {
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+                Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
+            BadHttpRequestException { InnerException: JsonException } or JsonException =>
+                Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
+            BadHttpRequestException bad =>
+                Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read."),
+            OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
+                Problems.Create(499, "client_closed_request", "Client closed request"),
+            _ => null,
+        };
 
-            await result.ExecuteAsync(context);
-        }));
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
+        if (result is null && StorageFailures.IsUnavailable(error))
+        {
+            // The database is unreachable or overloaded: nothing the caller did, nothing lost; try again shortly.
+            Log.StorageUnavailable(logger, context.Request.Method, context.Request.Path, StorageFailures.Describe(error));
+            context.Response.Headers.RetryAfter = StorageRetryAfterSeconds;
+            result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "Storage unavailable",
+                "Valet's database is unreachable or overloaded right now. Nothing was changed; try again shortly.");
+        }
+
+        if (result is null)
+        {
+            Log.UnhandledError(logger, context.Request.Method, context.Request.Path, error?.GetType().Name ?? "unknown");
+            result = Problems.Create(StatusCodes.Status500InternalServerError, "internal_error", "Internal error",
+                "Something went wrong on our side. The error was logged.");
+        }
+
+        await result.ExecuteAsync(context);
+    }
 
     /// <summary>Bodiless 4xx/5xx of Valet's own routes become problem+json; JSON routes get their body limit.</summary>
     public static IApplicationBuilder UseValetStatusPagesAndLimits(this IApplicationBuilder app)

@@ -14,8 +14,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Service token for the CLI is in {Path}")]
     public static partial void ServiceTokenFile(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 1098, Level = LogLevel.Warning, Message = "Storage unavailable ({ExceptionType}) on {Method} {Path}: answered 503")]
-    public static partial void StorageUnavailable(ILogger logger, string method, string path, string exceptionType);
+    [LoggerMessage(EventId = 1098, Level = LogLevel.Warning, Message = "Storage unavailable ({Failure}) on {Method} {Path}: answered 503")]
+    public static partial void StorageUnavailable(ILogger logger, string method, string path, string failure);
 
     [LoggerMessage(EventId = 1099, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} on {Method} {Path}")]
     public static partial void UnhandledError(ILogger logger, string method, string path, string exceptionType);

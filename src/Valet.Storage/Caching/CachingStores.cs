@@ -30,19 +30,8 @@ internal sealed class CachingApiKeyStore(IApiKeyStore inner, StorageCache cache)
             return inner.FindByPrefixAsync(prefix, cancellationToken);
         }
 
-        return cache.Keys.TryGet(prefix, out var key) ? ValueTask.FromResult<ApiKey?>(key) : ReadAsync(prefix, cancellationToken);
-    }
-
-    private async ValueTask<ApiKey?> ReadAsync(string prefix, CancellationToken cancellationToken)
-    {
-        var ticket = cache.Keys.Begin(prefix);
-        var key = await inner.FindByPrefixAsync(prefix, cancellationToken);
-        if (key is not null)
-        {
-            cache.Keys.Put(prefix, key, ticket);
-        }
-
-        return key;
+        // The shared read runs on no caller's token: the database command timeout bounds it.
+        return cache.Keys.GetOrReadAsync(prefix, inner, static (store, p) => store.FindByPrefixAsync(p, CancellationToken.None), cancellationToken);
     }
 
     public ValueTask<ApiKey?> FindAsync(string id, CancellationToken cancellationToken) => inner.FindAsync(id, cancellationToken);
@@ -117,19 +106,7 @@ internal sealed class CachingConnectionStore(IConnectionStore inner, StorageCach
             return inner.FindAsync(id, cancellationToken);
         }
 
-        return cache.Connections.TryGet(id, out var connection) ? ValueTask.FromResult<Connection?>(connection) : ReadAsync(id, cancellationToken);
-    }
-
-    private async ValueTask<Connection?> ReadAsync(string id, CancellationToken cancellationToken)
-    {
-        var ticket = cache.Connections.Begin(id);
-        var connection = await inner.FindAsync(id, cancellationToken);
-        if (connection is not null)
-        {
-            cache.Connections.Put(id, connection, ticket);
-        }
-
-        return connection;
+        return cache.Connections.GetOrReadAsync(id, inner, static (store, i) => store.FindAsync(i, CancellationToken.None), cancellationToken);
     }
 
     public ValueTask<Connection?> FindByAccountAsync(string orgId, string provider, string accountId, CancellationToken cancellationToken) =>

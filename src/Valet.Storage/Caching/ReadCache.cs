@@ -11,6 +11,11 @@ namespace Valet.Storage.Caching;
 /// <see cref="Put"/> stores the row only if no invalidation of that key (or clear) happened since. The stamp check is
 /// repeated after the insert, so an invalidation landing between the check and the insert removes the entry again.
 /// </para>
+/// <para>
+/// Concurrent misses of one key collapse into one database read (<see cref="GetOrReadAsync{TState}"/>): a cold cache under
+/// a storm sends one query per key per node, not one per request, so nodes do not crowd the database. A caller joins a
+/// read in flight only if no invalidation of that key happened since the read began; otherwise it starts its own.
+/// </para>
 /// </summary>
 internal sealed class ReadCache<TValue>
     where TValue : class
@@ -19,6 +24,7 @@ internal sealed class ReadCache<TValue>
     private const int StripeCount = 1024;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, InFlight> _reads = new(StringComparer.Ordinal);
     private readonly long[] _stripes = new long[StripeCount];
     private readonly Lock _evicting = new();
     private readonly TimeProvider _time;
@@ -56,6 +62,55 @@ internal sealed class ReadCache<TValue>
 
         value = null!;
         return false;
+    }
+
+    /// <summary>Database reads in flight (for tests).</summary>
+    internal int ReadsInFlight => _reads.Count;
+
+    /// <summary>
+    /// The cached row, else the result of one shared read: concurrent misses of <paramref name="key"/> wait for the same
+    /// call of <paramref name="read"/>. The shared read does not run on any caller's token (one caller giving up must not
+    /// fail the others); each caller stops waiting when its own <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    public ValueTask<TValue?> GetOrReadAsync<TState>(string key, TState state, Func<TState, string, ValueTask<TValue?>> read,
+        CancellationToken cancellationToken)
+    {
+        if (TryGet(key, out var value))
+        {
+            return ValueTask.FromResult<TValue?>(value);
+        }
+
+        return new ValueTask<TValue?>(SharedRead(key, state, read).WaitAsync(cancellationToken));
+    }
+
+    private Task<TValue?> SharedRead<TState>(string key, TState state, Func<TState, string, ValueTask<TValue?>> read)
+    {
+        while (true)
+        {
+            var ticket = Begin(key);
+            if (_reads.TryGetValue(key, out var running))
+            {
+                if (running.Ticket == ticket)
+                {
+                    return running.Task;
+                }
+
+                // That read began before an invalidation of this key: its row may be stale. Replace it with a fresh one.
+                var replacement = new InFlight(ticket);
+                if (_reads.TryUpdate(key, replacement, running))
+                {
+                    return replacement.Run(this, key, state, read);
+                }
+
+                continue;
+            }
+
+            var mine = new InFlight(ticket);
+            if (_reads.TryAdd(key, mine))
+            {
+                return mine.Run(this, key, state, read);
+            }
+        }
     }
 
     public Ticket Begin(string key) => new(Volatile.Read(ref _stripes[Stripe(key)]), Volatile.Read(ref _epoch));
@@ -134,4 +189,42 @@ internal sealed class ReadCache<TValue>
     }
 
     private sealed record Entry(TValue Value, long Stored);
+
+    private sealed class InFlight(Ticket ticket)
+    {
+        private readonly TaskCompletionSource<TValue?> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Ticket Ticket { get; } = ticket;
+
+        public Task<TValue?> Task => _completion.Task;
+
+        public Task<TValue?> Run<TState>(ReadCache<TValue> cache, string key, TState state, Func<TState, string, ValueTask<TValue?>> read)
+        {
+            _ = RunAsync(cache, key, state, read);
+            return _completion.Task;
+        }
+
+        private async System.Threading.Tasks.Task RunAsync<TState>(ReadCache<TValue> cache, string key, TState state,
+            Func<TState, string, ValueTask<TValue?>> read)
+        {
+            try
+            {
+                var value = await read(state, key);
+                if (value is not null)
+                {
+                    cache.Put(key, value, Ticket);
+                }
+
+                _completion.SetResult(value);
+            }
+            catch (Exception e)
+            {
+                _completion.SetException(e);
+            }
+            finally
+            {
+                cache._reads.TryRemove(new KeyValuePair<string, InFlight>(key, this));
+            }
+        }
+    }
 }

@@ -103,8 +103,33 @@ internal sealed class PostgresDb(DatabaseTarget target) : Db
 
     public NpgsqlDataSource DataSource => _dataSource;
 
-    public override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
-        await _dataSource.OpenConnectionAsync(cancellationToken);
+    /// <summary>Waits between attempts when the server refuses a connection for load; about 1.5 s in all.</summary>
+    internal static readonly TimeSpan[] OverloadBackoff =
+        [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(750)];
+
+    /// <summary>
+    /// A pooled connection. A server that refuses a new connection for load (53300 too many clients, 57P03 cannot
+    /// connect now) usually has one free a moment later: retry briefly, with jitter so nodes do not retry in step,
+    /// before letting the caller answer 503 <c>storage_unavailable</c>.
+    /// </summary>
+    public override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await _dataSource.OpenConnectionAsync(cancellationToken);
+            }
+            catch (PostgresException e) when (attempt < OverloadBackoff.Length && IsRefusedForLoad(e))
+            {
+                var wait = OverloadBackoff[attempt];
+                await Task.Delay(wait + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)wait.TotalMilliseconds / 2 + 1)), cancellationToken);
+            }
+        }
+    }
+
+    internal static bool IsRefusedForLoad(PostgresException e) =>
+        e.SqlState is PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.CannotConnectNow;
 
     public override object? Time(DateTimeOffset? value) => value is { } v ? Truncate(v).ToUniversalTime() : null;
 

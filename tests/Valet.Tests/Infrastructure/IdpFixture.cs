@@ -107,6 +107,10 @@ public class IdpFixture : IAsyncLifetime
     public async Task SetFaultAsync(string mode, string grant = "refresh_token", int times = -1, int retryAfter = 1) =>
         (await Http.PostAsJsonAsync(Issuer + "/__control/fault", new { mode, grant, times, retryAfter })).EnsureSuccessStatusCode();
 
+    /// <summary>The token endpoint waits <paramref name="delayMs"/> before answering <paramref name="grant"/> requests normally.</summary>
+    public async Task SetSlowAsync(int delayMs, string grant = "refresh_token") =>
+        (await Http.PostAsJsonAsync(Issuer + "/__control/fault", new { mode = "slow", grant, times = -1, delayMs })).EnsureSuccessStatusCode();
+
     public async Task SetIssModeAsync(string mode) => (await Http.PostAsJsonAsync(Issuer + "/__control/iss", new { mode })).EnsureSuccessStatusCode();
 
     /// <summary>RFC 7662 introspection at the IdP: is this token (access or refresh) still active?</summary>

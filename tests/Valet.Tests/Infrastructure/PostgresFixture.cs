@@ -10,7 +10,7 @@ namespace Valet.Tests.Infrastructure;
 /// databases) when set, else a throwaway server from the local binaries (initdb + pg_ctl on a free port, fsync off),
 /// stopped and deleted on dispose. Never skips: without binaries it fails, naming the script that installs them.
 /// </summary>
-public sealed class PostgresFixture : IAsyncLifetime
+public class PostgresFixture : IAsyncLifetime
 {
     private string? _dataDirectory;
     private string? _adminConnectionString;
@@ -21,11 +21,17 @@ public sealed class PostgresFixture : IAsyncLifetime
 
     public string AdminConnectionString => _adminConnectionString ?? throw new InvalidOperationException("The fixture is not started.");
 
+    /// <summary>The server's <c>max_connections</c>. Generous here so that test classes sharing it never crowd each other.</summary>
+    protected virtual int MaxConnections => 300;
+
+    /// <summary>Whether <c>VALET_TEST_PG</c> may replace the throwaway server.</summary>
+    protected virtual bool MayUseExternalServer => true;
+
     public async Task InitializeAsync()
     {
         BinDirectory = FindBinDirectory();
         var external = Environment.GetEnvironmentVariable("VALET_TEST_PG");
-        if (!string.IsNullOrWhiteSpace(external))
+        if (MayUseExternalServer && !string.IsNullOrWhiteSpace(external))
         {
             _adminConnectionString = external;
             return;
@@ -51,7 +57,7 @@ public sealed class PostgresFixture : IAsyncLifetime
         await RunAsync(
             Path.Combine(BinDirectory, "pg_ctl"),
             ["-D", _dataDirectory, "-l", Path.Combine(_dataDirectory, "server.log"), "-w", "-t", "60",
-             "-o", $"-c listen_addresses=127.0.0.1 -p {port} -k {_dataDirectory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+             "-o", $"-c listen_addresses=127.0.0.1 -p {port} -k {_dataDirectory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections={MaxConnections}",
              "start"],
             _runAsPostgres);
         _adminConnectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
@@ -176,6 +182,43 @@ public sealed class PostgresFixture : IAsyncLifetime
         }
 
         return await stdout;
+    }
+}
+
+/// <summary>
+/// A server configured as PostgreSQL ships: <c>max_connections</c> = 100 (3 of them reserved for superusers). Always a
+/// throwaway server of its own, so that the limit is known.
+/// </summary>
+public sealed class StockPostgresFixture : PostgresFixture
+{
+    public const int StockMaxConnections = 100;
+
+    protected override int MaxConnections => StockMaxConnections;
+
+    protected override bool MayUseExternalServer => false;
+
+    /// <summary>
+    /// A fresh database owned by an ordinary (non-superuser) role, as an application connects in production: superusers
+    /// may use the reserved connections, an application may not.
+    /// </summary>
+    public async Task<string> CreateApplicationDatabaseAsync()
+    {
+        var name = "valet_stock_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var connection = new NpgsqlConnection(AdminConnectionString))
+        {
+            await connection.OpenAsync();
+            foreach (var sql in new[]
+            {
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'valet_app') THEN CREATE ROLE valet_app LOGIN; END IF; END $$",
+                $"CREATE DATABASE {name} OWNER valet_app",
+            })
+            {
+                await using var command = new NpgsqlCommand(sql, connection);
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+
+        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Username = "valet_app", Pooling = true }.ConnectionString;
     }
 }
 

@@ -52,6 +52,11 @@ public sealed class MultiNodeRefreshTests(PostgresFixture postgres, IdpFixture i
         using var agent = RefreshKit.StormClient(key);
         var oldToken = (await RefreshKit.TokenAsync(agent, new Uri(_nodes[2].BaseUrl, $"/v1/connections/{connectionId}/token"))).AccessToken;
         await ExpireAsync(connectionId);
+
+        // Node 2 has the row cached; the other nodes learn of this out-of-band UPDATE by NOTIFY, which arrives
+        // asynchronously (milliseconds, more on a loaded machine). A storm started before it arrives is served the old
+        // row by node 2 — correct, since the token is still valid, but not what this test measures.
+        await Task.Delay(TimeSpan.FromSeconds(1));
         var refreshesBefore = await idp.RefreshRequestsAsync();
 
         var answers = await RefreshKit.StormAsync(agent, [.. _nodes.Select(n => n.BaseUrl)], connectionId, 1000);

@@ -9,7 +9,7 @@ namespace Valet.Tests.Refresh;
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class RefreshPostgresCollection :
-    ICollectionFixture<PostgresFixture>, ICollectionFixture<IdpFixture>, ICollectionFixture<ShortLivedIdpFixture>, ICollectionFixture<BrowserFixture>
+    ICollectionFixture<PostgresFixture>, ICollectionFixture<StockPostgresFixture>, ICollectionFixture<IdpFixture>, ICollectionFixture<ShortLivedIdpFixture>, ICollectionFixture<BrowserFixture>
 {
     public const string Name = "refresh-postgres";
 }

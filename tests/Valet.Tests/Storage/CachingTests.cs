@@ -378,4 +378,105 @@ public sealed class CachingReadCacheTests
         Assert.True(cache.TryGet("k9999", out _));
         Assert.False(cache.TryGet("k0", out _));
     }
+
+    [Fact]
+    public async Task ConcurrentMisses_OfOneKey_CollapseIntoOneRead()
+    {
+        var cache = NewCache();
+        var reads = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<string?> Read(int _, string key)
+        {
+            Interlocked.Increment(ref reads);
+            await release.Task;
+            return "row of " + key;
+        }
+
+        var callers = Enumerable.Range(0, 200).Select(_ => cache.GetOrReadAsync("a", 0, Read, CancellationToken.None).AsTask()).ToList();
+        release.SetResult();
+        var values = await Task.WhenAll(callers);
+
+        Assert.Equal(1, reads);
+        Assert.All(values, v => Assert.Equal("row of a", v));
+        Assert.Equal(0, cache.ReadsInFlight);
+        Assert.True(cache.TryGet("a", out _));
+    }
+
+    [Fact]
+    public async Task Caller_ArrivingAfterAnInvalidation_DoesNotJoinTheOlderRead()
+    {
+        var cache = NewCache();
+        var reads = 0;
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<string?> Read(int _, string key)
+        {
+            var n = Interlocked.Increment(ref reads);
+            if (n == 1)
+            {
+                await first.Task;
+                return "old row";
+            }
+
+            return "new row";
+        }
+
+        var early = cache.GetOrReadAsync("a", 0, Read, CancellationToken.None).AsTask();
+        cache.Invalidate("a"); // a write commits while the first read is in flight
+        var late = await cache.GetOrReadAsync("a", 0, Read, CancellationToken.None);
+        first.SetResult();
+
+        Assert.Equal("new row", late);
+        Assert.Equal("old row", await early);
+        Assert.Equal(2, reads);
+        Assert.True(cache.TryGet("a", out var cached));
+        Assert.Equal("new row", cached);
+    }
+
+    [Fact]
+    public async Task OneCallerGivingUp_DoesNotFailTheOthers()
+    {
+        var cache = NewCache();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<string?> Read(int _, string key)
+        {
+            await release.Task;
+            return "row";
+        }
+
+        using var impatient = new CancellationTokenSource();
+        var quitter = cache.GetOrReadAsync("a", 0, Read, impatient.Token).AsTask();
+        var patient = cache.GetOrReadAsync("a", 0, Read, CancellationToken.None).AsTask();
+        await impatient.CancelAsync();
+        release.SetResult();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => quitter);
+        Assert.Equal("row", await patient);
+    }
+
+    [Fact]
+    public async Task AFailedRead_IsSharedByItsWaiters_AndNotRemembered()
+    {
+        var cache = NewCache();
+        var reads = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<string?> Read(int _, string key)
+        {
+            if (Interlocked.Increment(ref reads) == 1)
+            {
+                await release.Task;
+                throw new TimeoutException("database busy");
+            }
+
+            return "row";
+        }
+
+        var a = cache.GetOrReadAsync("a", 0, Read, CancellationToken.None).AsTask();
+        var b = cache.GetOrReadAsync("a", 0, Read, CancellationToken.None).AsTask();
+        release.SetResult();
+
+        await Assert.ThrowsAsync<TimeoutException>(() => a);
+        await Assert.ThrowsAsync<TimeoutException>(() => b);
+        Assert.Equal("row", await cache.GetOrReadAsync("a", 0, Read, CancellationToken.None));
+        Assert.Equal(2, reads);
+    }
 }

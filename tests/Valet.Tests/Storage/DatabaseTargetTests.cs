@@ -26,6 +26,19 @@ public sealed class DatabaseTargetTests
     public void SqlitePath_IsTakenAsGiven(string value, string path) =>
         Assert.Equal(path, DatabaseTarget.Parse(value, DataDir).SqlitePath);
 
+    [Theory]
+    [InlineData("Host=db.internal;Database=valet", DatabaseTarget.DefaultMaxPoolSize)]
+    [InlineData("Host=db.internal;Database=valet;Maximum Pool Size=60", 60)]
+    [InlineData("Host=db.internal;Database=valet;MaxPoolSize=7", 7)]
+    [InlineData("postgres://valet@db.internal/valet", DatabaseTarget.DefaultMaxPoolSize)]
+    [InlineData("postgres://valet@db.internal/valet?Maximum%20Pool%20Size=40", 40)]
+    public void PostgresPool_DefaultsToASizeForSeveralNodes_UnlessTheOperatorSetsOne(string value, int expected)
+    {
+        var target = DatabaseTarget.Parse(value, DataDir);
+
+        Assert.Equal(expected, new Npgsql.NpgsqlConnectionStringBuilder(target.ConnectionString).MaxPoolSize);
+    }
+
     [Fact]
     public void PostgresConnectionString_IsPostgresAndDescriptionHidesThePassword()
     {
