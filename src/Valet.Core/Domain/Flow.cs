@@ -34,6 +34,12 @@ public sealed record Flow
     public CallbackTransport Transport { get; init; }
     public string? ReturnUrl { get; init; }
 
+    /// <summary>
+    /// Set on flows minted for auth-recovery envelopes: a hash of (org, provider, credential, scopes). At most one pending
+    /// or expired flow per key exists, and every envelope with that key points at it.
+    /// </summary>
+    public string? EnvelopeKey { get; init; }
+
     public FlowStatus Status { get; init; } = FlowStatus.Pending;
     public string? ConnectionId { get; init; }
     public IReadOnlyList<string>? GrantedScopes { get; init; }

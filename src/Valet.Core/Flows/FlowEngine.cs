@@ -88,9 +88,20 @@ public sealed partial class FlowEngine(
         }
 
         var scopes = request.Scopes is { Count: > 0 } requested ? requested.Distinct(StringComparer.Ordinal).ToList() : [.. provider.DefaultScopes];
+        var now = time.GetUtcNow();
+        if (request.ForEnvelope)
+        {
+            return await EnvelopeFlowAsync(request, provider.Id, scopes, now, cancellationToken);
+        }
+
+        if (await flows.CountPendingAsync(request.OrgId, now, cancellationToken) >= options.Value.MaxPendingPerOrg)
+        {
+            return FlowStart.Failed(FlowStartError.TooManyPending,
+                $"The org has {options.Value.MaxPendingPerOrg} unfinished flows (Flows:MaxPendingPerOrg); try again when some have ended or expired.");
+        }
+
         var state = Ids.RandomToken(32);
         var verifier = Pkce.CreateVerifier();
-        var now = time.GetUtcNow();
         var flow = new Flow
         {
             Id = Ids.New("flow"),
@@ -118,6 +129,46 @@ public sealed partial class FlowEngine(
         });
         LogFlowStarted(logger, flow.Id, flow.OrgId, provider.Id, flow.Transport);
         return new FlowStart { Flow = flow, State = state, AuthorizationUrl = url };
+    }
+
+    /// <summary>
+    /// The flow an envelope points at: the one reusable flow for (org, provider, credential, scopes), else a new one. Its
+    /// state is never revealed (no authorization URL is returned): the connect link re-arms it for the person who opens it.
+    /// </summary>
+    private async Task<FlowStart> EnvelopeFlowAsync(StartFlowRequest request, string providerId, List<string> scopes, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var key = Ids.Sha256Hex(string.Join('\n', request.OrgId, providerId, request.CredentialId ?? string.Empty,
+            string.Join(' ', scopes.Order(StringComparer.Ordinal))));
+        var candidate = new Flow
+        {
+            Id = Ids.New("flow"),
+            OrgId = request.OrgId,
+            Provider = providerId,
+            CredentialId = request.CredentialId,
+            Scopes = scopes,
+            StateHash = Ids.Sha256Hex(Ids.RandomToken(32)),
+            CodeVerifier = new Secret(Pkce.CreateVerifier()),
+            RedirectUri = request.RedirectUri,
+            Transport = CallbackTransport.Gateway,
+            EnvelopeKey = key,
+            CreatedAt = now,
+            ExpiresAt = now + Lifetime,
+        };
+
+        var (flow, created) = await flows.FindOrCreateEnvelopeFlowAsync(candidate, options.Value.MaxPendingPerOrg, now, cancellationToken);
+        if (flow is null)
+        {
+            return FlowStart.Failed(FlowStartError.TooManyPending,
+                $"The org has {options.Value.MaxPendingPerOrg} unfinished flows (Flows:MaxPendingPerOrg); try again when some have ended or expired.");
+        }
+
+        if (created)
+        {
+            LogFlowStarted(logger, flow.Id, flow.OrgId, providerId, flow.Transport);
+        }
+
+        return new FlowStart { Flow = flow };
     }
 
     /// <summary>

@@ -16,6 +16,12 @@ public sealed record StartFlowRequest
 
     /// <summary>The exact redirect URI for this flow (gateway URL, or the loopback listener's).</summary>
     public required string RedirectUri { get; init; }
+
+    /// <summary>
+    /// For an auth-recovery envelope: reuse the one reusable flow of the same org, provider, credential and scopes instead
+    /// of minting a row per call. The state is never revealed (the connect link re-arms the flow), so reuse is safe.
+    /// </summary>
+    public bool ForEnvelope { get; init; }
 }
 
 public enum FlowStartError
@@ -30,6 +36,9 @@ public enum FlowStartError
     /// <summary>Neither a BYOC credential nor a platform client for the provider.</summary>
     NoClient,
     InvalidReturnUrl,
+
+    /// <summary>The org has <see cref="FlowOptions.MaxPendingPerOrg"/> pending flows already.</summary>
+    TooManyPending,
 }
 
 public sealed record FlowStart

@@ -15,6 +15,12 @@ public sealed record FlowOptions
     /// </summary>
     public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Pending (unfinished, unexpired) flows an org may have at once; one more answers 429 <c>too_many_pending_flows</c>.
+    /// Envelopes reuse their flow, so this bounds operators and scripts that start flows nobody finishes.
+    /// </summary>
+    public int MaxPendingPerOrg { get; init; } = 1000;
+
     /// <summary>Origins (<c>https://app.example.com</c>) a flow may send the person back to with <c>return_url</c>.</summary>
     public IReadOnlyList<string> ReturnUrlOrigins { get; init; } = [];
 }
@@ -32,6 +38,11 @@ internal sealed class FlowOptionsValidator : IValidateOptions<FlowOptions>
         if (options.ExchangeTimeout < TimeSpan.FromSeconds(1) || options.ExchangeTimeout > TimeSpan.FromMinutes(5))
         {
             problems.Add($"Flows:ExchangeTimeout must be between 1 second and 5 minutes (was {options.ExchangeTimeout}).");
+        }
+
+        if (options.MaxPendingPerOrg < 1)
+        {
+            problems.Add($"Flows:MaxPendingPerOrg must be at least 1 (was {options.MaxPendingPerOrg}).");
         }
 
         foreach (var origin in options.ReturnUrlOrigins)

@@ -119,6 +119,17 @@ public interface IFlowStore
 
     Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>Pending flows of <paramref name="orgId"/> that have not expired at <paramref name="now"/>.</summary>
+    Task<int> CountPendingAsync(string orgId, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The flow for <c>candidate.EnvelopeKey</c>: the pending one if it has not expired (no write); else the expired or
+    /// lapsed one, given a new expiry (its state was never revealed); else <paramref name="candidate"/>, inserted — unless
+    /// the org already has <paramref name="maxPending"/> pending flows (then null). Racing callers, on any node, end with
+    /// the same row. <c>Created</c> says whether a row was inserted.
+    /// </summary>
+    Task<(Flow? Flow, bool Created)> FindOrCreateEnvelopeFlowAsync(Flow candidate, int maxPending, DateTimeOffset now, CancellationToken cancellationToken);
+
     /// <summary>Marks pending and exchanging flows past expiry as expired and deletes finished ones older than a day. Returns rows touched.</summary>
     Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken);
 }

@@ -65,11 +65,34 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
                 FlowStartError.UnknownProvider => Problems.Unprocessable("unknown_provider", start.Detail!),
                 FlowStartError.CredentialMismatch => Problems.Unprocessable("credential_mismatch", start.Detail!),
                 FlowStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
+                FlowStartError.TooManyPending => new RetryAfterResult(
+                    Problems.Create(StatusCodes.Status429TooManyRequests, "too_many_pending_flows", "Too many pending flows", start.Detail),
+                    engine.Lifetime),
                 _ => Problems.BadRequest("invalid_return_url", start.Detail!),
             };
             return (null, problem);
         }
 
         return (new Started(start.Flow!, start.State!, start.AuthorizationUrl!), null);
+    }
+
+    /// <summary>
+    /// The flow an auth-recovery envelope points at (gateway transport; its state is never revealed — the connect link
+    /// re-arms it). Null when none can exist: no client for the provider, or the org's pending-flow cap is reached.
+    /// </summary>
+    public async Task<Flow?> EnvelopeFlowAsync(string orgId, string provider, IReadOnlyList<string>? scopes, string? credentialId,
+        CancellationToken cancellationToken)
+    {
+        var start = await engine.StartAsync(new StartFlowRequest
+        {
+            OrgId = orgId,
+            Provider = provider,
+            Scopes = scopes,
+            CredentialId = credentialId,
+            Transport = CallbackTransport.Gateway,
+            RedirectUri = GatewayRedirectUri,
+            ForEnvelope = true,
+        }, cancellationToken);
+        return start.Flow;
     }
 }

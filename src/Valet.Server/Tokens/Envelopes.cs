@@ -54,12 +54,12 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
 
         // Scopes to ask for: what the grant has plus what is missing, so reconnecting never narrows it.
         var scopes = (connection?.Scopes ?? []).Concat(requiredScopes).Distinct(StringComparer.Ordinal).ToList();
-        var (started, _) = await starter.StartAsync(orgId, provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId,
-            CallbackTransport.Gateway, null, cancellationToken);
-        if (started is not null)
+        // One flow per (org, provider, credential, scopes), reused by every envelope until a person starts on it.
+        var flow = await starter.EnvelopeFlowAsync(orgId, provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken);
+        if (flow is not null)
         {
-            envelope["flow_id"] = started.Flow.Id;
-            envelope["connect_url"] = PublicBase(request) + "/connect-authorize?flow=" + Uri.EscapeDataString(started.Flow.Id);
+            envelope["flow_id"] = flow.Id;
+            envelope["connect_url"] = PublicBase(request) + "/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id);
         }
 
         return envelope;

@@ -20,39 +20,117 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
             {
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                 await SweepAsync(connection, transaction, createdAt, cancellationToken);
-                await connection.ExecAsync(
-                    """
-                    INSERT INTO flows (id, org_id, provider, credential_id, scopes, state_hash, code_verifier, redirect_uri,
-                        transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at)
-                    VALUES (@Id, @OrgId, @Provider, @CredentialId, @Scopes, @StateHash, @CodeVerifier, @RedirectUri,
-                        @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt)
-                    """,
-                    new
-                    {
-                        flow.Id,
-                        flow.OrgId,
-                        flow.Provider,
-                        flow.CredentialId,
-                        Scopes = Sql.ToJson(flow.Scopes),
-                        flow.StateHash,
-                        CodeVerifier = vault.SealString(flow.CodeVerifier.Reveal(), Context(flow.Id)),
-                        flow.RedirectUri,
-                        Transport = flow.Transport == CallbackTransport.Loopback ? "loopback" : "gateway",
-                        flow.ReturnUrl,
-                        Status = StatusText(flow.Status),
-                        flow.ConnectionId,
-                        GrantedScopes = Sql.ToJson(flow.GrantedScopes),
-                        flow.Error,
-                        CreatedAt = Db.Time(createdAt),
-                        ExpiresAt = Db.Time(flow.ExpiresAt),
-                        CompletedAt = Db.Time(flow.CompletedAt),
-                    },
-                    transaction, cancellationToken);
+                await InsertAsync(connection, transaction, flow, createdAt, ignoreEnvelopeConflict: false, cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
                 return 0;
             },
             cancellationToken);
     }
+
+    public async Task<int> CountPendingAsync(string orgId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Db.OpenAsync(cancellationToken);
+        return (int)await connection.ScalarAsync<long>(
+            "SELECT count(*) FROM flows WHERE org_id = @orgId AND status IN ('pending', 'exchanging') AND expires_at > @now",
+            new { orgId, now = Db.Time(now) }, null, cancellationToken);
+    }
+
+    public async Task<(Flow? Flow, bool Created)> FindOrCreateEnvelopeFlowAsync(Flow candidate, int maxPending, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(candidate);
+        var key = candidate.EnvelopeKey ?? throw new ArgumentException("An envelope flow needs its EnvelopeKey.", nameof(candidate));
+
+        // A few rounds at most: each one ends unless a person consumes the flow between our read and our write.
+        for (var round = 0; round < 3; round++)
+        {
+            var existing = await QueryOneAsync("SELECT * FROM flows WHERE envelope_key = @key", new { key }, Map, cancellationToken);
+            if (existing is { Status: FlowStatus.Pending } && existing.ExpiresAt > now)
+            {
+                return (existing, false); // the common case under a storm of envelopes: a read, no write
+            }
+
+            if (existing is not null)
+            {
+                // Lapsed: give it a new life and a fresh state hash (a state handed out by an earlier re-arm dies).
+                var revived = await QueryOneAsync(
+                    """
+                    UPDATE flows SET status = 'pending', state_hash = @stateHash, expires_at = @expiresAt, completed_at = NULL, error = NULL
+                    WHERE id = @id AND envelope_key = @key AND status IN ('pending', 'expired') RETURNING *
+                    """,
+                    new { id = existing.Id, key, stateHash = candidate.StateHash, expiresAt = Db.Time(candidate.ExpiresAt) }, Map, cancellationToken);
+                if (revived is not null)
+                {
+                    return (revived, false);
+                }
+
+                continue;
+            }
+
+            if (await CountPendingAsync(candidate.OrgId, now, cancellationToken) >= maxPending)
+            {
+                return (null, false);
+            }
+
+            var createdAt = OrNow(candidate.CreatedAt);
+            var inserted = await WriteAsync(
+                $"The flow '{candidate.Id}' or its state already exists, or its org is unknown.",
+                async connection =>
+                {
+                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                    await SweepAsync(connection, transaction, createdAt, cancellationToken);
+                    var rows = await InsertAsync(connection, transaction, candidate, createdAt, ignoreEnvelopeConflict: true, cancellationToken);
+                    await transaction.CommitAsync(cancellationToken);
+                    return rows;
+                },
+                cancellationToken);
+            if (inserted == 1)
+            {
+                return (candidate with { CreatedAt = createdAt }, true);
+            }
+
+            // Another caller (on this node or another) inserted it first: the next round reads theirs.
+        }
+
+        return (await QueryOneAsync("SELECT * FROM flows WHERE envelope_key = @key", new { key }, Map, cancellationToken), false);
+    }
+
+    /// <summary>
+    /// Inserts <paramref name="flow"/>. With <paramref name="ignoreEnvelopeConflict"/>, a row already holding its envelope
+    /// key wins and nothing is inserted (0 rows): racing envelopes on every node end with one row.
+    /// </summary>
+    private async Task<int> InsertAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, Flow flow,
+        DateTimeOffset createdAt, bool ignoreEnvelopeConflict, CancellationToken cancellationToken) =>
+        await connection.ExecAsync(
+            $"""
+            INSERT INTO flows (id, org_id, provider, credential_id, scopes, state_hash, code_verifier, redirect_uri,
+                transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at, envelope_key)
+            VALUES (@Id, @OrgId, @Provider, @CredentialId, @Scopes, @StateHash, @CodeVerifier, @RedirectUri,
+                @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt, @EnvelopeKey)
+            {(ignoreEnvelopeConflict ? "ON CONFLICT (envelope_key) WHERE envelope_key IS NOT NULL DO NOTHING" : string.Empty)}
+            """,
+            new
+            {
+                flow.Id,
+                flow.OrgId,
+                flow.Provider,
+                flow.CredentialId,
+                Scopes = Sql.ToJson(flow.Scopes),
+                flow.StateHash,
+                CodeVerifier = vault.SealString(flow.CodeVerifier.Reveal(), Context(flow.Id)),
+                flow.RedirectUri,
+                Transport = flow.Transport == CallbackTransport.Loopback ? "loopback" : "gateway",
+                flow.ReturnUrl,
+                Status = StatusText(flow.Status),
+                flow.ConnectionId,
+                GrantedScopes = Sql.ToJson(flow.GrantedScopes),
+                flow.Error,
+                CreatedAt = Db.Time(createdAt),
+                ExpiresAt = Db.Time(flow.ExpiresAt),
+                CompletedAt = Db.Time(flow.CompletedAt),
+                flow.EnvelopeKey,
+            },
+            transaction, cancellationToken);
 
     public ValueTask<Flow?> FindAsync(string id, DateTimeOffset now, CancellationToken cancellationToken) =>
         FindWhereAsync("id = @key", id, now, cancellationToken);
@@ -64,7 +142,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
         // One statement: of any number of racing callbacks exactly one sees the row come back.
         QueryOneAsync(
             """
-            UPDATE flows SET status = 'exchanging', expires_at = CASE WHEN expires_at < @deadline THEN @deadline ELSE expires_at END
+            UPDATE flows SET status = 'exchanging', envelope_key = NULL, expires_at = CASE WHEN expires_at < @deadline THEN @deadline ELSE expires_at END
             WHERE state_hash = @stateHash AND status = 'pending' AND expires_at > @now RETURNING *
             """,
             new { stateHash, now = Db.Time(now), deadline = Db.Time(exchangeDeadline) }, Map, cancellationToken);
@@ -83,14 +161,14 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
     public Task CompleteAsync(string id, string connectionId, IReadOnlyList<string> grantedScopes, DateTimeOffset now, CancellationToken cancellationToken) =>
         ExecAsync(
             """
-            UPDATE flows SET status = 'complete', connection_id = @connectionId, granted_scopes = @grantedScopes, completed_at = @now
+            UPDATE flows SET status = 'complete', envelope_key = NULL, connection_id = @connectionId, granted_scopes = @grantedScopes, completed_at = @now
             WHERE id = @id AND status IN ('pending', 'exchanging')
             """,
             new { id, connectionId, grantedScopes = Sql.ToJson(grantedScopes), now = Db.Time(now) }, cancellationToken);
 
     public Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken) =>
         ExecAsync(
-            "UPDATE flows SET status = 'error', error = @error, completed_at = @now WHERE id = @id AND status IN ('pending', 'exchanging')",
+            "UPDATE flows SET status = 'error', envelope_key = NULL, error = @error, completed_at = @now WHERE id = @id AND status IN ('pending', 'exchanging')",
             new { id, error, now = Db.Time(now) }, cancellationToken);
 
     public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
@@ -170,6 +248,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
             RedirectUri = r.Str("redirect_uri"),
             Transport = r.Str("transport") == "loopback" ? CallbackTransport.Loopback : CallbackTransport.Gateway,
             ReturnUrl = r.StrOrNull("return_url"),
+            EnvelopeKey = r.StrOrNull("envelope_key"),
             Status = ParseStatus(r.Str("status")),
             ConnectionId = r.StrOrNull("connection_id"),
             GrantedScopes = Sql.FromJson(r.StrOrNull("granted_scopes")),

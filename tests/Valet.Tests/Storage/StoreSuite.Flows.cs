@@ -147,4 +147,74 @@ public abstract partial class StoreSuite
         await node.Flows.CompleteAsync(flow.Id, "conn_1", ["repo"], T0.AddMinutes(5).AddSeconds(20), None);
         Assert.Equal(FlowStatus.Complete, (await node.Flows.FindAsync(flow.Id, T0.AddMinutes(6), None))!.Status);
     }
+
+    private static Flow EnvelopeFlow(DateTimeOffset now, string key = "envelope-key-1") =>
+        NewFlow(now, TimeSpan.FromMinutes(5), state: Ids.RandomToken(16)) with { EnvelopeKey = key };
+
+    [Fact]
+    public async Task EnvelopeFlows_AreReused_UntilAPersonStartsOnThem()
+    {
+        var node = await StartWithOrgAsync();
+
+        var (first, created) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0), 100, T0, None);
+        var (again, createdAgain) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0.AddSeconds(10)), 100, T0.AddSeconds(10), None);
+        var (otherKey, _) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0, "envelope-key-2"), 100, T0, None);
+
+        Assert.True(created);
+        Assert.False(createdAgain);
+        Assert.Equal(first!.Id, again!.Id);
+        Assert.NotEqual(first.Id, otherKey!.Id);
+
+        // A person's callback consumes it: the key is released and the next envelope gets a new flow.
+        Assert.NotNull(await node.Flows.TryConsumeAsync(first.StateHash, T0.AddSeconds(20), T0.AddSeconds(50), None));
+        var (next, createdNext) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0.AddSeconds(30)), 100, T0.AddSeconds(30), None);
+        Assert.True(createdNext);
+        Assert.NotEqual(first.Id, next!.Id);
+    }
+
+    [Fact]
+    public async Task EnvelopeFlows_PastTheirExpiry_AreRevived_WithAFreshStateAndExpiry()
+    {
+        var node = await StartWithOrgAsync();
+        var (first, _) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0), 100, T0, None);
+        Assert.Equal(1, await node.Flows.SweepAsync(T0.AddMinutes(6), None)); // stored as expired
+
+        var later = EnvelopeFlow(T0.AddMinutes(7));
+        var (revived, created) = await node.Flows.FindOrCreateEnvelopeFlowAsync(later, 100, T0.AddMinutes(7), None);
+
+        Assert.False(created);
+        Assert.Equal(first!.Id, revived!.Id);
+        Assert.Equal(FlowStatus.Pending, revived.Status);
+        Assert.Equal(later.ExpiresAt, revived.ExpiresAt);
+        Assert.Equal(later.StateHash, revived.StateHash);
+        Assert.Null(await node.Flows.TryConsumeAsync(first.StateHash, T0.AddMinutes(7), T0.AddMinutes(8), None));
+    }
+
+    [Fact]
+    public async Task EnvelopeFlows_RacingOnTwoNodes_EndWithOneRow()
+    {
+        var node = await StartWithOrgAsync();
+        var other = await StartNodeAsync();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
+            (i % 2 == 0 ? node : other).Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0), 100, T0, None)));
+
+        Assert.Single(results.Select(r => r.Flow!.Id).Distinct());
+        Assert.Equal(1, results.Count(r => r.Created));
+        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, T0, None));
+    }
+
+    [Fact]
+    public async Task PendingFlows_AreCounted_AndTheCapStopsNewEnvelopeRows()
+    {
+        var node = await StartWithOrgAsync();
+        await node.Flows.CreateAsync(NewFlow(T0, TimeSpan.FromMinutes(5)), None);
+        await node.Flows.CreateAsync(NewFlow(T0, TimeSpan.FromMinutes(1)), None);
+
+        Assert.Equal(2, await node.Flows.CountPendingAsync(Org, T0, None));
+        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, T0.AddMinutes(2), None));
+        var (refused, created) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0), 2, T0, None);
+        Assert.Null(refused);
+        Assert.False(created);
+    }
 }

@@ -1,0 +1,15 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+
+namespace Valet.Server.Http;
+
+/// <summary>Any result, with <c>Retry-After</c> in whole seconds (at least 1): 429s and 503s say when to come back.</summary>
+internal sealed class RetryAfterResult(IResult inner, TimeSpan after) : IResult
+{
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        httpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return inner.ExecuteAsync(httpContext);
+    }
+}
