@@ -66,6 +66,11 @@ public static class ValetHost
             throw new ValetConfigurationException("VALET_ADMIN_TOKEN is required with PostgreSQL (hosted mode).");
         }
 
+        if (hosted && settings.PublicUrl is null)
+        {
+            throw new ValetConfigurationException("VALET_PUBLIC_URL is required with PostgreSQL (hosted mode): connect links and callbacks are built from it.");
+        }
+
         var keyRing = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory);
 
         ProviderCatalog catalog;
@@ -120,7 +125,8 @@ public static class ValetHost
         services.AddSingleton<LoopbackCallbacks>();
         services.AddSingleton<ConnectStarter>();
         services.AddSingleton<Envelopes>();
-        services.AddSingleton<SessionCookies>();
+        services.AddSingleton<PublicBaseUrl>();
+        services.AddValetSessions(settings);
         services.AddValetTokens();
         services.AddValetProxy();
         services.AddOpenApi();
@@ -148,6 +154,7 @@ public static class ValetHost
             Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
         }
 
+        app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
         app.UseProxyLane();
         app.UseValetStatusPagesAndLimits();
