@@ -8,10 +8,15 @@ namespace Valet.Tests.Server;
 /// <summary>SPEC §7: a URL Valet hands out is built from VALET_PUBLIC_URL or the listening address, never from Host.</summary>
 public sealed class PublicBaseUrlTests
 {
-    [Theory]
-    [InlineData(null)]
-    [InlineData("https://valet.example")]
-    public async Task ConnectUrl_IgnoresAForgedHostHeader(string? publicUrl)
+    /// <summary>Without VALET_PUBLIC_URL the base is the listening address; with it, the public URL. Host never counts.</summary>
+    [Fact]
+    public async Task ConnectUrl_IgnoresAForgedHostHeader()
+    {
+        await ConnectUrlStartsWithAsync(publicUrl: null);
+        await ConnectUrlStartsWithAsync(publicUrl: "https://valet.example");
+    }
+
+    private static async Task ConnectUrlStartsWithAsync(string? publicUrl)
     {
         await using var provider = await FakeOAuthServer.StartAsync();
         var settings = provider.ProviderSettings("acme");
