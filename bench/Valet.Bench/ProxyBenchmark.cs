@@ -50,7 +50,7 @@ internal static class ProxyBenchmark
         var valet = await ValetHost.BuildAsync([], new Dictionary<string, string?>
         {
             ["DATA_DIR"] = dataDirectory,
-            ["ADMIN_TOKEN"] = "bench-admin-token-0123456789",
+            ["ADMIN_TOKEN"] = "bench-admin-token-0123456789-abcdefghijk",
             ["urls"] = "http://127.0.0.1:0",
             ["Providers:bench:AuthorizationEndpoint"] = new Uri(upstream.Url, "/authorize").ToString(),
             ["Providers:bench:TokenEndpoint"] = new Uri(upstream.Url, "/token").ToString(),
@@ -193,7 +193,7 @@ internal static class ProxyBenchmark
 
     private static async Task<(string ConnectionId, string Key)> SetUpAsync(Uri valetUrl)
     {
-        using var admin = Client("bench-admin-token-0123456789");
+        using var admin = Client("bench-admin-token-0123456789-abcdefghijk");
         admin.BaseAddress = valetUrl;
         var credential = await PostAsync(admin, "/v1/orgs/default/credentials", new { provider = "bench", client_id = "bench", client_secret = "bench-secret" });
         var connection = await PostAsync(admin, "/v1/orgs/default/connections/import", new

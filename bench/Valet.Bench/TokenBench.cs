@@ -18,7 +18,7 @@ namespace Valet.Bench;
 /// </summary>
 internal static class TokenBench
 {
-    private const string AdminToken = "bench-admin-token-0123456789";
+    private const string AdminToken = "bench-admin-token-0123456789-abcdefghijk";
 
     public static async Task RunThroughputAsync(TimeSpan duration, int concurrency)
     {
@@ -109,6 +109,12 @@ internal static class TokenBench
                  })
         {
             settings[k] = v;
+        }
+
+        if (database is not null)
+        {
+            // Hosted mode requires a public URL; the bench follows no link Valet builds from it.
+            settings["PUBLIC_URL"] = "http://127.0.0.1";
         }
 
         var app = await ValetHost.BuildAsync([], settings, builder => builder.Logging.ClearProviders());

@@ -38,6 +38,8 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<IFlowStore, FlowStore>();
         services.TryAddSingleton<ITargetStore, TargetStore>();
         services.TryAddSingleton<IAuditStore, AuditStore>();
+        services.TryAddSingleton<ISessionStore, SessionStore>();
+        services.TryAddSingleton<IDataProtectionKeyStore, DataProtectionKeyStore>();
 
         // The hot reads go through a cache (docs/storage.md, "Caching and invalidation"). The undecorated stores stay
         // resolvable under the key StorageCache.Uncached.

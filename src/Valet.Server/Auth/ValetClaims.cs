@@ -4,13 +4,20 @@ namespace Valet.Server.Auth;
 
 internal static class ValetClaims
 {
+    /// <summary>The bearer scheme (admin token, service token, API keys): the default for every route.</summary>
     public const string Scheme = "Valet";
+
+    /// <summary>The dashboard's cookie scheme, asked for explicitly by the browser routes (<c>/me</c>, <c>/connect-authorize</c>).</summary>
+    public const string SessionScheme = "ValetSession";
     public const string RoleOperator = "operator";
     public const string RoleService = "service";
     public const string RoleAgent = "agent";
     public const string OrgClaim = "valet:org";
     public const string KeyIdClaim = "valet:key";
     public const string OperatorClaim = "valet:operator";
+    public const string SessionIdClaim = "valet:sid";
+    public const string TokenKindClaim = "valet:token_kind";
+    public const string TokenFingerprintClaim = "valet:token_fp";
 
     public const string OperatorPolicy = "operator";
     public const string ServicePolicy = "service";

@@ -21,13 +21,13 @@ internal static class SignInEndpoints
     {
         routes.MapGet("/signin", SignInPage).AllowAnonymous().ExcludeFromDescription();
         routes.MapPost("/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
-        routes.MapPost("/signout", (HttpResponse response) =>
+        routes.MapPost("/signout", async (HttpContext context, OperatorSessions sessions) =>
         {
-            SessionCookies.Clear(response);
+            await sessions.SignOutAsync(context);
             return Results.Redirect("/signin");
         }).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
-        routes.MapGet("/me", (HttpRequest request, SessionCookies sessions) =>
-                sessions.Read(request) is { } session
+        routes.MapGet("/me", async (HttpContext context) =>
+                await OperatorSessions.ReadAsync(context) is { } session
                     ? Results.Ok(new { org = session.OrgId, @operator = session.Operator, since = session.Since })
                     : Problems.Unauthorized("No dashboard session: sign in at /signin."))
             .AllowAnonymous().WithTags("Dashboard");
@@ -36,10 +36,16 @@ internal static class SignInEndpoints
 
     private static async Task SignInPage(HttpContext context, string? @return, string? org)
     {
+        if (ReturnPath(@return) is not { } returnPath)
+        {
+            await InvalidReturn().ExecuteAsync(context);
+            return;
+        }
+
         CallbackPage.ApplySecurityHeaders(context.Response);
         var form = $"""
             <form method="post" action="/signin">
-            <input type="hidden" name="return" value="{WebUtility.HtmlEncode(SafeReturn(@return))}">
+            <input type="hidden" name="return" value="{WebUtility.HtmlEncode(returnPath)}">
             <p><label>Org <input name="org" value="{WebUtility.HtmlEncode(org ?? "default")}" maxlength="64"></label></p>
             <p><label>Operator token <input name="token" type="password" autocomplete="off"></label></p>
             <p><button type="submit" id="signin">Sign in</button></p></form>
@@ -48,7 +54,7 @@ internal static class SignInEndpoints
         await CallbackPage.WriteHtmlAsync(context.Response, "Sign in to Valet", "An operator of the org must be signed in to connect an account.", true, null, form);
     }
 
-    private static async Task<IResult> SignInAsync(HttpContext context, OperatorTokens tokens, IOrgStore orgs, SessionCookies sessions)
+    private static async Task<IResult> SignInAsync(HttpContext context, OperatorTokens tokens, IOrgStore orgs, OperatorSessions sessions)
     {
         if (!context.Request.HasFormContentType)
         {
@@ -56,10 +62,15 @@ internal static class SignInEndpoints
         }
 
         var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        if (ReturnPath(form["return"].ToString()) is not { } returnPath)
+        {
+            return InvalidReturn();
+        }
+
         var token = form["token"].ToString();
         var orgId = form["org"].ToString().Trim();
-        var operatorName = tokens.IsAdmin(token) ? "admin" : tokens.IsService(token) ? "local" : null;
-        if (operatorName is null || orgId.Length is 0 or > 64 || await orgs.FindAsync(orgId, context.RequestAborted) is null)
+        var tokenKind = tokens.KindOf(token);
+        if (tokenKind is null || orgId.Length is 0 or > 64 || await orgs.FindAsync(orgId, context.RequestAborted) is null)
         {
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             CallbackPage.ApplySecurityHeaders(context.Response);
@@ -67,15 +78,15 @@ internal static class SignInEndpoints
             return Results.Empty;
         }
 
-        sessions.Issue(context.Response, orgId, operatorName);
-        return Results.Redirect(SafeReturn(form["return"].ToString()));
+        await sessions.SignInAsync(context, orgId, tokenKind);
+        return Results.Redirect(returnPath);
     }
 
-    private static async Task ConnectAuthorizeAsync(HttpContext context, string? flow, SessionCookies sessions, IFlowStore flows, FlowEngine engine,
+    private static async Task ConnectAuthorizeAsync(HttpContext context, string? flow, IFlowStore flows, FlowEngine engine,
         ConnectStarter starter, TimeProvider time)
     {
         CallbackPage.ApplySecurityHeaders(context.Response);
-        var session = sessions.Read(context.Request);
+        var session = await OperatorSessions.ReadAsync(context);
         if (session is null)
         {
             var back = "/connect-authorize?flow=" + Uri.EscapeDataString(flow ?? string.Empty);
@@ -104,9 +115,13 @@ internal static class SignInEndpoints
         context.Response.Redirect(armed.AbsoluteUri);
     }
 
-    /// <summary>Only local paths: never an open redirect.</summary>
-    private static string SafeReturn(string? value) =>
-        !string.IsNullOrEmpty(value) && value.StartsWith('/') && !value.StartsWith("//", StringComparison.Ordinal) && !value.Contains('\\', StringComparison.Ordinal)
-            ? value
-            : "/me";
+    /// <summary>
+    /// Where to go after sign-in: <c>/me</c> when none is given, a plain same-origin path (<see cref="ReturnUrls.IsLocalPath"/>),
+    /// or null for anything else, which is answered 400 rather than silently replaced: a link carrying it is broken or hostile.
+    /// </summary>
+    private static string? ReturnPath(string? value) =>
+        string.IsNullOrEmpty(value) ? "/me" : ReturnUrls.IsLocalPath(value) ? value : null;
+
+    private static IResult InvalidReturn() =>
+        Problems.BadRequest("invalid_return_url", "return must be a plain path on this server: '/' then path and query characters only.");
 }

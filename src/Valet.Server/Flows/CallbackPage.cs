@@ -20,7 +20,9 @@ internal static class CallbackPage
         var response = context.Response;
         ApplySecurityHeaders(response);
 
-        if (outcome is { Flow.ReturnUrl: { } returnUrl } && !outcome.BadState)
+        // A return URL that cannot be a Location header (a flow stored before return URLs were checked for it) gets the
+        // result page instead: the connection is saved by now, and the person must see that, not a 500.
+        if (outcome is { Flow.ReturnUrl: { } returnUrl } && !outcome.BadState && !ReturnUrls.HasUnsafeCharacter(returnUrl))
         {
             // Coarse result only: never the provider's raw error text, never a code or token.
             var separator = returnUrl.Contains('?', StringComparison.Ordinal) ? '&' : '?';

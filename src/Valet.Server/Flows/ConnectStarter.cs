@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Valet.Core.Domain;
 using Valet.Core.Flows;
@@ -9,34 +7,21 @@ using Valet.Server.Http;
 namespace Valet.Server.Flows;
 
 /// <summary>Starts a flow for either entry point (operator API, service principal), choosing the redirect URI.</summary>
-internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopback, ValetSettings settings, IServer server)
+internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopback, PublicBaseUrl publicBase)
 {
     public sealed record Started(Flow Flow, string State, Uri AuthorizationUrl);
 
-    /// <summary>The gateway callback: <c>{VALET_PUBLIC_URL}/oauth/callback</c>, else this server's own first address.</summary>
-    public string GatewayRedirectUri
-    {
-        get
-        {
-            var baseUrl = settings.PublicUrl;
-            if (baseUrl is null)
-            {
-                var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? ValetSettings.DefaultUrl;
-                baseUrl = address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal)
-                    .Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
-                    .Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
-                    .Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
-            }
-
-            return baseUrl.TrimEnd('/') + "/oauth/callback";
-        }
-    }
+    /// <summary>The gateway callback: <c>{VALET_PUBLIC_URL}/oauth/callback</c>, else under this server's own first address.</summary>
+    public string GatewayRedirectUri => publicBase.For("/oauth/callback");
 
     public async Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
         string? credentialId, CallbackTransport transport, string? returnUrl, CancellationToken cancellationToken)
     {
-        // Refuse a bad return_url before anything exists (no flow row, no listener).
-        if (engine.CheckReturnUrl(returnUrl) is { } returnUrlProblem)
+        // Refuse a bad return_url before anything exists (no flow row, no listener). It later becomes a Location header,
+        // which can carry only visible ASCII: anything else (control characters, spaces, raw non-ASCII) is refused here
+        // rather than failing the callback after the connection is saved.
+        if ((ReturnUrls.HasUnsafeCharacter(returnUrl) ? "return_url must be visible ASCII (percent-encode anything else)" : engine.CheckReturnUrl(returnUrl))
+            is { } returnUrlProblem)
         {
             return (null, Problems.BadRequest("invalid_return_url", returnUrlProblem));
         }

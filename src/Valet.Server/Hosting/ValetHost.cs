@@ -68,6 +68,11 @@ public static class ValetHost
             problems.Add("VALET_ADMIN_TOKEN is required with PostgreSQL (hosted mode).");
         }
 
+        if (hosted && settings!.PublicUrl is null)
+        {
+            problems.Add("VALET_PUBLIC_URL is required with PostgreSQL (hosted mode): connect links and callbacks are built from it.");
+        }
+
         // Only once the mode is known: in local mode loading the key ring may create the key file.
         var keyRing = database is null ? null
             : BootCheck.Run(problems, () => VaultKeyRing.Load(settings!.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory));
@@ -129,7 +134,8 @@ public static class ValetHost
         services.AddSingleton<LoopbackCallbacks>();
         services.AddSingleton<ConnectStarter>();
         services.AddSingleton<Envelopes>();
-        services.AddSingleton<SessionCookies>();
+        services.AddSingleton<PublicBaseUrl>();
+        services.AddValetSessions(settings);
         services.AddValetTokens();
         services.AddValetProxy();
         services.AddOpenApi();
@@ -161,6 +167,7 @@ public static class ValetHost
             Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
         }
 
+        app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
         app.UseProxyLane();
         app.UseValetStatusPagesAndLimits();

@@ -18,7 +18,7 @@ internal static class EnvelopeCodes
 /// gets a gated <c>connect_url</c> and a <c>flow_id</c> to wait on; a headless org gets no URL anywhere and no flow row,
 /// only what its integrator needs to run its own OAuth dance and re-import.
 /// </summary>
-internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, ConnectStarter starter, Hosting.ValetSettings settings)
+internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, ConnectStarter starter, Hosting.PublicBaseUrl publicBase)
 {
     public async Task<Dictionary<string, object?>> BuildAsync(string code, string orgId, string provider, Connection? connection,
         IReadOnlyList<string> requiredScopes, IReadOnlyList<string> missingScopes, HttpRequest request, CancellationToken cancellationToken)
@@ -59,7 +59,7 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
         if (flow is not null)
         {
             envelope["flow_id"] = flow.Id;
-            envelope["connect_url"] = PublicBase(request) + "/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id);
+            envelope["connect_url"] = publicBase.For("/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id));
         }
 
         return envelope;
@@ -67,8 +67,6 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
 
     public static IResult ToResult(Dictionary<string, object?> envelope) =>
         Results.Json(envelope, statusCode: StatusCodes.Status409Conflict, contentType: Problems.ContentType);
-
-    private string PublicBase(HttpRequest request) => settings.PublicUrl ?? $"{request.Scheme}://{request.Host}";
 
     private async Task<string?> FirstCredentialAsync(string orgId, string provider, CancellationToken cancellationToken)
     {

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Valet.Server.Hosting;
+using Valet.Storage;
 
 namespace Valet.Tests.Infrastructure;
 
@@ -18,7 +19,7 @@ namespace Valet.Tests.Infrastructure;
 /// </summary>
 public sealed class ValetTestServer : IAsyncDisposable
 {
-    public const string AdminToken = "test-admin-token-0123456789";
+    public const string AdminToken = "test-admin-token-0123456789-abcdefghijk";
 
     private readonly WebApplication _app;
 
@@ -57,6 +58,15 @@ public sealed class ValetTestServer : IAsyncDisposable
             overrides[key] = value;
         }
 
+        // Hosted mode (PostgreSQL) requires a public URL: give the node its own address, known before it listens.
+        if (overrides.GetValueOrDefault("DATABASE") is { } database && DatabaseTarget.Parse(database, dataDirectory).IsPostgres &&
+            !overrides.ContainsKey("PUBLIC_URL"))
+        {
+            var url = $"http://127.0.0.1:{FreePort()}";
+            overrides["urls"] = url;
+            overrides["PUBLIC_URL"] = url;
+        }
+
         var logs = new LogSink();
         var app = await ValetHost.BuildAsync([], overrides, builder =>
         {
@@ -87,6 +97,13 @@ public sealed class ValetTestServer : IAsyncDisposable
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(response.IsSuccessStatusCode, body.ToString());
         return (body.GetProperty("id").GetString()!, body.GetProperty("key").GetString()!);
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public static string RandomKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));

@@ -44,6 +44,9 @@ internal sealed class ServeProcess : IAsyncDisposable
         var environment = settings.ToDictionary(p => "VALET_" + p.Key.Replace(":", "__", StringComparison.Ordinal), p => p.Value);
         environment["VALET_DATA_DIR"] = dataDirectory;
 
+        // Hosted mode requires a public URL; a node in these tests is reached at its own address.
+        environment.TryAdd("VALET_PUBLIC_URL", url.ToString().TrimEnd('/'));
+
         var process = Process.Start(CliRunner.StartInfo(["serve", "--urls", url.ToString().TrimEnd('/')], environment))
             ?? throw new InvalidOperationException("valet serve did not start");
         var node = new ServeProcess(process, url, dataDirectory);

@@ -41,9 +41,35 @@ public sealed class BootFailureTests
     public async Task MissingKey_OnPostgres_FailsTheBoot()
     {
         var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"],
-            Env(TempDir(), ("VALET_DATABASE", "postgres://valet@127.0.0.1:1/valet"), ("VALET_ADMIN_TOKEN", ValetTestServer.AdminToken)));
+            Env(TempDir(), ("VALET_DATABASE", "postgres://valet@127.0.0.1:1/valet"), ("VALET_ADMIN_TOKEN", ValetTestServer.AdminToken),
+                ("VALET_PUBLIC_URL", "https://valet.example")));
 
         AssertOneLineFailure(result, "VALET_ENCRYPTION_KEY is required");
+    }
+
+    [Fact]
+    public async Task Postgres_WithoutPublicUrl_FailsTheBoot()
+    {
+        var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(TempDir(),
+            ("VALET_DATABASE", "postgres://valet@127.0.0.1:1/valet"), ("VALET_ADMIN_TOKEN", ValetTestServer.AdminToken),
+            ("VALET_ENCRYPTION_KEY", ValetTestServer.RandomKey())));
+
+        AssertOneLineFailure(result, "VALET_PUBLIC_URL is required with PostgreSQL");
+    }
+
+    [Theory]
+    [InlineData("0123456789abcdefghijklmnopqrstu", "at least 32 characters")]
+    [InlineData("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "at least 8 different characters")]
+    [InlineData("abcabcabcabcabcabcabcabcabcabcabcabc", "at least 8 different characters")]
+    [InlineData("0123456789abcdef0123456789abcdef", "one block repeated")]
+    public async Task WeakAdminToken_FailsTheBoot_SayingWhy(string token, string why)
+    {
+        var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(TempDir(), ("VALET_ADMIN_TOKEN", token)),
+            timeout: TimeSpan.FromSeconds(30));
+
+        AssertOneLineFailure(result, why);
+        Assert.Contains("VALET_ADMIN_TOKEN is too weak", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, result.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,54 @@
+using System.Net;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Dashboard;
+
+/// <summary>A browser reduced to what session tests need: cookies handled by hand, so a test can replay an old one.</summary>
+internal static class SessionKit
+{
+    public static HttpClient Client(Uri baseUrl) =>
+        new(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = baseUrl };
+
+    public static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string token = ValetTestServer.AdminToken, string org = "default",
+        string? returnPath = null, IDictionary<string, string>? headers = null)
+    {
+        var form = new Dictionary<string, string> { ["token"] = token, ["org"] = org };
+        if (returnPath is not null)
+        {
+            form["return"] = returnPath;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/signin") { Content = new FormUrlEncodedContent(form) };
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return await client.SendAsync(request);
+    }
+
+    /// <summary>The session's Set-Cookie header (the whole line, with its attributes).</summary>
+    public static string SetCookie(HttpResponseMessage response) =>
+        Assert.Single(response.Headers.TryGetValues("Set-Cookie", out var values) ? values : [], v => v.Contains("valet_session=", StringComparison.Ordinal));
+
+    /// <summary>Signs in and returns the cookie as a browser would send it back (<c>name=value</c>).</summary>
+    public static async Task<string> SessionCookieAsync(HttpClient client, string token = ValetTestServer.AdminToken, string org = "default")
+    {
+        using var response = await SignInAsync(client, token, org);
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        return SetCookie(response).Split(';')[0];
+    }
+
+    public static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string path, string cookie)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Add("Cookie", cookie);
+        return await client.SendAsync(request);
+    }
+
+    public static async Task<HttpStatusCode> MeAsync(HttpClient client, string cookie)
+    {
+        using var response = await SendAsync(client, HttpMethod.Get, "/me", cookie);
+        return response.StatusCode;
+    }
+}
