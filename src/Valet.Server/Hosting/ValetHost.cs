@@ -68,11 +68,8 @@ public static class ValetHost
 
         var keyRing = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory);
 
-        ProviderCatalog catalog;
-        using (var discoveryHttp = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
-        {
-            catalog = await ProviderCatalogBuilder.BuildAsync(builder.Configuration, discoveryHttp, cancellationToken);
-        }
+        // Discovery runs before the container exists, over the same hardened handler as every OAuth call (OAuthHttp).
+        var catalog = await ProviderCatalogBuilder.BuildAsync(builder.Configuration, cancellationToken);
 
         var serviceToken = settings.ServiceToken ?? (hosted ? null : ServiceTokenFile.LoadOrCreate(settings.DataDirectory));
 
@@ -101,7 +98,7 @@ public static class ValetHost
         services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken));
         services.AddSingleton<BearerAuthenticator>();
         services.AddValetStorage(database);
-        services.AddHttpClient<IOAuthClient, OAuthClient>(client => client.Timeout = TimeSpan.FromSeconds(30));
+        services.AddValetOAuthClient();
 
         services.ConfigureHttpJsonOptions(options =>
         {
