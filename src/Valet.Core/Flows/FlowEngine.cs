@@ -309,7 +309,7 @@ public sealed partial class FlowEngine(
             AccessToken = tokens.AccessToken,
             RefreshToken = tokens.RefreshToken,
             TokenType = tokens.TokenType,
-            ExpiresAt = tokens.ExpiresIn is { } seconds ? time.GetUtcNow().AddSeconds(seconds) : null,
+            ExpiresAt = TokenRules.ExpiresAt(time.GetUtcNow(), tokens.ExpiresIn),
             Scopes = tokens.Scopes ?? flow.Scopes,
             ApiBaseUrl = tokens.InstanceUrl,
             Source = "connect",

@@ -10,9 +10,11 @@ namespace Valet.Core.OAuth;
 /// <summary>
 /// OAuth 2.0 against catalog providers, quirks applied from <see cref="ProviderDefinition"/> data. Expected failures
 /// come back as <see cref="TokenError"/> values; only the caller's cancellation and programming errors throw.
-/// Tokens and secrets never reach an exception message.
+/// Tokens and secrets never reach an exception message. A singleton: each call takes a client from
+/// <see cref="IHttpClientFactory"/> (the hardened <see cref="OAuthHttp.ClientName"/>), so handlers rotate.
+/// A redirect answer is never followed and never used (see docs/decisions.md, "Outbound OAuth calls").
 /// </summary>
-public sealed class OAuthClient(HttpClient http, TimeProvider time) : IOAuthClient
+public sealed class OAuthClient(IHttpClientFactory httpClientFactory, TimeProvider time) : IOAuthClient
 {
     private const int MaxResponseBytes = 1 << 20;
     private static readonly ProductInfoHeaderValue UserAgent = new("Valet", "1.0");
@@ -91,8 +93,8 @@ public sealed class OAuthClient(HttpClient http, TimeProvider time) : IOAuthClie
         try
         {
             using var request = CreateTokenEndpointRequest(provider, endpoint, client, form);
-            using var response = await http.SendAsync(request, cancellationToken);
-            if (!response.IsSuccessStatusCode)
+            using var response = await Http().SendAsync(request, cancellationToken);
+            if (!response.IsSuccessStatusCode || OAuthHttp.IsRedirect(response, endpoint))
             {
                 return false;
             }
@@ -134,7 +136,13 @@ public sealed class OAuthClient(HttpClient http, TimeProvider time) : IOAuthClie
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
             request.Headers.UserAgent.Add(UserAgent);
 
-            using var response = await http.SendAsync(request, cancellationToken);
+            using var response = await Http().SendAsync(request, cancellationToken);
+            if (OAuthHttp.IsRedirect(response, endpoint))
+            {
+                // Never another host's identity. The hint, when there is one, came from the configured token endpoint.
+                return fallback;
+            }
+
             var body = response.IsSuccessStatusCode ? await ReadBodyAsync(response, cancellationToken) : null;
             if (body is null || JsonNode.Parse(body) is not JsonObject json
                 || (provider.Has(ProviderQuirks.OkFalseErrors) && TokenResponseReader.Str(json, "ok") == "false"))
@@ -156,6 +164,8 @@ public sealed class OAuthClient(HttpClient http, TimeProvider time) : IOAuthClie
             return fallback;
         }
     }
+
+    private HttpClient Http() => httpClientFactory.CreateClient(OAuthHttp.ClientName);
 
     /// <summary>Reads a dotted path (<c>data.viewer.id</c>); numbers and booleans come back as their JSON text.</summary>
     internal static string? ReadPath(JsonObject root, string? path)
@@ -191,7 +201,12 @@ public sealed class OAuthClient(HttpClient http, TimeProvider time) : IOAuthClie
         try
         {
             using var request = CreateTokenEndpointRequest(provider, endpoint, client, form);
-            using var response = await http.SendAsync(request, cancellationToken);
+            using var response = await Http().SendAsync(request, cancellationToken);
+            if (OAuthHttp.IsRedirect(response, endpoint))
+            {
+                return TokenResponseReader.Fail(TokenErrorKind.Transient, TokenResponseReader.ProviderRedirect, (int)response.StatusCode);
+            }
+
             var body = await ReadBodyAsync(response, cancellationToken);
             return TokenResponseReader.Read(provider, response, body, time);
         }

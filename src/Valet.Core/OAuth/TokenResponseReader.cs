@@ -12,6 +12,18 @@ namespace Valet.Core.OAuth;
 /// <summary>Turns a token endpoint answer (JSON or form-encoded, quirks applied) into a <see cref="TokenResult"/>.</summary>
 internal static class TokenResponseReader
 {
+    /// <summary>The endpoint answered a redirect (3xx), which Valet never follows: a provider error, retried later.</summary>
+    public const string ProviderRedirect = "provider_redirect";
+
+    /// <summary>No usable access token in a success answer (missing, not JSON…).</summary>
+    public const string InvalidResponse = "invalid_response";
+
+    /// <summary>An access or refresh token with characters that cannot go into an HTTP header (CR/LF, controls, spaces, non-ASCII).</summary>
+    public const string InvalidTokenValue = "invalid_token_value";
+
+    /// <summary>A <c>token_type</c> that is not a bearer token (DPoP, MAC…): see <see cref="TokenRules.BearerTokenType"/>.</summary>
+    public const string UnsupportedTokenType = "unsupported_token_type";
+
     // Non-standard spellings of the same outcomes (GitHub, Slack, …): data, not per-provider branches.
     private static readonly FrozenSet<string> InvalidGrantCodes = new[]
     {
@@ -35,6 +47,11 @@ internal static class TokenResponseReader
         var status = (int)response.StatusCode;
         var json = body is null ? null : ParseBody(body);
         var error = json is null ? null : Str(json, "error");
+
+        if (status is >= 300 and < 400)
+        {
+            return Fail(TokenErrorKind.Transient, ProviderRedirect, status);
+        }
 
         if (response.StatusCode == HttpStatusCode.TooManyRequests)
         {
@@ -61,7 +78,7 @@ internal static class TokenResponseReader
 
         if (json is null)
         {
-            return Fail(TokenErrorKind.Transient, "invalid_response", status);
+            return Fail(TokenErrorKind.Transient, InvalidResponse, status);
         }
 
         if (status is < 200 or >= 300)
@@ -116,20 +133,27 @@ internal static class TokenResponseReader
         var access = Str(source, "access_token");
         if (string.IsNullOrEmpty(access))
         {
-            return Fail(TokenErrorKind.Transient, "invalid_response", status);
+            return Fail(TokenErrorKind.Transient, InvalidResponse, status);
         }
 
+        // An invalid provider answer, like a missing token: nothing of it is stored, a refresh is retried later.
         var refresh = Str(source, "refresh_token");
-        long? expiresIn = long.TryParse(Str(source, "expires_in"), out var seconds) && seconds >= 0 ? seconds : null;
-        var tokenType = Str(source, "token_type");
+        if (!TokenRules.IsValidTokenValue(access) || (!string.IsNullOrEmpty(refresh) && !TokenRules.IsValidTokenValue(refresh)))
+        {
+            return Fail(TokenErrorKind.Transient, InvalidTokenValue, status);
+        }
+
+        if (TokenRules.BearerTokenType(Str(source, "token_type"), provider) is not { } tokenType)
+        {
+            return Fail(TokenErrorKind.Transient, UnsupportedTokenType, status);
+        }
 
         return TokenResult.Success(new TokenSet
         {
             AccessToken = new Secret(access),
             RefreshToken = string.IsNullOrEmpty(refresh) ? null : new Secret(refresh),
-            // Slack says "user"/"bot"; every catalog API takes these tokens as Bearer.
-            TokenType = string.Equals(tokenType, "DPoP", StringComparison.OrdinalIgnoreCase) ? "DPoP" : "Bearer",
-            ExpiresIn = expiresIn,
+            TokenType = tokenType,
+            ExpiresIn = TokenRules.ExpiresInSeconds(Str(source, "expires_in")),
             Scopes = Scopes(source["scope"]),
             InstanceUrl = provider.Has(ProviderQuirks.InstanceUrlApiBase) ? InstanceUrl(provider, Str(json, "instance_url")) : null,
             AccountIdHint = ReferenceEquals(source, json)

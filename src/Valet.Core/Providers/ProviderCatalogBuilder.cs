@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Valet.Core.OAuth;
 
 namespace Valet.Core.Providers;
 
@@ -14,6 +15,14 @@ public static class ProviderCatalogBuilder
     /// <summary>The keys a <c>Providers:&lt;id&gt;</c> section may hold (case-insensitive); anything else is a problem.</summary>
     public static IReadOnlyList<string> Keys => ProviderSettings.Keys;
 
+    /// <summary>Builds the catalog with discovery over the hardened OAuth handler (<see cref="OAuthHttp"/>): for boot, before the container exists.</summary>
+    public static async Task<ProviderCatalog> BuildAsync(IConfiguration configuration, CancellationToken cancellationToken)
+    {
+        using var http = OAuthHttp.CreateStandaloneClient();
+        return await BuildAsync(configuration, http, cancellationToken);
+    }
+
+    /// <summary>Builds the catalog with discovery over <paramref name="http"/>, which should come from <see cref="OAuthHttp"/>.</summary>
     public static Task<ProviderCatalog> BuildAsync(IConfiguration configuration, HttpClient http, CancellationToken cancellationToken) =>
         BuildAsync(configuration, BuiltInProviders.All, http, cancellationToken);
 

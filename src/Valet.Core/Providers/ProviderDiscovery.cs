@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Valet.Core.OAuth;
 
 namespace Valet.Core.Providers;
 
@@ -51,6 +52,13 @@ internal static class ProviderDiscovery
                 using var request = new HttpRequestMessage(HttpMethod.Get, url);
                 request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
                 using var response = await http.SendAsync(request, timeout.Token);
+                if (OAuthHttp.IsRedirect(response, url))
+                {
+                    // Not followed (the metadata names the endpoints credentials go to); the next candidate may still answer.
+                    failures.Add($"{NetworkHosts.Describe(url)} answered a redirect (HTTP {(int)response.StatusCode}), which Valet does not follow");
+                    continue;
+                }
+
                 if (!response.IsSuccessStatusCode)
                 {
                     failures.Add($"{NetworkHosts.Describe(url)} answered HTTP {(int)response.StatusCode}");

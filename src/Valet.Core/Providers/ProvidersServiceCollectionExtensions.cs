@@ -8,34 +8,17 @@ namespace Microsoft.Extensions.DependencyInjection;
 
 public static class ProvidersServiceCollectionExtensions
 {
-    /// <summary>Named <see cref="HttpClient"/> used for discovery and by <see cref="OAuthClient"/>: no redirects followed.</summary>
-    public const string HttpClientName = "Valet.OAuth";
-
     /// <summary>
     /// Registers <see cref="IProviderCatalog"/> (built from <see cref="IConfiguration"/> at host start, failing the
-    /// boot with <see cref="CatalogValidationException"/>) and <see cref="IOAuthClient"/>. Safe to call twice.
-    /// A host that already registered an <see cref="IProviderCatalog"/> (e.g. from
-    /// <see cref="ProviderCatalogBuilder.BuildAsync(IConfiguration, HttpClient, CancellationToken)"/>) keeps it.
+    /// boot with <see cref="CatalogValidationException"/>) and, through <c>AddValetOAuthClient()</c>, the hardened
+    /// <see cref="IOAuthClient"/> whose named client also serves discovery. Safe to call twice. A host that already
+    /// registered an <see cref="IProviderCatalog"/> (e.g. from <see cref="ProviderCatalogBuilder.BuildAsync(IConfiguration, CancellationToken)"/>) keeps it.
     /// </summary>
     public static IServiceCollection AddValetProviders(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
 
-        services.TryAddSingleton(TimeProvider.System);
-        if (!services.Any(d => d.ServiceType == typeof(IOAuthClient)))
-        {
-            services.AddHttpClient(HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30))
-                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-                {
-                    // A token or discovery endpoint that redirects elsewhere must not receive our credentials again.
-                    AllowAutoRedirect = false,
-                    PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-                });
-            services.AddTransient<IOAuthClient>(sp => new OAuthClient(
-                sp.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName),
-                sp.GetRequiredService<TimeProvider>()));
-        }
-
+        services.AddValetOAuthClient();
         services.TryAddSingleton<IProviderCatalog>(sp => new DeferredProviderCatalog(
             sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHttpClientFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ProviderCatalogStartup>());
@@ -50,7 +33,7 @@ internal sealed class DeferredProviderCatalog : IProviderCatalog
 
     public DeferredProviderCatalog(IConfiguration configuration, IHttpClientFactory httpClientFactory) =>
         _catalog = new(() => ProviderCatalogBuilder.BuildAsync(configuration,
-            httpClientFactory.CreateClient(ProvidersServiceCollectionExtensions.HttpClientName), CancellationToken.None));
+            httpClientFactory.CreateClient(OAuthHttp.ClientName), CancellationToken.None));
 
     public Task LoadAsync(CancellationToken cancellationToken) => _catalog.Value.WaitAsync(cancellationToken);
 

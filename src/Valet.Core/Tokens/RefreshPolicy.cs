@@ -39,13 +39,9 @@ internal static class RefreshPolicy
 
     public static DateTimeOffset? ExpiryFrom(TokenSet tokens, DateTimeOffset now, RefreshOptions options)
     {
-        // expires_in ≤ 0 is as good as absent: some providers send 0 for "does not expire".
-        if (tokens.ExpiresIn is { } seconds && seconds > 0)
-        {
-            return now + TimeSpan.FromSeconds(Math.Min(seconds, (long)TimeSpan.FromDays(3650).TotalSeconds));
-        }
-
-        return options.NoExpiryPolicy == NoExpiryPolicy.AssumedLifetime ? now + options.NoExpiryAssumedLifetime : null;
+        // One lifetime rule (TokenRules): expires_in ≤ 0 is as good as absent, and at most MaxLifetime counts.
+        return TokenRules.ExpiresAt(now, tokens.ExpiresIn)
+            ?? (options.NoExpiryPolicy == NoExpiryPolicy.AssumedLifetime ? now + options.NoExpiryAssumedLifetime : null);
     }
 
     /// <summary>The row after a successful refresh. A response without a refresh token keeps the old one.</summary>

@@ -64,9 +64,16 @@ internal static class ImportEndpoint
             validation.Add("expires_in", "give expires_at or expires_in, not both");
         }
 
-        if (request.ExpiresIn is < 0 or > 10L * 365 * 24 * 3600)
+        // The lifetime rule of provider answers (TokenRules.MaxLifetime); a caller can correct its input, so it is refused, not clamped.
+        var now = time.GetUtcNow();
+        if (request.ExpiresIn is < 0 || request.ExpiresIn > TokenRules.MaxLifetimeSeconds)
         {
             validation.Add("expires_in", "must be between 0 and ten years in seconds");
+        }
+
+        if (request.ExpiresAt is { } at && !TokenRules.IsPlausibleExpiry(now, at))
+        {
+            validation.Add("expires_at", "must be within ten years of now");
         }
 
         if (request.Scopes is { } scopes && (scopes.Length > 200 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200)))
@@ -77,6 +84,18 @@ internal static class ImportEndpoint
         if (!validation.IsValid)
         {
             return validation.Problem();
+        }
+
+        // Tokens go verbatim into outbound Authorization headers: refused, never stored, when they could not be sent.
+        if (!TokenRules.IsValidTokenValue(accessToken) || (request.RefreshToken is { } refreshValue && !TokenRules.IsValidTokenValue(refreshValue)))
+        {
+            return Problems.Unprocessable("invalid_token_value",
+                "access_token and refresh_token must be printable ASCII without spaces or control characters.");
+        }
+
+        if (TokenRules.BearerTokenType(request.TokenType, provider) is not { } tokenType)
+        {
+            return Problems.Unprocessable("unsupported_token_type", "token_type must be Bearer (or omitted): Valet sends tokens as bearer tokens only.");
         }
 
         if (credential.OrgId != org || credential.Provider != provider!.Id)
@@ -93,7 +112,6 @@ internal static class ImportEndpoint
                 "These scopes are wider than the stored grant, but no new refresh_token came with them: the old refresh token cannot carry them. Import the refresh token of the new grant.");
         }
 
-        var now = time.GetUtcNow();
         DateTimeOffset? expiresAt = request.ExpiresAt ?? (request.ExpiresIn is { } seconds ? now.AddSeconds(seconds) : existing?.ExpiresAt);
         var (connection, created) = await registry.SaveAsync(new GrantToStore
         {
@@ -103,7 +121,7 @@ internal static class ImportEndpoint
             Account = new AccountIdentity(accountId!, request.Account!.Login ?? existing?.AccountLogin, request.Account.Email ?? existing?.AccountEmail),
             AccessToken = new Secret(accessToken!),
             RefreshToken = request.RefreshToken is { } refresh ? new Secret(refresh) : existing?.RefreshToken,
-            TokenType = request.TokenType ?? existing?.TokenType ?? "Bearer",
+            TokenType = tokenType,
             ExpiresAt = expiresAt,
             Scopes = newScopes ?? existing?.Scopes,
             ApiBaseUrl = existing?.ApiBaseUrl,

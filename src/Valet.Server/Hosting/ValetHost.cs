@@ -77,11 +77,8 @@ public static class ValetHost
         var keyRing = database is null ? null
             : BootCheck.Run(problems, () => VaultKeyRing.Load(settings!.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory));
 
-        ProviderCatalog? catalog;
-        using (var discoveryHttp = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
-        {
-            catalog = await BootCheck.RunAsync(problems, () => ProviderCatalogBuilder.BuildAsync(builder.Configuration, discoveryHttp, cancellationToken));
-        }
+        // Discovery runs before the container exists, over the same hardened handler as every OAuth call (OAuthHttp).
+        var catalog = await BootCheck.RunAsync(problems, () => ProviderCatalogBuilder.BuildAsync(builder.Configuration, cancellationToken));
 
         if (problems.Count > 0 || settings is null || database is null || keyRing is null || catalog is null)
         {
@@ -115,7 +112,7 @@ public static class ValetHost
         services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken));
         services.AddSingleton<BearerAuthenticator>();
         services.AddValetStorage(database);
-        services.AddHttpClient<IOAuthClient, OAuthClient>(client => client.Timeout = TimeSpan.FromSeconds(30));
+        services.AddValetOAuthClient();
 
         services.ConfigureHttpJsonOptions(options =>
         {

@@ -21,7 +21,7 @@ public sealed class AuthorizationUrlTests
     [Fact]
     public void Google_HasPkceS256_SpaceSeparatedScopes_AndOfflineParameters()
     {
-        var url = new OAuthClient(new HttpClient(), TimeProvider.System).BuildAuthorizationUrl(BuiltInProviders.Find("google")!, Request("openid", "email"));
+        var url = OAuthTestData.NewClient().BuildAuthorizationUrl(BuiltInProviders.Find("google")!, Request("openid", "email"));
         var q = Query(url);
 
         Assert.Equal("https://accounts.google.com/o/oauth2/v2/auth", url.GetLeftPart(UriPartial.Path));
@@ -41,7 +41,7 @@ public sealed class AuthorizationUrlTests
     [Fact]
     public void Slack_PutsCommaSeparatedScopesInUserScope()
     {
-        var url = new OAuthClient(new HttpClient(), TimeProvider.System).BuildAuthorizationUrl(BuiltInProviders.Find("slack")!, Request("search:read", "users:read"));
+        var url = OAuthTestData.NewClient().BuildAuthorizationUrl(BuiltInProviders.Find("slack")!, Request("search:read", "users:read"));
         var q = Query(url);
 
         Assert.Equal("search:read,users:read", q["user_scope"]);
@@ -57,7 +57,7 @@ public sealed class AuthorizationUrlTests
             ExtraAuthorizationParameters = new Dictionary<string, string> { ["state"] = "evil", ["audience"] = "api.atlassian.com" },
         };
 
-        var q = Query(new OAuthClient(new HttpClient(), TimeProvider.System).BuildAuthorizationUrl(provider, Request("read:me")));
+        var q = Query(OAuthTestData.NewClient().BuildAuthorizationUrl(provider, Request("read:me")));
 
         Assert.Equal("state-123", q["state"]);
         Assert.Equal("t1", q["tenant"]);

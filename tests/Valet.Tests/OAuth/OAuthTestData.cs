@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
 
@@ -17,6 +18,17 @@ internal static class OAuthTestData
 
     public static ClientCredentials Client(string secret = "client-secret-value") => new("client-id", new(secret));
 
+    /// <summary>
+    /// The client as the server registers it (<c>AddValetOAuthClient()</c>, hardened handler); or, when a test brings its
+    /// own <paramref name="http"/>, over that one client.
+    /// </summary>
     public static OAuthClient NewClient(HttpClient? http = null, TimeProvider? time = null) =>
-        new(http ?? new HttpClient(), time ?? TimeProvider.System);
+        new(http is null ? Registered.GetRequiredService<IHttpClientFactory>() : new SingleClientFactory(http), time ?? TimeProvider.System);
+
+    private static readonly ServiceProvider Registered = new ServiceCollection().AddValetOAuthClient().BuildServiceProvider();
+
+    private sealed class SingleClientFactory(HttpClient http) : IHttpClientFactory
+    {
+        public HttpClient CreateClient(string name) => http;
+    }
 }
