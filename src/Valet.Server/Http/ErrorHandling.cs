@@ -29,7 +29,7 @@ internal static class ErrorHandling
         });
 
     private static bool IsExpected(Exception error, HttpContext context) =>
-        StorageFailures.IsUnavailable(error) || error is BadHttpRequestException or JsonException
+        StorageFailures.IsUnavailable(error) || error is BadHttpRequestException or JsonException or InvalidDataException
         || (error is OperationCanceledException && context.RequestAborted.IsCancellationRequested);
 
     private static async Task Handle(HttpContext context)

@@ -1,3 +1,4 @@
+using Valet.Core;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -141,7 +142,7 @@ public sealed class RedirectRefusalServerTests : IClassFixture<RedirectingProvid
     {
         var issuer = Fake.Redirector.Url("307").AbsoluteUri.TrimEnd('/');
 
-        var error = await Assert.ThrowsAsync<CatalogValidationException>(() => ValetTestServer.StartAsync(new Dictionary<string, string?>
+        var error = await Assert.ThrowsAsync<ValetConfigurationException>(() => ValetTestServer.StartAsync(new Dictionary<string, string?>
         {
             ["Providers:disc:Issuer"] = issuer,
             ["Providers:disc:AllowPrivateNetwork"] = "true",
@@ -149,7 +150,7 @@ public sealed class RedirectRefusalServerTests : IClassFixture<RedirectingProvid
 
         Assert.Contains("provider 'disc'", error.Message, StringComparison.Ordinal);
         Assert.Contains("redirect (HTTP 307)", error.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain('\n', error.Message);
+        Assert.DoesNotContain("   at ", error.Message, StringComparison.Ordinal);
         Assert.Empty(Fake.Received);
     }
 

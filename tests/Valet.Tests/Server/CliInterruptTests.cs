@@ -24,7 +24,7 @@ public sealed class CliInterruptTests
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
 
-        var first = await process.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var first = await process.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(120)); // a cold CLI on a loaded machine
         Assert.StartsWith("Open this URL to continue: ", first, StringComparison.Ordinal);
         // A real signal, as a terminal's Ctrl+C or a service manager sends it (Process.Kill would be SIGKILL).
         using (var kill = Process.Start("/bin/kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
