@@ -123,6 +123,7 @@ public static class ValetHost
         services.AddSingleton<SessionCookies>();
         services.AddValetTokens();
         services.AddValetProxy();
+        services.AddValetRateLimits();
         services.AddOpenApi();
 
         // Metrics (refreshes, failures by class, lag behind schedule) go out over OTLP when the standard
@@ -149,9 +150,11 @@ public static class ValetHost
         }
 
         app.UseValetExceptionHandler();
+        app.UseValetRateLimits();
         app.UseProxyLane();
         app.UseValetStatusPagesAndLimits();
         app.UseAuthentication();
+        app.UseAgentRateLimits();
         app.UseInternalGuard();
         app.UseAuthorization();
         app.MapValetEndpoints();
