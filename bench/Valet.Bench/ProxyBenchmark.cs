@@ -52,6 +52,8 @@ internal static class ProxyBenchmark
             ["DATA_DIR"] = dataDirectory,
             ["ADMIN_TOKEN"] = "bench-admin-token-0123456789-abcdefghijk",
             ["urls"] = "http://127.0.0.1:0",
+            ["RateLimits:AgentRequestsPerSecond"] = "100000000", // measured, never reached: one key carries the whole load
+            ["RateLimits:AgentBurst"] = "100000000",
             ["Providers:bench:AuthorizationEndpoint"] = new Uri(upstream.Url, "/authorize").ToString(),
             ["Providers:bench:TokenEndpoint"] = new Uri(upstream.Url, "/token").ToString(),
             ["Providers:bench:ApiBaseUrl"] = new Uri(upstream.Url, "/api").ToString(),

@@ -4,6 +4,7 @@ using DbUp.Engine;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Valet.Core;
 using Valet.Storage.Data;
 
 namespace Valet.Storage;
@@ -85,7 +86,15 @@ public sealed partial class StorageInitializer : IDisposable
     private async Task<IReadOnlyList<string>> MigrateSqliteAsync(SqliteDb db, CancellationToken cancellationToken)
     {
         var path = _target.SqlitePath!;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+
+        // The database's directory is the data directory (by default): owner-only, and everything SQLite creates in it
+        // later (-wal, -shm, -journal) too, through the umask this sets.
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var tightened = DataDirectory.Secure(directory);
+        if (tightened.Count > 0)
+        {
+            LogTightened(directory, string.Join(", ", tightened.Select(Path.GetFileName)));
+        }
 
         // Two processes starting on one file (valet serve twice): the lock file makes the second wait.
         await using var fileLock = await AcquireFileLockAsync(path + ".migrate.lock", cancellationToken);
@@ -134,6 +143,10 @@ public sealed partial class StorageInitializer : IDisposable
     }
 
     public void Dispose() => _once.Dispose();
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning,
+        Message = "Data directory {Directory} was readable by other users: removed group and other permissions from {Paths}")]
+    private partial void LogTightened(string directory, string paths);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Applied database migration {Script} to {Database}")]
     private partial void LogApplied(string script, string database);

@@ -12,6 +12,8 @@ namespace Valet.Cli.Commands;
 /// </summary>
 internal static class ConnectCommand
 {
+    public const string ClientSecretVariable = "VALET_CLIENT_SECRET";
+
     public static Command Create()
     {
         var provider = new Argument<string>("provider") { Description = "Provider id (see valet providers list)" };
@@ -23,7 +25,10 @@ internal static class ConnectCommand
         };
         transport.AcceptOnlyFromAmong("loopback", "gateway");
         var clientId = new Option<string?>("--client-id") { Description = "Use this OAuth client (registered as a BYOC credential of the org)" };
-        var clientSecret = new Option<string?>("--client-secret") { Description = "Its secret; '-' reads it from stdin (keeps it out of the process list)" };
+        var clientSecret = new Option<string?>("--client-secret")
+        {
+            Description = $"'-' reads its secret from stdin; without this option it comes from {ClientSecretVariable}. Never the secret itself: it would show in the process list",
+        };
         var noBrowser = new Option<bool>("--no-browser") { Description = "Print the URL on stderr instead of opening a browser" };
         var timeout = new Option<string>("--timeout") { Description = "How long to wait (default: the flow lifetime, 5m)", DefaultValueFactory = _ => "5m" };
         var force = new Option<bool>("--force") { Description = "Start a flow even when a connection with these scopes exists (e.g. a second account)" };
@@ -34,15 +39,11 @@ internal static class ConnectCommand
             {
                 var wait = Durations.Parse(parse.GetValue(timeout)!, "--timeout");
                 var json = parse.GetValue(Verb.Json);
-                var secret = parse.GetValue(clientSecret);
-                if (secret == "-")
-                {
-                    secret = (await Console.In.ReadLineAsync(ct))?.Trim();
-                }
-
+                var secret = await ReadSecretAsync(parse.GetValue(clientSecret), parse.GetValue(clientId) is not null, ct);
                 if ((parse.GetValue(clientId) is null) != string.IsNullOrEmpty(secret))
                 {
-                    throw new CliException("--client-id and --client-secret go together.", ExitCodes.Usage);
+                    throw new CliException(
+                        $"--client-id needs its secret: pipe it in with `--client-secret -`, or set {ClientSecretVariable}.", ExitCodes.Usage);
                 }
 
                 var start = await api.PostAsync("internal/oauth/connect/start", new
@@ -100,6 +101,30 @@ internal static class ConnectCommand
 
     private static DateTimeOffset? ExpiresAt(JsonElement body) =>
         body.TryGetProperty("expires_at", out var value) && value.ValueKind == JsonValueKind.String && value.TryGetDateTimeOffset(out var at) ? at : null;
+
+    /// <summary>
+    /// The client secret, from stdin (<c>--client-secret -</c>) or <see cref="ClientSecretVariable"/> (only with
+    /// <c>--client-id</c>); never from the command line, where every user of the machine can read it (ps, /proc).
+    /// </summary>
+    private static async Task<string?> ReadSecretAsync(string? option, bool hasClientId, CancellationToken cancellationToken)
+    {
+        if (option is not null)
+        {
+            if (option != "-")
+            {
+                // The value is not repeated: the message goes to a terminal, a log or a CI transcript.
+                throw new CliException(
+                    $"--client-secret does not take the secret on the command line (it would show in the process list): use `--client-secret -` and pipe it on stdin, or set {ClientSecretVariable}.",
+                    ExitCodes.Usage);
+            }
+
+            return (await Console.In.ReadLineAsync(cancellationToken))?.Trim();
+        }
+
+        return hasClientId && Environment.GetEnvironmentVariable(ClientSecretVariable) is { Length: > 0 } fromEnvironment
+            ? fromEnvironment.Trim()
+            : null;
+    }
 
     private static async Task<JsonElement> PollAsync(ValetApi api, string state, TimeSpan wait, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
     {

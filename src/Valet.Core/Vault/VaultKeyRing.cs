@@ -94,7 +94,7 @@ public sealed class VaultKeyRing
         string? generated = null;
         if (!File.Exists(path))
         {
-            Directory.CreateDirectory(dataDirectory);
+            DataDirectory.Create(dataDirectory);
             var fresh = Convert.ToBase64String(RandomNumberGenerator.GetBytes(MinimumKeyBytes));
             try
             {

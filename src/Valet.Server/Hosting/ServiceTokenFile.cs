@@ -1,3 +1,4 @@
+using Valet.Core;
 using Valet.Core.Domain;
 
 namespace Valet.Server.Hosting;
@@ -17,7 +18,7 @@ internal static class ServiceTokenFile
         var path = PathIn(dataDirectory);
         if (!File.Exists(path))
         {
-            Directory.CreateDirectory(dataDirectory);
+            DataDirectory.Create(dataDirectory);
             try
             {
                 var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };

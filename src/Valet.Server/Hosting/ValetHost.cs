@@ -135,6 +135,7 @@ public static class ValetHost
         services.AddValetSessions(settings);
         services.AddValetTokens();
         services.AddValetProxy();
+        services.AddValetRateLimits();
         services.AddOpenApi();
 
         // Metrics (refreshes, failures by class, lag behind schedule) go out over OTLP when the standard
@@ -166,9 +167,11 @@ public static class ValetHost
 
         app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
+        app.UseValetRateLimits();
         app.UseProxyLane();
         app.UseValetStatusPagesAndLimits();
         app.UseAuthentication();
+        app.UseAgentRateLimits();
         app.UseInternalGuard();
         app.UseAuthorization();
         app.MapValetEndpoints();

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Valet.Server.Audit;
 using Valet.Server.Auth;
+using Valet.Server.Http;
 using Valet.Server.Targets;
 
 namespace Valet.Server.Proxy;
@@ -63,6 +64,7 @@ internal static class ProxyEndpoints
     {
         var handler = app.ApplicationServices.GetRequiredService<ProxyHandler>();
         var bearer = app.ApplicationServices.GetRequiredService<BearerAuthenticator>();
+        var limits = app.ApplicationServices.GetService<ValetRateLimiter>();
         return app.Use(async (context, next) =>
         {
             var path = context.Request.Path;
@@ -85,6 +87,13 @@ internal static class ProxyEndpoints
             if (outcome.Principal is { } principal)
             {
                 context.User = principal;
+
+                // The per-key limit (RateLimits.UseAgentRateLimits does the same for routed requests).
+                if (principal is ApiKeyPrincipal agent && limits?.AgentLimited(agent.Key.Id) is { } wait)
+                {
+                    await RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
+                    return;
+                }
             }
 
             if (viaTarget && IsOperatorTargetRead(context, bare: rest.Value.IndexOf('/', 1) < 0))

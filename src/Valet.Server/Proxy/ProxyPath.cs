@@ -116,9 +116,9 @@ internal static class ProxyPath
 
     private static string? CheckForm(ReadOnlySpan<char> form, bool first, bool decoded)
     {
-        if (form is "." or "..")
+        if (IsDotSegment(form))
         {
-            return "The path must not contain '.' or '..' segments, plain or encoded.";
+            return "The path must not contain '.' or '..' segments, plain or encoded, with a ';' parameter or in full-width dots.";
         }
 
         if (form.Contains('\\'))
@@ -142,6 +142,34 @@ internal static class ProxyPath
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// <c>.</c> or <c>..</c> as some upstream may read it: what comes before a <c>;</c> (Tomcat and other servlet containers
+    /// drop path parameters, so <c>..;</c> is <c>..</c> to them), with the compatibility dots that Unicode normalisation
+    /// (NFKC) folds to '.': U+FF0E full-width, U+FE52 small and U+2024 one-dot leader (one dot), U+2025 two-dot leader (two).
+    /// </summary>
+    private static bool IsDotSegment(ReadOnlySpan<char> form)
+    {
+        var semicolon = form.IndexOf(';');
+        var name = semicolon < 0 ? form : form[..semicolon];
+        if (name.IsEmpty || name.Length > 2)
+        {
+            return false;
+        }
+
+        var dots = 0;
+        foreach (var c in name)
+        {
+            dots += c switch
+            {
+                '.' or '\uFF0E' or '\uFE52' or '\u2024' => 1,
+                '\u2025' => 2,
+                _ => 3, // anything else: not a dot segment
+            };
+        }
+
+        return dots <= 2;
     }
 
     private static string? CheckQuery(string query) =>

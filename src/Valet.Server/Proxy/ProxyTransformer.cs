@@ -9,8 +9,8 @@ namespace Valet.Server.Proxy;
 
 /// <summary>
 /// Header hygiene for one proxied call. Request: every agent credential, hop-by-hop, forwarding and Valet header is
-/// dropped, the Host becomes the upstream's, the provider's token and API headers go in. Response: Set-Cookie is
-/// dropped; a 429 always carries Retry-After. An upstream 401 on a replayable first attempt is held back (its body is not
+/// dropped, the Host becomes the upstream's, the provider's token and API headers go in. Response: Set-Cookie and every
+/// header the upstream's Connection header names are dropped; a 429 always carries Retry-After. An upstream 401 on a replayable first attempt is held back (its body is not
 /// copied) so the handler can refresh and retry.
 /// </summary>
 internal sealed class ProxyTransformer : HttpTransformer
@@ -95,6 +95,16 @@ internal sealed class ProxyTransformer : HttpTransformer
         }
 
         var headers = httpContext.Response.Headers;
+
+        // YARP drops the hop-by-hop headers themselves, not the ones the upstream's Connection header names (RFC 9110 §7.6.1).
+        if (proxyResponse.Headers.NonValidated.TryGetValues(HeaderNames.Connection, out var connection))
+        {
+            foreach (var value in connection)
+            {
+                RemoveNamedBy(value, headers);
+            }
+        }
+
         headers.Remove(HeaderNames.SetCookie);
         headers.Remove("Set-Cookie2");
         if (proxyResponse.StatusCode == HttpStatusCode.TooManyRequests && !headers.ContainsKey(HeaderNames.RetryAfter))
@@ -144,14 +154,52 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         foreach (var value in headers.Connection)
         {
-            foreach (var token in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            var rest = (value ?? string.Empty).AsSpan();
+            while (NextToken(ref rest) is { IsEmpty: false } token)
             {
-                (drop ??= []).Add(token);
+                if (!IsConnectionDirective(token))
+                {
+                    (drop ??= []).Add(token.ToString());
+                }
             }
         }
 
         return drop;
     }
+
+    /// <summary>Removes from the agent's response every header that one upstream <c>Connection</c> value names.</summary>
+    private static void RemoveNamedBy(string value, IHeaderDictionary headers)
+    {
+        var rest = value.AsSpan();
+        while (NextToken(ref rest) is { IsEmpty: false } token)
+        {
+            if (!IsConnectionDirective(token))
+            {
+                headers.Remove(token.ToString());
+            }
+        }
+    }
+
+    /// <summary>The next comma-separated, trimmed, non-empty token of a <c>Connection</c> value; empty when there is none.</summary>
+    private static ReadOnlySpan<char> NextToken(ref ReadOnlySpan<char> rest)
+    {
+        while (!rest.IsEmpty)
+        {
+            var comma = rest.IndexOf(',');
+            var token = (comma < 0 ? rest : rest[..comma]).Trim();
+            rest = comma < 0 ? [] : rest[(comma + 1)..];
+            if (!token.IsEmpty)
+            {
+                return token;
+            }
+        }
+
+        return [];
+    }
+
+    /// <summary><c>close</c> and <c>keep-alive</c> are directives, not header names: nothing to remove (and no string to make).</summary>
+    private static bool IsConnectionDirective(ReadOnlySpan<char> token) =>
+        token.Equals("close", StringComparison.OrdinalIgnoreCase) || token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsDropped(string name) =>
         name.Equals(HeaderNames.Authorization, StringComparison.OrdinalIgnoreCase)

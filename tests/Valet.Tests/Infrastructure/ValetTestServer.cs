@@ -52,6 +52,10 @@ public sealed class ValetTestServer : IAsyncDisposable
             ["DATA_DIR"] = dataDirectory,
             ["ADMIN_TOKEN"] = AdminToken,
             ["urls"] = "http://127.0.0.1:0",
+
+            // Storm tests send 1,000 calls with one key at once; the per-key limit has its own tests (RateLimitTests).
+            ["RateLimits:AgentRequestsPerSecond"] = "100000",
+            ["RateLimits:AgentBurst"] = "100000",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

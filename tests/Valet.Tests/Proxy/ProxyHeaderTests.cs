@@ -62,6 +62,20 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
         Assert.Equal("application/json; charset=utf-8", seen.Headers["Content-Type"]);
     }
 
+    [Fact]
+    public async Task Response_HeaderNamedByTheUpstreamsConnectionHeader_DoesNotReachTheAgent()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+
+        var (status, text) = await RawHttp.SendAsync(harness.BaseUrl, "GET", $"/v1/proxy/{connectionId}/hop-headers", key);
+
+        Assert.Equal(200, status);
+        var head = text[..text.IndexOf("\r\n\r\n", StringComparison.Ordinal)];
+        Assert.DoesNotContain("X-Secret-Hop", head, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("upstream-hop-value", text, StringComparison.Ordinal);
+        Assert.Contains("X-Upstream-Note: keep-me", head, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("vk_0123456789_not-a-real-secret-0000000000000000000000000000")]

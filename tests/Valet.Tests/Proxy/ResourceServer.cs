@@ -17,7 +17,7 @@ public sealed record SeenRequest(string Method, string RawTarget, string? Bearer
 /// <summary>
 /// A local upstream on real Kestrel (127.0.0.1, ephemeral port): an API under <c>/api</c> that accepts only bearer tokens
 /// from <see cref="ValidTokens"/>, and an OAuth token endpoint at <c>/oauth/token</c> whose refresh grant mints a new valid
-/// token. Special API paths: <c>cookie</c>, <c>limited</c>, <c>redirect</c>, <c>upload</c>, <c>download?bytes=N</c>.
+/// token. Special API paths: <c>cookie</c>, <c>hop-headers</c>, <c>limited</c>, <c>redirect</c>, <c>upload</c>, <c>download?bytes=N</c>.
 /// </summary>
 public sealed class ResourceServer : IAsyncDisposable
 {
@@ -105,6 +105,14 @@ public sealed class ResourceServer : IAsyncDisposable
                 // 404 with an empty chunked body: no Content-Length, no Content-Type, nothing written.
                 context.Response.StatusCode = 404;
                 await context.Response.StartAsync(context.RequestAborted);
+                return;
+            case "/api/hop-headers":
+                // Connection names a header: it is hop-by-hop (RFC 9110 §7.6.1) and must not reach the agent. (Only a name: Kestrel
+                // rewrites a Connection value holding one of close/keep-alive/upgrade to that word alone, before it is sent.)
+                context.Response.Headers.Connection = "X-Secret-Hop";
+                context.Response.Headers["X-Secret-Hop"] = "upstream-hop-value";
+                context.Response.Headers["X-Upstream-Note"] = "keep-me";
+                await context.Response.WriteAsJsonAsync(new { ok = true });
                 return;
             case "/api/redirect":
                 context.Response.StatusCode = 302;

@@ -24,6 +24,8 @@ public sealed class MultiNodeRefreshTests(PostgresFixture postgres, IdpFixture i
             ["DATABASE"] = _database + ";Maximum Pool Size=60",
             ["ENCRYPTION_KEY"] = ValetTestServer.RandomKey(),
             ["ADMIN_TOKEN"] = ValetTestServer.AdminToken,
+            ["RateLimits:AgentRequestsPerSecond"] = "100000", // a 1,000-call storm with one key
+            ["RateLimits:AgentBurst"] = "100000",
         };
 
         // The first node migrates; the others then boot together (they queue on the migration lock anyway).

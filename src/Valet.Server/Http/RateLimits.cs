@@ -1,0 +1,234 @@
+using System.Globalization;
+using System.Net;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Valet.Server.Auth;
+
+namespace Valet.Server.Http;
+
+/// <summary>
+/// The <c>RateLimits</c> section (<c>VALET_RATELIMITS__…</c>). A rate of 0 turns that limit off. Node-local: every node
+/// counts on its own, so N nodes behind a balancer allow up to N times these figures.
+/// </summary>
+internal sealed record RateLimitOptions
+{
+    public const string SectionName = "RateLimits";
+
+    /// <summary>Failed authentications (bad bearer, failed sign-in) refilled per minute, per client address.</summary>
+    public int FailuresPerMinute { get; init; } = 10;
+
+    /// <summary>Failures an address may make in a row before it is refused.</summary>
+    public int FailureBurst { get; init; } = 20;
+
+    /// <summary>Requests per second per API key on the agent routes (tokens, bootstrap, proxy, targets).</summary>
+    public int AgentRequestsPerSecond { get; init; } = 100;
+
+    /// <summary>Requests an API key may make at once above its steady rate.</summary>
+    public int AgentBurst { get; init; } = 200;
+}
+
+internal sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RateLimitOptions options)
+    {
+        var errors = new List<string>();
+        Check(errors, options.FailuresPerMinute, options.FailureBurst, "FailuresPerMinute", "FailureBurst");
+        Check(errors, options.AgentRequestsPerSecond, options.AgentBurst, "AgentRequestsPerSecond", "AgentBurst");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void Check(List<string> errors, int rate, int burst, string rateName, string burstName)
+    {
+        if (rate < 0)
+        {
+            errors.Add($"{RateLimitOptions.SectionName}:{rateName} must be 0 (off) or more.");
+        }
+
+        if (rate > 0 && burst < 1)
+        {
+            errors.Add($"{RateLimitOptions.SectionName}:{burstName} must be at least 1 when {rateName} is set.");
+        }
+    }
+}
+
+/// <summary>
+/// Two token buckets (System.Threading.RateLimiting):
+/// <list type="bullet">
+/// <item><b>Failures per client address.</b> Only a failure takes a token: a request that presented a bearer token and
+/// answered 401 unauthenticated, or a <c>POST /signin</c> that answered 401. Once an address has no token left, every
+/// request of it that presents credentials (an <c>Authorization</c> header, or a sign-in post) gets 429 before it is
+/// authenticated — a right token too, or the limiter would tell a guesser which guess was right.</item>
+/// <item><b>Requests per API key</b> on whatever an API key reaches (the agent routes), keyed by the key id the bearer
+/// check already resolved. No allocation per call beyond what the limiter does (its success lease is a singleton).</item>
+/// </list>
+/// A refusal is 429 <c>rate_limited</c> problem+json with <c>Retry-After</c>.
+/// </summary>
+internal sealed class ValetRateLimiter : IDisposable
+{
+    private readonly PartitionedRateLimiter<IPAddress>? _failures;
+    private readonly PartitionedRateLimiter<string>? _agents;
+    private readonly long _failureMemoryMs;
+    private readonly TimeSpan _failurePeriod;
+    private long _lastFailureAt = long.MinValue / 2;
+
+    public ValetRateLimiter(IOptions<RateLimitOptions> options)
+    {
+        var settings = options.Value;
+        if (settings.FailuresPerMinute > 0)
+        {
+            // One token every 60/N seconds, so an address regains its guesses steadily, not all at once.
+            var failures = new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = settings.FailureBurst,
+                TokensPerPeriod = 1,
+                ReplenishmentPeriod = TimeSpan.FromMinutes(1) / settings.FailuresPerMinute,
+                QueueLimit = 0,
+                AutoReplenishment = false, // the partitioned limiter's own timer replenishes every partition
+            };
+            Func<IPAddress, RateLimiter> create = _ => new TokenBucketRateLimiter(failures);
+            _failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, create));
+
+            _failurePeriod = failures.ReplenishmentPeriod; // the longest wait for the next whole token
+
+            // After this long without any failure every bucket is full again, and the lockout check can be skipped.
+            _failureMemoryMs = (long)Math.Ceiling(failures.ReplenishmentPeriod.TotalMilliseconds * settings.FailureBurst) + 1000;
+        }
+
+        if (settings.AgentRequestsPerSecond > 0)
+        {
+            var agents = new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = settings.AgentBurst,
+                TokensPerPeriod = settings.AgentRequestsPerSecond,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = false,
+            };
+            Func<string, RateLimiter> create = _ => new TokenBucketRateLimiter(agents);
+            _agents = PartitionedRateLimiter.Create<string, string>(keyId => RateLimitPartition.Get(keyId, create));
+        }
+    }
+
+    /// <summary>Null when <paramref name="address"/> may try; else how long it must wait.</summary>
+    public TimeSpan? LockedOut(IPAddress address)
+    {
+        // Fast path for the usual case (no failure anywhere lately): no limiter lookup at all.
+        if (_failures is null || Environment.TickCount64 - Volatile.Read(ref _lastFailureAt) > _failureMemoryMs)
+        {
+            return null;
+        }
+
+        // Not AttemptAcquire(0): the bucket refills continuously, so a fraction of a token already counts as "available" to
+        // it, and an address would never stay locked. The statistics round down to whole tokens.
+        return _failures.GetStatistics(address)?.CurrentAvailablePermits > 0 ? null : _failurePeriod;
+    }
+
+    public void Failed(IPAddress address)
+    {
+        if (_failures is null)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _lastFailureAt, Environment.TickCount64);
+        _failures.AttemptAcquire(address, 1).Dispose();
+    }
+
+    /// <summary>Null when the key may go on; else how long it must wait.</summary>
+    public TimeSpan? AgentLimited(string keyId)
+    {
+        if (_agents is null)
+        {
+            return null;
+        }
+
+        using var lease = _agents.AttemptAcquire(keyId, 1);
+        return lease.IsAcquired ? null : RetryAfter(lease);
+    }
+
+    private static TimeSpan RetryAfter(RateLimitLease lease) =>
+        lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1);
+
+    public void Dispose()
+    {
+        _failures?.Dispose();
+        _agents?.Dispose();
+    }
+}
+
+internal static class RateLimits
+{
+    /// <summary>Options (validated at start) and the limiter. Safe to call twice.</summary>
+    public static IServiceCollection AddValetRateLimits(this IServiceCollection services)
+    {
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>());
+        services.TryAddSingleton<ValetRateLimiter>();
+        return services;
+    }
+
+    /// <summary>
+    /// The failure limit, for every route (the proxy lane included): goes before the proxy lane and authentication, and
+    /// after forwarded-header handling, so the address is the client's.
+    /// </summary>
+    public static IApplicationBuilder UseValetRateLimits(this IApplicationBuilder app)
+    {
+        var limiter = app.ApplicationServices.GetRequiredService<ValetRateLimiter>();
+        return app.Use(async (context, next) =>
+        {
+            var request = context.Request;
+            var signIn = HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin", StringComparison.OrdinalIgnoreCase);
+            if (!signIn && !request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.Authorization))
+            {
+                await next(context);
+                return;
+            }
+
+            var address = ClientAddress(context);
+            if (limiter.LockedOut(address) is { } wait)
+            {
+                await RefuseAsync(context, wait, "Too many failed authentications from this address.");
+                return;
+            }
+
+            await next(context);
+
+            // A bearer that was presented and not accepted, or a sign-in that failed. An upstream 401 through the proxy
+            // comes with an authenticated caller and is not a failure of Valet's authentication.
+            if (context.Response.StatusCode == StatusCodes.Status401Unauthorized && (signIn || context.User.Identity?.IsAuthenticated != true))
+            {
+                limiter.Failed(address);
+            }
+        });
+    }
+
+    /// <summary>The per-key limit for routed requests: after authentication (the proxy lane checks it itself).</summary>
+    public static IApplicationBuilder UseAgentRateLimits(this IApplicationBuilder app)
+    {
+        var limiter = app.ApplicationServices.GetRequiredService<ValetRateLimiter>();
+        return app.Use((context, next) =>
+            context.User is ApiKeyPrincipal agent && limiter.AgentLimited(agent.Key.Id) is { } wait
+                ? RefuseAsync(context, wait, "This API key is over its request rate.")
+                : next(context));
+    }
+
+    /// <summary>429 <c>rate_limited</c> with <c>Retry-After</c> in whole seconds, rounded up.</summary>
+    public static Task RefuseAsync(HttpContext context, TimeSpan wait, string detail)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
+        context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        return Problems.Create(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
+            $"{detail} Try again in {seconds} s.").ExecuteAsync(context);
+    }
+
+    private static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress switch
+    {
+        null => IPAddress.None,
+        { IsIPv4MappedToIPv6: true } mapped => mapped.MapToIPv4(),
+        var address => address,
+    };
+}

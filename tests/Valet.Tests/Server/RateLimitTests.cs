@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Server;
+
+/// <summary>
+/// SPEC §4/§7: failed sign-ins and failed bearer authentications are limited per client address, API keys per key;
+/// a refusal is 429 <c>rate_limited</c> with <c>Retry-After</c>. Each test has its own server, so its own counters.
+/// </summary>
+public sealed class RateLimitTests
+{
+    private static FormUrlEncodedContent SignInForm(string token) =>
+        new(new Dictionary<string, string> { ["token"] = token, ["org"] = "default" });
+
+    private static async Task AssertRateLimitedAsync(HttpResponseMessage response)
+    {
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("rate_limited", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        var wait = response.Headers.RetryAfter?.Delta;
+        Assert.NotNull(wait);
+        Assert.InRange(wait.Value, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
+    public async Task SignIn_ThirtyBadGuessesFromOneAddress_AreRefusedWith429_AndWhileLockedOutTheRightTokenIsRefusedToo()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        using var person = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = server.BaseUrl };
+
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? last = null;
+        for (var i = 0; i < 30; i++)
+        {
+            last?.Dispose();
+            last = await person.PostAsync("/signin", SignInForm("guess-" + i));
+            statuses.Add(last.StatusCode);
+        }
+
+        // The default burst: 20 failures are answered as failures, then the address is refused before any check.
+        Assert.Equal(20, statuses.Count(s => s == HttpStatusCode.Unauthorized));
+        Assert.Equal(10, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+        Assert.All(statuses.Skip(20), s => Assert.Equal(HttpStatusCode.TooManyRequests, s));
+        await AssertRateLimitedAsync(last!);
+
+        // Locked out means locked out: the right token is not even checked (else the limiter would confirm a guess).
+        using var right = await person.PostAsync("/signin", SignInForm(ValetTestServer.AdminToken));
+        await AssertRateLimitedAsync(right);
+        using var admin = server.Client();
+        await AssertRateLimitedAsync(await admin.GetAsync("/v1/orgs/default"));
+
+        // A request without credentials is not affected.
+        using var anonymous = server.Client(null);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/healthz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task BadBearerStorm_OnRoutedAndProxyRoutes_IsRefusedWith429()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        var (_, key) = await server.CreateKeyAsync("default");
+        using var forged = server.Client("vk_0123456789_not-a-real-secret-0000000000000000000000000000");
+
+        // Failures count across routes: the proxy lane authenticates on its own, before routing.
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = i % 2 == 0 ? await forged.GetAsync("/v1/bootstrap") : await forged.GetAsync("/v1/proxy/conn_x/user");
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        await AssertRateLimitedAsync(await forged.GetAsync("/v1/bootstrap"));
+        await AssertRateLimitedAsync(await forged.GetAsync("/v1/proxy/conn_x/user"));
+        using var agent = server.Client(key);
+        await AssertRateLimitedAsync(await agent.GetAsync("/v1/bootstrap"));
+    }
+
+    [Fact]
+    public async Task FailureLimit_OnlyFailuresCount_ManyGoodCallsAndAFewBadOnesNeverLockOut()
+    {
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["RateLimits:FailureBurst"] = "3" });
+        using var admin = server.Client();
+        using var wrong = server.Client("not-the-admin-token");
+
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default")).StatusCode);
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("/v1/orgs/default")).StatusCode);
+        }
+
+        await AssertRateLimitedAsync(await wrong.GetAsync("/v1/orgs/default"));
+    }
+
+    [Fact]
+    public async Task AgentKey_OverItsConfiguredRate_Gets429WithRetryAfter_OnRoutesAndProxy_AnotherKeyIsUnaffected()
+    {
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["RateLimits:AgentRequestsPerSecond"] = "1",
+            ["RateLimits:AgentBurst"] = "3",
+        });
+        var (_, busyKey) = await server.CreateKeyAsync("default");
+        var (_, otherKey) = await server.CreateKeyAsync("default");
+        using var busy = server.Client(busyKey);
+        using var other = server.Client(otherKey);
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await busy.GetAsync("/v1/bootstrap")).StatusCode);
+        }
+
+        await AssertRateLimitedAsync(await busy.GetAsync("/v1/bootstrap"));
+        await AssertRateLimitedAsync(await busy.GetAsync("/v1/proxy/conn_unknown/user"));
+        await AssertRateLimitedAsync(await busy.PostAsync("/v1/providers/github/token", null));
+
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync("/v1/bootstrap")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await other.GetAsync("/v1/proxy/conn_unknown/user")).StatusCode);
+
+        // An over-limit key is not a failed authentication: the address is not locked out.
+        using var admin = server.Client();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("RateLimits:FailuresPerMinute", "-1")]
+    [InlineData("RateLimits:AgentBurst", "0")]
+    public async Task InvalidRateLimitSettings_FailTheBoot(string setting, string value)
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => ValetTestServer.StartAsync(new Dictionary<string, string?> { [setting] = value }));
+
+        Assert.Contains(setting, error.Message, StringComparison.Ordinal);
+    }
+}
