@@ -17,6 +17,8 @@ internal static class Program
           storm                               1,000 concurrent callers on an expired token
           proxy [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
                                               proxy vs a bare YARP forwarder, same upstream
+          soak [--minutes N] [--nodes N] [--workers N] [--rate N] [--token-lifetime S]
+                                              valet serve nodes on PostgreSQL under steady mixed load (docs/soak.md)
         """;
 
     public static async Task<int> Main(string[] args)
@@ -38,6 +40,8 @@ internal static class Program
                 return 0;
             case "proxy":
                 return await ProxyBenchmark.RunAsync(rest);
+            case "soak":
+                return await Soak.SoakBench.RunAsync(rest);
             default:
                 await Console.Error.WriteLineAsync(Usage);
                 return name == "help" ? 0 : 2;

@@ -137,6 +137,7 @@ public static class ValetHost
         services.AddValetProxy();
         services.AddValetRateLimits();
         services.AddOpenApi();
+        services.AddValetRuntimeStats(builder.Configuration);
 
         // Metrics (refreshes, failures by class, lag behind schedule) go out over OTLP when the standard
         // OTEL_EXPORTER_OTLP_ENDPOINT is set; the meter exists either way for in-process listeners.
