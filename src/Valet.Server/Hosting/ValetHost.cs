@@ -93,6 +93,9 @@ public static class ValetHost
             builder.WebHost.UseUrls(ValetSettings.DefaultUrl);
         }
 
+        // Kestrel keeps only the directive of "Connection: close, X-Name": keep the raw value for the proxy (RawConnectionHeader).
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.RequestHeaderEncodingSelector = RawConnectionHeader.Selector);
+
         // Logs are diagnostics: all of them go to stderr, so stdout stays for data. Framework chatter is kept down.
         builder.Logging.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

@@ -43,6 +43,9 @@ internal static class ErrorHandling
                 Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
             BadHttpRequestException bad =>
                 Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read."),
+            // ReadFormAsync: a form value that decodes to a NUL, or a malformed form body.
+            InvalidDataException =>
+                Problems.BadRequest("invalid_request", "The form body could not be read (malformed, or containing forbidden characters)."),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
                 Problems.Create(499, "client_closed_request", "Client closed request"),
             _ => null,

@@ -41,7 +41,7 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         // The proxy request's headers are a copy of the agent's, so the names to drop are read off the agent's request
         // (cheap in Kestrel) rather than by enumerating HttpHeaders, which parses and allocates every value.
-        var drop = Dropped(httpContext.Request.Headers);
+        var drop = Dropped(httpContext.Request.Headers, RawConnectionHeader.For(httpContext));
         if (drop is not null)
         {
             foreach (var name in drop)
@@ -141,7 +141,7 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// The agent's headers that must not reach the provider: its credentials, forwarding and Valet headers, hop-by-hop
     /// headers, and every header its <c>Connection</c> header names. Null when there are none (the common case).
     /// </summary>
-    private static List<string>? Dropped(IHeaderDictionary headers)
+    private static List<string>? Dropped(IHeaderDictionary headers, string? rawConnection)
     {
         List<string>? drop = null;
         foreach (var header in headers)
@@ -152,19 +152,30 @@ internal sealed class ProxyTransformer : HttpTransformer
             }
         }
 
+        // Kestrel may have cut the value down to its directive; the raw one names everything the agent said.
+        if (rawConnection is not null)
+        {
+            AddNamedBy(rawConnection, ref drop);
+        }
+
         foreach (var value in headers.Connection)
         {
-            var rest = (value ?? string.Empty).AsSpan();
-            while (NextToken(ref rest) is { IsEmpty: false } token)
-            {
-                if (!IsConnectionDirective(token))
-                {
-                    (drop ??= []).Add(token.ToString());
-                }
-            }
+            AddNamedBy(value, ref drop);
         }
 
         return drop;
+    }
+
+    private static void AddNamedBy(string? value, ref List<string>? drop)
+    {
+        var rest = (value ?? string.Empty).AsSpan();
+        while (NextToken(ref rest) is { IsEmpty: false } token)
+        {
+            if (!IsConnectionDirective(token))
+            {
+                (drop ??= []).Add(token.ToString());
+            }
+        }
     }
 
     /// <summary>Removes from the agent's response every header that one upstream <c>Connection</c> value names.</summary>

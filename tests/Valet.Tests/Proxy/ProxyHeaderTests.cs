@@ -62,6 +62,71 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
         Assert.Equal("application/json; charset=utf-8", seen.Headers["Content-Type"]);
     }
 
+    [Theory]
+    [InlineData("close, X-Secret-Hop")]
+    [InlineData("keep-alive, X-Secret-Hop")]
+    [InlineData("X-Secret-Hop, close")]
+    [InlineData("X-Secret-Hop")]
+    public async Task Request_HeaderNamedByTheAgentsConnectionHeader_DoesNotReachUpstream_EvenBesideADirective(string connection)
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        var marker = Guid.NewGuid().ToString("N");
+
+        // Raw bytes: HttpClient would rewrite the Connection header. Kestrel itself reduces "close, X-Secret-Hop" to
+        // "close" before any application runs; the proxy must still see the name.
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(harness.BaseUrl.Host, harness.BaseUrl.Port);
+        var stream = tcp.GetStream();
+        var raw = $"GET /v1/proxy/{connectionId}/echo-headers?m={marker} HTTP/1.1\r\nHost: {harness.BaseUrl.Authority}\r\n" +
+            $"Authorization: Bearer {key}\r\nConnection: {connection}\r\nX-Secret-Hop: secret-hop-value\r\nX-Kept: kept\r\n\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(raw));
+        var buffer = new byte[8192];
+        var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.StartsWith("HTTP/1.1 200", System.Text.Encoding.ASCII.GetString(buffer, 0, read), StringComparison.Ordinal);
+        var seen = harness.Upstream.Seen.Last(s => s.RawTarget.Contains(marker, StringComparison.Ordinal));
+        Assert.False(seen.Headers.ContainsKey("X-Secret-Hop"), $"Connection: {connection} — X-Secret-Hop reached the upstream");
+        Assert.Equal("kept", seen.Headers["X-Kept"]);
+    }
+
+    [Fact]
+    public async Task Request_ANameFromAnEarlierRequestOnTheSameConnection_IsNotDroppedFromALaterOne()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        var first = Guid.NewGuid().ToString("N");
+        var second = Guid.NewGuid().ToString("N");
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(harness.BaseUrl.Host, harness.BaseUrl.Port);
+        var stream = tcp.GetStream();
+
+        async Task SendAsync(string marker, string connectionLine)
+        {
+            var raw = $"GET /v1/proxy/{connectionId}/echo-headers?m={marker} HTTP/1.1\r\nHost: {harness.BaseUrl.Authority}\r\n" +
+                $"Authorization: Bearer {key}\r\n{connectionLine}X-Secret-Hop: value\r\n\r\n";
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(raw));
+            var buffer = new byte[8192];
+            var text = string.Empty;
+            while (!text.Contains("\r\n0\r\n\r\n", StringComparison.Ordinal) && !text.Contains("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.True(read > 0);
+                text += System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+            }
+
+            await Task.Delay(100); // let the rest of a body arrive before the next request
+            while (stream.DataAvailable && await stream.ReadAsync(buffer) > 0)
+            {
+            }
+        }
+
+        await SendAsync(first, "Connection: keep-alive, X-Secret-Hop\r\n");
+        await SendAsync(second, "Connection: keep-alive\r\n");
+
+        Assert.False(harness.Upstream.Seen.Last(s => s.RawTarget.Contains(first, StringComparison.Ordinal)).Headers.ContainsKey("X-Secret-Hop"));
+        Assert.True(harness.Upstream.Seen.Last(s => s.RawTarget.Contains(second, StringComparison.Ordinal)).Headers.ContainsKey("X-Secret-Hop"),
+            "a header named only by the previous request's Connection header was dropped");
+    }
+
     [Fact]
     public async Task Response_HeaderNamedByTheUpstreamsConnectionHeader_DoesNotReachTheAgent()
     {

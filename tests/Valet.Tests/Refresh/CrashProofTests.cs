@@ -34,6 +34,8 @@ public sealed class CrashProofTests(PostgresFixture postgres, IdpFixture idp, Br
                 ["DATABASE"] = _database + $";Application Name=valet-node-{i}",
                 ["ENCRYPTION_KEY"] = key,
                 ["ADMIN_TOKEN"] = ValetTestServer.AdminToken,
+                ["RateLimits:AgentRequestsPerSecond"] = "100000", // a storm with one key
+                ["RateLimits:AgentBurst"] = "100000",
             };
         }
 

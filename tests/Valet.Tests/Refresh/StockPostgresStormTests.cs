@@ -26,6 +26,8 @@ public sealed class StockPostgresStormTests(StockPostgresFixture postgres, IdpFi
             ["DATABASE"] = _database,
             ["ENCRYPTION_KEY"] = ValetTestServer.RandomKey(),
             ["ADMIN_TOKEN"] = ValetTestServer.AdminToken,
+            ["RateLimits:AgentRequestsPerSecond"] = "100000", // a storm with one key
+            ["RateLimits:AgentBurst"] = "100000",
         };
 
         _nodes.Add(await ServeProcess.StartAsync(settings));
