@@ -7,8 +7,10 @@ namespace Valet.Tests.ClientSdk;
 /// <summary>
 /// SLOW (a few minutes: a full `dotnet pack` and a tool install): `dotnet pack` at the root makes exactly the two packages,
 /// and the Valet.Cli tool installs from that folder and runs `valet --help` and `valet serve` until /healthz answers.
-/// Kept to one test on purpose.
+/// Kept to one test on purpose, in a collection of its own that runs alone, after the others: a pack on a loaded
+/// 2-core machine would slow the timing-sensitive tests around it.
 /// </summary>
+[Collection(PackagingCollection.Name)]
 public sealed class PackagingTests : IDisposable
 {
     private const string Version = "0.1.0";
@@ -171,4 +173,10 @@ public sealed class PackagingTests : IDisposable
             return dir?.FullName ?? throw new InvalidOperationException("Valet.slnx not found above " + AppContext.BaseDirectory);
         }
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PackagingCollection
+{
+    public const string Name = "packaging";
 }
