@@ -170,8 +170,7 @@ public sealed class ClientAgainstServerTests(IdpFixture idp, BrowserFixture brow
         Assert.Equal(first, missing.ConnectionId);
         Assert.NotNull(missing.ConnectUrl);
         Assert.Equal(HttpStatusCode.Conflict, ambiguous.StatusCode);
-        Assert.Equal([first, second], ambiguous.Connections.Select(c => c.Id).Order(StringComparer.Ordinal),
-            StringComparer.Ordinal.Equals);
+        Assert.Equal(new[] { first, second }.Order(StringComparer.Ordinal), ambiguous.Connections.Select(c => c.Id).Order(StringComparer.Ordinal));
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Equal("connection_not_found", unknown.Code);
     }
