@@ -117,6 +117,13 @@ internal static class Program
             ValetEnvelopeCodes.ReauthRequired => $"The {e.Provider} connection must be reconnected.",
             _ => $"No {e.Provider} account is connected yet.",
         });
+        if (e.ConnectUrl is null || e.FlowId is null)
+        {
+            // Valet could not start a flow (e.g. no OAuth client is configured for the provider): nothing to wait on.
+            Console.WriteLine($"Valet has no way to connect {e.Provider} yet: an operator must configure an OAuth client for it.");
+            return false;
+        }
+
         Console.WriteLine($"An operator of this org should open: {e.ConnectUrl}");
         Console.WriteLine($"Waiting up to {PersonTimeout.TotalMinutes:0} minutes…");
 
