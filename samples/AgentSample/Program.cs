@@ -1,0 +1,134 @@
+// A small agent on Valet.Client: bootstrap, one API call through Valet's proxy, and — when a person must act — say
+// what they must do, wait for them, and try again.
+//
+//   VALET_URL=http://127.0.0.1:7878 VALET_API_KEY=valet_… dotnet run --project samples/AgentSample [PROVIDER] [PATH]
+//
+// PROVIDER defaults to the first one the key may use; PATH (under the provider's API base) defaults to "user".
+using Valet.Client;
+
+namespace AgentSample;
+
+internal static class Program
+{
+    private static readonly TimeSpan PersonTimeout = TimeSpan.FromMinutes(5);
+
+    public static async Task<int> Main(string[] args)
+    {
+        var apiKey = Environment.GetEnvironmentVariable("VALET_API_KEY");
+        if (string.IsNullOrWhiteSpace(apiKey))
+        {
+            await Console.Error.WriteLineAsync("Set VALET_API_KEY to an agent key (valet keys create NAME --allow provider:github).");
+            return 2;
+        }
+
+        var baseUrl = new Uri(Environment.GetEnvironmentVariable("VALET_URL") ?? "http://127.0.0.1:7878");
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+
+        using var valet = new ValetClient(baseUrl, apiKey);
+        try
+        {
+            return await RunAsync(valet, args, cancel.Token);
+        }
+        catch (ValetApiException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 1;
+        }
+        catch (HttpRequestException e)
+        {
+            await Console.Error.WriteLineAsync($"Valet is not reachable at {baseUrl} ({e.Message}). Start it with `valet serve`.");
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunAsync(ValetClient valet, string[] args, CancellationToken cancellationToken)
+    {
+        // 1. What may this key use, and what needs a person?
+        var bootstrap = await valet.GetBootstrapAsync(cancellationToken);
+        Console.WriteLine($"org {bootstrap.Org}: {bootstrap.Connections.Count} connection(s), {bootstrap.Targets.Count} target(s)");
+        foreach (var connection in bootstrap.Connections)
+        {
+            Console.WriteLine($"  {connection.Id}  {connection.Provider}  {connection.Account?.Login ?? connection.Account?.Id}  {connection.Status}");
+        }
+
+        foreach (var need in bootstrap.Needs)
+        {
+            Console.WriteLine($"  {need.Provider}: {need.Code}");
+        }
+
+        var provider = args.Length > 0 ? args[0]
+            : bootstrap.Connections.Count > 0 ? bootstrap.Connections[0].Provider
+            : bootstrap.Needs.Count > 0 ? bootstrap.Needs[0].Provider : null;
+        if (provider is null)
+        {
+            await Console.Error.WriteLineAsync("This key may use nothing yet: give it a permission (valet keys create … --allow provider:ID).");
+            return 1;
+        }
+
+        var path = args.Length > 1 ? args[1] : "user";
+
+        // 2. One call through the proxy, recovering once if a person must act first.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var token = await valet.GetProviderTokenAsync(provider, cancellationToken: cancellationToken);
+                using var response = await valet.GetAsync(ValetRoute.Connection(token.ConnectionId!), path, cancellationToken);
+                Console.WriteLine($"GET {path} via {provider} ({token.ConnectionId}): {(int)response.StatusCode}");
+                Console.WriteLine(await response.Content.ReadAsStringAsync(cancellationToken));
+                return response.IsSuccessStatusCode ? 0 : 1;
+            }
+            catch (ValetAuthRequiredException e) when (attempt == 1)
+            {
+                if (!await PersonActsAsync(valet, e, cancellationToken))
+                {
+                    return 1;
+                }
+            }
+            catch (ValetProviderUnavailableException e) when (attempt == 1)
+            {
+                var wait = e.RetryAfter ?? TimeSpan.FromSeconds(5);
+                await Console.Error.WriteLineAsync($"{provider} is unavailable; trying again in {wait.TotalSeconds:0} s.");
+                await Task.Delay(wait, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Says what the person must do; for an ordinary org waits for them. True when the call is worth retrying.</summary>
+    private static async Task<bool> PersonActsAsync(ValetClient valet, ValetAuthRequiredException e, CancellationToken cancellationToken)
+    {
+        var scopes = e.RequiredScopes.Count > 0 ? string.Join(' ', e.RequiredScopes) : "(default scopes)";
+        if (e.Headless)
+        {
+            // White-label org: no Valet page to send anyone to. The integrator runs its own OAuth dance and imports.
+            Console.WriteLine($"{e.Code}: run your own OAuth authorization for provider '{e.Provider}' with scopes {scopes}");
+            Console.WriteLine($"  using credential {e.CredentialId}, then import the tokens (POST /v1/orgs/{{org}}/connections/import).");
+            return false;
+        }
+
+        Console.WriteLine(e.Code switch
+        {
+            ValetEnvelopeCodes.MissingScopes => $"The {e.Provider} connection lacks {string.Join(' ', e.MissingScopes)}.",
+            ValetEnvelopeCodes.ReauthRequired => $"The {e.Provider} connection must be reconnected.",
+            _ => $"No {e.Provider} account is connected yet.",
+        });
+        if (e.ConnectUrl is null || e.FlowId is null)
+        {
+            // Valet could not start a flow (e.g. no OAuth client is configured for the provider): nothing to wait on.
+            Console.WriteLine($"Valet has no way to connect {e.Provider} yet: an operator must configure an OAuth client for it.");
+            return false;
+        }
+
+        Console.WriteLine($"An operator of this org should open: {e.ConnectUrl}");
+        Console.WriteLine($"Waiting up to {PersonTimeout.TotalMinutes:0} minutes…");
+
+        var flow = await e.WaitForFlowAsync(valet, PersonTimeout, cancellationToken);
+        Console.WriteLine($"Flow {flow.Status}{(flow.Error is null ? "" : ": " + flow.Error)}");
+        return flow.IsComplete;
+    }
+}

@@ -1,0 +1,284 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Valet.Client.Internal;
+
+namespace Valet.Client;
+
+/// <summary>
+/// A typed client for Valet's agent routes, authenticated with an API key (<c>Authorization: Bearer</c>). Every Valet
+/// error becomes an exception: <see cref="ValetAuthRequiredException"/> (and its subclasses) when a person must act,
+/// <see cref="ValetProviderUnavailableException"/> when the provider is down, <see cref="ValetAmbiguousConnectionException"/>,
+/// and <see cref="ValetApiException"/> for the rest. Thread-safe; keep one per API key.
+/// </summary>
+public sealed class ValetClient : IDisposable
+{
+    /// <summary>The name of the <see cref="HttpClient"/> that <c>AddValetClient</c> registers.</summary>
+    public const string HttpClientName = "Valet.Client";
+
+    private const string ProblemMediaType = "application/problem+json";
+    private const string ValetProblemPrefix = "urn:valet:problem:";
+
+    /// <summary>Longest single long poll: under the idle timeout of common proxies and HttpClient's default timeout.</summary>
+    private static readonly TimeSpan MaxPoll = TimeSpan.FromSeconds(50);
+
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+
+    /// <summary>A client with its own <see cref="HttpClient"/>, for programs without dependency injection.</summary>
+    /// <param name="baseAddress">Where Valet listens, e.g. <c>http://127.0.0.1:7878</c> (a path prefix is kept).</param>
+    /// <param name="apiKey">The agent's API key.</param>
+    public ValetClient(Uri baseAddress, string apiKey)
+        : this(CreateHttpClient(baseAddress, apiKey), TimeProvider.System, ownsHttp: true)
+    {
+    }
+
+    /// <summary>
+    /// A client over an <see cref="HttpClient"/> you configured: its <see cref="HttpClient.BaseAddress"/> is Valet's address
+    /// and its default <c>Authorization</c> header carries the API key (see <see cref="Configure"/>). The client is not disposed.
+    /// </summary>
+    public ValetClient(HttpClient httpClient)
+        : this(httpClient, TimeProvider.System, ownsHttp: false)
+    {
+    }
+
+    internal ValetClient(HttpClient httpClient, TimeProvider time, bool ownsHttp)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(time);
+        BaseAddress = httpClient.BaseAddress is { IsAbsoluteUri: true } address
+            ? WithTrailingSlash(address)
+            : throw new ArgumentException("The HttpClient needs an absolute BaseAddress: where Valet listens.", nameof(httpClient));
+        _http = httpClient;
+        _ownsHttp = ownsHttp;
+        Time = time;
+    }
+
+    /// <summary>Where Valet listens (always ending in <c>/</c>).</summary>
+    public Uri BaseAddress { get; }
+
+    internal TimeProvider Time { get; }
+
+    /// <summary>Points <paramref name="httpClient"/> at Valet and sets its API key header.</summary>
+    public static void Configure(HttpClient httpClient, Uri baseAddress, string apiKey)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(baseAddress);
+        ArgumentException.ThrowIfNullOrWhiteSpace(apiKey);
+        if (!baseAddress.IsAbsoluteUri)
+        {
+            throw new ArgumentException("Valet's address must be absolute, e.g. http://127.0.0.1:7878.", nameof(baseAddress));
+        }
+
+        httpClient.BaseAddress = WithTrailingSlash(baseAddress);
+        httpClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+    }
+
+    /// <summary><c>GET /v1/bootstrap</c>: what this key may use, and an envelope for each thing that needs a person. Call it first.</summary>
+    public async Task<ValetBootstrap> GetBootstrapAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync(Url("v1/bootstrap"), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, ValetJson.Default.ValetBootstrap, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>POST /v1/connections/{id}/token</c>: a fresh access token for one connection (Valet refreshes first when it
+    /// is about to expire). With <paramref name="scopes"/>, a connection lacking any gives <see cref="ValetMissingScopesException"/>.
+    /// </summary>
+    public Task<ValetAccessToken> GetTokenAsync(string connectionId, IEnumerable<string>? scopes = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionId);
+        return TokenAsync($"v1/connections/{Uri.EscapeDataString(connectionId)}/token", scopes, cancellationToken);
+    }
+
+    /// <summary>
+    /// <c>POST /v1/providers/{provider}/token</c>: a token from the one connection of that provider the key may use (or
+    /// the org's default). None gives <see cref="ValetNeedsAuthenticationException"/>; several without a default give
+    /// <see cref="ValetAmbiguousConnectionException"/>.
+    /// </summary>
+    public Task<ValetAccessToken> GetProviderTokenAsync(string provider, IEnumerable<string>? scopes = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(provider);
+        return TokenAsync($"v1/providers/{Uri.EscapeDataString(provider)}/token", scopes, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> through Valet's proxy, which injects the token (and on an upstream 401 refreshes
+    /// once and retries once). The request's <see cref="HttpRequestMessage.RequestUri"/> is the path (and query) under
+    /// the provider's API base, relative: <c>user/repos?per_page=5</c>. The upstream's answer comes back as it is,
+    /// whatever its status; only Valet's own problems (<c>urn:valet:problem:*</c>) are thrown. Dispose the response.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendAsync(ValetRoute route, HttpRequestMessage request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        ArgumentNullException.ThrowIfNull(request);
+        var path = request.RequestUri switch
+        {
+            null => string.Empty,
+            { IsAbsoluteUri: true } => throw new ArgumentException(
+                "A proxied request's RequestUri is the path under the provider's API base (relative), not an absolute URL.", nameof(request)),
+            var relative => relative.OriginalString.TrimStart('/'),
+        };
+        request.RequestUri = Url(route.Prefix + Uri.EscapeDataString(route.Id) + "/" + path);
+
+        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!IsProblem(response))
+        {
+            return response;
+        }
+
+        try
+        {
+            await BufferAsync(response.Content, cancellationToken).ConfigureAwait(false);
+            var problem = await TryReadProblemAsync(response, cancellationToken).ConfigureAwait(false);
+            if (problem?.Type is { } type && type.StartsWith(ValetProblemPrefix, StringComparison.Ordinal))
+            {
+                throw ToException(response, problem);
+            }
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+
+        return response; // the upstream's own problem document: passed through, still readable
+    }
+
+    /// <summary>A GET through the proxy; see <see cref="SendAsync"/>.</summary>
+    public Task<HttpResponseMessage> GetAsync(ValetRoute route, string path, CancellationToken cancellationToken = default) =>
+        SendAsync(route, new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative)), cancellationToken);
+
+    /// <summary><c>GET /v1/flows/{id}</c>: the state of a flow now.</summary>
+    public async Task<ValetFlow> GetFlowAsync(string flowId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(flowId);
+        using var response = await _http.GetAsync(Url($"v1/flows/{Uri.EscapeDataString(flowId)}"), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, ValetJson.Default.ValetFlow, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Long-polls <c>GET /v1/flows/{id}/wait?timeout=</c>, again and again, until the flow is decided
+    /// (<see cref="ValetFlow.IsTerminal"/>) or <paramref name="timeout"/> has passed; then returns its latest state (still
+    /// <c>pending</c> at the deadline). The flow routes need a principal that may read the flow (today: an operator).
+    /// </summary>
+    public async Task<ValetFlow> WaitForFlowAsync(string flowId, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(flowId);
+        var started = Time.GetTimestamp();
+        while (true)
+        {
+            var left = timeout - Time.GetElapsedTime(started);
+            var poll = left <= TimeSpan.Zero ? TimeSpan.Zero : left < MaxPoll ? left : MaxPoll;
+            var seconds = ((int)Math.Ceiling(poll.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            using var response = await _http.GetAsync(Url($"v1/flows/{Uri.EscapeDataString(flowId)}/wait?timeout={seconds}"), cancellationToken)
+                .ConfigureAwait(false);
+            var flow = await ReadAsync(response, ValetJson.Default.ValetFlow, cancellationToken).ConfigureAwait(false);
+            if (flow.IsTerminal || Time.GetElapsedTime(started) >= timeout)
+            {
+                return flow;
+            }
+        }
+    }
+
+    /// <summary>Disposes the <see cref="HttpClient"/> if this client made it.</summary>
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
+
+    private async Task<ValetAccessToken> TokenAsync(string path, IEnumerable<string>? scopes, CancellationToken cancellationToken)
+    {
+        var list = scopes?.ToList();
+        using var content = list is { Count: > 0 } ? JsonContent.Create(new TokenRequestBody { Scopes = list }, ValetJson.Default.TokenRequestBody) : null;
+        using var response = await _http.PostAsync(Url(path), content, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, ValetJson.Default.ValetAccessToken, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Uri Url(string relative) => new(BaseAddress, relative);
+
+    private async Task<T> ReadAsync<T>(HttpResponseMessage response, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type,
+        CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw ToException(response, await TryReadProblemAsync(response, cancellationToken).ConfigureAwait(false));
+        }
+
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(type, cancellationToken).ConfigureAwait(false)
+                ?? throw new ValetApiException(response.StatusCode, null, "Empty answer", "Valet answered with an empty body.");
+        }
+        catch (JsonException)
+        {
+            throw new ValetApiException(response.StatusCode, null, "Unreadable answer",
+                "Valet's answer was not the JSON expected: is the base address Valet's?");
+        }
+    }
+
+    /// <summary>Reads <paramref name="content"/> into memory so that it can be read (or sent) again.</summary>
+    internal static Task BufferAsync(HttpContent content, CancellationToken cancellationToken) =>
+#if NET9_0_OR_GREATER
+        content.LoadIntoBufferAsync(cancellationToken);
+#else
+        content.LoadIntoBufferAsync();
+#endif
+
+    private static bool IsProblem(HttpResponseMessage response) =>
+        !response.IsSuccessStatusCode && string.Equals(response.Content.Headers.ContentType?.MediaType, ProblemMediaType, StringComparison.OrdinalIgnoreCase);
+
+    private static async Task<ProblemDocument?> TryReadProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        if (mediaType is not (ProblemMediaType or "application/json"))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(ValetJson.Default.ProblemDocument, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private ValetApiException ToException(HttpResponseMessage response, ProblemDocument? problem)
+    {
+        var retryAfter = RetryAfterOf(response);
+        return problem?.Code switch
+        {
+            _ when response.StatusCode == HttpStatusCode.Conflict && ValetEnvelopeCodes.IsEnvelope(problem?.Code) =>
+                ValetAuthRequiredException.From(problem!.ToRequirement()),
+            "provider_unavailable" => new ValetProviderUnavailableException(response.StatusCode, problem.Title, problem.Detail, retryAfter),
+            "ambiguous_connection" => new ValetAmbiguousConnectionException(problem.Title, problem.Detail, problem.Connections ?? []),
+            _ => new ValetApiException(response.StatusCode, problem?.Code, problem?.Title ?? response.ReasonPhrase, problem?.Detail, retryAfter),
+        };
+    }
+
+    private TimeSpan? RetryAfterOf(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - Time.GetUtcNow() is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero,
+        _ => null,
+    };
+
+    private static HttpClient CreateHttpClient(Uri baseAddress, string apiKey)
+    {
+        var http = new HttpClient();
+        Configure(http, baseAddress, apiKey);
+        return http;
+    }
+
+    private static Uri WithTrailingSlash(Uri address) =>
+        address.AbsoluteUri.EndsWith('/') ? address : new Uri(address.AbsoluteUri + "/");
+}

@@ -1,0 +1,83 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Valet.Client;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers <see cref="ValetClient"/> and the access-token handler.</summary>
+public static class ValetServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="ValetClient"/> (over the named <see cref="HttpClient"/> <see cref="ValetClient.HttpClientName"/>),
+    /// its options and the token cache. Safe to call twice. Returns the builder of Valet's own <see cref="HttpClient"/>,
+    /// to add handlers to it.
+    /// </summary>
+    public static IHttpClientBuilder AddValetClient(this IServiceCollection services, Action<ValetClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<ValetClientOptions>().Configure(configure);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ValetClientOptions>, ValetClientOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ValetTokenCache>();
+        services.TryAddTransient(sp => new ValetClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(ValetClient.HttpClientName),
+            sp.GetRequiredService<TimeProvider>(), ownsHttp: false));
+        return services.AddHttpClient(ValetClient.HttpClientName, (sp, http) =>
+        {
+            var options = sp.GetRequiredService<IOptionsMonitor<ValetClientOptions>>().CurrentValue;
+            ValetClient.Configure(http, options.BaseAddress!, options.ApiKey!);
+        });
+    }
+
+    /// <summary>
+    /// Injects a Valet access token into every request of this <see cref="HttpClient"/>: by <paramref name="provider"/>
+    /// (the one connection of it the key may use) or by <paramref name="connectionId"/> — exactly one of the two —
+    /// optionally requiring <paramref name="scopes"/>. Needs <see cref="AddValetClient"/>. See <see cref="ValetAccessTokenHandler"/>.
+    /// </summary>
+    public static IHttpClientBuilder AddValetAccessToken(this IHttpClientBuilder builder, string? provider = null, string? connectionId = null,
+        IEnumerable<string>? scopes = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        if ((provider is null) == (connectionId is null))
+        {
+            throw new ArgumentException("Name exactly one of provider or connectionId.", provider is null ? nameof(provider) : nameof(connectionId));
+        }
+
+        var source = provider is not null ? ValetTokenSource.ForProvider(provider, scopes) : ValetTokenSource.ForConnection(connectionId!, scopes);
+        return builder.AddValetAccessToken(source);
+    }
+
+    /// <summary>Injects a Valet access token from <paramref name="source"/>; see the other overload.</summary>
+    public static IHttpClientBuilder AddValetAccessToken(this IHttpClientBuilder builder, ValetTokenSource source)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(source);
+        return builder.AddHttpMessageHandler(sp =>
+            new ValetAccessTokenHandler(sp.GetRequiredService<ValetClient>(), sp.GetRequiredService<ValetTokenCache>(), source));
+    }
+}
+
+/// <summary>Every problem of the options at once.</summary>
+internal sealed class ValetClientOptionsValidator : IValidateOptions<ValetClientOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ValetClientOptions options)
+    {
+        var problems = new List<string>();
+        if (options.BaseAddress is not { IsAbsoluteUri: true })
+        {
+            problems.Add("Valet:BaseAddress must be an absolute URL (where Valet listens, e.g. http://127.0.0.1:7878).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ApiKey))
+        {
+            problems.Add("Valet:ApiKey is required (the agent's API key).");
+        }
+
+        if (options.TokenRefreshMargin < TimeSpan.Zero || options.UnknownExpiryCacheDuration < TimeSpan.Zero)
+        {
+            problems.Add("Valet token cache durations must not be negative.");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}
