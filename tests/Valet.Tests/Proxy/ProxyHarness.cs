@@ -108,6 +108,9 @@ public sealed class ProxyHarness : IAsyncLifetime
             ["ADMIN_TOKEN"] = ValetTestServer.AdminToken,
             ["urls"] = "http://127.0.0.1:0",
             ["Proxy:MaxRequestBytes"] = MaxRequestBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // Shared by every proxy test class, all from 127.0.0.1, several of which send bad keys on purpose (and the
+            // fuzz test hundreds): the failure lockout has its own tests (RateLimitTests) on their own servers.
+            ["RateLimits:FailuresPerMinute"] = "0",
         };
         _app = await ValetHost.BuildAsync([], overrides, builder =>
         {

@@ -20,7 +20,7 @@ public sealed class CliInterruptTests
             ["Providers:slow:ClientSecret"] = "slow-secret",
         });
         var env = new Dictionary<string, string?> { ["VALET_URL"] = server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = server.DataDirectory };
-        using var process = Process.Start(CliRunner.StartInfo(["connect", "slow", "--no-browser", "--callback-transport", "gateway"], env))!;
+        using var process = Process.Start(WithDefaultSignals(CliRunner.StartInfo(["connect", "slow", "--no-browser", "--callback-transport", "gateway"], env)))!;
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
 
@@ -40,5 +40,42 @@ public sealed class CliInterruptTests
         var line = Assert.Single(rest.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal("valet: interrupted.", line);
         Assert.Equal(string.Empty, await stdout);
+        }
+
+    /// <summary>
+    /// Runs the CLI with SIGINT and SIGQUIT at their default disposition. A process started as a background job (a CI
+    /// step, `cmd &amp;`) inherits them ignored, and .NET then never sees Ctrl+C: the test must measure Valet, not the runner.
+    /// python3 resets them and execs the CLI (an exec keeps default dispositions, unlike ignored ones).
+    /// </summary>
+    private static ProcessStartInfo WithDefaultSignals(ProcessStartInfo start)
+    {
+        var wrapped = new ProcessStartInfo("python3")
+        {
+            RedirectStandardInput = start.RedirectStandardInput,
+            RedirectStandardOutput = start.RedirectStandardOutput,
+            RedirectStandardError = start.RedirectStandardError,
+            UseShellExecute = false,
+            WorkingDirectory = start.WorkingDirectory,
+        };
+        foreach (var argument in new[]
+        {
+            "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+            start.FileName,
+        })
+        {
+            wrapped.ArgumentList.Add(argument);
+        }
+
+        foreach (var argument in start.ArgumentList)
+        {
+            wrapped.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in start.Environment)
+        {
+            wrapped.Environment[key] = value;
+        }
+
+        return wrapped;
     }
 }
