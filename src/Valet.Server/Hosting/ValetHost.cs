@@ -133,6 +133,7 @@ public static class ValetHost
         services.AddSingleton<Envelopes>();
         services.AddSingleton<PublicBaseUrl>();
         services.AddValetSessions(settings);
+        services.AddValetDashboard(settings);
         services.AddValetTokens();
         services.AddValetProxy();
         services.AddValetRateLimits();
@@ -207,6 +208,7 @@ public static class ValetHost
         app.MapTokens();
         app.MapBootstrap();
         app.MapSignIn();
+        app.MapDashboard();
         app.MapProxy();
         app.MapTargets();
         app.MapAudit();
