@@ -92,7 +92,7 @@ internal sealed class DashboardPage
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <meta name="referrer" content="no-referrer"><title>{E(title)} · Valet</title>
-            <link rel="stylesheet" href="/dashboard.css"><script src="/dashboard.js" defer></script></head>
+            <link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard.css"><script src="/dashboard.js" defer></script></head>
             <body><a class="skip" href="#main">Skip to content</a>
             <header class="top"><div class="top-inner"><a class="brand" href="/">Valet</a>
             <nav class="nav" aria-label="Main">{NavLink("/", "Integrations", nav)}{NavLink("/keys", "Keys", nav)}{NavLink("/settings", "Settings", nav)}{NavLink("/audit", "Audit", nav)}</nav>
