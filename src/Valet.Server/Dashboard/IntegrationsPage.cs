@@ -29,7 +29,10 @@ internal static class IntegrationsPage
         }
 
         var (ok, outcomeErrors) = Outcome(page, connections);
-        var providers = page.Service<IProviderCatalog>().All.OrderBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase);
+        // Providers that can be used (a client, or accounts already connected) first; the rest after, alphabetically.
+        var providers = page.Service<IProviderCatalog>().All
+            .OrderBy(p => p.HasPlatformClient || credentials.Any(c => c.Provider == p.Id) || connections.Any(c => c.Provider == p.Id) ? 0 : 1)
+            .ThenBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase);
         var cards = new List<string>();
         foreach (var provider in providers)
         {
