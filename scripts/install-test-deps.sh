@@ -19,3 +19,8 @@ if [ ! -d tests/idp/node_modules/oidc-provider ]; then
   echo "install-test-deps: npm ci (tests/idp)" >&2
   npm ci --prefix tests/idp --no-audit --no-fund --loglevel=error > /dev/null
 fi
+
+if [ ! -d tests/dashboard/node_modules/axe-core ]; then
+  echo "install-test-deps: npm ci (tests/dashboard: axe-core for the dashboard's accessibility checks)" >&2
+  npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error > /dev/null
+fi

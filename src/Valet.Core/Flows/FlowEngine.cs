@@ -28,8 +28,11 @@ public sealed partial class FlowEngine(
 {
     public TimeSpan Lifetime => options.Value.Lifetime;
 
-    /// <summary>Checks a <c>return_url</c>: absolute http(s) on an allow-listed origin. Null means acceptable.</summary>
-    public string? CheckReturnUrl(string? returnUrl)
+    /// <summary>
+    /// Checks a <c>return_url</c>: absolute http(s) on an allow-listed origin, or on <paramref name="ownOrigin"/> (Valet's own
+    /// public origin, where the dashboard lives). Null means acceptable.
+    /// </summary>
+    public string? CheckReturnUrl(string? returnUrl, string? ownOrigin = null)
     {
         if (returnUrl is null)
         {
@@ -43,7 +46,8 @@ public sealed partial class FlowEngine(
         }
 
         var origin = uri.GetLeftPart(UriPartial.Authority);
-        return options.Value.ReturnUrlOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
+        return string.Equals(ownOrigin, origin, StringComparison.OrdinalIgnoreCase)
+            || options.Value.ReturnUrlOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
             ? null
             : $"return_url origin {origin} is not allowed (Flows:ReturnUrlOrigins)";
     }
@@ -61,7 +65,7 @@ public sealed partial class FlowEngine(
             return FlowStart.Failed(FlowStartError.UnknownProvider, $"Unknown provider '{request.Provider}'.");
         }
 
-        if (CheckReturnUrl(request.ReturnUrl) is { } returnUrlProblem)
+        if (CheckReturnUrl(request.ReturnUrl, request.OwnOrigin) is { } returnUrlProblem)
         {
             return FlowStart.Failed(FlowStartError.InvalidReturnUrl, returnUrlProblem);
         }

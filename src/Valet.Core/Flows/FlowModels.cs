@@ -12,6 +12,9 @@ public sealed record StartFlowRequest
 
     public string? CredentialId { get; init; }
     public string? ReturnUrl { get; init; }
+
+    /// <summary>Valet's own public origin (<c>https://valet.example.com</c>): a return URL there is always allowed.</summary>
+    public string? OwnOrigin { get; init; }
     public CallbackTransport Transport { get; init; } = CallbackTransport.Gateway;
 
     /// <summary>The exact redirect URI for this flow (gateway URL, or the loopback listener's).</summary>

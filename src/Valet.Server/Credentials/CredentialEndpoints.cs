@@ -42,30 +42,13 @@ internal static class CredentialEndpoints
         }
 
         var validation = new Validation();
-        var provider = validation.Required("provider", request?.Provider, 64);
-        if (provider is not null && catalog.Find(provider) is null)
-        {
-            validation.Add("provider", $"unknown provider '{provider}' (see GET /v1/providers)");
-        }
-
-        var clientId = validation.Required("client_id", request?.ClientId, 512);
-        var clientSecret = validation.Required("client_secret", request?.ClientSecret, 4096);
-        if (!validation.IsValid)
+        var credential = await CredentialIssuer.CreateAsync(org, request?.Provider, request?.ClientId, request?.ClientSecret, validation, credentials,
+            catalog, time, loggers, cancellationToken);
+        if (credential is null)
         {
             return validation.Problem();
         }
 
-        var credential = new Credential
-        {
-            Id = Ids.New("cred"),
-            OrgId = org,
-            Provider = catalog.Find(provider!)!.Id,
-            ClientId = clientId!,
-            ClientSecret = new Secret(clientSecret!),
-            CreatedAt = time.GetUtcNow(),
-        };
-        await credentials.CreateAsync(credential, cancellationToken);
-        Log.CredentialCreated(loggers.CreateLogger("Valet.Credentials"), credential.Id, credential.Provider, org);
         return TypedResults.Created($"/v1/credentials/{credential.Id}", CredentialResponse.From(credential));
     }
 

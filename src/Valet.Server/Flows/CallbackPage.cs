@@ -69,7 +69,7 @@ internal static class CallbackPage
         await response.WriteAsync(html);
     }
 
-    private static string Explain(string? error) => error switch
+    public static string Explain(string? error) => error switch
     {
         FlowErrors.AccessDenied => "The authorization was declined at the provider. Nothing was stored.",
         FlowErrors.Expired => "This authorization link has expired. Start the connection again.",

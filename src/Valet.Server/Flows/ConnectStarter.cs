@@ -14,13 +14,16 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
     /// <summary>The gateway callback: <c>{VALET_PUBLIC_URL}/oauth/callback</c>, else under this server's own first address.</summary>
     public string GatewayRedirectUri => publicBase.For("/oauth/callback");
 
+    /// <summary>Valet's own origin: the dashboard sends its Connect buttons' flows back to itself.</summary>
+    public string OwnOrigin => new Uri(publicBase.Value).GetLeftPart(UriPartial.Authority);
+
     public async Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
         string? credentialId, CallbackTransport transport, string? returnUrl, CancellationToken cancellationToken)
     {
         // Refuse a bad return_url before anything exists (no flow row, no listener). It later becomes a Location header,
         // which can carry only visible ASCII: anything else (control characters, spaces, raw non-ASCII) is refused here
         // rather than failing the callback after the connection is saved.
-        if ((ReturnUrls.HasUnsafeCharacter(returnUrl) ? "return_url must be visible ASCII (percent-encode anything else)" : engine.CheckReturnUrl(returnUrl))
+        if ((ReturnUrls.HasUnsafeCharacter(returnUrl) ? "return_url must be visible ASCII (percent-encode anything else)" : engine.CheckReturnUrl(returnUrl, OwnOrigin))
             is { } returnUrlProblem)
         {
             return (null, Problems.BadRequest("invalid_return_url", returnUrlProblem));
@@ -37,6 +40,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
             Scopes = scopes,
             CredentialId = credentialId,
             ReturnUrl = returnUrl,
+            OwnOrigin = OwnOrigin,
             Transport = transport,
             RedirectUri = redirectUri,
         }, cancellationToken);

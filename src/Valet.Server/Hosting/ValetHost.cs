@@ -136,6 +136,7 @@ public static class ValetHost
         services.AddSingleton<Envelopes>();
         services.AddSingleton<PublicBaseUrl>();
         services.AddValetSessions(settings);
+        services.AddValetDashboard(settings);
         services.AddValetTokens();
         services.AddValetProxy();
         services.AddValetRateLimits();
@@ -210,6 +211,7 @@ public static class ValetHost
         app.MapTokens();
         app.MapBootstrap();
         app.MapSignIn();
+        app.MapDashboard();
         app.MapProxy();
         app.MapTargets();
         app.MapAudit();

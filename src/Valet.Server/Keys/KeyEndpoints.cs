@@ -59,20 +59,8 @@ internal static class KeyEndpoints
             return validation.Problem();
         }
 
-        var minted = ApiKeySecrets.Mint();
-        var key = new ApiKey
-        {
-            Id = Ids.New("key"),
-            OrgId = org,
-            Name = name!,
-            Prefix = minted.Prefix,
-            Hash = minted.Hash,
-            Permissions = permissions,
-            CreatedAt = time.GetUtcNow(),
-        };
-        await keys.CreateAsync(key, cancellationToken);
-        Log.KeyCreated(loggers.CreateLogger("Valet.Keys"), key.Id, key.Prefix, org);
-        return TypedResults.Created($"/v1/keys/{key.Id}", new CreatedKeyResponse(key.Id, minted.Key.Reveal(), org, key.Name, key.Prefix,
+        var (key, secret) = await KeyIssuer.CreateAsync(org, name!, permissions, keys, time, loggers, cancellationToken);
+        return TypedResults.Created($"/v1/keys/{key.Id}", new CreatedKeyResponse(key.Id, secret.Reveal(), org, key.Name, key.Prefix,
             PermissionJson.ToJson(permissions), key.CreatedAt));
     }
 

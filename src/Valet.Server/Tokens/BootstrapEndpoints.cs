@@ -93,18 +93,11 @@ internal static class BootstrapEndpoints
             return validation.Problem();
         }
 
-        var connection = await connections.FindAsync(connectionId!, cancellationToken);
-        if (connection is null || connection.OrgId != org)
+        return await DefaultConnections.SetAsync(org, provider, connectionId!, orgs, connections, cancellationToken) switch
         {
-            return Problems.NotFound("connection_not_found", $"No connection '{connectionId}' in org '{org}'.");
-        }
-
-        if (connection.Provider != provider)
-        {
-            return Problems.Unprocessable("provider_mismatch", $"Connection '{connectionId}' is a {connection.Provider} connection, not {provider}.");
-        }
-
-        await orgs.SetDefaultConnectionAsync(org, provider, connection.Id, cancellationToken);
-        return TypedResults.Ok(new { org, provider, connection_id = connection.Id });
+            SetDefaultOutcome.ConnectionNotFound => Problems.NotFound("connection_not_found", $"No connection '{connectionId}' in org '{org}'."),
+            SetDefaultOutcome.ProviderMismatch => Problems.Unprocessable("provider_mismatch", $"Connection '{connectionId}' is not a {provider} connection."),
+            _ => TypedResults.Ok(new { org, provider, connection_id = connectionId }),
+        };
     }
 }

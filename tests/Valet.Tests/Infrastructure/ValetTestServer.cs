@@ -43,7 +43,8 @@ public sealed class ValetTestServer : IAsyncDisposable
 
     public string ServiceToken => File.ReadAllText(ServiceTokenFile.PathIn(DataDirectory)).Trim();
 
-    public static async Task<ValetTestServer> StartAsync(IDictionary<string, string?>? settings = null, string? dataDirectory = null)
+    public static async Task<ValetTestServer> StartAsync(IDictionary<string, string?>? settings = null, string? dataDirectory = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var owns = dataDirectory is null;
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "valet-test-" + Guid.NewGuid().ToString("N"));
@@ -77,6 +78,7 @@ public sealed class ValetTestServer : IAsyncDisposable
             builder.Logging.ClearProviders();
             builder.Logging.AddProvider(logs);
             builder.Logging.AddFilter<LogSink>(null, LogLevel.Trace);
+            configure?.Invoke(builder);
         });
         await app.StartAsync();
         return new ValetTestServer(app, dataDirectory, logs) { _ownsDataDirectory = owns };

@@ -1,0 +1,122 @@
+using Microsoft.AspNetCore.Http;
+using Valet.Core.Connections;
+using Valet.Core.Domain;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Server.Auth;
+using static Valet.Server.Dashboard.Html;
+
+namespace Valet.Server.Dashboard;
+
+/// <summary><c>/connections/{id}</c>: one grant in detail, its history and its managed targets; and Disconnect, confirmed.</summary>
+internal static class ConnectionPage
+{
+    private const int HistoryLength = 20;
+
+    public static async Task<IResult> RenderAsync(DashboardPage page)
+    {
+        if (await FindAsync(page) is not { } connection)
+        {
+            return NotFound(page);
+        }
+
+        var provider = page.Service<IProviderCatalog>().Find(connection.Provider);
+        var targets = await TargetsAsync(page, connection);
+        var (history, _) = await AuditQuery.PageAsync(page.Service<IAuditStore>(), page.Org.Id, null, HistoryLength,
+            e => e.ConnectionId == connection.Id && e.Kind.StartsWith("connection.", StringComparison.Ordinal), page.Aborted);
+        var lastError = connection.StatusReason
+            ?? history.FirstOrDefault(e => e.Kind == "connection.reauth_required")?.Detail;
+        var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
+
+        var facts = $"""
+            <dl class="facts">
+            <dt>Provider</dt><dd>{E(provider?.DisplayName ?? connection.Provider)} <span class="muted mono">{E(connection.Provider)}</span></dd>
+            <dt>Account</dt><dd id="account">{E(who)}{(connection.AccountEmail is { } email && email != who ? $" <span class=\"muted\">{E(email)}</span>" : string.Empty)} <span class="muted mono">{E(connection.AccountId)}</span></dd>
+            <dt>Status</dt><dd id="status">{IntegrationsPage.StatusChip(connection)}{(connection.StatusReason is { } reason ? $" <span class=\"mono\">{E(reason)}</span>" : string.Empty)}</dd>
+            <dt>Granted scopes</dt><dd id="scopes">{(connection.Scopes is { Count: > 0 } scopes ? Join(scopes, s => $"<span class=\"chip\">{E(s)}</span> ") : "<span class=\"muted\">unknown</span>")}</dd>
+            <dt>Token expires</dt><dd>{When(connection.ExpiresAt)}</dd>
+            <dt>Last refresh</dt><dd>{When(connection.LastRefreshedAt)}</dd>
+            <dt>Failed refreshes in a row</dt><dd>{connection.RefreshFailures}</dd>
+            <dt>Last error</dt><dd id="last-error">{(lastError is null ? "<span class=\"muted\">none</span>" : $"<span class=\"mono\">{E(lastError)}</span>")}</dd>
+            <dt>Client</dt><dd>{(connection.CredentialId is { } cred ? $"this org's own client <span class=\"mono\">{E(cred)}</span>" : "platform client")}</dd>
+            <dt>Connected</dt><dd>{When(connection.CreatedAt)}</dd>
+            </dl>
+            """;
+        var targetRows = targets.Count == 0 ? "<p class=\"empty\">No targets use this connection.</p>" : $"""
+            <div class="table-wrap"><table><thead><tr><th scope="col">Target</th><th scope="col">Forwards to</th><th scope="col">Scopes</th><th scope="col"><span class="sr-only">Badge</span></th></tr></thead><tbody>
+            {Join(targets, t => $"<tr data-target=\"{E(t.Id)}\"><td>{E(t.Name)} <span class=\"muted mono\">{E(t.Id)}</span></td><td class=\"mono\">{E(t.BaseUrl)}</td><td>{E(string.Join(' ', t.RequiredScopes))}</td><td>{(t.Managed ? $"<span class=\"badge managed\">Managed by {E(who)}</span>" : string.Empty)}</td></tr>")}
+            </tbody></table></div>
+            <p class="muted">Managed targets are created when the account connects and deleted when it disconnects; they cannot be edited.</p>
+            """;
+        var historyRows = history.Count == 0 ? "<p class=\"empty\">No events yet.</p>" : $"""
+            <div class="table-wrap"><table><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Detail</th></tr></thead><tbody>
+            {Join(history, e => $"<tr><td>{When(e.At)}</td><td class=\"mono\">{E(e.Kind)}</td><td class=\"mono\">{E(e.Detail)}</td></tr>")}
+            </tbody></table></div><p><a href="/audit?connection={U(connection.Id)}">All events of this connection</a></p>
+            """;
+        var body = $"""
+            <p class="lead"><a href="/">Integrations</a> › {E(provider?.DisplayName ?? connection.Provider)}</p>
+            <section class="card" aria-labelledby="h-facts"><div class="card-head"><h2 id="h-facts">Connection</h2>
+            <div class="actions"><form method="post" action="/integrations/connect">{page.Antiforgery}<input type="hidden" name="provider" value="{E(connection.Provider)}">
+            <input type="hidden" name="credential" value="{E(connection.CredentialId)}"><button type="submit">Reconnect</button></form>
+            <a class="button danger" href="/connections/{U(connection.Id)}/disconnect">Disconnect</a></div></div>{facts}</section>
+            <section class="card" aria-labelledby="h-targets"><h2 id="h-targets">Targets</h2>{targetRows}</section>
+            <section class="card" aria-labelledby="h-history"><h2 id="h-history">Refresh and failure history</h2>{historyRows}</section>
+            """;
+        return page.Render(who, "/", body);
+    }
+
+    public static async Task<IResult> ConfirmDisconnectAsync(DashboardPage page)
+    {
+        if (await FindAsync(page) is not { } connection)
+        {
+            return NotFound(page);
+        }
+
+        var managed = (await TargetsAsync(page, connection)).Where(t => t.Managed).ToList();
+        var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
+        var body = $"""
+            <section class="card"><p>Disconnect <strong>{E(who)}</strong> ({E(connection.Provider)})? Valet revokes the grant at the provider where it can,
+            then deletes its tokens{(managed.Count > 0 ? " and these managed targets:" : ".")}</p>
+            {(managed.Count > 0 ? "<ul>" + Join(managed, t => $"<li>{E(t.Name)} <span class=\"mono muted\">{E(t.BaseUrl)}</span></li>") + "</ul>" : string.Empty)}
+            <p>Agents using it get a "needs authentication" answer until someone connects again.</p>
+            <div class="actions"><form method="post" action="/connections/{U(connection.Id)}/disconnect">{page.Antiforgery}
+            <button type="submit" class="danger" id="confirm-disconnect">Disconnect</button></form>
+            <a class="button" href="/connections/{U(connection.Id)}">Cancel</a></div></section>
+            """;
+        return page.Render($"Disconnect {who}?", "/", body);
+    }
+
+    /// <summary>Through the API's <see cref="Disconnector"/>: revoke where possible, delete tokens and managed targets.</summary>
+    public static async Task<IResult> DisconnectAsync(DashboardPage page, IFormCollection form)
+    {
+        if (await FindAsync(page) is not { } connection)
+        {
+            return NotFound(page);
+        }
+
+        await page.Service<Disconnector>().DisconnectAsync(connection, page.Aborted);
+        return DashboardPage.Done("/", "disconnected");
+    }
+
+    private static async Task<Connection?> FindAsync(DashboardPage page)
+    {
+        var id = page.Context.Request.RouteValues["id"] as string ?? string.Empty;
+        var connection = id.Length is > 0 and <= 64 ? await page.Service<IConnectionStore>().FindAsync(id, page.Aborted) : null;
+        return connection is not null && page.User.CanOperate(connection.OrgId) ? connection : null;
+    }
+
+    private static async Task<List<Target>> TargetsAsync(DashboardPage page, Connection connection)
+    {
+        var targets = new List<Target>();
+        await foreach (var target in page.Service<ITargetStore>().ListByConnectionAsync(connection.Id, page.Aborted))
+        {
+            targets.Add(target);
+        }
+
+        return targets;
+    }
+
+    private static IResult NotFound(DashboardPage page) =>
+        page.Render("Connection not found", "/", "<p><a href=\"/\">Back to Integrations</a></p>",
+            ["No such connection in this org. It may have been disconnected."], status: StatusCodes.Status404NotFound);
+}
