@@ -43,6 +43,9 @@ internal static class ErrorHandling
                 Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
             BadHttpRequestException bad =>
                 Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read."),
+            // A form body the framework cannot decode (a value decoding to NUL) is thrown as InvalidDataException.
+            InvalidDataException =>
+                Problems.Create(StatusCodes.Status400BadRequest, "invalid_request", "Bad request", "The request could not be read."),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
                 Problems.Create(499, "client_closed_request", "Client closed request"),
             _ => null,
