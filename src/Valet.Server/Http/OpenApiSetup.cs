@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
@@ -96,14 +95,14 @@ internal static class OpenApiSetup
             Name = SessionSetup.CookieName,
             Description = $"The dashboard session cookie set by `POST /signin` (`{SessionSetup.SecureCookieName}` over https).",
         });
-        document.AddComponent<IOpenApiSchema>(ProblemSchema, Problem());
-        document.AddComponent<IOpenApiSchema>(EnvelopeSchema, Envelope());
+        document.AddComponent<IOpenApiSchema>(ProblemSchema, OpenApiComponents.Problem());
+        document.AddComponent<IOpenApiSchema>(EnvelopeSchema, OpenApiComponents.Envelope(EnvelopeCodes));
 
         // ProducesProblem declares ASP.NET Core's ProblemDetails, and a documented body (RequestBodySchemaMetadata) replaces
         // the bound type's schema: components nothing points at any more go. Ours stay (agent routes point at the envelope).
         if (document.Components?.Schemas is { } schemas)
         {
-            var used = ReferencedSchemas(document);
+            var used = OpenApiComponents.ReferencedSchemas(document);
             foreach (var unused in schemas.Keys.Where(id => !used.Contains(id) && id is not (ProblemSchema or EnvelopeSchema)).ToList())
             {
                 schemas.Remove(unused);
@@ -309,119 +308,5 @@ internal static class OpenApiSetup
         StatusCodes.Status503ServiceUnavailable => "Valet's storage is unavailable (see Retry-After)",
         StatusCodes.Status504GatewayTimeout => "The provider timed out",
         _ => "Error",
-    };
-
-    /// <summary>Every component schema reachable from an operation (parameters, bodies, responses), following references.</summary>
-    private static HashSet<string> ReferencedSchemas(OpenApiDocument document)
-    {
-        var used = new HashSet<string>(StringComparer.Ordinal);
-        var pending = new Stack<IOpenApiSchema>();
-        foreach (var operation in document.Paths?.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? []) ?? [])
-        {
-            foreach (var media in (operation.RequestBody?.Content?.Values ?? []).Concat(
-                         operation.Responses?.Values.SelectMany(r => r.Content?.Values ?? []) ?? []))
-            {
-                Push(media.Schema);
-            }
-
-            foreach (var parameter in operation.Parameters ?? [])
-            {
-                Push(parameter.Schema);
-            }
-        }
-
-        while (pending.TryPop(out var schema))
-        {
-            if (schema is OpenApiSchemaReference { Reference.Id: { } id })
-            {
-                if (used.Add(id) && document.Components?.Schemas?.TryGetValue(id, out var target) == true)
-                {
-                    Push(target);
-                }
-
-                continue;
-            }
-
-            foreach (var child in (schema.Properties?.Values ?? []).Concat(schema.AllOf ?? []).Concat(schema.OneOf ?? []).Concat(schema.AnyOf ?? []))
-            {
-                Push(child);
-            }
-
-            Push(schema.Items);
-            Push(schema.AdditionalProperties);
-        }
-
-        return used;
-
-        void Push(IOpenApiSchema? schema)
-        {
-            if (schema is not null)
-            {
-                pending.Push(schema);
-            }
-        }
-    }
-
-    private static OpenApiSchema String(string description, JsonSchemaType extra = 0) =>
-        new() { Type = JsonSchemaType.String | extra, Description = description };
-
-    private static OpenApiSchema Strings(string description) =>
-        new() { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.String }, Description = description };
-
-    /// <summary>RFC 9457 problem details with Valet's stable <c>code</c>.</summary>
-    private static OpenApiSchema Problem() => new()
-    {
-        Type = JsonSchemaType.Object,
-        Description = "RFC 9457 problem details. `type` is `urn:valet:problem:{code}`; `code` is stable and what a client should branch on.",
-        Required = new HashSet<string>(StringComparer.Ordinal) { "type", "title", "status", "code" },
-        Properties = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal)
-        {
-            ["type"] = String("A URN, `urn:valet:problem:{code}` (never a link)."),
-            ["title"] = String("A short summary of the kind of problem."),
-            ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer, Description = "The HTTP status code." },
-            ["detail"] = String("What went wrong this time, for a person."),
-            ["code"] = String("The stable error code, e.g. `org_not_found`, `validation_failed`, `forbidden`."),
-            ["errors"] = new OpenApiSchema
-            {
-                Type = JsonSchemaType.Object,
-                Description = "With `validation_failed`: every field problem at once, field name → messages.",
-                AdditionalProperties = Strings("Messages for this field."),
-            },
-        },
-    };
-
-    /// <summary>The auth-recovery envelope of SPEC §5: a 409 problem telling the caller what a person must do.</summary>
-    private static OpenApiSchema Envelope() => new()
-    {
-        Type = JsonSchemaType.Object,
-        Description = """
-            HTTP 409: a person must act before this call can succeed. In an ordinary org the envelope carries `connect_url`
-            (works only for a signed-in operator of the org) and `flow_id` to wait on (`GET /v1/flows/{flow_id}/wait`). In a
-            headless org it carries no URL at all: `credential_id`, `provider` and `required_scopes` let the integrator run
-            its own OAuth dance and import the tokens.
-            """,
-        Required = new HashSet<string>(StringComparer.Ordinal)
-            { "type", "title", "status", "code", "provider", "required_scopes", "missing_scopes", "headless" },
-        Properties = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal)
-        {
-            ["type"] = String("`urn:valet:problem:{code}`."),
-            ["title"] = String("A short summary."),
-            ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer, Enum = [JsonValue.Create(409)], Description = "Always 409." },
-            ["detail"] = String("What a person must do, for a person."),
-            ["code"] = new OpenApiSchema
-            {
-                Type = JsonSchemaType.String,
-                Enum = [.. EnvelopeCodes.Select(c => (JsonNode)JsonValue.Create(c))],
-                Description = "`needs_authentication`: no usable connection yet; `reauth_required`: the grant is dead; `missing_scopes`: connected, but scopes are missing.",
-            },
-            ["provider"] = String("The provider id, e.g. `github`."),
-            ["connection_id"] = String("The connection concerned, if there is one.", JsonSchemaType.Null),
-            ["required_scopes"] = Strings("The scopes the call needs."),
-            ["missing_scopes"] = Strings("Required scopes the connection does not have."),
-            ["headless"] = new OpenApiSchema { Type = JsonSchemaType.Boolean, Description = "The org runs its own OAuth dances: no URL in the envelope." },
-            ["connect_url"] = String("Non-headless orgs: a Valet link (`/connect-authorize?flow=…`) for a signed-in operator of the org."),
-            ["flow_id"] = String("Non-headless orgs: the flow to wait on."),
-            ["credential_id"] = String("Headless orgs: the org's OAuth client (BYOC credential) to run the dance with and import against.", JsonSchemaType.Null),
-        },
     };
 }
