@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and nothing when it is already there:
 # Debian's chromium (driven by Playwright), PostgreSQL server binaries (a throwaway server is started by the tests),
-# and the oidc-provider harness (npm ci, pinned by tests/idp/package-lock.json).
+# the oidc-provider harness (npm ci, pinned by tests/idp/package-lock.json), and the OpenAPI tools the API-description
+# test runs (Redocly CLI, openapi-typescript, TypeScript; npm ci, pinned by tests/openapi/package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,9 @@ fi
 if [ ! -d tests/dashboard/node_modules/axe-core ]; then
   echo "install-test-deps: npm ci (tests/dashboard: axe-core for the dashboard's accessibility checks)" >&2
   npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error > /dev/null
+fi
+
+if [ ! -x tests/openapi/node_modules/.bin/redocly ]; then
+  echo "install-test-deps: npm ci (tests/openapi)" >&2
+  npm ci --prefix tests/openapi --no-audit --no-fund --loglevel=error > /dev/null
 fi

@@ -144,10 +144,10 @@ public sealed partial class StorageInitializer : IDisposable
 
     public void Dispose() => _once.Dispose();
 
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning,
         Message = "Data directory {Directory} was readable by other users: removed group and other permissions from {Paths}")]
     private partial void LogTightened(string directory, string paths);
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Applied database migration {Script} to {Database}")]
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Applied database migration {Script} to {Database}")]
     private partial void LogApplied(string script, string database);
 }

@@ -11,26 +11,21 @@ public enum TokenEndpointAuthMethod
     ClientSecretBasic,
 }
 
-/// <summary>Named response/request quirks. Provider differences are data: these flags, never <c>if (provider == "x")</c>.</summary>
+/// <summary>
+/// Named response/request quirks. Provider differences are data: these flags, never <c>if (provider == "x")</c>. Only
+/// differences the code must act on get a flag; what every provider is handled for anyway (form-encoded or JSON token
+/// answers, rotated refresh tokens, a missing <c>expires_in</c>) needs none.
+/// </summary>
 [Flags]
 public enum ProviderQuirks
 {
     None = 0,
-
-    /// <summary>The token endpoint answers form-encoded unless asked for JSON (GitHub): send <c>Accept: application/json</c> and parse either.</summary>
-    FormEncodedTokenResponse = 1 << 0,
 
     /// <summary>The user token is nested under <c>authed_user</c> (Slack OAuth v2 user scopes).</summary>
     SlackNestedAuthedUser = 1 << 1,
 
     /// <summary>The token response carries <c>instance_url</c>, which becomes the connection's API base (Salesforce).</summary>
     InstanceUrlApiBase = 1 << 2,
-
-    /// <summary>Every refresh returns a new refresh token and invalidates the old one (Atlassian, Spotify optional, …).</summary>
-    RotatingRefreshTokens = 1 << 3,
-
-    /// <summary>No <c>expires_in</c> in the token response (GitHub OAuth apps, Notion): the token is treated as non-expiring.</summary>
-    NoExpiresIn = 1 << 4,
 
     /// <summary>Errors come back as HTTP 200 with <c>{"ok": false, "error": …}</c> (Slack).</summary>
     OkFalseErrors = 1 << 5,

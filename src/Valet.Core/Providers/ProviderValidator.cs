@@ -141,11 +141,12 @@ internal static partial class ProviderValidator
             problems.Add($"{where} {shown} uses plain http on a non-loopback host; use https.");
         }
 
-        if (NetworkHosts.IsLinkLocal(uri))
+        var addressClass = NetworkAddresses.Classify(uri);
+        if (addressClass == AddressClass.Forbidden)
         {
-            problems.Add($"{where} {shown} is a link-local address; it is never allowed.");
+            problems.Add($"{where} {shown} is a link-local, cloud-metadata, multicast or unspecified address; it is never allowed.");
         }
-        else if (NetworkHosts.IsPrivateOrLoopback(uri) && !allowPrivateNetwork)
+        else if (addressClass == AddressClass.Private && !allowPrivateNetwork)
         {
             problems.Add($"{where} {shown} is a loopback or private host; set AllowPrivateNetwork=true for this provider to allow it.");
         }

@@ -1,6 +1,6 @@
-using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Domain;
 using Valet.Core.Stores;
@@ -27,20 +27,20 @@ internal static class AuditEndpoints
 
     public static RouteGroupBuilder MapAudit(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Audit");
-        group.MapGet("/orgs/{org}/audit", ListAsync);
-        return group;
+        var org = routes.MapOrgGroup("Audit");
+        org.MapGet("/audit", ListAsync).WithName("ListAuditEvents")
+            .WithSummary("Read the org's audit log, newest first")
+            .WithDescription($"Pages of at most `limit` events ({DefaultLimit} by default, at most {MaxLimit}); pass `next` as `before` for the following page.")
+            .WithIntegerQuery("before", "Only events older than this event id (the `next` of the previous page).")
+            .WithIntegerQuery("limit", $"At most this many events, 1 to {MaxLimit} (default {DefaultLimit}).")
+            .ProducesValidationProblem();
+        return org;
     }
 
-    private static async Task<IResult> ListAsync(string org, HttpRequest request, ClaimsPrincipal user, IOrgStore orgs, IAuditStore audit,
+    /// <summary><paramref name="before"/> and <paramref name="limit"/> are read from the query by hand, so a bad value is a 422 naming the field.</summary>
+    private static async Task<Results<Ok<AuditPage>, ProblemResult>> ListAsync(string org, HttpRequest request, IAuditStore audit,
         CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var validation = new Dictionary<string, string[]>(StringComparer.Ordinal);
         long? before = null;
         if (request.Query["before"] is { Count: > 0 } rawBefore)

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Connections;
 using Valet.Core.Domain;
@@ -11,27 +12,34 @@ using Valet.Server.Orgs;
 
 namespace Valet.Server.Connections;
 
+/// <summary><c>DELETE /v1/connections/{id}</c>: <c>revoked</c> says whether the provider confirmed the revocation (RFC 7009).</summary>
+internal sealed record DisconnectResponse(string Id, bool Deleted, bool Revoked);
+
 internal static class ConnectionEndpoints
 {
     public static RouteGroupBuilder MapConnections(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections");
-        group.MapGet("/orgs/{org}/connections", ListAsync);
-        group.MapPost("/orgs/{org}/connections/import", ImportEndpoint.ImportAsync);
-        group.MapGet("/connections/{id}", GetAsync);
-        group.MapDelete("/connections/{id}", DeleteAsync);
+        var org = routes.MapOrgGroup("Connections");
+        org.MapGet("/connections", ListAsync).WithName("ListConnections").WithSummary("List an org's connections (never a token)");
+        org.MapPost("/connections/import", ImportEndpoint.ImportAsync).WithName("ImportConnection")
+            .WithSummary("Import tokens obtained elsewhere (upsert on org, provider and account)")
+            .WithDescription("`credential_id` is required: the OAuth client that obtained the tokens, registered with `POST /v1/orgs/{org}/credentials`. " +
+                "201 when a connection was created, 200 when an existing one was updated.")
+            .ProducesProblemCodes(StatusCodes.Status400BadRequest, "credential_required", "scopes_widened_without_refresh_token")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found")
+            .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "invalid_token_value", "unsupported_token_type",
+                "credential_mismatch");
+
+        var group = routes.MapGroup("/v1/connections").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "connection_not_found");
+        group.MapGet("/{id}", GetAsync).WithName("GetConnection").WithSummary("Read a connection (never a token)");
+        group.MapDelete("/{id}", DeleteAsync).WithName("DeleteConnection")
+            .WithSummary("Disconnect: revoke at the provider where it can, delete the tokens and managed targets");
         return group;
     }
 
-    private static async Task<IResult> ListAsync(string org, ClaimsPrincipal user, IOrgStore orgs, IConnectionStore connections,
-        CancellationToken cancellationToken)
+    private static async Task<Ok<List<ConnectionResponse>>> ListAsync(string org, IConnectionStore connections, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var list = new List<ConnectionResponse>();
         await foreach (var connection in connections.ListAsync(org, cancellationToken))
         {
@@ -41,13 +49,13 @@ internal static class ConnectionEndpoints
         return TypedResults.Ok(list);
     }
 
-    private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IConnectionStore connections, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<ConnectionResponse>, ProblemResult>> GetAsync(string id, ClaimsPrincipal user, IConnectionStore connections, CancellationToken cancellationToken)
     {
         var connection = await FindAsync(id, user, connections, cancellationToken);
         return connection is null ? NotFound() : TypedResults.Ok(ConnectionResponse.From(connection));
     }
 
-    private static async Task<IResult> DeleteAsync(string id, ClaimsPrincipal user, IConnectionStore connections, Disconnector disconnector,
+    private static async Task<Results<Ok<DisconnectResponse>, ProblemResult>> DeleteAsync(string id, ClaimsPrincipal user, IConnectionStore connections, Disconnector disconnector,
         CancellationToken cancellationToken)
     {
         var connection = await FindAsync(id, user, connections, cancellationToken);
@@ -57,7 +65,7 @@ internal static class ConnectionEndpoints
         }
 
         var result = await disconnector.DisconnectAsync(connection, cancellationToken);
-        return TypedResults.Ok(new { id, deleted = result.Deleted, revoked = result.Revoked });
+        return TypedResults.Ok(new DisconnectResponse(id, result.Deleted, result.Revoked));
     }
 
     private static async Task<Connection?> FindAsync(string id, ClaimsPrincipal user, IConnectionStore connections, CancellationToken cancellationToken)
@@ -66,5 +74,5 @@ internal static class ConnectionEndpoints
         return connection is not null && user.CanOperate(connection.OrgId) ? connection : null;
     }
 
-    private static IResult NotFound() => Problems.NotFound("connection_not_found", "No such connection.");
+    private static ProblemResult NotFound() => Problems.NotFound("connection_not_found", "No such connection.");
 }

@@ -1,12 +1,11 @@
-using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Valet.Core.Connections;
 using Valet.Core.Domain;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Http;
-using Valet.Server.Orgs;
 
 namespace Valet.Server.Connections;
 
@@ -22,16 +21,10 @@ internal sealed record ImportRequest(string? Provider, string? CredentialId, str
 /// </summary>
 internal static class ImportEndpoint
 {
-    public static async Task<IResult> ImportAsync(string org, ImportRequest? request, ClaimsPrincipal user, IOrgStore orgs,
-        ICredentialStore credentials, IConnectionStore connections, IProviderCatalog catalog, ConnectionRegistry registry, TimeProvider time,
-        CancellationToken cancellationToken)
+    public static async Task<Results<Created<ConnectionResponse>, Ok<ConnectionResponse>, ProblemResult>> ImportAsync(string org,
+        ImportRequest? request, ICredentialStore credentials, IConnectionStore connections, IProviderCatalog catalog, ConnectionRegistry registry,
+        TimeProvider time, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         if (string.IsNullOrWhiteSpace(request?.CredentialId))
         {
             return Problems.BadRequest("credential_required",

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Valet.Core.Domain;
@@ -25,22 +26,21 @@ internal static class CredentialEndpoints
 {
     public static RouteGroupBuilder MapCredentials(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Credentials");
-        group.MapPost("/orgs/{org}/credentials", CreateAsync);
-        group.MapGet("/orgs/{org}/credentials", ListAsync);
-        group.MapGet("/credentials/{id}", GetAsync);
+        var org = routes.MapOrgGroup("Credentials");
+        org.MapPost("/credentials", CreateAsync).WithName("CreateCredential")
+            .WithSummary("Register an org's own OAuth client (BYOC); the secret is never returned")
+            .ProducesValidationProblem();
+        org.MapGet("/credentials", ListAsync).WithName("ListCredentials").WithSummary("List an org's OAuth clients");
+
+        var group = routes.MapGroup("/v1/credentials").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Credentials");
+        group.MapGet("/{id}", GetAsync).WithName("GetCredential").WithSummary("Read an OAuth client (never its secret)")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found");
         return group;
     }
 
-    private static async Task<IResult> CreateAsync(string org, CreateCredentialRequest? request, ClaimsPrincipal user, IOrgStore orgs,
+    private static async Task<Results<Created<CredentialResponse>, ProblemResult>> CreateAsync(string org, CreateCredentialRequest? request,
         ICredentialStore credentials, IProviderCatalog catalog, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var validation = new Validation();
         var credential = await CredentialIssuer.CreateAsync(org, request?.Provider, request?.ClientId, request?.ClientSecret, validation, credentials,
             catalog, time, loggers, cancellationToken);
@@ -52,15 +52,8 @@ internal static class CredentialEndpoints
         return TypedResults.Created($"/v1/credentials/{credential.Id}", CredentialResponse.From(credential));
     }
 
-    private static async Task<IResult> ListAsync(string org, ClaimsPrincipal user, IOrgStore orgs, ICredentialStore credentials,
-        CancellationToken cancellationToken)
+    private static async Task<Ok<List<CredentialResponse>>> ListAsync(string org, ICredentialStore credentials, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var list = new List<CredentialResponse>();
         await foreach (var credential in credentials.ListAsync(org, cancellationToken))
         {
@@ -70,7 +63,7 @@ internal static class CredentialEndpoints
         return TypedResults.Ok(list);
     }
 
-    private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, ICredentialStore credentials, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<CredentialResponse>, ProblemResult>> GetAsync(string id, ClaimsPrincipal user, ICredentialStore credentials, CancellationToken cancellationToken)
     {
         var credential = id.Length <= 64 ? await credentials.FindAsync(id, cancellationToken) : null;
         return credential is null || !user.CanOperate(credential.OrgId)

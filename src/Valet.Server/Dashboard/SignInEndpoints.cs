@@ -30,7 +30,7 @@ internal static class SignInEndpoints
                 await OperatorSessions.ReadAsync(context) is { } session
                     ? Results.Ok(new { org = session.OrgId, @operator = session.Operator, since = session.Since })
                     : Problems.Unauthorized("No dashboard session: sign in at /signin."))
-            .AllowAnonymous().WithTags("Dashboard");
+            .AllowAnonymous().WithTags("Dashboard").WithName("GetSession").WithSummary("The dashboard session: org, operator, since").Produces<MeResponse>().ProducesProblemCodes(StatusCodes.Status401Unauthorized, "unauthorized");
         routes.MapGet("/connect-authorize", ConnectAuthorizeAsync).AllowAnonymous().ExcludeFromDescription();
     }
 

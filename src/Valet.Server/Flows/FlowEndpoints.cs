@@ -1,11 +1,14 @@
+using System.ComponentModel;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Domain;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
 using Valet.Server.Http;
+using Valet.Server.Orgs;
 
 namespace Valet.Server.Flows;
 
@@ -35,21 +38,27 @@ internal static class FlowEndpoints
 
     public static RouteGroupBuilder MapFlows(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Flows");
-        group.MapPost("/orgs/{org}/connect", ConnectAsync);
-        group.MapGet("/flows/{id}", GetAsync);
-        group.MapGet("/flows/{id}/wait", WaitAsync);
+        var org = routes.MapOrgGroup("Flows");
+        org.MapPost("/connect", ConnectAsync).WithName("StartConnect")
+            .WithSummary("Start a connect flow: send a person to authorize_url, then wait on the flow")
+            .Produces<ConnectResponse>(StatusCodes.Status201Created)
+            .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_return_url")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found")
+            .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "unknown_provider", "credential_mismatch", "no_client")
+            .ProducesProblemCodes(StatusCodes.Status429TooManyRequests, "too_many_pending_flows");
+
+        var group = routes.MapGroup("/v1/flows").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Flows")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "flow_not_found");
+        group.MapGet("/{id}", GetAsync).WithName("GetFlow").WithSummary("Read a flow's state");
+        group.MapGet("/{id}/wait", WaitAsync).WithName("WaitForFlow")
+            .WithSummary("Long poll: answers when the flow is decided, or with its pending state after timeout seconds")
+            .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_timeout", "invalid_request");
         return group;
     }
 
-    private static async Task<IResult> ConnectAsync(string org, ConnectRequest? request, ClaimsPrincipal user, ConnectStarter starter,
-        CancellationToken cancellationToken)
+    /// <summary>Not a typed union: the starter's refusals include a 429 with Retry-After (<see cref="RetryAfterResult"/>).</summary>
+    private static async Task<IResult> ConnectAsync(string org, ConnectRequest? request, ConnectStarter starter, CancellationToken cancellationToken)
     {
-        if (!user.CanOperate(org))
-        {
-            return Problems.NotFound("org_not_found", $"No org '{org}'.");
-        }
-
         var validation = new Validation();
         var provider = validation.Required("provider", request?.Provider, 64);
         if (request?.Scopes is { } scopes && (scopes.Length > 100 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200)))
@@ -68,7 +77,7 @@ internal static class FlowEndpoints
             new ConnectResponse(started.Flow.Id, started.AuthorizationUrl.AbsoluteUri, started.Flow.ExpiresAt));
     }
 
-    private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IFlowStore flows, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<FlowResponse>, ProblemResult>> GetAsync(string id, ClaimsPrincipal user, IFlowStore flows, TimeProvider time, CancellationToken cancellationToken)
     {
         var flow = await FindAsync(id, user, flows, time, cancellationToken);
         return flow is null ? FlowNotFound() : TypedResults.Ok(FlowResponse.From(flow));
@@ -78,7 +87,7 @@ internal static class FlowEndpoints
     /// Long poll: answers as soon as the flow is decided, or with its pending state after <c>timeout</c> seconds. Never
     /// later than the flow's expiry: past it the store reads the flow as expired.
     /// </summary>
-    private static async Task<IResult> WaitAsync(string id, int? timeout, ClaimsPrincipal user, IFlowStore flows, TimeProvider time,
+    private static async Task<Results<Ok<FlowResponse>, ProblemResult>> WaitAsync(string id, [Description("Seconds to wait, 0 to 120 (default 30).")] int? timeout, ClaimsPrincipal user, IFlowStore flows, TimeProvider time,
         CancellationToken cancellationToken)
     {
         if (timeout is < 0 or > MaxWaitSeconds)
@@ -110,5 +119,5 @@ internal static class FlowEndpoints
         return flow is not null && user.CanOperate(flow.OrgId) ? flow : null;
     }
 
-    private static IResult FlowNotFound() => Problems.NotFound("flow_not_found", "No such flow.");
+    private static ProblemResult FlowNotFound() => Problems.NotFound("flow_not_found", "No such flow.");
 }

@@ -108,9 +108,9 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
         LogClosed(logger);
     }
 
-    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Loopback callback listener opened on 127.0.0.1:{Port}")]
+    [LoggerMessage(EventId = 3050, Level = LogLevel.Information, Message = "Loopback callback listener opened on 127.0.0.1:{Port}")]
     private static partial void LogOpened(ILogger logger, int port);
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Debug, Message = "Loopback callback listener closed")]
+    [LoggerMessage(EventId = 3051, Level = LogLevel.Debug, Message = "Loopback callback listener closed")]
     private static partial void LogClosed(ILogger logger);
 }

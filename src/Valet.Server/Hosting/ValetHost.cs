@@ -140,7 +140,7 @@ public static class ValetHost
         services.AddValetTokens();
         services.AddValetProxy();
         services.AddValetRateLimits();
-        services.AddOpenApi();
+        services.AddValetOpenApi();
         services.AddValetRuntimeStats(builder.Configuration);
 
         // Metrics (refreshes, failures by class, lag behind schedule) go out over OTLP when the standard

@@ -10,7 +10,7 @@ internal static class Problems
 {
     public const string ContentType = "application/problem+json";
 
-    public static IResult Create(int status, string code, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
+    public static ProblemResult Create(int status, string code, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
     {
         var body = new Dictionary<string, object?>(StringComparer.Ordinal)
         {
@@ -32,25 +32,25 @@ internal static class Problems
             }
         }
 
-        return Results.Json(body, statusCode: status, contentType: ContentType);
+        return new ProblemResult(status, code, body);
     }
 
-    public static IResult BadRequest(string code, string detail) => Create(StatusCodes.Status400BadRequest, code, "Bad request", detail);
+    public static ProblemResult BadRequest(string code, string detail) => Create(StatusCodes.Status400BadRequest, code, "Bad request", detail);
 
-    public static IResult Unauthorized(string detail = "A valid bearer token is required.") =>
+    public static ProblemResult Unauthorized(string detail = "A valid bearer token is required.") =>
         Create(StatusCodes.Status401Unauthorized, "unauthorized", "Unauthorized", detail);
 
-    public static IResult Forbidden(string detail = "This principal is not allowed to do that.") =>
+    public static ProblemResult Forbidden(string detail = "This principal is not allowed to do that.") =>
         Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", detail);
 
-    public static IResult NotFound(string code, string detail) => Create(StatusCodes.Status404NotFound, code, "Not found", detail);
+    public static ProblemResult NotFound(string code, string detail) => Create(StatusCodes.Status404NotFound, code, "Not found", detail);
 
-    public static IResult Conflict(string code, string detail) => Create(StatusCodes.Status409Conflict, code, "Conflict", detail);
+    public static ProblemResult Conflict(string code, string detail) => Create(StatusCodes.Status409Conflict, code, "Conflict", detail);
 
-    public static IResult Unprocessable(string code, string detail) => Create(StatusCodes.Status422UnprocessableEntity, code, "Unprocessable input", detail);
+    public static ProblemResult Unprocessable(string code, string detail) => Create(StatusCodes.Status422UnprocessableEntity, code, "Unprocessable input", detail);
 
     /// <summary>422 with every field problem at once: <c>errors: {field: [messages]}</c>.</summary>
-    public static IResult Validation(IReadOnlyDictionary<string, string[]> errors) =>
+    public static ProblemResult Validation(IReadOnlyDictionary<string, string[]> errors) =>
         Create(StatusCodes.Status422UnprocessableEntity, "validation_failed", "Unprocessable input", "One or more fields are invalid.",
             new Dictionary<string, object?> { ["errors"] = errors });
 }

@@ -53,7 +53,7 @@ internal sealed partial class Validation
     /// <summary>Every problem as one readable line ("name is required"), for the dashboard's error banner.</summary>
     public IEnumerable<string> Messages => _errors.SelectMany(e => e.Value.Select(message => $"{e.Key} {message}"));
 
-    public IResult Problem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
+    public ProblemResult Problem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,63}$")]
     private static partial Regex SlugPattern();

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Domain;
 using Valet.Core.Providers;
@@ -14,6 +15,10 @@ namespace Valet.Server.Internal;
 
 internal sealed record InternalConnectRequest(string? Org, string? Provider, string[]? Scopes, string? CallbackTransport, string? ClientId,
     string? ClientSecret, bool? Force);
+
+internal sealed record AlreadyConnectedResponse(string Status, string ConnectionId, string Provider);
+
+internal sealed record InternalStartResponse(string State, string AuthUrl, string FlowId, DateTimeOffset ExpiresAt, string RedirectUri);
 
 internal sealed record AccountResponse(string Id, string? Login, string? Email);
 
@@ -105,7 +110,7 @@ internal static class InternalEndpoints
             {
                 if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, needed).Count == 0)
                 {
-                    return TypedResults.Ok(new { status = "already_connected", connection_id = existing.Id, provider = provider.Id });
+                    return TypedResults.Ok(new AlreadyConnectedResponse("already_connected", existing.Id, provider.Id));
                 }
             }
         }
@@ -117,17 +122,11 @@ internal static class InternalEndpoints
         }
 
         var (started, problem) = await starter.StartAsync(org, provider.Id, scopes, credentialId, transport!.Value, null, cancellationToken);
-        return problem ?? TypedResults.Ok(new
-        {
-            state = started!.State,
-            auth_url = started.AuthorizationUrl.AbsoluteUri,
-            flow_id = started.Flow.Id,
-            expires_at = started.Flow.ExpiresAt,
-            redirect_uri = started.Flow.RedirectUri,
-        });
+        return problem ?? TypedResults.Ok(new InternalStartResponse(started!.State, started.AuthorizationUrl.AbsoluteUri, started.Flow.Id,
+            started.Flow.ExpiresAt, started.Flow.RedirectUri));
     }
 
-    private static async Task<IResult> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
+    private static async Task<Results<Ok<InternalStatusResponse>, ProblemResult>> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var flow = state.Length <= 512 ? await flows.FindByStateAsync(Ids.Sha256Hex(state), time.GetUtcNow(), cancellationToken) : null;

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Valet.Core.Domain;
@@ -17,7 +18,13 @@ namespace Valet.Server.Keys;
 
 internal sealed record CreateKeyRequest(string? Name, JsonElement? Permissions);
 
-internal sealed record KeyResponse(string Id, string Org, string Name, string Prefix, IReadOnlyList<Dictionary<string, string>> Permissions,
+/// <summary>The documented shape of <see cref="CreateKeyRequest"/> (which binds permissions loosely, to report every bad item at once).</summary>
+internal sealed record CreateKeyBody(string Name, IReadOnlyList<PermissionItem>? Permissions = null);
+
+/// <summary>The documented shape of <c>PUT /v1/keys/{id}/permissions</c>; the bare array is accepted too.</summary>
+internal sealed record SetPermissionsBody(IReadOnlyList<PermissionItem> Permissions);
+
+internal sealed record KeyResponse(string Id, string Org, string Name, string Prefix, IReadOnlyList<PermissionItem> Permissions,
     DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt)
 {
     public static KeyResponse From(ApiKey key) =>
@@ -26,31 +33,30 @@ internal sealed record KeyResponse(string Id, string Org, string Name, string Pr
 
 /// <summary>The only response that ever carries the secret <c>key</c>.</summary>
 internal sealed record CreatedKeyResponse(string Id, string Key, string Org, string Name, string Prefix,
-    IReadOnlyList<Dictionary<string, string>> Permissions, DateTimeOffset CreatedAt);
+    IReadOnlyList<PermissionItem> Permissions, DateTimeOffset CreatedAt);
 
 internal static class KeyEndpoints
 {
     public static RouteGroupBuilder MapKeys(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("API keys");
-        group.MapPost("/orgs/{org}/keys", CreateAsync);
-        group.MapGet("/orgs/{org}/keys", ListAsync);
-        group.MapGet("/keys/{id}", GetAsync);
-        group.MapDelete("/keys/{id}", DeleteAsync);
-        group.MapPut("/keys/{id}/permissions", SetPermissionsAsync);
+        var org = routes.MapOrgGroup("API keys");
+        org.MapPost("/keys", CreateAsync).WithName("CreateKey").WithSummary("Create an agent API key (the secret key is in this answer only)")
+            .AcceptsJson<CreateKeyBody>().ProducesValidationProblem();
+        org.MapGet("/keys", ListAsync).WithName("ListKeys").WithSummary("List an org's API keys");
+
+        var group = routes.MapGroup("/v1/keys").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("API keys")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "key_not_found");
+        group.MapGet("/{id}", GetAsync).WithName("GetKey").WithSummary("Read an API key (never its secret)");
+        group.MapDelete("/{id}", DeleteAsync).WithName("DeleteKey").WithSummary("Revoke an API key");
+        group.MapPut("/{id}/permissions", SetPermissionsAsync).WithName("SetKeyPermissions").WithSummary("Replace an API key's permissions")
+            .AcceptsJson<SetPermissionsBody>().ProducesValidationProblem();
         return group;
     }
 
-    private static async Task<IResult> CreateAsync(string org, CreateKeyRequest? request, ClaimsPrincipal user, IOrgStore orgs,
+    private static async Task<Results<Created<CreatedKeyResponse>, ProblemResult>> CreateAsync(string org, CreateKeyRequest? request,
         IApiKeyStore keys, IConnectionStore connections, ITargetStore targets, IProviderCatalog catalog, TimeProvider time,
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var validation = new Validation();
         var name = validation.Required("name", request?.Name, 100);
         var permissions = await PermissionJson.ParseAsync(request?.Permissions, org, validation, catalog, connections, targets, cancellationToken);
@@ -64,14 +70,8 @@ internal static class KeyEndpoints
             PermissionJson.ToJson(permissions), key.CreatedAt));
     }
 
-    private static async Task<IResult> ListAsync(string org, ClaimsPrincipal user, IOrgStore orgs, IApiKeyStore keys, CancellationToken cancellationToken)
+    private static async Task<Ok<List<KeyResponse>>> ListAsync(string org, IApiKeyStore keys, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var list = new List<KeyResponse>();
         await foreach (var key in keys.ListAsync(org, cancellationToken))
         {
@@ -81,13 +81,13 @@ internal static class KeyEndpoints
         return TypedResults.Ok(list);
     }
 
-    private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<KeyResponse>, ProblemResult>> GetAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, CancellationToken cancellationToken)
     {
         var key = await FindAsync(id, user, keys, cancellationToken);
         return key is null ? KeyNotFound() : TypedResults.Ok(KeyResponse.From(key));
     }
 
-    private static async Task<IResult> DeleteAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, ILoggerFactory loggers,
+    private static async Task<Results<NoContent, ProblemResult>> DeleteAsync(string id, ClaimsPrincipal user, IApiKeyStore keys, ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
         var key = await FindAsync(id, user, keys, cancellationToken);
@@ -101,7 +101,7 @@ internal static class KeyEndpoints
     }
 
     /// <summary>Body: <c>{"permissions": [...]}</c> or the bare array.</summary>
-    private static async Task<IResult> SetPermissionsAsync(string id, JsonElement body, ClaimsPrincipal user, IApiKeyStore keys,
+    private static async Task<Results<Ok<KeyResponse>, ProblemResult>> SetPermissionsAsync(string id, JsonElement body, ClaimsPrincipal user, IApiKeyStore keys,
         IConnectionStore connections, ITargetStore targets, IProviderCatalog catalog, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var key = await FindAsync(id, user, keys, cancellationToken);
@@ -145,5 +145,5 @@ internal static class KeyEndpoints
         return key is not null && user.CanOperate(key.OrgId) ? key : null;
     }
 
-    private static IResult KeyNotFound() => Problems.NotFound("key_not_found", "No such API key.");
+    private static ProblemResult KeyNotFound() => Problems.NotFound("key_not_found", "No such API key.");
 }

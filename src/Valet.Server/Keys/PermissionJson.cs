@@ -6,15 +6,25 @@ using Valet.Server.Http;
 
 namespace Valet.Server.Keys;
 
+/// <summary>
+/// One permission on the wire: exactly one member is set (null members are not written), so it reads
+/// <c>{"connection": ID}</c>, <c>{"provider": PROVIDER}</c> or <c>{"target": ID}</c>.
+/// </summary>
+internal sealed record PermissionItem(string? Connection = null, string? Provider = null, string? Target = null);
+
 /// <summary>Permissions on the wire: <c>{"connection": ID}</c>, <c>{"provider": PROVIDER}</c> or <c>{"target": ID}</c>.</summary>
 internal static class PermissionJson
 {
     public const int MaxPermissions = 200;
 
-    public static Dictionary<string, string> ToJson(Permission permission) =>
-        new(StringComparer.Ordinal) { [permission.Kind.ToString().ToLowerInvariant()] = permission.Value };
+    public static PermissionItem ToJson(Permission permission) => permission.Kind switch
+    {
+        PermissionKind.Connection => new PermissionItem(Connection: permission.Value),
+        PermissionKind.Provider => new PermissionItem(Provider: permission.Value),
+        _ => new PermissionItem(Target: permission.Value),
+    };
 
-    public static IReadOnlyList<Dictionary<string, string>> ToJson(IEnumerable<Permission> permissions) => [.. permissions.Select(ToJson)];
+    public static IReadOnlyList<PermissionItem> ToJson(IEnumerable<Permission> permissions) => [.. permissions.Select(ToJson)];
 
     /// <summary>Parses and checks each permission against the org; every problem goes into <paramref name="validation"/>.</summary>
     public static async Task<List<Permission>> ParseAsync(JsonElement? element, string orgId, Validation validation, IProviderCatalog catalog,

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Valet.Core.Domain;
@@ -25,16 +26,20 @@ internal static class OrgEndpoints
     public static RouteGroupBuilder MapOrgs(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/v1/orgs").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Orgs");
+        group.MapPost("/", CreateAsync).WithName("CreateOrg").WithSummary("Create an org (admin token only)")
+            .ProducesValidationProblem()
+            .ProducesProblemCodes(StatusCodes.Status409Conflict, "org_exists");
+        group.MapGet("/", ListAsync).WithName("ListOrgs").WithSummary("List the orgs this operator may act on");
 
-        group.MapPost("/", CreateAsync);
-        group.MapGet("/", ListAsync);
-        group.MapGet("/{org}", GetAsync);
-        group.MapPatch("/{org}", PatchAsync);
+        var org = routes.MapOrgGroup("Orgs");
+        org.MapGet("", Get).WithName("GetOrg").WithSummary("Read an org");
+        org.MapPatch("", PatchAsync).WithName("UpdateOrg").WithSummary("Set whether an org is headless")
+            .ProducesValidationProblem();
         return group;
     }
 
-    private static async Task<IResult> CreateAsync(CreateOrgRequest? request, ClaimsPrincipal user, IOrgStore orgs, TimeProvider time,
-        ILoggerFactory loggers, CancellationToken cancellationToken)
+    private static async Task<Results<Created<OrgResponse>, ProblemResult>> CreateAsync(CreateOrgRequest? request, ClaimsPrincipal user,
+        IOrgStore orgs, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         if (user.OrgId() is not null)
         {
@@ -63,7 +68,7 @@ internal static class OrgEndpoints
         return TypedResults.Created($"/v1/orgs/{org.Id}", OrgResponse.From(org));
     }
 
-    private static async Task<IResult> ListAsync(ClaimsPrincipal user, IOrgStore orgs, CancellationToken cancellationToken)
+    private static async Task<Ok<List<OrgResponse>>> ListAsync(ClaimsPrincipal user, IOrgStore orgs, CancellationToken cancellationToken)
     {
         var list = new List<OrgResponse>();
         await foreach (var org in orgs.ListAsync(cancellationToken))
@@ -77,21 +82,11 @@ internal static class OrgEndpoints
         return TypedResults.Ok(list);
     }
 
-    private static async Task<IResult> GetAsync(string org, ClaimsPrincipal user, IOrgStore orgs, CancellationToken cancellationToken)
-    {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        return found.Problem ?? TypedResults.Ok(OrgResponse.From(found.Org!));
-    }
+    private static Ok<OrgResponse> Get(HttpContext context) => TypedResults.Ok(OrgResponse.From(context.CurrentOrg()));
 
-    private static async Task<IResult> PatchAsync(string org, PatchOrgRequest? request, ClaimsPrincipal user, IOrgStore orgs,
+    private static async Task<Results<Ok<OrgResponse>, ProblemResult>> PatchAsync(string org, PatchOrgRequest? request, IOrgStore orgs,
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         if (request?.Headless is not { } headless)
         {
             var validation = new Validation();
@@ -108,18 +103,4 @@ internal static class OrgEndpoints
         Log.OrgHeadlessChanged(loggers.CreateLogger("Valet.Orgs"), org, headless);
         return TypedResults.Ok(OrgResponse.From(updated));
     }
-}
-
-/// <summary>Looks an org up for an operator: unknown and not-yours both read as 404, so org ids do not leak.</summary>
-internal static class OrgAccess
-{
-    public readonly record struct Found(Org? Org, IResult? Problem);
-
-    public static async Task<Found> FindAsync(string orgId, ClaimsPrincipal user, IOrgStore orgs, CancellationToken cancellationToken)
-    {
-        var org = orgId.Length <= 64 && user.CanOperate(orgId) ? await orgs.FindAsync(orgId, cancellationToken) : null;
-        return org is null ? new Found(null, Problems.NotFound("org_not_found", $"No org '{Truncate(orgId)}'.")) : new Found(org, null);
-    }
-
-    private static string Truncate(string value) => value.Length <= 64 ? value : value[..64] + "…";
 }

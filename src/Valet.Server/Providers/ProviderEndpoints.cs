@@ -19,5 +19,5 @@ internal static class ProviderEndpoints
         routes.MapGet("/v1/providers", (IProviderCatalog catalog) =>
                 TypedResults.Ok(catalog.All.OrderBy(p => p.Id, StringComparer.Ordinal).Select(ProviderResponse.From).ToList()))
             .RequireAuthorization()
-            .WithTags("Providers");
+            .WithTags("Providers").WithName("ListProviders").WithSummary("List the provider catalog (any operator token or API key)");
 }

@@ -1,20 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Valet.Core.Providers;
 
 namespace Valet.Server.Proxy;
-
-/// <summary>Where an upstream address sits, for the connect-time SSRF check.</summary>
-internal enum AddressClass
-{
-    /// <summary>A public unicast address: always allowed.</summary>
-    Public,
-
-    /// <summary>Loopback, RFC 1918, CGNAT, unique-local, benchmark: allowed only when the provider sets AllowPrivateNetwork.</summary>
-    Private,
-
-    /// <summary>Link-local (cloud metadata lives there), multicast, unspecified, broadcast, reserved: never a provider.</summary>
-    Forbidden,
-}
 
 /// <summary>Resolves upstream host names. A seam so tests can point a public-looking name at 127.0.0.1.</summary>
 internal interface IUpstreamResolver
@@ -39,72 +27,8 @@ internal sealed class UpstreamAddressRefusedException(string host, AddressClass 
 
 internal static class UpstreamNetwork
 {
-    /// <summary>Classifies one resolved address. IPv4-mapped and NAT64 (64:ff9b::/96) addresses are judged by their IPv4 part.</summary>
-    public static AddressClass Classify(IPAddress address)
-    {
-        ArgumentNullException.ThrowIfNull(address);
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            return ClassifyV4(address.GetAddressBytes());
-        }
-
-        if (address.AddressFamily != AddressFamily.InterNetworkV6)
-        {
-            return AddressClass.Forbidden;
-        }
-
-        var b = address.GetAddressBytes();
-        if (address.Equals(IPAddress.IPv6Any))
-        {
-            return AddressClass.Forbidden;
-        }
-
-        if (address.Equals(IPAddress.IPv6Loopback))
-        {
-            return AddressClass.Private;
-        }
-
-        // 64:ff9b::/96 (NAT64) and ::/96 (IPv4-compatible, deprecated) carry an IPv4 address in the last four bytes.
-        if ((b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0)
-            || b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0)
-        {
-            return ClassifyV4(b.AsSpan(12));
-        }
-
-        if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
-        {
-            return AddressClass.Forbidden; // multicast, link-local fe80::/10
-        }
-
-        if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0))
-        {
-            // fc00::/7 unique-local (fd00:ec2::254, the AWS metadata address, is in it and is refused below) and fec0::/10.
-            return IsAwsMetadataV6(b) ? AddressClass.Forbidden : AddressClass.Private;
-        }
-
-        return AddressClass.Public;
-    }
-
-    private static bool IsAwsMetadataV6(byte[] b) =>
-        b[0] == 0xfd && b[1] == 0x00 && b[2] == 0x0e && b[3] == 0xc2 && b.AsSpan(4, 10).IndexOfAnyExcept((byte)0) < 0 && b[14] == 0x02 && b[15] == 0x54;
-
-    private static AddressClass ClassifyV4(ReadOnlySpan<byte> b) => (b[0], b[1]) switch
-    {
-        (0, _) => AddressClass.Forbidden,                                   // "this network", 0.0.0.0
-        (169, 254) => AddressClass.Forbidden,                               // link-local, 169.254.169.254 metadata
-        (>= 224, _) => AddressClass.Forbidden,                              // multicast, reserved, broadcast
-        (127, _) or (10, _) => AddressClass.Private,
-        (172, >= 16 and <= 31) or (192, 168) => AddressClass.Private,
-        (100, >= 64 and <= 127) => AddressClass.Private,                    // CGNAT
-        (198, 18 or 19) => AddressClass.Private,                            // benchmarking
-        (192, 0) when b[2] == 0 => AddressClass.Private,                    // IETF protocol assignments
-        _ => AddressClass.Public,
-    };
+    /// <summary>One resolved address, by the shared classifier (<see cref="NetworkAddresses"/>), the same the provider validator uses.</summary>
+    public static AddressClass Classify(IPAddress address) => NetworkAddresses.Classify(address);
 
     /// <summary>
     /// The connect callback of the proxy's handler: resolves the host, refuses the connection when ANY resolved address is

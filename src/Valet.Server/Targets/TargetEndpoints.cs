@@ -1,6 +1,6 @@
-using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Valet.Core.Domain;
@@ -17,6 +17,8 @@ internal sealed record TargetResponse(string Id, string Org, string ConnectionId
     public static TargetResponse From(Target t) => new(t.Id, t.OrgId, t.ConnectionId, t.Name, t.Provider, t.Managed, t.BaseUrl, t.RequiredScopes, t.CreatedAt);
 }
 
+internal sealed record TargetDeletedResponse(string Id, bool Deleted);
+
 /// <summary>
 /// Operator view of targets. Managed targets (made from the catalog on connect) are read-only: changing or deleting one is
 /// 409 <c>managed_target</c>; they go with their connection. Who may use a target is edited on the API key
@@ -26,19 +28,13 @@ internal static class TargetEndpoints
 {
     public static RouteGroupBuilder MapTargets(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Targets");
-        group.MapGet("/orgs/{org}/targets", ListAsync);
-        return group;
+        var org = routes.MapOrgGroup("Targets");
+        org.MapGet("/targets", ListAsync).WithName("ListTargets").WithSummary("List an org's targets");
+        return org;
     }
 
-    private static async Task<IResult> ListAsync(string org, ClaimsPrincipal user, IOrgStore orgs, ITargetStore targets, CancellationToken cancellationToken)
+    private static async Task<Ok<List<TargetResponse>>> ListAsync(string org, ITargetStore targets, CancellationToken cancellationToken)
     {
-        var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
-        if (found.Problem is not null)
-        {
-            return found.Problem;
-        }
-
         var list = new List<TargetResponse>();
         await foreach (var target in targets.ListAsync(org, cancellationToken))
         {
@@ -89,6 +85,6 @@ internal static class TargetEndpoints
         }
 
         var deleted = await targets.DeleteAsync(target.Id, cancellationToken);
-        return TypedResults.Ok(new { id = target.Id, deleted });
+        return TypedResults.Ok(new TargetDeletedResponse(target.Id, deleted));
     }
 }

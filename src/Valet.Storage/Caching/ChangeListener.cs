@@ -100,11 +100,11 @@ internal sealed partial class ChangeListener(
         return delay < max ? delay : max;
     }
 
-    [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "Listening for cache invalidations on {Database}")]
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Information, Message = "Listening for cache invalidations on {Database}")]
     private static partial void LogListening(ILogger logger, string database);
 
     // Only the exception type: a connection error may carry host names or worse.
-    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning,
         Message = "Cache invalidation listener lost its session ({Error}); the cache is off until it reconnects in {DelayMs} ms")]
     private static partial void LogLost(ILogger logger, string error, double delayMs);
 }

@@ -184,7 +184,6 @@ public sealed class TokenQuirkTests
         var provider = At("atlassian", fake);
         var result = await NewClient().RefreshAsync(provider, Client(), "rt-1", default);
 
-        Assert.True(provider.Has(Valet.Core.Providers.ProviderQuirks.RotatingRefreshTokens));
         Assert.Equal("refresh_token", form!["grant_type"]);
         Assert.Equal("rt-1", form["refresh_token"]);
         Assert.Equal("rt-2", result.Tokens!.RefreshToken!.Value.Reveal());

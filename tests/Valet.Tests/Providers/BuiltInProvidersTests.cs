@@ -41,17 +41,14 @@ public sealed class BuiltInProvidersTests
     [Fact]
     public void Quirks_AreDeclaredAsData()
     {
-        Assert.True(BuiltInProviders.Find("github")!.Has(ProviderQuirks.FormEncodedTokenResponse));
         var slack = BuiltInProviders.Find("slack")!;
         Assert.True(slack.Has(ProviderQuirks.SlackNestedAuthedUser | ProviderQuirks.OkFalseErrors | ProviderQuirks.UserScopeParameter));
         Assert.Equal(",", slack.ScopeSeparator);
         var notion = BuiltInProviders.Find("notion")!;
         Assert.Equal(TokenEndpointAuthMethod.ClientSecretBasic, notion.TokenEndpointAuth);
-        Assert.True(notion.Has(ProviderQuirks.NoExpiresIn));
         Assert.True(notion.ApiHeaders.ContainsKey("Notion-Version"));
         Assert.True(BuiltInProviders.Find("salesforce")!.Has(ProviderQuirks.InstanceUrlApiBase));
         var atlassian = BuiltInProviders.Find("atlassian")!;
-        Assert.True(atlassian.Has(ProviderQuirks.RotatingRefreshTokens));
         Assert.Equal("api.atlassian.com", atlassian.ExtraAuthorizationParameters["audience"]);
         Assert.Equal("offline", BuiltInProviders.Find("dropbox")!.ExtraAuthorizationParameters["token_access_type"]);
         Assert.True(BuiltInProviders.Find("dropbox")!.Identity.UsePost);

@@ -32,7 +32,6 @@ public sealed class ProviderCatalogBuilderTests
         Assert.Equal(["repo", "read:org"], github.DefaultScopes);
         Assert.Equal("GitHub Enterprise", github.DisplayName);
         Assert.Equal(TokenEndpointAuthMethod.ClientSecretBasic, github.TokenEndpointAuth);
-        Assert.True(github.Has(ProviderQuirks.FormEncodedTokenResponse));
         Assert.True(github.HasPlatformClient);
     }
 

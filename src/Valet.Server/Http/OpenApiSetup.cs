@@ -1,0 +1,312 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.OpenApi;
+using Valet.Server.Auth;
+using Valet.Server.Hosting;
+
+namespace Valet.Server.Http;
+
+/// <summary>
+/// The served API description (<c>/openapi/v1.json</c>, SPEC §12): security schemes and a requirement per operation, the
+/// <c>Problem</c> and <c>AuthRecoveryEnvelope</c> schemas, and the error answers every route shares (401, 403, 429, 400/413
+/// for bodies, 503), on top of what each route declares with <see cref="ProblemCodesExtensions.ProducesProblemCodes"/>.
+/// </summary>
+internal static class OpenApiSetup
+{
+    public const string AgentKeyScheme = "agentKey";
+    public const string OperatorTokenScheme = "operatorToken";
+    public const string SessionScheme = "dashboardSession";
+    public const string ProblemSchema = "Problem";
+    public const string EnvelopeSchema = "AuthRecoveryEnvelope";
+
+    /// <summary>The envelope codes of SPEC §5: a 409 carrying only these is documented with the envelope schema.</summary>
+    public static readonly IReadOnlyList<string> EnvelopeCodes = ["needs_authentication", "reauth_required", "missing_scopes"];
+
+    /// <summary>Tags whose routes an API key calls, whatever their authorization metadata says.</summary>
+    private static readonly HashSet<string> AgentTags = new(StringComparer.Ordinal) { "Agent", "Proxy" };
+
+    private static readonly Dictionary<string, string> TagDescriptions = new(StringComparer.Ordinal)
+    {
+        ["Agent"] = "What an agent calls with its API key: bootstrap and tokens. A person-needed outcome is a 409 `AuthRecoveryEnvelope`.",
+        ["Proxy"] = "Calls forwarded to a provider's API with the token injected (agent API key).",
+        ["Orgs"] = "Tenants. Operator routes (admin token, service token or a dashboard session of the org).",
+        ["Credentials"] = "Bring-your-own OAuth clients of an org. The client secret is write-only.",
+        ["API keys"] = "Agent API keys and their permissions. The secret `key` is shown once, on creation.",
+        ["Connections"] = "Connected provider accounts of an org: list, import tokens obtained elsewhere, disconnect.",
+        ["Flows"] = "Connect flows: start one, read or long-poll its outcome.",
+        ["Targets"] = "Targets an API key may be allowed to call through the proxy.",
+        ["Audit"] = "The org's audit log, newest first.",
+        ["Providers"] = "The provider catalog of this server.",
+        ["Dashboard"] = "The dashboard's session (cookie set by `/signin`).",
+    };
+
+    public static IServiceCollection AddValetOpenApi(this IServiceCollection services) =>
+        services.AddOpenApi(options =>
+        {
+            options.AddDocumentTransformer(TransformDocumentAsync);
+            options.AddOperationTransformer(TransformOperationAsync);
+        });
+
+    private static Task TransformDocumentAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
+    {
+        var version = typeof(OpenApiSetup).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+        document.Info = new OpenApiInfo
+        {
+            Title = "Valet",
+            Version = version,
+            Description = """
+                Valet is an outbound OAuth broker for AI agents: operators connect accounts, agents get tokens (or proxied calls)
+                with an API key.
+
+                Every error is `application/problem+json` (RFC 9457, schema `Problem`) with a stable `code`; each response
+                lists the codes it can carry. When a person must act, an agent route answers **409 with an auth-recovery
+                envelope** (schema `AuthRecoveryEnvelope`, code `needs_authentication`, `reauth_required` or
+                `missing_scopes`): show its `connect_url` to a person and wait on its `flow_id`, or — in a headless org —
+                run your own OAuth dance with `credential_id` and import the tokens.
+                """,
+        };
+
+        var publicBase = context.ApplicationServices.GetService<PublicBaseUrl>();
+        if (publicBase is not null)
+        {
+            document.Servers = [new OpenApiServer { Url = publicBase.Value, Description = "This Valet server" }];
+        }
+
+        document.AddComponent<IOpenApiSecurityScheme>(AgentKeyScheme, new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            BearerFormat = "vk_…",
+            Description = "An agent API key (`vk_…`), created by an operator with `POST /v1/orgs/{org}/keys`.",
+        });
+        document.AddComponent<IOpenApiSecurityScheme>(OperatorTokenScheme, new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            Description = "The admin token (`VALET_ADMIN_TOKEN`), or the local service token (the service-token file in the data directory).",
+        });
+        document.AddComponent<IOpenApiSecurityScheme>(SessionScheme, new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.ApiKey,
+            In = ParameterLocation.Cookie,
+            Name = SessionSetup.CookieName,
+            Description = $"The dashboard session cookie set by `POST /signin` (`{SessionSetup.SecureCookieName}` over https).",
+        });
+        document.AddComponent<IOpenApiSchema>(ProblemSchema, OpenApiComponents.Problem());
+        document.AddComponent<IOpenApiSchema>(EnvelopeSchema, OpenApiComponents.Envelope(EnvelopeCodes));
+
+        // ProducesProblem declares ASP.NET Core's ProblemDetails, and a documented body (RequestBodySchemaMetadata) replaces
+        // the bound type's schema: components nothing points at any more go. Ours stay (agent routes point at the envelope).
+        if (document.Components?.Schemas is { } schemas)
+        {
+            var used = OpenApiComponents.ReferencedSchemas(document);
+            foreach (var unused in schemas.Keys.Where(id => !used.Contains(id) && id is not (ProblemSchema or EnvelopeSchema)).ToList())
+            {
+                schemas.Remove(unused);
+            }
+        }
+
+        if (document.Tags is { } tags)
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Name is not null && TagDescriptions.TryGetValue(tag.Name, out var description))
+                {
+                    tag.Description ??= description;
+                }
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static async Task TransformOperationAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context,
+        CancellationToken cancellationToken)
+    {
+        var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+        var document = context.Document!;
+        var tags = operation.Tags?.Select(t => t.Name).OfType<string>().ToHashSet(StringComparer.Ordinal) ?? [];
+        var anonymous = metadata.OfType<IAllowAnonymous>().Any();
+        var policies = metadata.OfType<IAuthorizeData>().Select(a => a.Policy).ToList();
+        var agent = tags.Overlaps(AgentTags) || policies.Contains(ValetClaims.AgentPolicy);
+        var operatorOnly = !agent && policies.Any(p => p is ValetClaims.OperatorPolicy or ValetClaims.ServicePolicy);
+
+        // Security: who may call this operation (alternatives are separate requirement objects).
+        operation.Security = [];
+        if (anonymous)
+        {
+            if (tags.Contains("Dashboard"))
+            {
+                operation.Security.Add(Requirement(SessionScheme, document));
+            }
+        }
+        else if (agent)
+        {
+            operation.Security.Add(Requirement(AgentKeyScheme, document));
+        }
+        else if (operatorOnly)
+        {
+            operation.Security.Add(Requirement(OperatorTokenScheme, document));
+        }
+        else
+        {
+            operation.Security.Add(Requirement(OperatorTokenScheme, document));
+            operation.Security.Add(Requirement(AgentKeyScheme, document));
+        }
+
+        // The errors every route of a kind shares, then what the route declares itself.
+        var codes = new SortedDictionary<int, SortedSet<string>>();
+        void Add(int status, params string[] values)
+        {
+            if (!codes.TryGetValue(status, out var set))
+            {
+                codes[status] = set = new SortedSet<string>(StringComparer.Ordinal);
+            }
+
+            set.UnionWith(values);
+        }
+
+        if (!anonymous)
+        {
+            Add(StatusCodes.Status401Unauthorized, "unauthorized");
+            Add(StatusCodes.Status429TooManyRequests, "rate_limited");
+        }
+
+        if (operatorOnly)
+        {
+            Add(StatusCodes.Status403Forbidden, "forbidden");
+        }
+
+        var hasBody = context.Description.ParameterDescriptions.Any(p => p.Source == BindingSource.Body)
+            || metadata.OfType<RequestBodySchemaMetadata>().Any();
+        if (hasBody)
+        {
+            Add(StatusCodes.Status400BadRequest, "invalid_json", "invalid_request");
+            Add(StatusCodes.Status413PayloadTooLarge, "payload_too_large");
+        }
+
+        Add(StatusCodes.Status503ServiceUnavailable, "storage_unavailable");
+        foreach (var declared in metadata.OfType<ProblemCodesMetadata>())
+        {
+            Add(declared.StatusCode, [.. declared.Codes]);
+        }
+
+        operation.Responses ??= [];
+        foreach (var (status, set) in codes)
+        {
+            var key = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var response = operation.Responses.TryGetValue(key, out var existing) && existing is OpenApiResponse concrete ? concrete : new OpenApiResponse();
+            response.Description = $"{Reason(status)}. Problem `code`: {string.Join(", ", set.Select(c => $"`{c}`"))}.";
+            response.Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal)
+            {
+                [Problems.ContentType] = new OpenApiMediaType { Schema = ProblemSchemaFor(set, document) },
+            };
+            if (status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
+            {
+                response.Headers = new Dictionary<string, IOpenApiHeader>(StringComparer.Ordinal)
+                {
+                    ["Retry-After"] = new OpenApiHeader
+                    {
+                        Description = "Seconds to wait before trying again.",
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
+                    },
+                };
+            }
+
+            operation.Responses[key] = response;
+        }
+
+        // Any other problem answer (ProducesProblem without codes) still points at Problem, not ProblemDetails.
+        foreach (var response in operation.Responses.Values.OfType<OpenApiResponse>())
+        {
+            if (response.Content?.TryGetValue(Problems.ContentType, out var media) == true && media.Schema is OpenApiSchemaReference { Reference.Id: "ProblemDetails" })
+            {
+                media.Schema = new OpenApiSchemaReference(ProblemSchema, document);
+            }
+        }
+
+        // A route parameter the handler does not bind (it reads the value from a filter's result or the route values)
+        // is still part of the path: every template parameter is declared.
+        foreach (var name in RouteParameters(context.Description.RelativePath))
+        {
+            operation.Parameters ??= [];
+            if (!operation.Parameters.Any(p => p.In == ParameterLocation.Path && p.Name == name))
+            {
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = name,
+                    In = ParameterLocation.Path,
+                    Required = true,
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                });
+            }
+        }
+
+        foreach (var query in metadata.OfType<QueryParameterMetadata>())
+        {
+            operation.Parameters ??= [];
+            operation.Parameters.Add(new OpenApiParameter
+            {
+                Name = query.Name,
+                In = ParameterLocation.Query,
+                Description = query.Description,
+                Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64" },
+            });
+        }
+
+        if (metadata.OfType<RequestBodySchemaMetadata>().LastOrDefault() is { } body)
+        {
+            var schema = await context.GetOrCreateSchemaAsync(body.Type, null, cancellationToken);
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = operation.RequestBody?.Required ?? true,
+                Description = operation.RequestBody?.Description,
+                Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal)
+                {
+                    ["application/json"] = new OpenApiMediaType { Schema = schema },
+                },
+            };
+        }
+    }
+
+    private static IEnumerable<string> RouteParameters(string? relativePath) =>
+        (relativePath ?? string.Empty).Split('/')
+            .Where(segment => segment.StartsWith('{') && segment.EndsWith('}'))
+            .Select(segment => segment.Trim('{', '}').TrimStart('*').Split(':', '=', '?')[0]);
+
+    private static OpenApiSecurityRequirement Requirement(string scheme, OpenApiDocument document) =>
+        new() { [new OpenApiSecuritySchemeReference(scheme, document)] = [] };
+
+    private static IOpenApiSchema ProblemSchemaFor(IReadOnlyCollection<string> codes, OpenApiDocument document)
+    {
+        var envelope = codes.Count(EnvelopeCodes.Contains);
+        if (envelope == 0)
+        {
+            return new OpenApiSchemaReference(ProblemSchema, document);
+        }
+
+        return envelope == codes.Count
+            ? new OpenApiSchemaReference(EnvelopeSchema, document)
+            : new OpenApiSchema { OneOf = [new OpenApiSchemaReference(EnvelopeSchema, document), new OpenApiSchemaReference(ProblemSchema, document)] };
+    }
+
+    private static string Reason(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => "Bad request",
+        StatusCodes.Status401Unauthorized => "Missing or invalid bearer token",
+        StatusCodes.Status403Forbidden => "This principal may not do that",
+        StatusCodes.Status404NotFound => "Not found",
+        StatusCodes.Status405MethodNotAllowed => "Method not allowed",
+        StatusCodes.Status409Conflict => "Conflict",
+        StatusCodes.Status413PayloadTooLarge => "Request body too large",
+        StatusCodes.Status422UnprocessableEntity => "Unprocessable input",
+        StatusCodes.Status429TooManyRequests => "Rate limited (see Retry-After)",
+        StatusCodes.Status502BadGateway => "The provider failed",
+        StatusCodes.Status503ServiceUnavailable => "Valet's storage is unavailable (see Retry-After)",
+        StatusCodes.Status504GatewayTimeout => "The provider timed out",
+        _ => "Error",
+    };
+}
