@@ -43,7 +43,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
 
         if (start.Error is { } error)
         {
-            var problem = error switch
+            IResult problem = error switch
             {
                 FlowStartError.OrgNotFound => Problems.NotFound("org_not_found", start.Detail!),
                 FlowStartError.CredentialNotFound => Problems.NotFound("credential_not_found", start.Detail!),
