@@ -26,6 +26,8 @@ public sealed class StockPostgresStormTests(StockPostgresFixture postgres, IdpFi
             ["DATABASE"] = _database,
             ["ENCRYPTION_KEY"] = ValetTestServer.RandomKey(),
             ["ADMIN_TOKEN"] = ValetTestServer.AdminToken,
+            ["RateLimits:AgentRequestsPerSecond"] = "100000", // a 1,000-call storm with one key, as in MultiNodeRefreshTests
+            ["RateLimits:AgentBurst"] = "100000",
         };
 
         _nodes.Add(await ServeProcess.StartAsync(settings));
