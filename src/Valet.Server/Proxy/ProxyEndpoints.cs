@@ -22,10 +22,11 @@ internal static class ProxyEndpoints
 
     /// <summary>
     /// <c>ANY /v1/proxy/{connection_id}/{**path}</c> and <c>ANY /v1/targets/{target}/{**path}</c>. Requests for them are
-    /// served by the proxy lane (<see cref="UseProxyLane"/>) before routing; these routed endpoints describe them in the
-    /// OpenAPI document and serve what the lane passes on (<c>/v1/targets/{id}</c> with nothing after the id, asked by an
-    /// operator: <see cref="TargetEndpoints"/>). Each route is mapped twice: for the common methods with a handler the
-    /// document can describe, and for any other method as a plain request delegate with a lower priority.
+    /// served by the proxy lane (<see cref="UseProxyLane"/>), whatever their method; these routed endpoints describe them
+    /// in the OpenAPI document (with the common methods; a handler with parameters, which a plain request delegate would
+    /// not be) and serve what the lane passes on: <c>/v1/targets/{id}</c> with nothing after the id, asked by an operator
+    /// (<see cref="TargetEndpoints"/>). One endpoint per pattern, so the matcher (which runs for the lane's requests too)
+    /// still finds a single candidate.
     /// <para>
     /// No authorization policy on these two: the handler itself answers 401 to an unauthenticated caller (the same
     /// problem the challenge writes) and decides everything else per connection or target. Skipping the policy
@@ -46,7 +47,6 @@ internal static class ProxyEndpoints
                 "body is small enough to replay). Bodies stream both ways; the agent's Authorization, Cookie and hop-by-hop headers are " +
                 "not forwarded. The upstream's answer comes back as it is; Valet's own refusals are problem+json.")
             .DocumentProxyRoute();
-        routes.Map(proxyPattern, ProxyAsync).ExcludeFromDescription().WithOrder(1);
 
         const string targetPattern = ProxyHandler.TargetsPrefix + "{target}/{**path}";
         routes.MapMethods(targetPattern, DocumentedMethods,
@@ -58,7 +58,6 @@ internal static class ProxyEndpoints
                 "and its required scopes (missing ones give the missing_scopes envelope). A key holding the target, or its whole " +
                 "connection, may use it.")
             .DocumentProxyRoute();
-        routes.Map(targetPattern, TargetProxyAsync).ExcludeFromDescription().WithOrder(1);
         return routes;
     }
 

@@ -161,7 +161,7 @@ internal sealed class ProxyHandler(
         if (context.Request.ContentLength > settings.MaxRequestBytes)
         {
             call.Detail = "payload_too_large";
-            return TooLarge(settings.MaxRequestBytes);
+            return ProxyFailures.TooLarge(settings.MaxRequestBytes);
         }
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -190,7 +190,7 @@ internal sealed class ProxyHandler(
         var error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, first, cancellationToken);
         if (error != ForwarderError.None)
         {
-            return UpstreamError(context, error, connection, call);
+            return ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
         }
 
         if (!first.HeldUnauthorized)
@@ -214,7 +214,7 @@ internal sealed class ProxyHandler(
         replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(provider, upstream, retryToken);
         error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, second, cancellationToken);
-        return error == ForwarderError.None ? null : UpstreamError(context, error, connection, call);
+        return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
     }
 
     /// <summary>No token: the envelope a person must act on, or the problem (provider unavailable, connection gone).</summary>
@@ -270,54 +270,5 @@ internal sealed class ProxyHandler(
         var replay = new MemoryStream(buffer, writable: false);
         context.Request.Body = replay;
         return replay;
-    }
-
-    private IResult? UpstreamError(HttpContext context, ForwarderError error, Connection connection, ProxyCall call)
-    {
-        var exception = context.GetForwarderErrorFeature()?.Exception;
-        call.Detail = "upstream_" + error.ToString().ToLowerInvariant();
-        if (Find<UpstreamAddressRefusedException>(exception) is { } refused)
-        {
-            call.Detail = "upstream_address_refused";
-            ProxyLog.AddressRefused(logger, refused.Host, connection.Id, refused.AddressClass.ToString().ToLowerInvariant());
-            return Problems.Create(StatusCodes.Status502BadGateway, "upstream_address_refused", "Upstream address refused",
-                "The provider's API host resolved to a loopback, private or link-local address; the proxy does not connect there " +
-                "unless the operator sets AllowPrivateNetwork for this provider.");
-        }
-
-        if (Find<BadHttpRequestException>(exception) is { StatusCode: StatusCodes.Status413PayloadTooLarge })
-        {
-            call.Detail = "payload_too_large";
-            return TooLarge(options.CurrentValue.MaxRequestBytes);
-        }
-
-        ProxyLog.UpstreamFailed(logger, connection.Id, error.ToString(), exception?.GetType().Name ?? "none");
-        return error switch
-        {
-            ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled or ForwarderError.RequestCanceled =>
-                Problems.Create(StatusCodes.Status400BadRequest, "request_body_failed", "Bad request", "The request body could not be read from the caller."),
-            ForwarderError.RequestTimedOut => Unavailable(StatusCodes.Status504GatewayTimeout, "The provider did not answer in time."),
-            _ => Unavailable(StatusCodes.Status502BadGateway, "The provider could not be reached."),
-        };
-    }
-
-    private static IResult Unavailable(int status, string detail) =>
-        Problems.Create(status, "provider_unavailable", "Provider unavailable", detail + " The connection is unchanged; try again later.");
-
-    private static IResult TooLarge(long limit) =>
-        Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
-            $"The request body is larger than the proxy accepts ({limit} bytes, Proxy:MaxRequestBytes).");
-
-    private static T? Find<T>(Exception? exception) where T : Exception
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
     }
 }
