@@ -85,11 +85,12 @@ internal static partial class ProviderValidator
     /// <summary>True when <paramref name="url"/> is <paramref name="baseUrl"/> or below it (same scheme, host, port, path prefix).</summary>
     public static bool IsUnder(Uri url, string baseUrl)
     {
-        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var b))
-        {
-            return false;
-        }
+        return Uri.TryCreate(baseUrl, UriKind.Absolute, out var b) && IsUnder(url, b);
+    }
 
+    /// <inheritdoc cref="IsUnder(Uri, string)"/>
+    public static bool IsUnder(Uri url, Uri b)
+    {
         if (!string.Equals(url.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
             || !string.Equals(url.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
             || url.Port != b.Port)

@@ -15,6 +15,12 @@ public interface ITokenService
     Task<TokenOutcome> GetAccessTokenAsync(string connectionId, bool forceRefresh, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The same from the row the caller has just read (agent access reads it once for its permission checks): no second
+    /// read; a fresh token is answered without awaiting anything; an expiring one goes to the refresh coordinator.
+    /// </summary>
+    ValueTask<TokenOutcome> GetAccessTokenAsync(Connection current, CancellationToken cancellationToken);
+
+    /// <summary>
     /// The proxy's refresh-on-401: <paramref name="rejected"/> is the row whose token the upstream refused
     /// (<see cref="TokenOutcome.Success.Connection"/>). If another caller has refreshed since, that token is reused; else
     /// the connection is refreshed once, however many requests were rejected at the same time.
@@ -38,22 +44,31 @@ public sealed class TokenService(
             return TokenOutcome.NotFound.Instance;
         }
 
-        if (connection.Status == ConnectionStatus.ReauthRequired)
-        {
-            return new TokenOutcome.ReauthRequired(connection, connection.StatusReason ?? RefreshPolicy.InvalidGrant);
-        }
-
-        if (forceRefresh)
+        if (forceRefresh && connection.Status != ConnectionStatus.ReauthRequired)
         {
             return await coordinator.RefreshAsync(connectionId, RefreshReason.Forced, connection, cancellationToken);
         }
 
-        if (RefreshPolicy.IsFresh(connection, time.GetUtcNow(), options.CurrentValue.Skew))
+        return await GetAccessTokenAsync(connection, cancellationToken);
+    }
+
+    public ValueTask<TokenOutcome> GetAccessTokenAsync(Connection current, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+
+        if (current.Status == ConnectionStatus.ReauthRequired)
         {
-            return TokenOutcome.Success.Of(connection);
+            return new ValueTask<TokenOutcome>(new TokenOutcome.ReauthRequired(current, current.StatusReason ?? RefreshPolicy.InvalidGrant));
         }
 
-        var outcome = await coordinator.RefreshAsync(connectionId, RefreshReason.Expiring, connection, cancellationToken);
+        return RefreshPolicy.IsFresh(current, time.GetUtcNow(), options.CurrentValue.Skew)
+            ? new ValueTask<TokenOutcome>(TokenOutcome.Success.Of(current))
+            : new ValueTask<TokenOutcome>(RefreshExpiringAsync(current, cancellationToken));
+    }
+
+    private async Task<TokenOutcome> RefreshExpiringAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        var outcome = await coordinator.RefreshAsync(connection.Id, RefreshReason.Expiring, connection, cancellationToken);
 
         // Inside the skew window the old token still works: during a provider outage, hand it out rather than fail.
         return outcome is TokenOutcome.ProviderUnavailable && connection.ExpiresAt > time.GetUtcNow()
@@ -96,7 +111,9 @@ public static class ScopeCheck
     public static IReadOnlyList<string> Missing(IReadOnlyList<string>? granted, IEnumerable<string> required)
     {
         ArgumentNullException.ThrowIfNull(required);
-        if (granted is null)
+
+        // Nothing required (most token and proxy calls), or an unknown grant: nothing missing, nothing allocated.
+        if (granted is null || required is IReadOnlyCollection<string> { Count: 0 })
         {
             return [];
         }

@@ -9,7 +9,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class TokensServiceCollectionExtensions
 {
     /// <summary>
-    /// Token service, refresh coordinator, background refresher and <c>Refresh</c> options (validated at start).
+    /// Agent access (key → connection → token), token service, refresh coordinator, background refresher and <c>Refresh</c> options (validated at start).
     /// Needs the stores, <c>IProviderCatalog</c> and <c>IOAuthClient</c> registered by their own libraries. Safe to call twice.
     /// </summary>
     public static IServiceCollection AddValetTokens(this IServiceCollection services)
@@ -29,6 +29,7 @@ public static class TokensServiceCollectionExtensions
         services.TryAddSingleton<Valet.Core.Connections.ClientResolver>();
         services.TryAddSingleton<RefreshCoordinator>();
         services.TryAddSingleton<ITokenService, TokenService>();
+        services.TryAddSingleton<Valet.Core.Access.AgentAccess>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ProactiveRefresher>());
         return services;
     }

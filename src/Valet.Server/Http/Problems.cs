@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Valet.Server.Http;
 
 /// <summary>
 /// Every error leaves the server as RFC 9457 problem details with a stable <c>code</c> member. The <c>type</c> is a URN
-/// (<c>urn:valet:problem:CODE</c>) so a problem never carries a link it does not mean.
+/// (<c>urn:valet:problem:CODE</c>) so a problem never carries a link it does not mean. The results are typed
+/// (<see cref="JsonHttpResult{TValue}"/>) so a handler can name them in <c>Results&lt;…&gt;</c>.
 /// </summary>
 internal static class Problems
 {

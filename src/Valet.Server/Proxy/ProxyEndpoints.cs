@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -9,15 +10,23 @@ using Valet.Server.Audit;
 using Valet.Server.Auth;
 using Valet.Server.Http;
 using Valet.Server.Targets;
+using Valet.Server.Tokens;
 
 namespace Valet.Server.Proxy;
 
 internal static class ProxyEndpoints
 {
+    /// <summary>The methods the proxy routes are documented with (any method is forwarded).</summary>
+    private static readonly string[] DocumentedMethods =
+        [HttpMethods.Get, HttpMethods.Post, HttpMethods.Put, HttpMethods.Patch, HttpMethods.Delete, HttpMethods.Head, HttpMethods.Options];
+
     /// <summary>
-    /// <c>ANY /v1/proxy/{connection_id}/{**path}</c> and <c>ANY /v1/targets/{target}/{**path}</c>. Plain request delegates
-    /// (no parameter binding) on the hot path. <c>/v1/targets/{id}</c> with nothing after the id is also the operator's
-    /// read/refuse-to-edit route: an operator principal gets <see cref="TargetEndpoints"/>, an API key the proxy.
+    /// <c>ANY /v1/proxy/{connection_id}/{**path}</c> and <c>ANY /v1/targets/{target}/{**path}</c>. Requests for them are
+    /// served by the proxy lane (<see cref="UseProxyLane"/>), whatever their method; these routed endpoints describe them
+    /// in the OpenAPI document (with the common methods; a handler with parameters, which a plain request delegate would
+    /// not be) and serve what the lane passes on: <c>/v1/targets/{id}</c> with nothing after the id, asked by an operator
+    /// (<see cref="TargetEndpoints"/>). One endpoint per pattern, so the matcher (which runs for the lane's requests too)
+    /// still finds a single candidate.
     /// <para>
     /// No authorization policy on these two: the handler itself answers 401 to an unauthenticated caller (the same
     /// problem the challenge writes) and decides everything else per connection or target. Skipping the policy
@@ -27,23 +36,52 @@ internal static class ProxyEndpoints
     /// </summary>
     public static IEndpointRouteBuilder MapProxy(this IEndpointRouteBuilder routes)
     {
-        routes.Map(ProxyHandler.ProxyPrefix + "{connection_id}/{**path}",
-                context => context.RequestServices.GetRequiredService<ProxyHandler>().HandleAsync(context, viaTarget: false))
-            .WithTags("Proxy").WithName("Proxy");
+        const string proxyPattern = ProxyHandler.ProxyPrefix + "{connection_id}/{**path}";
+        routes.MapMethods(proxyPattern, DocumentedMethods,
+                static (HttpContext context, [FromRoute(Name = "connection_id")] string connectionId, [FromRoute(Name = "path")] string? path) =>
+                    ProxyAsync(context))
+            .WithName("Proxy")
+            .WithSummary("Call the provider's API through a connection")
+            .WithDescription("Forwards to the provider's API base (from the catalog; never an arbitrary host) plus {path} and the query, with " +
+                "the connection's token injected. On a 401 from upstream the token is refreshed once and the call retried once (when its " +
+                "body is small enough to replay). Bodies stream both ways; the agent's Authorization, Cookie and hop-by-hop headers are " +
+                "not forwarded. The upstream's answer comes back as it is; Valet's own refusals are problem+json.")
+            .DocumentProxyRoute();
 
-        routes.Map(ProxyHandler.TargetsPrefix + "{target}/{**path}", context =>
-            {
-                var bare = context.Request.RouteValues["path"] is null or "" && !(context.Request.Path.Value?.EndsWith('/') ?? false);
-                if (IsOperatorTargetRead(context, bare))
-                {
-                    return TargetEndpoints.HandleOperatorAsync(context, (string)context.Request.RouteValues["target"]!);
-                }
-
-                return context.RequestServices.GetRequiredService<ProxyHandler>().HandleAsync(context, viaTarget: true);
-            })
-            .WithTags("Proxy").WithName("TargetProxy");
+        const string targetPattern = ProxyHandler.TargetsPrefix + "{target}/{**path}";
+        routes.MapMethods(targetPattern, DocumentedMethods,
+                static (HttpContext context, [FromRoute(Name = "target")] string target, [FromRoute(Name = "path")] string? path) =>
+                    TargetProxyAsync(context))
+            .WithName("TargetProxy")
+            .WithSummary("Call an API through a managed target")
+            .WithDescription("The same as the connection proxy, through a target: its base URL (under one of its provider's API bases) " +
+                "and its required scopes (missing ones give the missing_scopes envelope). A key holding the target, or its whole " +
+                "connection, may use it.")
+            .DocumentProxyRoute();
         return routes;
     }
+
+    private static Task ProxyAsync(HttpContext context) =>
+        context.RequestServices.GetRequiredService<ProxyHandler>().HandleAsync(context, viaTarget: false);
+
+    private static Task TargetProxyAsync(HttpContext context)
+    {
+        var bare = context.Request.RouteValues["path"] is null or "" && !(context.Request.Path.Value?.EndsWith('/') ?? false);
+        if (IsOperatorTargetRead(context, bare))
+        {
+            return TargetEndpoints.HandleOperatorAsync(context, (string)context.Request.RouteValues["target"]!);
+        }
+
+        return context.RequestServices.GetRequiredService<ProxyHandler>().HandleAsync(context, viaTarget: true);
+    }
+
+    private static RouteHandlerBuilder DocumentProxyRoute(this RouteHandlerBuilder builder) => builder
+        .WithTags(AgentOpenApi.Tag)
+        .Produces(StatusCodes.Status200OK)
+        .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge,
+            StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
+        .ProducesEnvelope()
+        .RequireAgentKey();
 
     /// <summary>
     /// The proxy lane: a request for <c>/v1/proxy/{id}/…</c> or <c>/v1/targets/{id}/…</c> goes straight to the
@@ -58,7 +96,7 @@ internal static class ProxyEndpoints
     /// <item>The proxy is Valet's hottest route; the generic layers cost it measurable throughput (docs/proxy.md, Benchmark).</item>
     /// </list>
     /// <c>/v1/targets/{id}</c> with nothing after the id, asked by an operator, continues down the pipeline to
-    /// <see cref="TargetEndpoints"/>. The routed endpoints in <see cref="MapProxy"/> stay for the OpenAPI document.
+    /// <see cref="TargetEndpoints"/>. The routed endpoints in <see cref="MapProxy"/> describe the lane in the OpenAPI document.
     /// </summary>
     public static IApplicationBuilder UseProxyLane(this IApplicationBuilder app)
     {

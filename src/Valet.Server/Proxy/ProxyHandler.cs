@@ -3,10 +3,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Valet.Core.Access;
 using Valet.Core.Domain;
 using Valet.Core.Providers;
-using Valet.Core.Stores;
-using Valet.Core.Tokens;
 using Valet.Server.Audit;
 using Valet.Server.Http;
 using Valet.Server.Tokens;
@@ -15,18 +14,16 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Valet.Server.Proxy;
 
 /// <summary>
-/// One proxied call: who may use what, where it goes, the token, the forward (YARP), refresh-on-401, failures as
-/// problems or envelopes, one audit event. See docs/proxy.md.
+/// One proxied call: the caller and path, then Core's answer to "which connection, may it, which token"
+/// (<see cref="AgentAccess"/>), where it goes (the provider's API base, never an arbitrary host), the forward (YARP),
+/// refresh-on-401, failures as problems or envelopes, one audit event. See docs/proxy.md.
 /// </summary>
 internal sealed class ProxyHandler(
     IHttpForwarder forwarder,
     ProxyInvoker invoker,
     IOptionsMonitor<ProxyOptions> options,
-    IOptionsMonitor<RefreshOptions> refreshOptions,
-    IConnectionStore connections,
-    ITargetStore targets,
+    AgentAccess access,
     IProviderCatalog catalog,
-    ITokenService tokens,
     Envelopes envelopes,
     AuditWriter audit,
     TimeProvider time,
@@ -35,23 +32,13 @@ internal sealed class ProxyHandler(
     public const string ProxyPrefix = "/v1/proxy/";
     public const string TargetsPrefix = "/v1/targets/";
 
-    private static readonly ConcurrentDictionary<string, ProxyPath.ApiBase?> BaseUrls = new(StringComparer.Ordinal);
-
-    /// <summary>What the audit event of this call will say; filled in as the call goes.</summary>
-    private sealed class Call
-    {
-        public string? OrgId { get; set; }
-        public string? KeyId { get; set; }
-        public string? ConnectionId { get; set; }
-        public string? TargetId { get; set; }
-        public string? Path { get; set; }
-        public string? Detail { get; set; }
-    }
+    // Keyed by the Uri instance ApiBases.Resolve hands out (it parses each URL once), so a lookup is a reference compare.
+    private static readonly ConcurrentDictionary<Uri, ProxyPath.ApiBase> BaseUrls = new(ReferenceEqualityComparer.Instance);
 
     public async Task HandleAsync(HttpContext context, bool viaTarget)
     {
         var started = time.GetTimestamp();
-        var call = new Call();
+        var call = new ProxyCall(access);
         var requestBody = new CountingStream(context.Request.Body);
         var responseBody = new CountingStream(context.Response.Body);
         context.Request.Body = requestBody;
@@ -94,21 +81,20 @@ internal sealed class ProxyHandler(
         }
     }
 
-    private async Task<IResult?> ForwardAsync(HttpContext context, bool viaTarget, Call call, CancellationToken cancellationToken)
+    private async Task<IResult?> ForwardAsync(HttpContext context, bool viaTarget, ProxyCall call, CancellationToken cancellationToken)
     {
         if (context.User.Identity?.IsAuthenticated != true)
         {
             return Problems.Unauthorized();
         }
 
-        var access = AgentAccess.From(context);
-        if (access is null)
+        if (AgentCallers.From(context) is not { } caller)
         {
             return Problems.Forbidden("The proxy is for API keys (and the local service principal).");
         }
 
-        call.OrgId = access.OrgId;
-        call.KeyId = access.Key?.Id;
+        call.OrgId = caller.OrgId;
+        call.KeyId = caller.Key?.Id;
 
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value + context.Request.QueryString.Value;
         var parsed = ProxyPath.Parse(raw, viaTarget ? TargetsPrefix : ProxyPrefix, out var pathError);
@@ -120,56 +106,42 @@ internal sealed class ProxyHandler(
 
         call.Path = ProxyPath.ForAudit(path.Rest, path.Query);
 
-        // Who may use what. Another org's connection or target is not visible at all (404), a visible one without permission is 403.
-        Target? target = null;
-        Connection? connection;
-        if (viaTarget)
+        // Who may use what (Core): another org's connection or target is not visible at all (404), a visible one without permission is 403.
+        var found = viaTarget
+            ? await access.TargetAsync(caller, path.Id, cancellationToken)
+            : await access.ConnectionAsync(caller, path.Id, cancellationToken);
+        if (found is not AccessOutcome.Granted granted)
         {
-            target = path.Id.Length <= 64 ? await targets.FindAsync(path.Id, cancellationToken) : null;
-            connection = target is not null && (access.IsService || target.OrgId == access.OrgId)
-                ? await connections.FindAsync(target.ConnectionId, cancellationToken)
-                : null;
-            if (target is null || connection is null)
+            if (found is AccessOutcome.Forbidden forbidden)
             {
-                return Problems.NotFound("target_not_found", "No such target.");
-            }
-
-            call.OrgId ??= target.OrgId;
-            call.TargetId = target.Id;
-            call.ConnectionId = connection.Id;
-
-            // A key holding the whole connection may use its narrower targets too.
-            if (!access.MayUse(target) && !access.MayUse(connection))
-            {
+                call.OrgId ??= forbidden.Target?.OrgId ?? forbidden.Connection?.OrgId;
+                call.TargetId = forbidden.Target?.Id;
+                call.ConnectionId = forbidden.Connection?.Id;
                 call.Detail = "forbidden";
-                return Problems.Forbidden("This API key has no permission on this target.");
-            }
-        }
-        else
-        {
-            connection = path.Id.Length <= 64 ? await connections.FindAsync(path.Id, cancellationToken) : null;
-            if (connection is null || !access.Sees(connection))
-            {
-                return Problems.NotFound("connection_not_found", "No such connection.");
             }
 
-            call.OrgId ??= connection.OrgId;
-            call.ConnectionId = connection.Id;
-            if (!access.MayUse(connection))
-            {
-                call.Detail = "forbidden";
-                return Problems.Forbidden("This API key has no permission on this connection.");
-            }
+            return TokenEndpoints.Problem(found, context.Response);
         }
 
+        var (connection, target) = (granted.Connection, granted.Target);
+        call.OrgId ??= target?.OrgId ?? connection.OrgId;
+        call.TargetId = target?.Id;
+        call.ConnectionId = connection.Id;
+
+        // Where it goes: the provider's API base (or the target's, or the connection's own, when under it).
         var provider = catalog.Find(connection.Provider);
         if (provider is null)
         {
             return Problems.NotFound("unknown_provider", $"The provider '{connection.Provider}' of this connection is not configured.");
         }
 
-        var baseUrl = ResolveBase(provider, connection, target);
-        if (baseUrl is null)
+        var baseUri = ApiBases.Resolve(provider, connection, target, out var connectionBaseIgnored);
+        if (connectionBaseIgnored)
+        {
+            ProxyLog.ConnectionBaseIgnored(logger, connection.Id);
+        }
+
+        if (baseUri is null)
         {
             call.Detail = "no_api_base";
             return Problems.Unprocessable("no_api_base", target is null
@@ -177,6 +149,7 @@ internal sealed class ProxyHandler(
                 : "This target's base URL is not under one of its provider's API base URLs.");
         }
 
+        var baseUrl = BaseUrls.GetOrAdd(baseUri, static uri => new ProxyPath.ApiBase(uri));
         var upstream = ProxyPath.Combine(baseUrl, path.Rest, path.Query);
         if (upstream is null)
         {
@@ -184,26 +157,11 @@ internal sealed class ProxyHandler(
             return Problems.BadRequest("invalid_path", "The path does not stay under the provider's API base.");
         }
 
-        // A person must act: envelopes (SPEC §5). A target's required scopes gate it; unknown grants never block.
-        var required = target?.RequiredScopes ?? [];
-        if (connection.Status == ConnectionStatus.ReauthRequired)
-        {
-            call.Detail = EnvelopeCodes.ReauthRequired;
-            return await EnvelopeAsync(EnvelopeCodes.ReauthRequired, connection, required, [], context.Request, cancellationToken);
-        }
-
-        var missing = ScopeCheck.Missing(connection.Scopes, required);
-        if (missing.Count > 0)
-        {
-            call.Detail = EnvelopeCodes.MissingScopes;
-            return await EnvelopeAsync(EnvelopeCodes.MissingScopes, connection, required, missing, context.Request, cancellationToken);
-        }
-
         var settings = options.CurrentValue;
         if (context.Request.ContentLength > settings.MaxRequestBytes)
         {
             call.Detail = "payload_too_large";
-            return TooLarge(settings.MaxRequestBytes);
+            return ProxyFailures.TooLarge(settings.MaxRequestBytes);
         }
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -211,69 +169,72 @@ internal sealed class ProxyHandler(
             sizeFeature.MaxRequestBodySize = settings.MaxRequestBytes;
         }
 
-        // Hot path: the row just read is fresh enough, so no second read (the token service would do exactly this check).
-        var outcome = RefreshPolicy.IsFresh(connection, time.GetUtcNow(), refreshOptions.CurrentValue.Skew)
-            ? TokenOutcome.Success.Of(connection)
-            : await tokens.GetAccessTokenAsync(connection.Id, forceRefresh: false, cancellationToken);
-        switch (outcome)
+        // The token (Core): an envelope when a person must act first (SPEC §5); a target's required scopes gate it,
+        // unknown grants never block.
+        call.RequiredScopes = target?.RequiredScopes ?? [];
+        var issued = await access.TokenAsync(granted, call.RequiredScopes, cancellationToken);
+        if (issued is not AccessOutcome.Token token)
         {
-            case TokenOutcome.ReauthRequired dead:
-                call.Detail = EnvelopeCodes.ReauthRequired;
-                return await EnvelopeAsync(EnvelopeCodes.ReauthRequired, dead.Connection, required, [], context.Request, cancellationToken);
-            case TokenOutcome.ProviderUnavailable unavailable:
-                call.Detail = "token_unavailable";
-                return TokenEndpoints.ProviderUnavailable(unavailable, context.Response);
-            case not TokenOutcome.Success:
-                return Problems.NotFound("connection_not_found", "No such connection.");
+            return await RefusedAsync(issued, call, context.Response, cancellationToken);
         }
 
-        var token = (TokenOutcome.Success)outcome;
         var replay = await BufferIfSmallAsync(context, settings, cancellationToken);
-        var replayable = replay is not null || !HasBody(context);
+        call.Token = token;
+        call.Replayable = replay is not null || !HasBody(context);
 
-        TokenOutcome? refreshed = null;
         var first = Transformer(provider, upstream, token);
-        first.OnUnauthorized = async ct =>
-        {
-            // Refresh even when the call cannot be replayed, so the agent's own retry carries a working token.
-            refreshed = await tokens.RefreshRejectedAsync(token.Connection, ct);
-            return refreshed is TokenOutcome.ReauthRequired || (replayable && refreshed is TokenOutcome.Success);
-        };
+        first.OnUnauthorized = call;
 
         var config = settings.ForwarderConfig;
         var prefix = baseUrl.Prefix;
         var error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, first, cancellationToken);
         if (error != ForwarderError.None)
         {
-            return UpstreamError(context, error, connection, call);
+            return ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
         }
 
         if (!first.HeldUnauthorized)
         {
-            if (refreshed is not null)
+            if (call.Refreshed is { } refreshed)
             {
                 call.Detail = "upstream_401";
-                ProxyLog.UnauthorizedPassedOn(logger, connection.Id, replayable ? RefreshOutcomeName(refreshed) : "body not replayable");
+                ProxyLog.UnauthorizedPassedOn(logger, connection.Id, call.Replayable ? RefreshOutcomeName(refreshed) : "body not replayable");
             }
 
             return null;
         }
 
-        if (refreshed is TokenOutcome.ReauthRequired reauth)
+        if (call.Refreshed is not AccessOutcome.Token retryToken)
         {
-            call.Detail = EnvelopeCodes.ReauthRequired;
-            return await EnvelopeAsync(EnvelopeCodes.ReauthRequired, reauth.Connection, required, [], context.Request, cancellationToken);
+            return await RefusedAsync(call.Refreshed!, call, context.Response, cancellationToken);
         }
 
         ProxyLog.RetryingAfterRefresh(logger, connection.Id);
         call.Detail = "retried_after_401";
         replay?.Seek(0, SeekOrigin.Begin);
-        var second = Transformer(provider, upstream, (TokenOutcome.Success)refreshed!);
+        var second = Transformer(provider, upstream, retryToken);
         error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, second, cancellationToken);
-        return error == ForwarderError.None ? null : UpstreamError(context, error, connection, call);
+        return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
     }
 
-    private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, TokenOutcome.Success token) => new()
+    /// <summary>No token: the envelope a person must act on, or the problem (provider unavailable, connection gone).</summary>
+    private async Task<IResult> RefusedAsync(AccessOutcome outcome, ProxyCall call, HttpResponse response, CancellationToken cancellationToken)
+    {
+        if (outcome is AccessOutcome.Envelope envelope)
+        {
+            call.Detail = envelope.Code;
+            return await envelopes.ResultAsync(envelope, cancellationToken);
+        }
+
+        if (outcome is AccessOutcome.ProviderUnavailable)
+        {
+            call.Detail = "token_unavailable";
+        }
+
+        return TokenEndpoints.Problem(outcome, response);
+    }
+
+    private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, AccessOutcome.Token token) => new()
     {
         Upstream = upstream,
         ApiHeaders = provider.ApiHeaders,
@@ -281,11 +242,11 @@ internal sealed class ProxyHandler(
         TokenType = token.TokenType,
     };
 
-    private static string RefreshOutcomeName(TokenOutcome outcome) => outcome switch
+    private static string RefreshOutcomeName(AccessOutcome outcome) => outcome switch
     {
-        TokenOutcome.Success => "refreshed",
-        TokenOutcome.ProviderUnavailable => "provider_unavailable",
-        TokenOutcome.NotFound => "connection_gone",
+        AccessOutcome.Token => "refreshed",
+        AccessOutcome.ProviderUnavailable => "provider_unavailable",
+        AccessOutcome.NotFound => "connection_gone",
         _ => "not_refreshed",
     };
 
@@ -310,94 +271,4 @@ internal sealed class ProxyHandler(
         context.Request.Body = replay;
         return replay;
     }
-
-    private ProxyPath.ApiBase? ResolveBase(ProviderDefinition provider, Connection connection, Target? target)
-    {
-        if (target is not null)
-        {
-            var targetBase = ParseBase(target.BaseUrl);
-            return targetBase is not null && provider.ApiBaseUrls.Any(api => ProviderValidator.IsUnder(targetBase.Url, api)) ? targetBase : null;
-        }
-
-        if (connection.ApiBaseUrl is { Length: > 0 } own)
-        {
-            var ownBase = ParseBase(own);
-            if (ownBase is not null && OwnBaseAllowed(provider, ownBase.Url))
-            {
-                return ownBase;
-            }
-
-            ProxyLog.ConnectionBaseIgnored(logger, connection.Id);
-        }
-
-        return provider.ApiBaseUrls.Count > 0 ? ParseBase(provider.ApiBaseUrls[0]) : null;
-    }
-
-    /// <summary>A connection's own base (Salesforce instance_url, self-hosted): on one of the provider's API hosts, or a configured instance host suffix.</summary>
-    private static bool OwnBaseAllowed(ProviderDefinition provider, Uri own) =>
-        provider.ApiBaseUrls.Select(ParseBase).Any(api => api is not null
-            && string.Equals(api.Url.Scheme, own.Scheme, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(api.Url.IdnHost, own.IdnHost, StringComparison.OrdinalIgnoreCase)
-            && api.Url.Port == own.Port)
-        || (own.Scheme == Uri.UriSchemeHttps && provider.InstanceUrlHostSuffixes.Any(suffix =>
-            own.IdnHost.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)));
-
-    private static ProxyPath.ApiBase? ParseBase(string url) => BaseUrls.GetOrAdd(url, static u =>
-        NetworkHosts.TryParseHttpUrl(u, out var uri) && string.IsNullOrEmpty(uri.UserInfo) && string.IsNullOrEmpty(uri.Query)
-            && string.IsNullOrEmpty(uri.Fragment)
-            ? new ProxyPath.ApiBase(uri)
-            : null);
-
-    private IResult? UpstreamError(HttpContext context, ForwarderError error, Connection connection, Call call)
-    {
-        var exception = context.GetForwarderErrorFeature()?.Exception;
-        call.Detail = "upstream_" + error.ToString().ToLowerInvariant();
-        if (Find<UpstreamAddressRefusedException>(exception) is { } refused)
-        {
-            call.Detail = "upstream_address_refused";
-            ProxyLog.AddressRefused(logger, refused.Host, connection.Id, refused.AddressClass.ToString().ToLowerInvariant());
-            return Problems.Create(StatusCodes.Status502BadGateway, "upstream_address_refused", "Upstream address refused",
-                "The provider's API host resolved to a loopback, private or link-local address; the proxy does not connect there " +
-                "unless the operator sets AllowPrivateNetwork for this provider.");
-        }
-
-        if (Find<BadHttpRequestException>(exception) is { StatusCode: StatusCodes.Status413PayloadTooLarge })
-        {
-            call.Detail = "payload_too_large";
-            return TooLarge(options.CurrentValue.MaxRequestBytes);
-        }
-
-        ProxyLog.UpstreamFailed(logger, connection.Id, error.ToString(), exception?.GetType().Name ?? "none");
-        return error switch
-        {
-            ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled or ForwarderError.RequestCanceled =>
-                Problems.Create(StatusCodes.Status400BadRequest, "request_body_failed", "Bad request", "The request body could not be read from the caller."),
-            ForwarderError.RequestTimedOut => Unavailable(StatusCodes.Status504GatewayTimeout, "The provider did not answer in time."),
-            _ => Unavailable(StatusCodes.Status502BadGateway, "The provider could not be reached."),
-        };
-    }
-
-    private static IResult Unavailable(int status, string detail) =>
-        Problems.Create(status, "provider_unavailable", "Provider unavailable", detail + " The connection is unchanged; try again later.");
-
-    private static IResult TooLarge(long limit) =>
-        Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
-            $"The request body is larger than the proxy accepts ({limit} bytes, Proxy:MaxRequestBytes).");
-
-    private static T? Find<T>(Exception? exception) where T : Exception
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
-    }
-
-    private async Task<IResult> EnvelopeAsync(string code, Connection connection, IReadOnlyList<string> required, IReadOnlyList<string> missing,
-        HttpRequest request, CancellationToken cancellationToken) =>
-        Envelopes.ToResult(await envelopes.BuildAsync(code, connection.OrgId, connection.Provider, connection, required, missing, request, cancellationToken));
 }

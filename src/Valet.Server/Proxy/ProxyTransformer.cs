@@ -27,9 +27,9 @@ internal sealed class ProxyTransformer : HttpTransformer
     public required string Token { get; set; }
 
     /// <summary>
-    /// Called on an upstream 401. True: the response is discarded (the handler retries or answers); false: it is passed on.
+    /// Asked on an upstream 401 (once). True: the response is discarded (the handler retries or answers); false: it is passed on.
     /// </summary>
-    public Func<CancellationToken, ValueTask<bool>>? OnUnauthorized { get; set; }
+    public IUpstreamUnauthorized? OnUnauthorized { get; set; }
 
     /// <summary>Set when <see cref="OnUnauthorized"/> asked to hold the 401 back.</summary>
     public bool HeldUnauthorized { get; private set; }
@@ -80,7 +80,7 @@ internal sealed class ProxyTransformer : HttpTransformer
         if (proxyResponse?.StatusCode == HttpStatusCode.Unauthorized && OnUnauthorized is { } onUnauthorized)
         {
             OnUnauthorized = null; // once per call
-            if (await onUnauthorized(cancellationToken))
+            if (await onUnauthorized.HoldAsync(cancellationToken))
             {
                 HeldUnauthorized = true;
                 httpContext.Response.StatusCode = StatusCodes.Status200OK; // YARP copied 401 already; the handler decides
@@ -227,4 +227,11 @@ internal sealed class ProxyTransformer : HttpTransformer
         || name.Equals(HeaderNames.Trailer, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.TransferEncoding, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>What an upstream 401 means for one proxied call (an interface, so the hook costs no closure per call).</summary>
+internal interface IUpstreamUnauthorized
+{
+    /// <summary>True: hold the 401 back (the handler retries or answers itself); false: pass it on.</summary>
+    ValueTask<bool> HoldAsync(CancellationToken cancellationToken);
 }

@@ -1,7 +1,9 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Valet.Core.Access;
 using Valet.Core.Domain;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
@@ -11,10 +13,17 @@ using Valet.Server.Orgs;
 
 namespace Valet.Server.Tokens;
 
+/// <summary>A connection this key may use; <c>envelope</c> when a person must reconnect it.</summary>
 internal sealed record BootstrapConnection(string Id, string Provider, ConnectionAccount Account, string Status, IReadOnlyList<string>? Scopes,
-    DateTimeOffset? ExpiresAt, Dictionary<string, object?>? Envelope);
+    DateTimeOffset? ExpiresAt, AuthEnvelope? Envelope);
 
 internal sealed record BootstrapTarget(string Id, string Name, string Provider, string ConnectionId, IReadOnlyList<string> RequiredScopes, bool Managed);
+
+internal sealed record BootstrapKey(string Id, string Name, string Prefix);
+
+/// <summary>What an API key may use. <c>needs</c>: a <c>needs_authentication</c> envelope per provider the key names but has no connection of.</summary>
+internal sealed record BootstrapResponse(string Org, BootstrapKey Key, IReadOnlyList<BootstrapConnection> Connections, IReadOnlyList<BootstrapTarget> Targets,
+    IReadOnlyList<AuthEnvelope> Needs);
 
 internal sealed record DefaultRequest(string? ConnectionId);
 
@@ -22,58 +31,49 @@ internal static class BootstrapEndpoints
 {
     public static void MapBootstrap(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/bootstrap", BootstrapAsync).RequireAuthorization(ValetClaims.AgentPolicy).WithTags("Agent");
+        routes.MapGet("/v1/bootstrap", BootstrapAsync).RequireAuthorization(ValetClaims.AgentPolicy).WithTags(AgentOpenApi.Tag)
+            .WithName("Bootstrap")
+            .WithSummary("What this API key may use")
+            .WithDescription("Its connections (id, provider, account, status, scopes), its targets, and for each thing that needs a person " +
+                "its auth-recovery envelope: on a connection to reconnect, or in needs for a provider with no connection yet. An agent calls this first.")
+            .ProducesAgentProblems()
+            .RequireAgentKey();
         routes.MapPut("/v1/orgs/{org}/defaults/{provider}", SetDefaultAsync).RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections");
     }
 
     /// <summary>What this key may use, and for each thing that needs a person, its envelope. An agent calls this first.</summary>
-    private static async Task<IResult> BootstrapAsync(HttpContext context, IConnectionStore connections, ITargetStore targets, Envelopes envelopes,
-        CancellationToken cancellationToken)
+    private static async Task<Results<Ok<BootstrapResponse>, ProblemResult>> BootstrapAsync(HttpContext context,
+        AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
-        var access = AgentAccess.From(context)!;
-        var key = access.Key!;
-        var visible = new List<BootstrapConnection>();
-        var providersCovered = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var connection in connections.ListAsync(key.OrgId, cancellationToken))
+        if (context.User is not ApiKeyPrincipal agent)
         {
-            if (!access.MayUse(connection))
-            {
-                continue;
-            }
+            return Problems.Forbidden("Bootstrap is for API keys.");
+        }
 
-            providersCovered.Add(connection.Provider);
-            var envelope = connection.Status == ConnectionStatus.ReauthRequired
-                ? await envelopes.BuildAsync(EnvelopeCodes.ReauthRequired, key.OrgId, connection.Provider, connection, [], [], context.Request, cancellationToken)
-                : null;
+        var overview = await access.OverviewAsync(agent.Key, cancellationToken);
+        var visible = new List<BootstrapConnection>(overview.Connections.Count);
+        foreach (var (connection, envelope) in overview.Connections)
+        {
             visible.Add(new BootstrapConnection(connection.Id, connection.Provider,
                 new ConnectionAccount(connection.AccountId, connection.AccountLogin, connection.AccountEmail),
-                connection.Status == ConnectionStatus.Active ? "active" : "reauth_required", connection.Scopes, connection.ExpiresAt, envelope));
+                connection.Status == ConnectionStatus.Active ? "active" : "reauth_required", connection.Scopes, connection.ExpiresAt,
+                envelope is null ? null : await envelopes.BuildAsync(envelope, cancellationToken)));
         }
 
-        var needs = new List<Dictionary<string, object?>>();
-        foreach (var provider in access.Providers.Where(p => !providersCovered.Contains(p)).Distinct(StringComparer.Ordinal))
+        var needs = new List<AuthEnvelope>(overview.Needs.Count);
+        foreach (var envelope in overview.Needs)
         {
-            needs.Add(await envelopes.BuildAsync(EnvelopeCodes.NeedsAuthentication, key.OrgId, provider, null, [], [], context.Request, cancellationToken));
+            needs.Add(await envelopes.BuildAsync(envelope, cancellationToken));
         }
 
-        var visibleTargets = new List<BootstrapTarget>();
-        var connectionIds = visible.Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
-        await foreach (var target in targets.ListAsync(key.OrgId, cancellationToken))
+        var targets = new List<BootstrapTarget>(overview.Targets.Count);
+        foreach (var target in overview.Targets)
         {
-            if (access.MayUse(target) || connectionIds.Contains(target.ConnectionId))
-            {
-                visibleTargets.Add(new BootstrapTarget(target.Id, target.Name, target.Provider, target.ConnectionId, target.RequiredScopes, target.Managed));
-            }
+            targets.Add(new BootstrapTarget(target.Id, target.Name, target.Provider, target.ConnectionId, target.RequiredScopes, target.Managed));
         }
 
-        return TypedResults.Ok(new
-        {
-            org = key.OrgId,
-            key = new { id = key.Id, name = key.Name, prefix = key.Prefix },
-            connections = visible,
-            targets = visibleTargets,
-            needs,
-        });
+        var key = overview.Key;
+        return TypedResults.Ok(new BootstrapResponse(key.OrgId, new BootstrapKey(key.Id, key.Name, key.Prefix), visible, targets, needs));
     }
 
     /// <summary>The connection <c>POST /v1/providers/{provider}/token</c> uses when several could serve. Others are kept.</summary>

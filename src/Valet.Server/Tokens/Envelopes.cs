@@ -1,72 +1,126 @@
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
-using Valet.Core.Domain;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Valet.Core.Access;
 using Valet.Core.Stores;
 using Valet.Server.Flows;
 using Valet.Server.Http;
 
 namespace Valet.Server.Tokens;
 
-internal static class EnvelopeCodes
+/// <summary>
+/// An auth-recovery envelope on the wire (SPEC §5): HTTP 409 problem+json telling the caller what a person must do.
+/// <c>type</c> is <c>urn:valet:problem:CODE</c>. An ordinary org's envelope carries a gated <c>connect_url</c> and a
+/// <c>flow_id</c> to wait on; a headless org's carries no URL anywhere, only <c>credential_id</c> (present, possibly
+/// null) for its integrator to run its own OAuth dance and re-import.
+/// </summary>
+internal sealed record AuthEnvelope
 {
-    public const string NeedsAuthentication = "needs_authentication";
-    public const string ReauthRequired = "reauth_required";
-    public const string MissingScopes = "missing_scopes";
+    /// <summary><c>urn:valet:problem:</c> + <see cref="Code"/>.</summary>
+    public required string Type { get; init; }
+
+    public required string Title { get; init; }
+
+    /// <summary>Always 409.</summary>
+    public int Status { get; init; } = StatusCodes.Status409Conflict;
+
+    public required string Detail { get; init; }
+
+    /// <summary><c>needs_authentication</c>, <c>reauth_required</c> or <c>missing_scopes</c>.</summary>
+    public required string Code { get; init; }
+
+    public required string Provider { get; init; }
+
+    /// <summary>The connection a person must repair; null (present) when there is none yet.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? ConnectionId { get; init; }
+
+    public required IReadOnlyList<string> RequiredScopes { get; init; }
+
+    public required IReadOnlyList<string> MissingScopes { get; init; }
+
+    public required bool Headless { get; init; }
+
+    /// <summary>Headless orgs only: the BYOC credential to run the OAuth dance with (null when the org has none for the provider).</summary>
+    public string? CredentialId { get; init; }
+
+    /// <summary>Ordinary orgs: the flow the gated link starts, to wait on with <c>GET /v1/flows/{flow_id}/wait</c>.</summary>
+    public string? FlowId { get; init; }
+
+    /// <summary>Ordinary orgs: a Valet URL that works only for a person with a dashboard session of the org.</summary>
+    public string? ConnectUrl { get; init; }
+
+    /// <summary>
+    /// JSON contract modifier: <c>credential_id</c> is written exactly when the org is headless (null included), as the
+    /// envelope always has; the other optional members are left out when null.
+    /// </summary>
+    public static void Modify(JsonTypeInfo typeInfo)
+    {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        if (typeInfo.Type != typeof(AuthEnvelope))
+        {
+            return;
+        }
+
+        foreach (var property in typeInfo.Properties)
+        {
+            if (property.Name == "credential_id")
+            {
+                property.ShouldSerialize = static (envelope, _) => ((AuthEnvelope)envelope).Headless;
+            }
+        }
+    }
 }
 
 /// <summary>
-/// Auth-recovery envelopes (SPEC §5): HTTP 409 problem+json telling the caller what a person must do. An ordinary org
-/// gets a gated <c>connect_url</c> and a <c>flow_id</c> to wait on; a headless org gets no URL anywhere and no flow row,
-/// only what its integrator needs to run its own OAuth dance and re-import.
+/// Turns Core's envelope value (<see cref="AccessOutcome.Envelope"/>: what a person must do) into the wire envelope:
+/// for an ordinary org a flow (one per org, provider, credential and scopes, reused until a person starts on it) and
+/// its gated connect link; for a headless org no flow, no URL, the credential.
 /// </summary>
 internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, ConnectStarter starter, Hosting.PublicBaseUrl publicBase)
 {
-    public async Task<Dictionary<string, object?>> BuildAsync(string code, string orgId, string provider, Connection? connection,
-        IReadOnlyList<string> requiredScopes, IReadOnlyList<string> missingScopes, HttpRequest request, CancellationToken cancellationToken)
-    {
-        var org = await orgs.FindAsync(orgId, cancellationToken);
-        var headless = org?.Headless ?? false;
-        var (title, detail) = code switch
-        {
-            EnvelopeCodes.NeedsAuthentication => ("Authentication needed", $"No usable {provider} connection for this key yet: a person must connect an account."),
-            EnvelopeCodes.ReauthRequired => ("Re-authentication required", $"The {provider} grant is no longer valid: a person must reconnect."),
-            _ => ("Missing scopes", $"The {provider} connection lacks scopes this call needs: a person must grant them."),
-        };
+    public const string ContentType = Problems.ContentType;
 
-        var envelope = new Dictionary<string, object?>(StringComparer.Ordinal)
+    public async Task<AuthEnvelope> BuildAsync(AccessOutcome.Envelope value, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+
+        var org = await orgs.FindAsync(value.OrgId, cancellationToken);
+        var headless = org?.Headless ?? false;
+        var connection = value.Connection;
+        var envelope = new AuthEnvelope
         {
-            ["type"] = "urn:valet:problem:" + code,
-            ["title"] = title,
-            ["status"] = StatusCodes.Status409Conflict,
-            ["detail"] = detail,
-            ["code"] = code,
-            ["provider"] = provider,
-            ["connection_id"] = connection?.Id,
-            ["required_scopes"] = requiredScopes,
-            ["missing_scopes"] = missingScopes,
-            ["headless"] = headless,
+            Type = "urn:valet:problem:" + value.Code,
+            Title = value.Title,
+            Detail = value.Detail,
+            Code = value.Code,
+            Provider = value.Provider,
+            ConnectionId = connection?.Id,
+            RequiredScopes = value.RequiredScopes,
+            MissingScopes = value.MissingScopes,
+            Headless = headless,
         };
 
         if (headless)
         {
-            envelope["credential_id"] = connection?.CredentialId ?? await FirstCredentialAsync(orgId, provider, cancellationToken);
-            return envelope;
+            return envelope with { CredentialId = connection?.CredentialId ?? await FirstCredentialAsync(value.OrgId, value.Provider, cancellationToken) };
         }
 
         // Scopes to ask for: what the grant has plus what is missing, so reconnecting never narrows it.
-        var scopes = (connection?.Scopes ?? []).Concat(requiredScopes).Distinct(StringComparer.Ordinal).ToList();
-        // One flow per (org, provider, credential, scopes), reused by every envelope until a person starts on it.
-        var flow = await starter.EnvelopeFlowAsync(orgId, provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken);
-        if (flow is not null)
-        {
-            envelope["flow_id"] = flow.Id;
-            envelope["connect_url"] = publicBase.For("/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id));
-        }
-
-        return envelope;
+        var scopes = (connection?.Scopes ?? []).Concat(value.RequiredScopes).Distinct(StringComparer.Ordinal).ToList();
+        var flow = await starter.EnvelopeFlowAsync(value.OrgId, value.Provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken);
+        return flow is null
+            ? envelope
+            : envelope with { FlowId = flow.Id, ConnectUrl = publicBase.For("/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id)) };
     }
 
-    public static IResult ToResult(Dictionary<string, object?> envelope) =>
-        Results.Json(envelope, statusCode: StatusCodes.Status409Conflict, contentType: Problems.ContentType);
+    /// <summary>409 problem+json.</summary>
+    public static JsonHttpResult<AuthEnvelope> ToResult(AuthEnvelope envelope) =>
+        TypedResults.Json(envelope, statusCode: StatusCodes.Status409Conflict, contentType: ContentType);
+
+    public async Task<JsonHttpResult<AuthEnvelope>> ResultAsync(AccessOutcome.Envelope value, CancellationToken cancellationToken) =>
+        ToResult(await BuildAsync(value, cancellationToken));
 
     private async Task<string?> FirstCredentialAsync(string orgId, string provider, CancellationToken cancellationToken)
     {

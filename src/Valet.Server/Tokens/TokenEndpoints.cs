@@ -2,36 +2,59 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Valet.Core.Access;
 using Valet.Core.Domain;
-using Valet.Core.Stores;
-using Valet.Core.Tokens;
-using Valet.Server.Auth;
 using Valet.Server.Connections;
 using Valet.Server.Http;
 
 namespace Valet.Server.Tokens;
 
+/// <summary>Optional body of the token routes.</summary>
+/// <param name="Scopes">Scopes the call needs; any the grant lacks give the <c>missing_scopes</c> envelope.</param>
 internal sealed record TokenRequest(string[]? Scopes);
 
+/// <summary>A usable access token. Refresh tokens never leave Valet.</summary>
 internal sealed record TokenResponse(string AccessToken, string TokenType, DateTimeOffset? ExpiresAt, IReadOnlyList<string>? Scopes, string ConnectionId);
 
-/// <summary>Agent routes: a fresh access token by connection or by provider. Refresh tokens never leave Valet.</summary>
+/// <summary>
+/// Agent routes: a fresh access token by connection or by provider. Thin mappers of <see cref="AgentAccess"/>'s outcome:
+/// the rules (permission, default connection, envelopes, refresh) live in Core.
+/// </summary>
 internal static class TokenEndpoints
 {
     public static RouteGroupBuilder MapTokens(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1").RequireAuthorization().WithTags("Agent");
-        group.MapPost("/connections/{id}/token", ByConnectionAsync);
-        group.MapPost("/providers/{provider}/token", ByProviderAsync);
+        var group = routes.MapGroup("/v1").RequireAuthorization().WithTags(AgentOpenApi.Tag);
+        group.MapPost("/connections/{id}/token", ByConnectionAsync)
+            .WithName("GetTokenByConnection")
+            .WithSummary("A fresh access token for a connection")
+            .WithDescription("Refreshes first when the stored token expires within the skew window. Optional body {\"scopes\": [...]}: " +
+                "scopes the grant lacks give the missing_scopes envelope (409); a dead grant gives reauth_required. " +
+                "For API keys holding the connection (or its provider), and the local service principal.")
+            .DocumentTokenRoute();
+        group.MapPost("/providers/{provider}/token", ByProviderAsync)
+            .WithName("GetTokenByProvider")
+            .WithSummary("A fresh access token by provider")
+            .WithDescription("Uses the one connection of the provider this key may use; with several, those that have the requested scopes, " +
+                "then the org's default connection for the provider (PUT /v1/orgs/{org}/defaults/{provider}), else 409 ambiguous_connection " +
+                "listing them. No connection yet: the needs_authentication envelope (409). API keys only.")
+            .DocumentTokenRoute();
         return group;
     }
 
-    private static async Task<IResult> ByConnectionAsync(string id, HttpContext context, IConnectionStore connections, ITokenService tokens,
-        Envelopes envelopes, CancellationToken cancellationToken)
+    private static RouteHandlerBuilder DocumentTokenRoute(this RouteHandlerBuilder builder) => builder
+        .Accepts<TokenRequest>(isOptional: true, "application/json")
+        .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity,
+            StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
+        .ProducesEnvelope()
+        .RequireAgentKey();
+
+    private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
+        string id, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
-        var access = AgentAccess.From(context);
-        if (access is null)
+        if (AgentCallers.From(context) is not { } caller)
         {
             return Problems.Forbidden("Token routes are for API keys (and the local service principal).");
         }
@@ -42,25 +65,13 @@ internal static class TokenEndpoints
             return problem;
         }
 
-        var connection = id.Length <= 64 ? await connections.FindAsync(id, cancellationToken) : null;
-        if (connection is null || !access.Sees(connection))
-        {
-            return Problems.NotFound("connection_not_found", "No such connection.");
-        }
-
-        if (!access.MayUse(connection))
-        {
-            return Problems.Forbidden("This API key has no permission on this connection.");
-        }
-
-        return await IssueAsync(connection, scopes, context.Request, tokens, envelopes, cancellationToken);
+        return await ToResultAsync(await access.TokenAsync(caller, id, scopes, cancellationToken), context.Response, envelopes, cancellationToken);
     }
 
-    private static async Task<IResult> ByProviderAsync(string provider, HttpContext context, IConnectionStore connections, IOrgStore orgs,
-        ITokenService tokens, Envelopes envelopes, Valet.Core.Providers.IProviderCatalog catalog, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByProviderAsync(
+        string provider, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
-        var access = AgentAccess.From(context);
-        if (access?.Key is null)
+        if (AgentCallers.From(context) is not { Key: not null } caller)
         {
             return Problems.Forbidden("Token routes by provider are for API keys.");
         }
@@ -71,90 +82,33 @@ internal static class TokenEndpoints
             return problem;
         }
 
-        var definition = catalog.Find(provider);
-        if (definition is null)
-        {
-            return Problems.NotFound("unknown_provider", $"Unknown provider '{provider}'.");
-        }
-
-        var orgId = access.Key.OrgId;
-        var candidates = new List<Connection>();
-        await foreach (var connection in connections.ListAsync(orgId, cancellationToken))
-        {
-            if (connection.Provider == definition.Id && access.MayUse(connection))
-            {
-                candidates.Add(connection);
-            }
-        }
-
-        if (candidates.Count == 0)
-        {
-            if (!access.Providers.Contains(definition.Id))
-            {
-                return Problems.Forbidden($"This API key has no permission on provider '{definition.Id}'.");
-            }
-
-            return Envelopes.ToResult(await envelopes.BuildAsync(EnvelopeCodes.NeedsAuthentication, orgId, definition.Id, null, scopes, scopes,
-                context.Request, cancellationToken));
-        }
-
-        var chosen = await ChooseAsync(candidates, scopes, orgId, orgs, cancellationToken);
-        if (chosen.Ambiguous is { } ambiguous)
-        {
-            return Problems.Create(StatusCodes.Status409Conflict, "ambiguous_connection", "Ambiguous connection",
-                $"Several {definition.Id} connections could serve; set a default with PUT /v1/orgs/{orgId}/defaults/{definition.Id} or call by connection.",
-                new Dictionary<string, object?> { ["connections"] = ambiguous.Select(ConnectionSummary.From).ToList() });
-        }
-
-        return await IssueAsync(chosen.Connection!, scopes, context.Request, tokens, envelopes, cancellationToken);
+        return await ToResultAsync(await access.TokenForProviderAsync(caller, provider, scopes, cancellationToken), context.Response, envelopes,
+            cancellationToken);
     }
 
-    /// <summary>
-    /// Several connections: those that satisfy the scopes win; then the org's default for the provider; else ambiguous.
-    /// When none satisfies the scopes, the default (or the only one) is used so the caller gets its missing_scopes envelope.
-    /// </summary>
-    private static async Task<(Connection? Connection, IReadOnlyList<Connection>? Ambiguous)> ChooseAsync(List<Connection> candidates,
-        IReadOnlyList<string> scopes, string orgId, IOrgStore orgs, CancellationToken cancellationToken)
+    private static async ValueTask<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ToResultAsync(
+        AccessOutcome outcome, HttpResponse response, Envelopes envelopes, CancellationToken cancellationToken) => outcome switch
     {
-        var usable = candidates.Where(c => c.Status == ConnectionStatus.Active && ScopeCheck.Missing(c.Scopes, scopes).Count == 0).ToList();
-        var pool = usable.Count > 0 ? usable : candidates;
-        if (pool.Count == 1)
-        {
-            return (pool[0], null);
-        }
+        AccessOutcome.Token token => TypedResults.Ok(new TokenResponse(token.AccessToken.Reveal(), token.TokenType, token.ExpiresAt, token.Scopes,
+            token.Connection.Id)),
+        AccessOutcome.Envelope envelope => await envelopes.ResultAsync(envelope, cancellationToken),
+        _ => Problem(outcome, response),
+    };
 
-        var defaultId = await orgs.FindDefaultConnectionAsync(orgId, pool[0].Provider, cancellationToken);
-        var preferred = pool.FirstOrDefault(c => c.Id == defaultId);
-        return preferred is not null ? (preferred, null) : (null, pool);
-    }
-
-    internal static async Task<IResult> IssueAsync(Connection connection, IReadOnlyList<string> scopes, HttpRequest request, ITokenService tokens,
-        Envelopes envelopes, CancellationToken cancellationToken)
+    /// <summary>The problem for an outcome that is neither a token nor an envelope (shared with the proxy).</summary>
+    public static ProblemResult Problem(AccessOutcome outcome, HttpResponse response) => outcome switch
     {
-        if (connection.Status == ConnectionStatus.ReauthRequired)
-        {
-            return await EnvelopeAsync(EnvelopeCodes.ReauthRequired, connection, scopes, [], request, envelopes, cancellationToken);
-        }
+        AccessOutcome.Forbidden forbidden => Problems.Forbidden(forbidden.Detail),
+        AccessOutcome.NotFound notFound => Problems.NotFound(notFound.Code, notFound.Detail),
+        AccessOutcome.Ambiguous ambiguous => Problems.Create(StatusCodes.Status409Conflict, "ambiguous_connection", "Ambiguous connection",
+            $"Several {ambiguous.Provider} connections could serve; set a default with PUT /v1/orgs/{ambiguous.OrgId}/defaults/{ambiguous.Provider} " +
+            "or call by connection.",
+            new Dictionary<string, object?> { ["connections"] = ambiguous.Connections.Select(ConnectionSummary.From).ToList() }),
+        AccessOutcome.ProviderUnavailable unavailable => ProviderUnavailable(unavailable, response),
+        _ => throw new InvalidOperationException("No problem for outcome " + outcome.GetType().Name + "."),
+    };
 
-        var missing = ScopeCheck.Missing(connection.Scopes, scopes);
-        if (missing.Count > 0)
-        {
-            return await EnvelopeAsync(EnvelopeCodes.MissingScopes, connection, scopes, missing, request, envelopes, cancellationToken);
-        }
-
-        var outcome = await tokens.GetAccessTokenAsync(connection.Id, forceRefresh: false, cancellationToken);
-        return outcome switch
-        {
-            TokenOutcome.Success success => TypedResults.Ok(new TokenResponse(success.AccessToken.Reveal(), success.TokenType, success.ExpiresAt,
-                success.Scopes, connection.Id)),
-            TokenOutcome.ReauthRequired dead => await EnvelopeAsync(EnvelopeCodes.ReauthRequired, dead.Connection, scopes, [], request, envelopes,
-                cancellationToken),
-            TokenOutcome.ProviderUnavailable unavailable => ProviderUnavailable(unavailable, request.HttpContext.Response),
-            _ => Problems.NotFound("connection_not_found", "No such connection."),
-        };
-    }
-
-    internal static IResult ProviderUnavailable(TokenOutcome.ProviderUnavailable outcome, HttpResponse response)
+    private static ProblemResult ProviderUnavailable(AccessOutcome.ProviderUnavailable outcome, HttpResponse response)
     {
         if (outcome.RetryAfter is { } retryAfter)
         {
@@ -165,12 +119,9 @@ internal static class TokenEndpoints
             "Provider unavailable", "The provider could not refresh the token right now. The connection is unchanged; try again later.");
     }
 
-    private static async Task<IResult> EnvelopeAsync(string code, Connection connection, IReadOnlyList<string> required, IReadOnlyList<string> missing,
-        HttpRequest request, Envelopes envelopes, CancellationToken cancellationToken) =>
-        Envelopes.ToResult(await envelopes.BuildAsync(code, connection.OrgId, connection.Provider, connection, required, missing, request, cancellationToken));
-
     /// <summary>Optional body <c>{"scopes": [...]}</c>; an empty body means no scope requirement.</summary>
-    private static async Task<(IReadOnlyList<string> Scopes, IResult? Problem)> ReadScopesAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async ValueTask<(IReadOnlyList<string> Scopes, ProblemResult? Problem)> ReadScopesAsync(HttpRequest request,
+        CancellationToken cancellationToken)
     {
         if (request.ContentLength is 0 || (request.ContentLength is null && !request.Headers.ContainsKey("Transfer-Encoding")))
         {

@@ -1,0 +1,36 @@
+using Valet.Core.Access;
+
+namespace Valet.Server.Proxy;
+
+/// <summary>
+/// One proxied call: what its audit event will say (filled in as the call goes) and its refresh-on-401. One object per
+/// call holds both, so the upstream-401 hook costs no closure.
+/// </summary>
+internal sealed class ProxyCall(AgentAccess access) : IUpstreamUnauthorized
+{
+    public string? OrgId { get; set; }
+    public string? KeyId { get; set; }
+    public string? ConnectionId { get; set; }
+    public string? TargetId { get; set; }
+    public string? Path { get; set; }
+    public string? Detail { get; set; }
+
+    /// <summary>The token the first attempt carries.</summary>
+    public AccessOutcome.Token? Token { get; set; }
+
+    /// <summary>A target's required scopes (for the envelope a refresh may end in).</summary>
+    public IReadOnlyList<string> RequiredScopes { get; set; } = [];
+
+    /// <summary>The body can be sent again (small and buffered, or none).</summary>
+    public bool Replayable { get; set; }
+
+    /// <summary>What refreshing after the upstream's 401 gave; null when the upstream did not answer 401.</summary>
+    public AccessOutcome? Refreshed { get; private set; }
+
+    public async ValueTask<bool> HoldAsync(CancellationToken cancellationToken)
+    {
+        // Refresh even when the call cannot be replayed, so the agent's own retry carries a working token.
+        Refreshed = await access.RefreshRejectedAsync(Token!, RequiredScopes, cancellationToken);
+        return Refreshed is AccessOutcome.Envelope || (Replayable && Refreshed is AccessOutcome.Token);
+    }
+}
