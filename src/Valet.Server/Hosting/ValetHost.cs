@@ -30,6 +30,7 @@ using Valet.Server.Flows;
 using Valet.Server.Internal;
 using Valet.Server.Keys;
 using Valet.Server.Logging;
+using Valet.Server.Mcp;
 using Valet.Server.Orgs;
 using Valet.Server.Providers;
 using Valet.Server.Proxy;
@@ -138,6 +139,7 @@ public static class ValetHost
         services.AddValetSessions(settings);
         services.AddValetTokens();
         services.AddValetProxy();
+        services.AddValetMcp();
         services.AddValetRateLimits();
         services.AddOpenApi();
         services.AddValetRuntimeStats(builder.Configuration);
@@ -211,6 +213,7 @@ public static class ValetHost
         app.MapBootstrap();
         app.MapSignIn();
         app.MapProxy();
+        app.MapValetMcp();
         app.MapTargets();
         app.MapAudit();
         if (app.Services.GetRequiredService<ValetSettings>().Demo)
