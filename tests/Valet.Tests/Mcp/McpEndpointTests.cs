@@ -263,7 +263,20 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         }
     }
 
-    private async Task<McpClient> ConnectAsync(string key, bool urlElicitation)
+    [Fact]
+    public async Task A2025_11_25Client_ThatDeclaredUrlElicitationAtInitialize_GetsTheErrorResult_TheStatelessServerCannotRememberIt()
+    {
+        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
+        await using var client = await ConnectAsync(key, urlElicitation: true, protocolVersion: "2025-11-25");
+
+        var needs = await client.CallToolAsync("connect_account", new Dictionary<string, object?> { ["provider"] = "idp" });
+
+        Assert.Equal("2025-11-25", client.NegotiatedProtocolVersion);
+        Assert.True(needs.IsError);
+        Assert.Equal("needs_authentication", needs.StructuredContent!.Value.GetProperty("code").GetString());
+    }
+
+    private async Task<McpClient> ConnectAsync(string key, bool urlElicitation, string? protocolVersion = null)
     {
         var transport = new HttpClientTransport(new HttpClientTransportOptions
         {
@@ -271,7 +284,7 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
             TransportMode = HttpTransportMode.StreamableHttp,
             AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + key },
         });
-        var options = new McpClientOptions();
+        var options = new McpClientOptions { ProtocolVersion = protocolVersion };
         if (urlElicitation)
         {
             options.Capabilities = new ClientCapabilities { Elicitation = new ElicitationCapability { Url = new UrlElicitationCapability() } };
