@@ -27,8 +27,12 @@ internal sealed class ValetAuthenticationHandler(
         };
     }
 
-    protected override async Task HandleChallengeAsync(AuthenticationProperties properties) =>
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        // RFC 6750 §3: a 401 names the scheme it wants (MCP clients look for it before anything else).
+        Response.Headers.WWWAuthenticate = "Bearer";
         await Problems.Unauthorized().ExecuteAsync(Context);
+    }
 
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         await Problems.Forbidden().ExecuteAsync(Context);

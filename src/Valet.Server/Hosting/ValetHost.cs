@@ -30,6 +30,7 @@ using Valet.Server.Flows;
 using Valet.Server.Internal;
 using Valet.Server.Keys;
 using Valet.Server.Logging;
+using Valet.Server.Mcp;
 using Valet.Server.Orgs;
 using Valet.Server.Providers;
 using Valet.Server.Proxy;
@@ -142,6 +143,7 @@ public static class ValetHost
         services.AddValetDashboard(settings);
         services.AddValetTokens();
         services.AddValetProxy();
+        services.AddValetMcp();
         services.AddValetRateLimits();
         services.AddValetOpenApi();
         services.AddValetRuntimeStats(builder.Configuration);
@@ -216,6 +218,7 @@ public static class ValetHost
         app.MapSignIn();
         app.MapDashboard();
         app.MapProxy();
+        app.MapValetMcp();
         app.MapTargets();
         app.MapAudit();
         if (app.Services.GetRequiredService<ValetSettings>().Demo)

@@ -39,6 +39,7 @@ internal sealed class ProxyHandler(
     {
         var started = time.GetTimestamp();
         var call = new ProxyCall(access);
+        var via = context.Features.Get<ProxyVia>();
         var requestBody = new CountingStream(context.Request.Body);
         var responseBody = new CountingStream(context.Response.Body);
         context.Request.Body = requestBody;
@@ -48,6 +49,7 @@ internal sealed class ProxyHandler(
             var result = await ForwardAsync(context, viaTarget, call, context.RequestAborted);
             if (result is not null && !context.Response.HasStarted)
             {
+                via?.Refused = true;
                 await result.ExecuteAsync(context);
             }
         }
@@ -70,7 +72,7 @@ internal sealed class ProxyHandler(
                     DurationMs = (long)elapsed.TotalMilliseconds,
                     BytesIn = requestBody.Count,
                     BytesOut = responseBody.Count,
-                    Detail = call.Detail,
+                    Detail = via is null ? call.Detail : ProxyVia.Mark(call.Detail, via.Name),
                     At = time.GetUtcNow(),
                 }, CancellationToken.None);
                 if (call.ConnectionId is not null)
@@ -223,7 +225,9 @@ internal sealed class ProxyHandler(
         if (outcome is AccessOutcome.Envelope envelope)
         {
             call.Detail = envelope.Code;
-            return await envelopes.ResultAsync(envelope, cancellationToken);
+            var built = await envelopes.BuildAsync(envelope, cancellationToken);
+            response.HttpContext.Features.Get<ProxyVia>()?.Envelope = built;
+            return Envelopes.ToResult(built);
         }
 
         if (outcome is AccessOutcome.ProviderUnavailable)

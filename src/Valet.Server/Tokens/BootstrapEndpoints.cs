@@ -50,7 +50,13 @@ internal static class BootstrapEndpoints
             return Problems.Forbidden("Bootstrap is for API keys.");
         }
 
-        var overview = await access.OverviewAsync(agent.Key, cancellationToken);
+        return TypedResults.Ok(await BuildAsync(agent.Key, access, envelopes, cancellationToken));
+    }
+
+    /// <summary>The bootstrap for <paramref name="apiKey"/> (also the MCP <c>list_connections</c> tool's answer).</summary>
+    public static async Task<BootstrapResponse> BuildAsync(ApiKey apiKey, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
+    {
+        var overview = await access.OverviewAsync(apiKey, cancellationToken);
         var visible = new List<BootstrapConnection>(overview.Connections.Count);
         foreach (var (connection, envelope) in overview.Connections)
         {
@@ -73,7 +79,7 @@ internal static class BootstrapEndpoints
         }
 
         var key = overview.Key;
-        return TypedResults.Ok(new BootstrapResponse(key.OrgId, new BootstrapKey(key.Id, key.Name, key.Prefix), visible, targets, needs));
+        return new BootstrapResponse(key.OrgId, new BootstrapKey(key.Id, key.Name, key.Prefix), visible, targets, needs);
     }
 
     /// <summary>The connection <c>POST /v1/providers/{provider}/token</c> uses when several could serve. Others are kept.</summary>

@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ModelContextProtocol.Protocol;
+using Valet.Server.Auth;
+
+namespace Valet.Server.Mcp;
+
+/// <summary>
+/// <c>/mcp</c>: the Model Context Protocol over Streamable HTTP (SPEC §11, docs/mcp.md), stateless so any node answers
+/// any request (https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http), behind the
+/// agent policy: the API key as <c>Authorization: Bearer</c>, 401 with <c>WWW-Authenticate: Bearer</c> otherwise.
+/// </summary>
+internal static class McpEndpoints
+{
+    public const string Path = "/mcp";
+
+    public static IServiceCollection AddValetMcp(this IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(McpTools)))
+        {
+            return services;
+        }
+
+        services.AddHttpContextAccessor();
+        services.TryAddSingleton<McpProxyCall>();
+        services.TryAddSingleton<McpTools>();
+        services.AddMcpServer(options =>
+            {
+                options.ServerInfo = new Implementation { Name = "valet", Version = typeof(McpEndpoints).Assembly.GetName().Version?.ToString(3) ?? "0.0.0" };
+                options.ServerInstructions = "Valet calls APIs as accounts people connected. Call list_connections first; call_api through a " +
+                    "connection; when a person must connect or reconnect an account, tell them what the result says.";
+            })
+            .WithHttpTransport(options => options.Stateless = true)
+            .WithListToolsHandler((request, _) =>
+                ValueTask.FromResult(new ListToolsResult { Tools = request.Services!.GetRequiredService<McpTools>().Describe() }))
+            .WithCallToolHandler((request, cancellationToken) => request.Services!.GetRequiredService<McpTools>().CallAsync(request, cancellationToken));
+        return services;
+    }
+
+    public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes) =>
+        routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy);
+}

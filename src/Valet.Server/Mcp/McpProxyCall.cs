@@ -1,0 +1,222 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Net.Http.Headers;
+using Valet.Server.Proxy;
+using Valet.Server.Tokens;
+
+namespace Valet.Server.Mcp;
+
+/// <summary>What one proxied call gave: the upstream's answer, Valet's envelope, or Valet's own refusal (problem+json).</summary>
+internal abstract record ProxyAnswer
+{
+    public sealed record Upstream(CallApiOutput Output, string? BinaryContentType) : ProxyAnswer;
+
+    public sealed record Envelope(AuthEnvelope Value) : ProxyAnswer;
+
+    public sealed record Refused(int Status, JsonElement Problem) : ProxyAnswer;
+}
+
+/// <summary>
+/// <c>call_api</c> runs the proxy itself, in process: the same <see cref="ProxyHandler"/> an HTTP call to
+/// <c>/v1/proxy/…</c> or <c>/v1/targets/…</c> reaches, with the caller's own principal, so permissions, the API-base
+/// and SSRF rules, refresh-on-401, envelopes and the audit event are exactly the proxy's (the audit detail says
+/// <c>via mcp</c>). In process rather than over loopback: no second request through the rate limiter, no guessing
+/// the node's own listening address behind TLS or a load balancer.
+/// </summary>
+internal sealed class McpProxyCall(ProxyHandler handler)
+{
+    /// <summary>Response bodies past this are cut (<c>truncated: true</c>): a model's context is not a download.</summary>
+    public const int MaxBodyBytes = 100 * 1024;
+
+    private static readonly string[] SafeHeaders = [HeaderNames.ContentType, HeaderNames.ETag, HeaderNames.Link, HeaderNames.RetryAfter];
+
+    /// <summary>Headers the agent may not set: Valet adds the credential; the rest belong to the connection, not the call.</summary>
+    private static readonly HashSet<string> Forbidden = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Authorization", "Proxy-Authorization", "Cookie", "Host", "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+        "Transfer-Encoding", "Upgrade", "Content-Length", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+    };
+
+    /// <summary>Null when the header may be sent; else why not.</summary>
+    public static string? RefuseHeader(string name) =>
+        Forbidden.Contains(name) || name.StartsWith("X-Valet-", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase)
+            ? $"The header '{name}' cannot be set through call_api: Valet adds the credential and owns the connection headers."
+            : null;
+
+    public async Task<ProxyAnswer> SendAsync(HttpContext outer, bool viaTarget, string id, string method, string rawPathAndQuery,
+        IReadOnlyDictionary<string, string>? headers, JsonElement? body, CancellationToken cancellationToken)
+    {
+        var via = new ProxyVia("mcp");
+        var context = new DefaultHttpContext { RequestServices = outer.RequestServices, User = outer.User };
+        context.Features.Set(via);
+        context.RequestAborted = cancellationToken;
+        context.Connection.RemoteIpAddress = outer.Connection.RemoteIpAddress;
+
+        var request = context.Request;
+        request.Protocol = "HTTP/1.1";
+        request.Method = method;
+        request.Scheme = outer.Request.Scheme;
+        request.Host = outer.Request.Host;
+        var raw = (viaTarget ? ProxyHandler.TargetsPrefix : ProxyHandler.ProxyPrefix) + Uri.EscapeDataString(id) + "/" + rawPathAndQuery;
+        var queryAt = raw.IndexOf('?', StringComparison.Ordinal);
+        request.Path = PathString.FromUriComponent(queryAt < 0 ? raw : raw[..queryAt]);
+        request.QueryString = queryAt < 0 ? QueryString.Empty : QueryString.FromUriComponent(raw[queryAt..]);
+        context.Features.Get<IHttpRequestFeature>()!.RawTarget = raw;
+
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+        {
+            request.Headers.Append(name, value);
+        }
+
+        if (body is { ValueKind: not JsonValueKind.Undefined and not JsonValueKind.Null } content)
+        {
+            var text = content.ValueKind == JsonValueKind.String ? content.GetString()! : content.GetRawText();
+            var bytes = Encoding.UTF8.GetBytes(text);
+            request.ContentType ??= content.ValueKind == JsonValueKind.String ? "text/plain; charset=utf-8" : "application/json";
+            request.ContentLength = bytes.Length;
+            request.Body = new MemoryStream(bytes, writable: false);
+        }
+        else
+        {
+            request.ContentLength = 0;
+        }
+
+        var sink = new CappedStream(MaxBodyBytes);
+        context.Response.Body = sink;
+        await handler.HandleAsync(context, viaTarget);
+
+        var response = context.Response;
+        if (via.Envelope is { } envelope)
+        {
+            return new ProxyAnswer.Envelope(envelope);
+        }
+
+        if (via.Refused)
+        {
+            return new ProxyAnswer.Refused(response.StatusCode, ParseOrText(sink.Written, response.ContentType));
+        }
+
+        var safe = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in response.Headers)
+        {
+            if (SafeHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || name.StartsWith("X-RateLimit-", StringComparison.OrdinalIgnoreCase))
+            {
+                safe[name.ToLowerInvariant()] = value.ToString();
+            }
+        }
+
+        var contentType = response.ContentType;
+        if (sink.Length > 0 && !IsText(contentType))
+        {
+            return new ProxyAnswer.Upstream(new CallApiOutput(response.StatusCode, safe, null, false), contentType ?? "application/octet-stream");
+        }
+
+        JsonElement? parsed = sink.Length == 0 ? null
+            : sink.Truncated ? JsonSerializer.SerializeToElement(Text(sink.Written))
+            : ParseOrText(sink.Written, contentType);
+        return new ProxyAnswer.Upstream(new CallApiOutput(response.StatusCode, safe, parsed, sink.Truncated), null);
+    }
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null && MediaTypeHeaderValue.TryParse(contentType, out var media) && media.MediaType.Value is { } type
+        && (type.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+
+    private static bool IsText(string? contentType)
+    {
+        if (contentType is null || !MediaTypeHeaderValue.TryParse(contentType, out var media) || media.MediaType.Value is not { } type)
+        {
+            return false;
+        }
+
+        return IsJson(contentType) || type.StartsWith("text/", StringComparison.OrdinalIgnoreCase) || type.EndsWith("+xml", StringComparison.OrdinalIgnoreCase)
+            || type.Equals("application/xml", StringComparison.OrdinalIgnoreCase) || type.Equals("application/javascript", StringComparison.OrdinalIgnoreCase)
+            || type.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)
+            || type.Equals("application/graphql", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static JsonElement ParseOrText(ReadOnlyMemory<byte> bytes, string? contentType)
+    {
+        if (IsJson(contentType))
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(bytes);
+                return document.RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: give it back as text.
+            }
+        }
+
+        return JsonSerializer.SerializeToElement(Text(bytes));
+    }
+
+    private static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
+
+    /// <summary>Keeps the first <c>cap</c> bytes written and counts (then drops) the rest, so the upstream is read to its end.</summary>
+    private sealed class CappedStream(int cap) : Stream
+    {
+        private readonly MemoryStream _kept = new();
+
+        public bool Truncated { get; private set; }
+
+        public ReadOnlyMemory<byte> Written => _kept.GetBuffer().AsMemory(0, (int)_kept.Length);
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _kept.Length;
+        public override long Position { get => _kept.Length; set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            var room = cap - (int)_kept.Length;
+            if (buffer.Length > room)
+            {
+                Truncated = true;
+                buffer = buffer[..Math.Max(room, 0)];
+            }
+
+            _kept.Write(buffer);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer.AsSpan(offset, count));
+            return Task.CompletedTask;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _kept.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

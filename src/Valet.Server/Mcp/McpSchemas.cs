@@ -1,0 +1,50 @@
+using System.ComponentModel;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Schema;
+
+namespace Valet.Server.Mcp;
+
+/// <summary>JSON schemas for the tools, from the records in McpContracts, with the API's own naming and descriptions.</summary>
+internal static class McpSchemas
+{
+    public static JsonElement For(Type type, JsonSerializerOptions options, params string[] required)
+    {
+        var node = JsonSchemaExporter.GetJsonSchemaAsNode(options, type, new JsonSchemaExporterOptions
+        {
+            TreatNullObliviousAsNonNullable = true,
+            TransformSchemaNode = static (context, schema) =>
+            {
+                var description = context.PropertyInfo?.AttributeProvider?.GetCustomAttributes(typeof(DescriptionAttribute), inherit: false)
+                    .OfType<DescriptionAttribute>().FirstOrDefault()?.Description;
+                if (description is not null && schema is JsonObject property)
+                {
+                    property["description"] = description;
+                }
+
+                return schema;
+            },
+        }).AsObject();
+
+        // MCP wants an object at the root (tools/list: inputSchema and outputSchema are "type": "object").
+        node["type"] = "object";
+        if (required.Length > 0)
+        {
+            node["required"] = new JsonArray(required.Select(name => (JsonNode)JsonValue.Create(name)).ToArray());
+        }
+
+        return JsonSerializer.SerializeToElement(node);
+    }
+
+    /// <summary>
+    /// An output schema for a tool whose result is either <paramref name="success"/> or an auth-recovery envelope
+    /// (SPEC §11: the envelope is the structuredContent of an isError result): both validate.
+    /// </summary>
+    public static JsonElement EitherOr(JsonElement success, JsonElement envelope) =>
+        JsonSerializer.SerializeToElement(new JsonObject
+        {
+            ["type"] = "object",
+            ["anyOf"] = new JsonArray(JsonNode.Parse(success.GetRawText()), JsonNode.Parse(envelope.GetRawText())),
+        });
+
+}

@@ -1,0 +1,244 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+using Valet.Core.Access;
+using Valet.Core.Domain;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Server.Auth;
+using Valet.Server.Flows;
+using Valet.Server.Tokens;
+
+namespace Valet.Server.Mcp;
+
+/// <summary>
+/// The four tools of SPEC §11. Every answer comes from the same Core service as the HTTP routes (<see cref="AgentAccess"/>)
+/// and, for <c>call_api</c>, the proxy itself; when a person must act, <see cref="McpRecovery"/> decides how the client hears it.
+/// </summary>
+internal sealed class McpTools(
+    AgentAccess access,
+    Envelopes envelopes,
+    IProviderCatalog catalog,
+    IFlowStore flows,
+    McpProxyCall proxy,
+    IHttpContextAccessor http,
+    IOptions<JsonOptions> json,
+    TimeProvider time)
+{
+    public const int MaxWaitSeconds = 60;
+
+    private JsonSerializerOptions Json => json.Value.SerializerOptions;
+
+    public IList<Tool> Describe()
+    {
+        var envelope = McpSchemas.For(typeof(AuthEnvelope), Json);
+        return
+        [
+            new Tool
+            {
+                Name = "list_connections",
+                Title = "List connected accounts",
+                Description = "What this agent may use: its connections (id, provider, account, status, scopes), its managed targets, and for " +
+                    "each provider it may use but has no account of yet, what a person must do. Call this first; use a connection's id as " +
+                    "connection_id in call_api.",
+                InputSchema = McpSchemas.For(typeof(ListConnectionsInput), Json),
+                OutputSchema = McpSchemas.For(typeof(BootstrapResponse), Json),
+                Annotations = new ToolAnnotations { ReadOnlyHint = true, OpenWorldHint = false },
+            },
+            new Tool
+            {
+                Name = "call_api",
+                Title = "Call a connected account's API",
+                Description = "Calls the provider's HTTP API as the connected account (Valet adds the credential; you never see a token). " +
+                    "Give one of connection_id, provider or target, and a path under the provider's API base. Returns the upstream status, " +
+                    "a few safe headers and the body (JSON as JSON, text as text, cut at 100 KB with truncated: true; binary bodies are refused). " +
+                    "If a person must connect or reconnect the account first, the call fails with what they must do.",
+                InputSchema = McpSchemas.For(typeof(CallApiInput), Json, "path"),
+                OutputSchema = McpSchemas.EitherOr(McpSchemas.For(typeof(CallApiOutput), Json, "status", "headers", "body", "truncated"), envelope),
+                Annotations = new ToolAnnotations { ReadOnlyHint = false, DestructiveHint = true, OpenWorldHint = true },
+            },
+            new Tool
+            {
+                Name = "connect_account",
+                Title = "Ask a person to connect an account",
+                Description = "Starts connecting an account of a provider this agent may use: a person must sign in at the provider and consent. " +
+                    "Returns what they must do (a link for a person of the organization, and a flow_id to pass to wait_for_connection). " +
+                    "Organizations that connect accounts through their own application get no link: tell the user to connect it there.",
+                InputSchema = McpSchemas.For(typeof(ConnectAccountInput), Json, "provider"),
+                OutputSchema = envelope,
+                Annotations = new ToolAnnotations { ReadOnlyHint = false, DestructiveHint = false, OpenWorldHint = false },
+            },
+            new Tool
+            {
+                Name = "wait_for_connection",
+                Title = "Wait for a person to connect",
+                Description = "Waits (up to timeout_seconds, at most 60) for the person to finish the flow a connect link started. " +
+                    "status pending: not yet, call again; complete: connection_id is ready for call_api; error or expired: start again.",
+                InputSchema = McpSchemas.For(typeof(WaitForConnectionInput), Json, "flow_id"),
+                OutputSchema = McpSchemas.For(typeof(WaitForConnectionOutput), Json, "status", "provider"),
+                Annotations = new ToolAnnotations { ReadOnlyHint = true, OpenWorldHint = false },
+            },
+        ];
+    }
+
+    public async ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        var context = http.HttpContext ?? throw new InvalidOperationException("MCP tool called outside an HTTP request.");
+        if (context.User is not ApiKeyPrincipal agent)
+        {
+            return McpRecovery.Failure("The MCP endpoint is for agent API keys.");
+        }
+
+        var recovery = new McpRecovery(request.Server.ClientCapabilities, Json);
+        var arguments = request.Params?.Arguments;
+        return request.Params?.Name switch
+        {
+            "list_connections" => recovery.Success(await BootstrapEndpoints.BuildAsync(agent.Key, access, envelopes, cancellationToken)),
+            "call_api" => await CallApiAsync(context, agent.Key, Read<CallApiInput>(arguments), recovery, cancellationToken),
+            "connect_account" => await ConnectAsync(agent.Key, Read<ConnectAccountInput>(arguments), recovery, cancellationToken),
+            "wait_for_connection" => await WaitAsync(agent.Key, Read<WaitForConnectionInput>(arguments), recovery, cancellationToken),
+            var name => throw new McpProtocolException($"Unknown tool '{name}'.", McpErrorCode.InvalidParams),
+        };
+    }
+
+    private async Task<CallToolResult> CallApiAsync(HttpContext context, ApiKey key, CallApiInput input, McpRecovery recovery,
+        CancellationToken cancellationToken)
+    {
+        var named = (input.ConnectionId is null ? 0 : 1) + (input.Provider is null ? 0 : 1) + (input.Target is null ? 0 : 1);
+        if (named != 1)
+        {
+            return McpRecovery.Failure("Give exactly one of connection_id, provider or target (list_connections shows them).");
+        }
+
+        var method = string.IsNullOrEmpty(input.Method) ? HttpMethods.Get : input.Method.ToUpperInvariant();
+        if (method.Any(c => c is < 'A' or > 'Z'))
+        {
+            return McpRecovery.Failure($"'{input.Method}' is not an HTTP method.");
+        }
+
+        if (string.IsNullOrEmpty(input.Path) || input.Path.Contains("://", StringComparison.Ordinal))
+        {
+            return McpRecovery.Failure("path is the part after the provider's API base (e.g. user/repos), never a full URL.");
+        }
+
+        foreach (var name in input.Headers?.Keys ?? Enumerable.Empty<string>())
+        {
+            if (McpProxyCall.RefuseHeader(name) is { } refusal)
+            {
+                return McpRecovery.Failure(refusal);
+            }
+        }
+
+        var connectionId = input.ConnectionId;
+        if (input.Provider is { } provider)
+        {
+            // By provider: Core picks the connection (or says a person must connect one); the call then goes through it.
+            var chosen = await access.TokenForProviderAsync(AgentCaller.For(key), provider, [], cancellationToken);
+            switch (chosen)
+            {
+                case AccessOutcome.Token token:
+                    connectionId = token.Connection.Id;
+                    break;
+                case AccessOutcome.Envelope envelope:
+                    return recovery.PersonMustAct(await envelopes.BuildAsync(envelope, cancellationToken));
+                case AccessOutcome.Ambiguous ambiguous:
+                    return McpRecovery.Failure($"This agent may use several {ambiguous.Provider} connections (" +
+                        string.Join(", ", ambiguous.Connections.Select(c => c.Id)) + "); give connection_id.");
+                default:
+                    return McpRecovery.Failure(Describe(chosen));
+            }
+        }
+
+        var path = input.Path.TrimStart('/');
+        if (input.Query is { Count: > 0 } query)
+        {
+            path += (path.Contains('?', StringComparison.Ordinal) ? "&" : "?")
+                + string.Join('&', query.Select(pair => Uri.EscapeDataString(pair.Key) + "=" + Uri.EscapeDataString(pair.Value)));
+        }
+
+        var viaTarget = input.Target is not null;
+        var answer = await proxy.SendAsync(context, viaTarget, viaTarget ? input.Target! : connectionId!, method, path, input.Headers, input.Body,
+            cancellationToken);
+        return answer switch
+        {
+            ProxyAnswer.Envelope envelope => recovery.PersonMustAct(envelope.Value),
+            ProxyAnswer.Refused refused => McpRecovery.Failure(refused.Problem.ValueKind == JsonValueKind.Object
+                && refused.Problem.TryGetProperty("detail", out var detail) ? $"Valet refused the call ({refused.Status}): {detail.GetString()}"
+                : $"Valet refused the call ({refused.Status})."),
+            ProxyAnswer.Upstream { BinaryContentType: { } binary } => McpRecovery.Failure(
+                $"The API answered {((ProxyAnswer.Upstream)answer).Output.Status} with a binary body ({binary}); call_api returns only JSON and text."),
+            ProxyAnswer.Upstream upstream => recovery.Success(upstream.Output),
+            _ => throw new InvalidOperationException("Unknown proxy answer."),
+        };
+    }
+
+    private async Task<CallToolResult> ConnectAsync(ApiKey key, ConnectAccountInput input, McpRecovery recovery, CancellationToken cancellationToken)
+    {
+        var definition = string.IsNullOrEmpty(input.Provider) ? null : catalog.Find(input.Provider);
+        if (definition is null)
+        {
+            return McpRecovery.Failure($"Unknown provider '{input.Provider}'.");
+        }
+
+        // Only a provider the key names: a key limited to some connections must not start flows for others.
+        if (!AgentCaller.For(key).NamesProvider(definition.Id))
+        {
+            return McpRecovery.Failure($"This API key has no permission on provider '{definition.Id}'.");
+        }
+
+        var scopes = input.Scopes ?? [];
+        var envelope = new AccessOutcome.Envelope(EnvelopeCodes.NeedsAuthentication, key.OrgId, definition.Id, null, scopes, scopes);
+        return recovery.PersonMustAct(await envelopes.BuildAsync(envelope, cancellationToken));
+    }
+
+    private async Task<CallToolResult> WaitAsync(ApiKey key, WaitForConnectionInput input, McpRecovery recovery, CancellationToken cancellationToken)
+    {
+        if (input.TimeoutSeconds is < 0 or > MaxWaitSeconds)
+        {
+            return McpRecovery.Failure($"timeout_seconds must be between 0 and {MaxWaitSeconds}.");
+        }
+
+        var id = input.FlowId ?? string.Empty;
+        var flow = id.Length is > 0 and <= 64 ? await flows.FindAsync(id, time.GetUtcNow(), cancellationToken) : null;
+        if (flow is null || flow.OrgId != key.OrgId)
+        {
+            return McpRecovery.Failure("No such flow.");
+        }
+
+        var deadline = time.GetUtcNow().AddSeconds(input.TimeoutSeconds ?? 30);
+        while (flow is { Status: FlowStatus.Pending or FlowStatus.Exchanging } && time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
+            flow = await flows.FindAsync(id, time.GetUtcNow(), cancellationToken);
+        }
+
+        return flow is null
+            ? McpRecovery.Failure("No such flow.")
+            : recovery.Success(new WaitForConnectionOutput(FlowResponse.StatusOf(flow.Status), flow.Provider, flow.ConnectionId, flow.Error));
+    }
+
+    private T Read<T>(IDictionary<string, JsonElement>? arguments)
+    {
+        try
+        {
+            return JsonSerializer.SerializeToElement(arguments ?? new Dictionary<string, JsonElement>()).Deserialize<T>(Json)
+                ?? throw new McpProtocolException("Arguments are required.", McpErrorCode.InvalidParams);
+        }
+        catch (JsonException e)
+        {
+            throw new McpProtocolException("Invalid arguments: " + e.Message, McpErrorCode.InvalidParams);
+        }
+    }
+
+    private static string Describe(AccessOutcome outcome) => outcome switch
+    {
+        AccessOutcome.Forbidden forbidden => forbidden.Detail,
+        AccessOutcome.NotFound notFound => notFound.Detail,
+        AccessOutcome.ProviderUnavailable => "The provider is unavailable; the connection is unchanged. Try again later.",
+        _ => "Valet refused the call.",
+    };
+}

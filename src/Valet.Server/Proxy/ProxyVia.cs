@@ -1,0 +1,22 @@
+using Valet.Server.Tokens;
+
+namespace Valet.Server.Proxy;
+
+/// <summary>
+/// Set on a proxied call made inside Valet on an agent's behalf (the MCP <c>call_api</c> tool): the audit event says
+/// which way it came, and the caller learns whether the answer is Valet's own refusal (and its envelope) rather than
+/// the upstream's. A request feature, not a header, so no agent can claim it on a plain proxy call.
+/// </summary>
+internal sealed class ProxyVia(string name)
+{
+    public string Name { get; } = name;
+
+    /// <summary>The answer is Valet's (problem+json or envelope), not the upstream's.</summary>
+    public bool Refused { get; set; }
+
+    /// <summary>The envelope, when a person must act first.</summary>
+    public AuthEnvelope? Envelope { get; set; }
+
+    /// <summary>The audit detail with the way the call came: <c>via mcp</c>, or <c>reauth_required via mcp</c>.</summary>
+    public static string Mark(string? detail, string name) => detail is null ? "via " + name : detail + " via " + name;
+}

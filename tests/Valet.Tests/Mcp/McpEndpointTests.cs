@@ -1,0 +1,301 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ModelContextProtocol;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using Valet.Tests.Connect;
+using Valet.Tests.Infrastructure;
+using Valet.Tests.Refresh;
+
+namespace Valet.Tests.Mcp;
+
+/// <summary>
+/// SPEC §11 against the real server with the official C# MCP client over Streamable HTTP: the real oidc-provider, a
+/// connection made in Chromium, and an upstream API that accepts a bearer only when the IdP's introspection says it is active.
+/// </summary>
+[Collection("idp")]
+public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : ConnectTestBase(idp, browser)
+{
+    private WebApplication? _upstream;
+
+    protected override IDictionary<string, string?> ExtraSettings
+    {
+        get
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            _upstream = builder.Build();
+            _upstream.MapGet("/api/whoami", async (HttpRequest request) =>
+            {
+                var header = request.Headers.Authorization.ToString();
+                var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header[7..] : string.Empty;
+                return token.Length > 0 && await Idp.IsActiveAsync(token)
+                    ? Results.Json(new { ok = true, query = request.QueryString.Value, cookie = request.Headers.Cookie.ToString() },
+                        statusCode: 200)
+                    : Results.Json(new { error = "invalid_token" }, statusCode: 401);
+            });
+            _upstream.MapGet("/api/text", () => Results.Text("plain words", "text/plain"));
+            _upstream.MapGet("/api/big", () => Results.Text(new string('x', 300 * 1024), "text/plain"));
+            _upstream.MapGet("/api/image", () => Results.Bytes([0x89, 0x50, 0x4e, 0x47], "image/png"));
+            _upstream.StartAsync().GetAwaiter().GetResult();
+            var url = _upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new Dictionary<string, string?> { ["Providers:idp:ApiBaseUrl"] = url + "/api" };
+        }
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_upstream is not null)
+        {
+            await _upstream.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task WithoutAKey_Mcp_Is401_WithABearerChallenge()
+    {
+        using var anonymous = new HttpClient { BaseAddress = Server.BaseUrl };
+
+        var response = await anonymous.PostAsJsonAsync("/mcp", new { jsonrpc = "2.0", id = 1, method = "tools/list" });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).Scheme);
+    }
+
+    [Fact]
+    public async Task ToolsList_ShowsTheFourTools_WithInputAndOutputSchemas()
+    {
+        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
+        await using var client = await ConnectAsync(key, urlElicitation: false);
+
+        var tools = await client.ListToolsAsync();
+
+        Assert.Equal(["call_api", "connect_account", "list_connections", "wait_for_connection"], tools.Select(t => t.Name).Order().ToArray());
+        foreach (var tool in tools)
+        {
+            Assert.False(string.IsNullOrWhiteSpace(tool.Description));
+            Assert.Equal("object", tool.ProtocolTool.InputSchema.GetProperty("type").GetString());
+            Assert.NotNull(tool.ProtocolTool.OutputSchema);
+        }
+
+        var callApi = tools.Single(t => t.Name == "call_api").ProtocolTool;
+        foreach (var property in new[] { "connection_id", "provider", "target", "method", "path", "query", "headers", "body" })
+        {
+            Assert.True(callApi.InputSchema.GetProperty("properties").TryGetProperty(property, out _), property);
+        }
+
+        Assert.Equal("path", Assert.Single(callApi.InputSchema.GetProperty("required").EnumerateArray()).GetString());
+    }
+
+    [Fact]
+    public async Task ListConnections_AndCallApi_ReachTheApiAsTheConnectedAccount_MarkedInTheAudit()
+    {
+        var (connectionId, _) = await ConnectAsync("mona");
+        var (_, key) = await Server.CreateKeyAsync("default", new { connection = connectionId });
+        await using var client = await ConnectAsync(key, urlElicitation: true);
+
+        var listed = await client.CallToolAsync("list_connections");
+        var byConnection = await client.CallToolAsync("call_api", new Dictionary<string, object?>
+        {
+            ["connection_id"] = connectionId,
+            ["path"] = "whoami",
+            ["query"] = new Dictionary<string, string> { ["x"] = "1" },
+            ["headers"] = new Dictionary<string, string> { ["Accept"] = "application/json" },
+        });
+        var text = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "/text" });
+        var big = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "big" });
+        var image = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "image" });
+        var cookie = await client.CallToolAsync("call_api", new Dictionary<string, object?>
+        {
+            ["connection_id"] = connectionId, ["path"] = "whoami", ["headers"] = new Dictionary<string, string> { ["Cookie"] = "a=b" },
+        });
+
+        Assert.NotEqual(true, listed.IsError);
+        var connection = Assert.Single(listed.StructuredContent!.Value.GetProperty("connections").EnumerateArray());
+        Assert.Equal(connectionId, connection.GetProperty("id").GetString());
+
+        Assert.NotEqual(true, byConnection.IsError);
+        var result = byConnection.StructuredContent!.Value;
+        Assert.Equal(200, result.GetProperty("status").GetInt32());
+        Assert.True(result.GetProperty("body").GetProperty("ok").GetBoolean());
+        Assert.Equal("?x=1", result.GetProperty("body").GetProperty("query").GetString());
+        Assert.StartsWith("application/json", result.GetProperty("headers").GetProperty("content-type").GetString(), StringComparison.Ordinal);
+        Assert.False(result.GetProperty("truncated").GetBoolean());
+
+        Assert.Equal("plain words", text.StructuredContent!.Value.GetProperty("body").GetString());
+        Assert.True(big.StructuredContent!.Value.GetProperty("truncated").GetBoolean());
+        Assert.Equal(100 * 1024, big.StructuredContent!.Value.GetProperty("body").GetString()!.Length);
+        Assert.True(image.IsError);
+        Assert.Contains("binary", Text(image), StringComparison.Ordinal);
+        Assert.True(cookie.IsError);
+        Assert.Contains("Cookie", Text(cookie), StringComparison.Ordinal);
+
+        // Tokens never appear in a tool result.
+        using var service = Server.Client(Server.ServiceToken);
+        var token = (await (await service.PostAsJsonAsync($"/v1/connections/{connectionId}/token", new { }))
+            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+        foreach (var each in new[] { listed, byConnection, text })
+        {
+            Assert.DoesNotContain(token, JsonSerializer.Serialize(each), StringComparison.Ordinal);
+        }
+
+        using var admin = Server.Client();
+        for (var i = 0; ; i++)
+        {
+            var page = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=100");
+            var viaMcp = page.GetProperty("events").EnumerateArray()
+                .Count(e => e.GetProperty("kind").GetString() == "proxy.request" && e.TryGetProperty("detail", out var d) && d.GetString() == "via mcp");
+            if (viaMcp >= 4 || i == 50)
+            {
+                Assert.Equal(4, viaMcp);
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task NeedsAuthentication_WithUrlElicitation_Is32042_CarryingTheConnectUrlAndFlowId()
+    {
+        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
+        await using var client = await ConnectAsync(key, urlElicitation: true);
+
+        var byProvider = await Assert.ThrowsAnyAsync<McpException>(() =>
+            client.CallToolAsync("call_api", new Dictionary<string, object?> { ["provider"] = "idp", ["path"] = "whoami" }).AsTask());
+        var connect = await Assert.ThrowsAnyAsync<McpException>(() =>
+            client.CallToolAsync("connect_account", new Dictionary<string, object?> { ["provider"] = "idp" }).AsTask());
+
+        foreach (var error in new[] { byProvider, connect })
+        {
+            var elicitation = Assert.Single(Assert.IsType<UrlElicitationRequiredException>(error).Elicitations);
+            Assert.Equal(McpErrorCode.UrlElicitationRequired, ((McpProtocolException)error).ErrorCode);
+            Assert.Equal(-32042, (int)McpErrorCode.UrlElicitationRequired);
+            Assert.Equal("url", elicitation.Mode);
+            Assert.StartsWith(Server.BaseUrl.GetLeftPart(UriPartial.Authority) + "/connect-authorize?flow=", elicitation.Url, StringComparison.Ordinal);
+            Assert.EndsWith("?flow=" + Uri.EscapeDataString(elicitation.ElicitationId!), elicitation.Url, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task NeedsAuthentication_WithoutUrlElicitation_IsAnErrorResult_WithTheEnvelope_ThenWaitForConnectionSettles()
+    {
+        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
+        await using var client = await ConnectAsync(key, urlElicitation: false);
+
+        var needs = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["provider"] = "idp", ["path"] = "whoami" });
+
+        Assert.True(needs.IsError);
+        var envelope = needs.StructuredContent!.Value;
+        Assert.Equal("needs_authentication", envelope.GetProperty("code").GetString());
+        Assert.False(envelope.GetProperty("headless").GetBoolean());
+        var flowId = envelope.GetProperty("flow_id").GetString()!;
+        var connectUrl = envelope.GetProperty("connect_url").GetString()!;
+        Assert.Contains(connectUrl, Text(needs), StringComparison.Ordinal);
+
+        var pending = await client.CallToolAsync("wait_for_connection", new Dictionary<string, object?> { ["flow_id"] = flowId, ["timeout_seconds"] = 0 });
+        Assert.Equal("pending", pending.StructuredContent!.Value.GetProperty("status").GetString());
+        var tooLong = await client.CallToolAsync("wait_for_connection", new Dictionary<string, object?> { ["flow_id"] = flowId, ["timeout_seconds"] = 61 });
+        Assert.True(tooLong.IsError);
+
+        // A person of the org opens the link, signs in at the IdP and consents.
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
+        using var person = new HttpClient(handler) { BaseAddress = Server.BaseUrl };
+        (await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = ValetTestServer.AdminToken, ["org"] = "default", ["return"] = new Uri(connectUrl).PathAndQuery,
+        }))).Dispose();
+        var authorize = await person.GetAsync(new Uri(connectUrl));
+        Assert.Equal(HttpStatusCode.Redirect, authorize.StatusCode);
+        var waiting = client.CallToolAsync("wait_for_connection", new Dictionary<string, object?> { ["flow_id"] = flowId, ["timeout_seconds"] = 30 });
+        var page = await Browser.AuthorizeAsync(authorize.Headers.Location!.AbsoluteUri, "nora");
+        Assert.Equal("true", await page.Locator("#result").GetAttributeAsync("data-success"));
+        await page.Context.CloseAsync();
+
+        var done = (await waiting).StructuredContent!.Value;
+        Assert.Equal("complete", done.GetProperty("status").GetString());
+        Assert.StartsWith("conn_", done.GetProperty("connection_id").GetString(), StringComparison.Ordinal);
+
+        var called = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["provider"] = "idp", ["path"] = "whoami" });
+        Assert.NotEqual(true, called.IsError);
+        Assert.Equal(200, called.StructuredContent!.Value.GetProperty("status").GetInt32());
+    }
+
+    [Fact]
+    public async Task HeadlessOrg_NeverGetsAnElicitation_OrAUrl()
+    {
+        using var admin = Server.Client();
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "acme", headless = true })).EnsureSuccessStatusCode();
+        var credentialId = await EnvelopeMatrixTests.CreateCredentialAsync(admin, "acme");
+        var (_, key) = await Server.CreateKeyAsync("acme", new { provider = "idp" });
+
+        foreach (var urlElicitation in new[] { true, false })
+        {
+            await using var client = await ConnectAsync(key, urlElicitation);
+            var results = new[]
+            {
+                await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["provider"] = "idp", ["path"] = "whoami" }),
+                await client.CallToolAsync("connect_account", new Dictionary<string, object?> { ["provider"] = "idp" }),
+                await client.CallToolAsync("list_connections"),
+            };
+
+            foreach (var result in results[..2])
+            {
+                Assert.True(result.IsError);
+                Assert.True(result.StructuredContent!.Value.GetProperty("headless").GetBoolean());
+                Assert.Equal(credentialId, result.StructuredContent!.Value.GetProperty("credential_id").GetString());
+            }
+
+            foreach (var result in results)
+            {
+                Assert.DoesNotContain("http", JsonSerializer.Serialize(result), StringComparison.OrdinalIgnoreCase);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A2025_11_25Client_ThatDeclaredUrlElicitationAtInitialize_GetsTheErrorResult_TheStatelessServerCannotRememberIt()
+    {
+        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
+        await using var client = await ConnectAsync(key, urlElicitation: true, protocolVersion: "2025-11-25");
+
+        var needs = await client.CallToolAsync("connect_account", new Dictionary<string, object?> { ["provider"] = "idp" });
+
+        Assert.Equal("2025-11-25", client.NegotiatedProtocolVersion);
+        Assert.True(needs.IsError);
+        Assert.Equal("needs_authentication", needs.StructuredContent!.Value.GetProperty("code").GetString());
+    }
+
+    private async Task<McpClient> ConnectAsync(string key, bool urlElicitation, string? protocolVersion = null)
+    {
+        var transport = new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(Server.BaseUrl, "/mcp"),
+            TransportMode = HttpTransportMode.StreamableHttp,
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + key },
+        });
+        var options = new McpClientOptions { ProtocolVersion = protocolVersion };
+        if (urlElicitation)
+        {
+            options.Capabilities = new ClientCapabilities { Elicitation = new ElicitationCapability { Url = new UrlElicitationCapability() } };
+            options.Handlers = new McpClientHandlers
+            {
+                ElicitationHandler = (_, _) => ValueTask.FromResult(new ElicitResult { Action = "decline" }),
+            };
+        }
+
+        return await McpClient.CreateAsync(transport, options);
+    }
+
+    private static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(b => b.Text));
+}
