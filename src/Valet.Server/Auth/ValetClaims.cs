@@ -23,6 +23,9 @@ internal static class ValetClaims
     public const string ServicePolicy = "service";
     public const string AgentPolicy = "agent";
 
+    /// <summary>Operators, and agents for the flows of their own org (the flow_id of an envelope is something to wait on).</summary>
+    public const string FlowReaderPolicy = "flow-reader";
+
     public static bool IsOperator(this ClaimsPrincipal principal) => principal.IsInRole(RoleOperator);
 
     public static bool IsService(this ClaimsPrincipal principal) => principal.IsInRole(RoleService);

@@ -47,7 +47,7 @@ internal static class FlowEndpoints
             .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "unknown_provider", "credential_mismatch", "no_client")
             .ProducesProblemCodes(StatusCodes.Status429TooManyRequests, "too_many_pending_flows");
 
-        var group = routes.MapGroup("/v1/flows").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Flows")
+        var group = routes.MapGroup("/v1/flows").RequireAuthorization(ValetClaims.FlowReaderPolicy).WithTags("Flows")
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "flow_not_found");
         group.MapGet("/{id}", GetAsync).WithName("GetFlow").WithSummary("Read a flow's state");
         group.MapGet("/{id}/wait", WaitAsync).WithName("WaitForFlow")
@@ -116,7 +116,9 @@ internal static class FlowEndpoints
     private static async Task<Flow?> FindAsync(string id, ClaimsPrincipal user, IFlowStore flows, TimeProvider time, CancellationToken cancellationToken)
     {
         var flow = id.Length <= 64 ? await flows.FindAsync(id, time.GetUtcNow(), cancellationToken) : null;
-        return flow is not null && user.CanOperate(flow.OrgId) ? flow : null;
+        // An agent key reads the flows of its own org only (the ones its envelopes name); another org's flow is not found.
+        return flow is not null && (user.CanOperate(flow.OrgId) || (user.IsInRole(ValetClaims.RoleAgent) && user.OrgId() == flow.OrgId))
+            ? flow : null;
     }
 
     private static ProblemResult FlowNotFound() => Problems.NotFound("flow_not_found", "No such flow.");

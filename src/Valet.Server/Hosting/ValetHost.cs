@@ -133,7 +133,8 @@ public static class ValetHost
         services.AddAuthorizationBuilder()
             .AddPolicy(ValetClaims.OperatorPolicy, policy => policy.RequireRole(ValetClaims.RoleOperator))
             .AddPolicy(ValetClaims.ServicePolicy, policy => policy.RequireRole(ValetClaims.RoleService))
-            .AddPolicy(ValetClaims.AgentPolicy, policy => policy.RequireRole(ValetClaims.RoleAgent));
+            .AddPolicy(ValetClaims.AgentPolicy, policy => policy.RequireRole(ValetClaims.RoleAgent))
+            .AddPolicy(ValetClaims.FlowReaderPolicy, policy => policy.RequireRole(ValetClaims.RoleOperator, ValetClaims.RoleAgent));
         services.AddValetConnect();
         services.AddSingleton<LoopbackCallbacks>();
         services.AddSingleton<ConnectStarter>();

@@ -62,6 +62,10 @@ public sealed class EnvelopeFlowReuseTests(IdpFixture idp) : IAsyncLifetime
         Assert.Equal(flowsBefore + 1, await RefreshKit.FlowCountAsync(_server));
         var flow = await admin.GetFromJsonAsync<JsonElement>($"/v1/flows/{flowId}");
         Assert.Equal("pending", flow.GetProperty("status").GetString());
+
+        // The agent itself may wait on the flow its envelope names (its own org's flows only).
+        var byAgent = await agent.GetFromJsonAsync<JsonElement>($"/v1/flows/{flowId}/wait?timeout=0");
+        Assert.Equal("pending", byAgent.GetProperty("status").GetString());
     }
 
     [Fact]
