@@ -7,7 +7,29 @@ public sealed record CliResult(int ExitCode, string StdOut, string StdErr);
 /// <summary>Runs the real <c>valet</c> executable (built beside the tests) as a subprocess.</summary>
 public static class CliRunner
 {
-    public static string ValetDll => Path.Combine(AppContext.BaseDirectory, "valet.dll");
+    /// <summary>
+    /// The CLI from its own build output (<c>src/Valet.Cli/bin/CONFIG/TFM/valet.dll</c>), whose folder holds exactly the
+    /// assemblies its deps.json names. The copy beside the tests runs with the test project's folder, where a package the
+    /// shared framework also ships may be missing (seen with Microsoft.Extensions.* pinned above the installed runtime).
+    /// </summary>
+    public static string ValetDll { get; } = FindValetDll();
+
+    private static string FindValetDll()
+    {
+        var baseDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var framework = baseDirectory.Name;              // net10.0
+        var configuration = baseDirectory.Parent?.Name;  // Release or Debug
+        for (var dir = baseDirectory; dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "src", "Valet.Cli", "bin", configuration ?? "Release", framework, "valet.dll");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return Path.Combine(AppContext.BaseDirectory, "valet.dll");
+    }
 
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string?>? environment = null)
     {
