@@ -134,6 +134,13 @@ internal static class OpenApiSetup
         var agent = tags.Overlaps(AgentTags) || policies.Contains(ValetClaims.AgentPolicy);
         var operatorOnly = !agent && policies.Any(p => p is ValetClaims.OperatorPolicy or ValetClaims.ServicePolicy);
 
+        // One endpoint serving several methods (the proxy routes) has one name: make each method's operationId its own.
+        if (operation.OperationId is { Length: > 0 } operationName && context.Description.HttpMethod is { Length: > 0 } method
+            && metadata.OfType<Microsoft.AspNetCore.Routing.IHttpMethodMetadata>().FirstOrDefault()?.HttpMethods.Count > 1)
+        {
+            operation.OperationId = operationName + char.ToUpperInvariant(method[0]) + method[1..].ToLowerInvariant();
+        }
+
         // Security: who may call this operation (alternatives are separate requirement objects).
         operation.Security = [];
         if (anonymous)

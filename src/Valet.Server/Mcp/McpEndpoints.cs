@@ -40,5 +40,6 @@ internal static class McpEndpoints
     }
 
     public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes) =>
-        routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy);
+        // MCP (JSON-RPC over Streamable HTTP) is described by its own tools/list, not by the REST document (docs/mcp.md).
+        routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new Microsoft.AspNetCore.Routing.ExcludeFromDescriptionAttribute());
 }

@@ -80,8 +80,7 @@ internal static class ProxyEndpoints
         .Produces(StatusCodes.Status200OK)
         .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge,
             StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
-        .ProducesEnvelope()
-        .RequireAgentKey();
+        .ProducesEnvelope();
 
     /// <summary>
     /// The proxy lane: a request for <c>/v1/proxy/{id}/…</c> or <c>/v1/targets/{id}/…</c> goes straight to the

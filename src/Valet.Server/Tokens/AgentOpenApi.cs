@@ -11,19 +11,10 @@ internal static class AgentOpenApi
     public const string Tag = "Agent";
 
     /// <summary>
-    /// The bearer scheme of API keys. The security schemes themselves (<c>agentKey</c>, <c>operatorToken</c>) are declared
-    /// once, by the document transformer that owns <c>components.securitySchemes</c>; these routes only refer to it.
+    /// The bearer scheme of API keys. The schemes and each operation's requirement come from the document transformer
+    /// (<c>OpenApiSetup</c>), which gives every route tagged Agent or Proxy this one.
     /// </summary>
     public const string SecurityScheme = "agentKey";
-
-    /// <summary>The operation requires an agent API key (<c>Authorization: Bearer valet_…</c>).</summary>
-    public static TBuilder RequireAgentKey<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddOpenApiOperationTransformer(static (operation, context, _) =>
-        {
-            operation.Security ??= [];
-            operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(SecurityScheme, context.Document)] = [] });
-            return Task.CompletedTask;
-        });
 
     /// <summary>The 409 auth-recovery envelope (SPEC §5) as <c>application/problem+json</c>.</summary>
     public static TBuilder ProducesEnvelope<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>

@@ -36,9 +36,9 @@ internal static class BootstrapEndpoints
             .WithSummary("What this API key may use")
             .WithDescription("Its connections (id, provider, account, status, scopes), its targets, and for each thing that needs a person " +
                 "its auth-recovery envelope: on a connection to reconnect, or in needs for a provider with no connection yet. An agent calls this first.")
-            .ProducesAgentProblems()
-            .RequireAgentKey();
-        routes.MapPut("/v1/orgs/{org}/defaults/{provider}", SetDefaultAsync).RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections");
+            .ProducesAgentProblems();
+        routes.MapPut("/v1/orgs/{org}/defaults/{provider}", SetDefaultAsync).RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections")
+            .WithName("SetDefaultConnection").WithSummary("Make a connection the org's default (active) one for its provider");
     }
 
     /// <summary>What this key may use, and for each thing that needs a person, its envelope. An agent calls this first.</summary>

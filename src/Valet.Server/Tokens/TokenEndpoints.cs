@@ -48,8 +48,7 @@ internal static class TokenEndpoints
         .Accepts<TokenRequest>(isOptional: true, "application/json")
         .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity,
             StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
-        .ProducesEnvelope()
-        .RequireAgentKey();
+        .ProducesEnvelope();
 
     private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
         string id, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
