@@ -29,6 +29,7 @@ internal static class DashboardEndpoints
             options.SuppressXFrameOptionsHeader = true; // DashboardSecurity sends DENY itself.
         });
         services.AddSingleton<DashboardSecurity>();
+        services.AddSingleton<SignInLinks>();
         return services;
     }
 

@@ -31,6 +31,7 @@ internal static class SignInEndpoints
                     ? Results.Ok(new { org = session.OrgId, @operator = session.Operator, since = session.Since })
                     : Problems.Unauthorized("No dashboard session: sign in at /signin."))
             .AllowAnonymous().WithTags("Dashboard");
+        routes.MapGet(SignInLinks.Path + "{token}", UseLinkAsync).AllowAnonymous().ExcludeFromDescription();
         routes.MapGet("/connect-authorize", ConnectAuthorizeAsync).AllowAnonymous().ExcludeFromDescription();
     }
 
@@ -80,6 +81,27 @@ internal static class SignInEndpoints
 
         await sessions.SignInAsync(context, orgId, tokenKind);
         return Results.Redirect(returnPath);
+    }
+
+    /// <summary>A single-use link from <c>valet dashboard</c>: signs in and lands on its page, or says plainly why not.</summary>
+    private static async Task UseLinkAsync(HttpContext context, string token, SignInLinks links)
+    {
+        var (outcome, returnPath) = await links.UseAsync(context, token);
+        if (outcome == SignInLinkOutcome.SignedIn)
+        {
+            context.Response.Headers.CacheControl = "no-store";
+            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            context.Response.Redirect(returnPath!);
+            return;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status410Gone;
+        CallbackPage.ApplySecurityHeaders(context.Response);
+        var (message, code) = outcome == SignInLinkOutcome.Expired
+            ? ("This sign-in link has expired (links last 5 minutes).", "signin_link_expired")
+            : ("This sign-in link has already been used, or is not a link this server issued. Each link signs in once.", "signin_link_used");
+        await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in link not valid", message + " Run `valet dashboard` for a new one.", false, code,
+            "<p><a href=\"/signin\">Sign in with a token instead</a></p>");
     }
 
     private static async Task ConnectAuthorizeAsync(HttpContext context, string? flow, IFlowStore flows, FlowEngine engine,

@@ -7,6 +7,7 @@ using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Core.Tokens;
 using Valet.Server.Auth;
+using Valet.Server.Dashboard;
 using Valet.Server.Flows;
 using Valet.Server.Http;
 
@@ -14,6 +15,8 @@ namespace Valet.Server.Internal;
 
 internal sealed record InternalConnectRequest(string? Org, string? Provider, string[]? Scopes, string? CallbackTransport, string? ClientId,
     string? ClientSecret, bool? Force);
+
+internal sealed record InternalSignInLinkRequest(string? Org, string? Return);
 
 internal sealed record AccountResponse(string Id, string? Login, string? Email);
 
@@ -32,6 +35,7 @@ internal static class InternalEndpoints
         var group = routes.MapGroup("/internal/oauth/connect").RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         group.MapPost("/start", StartAsync);
         group.MapGet("/status/{state}", StatusAsync);
+        routes.MapPost("/internal/dashboard/signin-link", SignInLinkAsync).RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         return group;
     }
 
@@ -125,6 +129,21 @@ internal static class InternalEndpoints
             expires_at = started.Flow.ExpiresAt,
             redirect_uri = started.Flow.RedirectUri,
         });
+    }
+
+    /// <summary><c>valet dashboard</c>: a single-use, five-minute sign-in link for the local operator.</summary>
+    private static async Task<IResult> SignInLinkAsync(InternalSignInLinkRequest? request, SignInLinks links, CancellationToken cancellationToken)
+    {
+        var org = request?.Org ?? Org.DefaultId;
+        var returnPath = request?.Return ?? "/";
+        if (!ReturnUrls.IsLocalPath(returnPath))
+        {
+            return Problems.BadRequest("invalid_return_url", "return must be a plain path on this server.");
+        }
+
+        return await links.IssueAsync(org, returnPath, cancellationToken) is { } link
+            ? TypedResults.Ok(new { url = link.Url, expires_at = link.ExpiresAt })
+            : Problems.NotFound("org_not_found", $"No org '{org}'.");
     }
 
     private static async Task<IResult> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
