@@ -1,4 +1,4 @@
--- Single-use dashboard sign-in links (`valet dashboard`, `valet demo`): only the SHA-256 of the link's token is kept; a
+-- Dashboard sign-in. Single-use sign-in links (`valet dashboard`, `valet demo`): only the SHA-256 of the link's token is kept; a
 -- use deletes the row (DELETE … RETURNING: one statement, so two concurrent uses cannot both succeed).
 
 CREATE TABLE signin_links (
@@ -9,3 +9,6 @@ CREATE TABLE signin_links (
     expires_at  INTEGER NOT NULL
 );
 CREATE INDEX ix_signin_links_expires ON signin_links (expires_at);
+
+-- A flow started by "Sign in with <provider>": its completion checks the operator allow-list and sets the default connection.
+ALTER TABLE flows ADD COLUMN sign_in INTEGER NOT NULL DEFAULT 0;
