@@ -17,6 +17,7 @@ internal static class Program
             ImportCommand.Create(),
             TokenCommand.Create(),
             DemoCommand.Create(),
+            DashboardCommand.Create(),
             OrgsCommand.Create(),
             CredentialsCommand.Create(),
             KeysCommand.Create(),

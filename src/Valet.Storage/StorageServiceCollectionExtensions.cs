@@ -39,6 +39,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<ITargetStore, TargetStore>();
         services.TryAddSingleton<IAuditStore, AuditStore>();
         services.TryAddSingleton<ISessionStore, SessionStore>();
+        services.TryAddSingleton<ISignInLinkStore, SignInLinkStore>();
         services.TryAddSingleton<IDataProtectionKeyStore, DataProtectionKeyStore>();
 
         // The hot reads go through a cache (docs/storage.md, "Caching and invalidation"). The undecorated stores stay

@@ -174,7 +174,7 @@ internal static class ConnectCommand
         return exitCode;
     }
 
-    private static bool TryOpenBrowser(string url)
+    internal static bool TryOpenBrowser(string url)
     {
         foreach (var opener in OperatingSystem.IsMacOS() ? ["open"] : new[] { "xdg-open", "sensible-browser" })
         {

@@ -11,6 +11,7 @@ using Valet.Core.Keys;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Core.Vault;
+using Valet.Server.Dashboard;
 using Valet.Server.Demo;
 using Valet.Server.Flows;
 using Valet.Server.Hosting;
@@ -58,10 +59,16 @@ internal static class DemoCommand
                 Console.Out.WriteLine($"Valet is running at {baseUrl} on SQLite in {app.Services.GetRequiredService<ValetSettings>().DataDirectory}.");
                 Console.Out.WriteLine("DEMO MODE: a built-in demo OAuth provider named 'demo' is on (local, in-process, not a real service).");
                 Console.Out.WriteLine($"API reference: {baseUrl}/docs");
-                if (!parse.GetValue(noWalkthrough))
-                {
-                    await WalkthroughAsync(app, baseUrl, cancellationToken);
-                }
+                var connectionId = parse.GetValue(noWalkthrough) ? null : await WalkthroughAsync(app, baseUrl, cancellationToken);
+
+                // The walkthrough ends in the dashboard, signed in, on the new connection (or on Integrations).
+                var link = await app.Services.GetRequiredService<SignInLinks>().IssueAsync(Org.DefaultId,
+                    connectionId is null ? "/" : "/connections/" + Uri.EscapeDataString(connectionId), cancellationToken);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine(connectionId is null
+                    ? "The dashboard — open this link to sign in (it works once, for 5 minutes; `valet dashboard` prints a new one):"
+                    : "Step 3 — see the connection in the dashboard. Open this link to sign in (it works once, for 5 minutes; `valet dashboard` prints a new one):");
+                Console.Out.WriteLine($"  {link!.Url}");
 
                 Console.Out.WriteLine("Valet keeps running. In another terminal: `valet connections list`, `valet connect demo --force`. Ctrl+C stops it.");
                 await app.WaitForShutdownAsync(cancellationToken);
@@ -72,7 +79,8 @@ internal static class DemoCommand
         return command;
     }
 
-    private static async Task WalkthroughAsync(WebApplication app, string baseUrl, CancellationToken cancellationToken)
+    /// <summary>Runs the walkthrough; the new connection's id, or null when the person did not finish connecting.</summary>
+    private static async Task<string?> WalkthroughAsync(WebApplication app, string baseUrl, CancellationToken cancellationToken)
     {
         var services = app.Services;
         var (started, _) = await services.GetRequiredService<ConnectStarter>().StartAsync(Org.DefaultId, DemoAuthorizationServer.ProviderId, null, null,
@@ -96,7 +104,7 @@ internal static class DemoCommand
         if (flow?.Status != FlowStatus.Complete)
         {
             Console.Out.WriteLine($"The connection did not complete ({flow?.Error ?? flow?.Status.ToString().ToLowerInvariant()}). Run `valet connect demo` to try again.");
-            return;
+            return null;
         }
 
         Console.Out.WriteLine($"Connected: {flow.ConnectionId}.");
@@ -124,6 +132,7 @@ internal static class DemoCommand
         Console.Out.WriteLine();
         Console.Out.WriteLine("That is Valet's job: the agent never saw a refresh token or a client secret, and Valet refreshes for it.");
         Console.Out.WriteLine("Connect a real provider: see README (register the redirect URI, set VALET_PROVIDERS__GITHUB__CLIENTID/__CLIENTSECRET).");
+        return flow.ConnectionId;
     }
 
     private static string Shorten(string token) => token.Length <= 12 ? token : token[..12] + "…";

@@ -26,6 +26,9 @@ public sealed record GrantToStore
 
     /// <summary><c>connect</c> or <c>import</c>, for the audit trail.</summary>
     public required string Source { get; init; }
+
+    /// <summary>Also make the connection the org's default for the provider, in the same transaction (dashboard sign-in).</summary>
+    public bool MakeDefault { get; init; }
 }
 
 /// <summary>
@@ -38,7 +41,7 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
     public async Task<(Connection Connection, bool Created)> SaveAsync(GrantToStore grant, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var (connection, created) = await connections.UpsertAsync(new Connection
+        var row = new Connection
         {
             Id = Ids.New("conn"),
             OrgId = grant.OrgId,
@@ -60,7 +63,10 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
             // The same schedule the refresher keeps: ahead of expiry, only if it can refresh.
             NextRefreshAt = grant.RefreshToken is null ? null : RefreshPolicy.NextRefresh(grant.ExpiresAt, now, refresh.CurrentValue.ProactiveLead),
             RefreshFailures = 0,
-        }, cancellationToken);
+        };
+        var (connection, created) = grant.MakeDefault
+            ? await connections.UpsertAsDefaultAsync(row, cancellationToken)
+            : await connections.UpsertAsync(row, cancellationToken);
 
         await EnsureManagedTargetsAsync(connection, grant.Provider, cancellationToken);
         await audit.AppendAsync(new AuditEvent

@@ -40,6 +40,12 @@ public sealed record Flow
     /// </summary>
     public string? EnvelopeKey { get; init; }
 
+    /// <summary>
+    /// A dashboard sign-in through the provider: completing it also checks the account against the operator allow-list
+    /// (<see cref="Flows.ISignInGate"/>) and makes the connection the org's default for the provider.
+    /// </summary>
+    public bool SignIn { get; init; }
+
     public FlowStatus Status { get; init; } = FlowStatus.Pending;
     public string? ConnectionId { get; init; }
     public IReadOnlyList<string>? GrantedScopes { get; init; }

@@ -24,7 +24,8 @@ public sealed partial class FlowEngine(
     IOptions<FlowOptions> options,
     TimeProvider time,
     ILogger<FlowEngine> logger,
-    IHostApplicationLifetime? host = null)
+    IHostApplicationLifetime? host = null,
+    ISignInGate? signInGate = null)
 {
     public TimeSpan Lifetime => options.Value.Lifetime;
 
@@ -118,6 +119,7 @@ public sealed partial class FlowEngine(
             RedirectUri = request.RedirectUri,
             Transport = request.Transport,
             ReturnUrl = request.ReturnUrl,
+            SignIn = request.SignIn,
             CreatedAt = now,
             ExpiresAt = now + Lifetime,
         };
@@ -304,6 +306,12 @@ public sealed partial class FlowEngine(
             return await FailAsync(flow, FlowErrors.IdentityUnavailable, cancellationToken);
         }
 
+        // Checked before anything is stored: an account that may not operate leaves no connection behind.
+        if (flow.SignIn && (signInGate is null || !signInGate.Allows(provider.Id, identity)))
+        {
+            return await FailAsync(flow, FlowErrors.NotAnOperator, cancellationToken);
+        }
+
         var (connection, created) = await registry.SaveAsync(new GrantToStore
         {
             OrgId = flow.OrgId,
@@ -316,7 +324,8 @@ public sealed partial class FlowEngine(
             ExpiresAt = TokenRules.ExpiresAt(time.GetUtcNow(), tokens.ExpiresIn),
             Scopes = tokens.Scopes ?? flow.Scopes,
             ApiBaseUrl = tokens.InstanceUrl,
-            Source = "connect",
+            Source = flow.SignIn ? "signin" : "connect",
+            MakeDefault = flow.SignIn,
         }, cancellationToken);
 
         await flows.CompleteAsync(flow.Id, connection.Id, connection.Scopes ?? flow.Scopes, time.GetUtcNow(), cancellationToken);

@@ -1,4 +1,5 @@
 using Valet.Core.Domain;
+using Valet.Core.OAuth;
 
 namespace Valet.Core.Flows;
 
@@ -25,6 +26,15 @@ public sealed record StartFlowRequest
     /// of minting a row per call. The state is never revealed (the connect link re-arms the flow), so reuse is safe.
     /// </summary>
     public bool ForEnvelope { get; init; }
+
+    /// <summary>A dashboard sign-in through the provider (<see cref="Flow.SignIn"/>).</summary>
+    public bool SignIn { get; init; }
+}
+
+/// <summary>Who may sign in to the dashboard through a provider: the operator allow-list.</summary>
+public interface ISignInGate
+{
+    bool Allows(string provider, AccountIdentity account);
 }
 
 public enum FlowStartError
@@ -77,6 +87,9 @@ public sealed record CallbackOutcome
 public static class FlowErrors
 {
     public const string AccessDenied = "access_denied";
+
+    /// <summary>A sign-in flow whose account is not on the operator allow-list: nothing was stored.</summary>
+    public const string NotAnOperator = "not_an_operator";
     public const string AuthorizationFailed = "authorization_failed";
     public const string MissingCode = "missing_code";
     public const string IssMissing = "iss_missing";

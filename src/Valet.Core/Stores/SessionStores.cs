@@ -33,3 +33,25 @@ public interface IDataProtectionKeyStore
 
     Task AddAsync(string name, string xml, CancellationToken cancellationToken);
 }
+
+/// <summary>A single-use dashboard sign-in link, kept by the SHA-256 (hex) of its token only.</summary>
+public sealed record SignInLinkRecord
+{
+    public required string TokenHash { get; init; }
+    public required string OrgId { get; init; }
+    public required string Operator { get; init; }
+    public required string ReturnPath { get; init; }
+    public required DateTimeOffset ExpiresAt { get; init; }
+}
+
+public interface ISignInLinkStore
+{
+    /// <summary>Stores the link and drops links that expired before <paramref name="now"/>.</summary>
+    Task CreateAsync(SignInLinkRecord link, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes the link and returns it, in one statement (of two concurrent uses only one gets it); null when there is no
+    /// such link (unknown, or already used). An expired link is returned too, so the caller can say it expired.
+    /// </summary>
+    Task<SignInLinkRecord?> ConsumeAsync(string tokenHash, CancellationToken cancellationToken);
+}

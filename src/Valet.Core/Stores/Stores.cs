@@ -51,6 +51,13 @@ public interface IConnectionStore
     Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken);
 
     /// <summary>
+    /// <see cref="UpsertAsync"/> that also makes the stored row the org's default connection for its provider, in the same
+    /// transaction (a dashboard sign-in through a provider). Stores that cannot do both atomically do not offer it.
+    /// </summary>
+    Task<(Connection Connection, bool Created)> UpsertAsDefaultAsync(Connection connection, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("This connection store cannot upsert and set the default in one transaction.");
+
+    /// <summary>
     /// Writes every mutable column when the stored version equals <c>connection.Version</c>; the stored version becomes
     /// <c>Version + 1</c>. Returns the stored row, or null when the version moved or the row is gone.
     /// </summary>

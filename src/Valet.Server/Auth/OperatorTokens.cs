@@ -7,13 +7,17 @@ namespace Valet.Server.Auth;
 /// <summary>
 /// The operator's admin token and the local service token, kept only as SHA-256 hashes and compared in constant time.
 /// </summary>
-internal sealed class OperatorTokens(string? adminToken, string? serviceToken)
+internal sealed class OperatorTokens(string? adminToken, string? serviceToken, string? providerSignIn = null)
 {
     public const string AdminKind = "admin";
     public const string ServiceKind = "service";
 
+    /// <summary>Sessions signed in through a provider: bound to the sign-in configuration (providers and allow-list), not to a token.</summary>
+    public const string ProviderKind = "provider";
+
     private readonly byte[]? _admin = adminToken is null ? null : Hash(adminToken);
     private readonly byte[]? _service = serviceToken is null ? null : Hash(serviceToken);
+    private readonly byte[]? _provider = providerSignIn is null ? null : Hash(providerSignIn);
 
     public bool IsAdmin(ReadOnlySpan<char> presented) => _admin is not null && ApiKeySecrets.Matches(presented, _admin);
 
@@ -30,6 +34,7 @@ internal sealed class OperatorTokens(string? adminToken, string? serviceToken)
     {
         AdminKind when _admin is not null => Mark(_admin),
         ServiceKind when _service is not null => Mark(_service),
+        ProviderKind when _provider is not null => Mark(_provider),
         _ => null,
     };
 

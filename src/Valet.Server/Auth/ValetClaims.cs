@@ -18,6 +18,9 @@ internal static class ValetClaims
     public const string SessionIdClaim = "valet:sid";
     public const string TokenKindClaim = "valet:token_kind";
     public const string TokenFingerprintClaim = "valet:token_fp";
+    public const string ProviderClaim = "valet:provider";
+    public const string AccountLoginClaim = "valet:account_login";
+    public const string BaseUrlClaim = "valet:base_url";
 
     public const string OperatorPolicy = "operator";
     public const string ServicePolicy = "service";

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Valet.Server.Auth;
 using Valet.Server.Flows;
 using Valet.Server.Hosting;
 using static Valet.Server.Dashboard.Html;
@@ -29,6 +30,7 @@ internal static class DashboardEndpoints
             options.SuppressXFrameOptionsHeader = true; // DashboardSecurity sends DENY itself.
         });
         services.AddSingleton<DashboardSecurity>();
+        services.AddSingleton<SignInLinks>();
         return services;
     }
 
@@ -103,6 +105,12 @@ internal static class DashboardEndpoints
         {
             return page.Render("Org not found", string.Empty, "<p><a href=\"/\">Back to Integrations</a></p>", ["No such org."],
                 status: StatusCodes.Status404NotFound);
+        }
+
+        // An operator signed in through a provider has one org: nothing to switch (and its session keeps its provider).
+        if (page.TokenKind == OperatorTokens.ProviderKind)
+        {
+            return DashboardPage.Done("/", "org_switched");
         }
 
         // A fresh session for the other org: the cookie names one org, as the API's per-org checks expect.

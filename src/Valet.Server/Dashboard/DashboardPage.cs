@@ -69,15 +69,23 @@ internal sealed class DashboardPage
             return null;
         }
 
-        // The admin token, and locally the service token, operate every org: all of them are offered in the switcher.
+        // The admin token, and locally the service token, operate every org: all of them are offered in the switcher. An
+        // operator signed in through a provider operates the org it signed in to, and only that one.
+        var kind = result.Principal.FindFirstValue(ValetClaims.TokenKindClaim) ?? OperatorTokens.AdminKind;
         var all = new List<Org>();
-        await foreach (var each in orgs.ListAsync(context.RequestAborted))
+        if (kind == OperatorTokens.ProviderKind)
         {
-            all.Add(each);
+            all.Add(org);
+        }
+        else
+        {
+            await foreach (var each in orgs.ListAsync(context.RequestAborted))
+            {
+                all.Add(each);
+            }
         }
 
-        return new DashboardPage(context, result.Principal, org, all,
-            result.Principal.FindFirstValue(ValetClaims.TokenKindClaim) ?? OperatorTokens.AdminKind);
+        return new DashboardPage(context, result.Principal, org, all, kind);
     }
 
     /// <summary>A 303 to a dashboard path after a successful post, with a result code the page turns into a message.</summary>

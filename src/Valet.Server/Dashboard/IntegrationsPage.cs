@@ -57,7 +57,7 @@ internal static class IntegrationsPage
             : byoc is not null ? "<span class=\"chip ok\">Your own client</span>"
             : "<span class=\"chip warn\">No client</span>";
         var setup = provider.HasPlatformClient || byoc is not null ? string.Empty : $"""
-            <p class="muted">To connect, set <code>VALET_PROVIDERS__{E(upper)}__CLIENTID</code> and <code>VALET_PROVIDERS__{E(upper)}__CLIENTSECRET</code>
+            <p class="muted">To connect, set <code class="env">VALET_PROVIDERS__<wbr>{E(upper)}__<wbr>CLIENTID</code> and <code class="env">VALET_PROVIDERS__<wbr>{E(upper)}__<wbr>CLIENTSECRET</code>
             for the server, or register this org's own client in <a href="/settings#credentials">Settings</a>.</p>
             """;
         var rows = connections.Count == 0

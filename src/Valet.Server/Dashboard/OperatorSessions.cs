@@ -9,7 +9,11 @@ using Valet.Server.Http;
 
 namespace Valet.Server.Dashboard;
 
-internal sealed record OperatorSession(string Id, string OrgId, string Operator, DateTimeOffset Since);
+internal sealed record OperatorSession(string Id, string OrgId, string Operator, DateTimeOffset Since, string? Provider = null,
+    string? AccountLogin = null, string? BaseUrl = null);
+
+/// <summary>How an operator signed in through a provider: the account, and the provider's API base URL.</summary>
+internal sealed record ProviderSignInIdentity(string Provider, string Operator, string? AccountLogin, string? BaseUrl);
 
 /// <summary>
 /// Dashboard sessions: ASP.NET Core cookie authentication (<see cref="ValetClaims.SessionScheme"/>), the ticket encrypted
@@ -25,7 +29,7 @@ internal sealed class OperatorSessions(ISessionStore store, OperatorTokens token
     /// <summary>The operator name shown by <c>/me</c> for a token kind.</summary>
     public static string OperatorName(string kind) => kind == OperatorTokens.AdminKind ? "admin" : "local";
 
-    public async Task SignInAsync(HttpContext context, string orgId, string tokenKind)
+    public async Task SignInAsync(HttpContext context, string orgId, string tokenKind, ProviderSignInIdentity? via = null)
     {
         // A sign-in replaces whatever session this browser had: the old one ends server-side too.
         if (await ReadAsync(context) is { } previous)
@@ -38,7 +42,7 @@ internal sealed class OperatorSessions(ISessionStore store, OperatorTokens token
         {
             Id = Base64Url(RandomNumberGenerator.GetBytes(16)),
             OrgId = orgId,
-            Operator = OperatorName(tokenKind),
+            Operator = via?.Operator ?? OperatorName(tokenKind),
             CreatedAt = now,
             ExpiresAt = now + Lifetime,
         };
@@ -53,6 +57,16 @@ internal sealed class OperatorSessions(ISessionStore store, OperatorTokens token
             new Claim(ValetClaims.TokenKindClaim, tokenKind),
             new Claim(ValetClaims.TokenFingerprintClaim, tokens.Fingerprint(tokenKind)!),
         ], ValetClaims.SessionScheme);
+        if (via is not null)
+        {
+            identity.AddClaim(new Claim(ValetClaims.ProviderClaim, via.Provider));
+            identity.AddClaim(new Claim(ValetClaims.AccountLoginClaim, via.AccountLogin ?? via.Operator));
+            if (via.BaseUrl is not null)
+            {
+                identity.AddClaim(new Claim(ValetClaims.BaseUrlClaim, via.BaseUrl));
+            }
+        }
+
         await context.SignInAsync(ValetClaims.SessionScheme, new ClaimsPrincipal(identity),
             new AuthenticationProperties { IsPersistent = true, IssuedUtc = now, ExpiresUtc = record.ExpiresAt, AllowRefresh = false });
     }
@@ -67,8 +81,10 @@ internal sealed class OperatorSessions(ISessionStore store, OperatorTokens token
             return null;
         }
 
-        return new OperatorSession(id, orgId, result.Principal.FindFirstValue(ValetClaims.OperatorClaim) ?? "admin",
-            result.Properties.IssuedUtc ?? DateTimeOffset.UnixEpoch);
+        var principal = result.Principal;
+        return new OperatorSession(id, orgId, principal.FindFirstValue(ValetClaims.OperatorClaim) ?? "admin",
+            result.Properties.IssuedUtc ?? DateTimeOffset.UnixEpoch, principal.FindFirstValue(ValetClaims.ProviderClaim),
+            principal.FindFirstValue(ValetClaims.AccountLoginClaim), principal.FindFirstValue(ValetClaims.BaseUrlClaim));
     }
 
     public async Task SignOutAsync(HttpContext context)

@@ -1,8 +1,10 @@
 using System.Net;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Flows;
+using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
 using Valet.Server.Flows;
@@ -17,6 +19,15 @@ namespace Valet.Server.Dashboard;
 /// </summary>
 internal static class SignInEndpoints
 {
+    /// <summary><c>GET /me</c>; <c>provider</c>, <c>account_login</c> and <c>base_url</c> only when signed in through a provider.</summary>
+    internal sealed record MeResponse(
+        string Org,
+        string Operator,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Provider,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? AccountLogin,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? BaseUrl,
+        DateTimeOffset Since);
+
     public static void MapSignIn(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/signin", SignInPage).AllowAnonymous().ExcludeFromDescription();
@@ -28,13 +39,16 @@ internal static class SignInEndpoints
         }).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
         routes.MapGet("/me", async (HttpContext context) =>
                 await OperatorSessions.ReadAsync(context) is { } session
-                    ? Results.Ok(new { org = session.OrgId, @operator = session.Operator, since = session.Since })
+                    ? Results.Ok(new MeResponse(session.OrgId, session.Operator, session.Provider, session.AccountLogin, session.BaseUrl, session.Since))
                     : Problems.Unauthorized("No dashboard session: sign in at /signin."))
-            .AllowAnonymous().WithTags("Dashboard").WithName("GetSession").WithSummary("The dashboard session: org, operator, since").Produces<MeResponse>().ProducesProblemCodes(StatusCodes.Status401Unauthorized, "unauthorized");
+            .AllowAnonymous().WithTags("Dashboard").WithName("GetSession").WithSummary("The dashboard session: org, operator, since, and the provider account when signed in through one").Produces<MeResponse>().ProducesProblemCodes(StatusCodes.Status401Unauthorized, "unauthorized");
+        routes.MapProviderSignIn();
+        routes.MapGet(SignInLinks.Path + "{token}", UseLinkAsync).AllowAnonymous().ExcludeFromDescription();
         routes.MapGet("/connect-authorize", ConnectAuthorizeAsync).AllowAnonymous().ExcludeFromDescription();
     }
 
-    private static async Task SignInPage(HttpContext context, string? @return, string? org)
+    private static async Task SignInPage(HttpContext context, string? @return, string? org, ProviderSignIn providerSignIn, IAntiforgery antiforgery,
+        IProviderCatalog catalog)
     {
         if (ReturnPath(@return) is not { } returnPath)
         {
@@ -43,8 +57,22 @@ internal static class SignInEndpoints
         }
 
         CallbackPage.ApplySecurityHeaders(context.Response);
-        var form = $"""
-            <form method="post" action="/signin">
+
+        // "Sign in with" posts to Valet, which redirects to the provider: browsers apply form-action to that redirect.
+        var origins = providerSignIn.Providers.Select(p => catalog.Find(p)?.AuthorizationEndpoint?.GetLeftPart(UriPartial.Authority)).OfType<string>().Distinct();
+        context.Response.Headers.ContentSecurityPolicy = context.Response.Headers.ContentSecurityPolicy.ToString()
+            .Replace("form-action 'self'", string.Join(' ', ["form-action 'self'", .. origins]), StringComparison.Ordinal);
+        var tokens = antiforgery.GetAndStoreTokens(context);
+        var af = $"<input type=\"hidden\" name=\"{WebUtility.HtmlEncode(tokens.FormFieldName)}\" value=\"{WebUtility.HtmlEncode(tokens.RequestToken)}\">";
+        var providers = string.Concat(providerSignIn.Providers.Select(p => $"""
+            <form method="post" action="/signin/provider">{af}
+            <input type="hidden" name="return" value="{WebUtility.HtmlEncode(returnPath)}">
+            <input type="hidden" name="org" value="{WebUtility.HtmlEncode(org ?? "default")}">
+            <input type="hidden" name="provider" value="{WebUtility.HtmlEncode(p)}">
+            <p><button type="submit" id="signin-{WebUtility.HtmlEncode(p)}">Sign in with {WebUtility.HtmlEncode(catalog.Find(p)?.DisplayName ?? p)}</button></p></form>
+            """));
+        var form = providers + $"""
+            <form method="post" action="/signin">{af}
             <input type="hidden" name="return" value="{WebUtility.HtmlEncode(returnPath)}">
             <p><label>Org <input name="org" value="{WebUtility.HtmlEncode(org ?? "default")}" maxlength="64"></label></p>
             <p><label>Operator token <input name="token" type="password" autocomplete="off"></label></p>
@@ -80,6 +108,27 @@ internal static class SignInEndpoints
 
         await sessions.SignInAsync(context, orgId, tokenKind);
         return Results.Redirect(returnPath);
+    }
+
+    /// <summary>A single-use link from <c>valet dashboard</c>: signs in and lands on its page, or says plainly why not.</summary>
+    private static async Task UseLinkAsync(HttpContext context, string token, SignInLinks links)
+    {
+        var (outcome, returnPath) = await links.UseAsync(context, token);
+        if (outcome == SignInLinkOutcome.SignedIn)
+        {
+            context.Response.Headers.CacheControl = "no-store";
+            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            context.Response.Redirect(returnPath!);
+            return;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status410Gone;
+        CallbackPage.ApplySecurityHeaders(context.Response);
+        var (message, code) = outcome == SignInLinkOutcome.Expired
+            ? ("This sign-in link has expired (links last 5 minutes).", "signin_link_expired")
+            : ("This sign-in link has already been used, or is not a link this server issued. Each link signs in once.", "signin_link_used");
+        await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in link not valid", message + " Run `valet dashboard` for a new one.", false, code,
+            "<p><a href=\"/signin\">Sign in with a token instead</a></p>");
     }
 
     private static async Task ConnectAuthorizeAsync(HttpContext context, string? flow, IFlowStore flows, FlowEngine engine,

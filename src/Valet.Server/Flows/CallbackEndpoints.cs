@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Flows;
+using Valet.Server.Dashboard;
 
 namespace Valet.Server.Flows;
 
@@ -11,7 +12,19 @@ internal static class CallbackEndpoints
     public static IEndpointConventionBuilder MapOAuthCallback(this IEndpointRouteBuilder routes) =>
         routes.MapGet("/oauth/callback", async (HttpContext context, FlowEngine engine) =>
         {
-            var outcome = await engine.CompleteAsync(Read(context.Request), context.RequestAborted);
+            var callback = Read(context.Request);
+            if (!await ProviderSignInEndpoints.CheckBrowserAsync(context, callback.State))
+            {
+                return;
+            }
+
+            var outcome = await engine.CompleteAsync(callback, context.RequestAborted);
+            if (outcome is { Flow.SignIn: true, BadState: false })
+            {
+                await ProviderSignInEndpoints.FinishAsync(context, outcome);
+                return;
+            }
+
             await CallbackPage.WriteAsync(context, outcome);
         }).AllowAnonymous().ExcludeFromDescription();
 

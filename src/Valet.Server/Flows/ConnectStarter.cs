@@ -17,8 +17,16 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
     /// <summary>Valet's own origin: the dashboard sends its Connect buttons' flows back to itself.</summary>
     public string OwnOrigin => new Uri(publicBase.Value).GetLeftPart(UriPartial.Authority);
 
-    public async Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
-        string? credentialId, CallbackTransport transport, string? returnUrl, CancellationToken cancellationToken)
+    public Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
+        string? credentialId, CallbackTransport transport, string? returnUrl, CancellationToken cancellationToken) =>
+        StartAsync(orgId, provider, scopes, credentialId, transport, returnUrl, signIn: false, cancellationToken);
+
+    /// <summary>A dashboard "Sign in with" flow (gateway, the provider's default scopes), landing on <paramref name="returnUrl"/>.</summary>
+    public Task<(Started? Started, IResult? Problem)> StartSignInAsync(string orgId, string provider, string returnUrl, CancellationToken cancellationToken) =>
+        StartAsync(orgId, provider, null, null, CallbackTransport.Gateway, returnUrl, signIn: true, cancellationToken);
+
+    private async Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
+        string? credentialId, CallbackTransport transport, string? returnUrl, bool signIn, CancellationToken cancellationToken)
     {
         // Refuse a bad return_url before anything exists (no flow row, no listener). It later becomes a Location header,
         // which can carry only visible ASCII: anything else (control characters, spaces, raw non-ASCII) is refused here
@@ -43,6 +51,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
             OwnOrigin = OwnOrigin,
             Transport = transport,
             RedirectUri = redirectUri,
+            SignIn = signIn,
         }, cancellationToken);
 
         if (start.Error is { } error)

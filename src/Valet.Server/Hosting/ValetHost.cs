@@ -13,6 +13,7 @@ using Microsoft.Extensions.Logging;
 using Scalar.AspNetCore;
 using Valet.Core;
 using Valet.Core.Domain;
+using Valet.Core.Flows;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
 using OpenTelemetry.Metrics;
@@ -82,7 +83,9 @@ public static class ValetHost
         // Discovery runs before the container exists, over the same hardened handler as every OAuth call (OAuthHttp).
         var catalog = await BootCheck.RunAsync(problems, () => ProviderCatalogBuilder.BuildAsync(builder.Configuration, cancellationToken));
 
-        if (problems.Count > 0 || settings is null || database is null || keyRing is null || catalog is null)
+        var providerSignIn = catalog is null ? null : BootCheck.Run(problems, () => ProviderSignIn.From(builder.Configuration, catalog));
+
+        if (problems.Count > 0 || settings is null || database is null || keyRing is null || catalog is null || providerSignIn is null)
         {
             throw new ValetConfigurationException(problems);
         }
@@ -114,7 +117,9 @@ public static class ValetHost
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IVault>(_ => new XChaChaVault(keyRing));
         services.AddSingleton<IProviderCatalog>(catalog);
-        services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken));
+        services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken, providerSignIn.Configuration));
+        services.AddSingleton(providerSignIn);
+        services.AddSingleton<ISignInGate>(providerSignIn);
         services.AddSingleton<BearerAuthenticator>();
         services.AddValetStorage(database);
         services.AddValetOAuthClient();

@@ -182,7 +182,8 @@ internal static class RateLimits
         {
             var request = context.Request;
             var signIn = HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin", StringComparison.OrdinalIgnoreCase);
-            if (!signIn && !request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.Authorization))
+            var signInLink = HttpMethods.IsGet(request.Method) && request.Path.StartsWithSegments("/signin/link", StringComparison.OrdinalIgnoreCase);
+            if (!signIn && !signInLink && !request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.Authorization))
             {
                 await next(context);
                 return;
@@ -199,7 +200,9 @@ internal static class RateLimits
 
             // A bearer that was presented and not accepted, or a sign-in that failed. An upstream 401 through the proxy
             // comes with an authenticated caller and is not a failure of Valet's authentication.
-            if (context.Response.StatusCode == StatusCodes.Status401Unauthorized && (signIn || context.User.Identity?.IsAuthenticated != true))
+            // A sign-in link that is unknown, used or expired (410) counts too.
+            if ((context.Response.StatusCode == StatusCodes.Status401Unauthorized && (signIn || context.User.Identity?.IsAuthenticated != true)) ||
+                (signInLink && context.Response.StatusCode == StatusCodes.Status410Gone))
             {
                 limiter.Failed(address);
             }

@@ -8,6 +8,7 @@ using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Core.Tokens;
 using Valet.Server.Auth;
+using Valet.Server.Dashboard;
 using Valet.Server.Flows;
 using Valet.Server.Http;
 
@@ -19,6 +20,10 @@ internal sealed record InternalConnectRequest(string? Org, string? Provider, str
 internal sealed record AlreadyConnectedResponse(string Status, string ConnectionId, string Provider);
 
 internal sealed record InternalStartResponse(string State, string AuthUrl, string FlowId, DateTimeOffset ExpiresAt, string RedirectUri);
+
+internal sealed record InternalSignInLinkRequest(string? Org, string? Return);
+
+internal sealed record InternalSignInLinkResponse(string Url, DateTimeOffset ExpiresAt);
 
 internal sealed record AccountResponse(string Id, string? Login, string? Email);
 
@@ -37,6 +42,7 @@ internal static class InternalEndpoints
         var group = routes.MapGroup("/internal/oauth/connect").RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         group.MapPost("/start", StartAsync);
         group.MapGet("/status/{state}", StatusAsync);
+        routes.MapPost("/internal/dashboard/signin-link", SignInLinkAsync).RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         return group;
     }
 
@@ -127,6 +133,25 @@ internal static class InternalEndpoints
     }
 
     private static async Task<Results<Ok<InternalStatusResponse>, ProblemResult>> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
+
+    /// <summary><c>valet dashboard</c>: a single-use, five-minute sign-in link for the local operator.</summary>
+    private static async Task<IResult> SignInLinkAsync(InternalSignInLinkRequest? request, SignInLinks links, CancellationToken cancellationToken)
+    {
+        var org = request?.Org ?? Org.DefaultId;
+        var returnPath = request?.Return ?? "/";
+        if (!ReturnUrls.IsLocalPath(returnPath))
+        {
+            return Problems.BadRequest("invalid_return_url", "return must be a plain path on this server.");
+        }
+
+        return await links.IssueAsync(org, returnPath, cancellationToken) is { } link
+            ? TypedResults.Ok(new { url = link.Url, expires_at = link.ExpiresAt })
+            : Problems.NotFound("org_not_found", $"No org '{org}'.");
+    }
+
+    private static async Task<IResult> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
+
+internal sealed record InternalSignInLinkResponse(string Url, DateTimeOffset ExpiresAt);
         CancellationToken cancellationToken)
     {
         var flow = state.Length <= 512 ? await flows.FindByStateAsync(Ids.Sha256Hex(state), time.GetUtcNow(), cancellationToken) : null;

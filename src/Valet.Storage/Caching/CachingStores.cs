@@ -114,12 +114,18 @@ internal sealed class CachingConnectionStore(IConnectionStore inner, StorageCach
 
     public IAsyncEnumerable<Connection> ListAsync(string orgId, CancellationToken cancellationToken) => inner.ListAsync(orgId, cancellationToken);
 
-    public async Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken)
+    public Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken) =>
+        UpsertAsync(connection, makeDefault: false, cancellationToken);
+
+    public Task<(Connection Connection, bool Created)> UpsertAsDefaultAsync(Connection connection, CancellationToken cancellationToken) =>
+        UpsertAsync(connection, makeDefault: true, cancellationToken);
+
+    private async Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, bool makeDefault, CancellationToken cancellationToken)
     {
         (Connection Connection, bool Created)? result = null;
         try
         {
-            result = await inner.UpsertAsync(connection, cancellationToken);
+            result = makeDefault ? await inner.UpsertAsDefaultAsync(connection, cancellationToken) : await inner.UpsertAsync(connection, cancellationToken);
             return result.Value;
         }
         finally

@@ -24,7 +24,13 @@ internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : 
     public IAsyncEnumerable<Connection> ListAsync(string orgId, CancellationToken cancellationToken) =>
         Yield(QueryAsync("SELECT * FROM connections WHERE org_id = @orgId ORDER BY created_at, id", new { orgId }, _rows.Map, cancellationToken));
 
-    public async Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken)
+    public Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, CancellationToken cancellationToken) =>
+        UpsertAsync(connection, makeDefault: false, cancellationToken);
+
+    public Task<(Connection Connection, bool Created)> UpsertAsDefaultAsync(Connection connection, CancellationToken cancellationToken) =>
+        UpsertAsync(connection, makeDefault: true, cancellationToken);
+
+    private async Task<(Connection Connection, bool Created)> UpsertAsync(Connection connection, bool makeDefault, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
 
@@ -57,6 +63,16 @@ internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : 
                         Db,
                         $"UPDATE connections SET {ConnectionRows.SetMutable.Replace("refresh_token = @RefreshToken", "refresh_token = COALESCE(@RefreshToken, refresh_token)", StringComparison.Ordinal)} WHERE id = @Id RETURNING *",
                         args, transaction, _rows.Map, cancellationToken);
+                }
+
+                if (makeDefault)
+                {
+                    await db.ExecAsync(
+                        """
+                        INSERT INTO org_default_connections (org_id, provider, connection_id) VALUES (@OrgId, @Provider, @Id)
+                        ON CONFLICT (org_id, provider) DO UPDATE SET connection_id = excluded.connection_id
+                        """,
+                        new { stored!.OrgId, stored.Provider, stored.Id }, transaction, cancellationToken);
                 }
 
                 await transaction.CommitAsync(cancellationToken);

@@ -104,9 +104,9 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
         await connection.ExecAsync(
             $"""
             INSERT INTO flows (id, org_id, provider, credential_id, scopes, state_hash, code_verifier, redirect_uri,
-                transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at, envelope_key)
+                transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at, envelope_key, sign_in)
             VALUES (@Id, @OrgId, @Provider, @CredentialId, @Scopes, @StateHash, @CodeVerifier, @RedirectUri,
-                @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt, @EnvelopeKey)
+                @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt, @EnvelopeKey, @SignIn)
             {(ignoreEnvelopeConflict ? "ON CONFLICT (envelope_key) WHERE envelope_key IS NOT NULL DO NOTHING" : string.Empty)}
             """,
             new
@@ -129,6 +129,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
                 ExpiresAt = Db.Time(flow.ExpiresAt),
                 CompletedAt = Db.Time(flow.CompletedAt),
                 flow.EnvelopeKey,
+                flow.SignIn,
             },
             transaction, cancellationToken);
 
@@ -249,6 +250,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
             Transport = r.Str("transport") == "loopback" ? CallbackTransport.Loopback : CallbackTransport.Gateway,
             ReturnUrl = r.StrOrNull("return_url"),
             EnvelopeKey = r.StrOrNull("envelope_key"),
+            SignIn = r.Bool("sign_in"),
             Status = ParseStatus(r.Str("status")),
             ConnectionId = r.StrOrNull("connection_id"),
             GrantedScopes = Sql.FromJson(r.StrOrNull("granted_scopes")),

@@ -55,3 +55,25 @@ internal sealed class DataProtectionKeyStore(Db db, IVault vault, TimeProvider t
 
     private static SealContext Context(string name) => new("data_protection_keys", name, "xml");
 }
+
+internal sealed class SignInLinkStore(Db db, TimeProvider time) : StoreBase(db, time), ISignInLinkStore
+{
+    public async Task CreateAsync(SignInLinkRecord link, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Db.OpenAsync(cancellationToken);
+        await connection.ExecAsync("DELETE FROM signin_links WHERE expires_at < @now", new { now = Db.Time(now) }, null, cancellationToken);
+        await connection.ExecAsync(
+            "INSERT INTO signin_links (token_hash, org_id, operator, return_path, expires_at) VALUES (@TokenHash, @OrgId, @Operator, @ReturnPath, @ExpiresAt)",
+            new { link.TokenHash, link.OrgId, link.Operator, link.ReturnPath, ExpiresAt = Db.Time(link.ExpiresAt) }, null, cancellationToken);
+    }
+
+    public Task<SignInLinkRecord?> ConsumeAsync(string tokenHash, CancellationToken cancellationToken) =>
+        QueryOneAsync("DELETE FROM signin_links WHERE token_hash = @tokenHash RETURNING *", new { tokenHash }, r => new SignInLinkRecord
+        {
+            TokenHash = r.Str("token_hash"),
+            OrgId = r.Str("org_id"),
+            Operator = r.Str("operator"),
+            ReturnPath = r.Str("return_path"),
+            ExpiresAt = r.Time("expires_at"),
+        }, cancellationToken);
+}

@@ -52,6 +52,25 @@ public sealed class DemoQuickstartTests(BrowserFixture browser)
 
             Assert.True(tokenLine is not null, string.Join('\n', output));
             Assert.Contains("→ HTTP 200: access_token demo_at_", tokenLine, StringComparison.Ordinal);
+
+            // The walkthrough ends in the dashboard, signed in, on the new connection.
+            string? link = null;
+            while (link is null && await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            {
+                output.Add(line);
+                if (line.TrimStart().StartsWith($"http://127.0.0.1:{port}/signin/link/", StringComparison.Ordinal))
+                {
+                    link = line.Trim();
+                }
+            }
+
+            Assert.True(link is not null, string.Join('\n', output));
+            Assert.Contains(output, l => l.StartsWith("Connected: conn_", StringComparison.Ordinal));
+            var connectionId = output.First(l => l.StartsWith("Connected: ", StringComparison.Ordinal))["Connected: ".Length..].TrimEnd('.');
+            await page.GotoAsync(link!);
+            await page.Locator("main h1").WaitForAsync();
+            Assert.EndsWith("/connections/" + connectionId, page.Url, StringComparison.Ordinal);
+            Assert.Contains("demo", await page.Locator("main").InnerTextAsync(), StringComparison.OrdinalIgnoreCase);
         }
         finally
         {

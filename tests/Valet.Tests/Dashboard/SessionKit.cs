@@ -31,6 +31,10 @@ internal static class SessionKit
     public static string SetCookie(HttpResponseMessage response) =>
         Assert.Single(response.Headers.TryGetValues("Set-Cookie", out var values) ? values : [], v => v.Contains("valet_session=", StringComparison.Ordinal));
 
+    public static string? SetCookieOrNull(HttpResponseMessage response) =>
+        (response.Headers.TryGetValues("Set-Cookie", out var values) ? values : []).FirstOrDefault(v =>
+            v.Contains("valet_session=", StringComparison.Ordinal) && !v.Contains("expires=Thu, 01 Jan 1970", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Signs in and returns the cookie as a browser would send it back (<c>name=value</c>).</summary>
     public static async Task<string> SessionCookieAsync(HttpClient client, string token = ValetTestServer.AdminToken, string org = "default")
     {

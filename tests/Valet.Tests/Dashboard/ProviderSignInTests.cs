@@ -1,0 +1,139 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using Valet.Core.Stores;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Dashboard;
+
+/// <summary>
+/// SPEC §10 "Sign in with a provider", in Chromium against the real oidc-provider configured under two provider ids
+/// (<c>idp</c> and <c>idp2</c>), with an allow-list of one operator.
+/// </summary>
+[Collection("idp")]
+public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
+{
+    private const string Operator = "op-alice";
+    private ValetTestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        await idp.ResetAsync();
+        var settings = idp.ProviderSettings("idp");
+        foreach (var (key, value) in idp.ProviderSettings("idp2"))
+        {
+            settings[key] = value;
+        }
+
+        settings["Dashboard:SignInProvider"] = "idp,idp2";
+        settings["Dashboard:Operators"] = "someone-else@example.test, OP-ALICE";
+        _server = await ValetTestServer.StartAsync(settings);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await idp.ResetAsync();
+    }
+
+    [Fact]
+    public async Task SignInThroughTheIdp_MeShowsProviderAndLogin_SwitchingProviders_KeepsTheFirstConnection()
+    {
+        var (page, consoleErrors) = await DashboardKit.NewPageAsync(browser);
+        var orgs = _server.Services.GetRequiredService<IOrgStore>();
+        var connections = _server.Services.GetRequiredService<IConnectionStore>();
+
+        await page.GotoAsync(new Uri(_server.BaseUrl, "/keys").ToString());
+        Assert.Equal("/keys", await page.Locator("input[name=return]").First.InputValueAsync());
+        await DashboardKit.ScreenshotAsync(page, "signin-providers");
+        await page.Locator("#signin-idp").ClickAsync();
+        await CompleteAtIdpAsync(page, Operator);
+
+        Assert.EndsWith("/keys", page.Url, StringComparison.Ordinal);
+        Assert.Equal("Keys", await page.Locator("main h1").InnerTextAsync());
+        var me = await MeAsync(page);
+        Assert.Equal("idp", me.GetProperty("provider").GetString());
+        Assert.Equal(Operator, me.GetProperty("account_login").GetString());
+        Assert.Equal(Operator, me.GetProperty("operator").GetString());
+        Assert.Equal("default", me.GetProperty("org").GetString());
+        Assert.Equal(idp.Issuer + "/api", me.GetProperty("base_url").GetString());
+        var first = Assert.Single(await connections.ListAsync("default", CancellationToken.None).ToListAsync());
+        Assert.Equal(first.Id, await orgs.FindDefaultConnectionAsync("default", "idp", CancellationToken.None));
+
+        await page.GotoAsync(new Uri(_server.BaseUrl, "/signin?return=/").ToString());
+        await page.Locator("#signin-idp2").ClickAsync();
+        await CompleteAtIdpAsync(page, Operator);
+
+        Assert.Equal("Integrations", await page.Locator("main h1").InnerTextAsync());
+        me = await MeAsync(page);
+        Assert.Equal("idp2", me.GetProperty("provider").GetString());
+        Assert.Equal(Operator, me.GetProperty("account_login").GetString());
+        var all = await connections.ListAsync("default", CancellationToken.None).ToListAsync();
+        Assert.Equal(["idp", "idp2"], all.Select(c => c.Provider).Order(StringComparer.Ordinal));
+        Assert.Contains(all, c => c.Id == first.Id);
+        Assert.Equal(first.Id, await orgs.FindDefaultConnectionAsync("default", "idp", CancellationToken.None));
+        Assert.Equal(all.Single(c => c.Provider == "idp2").Id, await orgs.FindDefaultConnectionAsync("default", "idp2", CancellationToken.None));
+        await DashboardKit.ScreenshotAsync(page, "signed-in-with-provider");
+        // The IdP's pages log their own failed loads; what must not happen is a CSP refusal on Valet's pages (the form-action redirect).
+        Assert.DoesNotContain(consoleErrors, e => e.Contains("Content Security Policy", StringComparison.Ordinal));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task ALoginNotOnTheAllowList_IsRefused_AndLeavesNoConnectionOrSession()
+    {
+        var (page, _) = await DashboardKit.NewPageAsync(browser);
+
+        await page.GotoAsync(new Uri(_server.BaseUrl, "/signin").ToString());
+        await page.Locator("#signin-idp").ClickAsync();
+        await CompleteAtIdpAsync(page, "op-mallory");
+
+        Assert.Equal("Sign-in refused", await page.Locator("#result").InnerTextAsync());
+        Assert.Contains("not_an_operator", await page.ContentAsync(), StringComparison.Ordinal);
+        await DashboardKit.ScreenshotAsync(page, "signin-refused");
+        var me = await page.APIRequest.GetAsync(new Uri(_server.BaseUrl, "/me").ToString());
+        Assert.Equal(401, me.Status);
+        Assert.Empty(await _server.Services.GetRequiredService<IConnectionStore>().ListAsync("default", CancellationToken.None).ToListAsync());
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Me_WithoutASession_Is401_AndTheSignInPageOffersEachProvider()
+    {
+        using var client = SessionKit.Client(_server.BaseUrl);
+
+        using var me = await client.GetAsync("/me");
+        var signIn = await client.GetStringAsync("/signin");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
+        Assert.Contains("id=\"signin-idp\"", signIn, StringComparison.Ordinal);
+        Assert.Contains("id=\"signin-idp2\"", signIn, StringComparison.Ordinal);
+    }
+
+    private static async Task<JsonElement> MeAsync(IPage page)
+    {
+        var response = await page.APIRequest.GetAsync(page.Url[..page.Url.IndexOf('/', 8)] + "/me");
+        Assert.Equal(200, response.Status);
+        return (await response.JsonAsync())!.Value;
+    }
+
+    /// <summary>The IdP's login (unless it still has a session for this browser) and consent (unless already given), then back at Valet.</summary>
+    private static async Task CompleteAtIdpAsync(IPage page, string login)
+    {
+        var loginField = page.Locator("input[name=login]");
+        var consent = page.GetByRole(AriaRole.Button, new() { Name = "Continue" });
+        var back = page.Locator("main h1").Or(page.Locator("#result"));
+        await loginField.Or(consent).Or(back).First.WaitForAsync();
+        if (await loginField.CountAsync() > 0)
+        {
+            await DashboardKit.ConsentAtIdpAsync(page, login);
+        }
+        else if (await consent.CountAsync() > 0)
+        {
+            await consent.ClickAsync();
+        }
+
+        await back.First.WaitForAsync();
+    }
+}
