@@ -132,10 +132,9 @@ internal static class InternalEndpoints
             started.Flow.ExpiresAt, started.Flow.RedirectUri));
     }
 
-    private static async Task<Results<Ok<InternalStatusResponse>, ProblemResult>> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
-
     /// <summary><c>valet dashboard</c>: a single-use, five-minute sign-in link for the local operator.</summary>
-    private static async Task<IResult> SignInLinkAsync(InternalSignInLinkRequest? request, SignInLinks links, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<InternalSignInLinkResponse>, ProblemResult>> SignInLinkAsync(InternalSignInLinkRequest? request,
+        SignInLinks links, CancellationToken cancellationToken)
     {
         var org = request?.Org ?? Org.DefaultId;
         var returnPath = request?.Return ?? "/";
@@ -145,13 +144,11 @@ internal static class InternalEndpoints
         }
 
         return await links.IssueAsync(org, returnPath, cancellationToken) is { } link
-            ? TypedResults.Ok(new { url = link.Url, expires_at = link.ExpiresAt })
+            ? TypedResults.Ok(new InternalSignInLinkResponse(link.Url, link.ExpiresAt))
             : Problems.NotFound("org_not_found", $"No org '{org}'.");
     }
 
-    private static async Task<IResult> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
-
-internal sealed record InternalSignInLinkResponse(string Url, DateTimeOffset ExpiresAt);
+    private static async Task<Results<Ok<InternalStatusResponse>, ProblemResult>> StatusAsync(string state, IFlowStore flows, IConnectionStore connections, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var flow = state.Length <= 512 ? await flows.FindByStateAsync(Ids.Sha256Hex(state), time.GetUtcNow(), cancellationToken) : null;
