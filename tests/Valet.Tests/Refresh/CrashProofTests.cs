@@ -72,7 +72,7 @@ public sealed class CrashProofTests(PostgresFixture postgres, IdpFixture idp, Br
             using var admin = RefreshKit.Client(live[0].Node.BaseUrl, ValetTestServer.AdminToken);
             var created = await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = $"agent{trial}", permissions = new[] { new { connection = connectionId } } });
             var apiKey = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
-            await ExpireAsync(connectionId);
+            await RefreshKit.ExpireInPostgresAsync(_database, connectionId);
             await idp.SetSlowAsync(1000);
 
             using var agent = RefreshKit.StormClient(apiKey);
@@ -195,14 +195,5 @@ public sealed class CrashProofTests(PostgresFixture postgres, IdpFixture idp, Br
         await using var reader = await command.ExecuteReaderAsync();
         Assert.True(await reader.ReadAsync());
         return (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1));
-    }
-
-    private async Task ExpireAsync(string connectionId)
-    {
-        await using var db = new NpgsqlConnection(_database);
-        await db.OpenAsync();
-        await using var command = new NpgsqlCommand("UPDATE connections SET expires_at = now() - interval '1 minute' WHERE id = @id", db);
-        command.Parameters.AddWithValue("id", connectionId);
-        Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 }

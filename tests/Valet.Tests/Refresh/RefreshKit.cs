@@ -105,6 +105,16 @@ internal static class RefreshKit
             response.Headers.TryGetValues("Retry-After", out var values) ? values.Single() : null);
     }
 
+    /// <summary>The same, straight in a PostgreSQL database shared by several nodes (as an out-of-band write).</summary>
+    public static async Task ExpireInPostgresAsync(string database, string connectionId)
+    {
+        await using var db = new Npgsql.NpgsqlConnection(database);
+        await db.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("UPDATE connections SET expires_at = now() - interval '1 minute' WHERE id = @id", db);
+        command.Parameters.AddWithValue("id", connectionId);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
     /// <summary>Makes Valet see the stored access token as expired (the IdP's token itself is untouched).</summary>
     public static async Task ExpireAsync(IServiceProvider services, string connectionId)
     {

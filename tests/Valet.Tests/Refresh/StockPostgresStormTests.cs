@@ -53,7 +53,7 @@ public sealed class StockPostgresStormTests(StockPostgresFixture postgres, IdpFi
         using var admin = RefreshKit.Client(_nodes[0].BaseUrl, ValetTestServer.AdminToken);
         var created = await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = "agent", permissions = new[] { new { connection = connectionId } } });
         var key = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
-        await ExpireAsync(connectionId);
+        await RefreshKit.ExpireInPostgresAsync(_database, connectionId);
         var refreshesBefore = await idp.RefreshRequestsAsync();
         using var agent = RefreshKit.StormClient(key);
 
@@ -77,14 +77,5 @@ public sealed class StockPostgresStormTests(StockPostgresFixture postgres, IdpFi
         await db.OpenAsync();
         await using var command = new NpgsqlCommand("SHOW max_connections", db);
         return int.Parse((string)(await command.ExecuteScalarAsync())!, System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private async Task ExpireAsync(string connectionId)
-    {
-        await using var db = new NpgsqlConnection(_database);
-        await db.OpenAsync();
-        await using var command = new NpgsqlCommand("UPDATE connections SET expires_at = now() - interval '1 minute' WHERE id = @id", db);
-        command.Parameters.AddWithValue("id", connectionId);
-        Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 }
