@@ -23,8 +23,12 @@ internal static class DashboardEndpoints
         services.AddAntiforgery(options =>
         {
             options.FormFieldName = AntiforgeryField;
-            options.Cookie.Name = settings.PublicUrlIsHttps ? "__Host-valet_af" : "valet_af";
-            options.Cookie.SecurePolicy = settings.PublicUrlIsHttps ? CookieSecurePolicy.Always : CookieSecurePolicy.SameAsRequest;
+            // Not __Host-/Always even behind an https public URL: ASP.NET Core's antiforgery throws (a 500 on every page)
+            // when SecurePolicy is Always and the request reached Valet over http — the usual case behind a TLS proxy
+            // that is not listed in VALET_TRUSTED_PROXIES. The token is also bound to the session's user; the session
+            // cookie itself keeps __Host- and Secure (docs/decisions.md).
+            options.Cookie.Name = "valet_af";
+            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             options.Cookie.SameSite = SameSiteMode.Strict;
             options.Cookie.Path = "/";
             options.SuppressXFrameOptionsHeader = true; // DashboardSecurity sends DENY itself.

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -32,8 +33,20 @@ internal static class SignInEndpoints
     {
         routes.MapGet("/signin", SignInPage).AllowAnonymous().ExcludeFromDescription();
         routes.MapPost("/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
-        routes.MapPost("/signout", async (HttpContext context, OperatorSessions sessions) =>
+        routes.MapPost("/signout", async (HttpContext context, OperatorSessions sessions, IAntiforgery antiforgery) =>
         {
+            // The form's token is bound to the session's user (as on every dashboard page): authenticate it first.
+            var session = await context.AuthenticateAsync(ValetClaims.SessionScheme);
+            if (session.Succeeded)
+            {
+                context.User = session.Principal;
+            }
+
+            if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context))
+            {
+                return FormExpired();
+            }
+
             await sessions.SignOutAsync(context);
             return Results.Redirect("/signin");
         }).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
@@ -82,11 +95,27 @@ internal static class SignInEndpoints
         await CallbackPage.WriteHtmlAsync(context.Response, "Sign in to Valet", "An operator of the org must be signed in to connect an account.", true, null, form);
     }
 
-    private static async Task<IResult> SignInAsync(HttpContext context, OperatorTokens tokens, IOrgStore orgs, OperatorSessions sessions)
+    private static async Task<IResult> SignInAsync(HttpContext context, OperatorTokens tokens, IOrgStore orgs, OperatorSessions sessions,
+        IAntiforgery antiforgery)
     {
         if (!context.Request.HasFormContentType)
         {
             return Problems.BadRequest("invalid_request", "Expected a form post.");
+        }
+
+        // Login CSRF: a sign-in posted from another site would sign the person in as the attacker's operator.
+        try
+        {
+            await context.Request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (InvalidDataException)
+        {
+            return Problems.BadRequest("invalid_request", "The form body could not be read (malformed, or containing forbidden characters).");
+        }
+
+        if (!await antiforgery.IsRequestValidAsync(context))
+        {
+            return FormExpired();
         }
 
         var form = await context.Request.ReadFormAsync(context.RequestAborted);
@@ -170,6 +199,10 @@ internal static class SignInEndpoints
     /// </summary>
     private static string? ReturnPath(string? value) =>
         string.IsNullOrEmpty(value) ? "/me" : ReturnUrls.IsLocalPath(value) ? value : null;
+
+    /// <summary>400: the form's antiforgery token is missing or stale (the page was not ours, or is old).</summary>
+    private static IResult FormExpired() =>
+        Problems.BadRequest("antiforgery", "This form was not accepted: its anti-forgery token is missing or stale. Reload the page and try again.");
 
     private static IResult InvalidReturn() =>
         Problems.BadRequest("invalid_return_url", "return must be a plain path on this server: '/' then path and query characters only.");

@@ -230,12 +230,12 @@ public sealed class ClientAgainstServerTests(IdpFixture idp, BrowserFixture brow
     {
         using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
         using var person = new HttpClient(handler) { BaseAddress = _server.BaseUrl };
-        using var signIn = await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string>
+        using var signIn = await SignInForms.SignInAsync(person, new Dictionary<string, string>
         {
             ["token"] = ValetTestServer.AdminToken,
             ["org"] = "default",
             ["return"] = connectUrl.PathAndQuery,
-        }));
+        });
         Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
 
         using var toIdp = await person.GetAsync(connectUrl);

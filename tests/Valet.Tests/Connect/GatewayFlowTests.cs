@@ -188,15 +188,15 @@ public sealed class GatewayFlowTests(IdpFixture idp, BrowserFixture browser) : C
         Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
         Assert.StartsWith("/signin", anonymous.Headers.Location!.OriginalString, StringComparison.Ordinal);
 
-        var badSignIn = await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = "wrong", ["org"] = "other" }));
+        var badSignIn = await SignInForms.SignInAsync(person, new Dictionary<string, string> { ["token"] = "wrong", ["org"] = "other" });
         Assert.Equal(HttpStatusCode.Unauthorized, badSignIn.StatusCode);
-        await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "other" }));
+        await SignInForms.SignInAsync(person, new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "other" });
         Assert.Equal("other", (await person.GetFromJsonAsync<JsonElement>("/me")).GetProperty("org").GetString());
 
         var otherOrg = await person.GetAsync($"/connect-authorize?flow={flowId}");
         Assert.Equal(HttpStatusCode.Forbidden, otherOrg.StatusCode);
 
-        await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "default" }));
+        await SignInForms.SignInAsync(person, new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "default" });
         var ownOrg = await person.GetAsync($"/connect-authorize?flow={flowId}");
         Assert.Equal(HttpStatusCode.Redirect, ownOrg.StatusCode);
         Assert.StartsWith(Idp.Issuer, ownOrg.Headers.Location!.ToString(), StringComparison.Ordinal);

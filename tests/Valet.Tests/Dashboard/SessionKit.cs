@@ -18,13 +18,45 @@ internal static class SessionKit
             form["return"] = returnPath;
         }
 
+        // As a browser: the form's antiforgery token and its cookie come from the sign-in page.
+        var (field, afToken, antiforgeryCookie) = await AntiforgeryAsync(client, "/signin", null);
+        form[field] = afToken;
         using var request = new HttpRequestMessage(HttpMethod.Post, "/signin") { Content = new FormUrlEncodedContent(form) };
+        request.Headers.Add("Cookie", antiforgeryCookie);
         foreach (var (name, value) in headers ?? new Dictionary<string, string>())
         {
             request.Headers.TryAddWithoutValidation(name, value);
         }
 
         return await client.SendAsync(request);
+    }
+
+    /// <summary>Signs out with the session <paramref name="cookie"/>, posting the form of a dashboard page with its token.</summary>
+    public static async Task<HttpResponseMessage> SignOutAsync(HttpClient client, string cookie)
+    {
+        var (field, value, antiforgeryCookie) = await AntiforgeryAsync(client, "/", cookie);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/signout")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { [field] = value }),
+        };
+        request.Headers.Add("Cookie", cookie + "; " + antiforgeryCookie);
+        return await client.SendAsync(request);
+    }
+
+    private static async Task<(string Field, string Token, string Cookie)> AntiforgeryAsync(HttpClient client, string page, string? cookie)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, page);
+        if (cookie is not null)
+        {
+            request.Headers.Add("Cookie", cookie);
+        }
+
+        using var response = await client.SendAsync(request);
+        var html = await response.Content.ReadAsStringAsync();
+        var match = System.Text.RegularExpressions.Regex.Match(html, "<input type=\"hidden\" name=\"(?<name>__valet_af)\" value=\"(?<value>[^\"]*)\"");
+        Assert.True(match.Success, $"no antiforgery field on {page} ({(int)response.StatusCode})");
+        var set = (response.Headers.TryGetValues("Set-Cookie", out var values) ? values : []).First(v => v.Contains("valet_af=", StringComparison.Ordinal));
+        return (match.Groups["name"].Value, WebUtility.HtmlDecode(match.Groups["value"].Value), set.Split(';')[0]);
     }
 
     /// <summary>The session's Set-Cookie header (the whole line, with its attributes).</summary>

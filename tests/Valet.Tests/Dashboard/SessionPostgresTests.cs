@@ -23,7 +23,7 @@ public sealed class SessionPostgresTests(PostgresFixture postgres)
             var cookie = await SessionKit.SessionCookieAsync(browserA);
 
             Assert.Equal(HttpStatusCode.OK, await SessionKit.MeAsync(browserB, cookie));
-            using (await SessionKit.SendAsync(browserB, HttpMethod.Post, "/signout", cookie))
+            using (await SessionKit.SignOutAsync(browserB, cookie))
             {
             }
 

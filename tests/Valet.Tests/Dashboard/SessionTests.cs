@@ -24,7 +24,7 @@ public sealed class SessionTests
             Assert.True(body.TryGetProperty("since", out _));
         }
 
-        using var signOut = await SessionKit.SendAsync(browser, HttpMethod.Post, "/signout", cookie);
+        using var signOut = await SessionKit.SignOutAsync(browser, cookie);
 
         Assert.Equal(HttpStatusCode.Redirect, signOut.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, await SessionKit.MeAsync(browser, cookie));
@@ -60,6 +60,26 @@ public sealed class SessionTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task SignInAndSignOut_WithoutTheirFormsAntiforgeryToken_Are400_AndChangeNothing()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        using var browser = SessionKit.Client(server.BaseUrl);
+
+        // Login CSRF: another site posting the (right) token must not sign the person in.
+        using var forged = await browser.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = ValetTestServer.AdminToken, ["org"] = "default",
+        }));
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Null(SessionKit.SetCookieOrNull(forged));
+
+        var cookie = await SessionKit.SessionCookieAsync(browser);
+        using var forgedSignOut = await SessionKit.SendAsync(browser, HttpMethod.Post, "/signout", cookie);
+        Assert.Equal(HttpStatusCode.BadRequest, forgedSignOut.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, await SessionKit.MeAsync(browser, cookie));
     }
 
     [Fact]

@@ -211,10 +211,10 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         // A person of the org opens the link, signs in at the IdP and consents.
         using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
         using var person = new HttpClient(handler) { BaseAddress = Server.BaseUrl };
-        (await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string>
+        (await SignInForms.SignInAsync(person, new Dictionary<string, string>
         {
             ["token"] = ValetTestServer.AdminToken, ["org"] = "default", ["return"] = new Uri(connectUrl).PathAndQuery,
-        }))).Dispose();
+        })).Dispose();
         var authorize = await person.GetAsync(new Uri(connectUrl));
         Assert.Equal(HttpStatusCode.Redirect, authorize.StatusCode);
         var waiting = client.CallToolAsync("wait_for_connection", new Dictionary<string, object?> { ["flow_id"] = flowId, ["timeout_seconds"] = 30 });

@@ -66,12 +66,12 @@ public sealed class EnvelopeMatrixTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
         Assert.StartsWith("/signin?return=", anonymous.Headers.Location!.OriginalString, StringComparison.Ordinal);
 
-        var signIn = await person.PostAsync("/signin", new FormUrlEncodedContent(new Dictionary<string, string>
+        var signIn = await SignInForms.SignInAsync(person, new Dictionary<string, string>
         {
             ["token"] = ValetTestServer.AdminToken,
             ["org"] = "default",
             ["return"] = connectUrl.PathAndQuery,
-        }));
+        });
         Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
         Assert.Equal(connectUrl.PathAndQuery, signIn.Headers.Location!.OriginalString);
 

@@ -11,8 +11,7 @@ namespace Valet.Tests.Server;
 /// </summary>
 public sealed class RateLimitTests
 {
-    private static FormUrlEncodedContent SignInForm(string token) =>
-        new(new Dictionary<string, string> { ["token"] = token, ["org"] = "default" });
+    private static Dictionary<string, string> SignInForm(string token) => new() { ["token"] = token, ["org"] = "default" };
 
     private static async Task AssertRateLimitedAsync(HttpResponseMessage response)
     {
@@ -28,14 +27,14 @@ public sealed class RateLimitTests
     public async Task SignIn_ThirtyBadGuessesFromOneAddress_AreRefusedWith429_AndWhileLockedOutTheRightTokenIsRefusedToo()
     {
         await using var server = await ValetTestServer.StartAsync();
-        using var person = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = server.BaseUrl };
+        using var person = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true }) { BaseAddress = server.BaseUrl };
 
         var statuses = new List<HttpStatusCode>();
         HttpResponseMessage? last = null;
         for (var i = 0; i < 30; i++)
         {
             last?.Dispose();
-            last = await person.PostAsync("/signin", SignInForm("guess-" + i));
+            last = await SignInForms.SignInAsync(person, SignInForm("guess-" + i));
             statuses.Add(last.StatusCode);
         }
 
@@ -46,7 +45,7 @@ public sealed class RateLimitTests
         await AssertRateLimitedAsync(last!);
 
         // Locked out means locked out: the right token is not even checked (else the limiter would confirm a guess).
-        using var right = await person.PostAsync("/signin", SignInForm(ValetTestServer.AdminToken));
+        using var right = await SignInForms.SignInAsync(person, SignInForm(ValetTestServer.AdminToken));
         await AssertRateLimitedAsync(right);
         using var admin = server.Client();
         await AssertRateLimitedAsync(await admin.GetAsync("/v1/orgs/default"));

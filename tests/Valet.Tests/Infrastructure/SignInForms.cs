@@ -1,0 +1,34 @@
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Valet.Tests.Infrastructure;
+
+/// <summary>
+/// Posts the sign-in and sign-out forms as a browser does: with the antiforgery token of the page that shows them
+/// (<c>GET /signin</c>, or a dashboard page for sign-out). The client must keep cookies (the token's cookie half).
+/// </summary>
+internal static partial class SignInForms
+{
+    public static Task<HttpResponseMessage> SignInAsync(HttpClient client, IDictionary<string, string> fields) =>
+        PostAsync(client, "/signin", "/signin", fields);
+
+    public static Task<HttpResponseMessage> SignOutAsync(HttpClient client) =>
+        PostAsync(client, "/", "/signout", new Dictionary<string, string>());
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient client, string page, string action, IDictionary<string, string> fields)
+    {
+        var html = await client.GetStringAsync(page);
+        var token = TokenField().Match(html);
+        var body = new Dictionary<string, string>(fields);
+        if (token.Success)
+        {
+            body[token.Groups["name"].Value] = WebUtility.HtmlDecode(token.Groups["value"].Value);
+        }
+
+        return await client.PostAsync(action, new FormUrlEncodedContent(body));
+    }
+
+    [GeneratedRegex("<input type=\"hidden\" name=\"(?<name>__valet_af|__RequestVerificationToken)\" value=\"(?<value>[^\"]*)\"")]
+    private static partial Regex TokenField();
+}
