@@ -101,8 +101,7 @@ public sealed partial class FlowEngine(
 
         if (await flows.CountPendingAsync(request.OrgId, now, cancellationToken) >= options.Value.MaxPendingPerOrg)
         {
-            return FlowStart.Failed(FlowStartError.TooManyPending,
-                $"The org has {options.Value.MaxPendingPerOrg} unfinished flows (Flows:MaxPendingPerOrg); try again when some have ended or expired.");
+            return TooManyPending();
         }
 
         var state = Ids.RandomToken(32);
@@ -137,6 +136,9 @@ public sealed partial class FlowEngine(
         return new FlowStart { Flow = flow, State = state, AuthorizationUrl = url };
     }
 
+    private FlowStart TooManyPending() => FlowStart.Failed(FlowStartError.TooManyPending,
+        $"The org has {options.Value.MaxPendingPerOrg} unfinished flows (Flows:MaxPendingPerOrg); try again when some have ended or expired.");
+
     /// <summary>
     /// The flow an envelope points at: the one reusable flow for (org, provider, credential, scopes), else a new one. Its
     /// state is never revealed (no authorization URL is returned): the connect link re-arms it for the person who opens it.
@@ -165,8 +167,7 @@ public sealed partial class FlowEngine(
         var (flow, created) = await flows.FindOrCreateEnvelopeFlowAsync(candidate, options.Value.MaxPendingPerOrg, now, cancellationToken);
         if (flow is null)
         {
-            return FlowStart.Failed(FlowStartError.TooManyPending,
-                $"The org has {options.Value.MaxPendingPerOrg} unfinished flows (Flows:MaxPendingPerOrg); try again when some have ended or expired.");
+            return TooManyPending();
         }
 
         if (created)

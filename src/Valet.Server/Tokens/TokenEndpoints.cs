@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -111,7 +110,7 @@ internal static class TokenEndpoints
     {
         if (outcome.RetryAfter is { } retryAfter)
         {
-            response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            response.Headers.RetryAfter = RetryAfterResult.Seconds(retryAfter);
         }
 
         return Problems.Create(outcome.TimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, "provider_unavailable",
