@@ -46,7 +46,7 @@ internal static class TokenResponseReader
     {
         var status = (int)response.StatusCode;
         var json = body is null ? null : ParseBody(body);
-        var error = json is null ? null : Str(json, "error");
+        var error = json is null ? null : ErrorCode(json, status);
 
         if (status is >= 300 and < 400)
         {
@@ -88,6 +88,15 @@ internal static class TokenResponseReader
 
         return ReadTokens(provider, json, status);
     }
+
+    /// <summary>
+    /// The error code of an answer: RFC 6749 §5.2 <c>error</c>; on a non-2xx answer without one, a string <c>code</c>, which
+    /// is where Notion's error object puts it (<c>{"object":"error","status":400,"code":"invalid_grant","message":…}</c>,
+    /// https://developers.notion.com/reference/status-codes). Never read on a success answer.
+    /// </summary>
+    private static string? ErrorCode(JsonObject json, int status) =>
+        Str(json, "error")
+        ?? (status is < 200 or >= 300 && json["code"] is JsonValue code && code.GetValueKind() == JsonValueKind.String ? code.GetValue<string>() : null);
 
     public static TokenResult Fail(TokenErrorKind kind, string code, int? status = null, TimeSpan? retryAfter = null) =>
         TokenResult.Failure(new TokenError(kind, SanitizeCode(code), retryAfter, status));

@@ -101,7 +101,13 @@ public static class BuiltInProviders
             RevocationEndpoint = U("https://api.notion.com/v1/oauth/revoke"),
             UserInfoEndpoint = U("https://api.notion.com/v1/users/me"),
             ExtraAuthorizationParameters = P(("owner", "user")),
+
+            // "Create a token" / "Refresh a token" / "Revoke token": JSON bodies, HTTP Basic client authentication and
+            // Notion-Version on each (https://developers.notion.com/reference/create-a-token, /reference/refresh-a-token,
+            // /reference/revoke-token). Errors carry their code in "code" (/reference/status-codes); no expires_in.
             TokenEndpointAuth = TokenEndpointAuthMethod.ClientSecretBasic,
+            TokenRequestFormat = TokenRequestFormat.Json,
+            Quirks = ProviderQuirks.ApiHeadersOnTokenRequests,
             Identity = new() { IdPath = "bot.owner.user.id", LoginPath = "bot.owner.user.name", EmailPath = "bot.owner.user.person.email" },
             ApiBaseUrls = ["https://api.notion.com"],
             ApiHeaders = P(("Notion-Version", "2022-06-28")),

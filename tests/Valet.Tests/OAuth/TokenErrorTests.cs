@@ -26,6 +26,15 @@ public sealed class TokenErrorTests
     [InlineData(200, "{not json", TokenErrorKind.Transient, "invalid_response")]
     [InlineData(200, """{"token_type":"Bearer"}""", TokenErrorKind.Transient, "invalid_response")]
     [InlineData(401, "", TokenErrorKind.InvalidClient, "invalid_client")]
+
+    // Notion's error object carries the code in "code" (https://developers.notion.com/reference/status-codes).
+    [InlineData(400, """{"object":"error","status":400,"code":"invalid_grant","message":"Invalid code: this code has been revoked."}""", TokenErrorKind.InvalidGrant, "invalid_grant")]
+    [InlineData(400, """{"object":"error","status":400,"code":"invalid_json","message":"Error parsing JSON body."}""", TokenErrorKind.OtherOAuthError, "invalid_json")]
+    [InlineData(503, """{"object":"error","status":503,"code":"service_unavailable","message":"Notion is unavailable."}""", TokenErrorKind.Transient, "service_unavailable")]
+
+    // A numeric "code" is not an OAuth error code; a "code" on a success answer is never read as an error.
+    [InlineData(400, """{"code":400,"message":"bad"}""", TokenErrorKind.OtherOAuthError, "http_400")]
+    [InlineData(200, """{"code":"invalid_grant","token_type":"Bearer"}""", TokenErrorKind.Transient, "invalid_response")]
     public async Task Failures_AreClassified(int status, string body, TokenErrorKind kind, string code)
     {
         var result = await RefreshAgainst(status, body);
