@@ -141,8 +141,8 @@ public sealed class RefreshOutcomeTests
         var outcome = Assert.IsType<TokenOutcome.ProviderUnavailable>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
 
         Assert.False(outcome.TimedOut);
-        Assert.Null(outcome.RetryAfter);
         var stored = rig.Stored();
+        Assert.Equal(stored.NextRefreshAt - rig.Now, outcome.RetryAfter); // Retry-After: when the backoff lets the provider be called again
         Assert.Equal((before.AccessToken, before.RefreshToken, before.ExpiresAt), (stored.AccessToken, stored.RefreshToken, stored.ExpiresAt));
         Assert.Equal(ConnectionStatus.Active, stored.Status);
         Assert.Null(stored.StatusReason);
