@@ -67,7 +67,7 @@ internal static class TokenResponseReader
             && ok.TryGetValue<bool>(out var okValue) && !okValue;
         if (error is not null || okFalse)
         {
-            return Classify(error ?? "unknown_error", status);
+            return Classify(error ?? "unknown_error", status, json);
         }
 
         if (response.StatusCode == HttpStatusCode.Unauthorized)
@@ -121,13 +121,21 @@ internal static class TokenResponseReader
         return sb.Length == 0 ? "unknown_error" : sb.ToString();
     }
 
-    private static TokenResult Classify(string error, int status)
+    private static TokenResult Classify(string error, int status, JsonObject? json)
     {
         var code = SanitizeCode(error);
         var kind = InvalidGrantCodes.Contains(code) ? TokenErrorKind.InvalidGrant
             : InvalidClientCodes.Contains(code) ? TokenErrorKind.InvalidClient
             : TransientCodes.Contains(code) ? TokenErrorKind.Transient
             : TokenErrorKind.OtherOAuthError;
+
+        // A person must act (MFA, consent, Conditional Access…): refines a dead grant or an otherwise unknown error, never
+        // a client failure or an outage. The reason becomes the code.
+        if (kind is TokenErrorKind.InvalidGrant or TokenErrorKind.OtherOAuthError && InteractionReasons.Find(code, json) is { } reason)
+        {
+            return Fail(TokenErrorKind.InteractionRequired, reason, status);
+        }
+
         return Fail(kind, code, status);
     }
 

@@ -43,7 +43,9 @@ public abstract record TokenOutcome
     }
 
     /// <summary>
-    /// A person must reconnect. <see cref="Reason"/> is coarse and machine-readable: <c>invalid_grant</c>,
+    /// A person must reconnect. <see cref="Reason"/> is coarse and machine-readable: <c>invalid_grant</c>, a
+    /// <see cref="OAuth.InteractionReasons"/> value (<c>mfa_required</c>, <c>consent_required</c>, <c>conditional_access</c>,
+    /// <c>login_required</c>, <c>interaction_required</c>),
     /// <c>invalid_client</c>, <c>refresh_outcome_unknown</c>, <c>no_refresh_token</c>, <c>no_client</c>, <c>unknown_provider</c>.
     /// </summary>
     public sealed record ReauthRequired(Connection Connection, string Reason) : TokenOutcome;

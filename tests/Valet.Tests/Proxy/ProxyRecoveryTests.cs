@@ -71,6 +71,7 @@ public sealed class ProxyRecoveryTests(ProxyHarness harness)
             Assert.Equal("reauth_required", envelope.GetProperty("code").GetString());
             Assert.Equal("urn:valet:problem:reauth_required", envelope.GetProperty("type").GetString());
             Assert.Equal(connectionId, envelope.GetProperty("connection_id").GetString());
+            Assert.Equal("invalid_grant", envelope.GetProperty("reason").GetString());
         }
 
         Assert.Equal(seenAfterFirst, harness.Upstream.Seen.Count);

@@ -115,6 +115,25 @@ public sealed class RefreshOutcomeTests
     }
 
     [Fact]
+    public async Task InteractionRequired_IsTerminal_WithItsReason_EvenAfterAnUnknownOutcome()
+    {
+        using var rig = new RefreshRig();
+        rig.Add(Expired, tweak: c => c with { StatusReason = "refresh_outcome_unknown" });
+        rig.OAuth.Handler = (_, _, _) => Task.FromResult(TokenResult.Failure(new TokenError(TokenErrorKind.InteractionRequired, "mfa_required", HttpStatus: 400)));
+        var service = rig.NewService();
+
+        var outcome = Assert.IsType<TokenOutcome.ReauthRequired>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
+        var again = Assert.IsType<TokenOutcome.ReauthRequired>(await service.GetAccessTokenAsync(RefreshRig.Id, true, default));
+
+        // What the person must do explains the failure better than an earlier lost answer.
+        Assert.Equal("mfa_required", outcome.Reason);
+        Assert.Equal("mfa_required", again.Reason);
+        Assert.Equal(1, rig.OAuth.Calls);
+        Assert.Equal((ConnectionStatus.ReauthRequired, "mfa_required"), (rig.Stored().Status, rig.Stored().StatusReason));
+        Assert.Equal("mfa_required", Assert.Single(rig.Audit.Events).Detail);
+    }
+
+    [Fact]
     public async Task ProviderOutage_InsideTheSkewWindow_ServesTheStillValidToken()
     {
         using var rig = new RefreshRig();
