@@ -27,7 +27,7 @@ public static class BuiltInProviders
             Identity = new() { IdPath = "id", LoginPath = "login", EmailPath = "email" },
             ApiBaseUrls = ["https://api.github.com"],
             ApiHeaders = P(("X-GitHub-Api-Version", "2022-11-28")),
-            Targets = [new() { Name = "api", BaseUrl = "https://api.github.com" }],
+            Targets = [new() { Name = "api", Path = "" }],
         },
         new()
         {
@@ -73,8 +73,8 @@ public static class BuiltInProviders
             ApiBaseUrls = ["https://graph.microsoft.com"],
             Targets =
             [
-                new() { Name = "mail", BaseUrl = "https://graph.microsoft.com/v1.0/me/messages", RequiredScopes = ["Mail.Read"] },
-                new() { Name = "calendar", BaseUrl = "https://graph.microsoft.com/v1.0/me/calendar", RequiredScopes = ["Calendars.Read"] },
+                new() { Name = "mail", Path = "v1.0/me/messages", RequiredScopes = ["Mail.Read"] },
+                new() { Name = "calendar", Path = "v1.0/me/calendar", RequiredScopes = ["Calendars.Read"] },
             ],
         },
         new()

@@ -63,8 +63,15 @@ public sealed record ManagedTargetDefinition
 {
     public required string Name { get; init; }
 
-    /// <summary>Absolute base URL (one of the provider's API hosts) the target forwards to.</summary>
-    public required string BaseUrl { get; init; }
+    /// <summary>
+    /// Where the target forwards, relative to the connection's API base (the provider's first <c>ApiBaseUrl</c>, or the
+    /// connection's own): <c>""</c> for the base itself, <c>v1.0/me/messages</c> below it. It moves with an
+    /// <c>ApiBaseUrl</c> override (GitHub Enterprise Server, Microsoft national clouds). Set this or <see cref="BaseUrl"/>.
+    /// </summary>
+    public string? Path { get; init; }
+
+    /// <summary>An absolute base URL under one of the provider's API bases; pinned there (set this or <see cref="Path"/>).</summary>
+    public string? BaseUrl { get; init; }
 
     public IReadOnlyList<string> RequiredScopes { get; init; } = [];
 }

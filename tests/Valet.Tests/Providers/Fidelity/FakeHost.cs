@@ -62,10 +62,11 @@ internal sealed record RecordedRequest(string Path, string ContentType, string? 
 /// <summary>Connect through a Valet server as a person would: start the flow, let the fake's authorize endpoint redirect, follow to the callback.</summary>
 internal static class FidelityConnect
 {
-    public static async Task<(string ConnectionId, JsonElement Connection)> ConnectAsync(ValetTestServer server, string provider, string org = "default")
+    public static async Task<(string ConnectionId, JsonElement Connection)> ConnectAsync(ValetTestServer server, string provider, string org = "default",
+        string[]? scopes = null)
     {
         using var admin = server.Client();
-        using var started = await admin.PostAsJsonAsync($"/v1/orgs/{org}/connect", new { provider });
+        using var started = await admin.PostAsJsonAsync($"/v1/orgs/{org}/connect", new { provider, scopes });
         var flow = await started.Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(started.IsSuccessStatusCode, flow.ToString());
 
