@@ -14,6 +14,27 @@ internal static class ConnectCommand
 {
     public const string ClientSecretVariable = "VALET_CLIENT_SECRET";
 
+    /// <summary><c>--param NAME=VALUE</c>, repeated: the server checks names and values against the provider.</summary>
+    private static Dictionary<string, string>? Parameters(string[]? pairs)
+    {
+        if (pairs is not { Length: > 0 })
+        {
+            return null;
+        }
+
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in pairs)
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || !result.TryAdd(pair[..eq].Trim(), pair[(eq + 1)..].Trim()))
+            {
+                throw new CliException($"--param takes NAME=VALUE, each name once (got '{pair}').", ExitCodes.Usage);
+            }
+        }
+
+        return result;
+    }
+
     public static Command Create()
     {
         var provider = new Argument<string>("provider") { Description = "Provider id (see valet providers list)" };
@@ -32,9 +53,14 @@ internal static class ConnectCommand
         var noBrowser = new Option<bool>("--no-browser") { Description = "Print the URL on stderr instead of opening a browser" };
         var timeout = new Option<string>("--timeout") { Description = "How long to wait (default: the flow lifetime, 5m)", DefaultValueFactory = _ => "5m" };
         var force = new Option<bool>("--force") { Description = "Start a flow even when a connection with these scopes exists (e.g. a second account)" };
+        var parameters = new Option<string[]>("--param")
+        {
+            Description = "A connection parameter of the provider, NAME=VALUE (e.g. --param subdomain=acme for Zendesk); repeat for several",
+            AllowMultipleArgumentsPerToken = false,
+        };
 
         return new Command("connect", "Connect an account: run the OAuth flow in a browser")
-            .With(provider, scopes, transport, clientId, clientSecret, noBrowser, Verb.Json, timeout, force, KeysCommand.Org)
+            .With(provider, scopes, transport, clientId, clientSecret, noBrowser, Verb.Json, timeout, force, parameters, KeysCommand.Org)
             .WithApi(async (parse, api, ct) =>
             {
                 var wait = Durations.Parse(parse.GetValue(timeout)!, "--timeout");
@@ -48,6 +74,7 @@ internal static class ConnectCommand
 
                 var start = await api.PostAsync("internal/oauth/connect/start", new
                 {
+                    parameters = Parameters(parse.GetValue(parameters)),
                     org = parse.GetValue(KeysCommand.Org),
                     provider = parse.GetValue(provider),
                     scopes = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),

@@ -24,6 +24,9 @@ public sealed record GrantToStore
 
     public string? ApiBaseUrl { get; init; }
 
+    /// <summary>The connection parameters the grant was made with (already validated against <see cref="Provider"/>).</summary>
+    public IReadOnlyDictionary<string, string>? Parameters { get; init; }
+
     /// <summary><c>connect</c> or <c>import</c>, for the audit trail.</summary>
     public required string Source { get; init; }
 
@@ -57,6 +60,7 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
             ExpiresAt = grant.ExpiresAt,
             Status = ConnectionStatus.Active,
             ApiBaseUrl = grant.ApiBaseUrl,
+            Parameters = grant.Parameters,
             CreatedAt = now,
             UpdatedAt = now,
             LastRefreshedAt = null,

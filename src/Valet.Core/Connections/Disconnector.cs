@@ -18,7 +18,7 @@ public sealed partial class Disconnector(IConnectionStore connections, IAuditSto
     public async Task<DisconnectResult> DisconnectAsync(Connection connection, CancellationToken cancellationToken)
     {
         var revoked = false;
-        var provider = catalog.Find(connection.Provider);
+        var provider = catalog.Find(connection.Provider) is { } found ? ConnectionParameters.Bind(found, connection.Parameters, out _) : null;
         if (provider?.RevocationEndpoint is not null &&
             await clients.ResolveAsync(provider, connection.CredentialId, cancellationToken) is { } client)
         {

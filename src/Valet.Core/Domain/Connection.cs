@@ -38,6 +38,12 @@ public sealed record Connection
     /// <summary>Per-connection API base (Salesforce <c>instance_url</c>, a self-hosted GitLab); null = the catalog's.</summary>
     public string? ApiBaseUrl { get; init; }
 
+    /// <summary>
+    /// Values of the provider's connection parameters (a Zendesk <c>subdomain</c>), validated when given; its URLs are bound
+    /// to them (<see cref="Providers.ConnectionParameters.Bind"/>). Null for providers without parameters.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Parameters { get; init; }
+
     /// <summary>Incremented on every write; used for optimistic checks.</summary>
     public long Version { get; init; }
 

@@ -46,6 +46,9 @@ public sealed record Flow
     /// </summary>
     public bool SignIn { get; init; }
 
+    /// <summary>The connection parameters given at connect time (validated), for a templated provider; else null.</summary>
+    public IReadOnlyDictionary<string, string>? Parameters { get; init; }
+
     public FlowStatus Status { get; init; } = FlowStatus.Pending;
     public string? ConnectionId { get; init; }
     public IReadOnlyList<string>? GrantedScopes { get; init; }

@@ -71,6 +71,14 @@ public sealed partial class FlowEngine(
             return FlowStart.Failed(FlowStartError.InvalidReturnUrl, returnUrlProblem);
         }
 
+        // A templated provider (a Zendesk subdomain…): the values are checked, and the URLs they give, before any row exists.
+        var parameters = ConnectionParameters.Normalize(provider, request.Parameters, out var parameterProblem);
+        var bound = parameterProblem is null ? ConnectionParameters.Bind(provider, parameters, out parameterProblem) : null;
+        if (bound is null)
+        {
+            return FlowStart.Failed(FlowStartError.InvalidParameters, parameterProblem ?? "Invalid connection parameters.");
+        }
+
         if (request.CredentialId is not null)
         {
             var credential = await credentials.FindAsync(request.CredentialId, cancellationToken);
@@ -96,7 +104,7 @@ public sealed partial class FlowEngine(
         var now = time.GetUtcNow();
         if (request.ForEnvelope)
         {
-            return await EnvelopeFlowAsync(request, provider.Id, scopes, now, cancellationToken);
+            return await EnvelopeFlowAsync(request, provider.Id, scopes, parameters, now, cancellationToken);
         }
 
         if (await flows.CountPendingAsync(request.OrgId, now, cancellationToken) >= options.Value.MaxPendingPerOrg)
@@ -119,12 +127,13 @@ public sealed partial class FlowEngine(
             Transport = request.Transport,
             ReturnUrl = request.ReturnUrl,
             SignIn = request.SignIn,
+            Parameters = parameters,
             CreatedAt = now,
             ExpiresAt = now + Lifetime,
         };
         await flows.CreateAsync(flow, cancellationToken);
 
-        var url = oauth.BuildAuthorizationUrl(provider, new AuthorizationRequest
+        var url = oauth.BuildAuthorizationUrl(bound, new AuthorizationRequest
         {
             ClientId = client.ClientId,
             RedirectUri = request.RedirectUri,
@@ -143,11 +152,12 @@ public sealed partial class FlowEngine(
     /// The flow an envelope points at: the one reusable flow for (org, provider, credential, scopes), else a new one. Its
     /// state is never revealed (no authorization URL is returned): the connect link re-arms it for the person who opens it.
     /// </summary>
-    private async Task<FlowStart> EnvelopeFlowAsync(StartFlowRequest request, string providerId, List<string> scopes, DateTimeOffset now,
-        CancellationToken cancellationToken)
+    private async Task<FlowStart> EnvelopeFlowAsync(StartFlowRequest request, string providerId, List<string> scopes,
+        IReadOnlyDictionary<string, string>? parameters, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var key = Ids.Sha256Hex(string.Join('\n', request.OrgId, providerId, request.CredentialId ?? string.Empty,
-            string.Join(' ', scopes.Order(StringComparer.Ordinal))));
+            string.Join(' ', scopes.Order(StringComparer.Ordinal)),
+            string.Join('&', (parameters ?? new Dictionary<string, string>()).OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + p.Value))));
         var candidate = new Flow
         {
             Id = Ids.New("flow"),
@@ -160,6 +170,7 @@ public sealed partial class FlowEngine(
             RedirectUri = request.RedirectUri,
             Transport = CallbackTransport.Gateway,
             EnvelopeKey = key,
+            Parameters = parameters,
             CreatedAt = now,
             ExpiresAt = now + Lifetime,
         };
@@ -186,7 +197,8 @@ public sealed partial class FlowEngine(
     {
         var now = time.GetUtcNow();
         var flow = await flows.FindAsync(flowId, now, cancellationToken);
-        if (flow is null || flow.Status is not (FlowStatus.Pending or FlowStatus.Expired) || catalog.Find(flow.Provider) is not { } provider ||
+        if (flow is null || flow.Status is not (FlowStatus.Pending or FlowStatus.Expired) || catalog.Find(flow.Provider) is not { } found ||
+            ConnectionParameters.Bind(found, flow.Parameters, out _) is not { } provider ||
             await clients.ResolveAsync(provider, flow.CredentialId, cancellationToken) is not { } client)
         {
             return null;
@@ -257,7 +269,7 @@ public sealed partial class FlowEngine(
 
     private async Task<CallbackOutcome> FinishAsync(Flow flow, CallbackParameters callback, CancellationToken cancellationToken)
     {
-        var provider = catalog.Find(flow.Provider);
+        var provider = catalog.Find(flow.Provider) is { } found ? ConnectionParameters.Bind(found, flow.Parameters, out _) : null;
         if (provider is null)
         {
             return await FailAsync(flow, FlowErrors.AuthorizationFailed, cancellationToken);
@@ -325,6 +337,7 @@ public sealed partial class FlowEngine(
             ExpiresAt = TokenRules.ExpiresAt(time.GetUtcNow(), tokens.ExpiresIn),
             Scopes = tokens.Scopes ?? flow.Scopes,
             ApiBaseUrl = tokens.InstanceUrl,
+            Parameters = flow.Parameters,
             Source = flow.SignIn ? "signin" : "connect",
             MakeDefault = flow.SignIn,
         }, cancellationToken);

@@ -29,6 +29,9 @@ public sealed record StartFlowRequest
 
     /// <summary>A dashboard sign-in through the provider (<see cref="Flow.SignIn"/>).</summary>
     public bool SignIn { get; init; }
+
+    /// <summary>Values of the provider's connection parameters (a Zendesk <c>subdomain</c>); checked against the provider.</summary>
+    public IReadOnlyDictionary<string, string>? Parameters { get; init; }
 }
 
 /// <summary>Who may sign in to the dashboard through a provider: the operator allow-list.</summary>
@@ -52,6 +55,9 @@ public enum FlowStartError
 
     /// <summary>The org has <see cref="FlowOptions.MaxPendingPerOrg"/> pending flows already.</summary>
     TooManyPending,
+
+    /// <summary>A connection parameter is missing, unknown or invalid, or gives a URL the provider may not use.</summary>
+    InvalidParameters,
 }
 
 public sealed record FlowStart

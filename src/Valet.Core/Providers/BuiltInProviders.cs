@@ -237,6 +237,28 @@ public static class BuiltInProviders
             Identity = new() { IdPath = "id", LoginPath = "display_name", EmailPath = "email" },
             ApiBaseUrls = ["https://api.spotify.com"],
         },
+        new()
+        {
+            // Every Zendesk account is its own subdomain: the URLs are templates over the connection's "subdomain"
+            // (valet connect zendesk --param subdomain=acme). "Using OAuth to authenticate Zendesk API requests in a web app"
+            // and "OAuth Tokens for Grant Types" (https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/):
+            // authorize at /oauth/authorizations/new, POST /oauth/tokens with parameters "formatted as JSON" (client_id and
+            // client_secret in the body, PKCE code_verifier), refresh tokens that rotate ("invalidating the previous access and
+            // refresh tokens"); GET /api/v2/users/me names the user. No RFC 7009 revocation (Zendesk revokes by token id).
+            Id = "zendesk",
+            DisplayName = "Zendesk",
+            ConnectionParameters = [new() { Name = "subdomain", Kind = ConnectionParameterKind.HostLabel }],
+            UrlTemplates = new()
+            {
+                AuthorizationEndpoint = "https://{subdomain}.zendesk.com/oauth/authorizations/new",
+                TokenEndpoint = "https://{subdomain}.zendesk.com/oauth/tokens",
+                UserInfoEndpoint = "https://{subdomain}.zendesk.com/api/v2/users/me",
+                ApiBaseUrls = ["https://{subdomain}.zendesk.com/api/v2"],
+            },
+            DefaultScopes = ["read"],
+            TokenRequestFormat = TokenRequestFormat.Json,
+            Identity = new() { IdPath = "user.id", LoginPath = "user.name", EmailPath = "user.email" },
+        },
     ];
 
     public static ProviderDefinition? Find(string id) =>

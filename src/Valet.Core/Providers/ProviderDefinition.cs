@@ -113,6 +113,15 @@ public sealed record ProviderDefinition
     public IReadOnlyList<ManagedTargetDefinition> Targets { get; init; } = [];
 
     /// <summary>
+    /// Values each connection gives at connect time (a Zendesk subdomain): the provider's URLs are then
+    /// <see cref="UrlTemplates"/>, bound per connection by <see cref="ConnectionParameters.Bind"/>. Empty for most providers.
+    /// </summary>
+    public IReadOnlyList<ConnectionParameterDefinition> ConnectionParameters { get; init; } = [];
+
+    /// <summary>URLs with <c>{parameter}</c> placeholders; each replaces the matching member once bound to a connection.</summary>
+    public ProviderUrlTemplates? UrlTemplates { get; init; }
+
+    /// <summary>
     /// With <see cref="ProviderQuirks.InstanceUrlApiBase"/>: host suffixes (e.g. <c>.salesforce.com</c>) an
     /// <c>instance_url</c> must end with to be accepted as a connection's API base; anything else is dropped.
     /// </summary>

@@ -141,6 +141,25 @@ internal sealed record ProviderSettings
             };
         }
 
+        if (p.UrlTemplates is { } templates)
+        {
+            // An explicit URL (or a discovered one) replaces the template of the same member: a single-tenant override.
+            templates = templates with
+            {
+                AuthorizationEndpoint = AuthorizationEndpoint is null && discovered is null ? templates.AuthorizationEndpoint : null,
+                TokenEndpoint = TokenEndpoint is null && discovered is null ? templates.TokenEndpoint : null,
+                RevocationEndpoint = RevocationEndpoint is null && discovered is null ? templates.RevocationEndpoint : null,
+                UserInfoEndpoint = UserInfoEndpoint is null && discovered is null ? templates.UserInfoEndpoint : null,
+                ApiBaseUrls = ApiBaseUrls is null ? templates.ApiBaseUrls : null,
+            };
+            var left = templates.All().Select(t => t.Template).ToList();
+            p = p with
+            {
+                UrlTemplates = left.Count == 0 ? null : templates,
+                ConnectionParameters = [.. p.ConnectionParameters.Where(d => left.Exists(t => t.Contains("{" + d.Name + "}", StringComparison.Ordinal)))],
+            };
+        }
+
         return p with
         {
             Issuer = Issuer ?? p.Issuer,

@@ -10,6 +10,17 @@ internal static partial class ProviderValidator
 
     public static void Validate(ProviderDefinition p, List<string> problems)
     {
+        if (p.ConnectionParameters.Count > 0 || p.UrlTemplates is not null)
+        {
+            // A templated provider is checked as declared, then bound to sample values like any other provider.
+            if (ConnectionParameters.CheckDeclaration(p, problems) is not { } sample)
+            {
+                return;
+            }
+
+            p = sample;
+        }
+
         var where = $"provider '{p.Id}'";
         if (!Slug().IsMatch(p.Id))
         {

@@ -129,10 +129,17 @@ public sealed class RefreshCoordinator(
                 return await WithoutRefreshTokenAsync(lease, current, reason, now);
             }
 
-            if (catalog.Find(current.Provider) is not { } provider)
+            if (catalog.Find(current.Provider) is not { } found)
             {
                 TokensLog.NoClient(logger, current.Id, RefreshPolicy.UnknownProvider, current.Provider);
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.UnknownProvider);
+            }
+
+            // A templated provider's URLs for this connection (its subdomain…). Not persisted, like no_client: the catalog can be fixed.
+            if (ConnectionParameters.Bind(found, current.Parameters, out _) is not { } provider)
+            {
+                TokensLog.NoClient(logger, current.Id, RefreshPolicy.InvalidParameters, current.Provider);
+                return new TokenOutcome.ReauthRequired(current, RefreshPolicy.InvalidParameters);
             }
 
             if (await clients.ResolveAsync(provider, current.CredentialId, CancellationToken.None) is not { } client)

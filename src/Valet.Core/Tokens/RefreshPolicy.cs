@@ -14,6 +14,9 @@ internal static class RefreshPolicy
     public const string NoClient = "no_client";
     public const string UnknownProvider = "unknown_provider";
 
+    /// <summary>The connection's parameters no longer bind to its provider's URL templates (the catalog changed).</summary>
+    public const string InvalidParameters = "invalid_parameters";
+
     /// <summary>Active, but the provider asked us to wait (429): on-demand callers honour it too.</summary>
     public const string RateLimited = "rate_limited";
 

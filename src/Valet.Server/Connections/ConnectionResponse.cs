@@ -9,7 +9,13 @@ internal sealed record ConnectionResponse(string Id, string Org, string Provider
     IReadOnlyList<string>? Scopes, DateTimeOffset? ExpiresAt, string? CredentialId, bool HasRefreshToken, DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt, DateTimeOffset? LastRefreshedAt)
 {
+    /// <summary>The connection parameters of a templated provider (a Zendesk <c>subdomain</c>); absent for the others.</summary>
+    public IReadOnlyDictionary<string, string>? Parameters { get; init; }
+
     public static ConnectionResponse From(Connection c) => new(c.Id, c.OrgId, c.Provider, new ConnectionAccount(c.AccountId, c.AccountLogin, c.AccountEmail),
         c.Status == ConnectionStatus.Active ? "active" : "reauth_required", c.StatusReason, c.Scopes, c.ExpiresAt, c.CredentialId,
-        c.RefreshToken is not null, c.CreatedAt, c.UpdatedAt, c.LastRefreshedAt);
+        c.RefreshToken is not null, c.CreatedAt, c.UpdatedAt, c.LastRefreshedAt)
+    {
+        Parameters = c.Parameters,
+    };
 }

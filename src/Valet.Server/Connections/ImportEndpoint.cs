@@ -12,7 +12,7 @@ namespace Valet.Server.Connections;
 internal sealed record ImportAccount(string? Id, string? Login, string? Email);
 
 internal sealed record ImportRequest(string? Provider, string? CredentialId, string? AccessToken, string? RefreshToken, DateTimeOffset? ExpiresAt,
-    long? ExpiresIn, string[]? Scopes, ImportAccount? Account, string? TokenType);
+    long? ExpiresIn, string[]? Scopes, ImportAccount? Account, string? TokenType, Dictionary<string, string>? Parameters = null);
 
 /// <summary>
 /// Tokens a white-label integrator obtained itself. Rules (SPEC §4): the credential pin is required; upsert on
@@ -96,7 +96,14 @@ internal static class ImportEndpoint
             return Problems.Unprocessable("credential_mismatch", "The credential belongs to another org or provider.");
         }
 
+        // A templated provider's connection parameters (a Zendesk subdomain…): a re-import without them keeps the stored ones.
         var existing = await connections.FindByAccountAsync(org, provider.Id, accountId!, cancellationToken);
+        var parameters = ConnectionParameters.Normalize(provider, request.Parameters ?? existing?.Parameters?.ToDictionary(), out var parameterProblem);
+        if (parameterProblem is not null || ConnectionParameters.Bind(provider, parameters, out parameterProblem) is null)
+        {
+            return Problems.Unprocessable("invalid_parameters", parameterProblem ?? "Invalid connection parameters.");
+        }
+
         var newScopes = request.Scopes?.Distinct(StringComparer.Ordinal).ToList();
         if (existing is { Scopes: { } stored } && newScopes is not null && request.RefreshToken is null &&
             newScopes.Except(stored, StringComparer.Ordinal).Any())
@@ -118,6 +125,7 @@ internal static class ImportEndpoint
             ExpiresAt = expiresAt,
             Scopes = newScopes ?? existing?.Scopes,
             ApiBaseUrl = existing?.ApiBaseUrl,
+            Parameters = parameters,
             Source = "import",
         }, cancellationToken);
 

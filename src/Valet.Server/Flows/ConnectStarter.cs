@@ -19,14 +19,21 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
 
     public Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
         string? credentialId, CallbackTransport transport, string? returnUrl, CancellationToken cancellationToken) =>
-        StartAsync(orgId, provider, scopes, credentialId, transport, returnUrl, signIn: false, cancellationToken);
+        StartAsync(orgId, provider, scopes, credentialId, transport, returnUrl, signIn: false, parameters: null, cancellationToken);
+
+    /// <summary>The same, with the connection parameters of a templated provider (a Zendesk <c>subdomain</c>…).</summary>
+    public Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
+        string? credentialId, CallbackTransport transport, string? returnUrl, IReadOnlyDictionary<string, string>? parameters,
+        CancellationToken cancellationToken) =>
+        StartAsync(orgId, provider, scopes, credentialId, transport, returnUrl, signIn: false, parameters, cancellationToken);
 
     /// <summary>A dashboard "Sign in with" flow (gateway, the provider's default scopes), landing on <paramref name="returnUrl"/>.</summary>
     public Task<(Started? Started, IResult? Problem)> StartSignInAsync(string orgId, string provider, string returnUrl, CancellationToken cancellationToken) =>
-        StartAsync(orgId, provider, null, null, CallbackTransport.Gateway, returnUrl, signIn: true, cancellationToken);
+        StartAsync(orgId, provider, null, null, CallbackTransport.Gateway, returnUrl, signIn: true, parameters: null, cancellationToken);
 
     private async Task<(Started? Started, IResult? Problem)> StartAsync(string orgId, string provider, IReadOnlyList<string>? scopes,
-        string? credentialId, CallbackTransport transport, string? returnUrl, bool signIn, CancellationToken cancellationToken)
+        string? credentialId, CallbackTransport transport, string? returnUrl, bool signIn, IReadOnlyDictionary<string, string>? parameters,
+        CancellationToken cancellationToken)
     {
         // Refuse a bad return_url before anything exists (no flow row, no listener). It later becomes a Location header,
         // which can carry only visible ASCII: anything else (control characters, spaces, raw non-ASCII) is refused here
@@ -52,6 +59,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
             Transport = transport,
             RedirectUri = redirectUri,
             SignIn = signIn,
+            Parameters = parameters,
         }, cancellationToken);
 
         if (start.Error is { } error)
@@ -63,6 +71,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
                 FlowStartError.UnknownProvider => Problems.Unprocessable("unknown_provider", start.Detail!),
                 FlowStartError.CredentialMismatch => Problems.Unprocessable("credential_mismatch", start.Detail!),
                 FlowStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
+                FlowStartError.InvalidParameters => Problems.Unprocessable("invalid_parameters", start.Detail!),
                 FlowStartError.TooManyPending => new RetryAfterResult(
                     Problems.Create(StatusCodes.Status429TooManyRequests, "too_many_pending_flows", "Too many pending flows", start.Detail),
                     engine.Lifetime),
@@ -79,7 +88,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
     /// re-arms it). Null when none can exist: no client for the provider, or the org's pending-flow cap is reached.
     /// </summary>
     public async Task<Flow?> EnvelopeFlowAsync(string orgId, string provider, IReadOnlyList<string>? scopes, string? credentialId,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var start = await engine.StartAsync(new StartFlowRequest
         {
@@ -90,6 +99,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
             Transport = CallbackTransport.Gateway,
             RedirectUri = GatewayRedirectUri,
             ForEnvelope = true,
+            Parameters = parameters,
         }, cancellationToken);
         return start.Flow;
     }

@@ -12,7 +12,8 @@ using Valet.Server.Orgs;
 
 namespace Valet.Server.Flows;
 
-internal sealed record ConnectRequest(string? Provider, string[]? Scopes, string? CredentialId, string? ReturnUrl);
+internal sealed record ConnectRequest(string? Provider, string[]? Scopes, string? CredentialId, string? ReturnUrl,
+    Dictionary<string, string>? Parameters = null);
 
 internal sealed record ConnectResponse(string FlowId, string AuthorizeUrl, DateTimeOffset ExpiresAt);
 
@@ -44,7 +45,8 @@ internal static class FlowEndpoints
             .Produces<ConnectResponse>(StatusCodes.Status201Created)
             .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_return_url")
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found")
-            .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "unknown_provider", "credential_mismatch", "no_client")
+            .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "unknown_provider", "credential_mismatch", "no_client",
+                "invalid_parameters")
             .ProducesProblemCodes(StatusCodes.Status429TooManyRequests, "too_many_pending_flows");
 
         var group = routes.MapGroup("/v1/flows").RequireAuthorization(ValetClaims.FlowReaderPolicy).WithTags("Flows")
@@ -72,7 +74,7 @@ internal static class FlowEndpoints
         }
 
         var (started, problem) = await starter.StartAsync(org, provider!, request!.Scopes, request.CredentialId, CallbackTransport.Gateway,
-            request.ReturnUrl, cancellationToken);
+            request.ReturnUrl, request.Parameters, cancellationToken);
         return problem ?? TypedResults.Created($"/v1/flows/{started!.Flow.Id}",
             new ConnectResponse(started.Flow.Id, started.AuthorizationUrl.AbsoluteUri, started.Flow.ExpiresAt));
     }

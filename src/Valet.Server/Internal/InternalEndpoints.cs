@@ -15,7 +15,7 @@ using Valet.Server.Http;
 namespace Valet.Server.Internal;
 
 internal sealed record InternalConnectRequest(string? Org, string? Provider, string[]? Scopes, string? CallbackTransport, string? ClientId,
-    string? ClientSecret, bool? Force);
+    string? ClientSecret, bool? Force, Dictionary<string, string>? Parameters = null);
 
 internal sealed record AlreadyConnectedResponse(string Status, string ConnectionId, string Provider);
 
@@ -108,13 +108,20 @@ internal static class InternalEndpoints
         }
 
         var scopes = request!.Scopes is { Length: > 0 } ? request.Scopes : [.. provider.DefaultScopes];
+        var parameters = ConnectionParameters.Normalize(provider, request.Parameters, out var parameterProblem);
+        if (parameterProblem is not null)
+        {
+            return Problems.Unprocessable("invalid_parameters", parameterProblem);
+        }
+
         if (request.Force != true)
         {
             // Protocol scopes are not API permissions, and providers often leave them out of the granted list.
             var needed = scopes.Where(s => s is not ("openid" or "offline_access")).ToList();
             await foreach (var existing in connections.ListAsync(org, cancellationToken))
             {
-                if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, needed).Count == 0)
+                if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, needed).Count == 0
+                    && SameParameters(existing.Parameters, parameters))
                 {
                     return TypedResults.Ok(new AlreadyConnectedResponse("already_connected", existing.Id, provider.Id));
                 }
@@ -127,10 +134,15 @@ internal static class InternalEndpoints
             credentialId = await FindOrCreateCredentialAsync(org, provider.Id, request.ClientId, request.ClientSecret!, credentials, time, cancellationToken);
         }
 
-        var (started, problem) = await starter.StartAsync(org, provider.Id, scopes, credentialId, transport!.Value, null, cancellationToken);
+        var (started, problem) = await starter.StartAsync(org, provider.Id, scopes, credentialId, transport!.Value, null, parameters, cancellationToken);
         return problem ?? TypedResults.Ok(new InternalStartResponse(started!.State, started.AuthorizationUrl.AbsoluteUri, started.Flow.Id,
             started.Flow.ExpiresAt, started.Flow.RedirectUri));
     }
+
+    /// <summary>An existing connection serves only for the same connection parameters (another Zendesk subdomain is another account).</summary>
+    private static bool SameParameters(IReadOnlyDictionary<string, string>? stored, IReadOnlyDictionary<string, string>? requested) =>
+        (stored?.Count ?? 0) == (requested?.Count ?? 0)
+        && (requested ?? new Dictionary<string, string>()).All(p => stored!.TryGetValue(p.Key, out var v) && string.Equals(v, p.Value, StringComparison.Ordinal));
 
     /// <summary><c>valet dashboard</c>: a single-use, five-minute sign-in link for the local operator.</summary>
     private static async Task<Results<Ok<InternalSignInLinkResponse>, ProblemResult>> SignInLinkAsync(InternalSignInLinkRequest? request,

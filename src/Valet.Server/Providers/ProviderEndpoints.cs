@@ -8,8 +8,14 @@ namespace Valet.Server.Providers;
 internal sealed record ProviderResponse(string Id, string DisplayName, bool Ready, IReadOnlyList<string> DefaultScopes,
     IReadOnlyList<string> ApiBaseUrls, IReadOnlyList<string> Targets, string? Issuer)
 {
+    /// <summary>Names of the values a connection must give (<c>valet connect zendesk --param subdomain=…</c>); absent when none.</summary>
+    public IReadOnlyList<string>? ConnectionParameters { get; init; }
+
     public static ProviderResponse From(ProviderDefinition p) =>
-        new(p.Id, p.DisplayName, p.HasPlatformClient, p.DefaultScopes, p.ApiBaseUrls, [.. p.Targets.Select(t => t.Name)], p.Issuer);
+        new(p.Id, p.DisplayName, p.HasPlatformClient, p.DefaultScopes, p.UrlTemplates?.ApiBaseUrls ?? p.ApiBaseUrls, [.. p.Targets.Select(t => t.Name)], p.Issuer)
+        {
+            ConnectionParameters = p.ConnectionParameters.Count == 0 ? null : [.. p.ConnectionParameters.Select(c => c.Name)],
+        };
 }
 
 internal static class ProviderEndpoints

@@ -131,10 +131,17 @@ internal sealed class ProxyHandler(
         call.ConnectionId = connection.Id;
 
         // Where it goes: the provider's API base (or the target's, or the connection's own, when under it).
-        var provider = catalog.Find(connection.Provider);
-        if (provider is null)
+        var definition = catalog.Find(connection.Provider);
+        if (definition is null)
         {
             return Problems.NotFound("unknown_provider", $"The provider '{connection.Provider}' of this connection is not configured.");
+        }
+
+        // A templated provider's URLs for this connection (its subdomain…), checked like configured ones (no SSRF).
+        if (ConnectionParameters.Bind(definition, connection.Parameters, out var parameterProblem) is not { } provider)
+        {
+            call.Detail = "invalid_parameters";
+            return Problems.Unprocessable("invalid_parameters", parameterProblem ?? "The connection's parameters do not fit its provider.");
         }
 
         var baseUri = ApiBases.Resolve(provider, connection, target, out var connectionBaseIgnored);

@@ -113,7 +113,8 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
 
         // Scopes to ask for: what the grant has plus what is missing, so reconnecting never narrows it.
         var scopes = (connection?.Scopes ?? []).Concat(value.RequiredScopes).Distinct(StringComparer.Ordinal).ToList();
-        var flow = await starter.EnvelopeFlowAsync(value.OrgId, value.Provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken);
+        var flow = await starter.EnvelopeFlowAsync(value.OrgId, value.Provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken,
+            connection?.Parameters);
         return flow is null
             ? envelope
             : envelope with { FlowId = flow.Id, ConnectUrl = publicBase.For("/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id)) };

@@ -38,6 +38,12 @@ internal static class Sql
     public static string? ToJson(IReadOnlyList<string>? values) => values is null ? null : JsonSerializer.Serialize(values);
 
     public static IReadOnlyList<string>? FromJson(string? json) => json is null ? null : JsonSerializer.Deserialize<string[]>(json);
+
+    /// <summary>A name → value map as a JSON object (connection parameters); null stays null.</summary>
+    public static string? ToJsonMap(IReadOnlyDictionary<string, string>? values) => values is null ? null : JsonSerializer.Serialize(values);
+
+    public static IReadOnlyDictionary<string, string>? FromJsonMap(string? json) =>
+        json is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(json);
 }
 
 /// <summary>Reads the current row of a reader by column name.</summary>

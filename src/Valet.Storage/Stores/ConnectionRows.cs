@@ -15,7 +15,7 @@ internal sealed class ConnectionRows(Db db, IVault vault)
         """
         credential_id = @CredentialId, account_login = @AccountLogin, account_email = @AccountEmail, scopes = @Scopes,
         access_token = @AccessToken, refresh_token = @RefreshToken, token_type = @TokenType, expires_at = @ExpiresAt,
-        status = @Status, status_reason = @StatusReason, api_base_url = @ApiBaseUrl, version = version + 1,
+        status = @Status, status_reason = @StatusReason, api_base_url = @ApiBaseUrl, parameters = @Parameters, version = version + 1,
         updated_at = @UpdatedAt, last_refreshed_at = @LastRefreshedAt, next_refresh_at = @NextRefreshAt,
         refresh_failures = @RefreshFailures
         """;
@@ -23,10 +23,10 @@ internal sealed class ConnectionRows(Db db, IVault vault)
     public const string InsertSql =
         """
         INSERT INTO connections (id, org_id, provider, credential_id, account_id, account_login, account_email, scopes,
-            access_token, refresh_token, token_type, expires_at, status, status_reason, api_base_url, version,
+            access_token, refresh_token, token_type, expires_at, status, status_reason, api_base_url, parameters, version,
             created_at, updated_at, last_refreshed_at, next_refresh_at, refresh_failures)
         VALUES (@Id, @OrgId, @Provider, @CredentialId, @AccountId, @AccountLogin, @AccountEmail, @Scopes,
-            @AccessToken, @RefreshToken, @TokenType, @ExpiresAt, @Status, @StatusReason, @ApiBaseUrl, 1,
+            @AccessToken, @RefreshToken, @TokenType, @ExpiresAt, @Status, @StatusReason, @ApiBaseUrl, @Parameters, 1,
             @CreatedAt, @UpdatedAt, @LastRefreshedAt, @NextRefreshAt, @RefreshFailures)
         RETURNING *
         """;
@@ -53,6 +53,7 @@ internal sealed class ConnectionRows(Db db, IVault vault)
         Status = StatusText(c.Status),
         StatusReason = c.StatusReason,
         ApiBaseUrl = c.ApiBaseUrl,
+        Parameters = Sql.ToJsonMap(c.Parameters),
         Version = c.Version,
         CreatedAt = db.Time(createdAt),
         UpdatedAt = db.Time(updatedAt),
@@ -91,6 +92,7 @@ internal sealed class ConnectionRows(Db db, IVault vault)
             Status = ParseStatus(r.Str("status")),
             StatusReason = r.StrOrNull("status_reason"),
             ApiBaseUrl = r.StrOrNull("api_base_url"),
+            Parameters = Sql.FromJsonMap(r.StrOrNull("parameters")),
             Version = r.Long("version"),
             CreatedAt = r.Time("created_at"),
             UpdatedAt = r.Time("updated_at"),
@@ -133,6 +135,7 @@ internal sealed class ConnectionArgs
     public required string Status { get; init; }
     public string? StatusReason { get; init; }
     public string? ApiBaseUrl { get; init; }
+    public string? Parameters { get; init; }
     public long Version { get; init; }
     public object? CreatedAt { get; init; }
     public object? UpdatedAt { get; init; }

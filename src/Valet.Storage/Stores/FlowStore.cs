@@ -104,9 +104,11 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
         await connection.ExecAsync(
             $"""
             INSERT INTO flows (id, org_id, provider, credential_id, scopes, state_hash, code_verifier, redirect_uri,
-                transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at, envelope_key, sign_in)
+                transport, return_url, status, connection_id, granted_scopes, error, created_at, expires_at, completed_at, envelope_key, sign_in,
+                parameters)
             VALUES (@Id, @OrgId, @Provider, @CredentialId, @Scopes, @StateHash, @CodeVerifier, @RedirectUri,
-                @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt, @EnvelopeKey, @SignIn)
+                @Transport, @ReturnUrl, @Status, @ConnectionId, @GrantedScopes, @Error, @CreatedAt, @ExpiresAt, @CompletedAt, @EnvelopeKey, @SignIn,
+                @Parameters)
             {(ignoreEnvelopeConflict ? "ON CONFLICT (envelope_key) WHERE envelope_key IS NOT NULL DO NOTHING" : string.Empty)}
             """,
             new
@@ -130,6 +132,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
                 CompletedAt = Db.Time(flow.CompletedAt),
                 flow.EnvelopeKey,
                 flow.SignIn,
+                Parameters = Sql.ToJsonMap(flow.Parameters),
             },
             transaction, cancellationToken);
 
@@ -251,6 +254,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
             ReturnUrl = r.StrOrNull("return_url"),
             EnvelopeKey = r.StrOrNull("envelope_key"),
             SignIn = r.Bool("sign_in"),
+            Parameters = Sql.FromJsonMap(r.StrOrNull("parameters")),
             Status = ParseStatus(r.Str("status")),
             ConnectionId = r.StrOrNull("connection_id"),
             GrantedScopes = Sql.FromJson(r.StrOrNull("granted_scopes")),

@@ -94,7 +94,7 @@ public abstract partial class StoreSuite
         {
             AccountEmail = "a@example.com", TokenType = "bearer", ExpiresAt = at, LastRefreshedAt = at, NextRefreshAt = at,
             Status = ConnectionStatus.ReauthRequired, StatusReason = "invalid_grant", ApiBaseUrl = "https://acme.my.salesforce.com",
-            RefreshFailures = 3, Scopes = null,
+            RefreshFailures = 3, Scopes = null, Parameters = new Dictionary<string, string> { ["subdomain"] = "acme", ["tenant"] = "t-1" },
         };
 
         var (stored, created) = await node.Connections.UpsertAsync(connection, None);
@@ -113,6 +113,7 @@ public abstract partial class StoreSuite
         Assert.Equal(ms, found.NextRefreshAt);
         Assert.Equal((ConnectionStatus.ReauthRequired, "invalid_grant", 3), (found.Status, found.StatusReason, found.RefreshFailures));
         Assert.Equal(("a@example.com", "bearer", "https://acme.my.salesforce.com"), (found.AccountEmail, found.TokenType, found.ApiBaseUrl));
+        Assert.Equal(connection.Parameters, found.Parameters);
         AssertSame(found, (await node.Connections.FindByAccountAsync(Org, "github", "42", None))!);
     }
 

@@ -12,7 +12,11 @@ public abstract partial class StoreSuite
     public async Task Flows_CreateAndFind_RoundTrip()
     {
         var node = await StartWithOrgAsync();
-        var flow = NewFlow(T0, TimeSpan.FromMinutes(5)) with { ReturnUrl = "https://app.example/done", Transport = CallbackTransport.Loopback };
+        var flow = NewFlow(T0, TimeSpan.FromMinutes(5)) with
+        {
+            ReturnUrl = "https://app.example/done", Transport = CallbackTransport.Loopback,
+            Parameters = new Dictionary<string, string> { ["subdomain"] = "acme" },
+        };
 
         await node.Flows.CreateAsync(flow, None);
 
@@ -22,8 +26,10 @@ public abstract partial class StoreSuite
         Assert.Equal((flow.StateHash, flow.RedirectUri, flow.ReturnUrl, CallbackTransport.Loopback), (found.StateHash, found.RedirectUri, found.ReturnUrl, found.Transport));
         Assert.Equal(flow.Scopes, found.Scopes);
         Assert.Equal(flow.ExpiresAt, found.ExpiresAt);
+        Assert.Equal(flow.Parameters, found.Parameters);
         var byState = await node.Flows.FindByStateAsync(flow.StateHash, T0.AddMinutes(1), None);
-        Assert.Equal(found with { Scopes = [] }, byState! with { Scopes = [] });
+        Assert.Equal(found with { Scopes = [], Parameters = null }, byState! with { Scopes = [], Parameters = null });
+        Assert.Equal(found.Parameters, byState.Parameters);
         await Assert.ThrowsAsync<StoreConflictException>(() => node.Flows.CreateAsync(flow with { Id = Ids.New("flow") }, None));
     }
 

@@ -135,8 +135,9 @@ public abstract partial class StoreSuite : IAsyncLifetime
     /// <summary>Record equality, with the scope lists compared by content.</summary>
     protected static void AssertSame(Connection expected, Connection actual)
     {
-        Assert.Equal(expected with { Scopes = null }, actual with { Scopes = null });
+        Assert.Equal(expected with { Scopes = null, Parameters = null }, actual with { Scopes = null, Parameters = null });
         Assert.Equal(expected.Scopes, actual.Scopes);
+        Assert.Equal(expected.Parameters, actual.Parameters);
     }
 
     protected sealed class Node(ServiceProvider services) : IAsyncDisposable

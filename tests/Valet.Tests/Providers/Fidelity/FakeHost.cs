@@ -63,24 +63,30 @@ internal sealed record RecordedRequest(string Path, string ContentType, string? 
 internal static class FidelityConnect
 {
     public static async Task<(string ConnectionId, JsonElement Connection)> ConnectAsync(ValetTestServer server, string provider, string org = "default",
-        string[]? scopes = null)
+        string[]? scopes = null, object? parameters = null, Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? dns = null)
     {
         using var admin = server.Client();
-        using var started = await admin.PostAsJsonAsync($"/v1/orgs/{org}/connect", new { provider, scopes });
+        using var started = await admin.PostAsJsonAsync($"/v1/orgs/{org}/connect", new { provider, scopes, parameters });
         var flow = await started.Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(started.IsSuccessStatusCode, flow.ToString());
+        var id = await ConsentAsync(server, flow.GetProperty("authorize_url").GetString()!, flow.GetProperty("flow_id").GetString()!, dns);
+        return (id, await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{id}"));
+    }
 
-        // The browser: the provider's authorize page answers with a redirect to Valet's callback.
-        using var browser = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
-        using var consent = await browser.GetAsync(flow.GetProperty("authorize_url").GetString());
+    /// <summary>The browser at the provider's authorize page (which redirects to Valet's callback), then the flow's outcome.</summary>
+    public static async Task<string> ConsentAsync(ValetTestServer server, string authorizeUrl, string flowId,
+        Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? dns = null)
+    {
+        using var admin = server.Client();
+        using var browser = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, ConnectCallback = dns });
+        using var consent = await browser.GetAsync(authorizeUrl);
         Assert.Equal(HttpStatusCode.Redirect, consent.StatusCode);
         using var callback = await browser.GetAsync(consent.Headers.Location);
         var page = await callback.Content.ReadAsStringAsync();
         Assert.True(page.Contains("data-success=\"true\"", StringComparison.Ordinal), page);
 
-        var done = await admin.GetFromJsonAsync<JsonElement>($"/v1/flows/{flow.GetProperty("flow_id").GetString()}/wait?timeout=10");
+        var done = await admin.GetFromJsonAsync<JsonElement>($"/v1/flows/{flowId}/wait?timeout=10");
         Assert.Equal("complete", done.GetProperty("status").GetString());
-        var id = done.GetProperty("connection_id").GetString()!;
-        return (id, await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{id}"));
+        return done.GetProperty("connection_id").GetString()!;
     }
 }
