@@ -184,7 +184,9 @@ public static class ValetHost
         app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
         app.UseValetRateLimits();
-        app.UseProxyLane();
+        app.UseAgentLane();
+        // Routing explicitly after the lane (not implicitly first): the lane's requests never pay for the matcher.
+        app.UseRouting();
         app.UseValetStatusPagesAndLimits();
         app.UseAuthentication();
         app.UseAgentRateLimits();

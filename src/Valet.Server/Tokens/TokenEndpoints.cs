@@ -49,7 +49,7 @@ internal static class TokenEndpoints
             StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
         .ProducesEnvelope();
 
-    private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
+    internal static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
         string id, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
         if (AgentCallers.From(context) is not { } caller)
@@ -66,7 +66,7 @@ internal static class TokenEndpoints
         return await ToResultAsync(await access.TokenAsync(caller, id, scopes, cancellationToken), context.Response, envelopes, cancellationToken);
     }
 
-    private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByProviderAsync(
+    internal static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByProviderAsync(
         string provider, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
         if (AgentCallers.From(context) is not { Key: not null } caller)
