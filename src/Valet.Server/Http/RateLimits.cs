@@ -172,7 +172,7 @@ internal static class RateLimits
     }
 
     /// <summary>
-    /// The failure limit, for every route (the proxy lane included): goes before the proxy lane and authentication, and
+    /// The failure limit, for every route (the agent lane included): goes before the agent lane and authentication, and
     /// after forwarded-header handling, so the address is the client's.
     /// </summary>
     public static IApplicationBuilder UseValetRateLimits(this IApplicationBuilder app)
@@ -209,7 +209,7 @@ internal static class RateLimits
         });
     }
 
-    /// <summary>The per-key limit for routed requests: after authentication (the proxy lane checks it itself).</summary>
+    /// <summary>The per-key limit for routed requests: after authentication (the agent lane checks it itself).</summary>
     public static IApplicationBuilder UseAgentRateLimits(this IApplicationBuilder app)
     {
         var limiter = app.ApplicationServices.GetRequiredService<ValetRateLimiter>();
