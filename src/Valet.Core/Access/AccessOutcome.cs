@@ -48,9 +48,10 @@ public abstract record AccessOutcome
     /// A person must act (SPEC §5): <see cref="Code"/> is one of <see cref="EnvelopeCodes"/>. <see cref="Connection"/> is
     /// null when there is none yet (<c>needs_authentication</c>). How the person is reached (a gated connect link and a
     /// flow, or for a headless org the credential to run its own OAuth dance with) is the server's to add.
+    /// <see cref="Reason"/>: for <c>reauth_required</c>, why (<c>invalid_grant</c>, <c>mfa_required</c>, <c>consent_required</c>…).
     /// </summary>
     public sealed record Envelope(string Code, string OrgId, string Provider, Connection? Connection, IReadOnlyList<string> RequiredScopes,
-        IReadOnlyList<string> MissingScopes) : AccessOutcome
+        IReadOnlyList<string> MissingScopes, string? Reason = null) : AccessOutcome
     {
         public string Title => Code switch
         {
@@ -63,7 +64,15 @@ public abstract record AccessOutcome
         public string Detail => Code switch
         {
             EnvelopeCodes.NeedsAuthentication => $"No usable {Provider} connection for this key yet: a person must connect an account.",
-            EnvelopeCodes.ReauthRequired => $"The {Provider} grant is no longer valid: a person must reconnect.",
+            EnvelopeCodes.ReauthRequired => Reason switch
+            {
+                OAuth.InteractionReasons.MfaRequired => $"{Provider} requires multi-factor authentication: a person must reconnect and complete it.",
+                OAuth.InteractionReasons.ConsentRequired => $"{Provider} needs consent to this application again: a person (or an administrator) must reconnect and consent.",
+                OAuth.InteractionReasons.ConditionalAccess => $"A {Provider} access policy blocks this grant: a person must reconnect from a device and place the policy allows.",
+                OAuth.InteractionReasons.LoginRequired => $"{Provider} requires the person to sign in again: a person must reconnect.",
+                OAuth.InteractionReasons.InteractionRequired => $"{Provider} requires the person to act before the grant works again: a person must reconnect.",
+                _ => $"The {Provider} grant is no longer valid: a person must reconnect.",
+            },
             _ => $"The {Provider} connection lacks scopes this call needs: a person must grant them.",
         };
     }

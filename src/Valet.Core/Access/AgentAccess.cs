@@ -160,7 +160,7 @@ public sealed class AgentAccess(
             covered.Add(connection.Provider);
             visibleIds.Add(connection.Id);
             visible.Add(new AgentOverview.Item(connection, connection.Status == ConnectionStatus.ReauthRequired
-                ? new AccessOutcome.Envelope(EnvelopeCodes.ReauthRequired, key.OrgId, connection.Provider, connection, [], [])
+                ? new AccessOutcome.Envelope(EnvelopeCodes.ReauthRequired, key.OrgId, connection.Provider, connection, [], [], connection.StatusReason)
                 : null));
         }
 
@@ -238,7 +238,8 @@ public sealed class AgentAccess(
     {
         if (connection.Status == ConnectionStatus.ReauthRequired)
         {
-            return new AccessOutcome.Envelope(EnvelopeCodes.ReauthRequired, connection.OrgId, connection.Provider, connection, required, []);
+            return new AccessOutcome.Envelope(EnvelopeCodes.ReauthRequired, connection.OrgId, connection.Provider, connection, required, [],
+                connection.StatusReason);
         }
 
         var missing = ScopeCheck.Missing(connection.Scopes, required);
@@ -260,7 +261,7 @@ public sealed class AgentAccess(
     {
         TokenOutcome.Success success => AccessOutcome.Token.Of(success),
         TokenOutcome.ReauthRequired dead => new AccessOutcome.Envelope(EnvelopeCodes.ReauthRequired, dead.Connection.OrgId,
-            dead.Connection.Provider, dead.Connection, required, []),
+            dead.Connection.Provider, dead.Connection, required, [], dead.Reason),
         TokenOutcome.ProviderUnavailable unavailable => new AccessOutcome.ProviderUnavailable(unavailable.RetryAfter, unavailable.TimedOut),
         _ => ConnectionNotFound,
     };

@@ -95,6 +95,12 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
 
         foreach (var definition in provider.Targets.Where(t => !existing.Contains(t.Name)))
         {
+            // Recorded for display; the proxy resolves a managed target against the provider as configured now (ApiBases.Resolve).
+            if (ApiBases.ManagedTargetBase(provider, connection, definition) is not { } baseUrl)
+            {
+                continue;
+            }
+
             await targets.CreateAsync(new Target
             {
                 Id = Ids.New("tgt"),
@@ -103,7 +109,7 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
                 Name = definition.Name,
                 Provider = provider.Id,
                 Managed = true,
-                BaseUrl = definition.BaseUrl,
+                BaseUrl = baseUrl.AbsolutePath == "/" ? baseUrl.GetLeftPart(UriPartial.Authority) : baseUrl.AbsoluteUri,
                 RequiredScopes = definition.RequiredScopes,
                 CreatedAt = time.GetUtcNow(),
             }, cancellationToken);

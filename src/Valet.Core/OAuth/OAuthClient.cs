@@ -225,9 +225,12 @@ public sealed class OAuthClient(IHttpClientFactory httpClientFactory, TimeProvid
         }
     }
 
-    /// <summary>Token and revocation endpoints share client authentication (RFC 7009 §2.1).</summary>
+    /// <summary>
+    /// Token and revocation endpoints share client authentication (RFC 7009 §2.1) and the body format of the catalog
+    /// (<see cref="TokenRequestFormat"/>): form-encoded, or a JSON object of strings for providers that take JSON.
+    /// </summary>
     private static HttpRequestMessage CreateTokenEndpointRequest(ProviderDefinition provider, Uri endpoint, ClientCredentials client,
-        List<KeyValuePair<string, string>> form)
+        List<KeyValuePair<string, string>> parameters)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, endpoint);
         var secret = client.ClientSecret is { IsEmpty: false } s ? s.Reveal() : null;
@@ -239,18 +242,42 @@ public sealed class OAuthClient(IHttpClientFactory httpClientFactory, TimeProvid
         }
         else
         {
-            form = [.. form, new("client_id", client.ClientId)];
+            parameters = [.. parameters, new("client_id", client.ClientId)];
             if (secret is not null)
             {
-                form.Add(new("client_secret", secret));
+                parameters.Add(new("client_secret", secret));
             }
         }
 
-        request.Content = new FormUrlEncodedContent(form);
+        request.Content = provider.TokenRequestFormat == TokenRequestFormat.Json ? JsonBody(parameters) : new FormUrlEncodedContent(parameters);
+        if (provider.Has(ProviderQuirks.ApiHeadersOnTokenRequests))
+        {
+            // Notion's token and revoke endpoints require Notion-Version like every other call
+            // (https://developers.notion.com/reference/create-a-token, .../refresh-a-token, .../revoke-token: "Headers: Notion-Version, required").
+            foreach (var (name, value) in provider.ApiHeaders)
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
         // Always: GitHub answers form-encoded without it (and the reader accepts either anyway).
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         request.Headers.UserAgent.Add(UserAgent);
         return request;
+    }
+
+    /// <summary>The parameters as one JSON object of string members, <c>application/json</c> (no charset parameter, as Notion documents it).</summary>
+    private static ByteArrayContent JsonBody(List<KeyValuePair<string, string>> parameters)
+    {
+        var body = new JsonObject();
+        foreach (var (name, value) in parameters)
+        {
+            body[name] = value;
+        }
+
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
     }
 
     /// <summary>The body as text, or null when it is larger than any token response should be.</summary>

@@ -46,12 +46,18 @@ public enum TokenErrorKind
 
     /// <summary>The request went out and no answer came in time: outcome unknown.</summary>
     Timeout,
+
+    /// <summary>
+    /// A person must act before the grant works again (MFA, consent, sign-in, Conditional Access): terminal, like
+    /// <see cref="InvalidGrant"/>, with <see cref="TokenError.Code"/> the reason (see <see cref="InteractionReasons"/>).
+    /// </summary>
+    InteractionRequired,
 }
 
 /// <summary>A failed token call. <see cref="Code"/> is the provider's <c>error</c> member (a short code), never its prose.</summary>
 public sealed record TokenError(TokenErrorKind Kind, string Code, TimeSpan? RetryAfter = null, int? HttpStatus = null)
 {
-    public bool IsTerminal => Kind is TokenErrorKind.InvalidGrant or TokenErrorKind.InvalidClient;
+    public bool IsTerminal => Kind is TokenErrorKind.InvalidGrant or TokenErrorKind.InvalidClient or TokenErrorKind.InteractionRequired;
 }
 
 /// <summary>Either a <see cref="TokenSet"/> or a <see cref="TokenError"/>: expected failures are values, not exceptions.</summary>

@@ -46,7 +46,7 @@ internal static class TokenResponseReader
     {
         var status = (int)response.StatusCode;
         var json = body is null ? null : ParseBody(body);
-        var error = json is null ? null : Str(json, "error");
+        var error = json is null ? null : ErrorCode(json, status);
 
         if (status is >= 300 and < 400)
         {
@@ -67,7 +67,7 @@ internal static class TokenResponseReader
             && ok.TryGetValue<bool>(out var okValue) && !okValue;
         if (error is not null || okFalse)
         {
-            return Classify(error ?? "unknown_error", status);
+            return Classify(error ?? "unknown_error", status, json);
         }
 
         if (response.StatusCode == HttpStatusCode.Unauthorized)
@@ -88,6 +88,15 @@ internal static class TokenResponseReader
 
         return ReadTokens(provider, json, status);
     }
+
+    /// <summary>
+    /// The error code of an answer: RFC 6749 §5.2 <c>error</c>; on a non-2xx answer without one, a string <c>code</c>, which
+    /// is where Notion's error object puts it (<c>{"object":"error","status":400,"code":"invalid_grant","message":…}</c>,
+    /// https://developers.notion.com/reference/status-codes). Never read on a success answer.
+    /// </summary>
+    private static string? ErrorCode(JsonObject json, int status) =>
+        Str(json, "error")
+        ?? (status is < 200 or >= 300 && json["code"] is JsonValue code && code.GetValueKind() == JsonValueKind.String ? code.GetValue<string>() : null);
 
     public static TokenResult Fail(TokenErrorKind kind, string code, int? status = null, TimeSpan? retryAfter = null) =>
         TokenResult.Failure(new TokenError(kind, SanitizeCode(code), retryAfter, status));
@@ -112,13 +121,21 @@ internal static class TokenResponseReader
         return sb.Length == 0 ? "unknown_error" : sb.ToString();
     }
 
-    private static TokenResult Classify(string error, int status)
+    private static TokenResult Classify(string error, int status, JsonObject? json)
     {
         var code = SanitizeCode(error);
         var kind = InvalidGrantCodes.Contains(code) ? TokenErrorKind.InvalidGrant
             : InvalidClientCodes.Contains(code) ? TokenErrorKind.InvalidClient
             : TransientCodes.Contains(code) ? TokenErrorKind.Transient
             : TokenErrorKind.OtherOAuthError;
+
+        // A person must act (MFA, consent, Conditional Access…): refines a dead grant or an otherwise unknown error, never
+        // a client failure or an outage. The reason becomes the code.
+        if (kind is TokenErrorKind.InvalidGrant or TokenErrorKind.OtherOAuthError && InteractionReasons.Find(code, json) is { } reason)
+        {
+            return Fail(TokenErrorKind.InteractionRequired, reason, status);
+        }
+
         return Fail(kind, code, status);
     }
 

@@ -28,6 +28,13 @@ public static class ApiBases
 
         connectionBaseIgnored = false;
         var apiBases = provider.ApiBaseUrls;
+        if (target is { Managed: true } && ManagedDefinition(provider, target.Name) is { Path: { } path })
+        {
+            // Relative to where the connection's calls go today, not to the host stored when it was made: an ApiBaseUrl
+            // override (GitHub Enterprise Server, a national cloud) moves existing targets too.
+            return Resolve(provider, connection, null, out connectionBaseIgnored) is { } connectionBase ? Under(connectionBase, path) : null;
+        }
+
         if (target is not null)
         {
             var targetBase = Parse(target.BaseUrl);
@@ -60,6 +67,62 @@ public static class ApiBases
 
         return apiBases.Count > 0 ? Parse(apiBases[0]) : null;
     }
+
+    /// <summary>The base a managed target made now from <paramref name="definition"/> forwards to (stored on the target row).</summary>
+    public static Uri? ManagedTargetBase(ProviderDefinition provider, Connection connection, ManagedTargetDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        if (definition.Path is not { } path)
+        {
+            return Parse(definition.BaseUrl);
+        }
+
+        return Resolve(provider, connection, null, out _) is { } connectionBase ? Under(connectionBase, path) : null;
+    }
+
+    /// <summary>
+    /// A managed target's <see cref="ManagedTargetDefinition.Path"/>: empty, or '/'-separated segments of unreserved and
+    /// sub-delimiter characters (RFC 3986 pchar without '%'), none of them '.' or '..'. It can only go below the base.
+    /// </summary>
+    public static bool IsRelativePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.Length == 0)
+        {
+            return true;
+        }
+
+        foreach (var segment in path.Split('/'))
+        {
+            if (segment.Length == 0 || segment is "." or ".." || segment.Any(c => !IsPathChar(c)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsPathChar(char c) =>
+        c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-' or '.' or '_' or '~' or '!' or '$' or '&' or '\''
+            or '(' or ')' or '*' or '+' or ',' or ';' or '=' or '@';
+
+    private static ManagedTargetDefinition? ManagedDefinition(ProviderDefinition provider, string name)
+    {
+        foreach (var definition in provider.Targets)
+        {
+            if (string.Equals(definition.Name, name, StringComparison.Ordinal))
+            {
+                return definition;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary><paramref name="path"/> below <paramref name="baseUrl"/>; parsed once per distinct result.</summary>
+    private static Uri? Under(Uri baseUrl, string path) =>
+        path.Length == 0 ? baseUrl : Parse(baseUrl.AbsoluteUri.TrimEnd('/') + "/" + path);
 
     /// <summary>An absolute http(s) URL without user info, query or fragment; null otherwise. Parsed once per distinct string.</summary>
     public static Uri? Parse(string? url) => url is null ? null : Parsed.GetOrAdd(url, static u =>

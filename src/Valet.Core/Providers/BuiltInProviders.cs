@@ -27,7 +27,7 @@ public static class BuiltInProviders
             Identity = new() { IdPath = "id", LoginPath = "login", EmailPath = "email" },
             ApiBaseUrls = ["https://api.github.com"],
             ApiHeaders = P(("X-GitHub-Api-Version", "2022-11-28")),
-            Targets = [new() { Name = "api", BaseUrl = "https://api.github.com" }],
+            Targets = [new() { Name = "api", Path = "" }],
         },
         new()
         {
@@ -73,8 +73,8 @@ public static class BuiltInProviders
             ApiBaseUrls = ["https://graph.microsoft.com"],
             Targets =
             [
-                new() { Name = "mail", BaseUrl = "https://graph.microsoft.com/v1.0/me/messages", RequiredScopes = ["Mail.Read"] },
-                new() { Name = "calendar", BaseUrl = "https://graph.microsoft.com/v1.0/me/calendar", RequiredScopes = ["Calendars.Read"] },
+                new() { Name = "mail", Path = "v1.0/me/messages", RequiredScopes = ["Mail.Read"] },
+                new() { Name = "calendar", Path = "v1.0/me/calendar", RequiredScopes = ["Calendars.Read"] },
             ],
         },
         new()
@@ -101,7 +101,13 @@ public static class BuiltInProviders
             RevocationEndpoint = U("https://api.notion.com/v1/oauth/revoke"),
             UserInfoEndpoint = U("https://api.notion.com/v1/users/me"),
             ExtraAuthorizationParameters = P(("owner", "user")),
+
+            // "Create a token" / "Refresh a token" / "Revoke token": JSON bodies, HTTP Basic client authentication and
+            // Notion-Version on each (https://developers.notion.com/reference/create-a-token, /reference/refresh-a-token,
+            // /reference/revoke-token). Errors carry their code in "code" (/reference/status-codes); no expires_in.
             TokenEndpointAuth = TokenEndpointAuthMethod.ClientSecretBasic,
+            TokenRequestFormat = TokenRequestFormat.Json,
+            Quirks = ProviderQuirks.ApiHeadersOnTokenRequests,
             Identity = new() { IdPath = "bot.owner.user.id", LoginPath = "bot.owner.user.name", EmailPath = "bot.owner.user.person.email" },
             ApiBaseUrls = ["https://api.notion.com"],
             ApiHeaders = P(("Notion-Version", "2022-06-28")),

@@ -11,6 +11,16 @@ public enum TokenEndpointAuthMethod
     ClientSecretBasic,
 }
 
+/// <summary>How the token endpoint (code exchange, refresh) and the revocation endpoint take their parameters.</summary>
+public enum TokenRequestFormat
+{
+    /// <summary><c>application/x-www-form-urlencoded</c> (RFC 6749 §4.1.3, §6; RFC 7009 §2.1): the default.</summary>
+    Form,
+
+    /// <summary>A JSON object of string members, <c>application/json</c> (Notion).</summary>
+    Json,
+}
+
 /// <summary>
 /// Named response/request quirks. Provider differences are data: these flags, never <c>if (provider == "x")</c>. Only
 /// differences the code must act on get a flag; what every provider is handled for anyway (form-encoded or JSON token
@@ -32,6 +42,9 @@ public enum ProviderQuirks
 
     /// <summary>Scopes for the user token go in <c>user_scope</c> rather than <c>scope</c> (Slack).</summary>
     UserScopeParameter = 1 << 6,
+
+    /// <summary>The provider's <see cref="ProviderDefinition.ApiHeaders"/> also go on token and revocation requests (Notion's <c>Notion-Version</c>).</summary>
+    ApiHeadersOnTokenRequests = 1 << 7,
 }
 
 /// <summary>How to read the account identity from the provider's user-info response (dotted JSON paths).</summary>
@@ -50,8 +63,15 @@ public sealed record ManagedTargetDefinition
 {
     public required string Name { get; init; }
 
-    /// <summary>Absolute base URL (one of the provider's API hosts) the target forwards to.</summary>
-    public required string BaseUrl { get; init; }
+    /// <summary>
+    /// Where the target forwards, relative to the connection's API base (the provider's first <c>ApiBaseUrl</c>, or the
+    /// connection's own): <c>""</c> for the base itself, <c>v1.0/me/messages</c> below it. It moves with an
+    /// <c>ApiBaseUrl</c> override (GitHub Enterprise Server, Microsoft national clouds). Set this or <see cref="BaseUrl"/>.
+    /// </summary>
+    public string? Path { get; init; }
+
+    /// <summary>An absolute base URL under one of the provider's API bases; pinned there (set this or <see cref="Path"/>).</summary>
+    public string? BaseUrl { get; init; }
 
     public IReadOnlyList<string> RequiredScopes { get; init; } = [];
 }
@@ -77,6 +97,10 @@ public sealed record ProviderDefinition
     public string ScopeSeparator { get; init; } = " ";
     public IReadOnlyDictionary<string, string> ExtraAuthorizationParameters { get; init; } = new Dictionary<string, string>();
     public TokenEndpointAuthMethod TokenEndpointAuth { get; init; } = TokenEndpointAuthMethod.ClientSecretPost;
+
+    /// <summary>Body of token, refresh and revocation requests: form-encoded (default) or JSON.</summary>
+    public TokenRequestFormat TokenRequestFormat { get; init; } = TokenRequestFormat.Form;
+
     public ProviderQuirks Quirks { get; init; }
     public IdentityMapping Identity { get; init; } = new();
 

@@ -10,6 +10,7 @@ internal sealed record ProviderSettings
     [
         "Issuer", "AuthorizationEndpoint", "TokenEndpoint", "RevocationEndpoint", "UserInfoEndpoint", "Scopes",
         "ApiBaseUrl", "ClientId", "ClientSecret", "AllowPrivateNetwork", "DisplayName", "TokenEndpointAuthMethod",
+        "TokenRequestFormat",
     ];
 
     public required string Id { get; init; }
@@ -25,6 +26,7 @@ internal sealed record ProviderSettings
     public bool? AllowPrivateNetwork { get; init; }
     public string? DisplayName { get; init; }
     public TokenEndpointAuthMethod? TokenEndpointAuth { get; init; }
+    public TokenRequestFormat? TokenRequestFormat { get; init; }
 
     public static ProviderSettings Read(string id, IConfigurationSection section, List<string> problems)
     {
@@ -85,6 +87,22 @@ internal sealed record ProviderSettings
                 break;
         }
 
+        TokenRequestFormat? format = null;
+        switch (Value("TokenRequestFormat")?.ToLowerInvariant())
+        {
+            case null:
+                break;
+            case "form":
+                format = Providers.TokenRequestFormat.Form;
+                break;
+            case "json":
+                format = Providers.TokenRequestFormat.Json;
+                break;
+            default:
+                problems.Add($"{where}: TokenRequestFormat must be form or json.");
+                break;
+        }
+
         var secret = Value("ClientSecret");
         return new ProviderSettings
         {
@@ -101,6 +119,7 @@ internal sealed record ProviderSettings
             AllowPrivateNetwork = allowPrivate,
             DisplayName = Value("DisplayName"),
             TokenEndpointAuth = auth,
+            TokenRequestFormat = format,
         };
     }
 
@@ -136,6 +155,7 @@ internal sealed record ProviderSettings
             AllowPrivateNetwork = AllowPrivateNetwork ?? p.AllowPrivateNetwork,
             DisplayName = DisplayName ?? p.DisplayName,
             TokenEndpointAuth = TokenEndpointAuth ?? p.TokenEndpointAuth,
+            TokenRequestFormat = TokenRequestFormat ?? p.TokenRequestFormat,
         };
     }
 }

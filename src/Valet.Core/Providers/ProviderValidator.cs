@@ -74,7 +74,22 @@ internal static partial class ProviderValidator
                 problems.Add($"{where}: managed target name '{target.Name}' is not a unique lower-case slug.");
             }
 
-            if (!Uri.TryCreate(target.BaseUrl, UriKind.Absolute, out var targetUri)
+            if (target.Path is { } path)
+            {
+                if (target.BaseUrl is not null)
+                {
+                    problems.Add($"{where}: managed target '{target.Name}' sets both Path and BaseUrl; set one.");
+                }
+                else if (!ApiBases.IsRelativePath(path))
+                {
+                    problems.Add($"{where}: managed target '{target.Name}' Path must be relative segments (no scheme, host, '..', '//', query or fragment).");
+                }
+                else if (p.ApiBaseUrls.Count == 0)
+                {
+                    problems.Add($"{where}: managed target '{target.Name}' needs an ApiBaseUrl to be relative to.");
+                }
+            }
+            else if (!Uri.TryCreate(target.BaseUrl, UriKind.Absolute, out var targetUri)
                 || !p.ApiBaseUrls.Any(api => IsUnder(targetUri, api)))
             {
                 problems.Add($"{where}: managed target '{target.Name}' must point under one of the provider's ApiBaseUrls.");

@@ -237,9 +237,8 @@ public sealed class RefreshCoordinator(
         var postponed = await lease.CommitAsync(RefreshPolicy.Postponed(current, error.Kind, now + delay, now), CancellationToken.None);
         TokensLog.ProviderUnavailable(logger, current.Id, failureClass, postponed.RefreshFailures, now + delay);
 
-        return new TokenOutcome.ProviderUnavailable(
-            RetryAfter: error.Kind == TokenErrorKind.RateLimited ? error.RetryAfter ?? delay : null,
-            TimedOut: error.Kind == TokenErrorKind.Timeout);
+        // Retry-After always: when the provider may be called again (the backoff, or a 429's own Retry-After when longer).
+        return new TokenOutcome.ProviderUnavailable(RetryAfter: delay, TimedOut: error.Kind == TokenErrorKind.Timeout);
     }
 
     private async Task<TokenOutcome> MarkDeadAsync(IConnectionLease lease, Connection current, string statusReason, DateTimeOffset now)

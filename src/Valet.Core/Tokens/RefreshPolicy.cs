@@ -112,6 +112,7 @@ internal static class RefreshPolicy
     /// <summary>Coarse status reason for a terminal error; an earlier unknown outcome explains an invalid_grant best.</summary>
     public static string TerminalReason(Connection current, TokenError error) =>
         error.Kind == TokenErrorKind.InvalidClient ? InvalidClient
+        : error.Kind == TokenErrorKind.InteractionRequired ? error.Code // what the person must do (InteractionReasons)
         : current.StatusReason == OutcomeUnknown ? OutcomeUnknown
         : InvalidGrant;
 
@@ -123,6 +124,7 @@ internal static class RefreshPolicy
         TokenErrorKind.OtherOAuthError => "oauth_error",
         TokenErrorKind.RateLimited => "rate_limited",
         TokenErrorKind.Timeout => "timeout",
+        TokenErrorKind.InteractionRequired => "interaction_required",
         _ => "transient",
     };
 }

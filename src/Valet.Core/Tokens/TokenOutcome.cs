@@ -43,14 +43,18 @@ public abstract record TokenOutcome
     }
 
     /// <summary>
-    /// A person must reconnect. <see cref="Reason"/> is coarse and machine-readable: <c>invalid_grant</c>,
+    /// A person must reconnect. <see cref="Reason"/> is coarse and machine-readable: <c>invalid_grant</c>, a
+    /// <see cref="OAuth.InteractionReasons"/> value (<c>mfa_required</c>, <c>consent_required</c>, <c>conditional_access</c>,
+    /// <c>login_required</c>, <c>interaction_required</c>),
     /// <c>invalid_client</c>, <c>refresh_outcome_unknown</c>, <c>no_refresh_token</c>, <c>no_client</c>, <c>unknown_provider</c>.
     /// </summary>
     public sealed record ReauthRequired(Connection Connection, string Reason) : TokenOutcome;
 
     /// <summary>
-    /// The provider could not refresh now; the connection is untouched and will be retried. Server mapping:
-    /// <see cref="RetryAfter"/> set → 429 with Retry-After; <see cref="TimedOut"/> → 504; else 502.
+    /// The provider could not refresh now; the connection is untouched and will be retried. Server mapping (token routes
+    /// and the proxy's refresh-on-401 alike): <see cref="TimedOut"/> → 504, else 502, <c>provider_unavailable</c>, with
+    /// <c>Retry-After</c> from <see cref="RetryAfter"/> — set after every failed provider call or during its backoff (the backoff, or
+    /// a 429's own Retry-After when longer); null only when the wait for another holder of the connection lock ran out.
     /// </summary>
     public sealed record ProviderUnavailable(TimeSpan? RetryAfter, bool TimedOut) : TokenOutcome;
 }

@@ -31,6 +31,10 @@ internal sealed class ProxyCall(AgentAccess access) : IUpstreamUnauthorized
     {
         // Refresh even when the call cannot be replayed, so the agent's own retry carries a working token.
         Refreshed = await access.RefreshRejectedAsync(Token!, RequiredScopes, cancellationToken);
-        return Refreshed is AccessOutcome.Envelope || (Replayable && Refreshed is AccessOutcome.Token);
+
+        // The 401 is held back whenever Valet knows better than it: a person must act (envelope), the provider is out
+        // (provider_unavailable with Retry-After: the agent's credentials are not wrong, the provider is down), or the
+        // retry can go. Only a refresh that worked on a streamed body, or a connection gone meanwhile, lets it through.
+        return Refreshed is AccessOutcome.Envelope or AccessOutcome.ProviderUnavailable || (Replayable && Refreshed is AccessOutcome.Token);
     }
 }

@@ -208,7 +208,15 @@ internal sealed class ProxyHandler(
 
         if (call.Refreshed is not AccessOutcome.Token retryToken)
         {
-            return await RefusedAsync(call.Refreshed!, call, context.Response, cancellationToken);
+            var refused = await RefusedAsync(call.Refreshed!, call, context.Response, cancellationToken);
+            if (call.Refreshed is AccessOutcome.ProviderUnavailable unavailable)
+            {
+                // One rule (docs/proxy.md, "Refresh on 401"): a refresh that meets an outage answers as the token route does.
+                call.Detail = "upstream_401_provider_unavailable";
+                ProxyLog.RefreshUnavailableAfter401(logger, connection.Id, unavailable.TimedOut ? 504 : 502);
+            }
+
+            return refused;
         }
 
         ProxyLog.RetryingAfterRefresh(logger, connection.Id);

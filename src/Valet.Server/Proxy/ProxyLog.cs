@@ -22,4 +22,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 5005, Level = LogLevel.Warning, Message = "Connection {ConnectionId} has an API base outside its provider's API hosts; using the provider's")]
     public static partial void ConnectionBaseIgnored(ILogger logger, string connectionId);
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "Upstream rejected the token of connection {ConnectionId}; the refresh met a provider outage, answering {Status} provider_unavailable")]
+    public static partial void RefreshUnavailableAfter401(ILogger logger, string connectionId, int status);
 }

@@ -42,6 +42,9 @@ internal sealed record AuthEnvelope
 
     public required bool Headless { get; init; }
 
+    /// <summary><c>reauth_required</c> only: why the grant needs a person (<c>invalid_grant</c>, <c>mfa_required</c>, <c>consent_required</c>, …; docs/providers.md).</summary>
+    public string? Reason { get; init; }
+
     /// <summary>Headless orgs only: the BYOC credential to run the OAuth dance with (null when the org has none for the provider).</summary>
     public string? CredentialId { get; init; }
 
@@ -100,6 +103,7 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
             RequiredScopes = value.RequiredScopes,
             MissingScopes = value.MissingScopes,
             Headless = headless,
+            Reason = value.Code == EnvelopeCodes.ReauthRequired ? value.Reason : null,
         };
 
         if (headless)

@@ -183,16 +183,16 @@ public sealed class ClientAgainstServerTests(IdpFixture idp, BrowserFixture brow
         using var valet = new ValetClient(_server.BaseUrl, key);
         await RefreshKit.ExpireAsync(_server.Services, connectionId);
 
-        // The IdP's token endpoint fails with 500: 502 provider_unavailable (Valet sends no Retry-After for a plain failure).
+        // The IdP's token endpoint fails with 500: 502 provider_unavailable, Retry-After the backoff (BackoffBase 1 s, no jitter).
         await idp.SetFaultAsync("500");
         var failed = await Assert.ThrowsAsync<ValetProviderUnavailableException>(() => valet.GetTokenAsync(connectionId));
         Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
         Assert.Equal("provider_unavailable", failed.Code);
-        Assert.Null(failed.RetryAfter);
+        Assert.Equal(TimeSpan.FromSeconds(1), failed.RetryAfter);
 
         // The IdP rate-limits with Retry-After: 3 once the backoff has passed: the exception says how long to wait.
         await idp.SetFaultAsync("429", retryAfter: 3);
-        var limited = await EventuallyThrowsAsync(() => valet.GetTokenAsync(connectionId), e => e.RetryAfter is not null);
+        var limited = await EventuallyThrowsAsync(() => valet.GetTokenAsync(connectionId), e => e.RetryAfter >= TimeSpan.FromSeconds(2));
         Assert.Equal(HttpStatusCode.BadGateway, limited.StatusCode);
         Assert.InRange(limited.RetryAfter!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3));
 

@@ -26,6 +26,35 @@ public sealed class TokenErrorTests
     [InlineData(200, "{not json", TokenErrorKind.Transient, "invalid_response")]
     [InlineData(200, """{"token_type":"Bearer"}""", TokenErrorKind.Transient, "invalid_response")]
     [InlineData(401, "", TokenErrorKind.InvalidClient, "invalid_client")]
+
+    // Notion's error object carries the code in "code" (https://developers.notion.com/reference/status-codes).
+    [InlineData(400, """{"object":"error","status":400,"code":"invalid_grant","message":"Invalid code: this code has been revoked."}""", TokenErrorKind.InvalidGrant, "invalid_grant")]
+    [InlineData(400, """{"object":"error","status":400,"code":"invalid_json","message":"Error parsing JSON body."}""", TokenErrorKind.OtherOAuthError, "invalid_json")]
+    [InlineData(503, """{"object":"error","status":503,"code":"service_unavailable","message":"Notion is unavailable."}""", TokenErrorKind.Transient, "service_unavailable")]
+
+    // A numeric "code" is not an OAuth error code; a "code" on a success answer is never read as an error.
+    [InlineData(400, """{"code":400,"message":"bad"}""", TokenErrorKind.OtherOAuthError, "http_400")]
+    [InlineData(200, """{"code":"invalid_grant","token_type":"Bearer"}""", TokenErrorKind.Transient, "invalid_response")]
+    // A person must act (docs/providers.md): Entra's documented error_codes refine the error, OIDC Core §3.1.2.6 codes name it.
+    [InlineData(400, """{"error":"invalid_grant","error_description":"AADSTS50076: Due to a configuration change…","error_codes":[50076],"trace_id":"t"}""", TokenErrorKind.InteractionRequired, "mfa_required")]
+    [InlineData(400, """{"error":"interaction_required","error_codes":[50079]}""", TokenErrorKind.InteractionRequired, "mfa_required")]
+    [InlineData(400, """{"error":"invalid_grant","error_codes":[65001]}""", TokenErrorKind.InteractionRequired, "consent_required")]
+    [InlineData(400, """{"error":"interaction_required","error_codes":[53003]}""", TokenErrorKind.InteractionRequired, "conditional_access")]
+    [InlineData(400, """{"error":"invalid_grant","error_codes":[70043]}""", TokenErrorKind.InteractionRequired, "login_required")]
+    [InlineData(400, """{"error":"login_required"}""", TokenErrorKind.InteractionRequired, "login_required")]
+    [InlineData(400, """{"error":"consent_required"}""", TokenErrorKind.InteractionRequired, "consent_required")]
+    [InlineData(400, """{"error":"account_selection_required"}""", TokenErrorKind.InteractionRequired, "interaction_required")]
+    [InlineData(400, """{"error":"interaction_required","error_codes":[99999]}""", TokenErrorKind.InteractionRequired, "interaction_required")]
+
+    // …and nothing else: an expired grant stays invalid_grant, the description is never read, a client failure or an
+    // outage is never "a person must act", and STS codes are numbers.
+    [InlineData(400, """{"error":"invalid_grant","error_codes":[70008]}""", TokenErrorKind.InvalidGrant, "invalid_grant")]
+    [InlineData(400, """{"error":"invalid_request","error_description":"AADSTS50076: only in the prose"}""", TokenErrorKind.OtherOAuthError, "invalid_request")]
+    [InlineData(401, """{"error":"invalid_client","error_codes":[50076]}""", TokenErrorKind.InvalidClient, "invalid_client")]
+    [InlineData(400, """{"error":"temporarily_unavailable","error_codes":[50076]}""", TokenErrorKind.Transient, "temporarily_unavailable")]
+    [InlineData(503, """{"error":"interaction_required"}""", TokenErrorKind.Transient, "interaction_required")]
+    [InlineData(400, """{"error":"invalid_grant","error_codes":["50076"]}""", TokenErrorKind.InvalidGrant, "invalid_grant")]
+    [InlineData(400, """{"error":"something_new","error_codes":[123456]}""", TokenErrorKind.OtherOAuthError, "something_new")]
     public async Task Failures_AreClassified(int status, string body, TokenErrorKind kind, string code)
     {
         var result = await RefreshAgainst(status, body);

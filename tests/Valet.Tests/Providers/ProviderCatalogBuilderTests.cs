@@ -102,6 +102,24 @@ public sealed class ProviderCatalogBuilderTests
     }
 
     [Fact]
+    public async Task TokenRequestFormat_IsCatalogData_JsonForNotion_FormByDefault_AndConfigurable()
+    {
+        var catalog = await Build(Config(
+            ("Providers:acme:AuthorizationEndpoint", "https://id.acme.test/authorize"),
+            ("Providers:acme:TokenEndpoint", "https://id.acme.test/token"),
+            ("Providers:acme:TokenRequestFormat", "JSON"),
+            ("Providers:notion:TokenRequestFormat", "form")));
+
+        Assert.Equal(TokenRequestFormat.Json, catalog.Find("acme")!.TokenRequestFormat);
+        Assert.Equal(TokenRequestFormat.Form, catalog.Find("github")!.TokenRequestFormat);
+        Assert.Equal(TokenRequestFormat.Json, BuiltInProviders.Find("notion")!.TokenRequestFormat);
+        Assert.Equal(TokenRequestFormat.Form, catalog.Find("notion")!.TokenRequestFormat);
+
+        var ex = await Assert.ThrowsAsync<CatalogValidationException>(() => Build(Config(("Providers:github:TokenRequestFormat", "xml"))));
+        Assert.Contains(ex.Problems, p => p.Contains("'github'", StringComparison.Ordinal) && p.Contains("TokenRequestFormat must be form or json", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task LoopbackProvider_IsAccepted_WithAllowPrivateNetwork()
     {
         var catalog = await Build(Config(

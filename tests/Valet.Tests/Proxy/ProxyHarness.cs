@@ -111,6 +111,9 @@ public sealed class ProxyHarness : IAsyncLifetime
             // Shared by every proxy test class, all from 127.0.0.1, several of which send bad keys on purpose (and the
             // fuzz test hundreds): the failure lockout has its own tests (RateLimitTests) on their own servers.
             ["RateLimits:FailuresPerMinute"] = "0",
+
+            // A token endpoint that never answers (ProxyRecoveryTests' outage cases) is given up after 2 s.
+            ["Refresh:ProviderTimeout"] = "00:00:02",
         };
         _app = await ValetHost.BuildAsync([], overrides, builder =>
         {

@@ -71,9 +71,69 @@ public sealed class ProxyRecoveryTests(ProxyHarness harness)
             Assert.Equal("reauth_required", envelope.GetProperty("code").GetString());
             Assert.Equal("urn:valet:problem:reauth_required", envelope.GetProperty("type").GetString());
             Assert.Equal(connectionId, envelope.GetProperty("connection_id").GetString());
+            Assert.Equal("invalid_grant", envelope.GetProperty("reason").GetString());
         }
 
         Assert.Equal(seenAfterFirst, harness.Upstream.Seen.Count);
+    }
+
+    public static TheoryData<string, HttpStatusCode, int, int> Outages => new()
+    {
+        // refresh token prefix, status, Retry-After range (seconds): the backoff (30 s + up to 30 s jitter) or the provider's 7.
+        { ResourceServer.Outage5xx, HttpStatusCode.BadGateway, 30, 60 },
+        { ResourceServer.Outage429, HttpStatusCode.BadGateway, 30, 60 },
+        { ResourceServer.OutageHang, HttpStatusCode.GatewayTimeout, 30, 60 },
+    };
+
+    /// <summary>
+    /// Issue 15, item 2: for a token without expires_in the upstream 401 is the only expiry signal; when the refresh it
+    /// triggers meets an outage the agent must learn that the provider is down, not that its credentials are wrong.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Outages))]
+    public async Task Upstream401_WhenTheRefreshMeetsAnOutage_IsProviderUnavailableWithRetryAfter_NotThe401(string outage, HttpStatusCode status,
+        int minRetryAfter, int maxRetryAfter)
+    {
+        var refreshToken = outage + Guid.NewGuid().ToString("N");
+        var stale = "stale-" + Guid.NewGuid().ToString("N");
+        var connectionId = await harness.ImportAsync("acme", stale, refreshToken);
+        var key = await harness.KeyAsync("default", new { connection = connectionId });
+        using var admin = harness.Client();
+        var before = await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{connectionId}");
+        using var agent = harness.Client(key);
+        var path = "/api/outage-" + Guid.NewGuid().ToString("N");
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}{path[4..]}");
+
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("provider_unavailable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        var retryAfter = response.Headers.RetryAfter?.Delta;
+        Assert.NotNull(retryAfter);
+        Assert.InRange(retryAfter.Value, TimeSpan.FromSeconds(minRetryAfter), TimeSpan.FromSeconds(maxRetryAfter));
+        Assert.True(response.Headers.WwwAuthenticate.Count == 0, "the upstream's 401 challenge must not reach the agent");
+        Assert.Equal(1, harness.Upstream.SeenCount(path)); // not retried without a token
+
+        // An outage never marks a connection broken, nor loses its tokens.
+        var after = await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{connectionId}");
+        Assert.Equal("active", after.GetProperty("status").GetString());
+        Assert.Equal(before.GetProperty("expires_at").GetDateTimeOffset(), after.GetProperty("expires_at").GetDateTimeOffset());
+        Assert.Contains(harness.Logs.Lines, l => l.Contains("[5006]", StringComparison.Ordinal) && l.Contains(connectionId, StringComparison.Ordinal));
+        Assert.DoesNotContain(refreshToken, harness.Logs.All, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Upstream401_OnAStreamedBody_WhenTheRefreshMeetsAnOutage_IsProviderUnavailable_NotThe401()
+    {
+        var connectionId = await harness.ImportAsync("acme", "stale-" + Guid.NewGuid().ToString("N"), ResourceServer.Outage5xx + Guid.NewGuid().ToString("N"));
+        var key = await harness.KeyAsync("default", new { connection = connectionId });
+        using var agent = harness.Client(key);
+
+        using var response = await agent.PostAsync($"/v1/proxy/{connectionId}/upload", new ByteArrayContent(new byte[100 * 1024]));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("provider_unavailable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.NotNull(response.Headers.RetryAfter?.Delta);
     }
 
     [Fact]

@@ -42,6 +42,11 @@ public sealed class ResourceServer : IAsyncDisposable
 
     public string LastMintedToken { get; private set; } = string.Empty;
 
+    /// <summary>Refresh tokens starting with these make the token endpoint fail that way (503 / 429 with Retry-After: 7 / never answer).</summary>
+    public const string Outage5xx = "outage-5xx-";
+    public const string Outage429 = "outage-429-";
+    public const string OutageHang = "outage-hang-";
+
     public static async Task<ResourceServer> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -137,7 +142,32 @@ public sealed class ResourceServer : IAsyncDisposable
     {
         Interlocked.Increment(ref _refreshCalls);
         var form = await context.Request.ReadFormAsync();
-        if (form["grant_type"] != "refresh_token" || !ValidRefreshTokens.ContainsKey(form["refresh_token"].ToString()))
+        var refresh = form["refresh_token"].ToString();
+
+        // Outages, chosen by the refresh token so that tests sharing this server never disturb each other: a 503 with
+        // RFC 6749 §5.2 temporarily_unavailable, a 429 with Retry-After (RFC 9110 §10.2.3), or no answer at all.
+        if (refresh.StartsWith(Outage5xx, StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = 503;
+            await context.Response.WriteAsJsonAsync(new { error = "temporarily_unavailable" });
+            return;
+        }
+
+        if (refresh.StartsWith(Outage429, StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = 429;
+            context.Response.Headers.RetryAfter = "7";
+            await context.Response.WriteAsJsonAsync(new { error = "rate_limited" });
+            return;
+        }
+
+        if (refresh.StartsWith(OutageHang, StringComparison.Ordinal))
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);
+            return;
+        }
+
+        if (form["grant_type"] != "refresh_token" || !ValidRefreshTokens.ContainsKey(refresh))
         {
             context.Response.StatusCode = 400;
             await context.Response.WriteAsJsonAsync(new { error = "invalid_grant" });

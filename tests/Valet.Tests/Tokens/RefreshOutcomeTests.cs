@@ -115,6 +115,25 @@ public sealed class RefreshOutcomeTests
     }
 
     [Fact]
+    public async Task InteractionRequired_IsTerminal_WithItsReason_EvenAfterAnUnknownOutcome()
+    {
+        using var rig = new RefreshRig();
+        rig.Add(Expired, tweak: c => c with { StatusReason = "refresh_outcome_unknown" });
+        rig.OAuth.Handler = (_, _, _) => Task.FromResult(TokenResult.Failure(new TokenError(TokenErrorKind.InteractionRequired, "mfa_required", HttpStatus: 400)));
+        var service = rig.NewService();
+
+        var outcome = Assert.IsType<TokenOutcome.ReauthRequired>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
+        var again = Assert.IsType<TokenOutcome.ReauthRequired>(await service.GetAccessTokenAsync(RefreshRig.Id, true, default));
+
+        // What the person must do explains the failure better than an earlier lost answer.
+        Assert.Equal("mfa_required", outcome.Reason);
+        Assert.Equal("mfa_required", again.Reason);
+        Assert.Equal(1, rig.OAuth.Calls);
+        Assert.Equal((ConnectionStatus.ReauthRequired, "mfa_required"), (rig.Stored().Status, rig.Stored().StatusReason));
+        Assert.Equal("mfa_required", Assert.Single(rig.Audit.Events).Detail);
+    }
+
+    [Fact]
     public async Task ProviderOutage_InsideTheSkewWindow_ServesTheStillValidToken()
     {
         using var rig = new RefreshRig();
@@ -141,8 +160,8 @@ public sealed class RefreshOutcomeTests
         var outcome = Assert.IsType<TokenOutcome.ProviderUnavailable>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
 
         Assert.False(outcome.TimedOut);
-        Assert.Null(outcome.RetryAfter);
         var stored = rig.Stored();
+        Assert.Equal(stored.NextRefreshAt - rig.Now, outcome.RetryAfter); // Retry-After: when the backoff lets the provider be called again
         Assert.Equal((before.AccessToken, before.RefreshToken, before.ExpiresAt), (stored.AccessToken, stored.RefreshToken, stored.ExpiresAt));
         Assert.Equal(ConnectionStatus.Active, stored.Status);
         Assert.Null(stored.StatusReason);
