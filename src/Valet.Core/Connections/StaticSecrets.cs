@@ -16,6 +16,13 @@ public static class StaticSecrets
     /// <summary>Longest secret accepted (an API key, a username or a password).</summary>
     public const int MaxLength = 4096;
 
+    /// <summary>
+    /// The sealed placeholder of a client-credentials connection whose first token is not fetched yet. Its expiry is the
+    /// creation instant, so the first use goes to the refresh engine (single flight, every node); it is never handed out,
+    /// never revoked.
+    /// </summary>
+    public static Secret PendingClientCredentialsToken { get; } = new("valet-client-credentials-pending");
+
     public static bool IsStatic(Connection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);

@@ -24,12 +24,6 @@ internal static class OperatorConnections
 {
     public const string DefaultAccountId = "default";
 
-    /// <summary>
-    /// A sealed placeholder for a client-credentials connection whose first token is not fetched yet. Its expiry is the
-    /// creation instant, so the first use goes to the refresh engine (single flight, every node) and it is never handed out.
-    /// </summary>
-    internal static readonly Secret PendingToken = new("valet-client-credentials-pending");
-
     /// <summary>The stored connection (and whether it was created), or null with every problem in <paramref name="validation"/>.</summary>
     public static async Task<(Connection Connection, bool Created)?> CreateAsync(string orgId, CreateConnectionRequest? request, Validation validation,
         IProviderCatalog catalog, ICredentialStore credentials, ConnectionRegistry registry, ClientResolver clients, TimeProvider time,
@@ -216,7 +210,7 @@ internal static class OperatorConnections
             Provider = provider,
             CredentialId = credentialId,
             Account = new AccountIdentity(client!.ClientId, client.ClientId, null),
-            AccessToken = PendingToken,
+            AccessToken = StaticSecrets.PendingClientCredentialsToken,
             TokenType = "Bearer",
             ExpiresAt = time.GetUtcNow(),
             Scopes = wanted,
