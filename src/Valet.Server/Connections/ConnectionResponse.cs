@@ -9,7 +9,13 @@ internal sealed record ConnectionResponse(string Id, string Org, string Provider
     IReadOnlyList<string>? Scopes, DateTimeOffset? ExpiresAt, string? CredentialId, bool HasRefreshToken, DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt, DateTimeOffset? LastRefreshedAt)
 {
+    /// <summary><c>api_key</c> or <c>basic</c> for a connection holding a static secret (never shown); <c>oauth</c> otherwise.</summary>
+    public string Credential { get; init; } = "oauth";
+
     public static ConnectionResponse From(Connection c) => new(c.Id, c.OrgId, c.Provider, new ConnectionAccount(c.AccountId, c.AccountLogin, c.AccountEmail),
         c.Status == ConnectionStatus.Active ? "active" : "reauth_required", c.StatusReason, c.Scopes, c.ExpiresAt, c.CredentialId,
-        c.RefreshToken is not null, c.CreatedAt, c.UpdatedAt, c.LastRefreshedAt);
+        c.RefreshToken is not null, c.CreatedAt, c.UpdatedAt, c.LastRefreshedAt)
+    {
+        Credential = Valet.Core.Connections.StaticSecrets.IsStatic(c) ? c.TokenType : "oauth",
+    };
 }

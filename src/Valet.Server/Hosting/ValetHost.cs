@@ -116,7 +116,10 @@ public static class ValetHost
         services.AddSingleton(keyRing);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IVault>(_ => new XChaChaVault(keyRing));
-        services.AddSingleton<IProviderCatalog>(catalog);
+        // The boot catalog plus the providers registered at run time (stored in the database, SPEC §13).
+        services.AddSingleton(sp => new ProviderRegistry(catalog, sp.GetRequiredService<IRuntimeProviderStore>(),
+            sp.GetRequiredService<ProviderChanges>(), sp.GetService<ILogger<ProviderRegistry>>()));
+        services.AddSingleton<IProviderCatalog>(sp => sp.GetRequiredService<ProviderRegistry>());
         services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken, providerSignIn.Configuration));
         services.AddSingleton(providerSignIn);
         services.AddSingleton<ISignInGate>(providerSignIn);
@@ -174,6 +177,8 @@ public static class ValetHost
         await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
             new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
             cancellationToken);
+
+        await app.Services.GetRequiredService<ProviderRegistry>().ReloadAsync(cancellationToken);
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
         if (keyRing.GeneratedKeyFile is not null)

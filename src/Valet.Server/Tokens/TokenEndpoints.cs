@@ -47,6 +47,7 @@ internal static class TokenEndpoints
         .Accepts<TokenRequest>(isOptional: true, "application/json")
         .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity,
             StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
+        .ProducesProblemCodes(StatusCodes.Status403Forbidden, "forbidden", "proxy_only")
         .ProducesEnvelope();
 
     internal static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
@@ -97,6 +98,9 @@ internal static class TokenEndpoints
     public static ProblemResult Problem(AccessOutcome outcome, HttpResponse response) => outcome switch
     {
         AccessOutcome.Forbidden forbidden => Problems.Forbidden(forbidden.Detail),
+        AccessOutcome.ProxyOnly => Problems.Create(StatusCodes.Status403Forbidden, "proxy_only", "Proxy only",
+            "This connection holds a static secret, which is used through the proxy (/v1/proxy/{id}/…); the token route reveals it " +
+            "only to a key whose permission says \"reveal\": true."),
         AccessOutcome.NotFound notFound => Problems.NotFound(notFound.Code, notFound.Detail),
         AccessOutcome.Ambiguous ambiguous => Problems.Create(StatusCodes.Status409Conflict, "ambiguous_connection", "Ambiguous connection",
             $"Several {ambiguous.Provider} connections could serve; set a default with PUT /v1/orgs/{ambiguous.OrgId}/defaults/{ambiguous.Provider} " +
