@@ -133,6 +133,7 @@ public sealed class ReconnectAndConnectLinkTests(IdpFixture idp, BrowserFixture 
         Assert.Equal("/signin", new Uri(page.Url).AbsolutePath);
         Assert.Equal(connectUrl.PathAndQuery, await page.Locator("#signin-form input[name=return]").InputValueAsync());
         Assert.Equal("acme", await page.Locator("#signin-org").InputValueAsync());
+        Assert.Contains("An agent asked for an account to be connected", await page.Locator("#signin-why").InnerTextAsync(), StringComparison.Ordinal);
         Assert.False(agentWait.IsCompleted, "the agent is still waiting");
         await DashboardKit.AssertStyledAsync(page);
         await DashboardKit.ScreenshotAsync(page, "signin-for-connect-link");
