@@ -7,6 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Valet.Server.Auth;
+using Valet.Server.Dashboard;
+using Valet.Server.Flows;
 
 namespace Valet.Server.Http;
 
@@ -192,7 +194,10 @@ internal static class RateLimits
             var address = ClientAddress(context);
             if (limiter.LockedOut(address) is { } wait)
             {
-                await RefuseAsync(context, wait, "Too many failed authentications from this address.");
+                // A person at the sign-in form (or following a link) is told on a page; every other caller gets problem+json.
+                await ((signIn || signInLink) && PlainPage.WantsHtml(request)
+                    ? RefusePageAsync(context, wait)
+                    : RefuseAsync(context, wait, "Too many failed authentications from this address."));
                 return;
             }
 
@@ -226,6 +231,16 @@ internal static class RateLimits
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         return Problems.Create(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
             $"{detail} Try again in {seconds} s.").ExecuteAsync(context);
+    }
+
+    private static async Task RefusePageAsync(HttpContext context, TimeSpan wait)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        PlainPage.ApplySecurityHeaders(context.Response);
+        await CallbackPage.WriteHtmlAsync(context.Response, "Too many attempts",
+            $"Too many failed sign-ins from this address. Try again in {seconds} s.", false, "rate_limited", "<p><a href=\"/signin\">Back to sign-in</a></p>");
     }
 
     private static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress switch
