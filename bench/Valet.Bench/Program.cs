@@ -17,6 +17,8 @@ internal static class Program
           storm                               1,000 concurrent callers on an expired token
           proxy [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
                                               proxy vs a bare YARP forwarder, same upstream
+          external [--seconds N] [--rounds N] [--connections N] [--warmup S] [--only token|proxy] [--backend sqlite|postgres]
+                                              token route and proxy from outside: wrk on its own core vs bare baselines
           soak [--minutes N] [--nodes N] [--workers N] [--rate N] [--token-lifetime S]
                                               valet serve nodes on PostgreSQL under steady mixed load (docs/soak.md)
         """;
@@ -40,6 +42,10 @@ internal static class Program
                 return 0;
             case "proxy":
                 return await ProxyBenchmark.RunAsync(rest);
+            case "external":
+                return await ExternalBench.RunAsync(rest);
+            case "bare":
+                return await BareServers.RunAsync(rest);
             case "soak":
                 return await Soak.SoakBench.RunAsync(rest);
             default:

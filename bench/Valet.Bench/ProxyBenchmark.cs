@@ -82,7 +82,13 @@ internal static class ProxyBenchmark
             if (Array.IndexOf(args, "--profile") is var at and >= 0 && at + 1 < args.Length)
             {
                 // Load on one side alone, for attaching perf / dotnet-trace / dotnet-counters to this process.
-                var (client, target) = args[at + 1] == "bare" ? (bareClient, bareTarget) : (valetClient, valetTarget);
+                // "bare": the forwarder; "token": Valet's token route (POST); anything else: Valet's proxy.
+                var (client, target) = args[at + 1] switch
+                {
+                    "bare" => (bareClient, bareTarget),
+                    "token" => (valetClient, new Uri(valetUrl, $"/v1/connections/{connectionId}/token")),
+                    _ => (valetClient, valetTarget),
+                };
                 Console.WriteLine($"profiling: pid {Environment.ProcessId}, {concurrency} callers on {target} for {seconds}s");
                 using var sampler = new AllocationSampler { Recording = true };
                 var (allocated, gen0, items, contention, cpu) = (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), ThreadPool.CompletedWorkItemCount,
@@ -170,7 +176,9 @@ internal static class ProxyBenchmark
             while (stop.Elapsed < duration)
             {
                 var start = Stopwatch.GetTimestamp();
-                using var response = await client.GetAsync(target, HttpCompletionOption.ResponseHeadersRead);
+                using var response = target.AbsolutePath.EndsWith("/token", StringComparison.Ordinal)
+                    ? await client.PostAsync(target, null)
+                    : await client.GetAsync(target, HttpCompletionOption.ResponseHeadersRead);
                 await using (var body = await response.Content.ReadAsStreamAsync())
                 {
                     while (await body.ReadAsync(buffer) > 0)

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Core.Vault;
 using Valet.Storage;
@@ -41,6 +42,8 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<ISessionStore, SessionStore>();
         services.TryAddSingleton<ISignInLinkStore, SignInLinkStore>();
         services.TryAddSingleton<IDataProtectionKeyStore, DataProtectionKeyStore>();
+        services.TryAddSingleton<IRuntimeProviderStore, RuntimeProviderStore>();
+        services.TryAddSingleton<ProviderChanges>();
 
         // The hot reads go through a cache (docs/storage.md, "Caching and invalidation"). The undecorated stores stay
         // resolvable under the key StorageCache.Uncached.

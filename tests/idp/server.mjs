@@ -4,12 +4,14 @@
 //   PORT              listening port (0 = ephemeral)                      default 0
 //   ACCESS_TOKEN_TTL  access token lifetime in seconds                    default 3600
 //   CLIENTS_JSON      JSON array of extra client metadata (merged with the defaults below)
+//   CLIENT_CREDENTIALS_TTL  lifetime of client-credentials tokens in seconds  default ACCESS_TOKEN_TTL
+//   DEVICE_INTERVAL   the `interval` added to device authorization answers (oidc-provider sends none: RFC 8628's 5 s) default 1
 // On start it prints one line: {"ready":true,"issuer":"http://127.0.0.1:PORT","port":PORT}
 //
 // Test-control API on the same server, under /__control (plain JSON; never part of the OAuth surface):
 //   GET  /__control/stats           token endpoint requests by grant_type since the last reset (incl. faulted ones)
 //   POST /__control/reset           zero the stats and clear faults
-//   POST /__control/fault           {"mode":"none|500|hang|429|invalid_grant|down|slow","grant":"refresh_token|authorization_code|any",
+//   POST /__control/fault           {"mode":"none|500|hang|429|invalid_grant|down|slow|oauth_error","error":"slow_down","grant":"refresh_token|authorization_code|any",
 //                                    "retryAfter":N,"times":N,"delayMs":N}  — how the token endpoint answers (times: -1 = until
 //                                    reset; slow: wait delayMs, then answer normally — even if the client has gone)
 //   POST /__control/iss             {"mode":"normal|omit|wrong"}  — RFC 9207 iss in authorization responses
@@ -19,6 +21,9 @@ import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT ?? 0);
 const accessTokenTtl = Number(process.env.ACCESS_TOKEN_TTL ?? 3600);
+const clientCredentialsTtl = Number(process.env.CLIENT_CREDENTIALS_TTL ?? accessTokenTtl);
+const deviceInterval = Number(process.env.DEVICE_INTERVAL ?? 1);
+const deviceGrant = 'urn:ietf:params:oauth:grant-type:device_code';
 
 const defaultClients = [
   {
@@ -40,6 +45,26 @@ const defaultClients = [
     token_endpoint_auth_method: 'client_secret_basic',
   },
   {
+    // Client credentials (RFC 6749 §4.4): a machine client, no user, no redirect.
+    client_id: 'valet-cc',
+    client_secret: 'valet-cc-secret',
+    redirect_uris: [],
+    grant_types: ['client_credentials'],
+    response_types: [],
+    scope: 'read write',
+    token_endpoint_auth_method: 'client_secret_post',
+  },
+  {
+    // Device authorization grant (RFC 8628): the user enters a code on the IdP's device page.
+    client_id: 'valet-device',
+    client_secret: 'valet-device-secret',
+    application_type: 'native',
+    redirect_uris: [],
+    grant_types: [deviceGrant, 'refresh_token'],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_post',
+  },
+  {
     // For tests that ask the IdP whether a token is still active.
     client_id: 'introspector',
     client_secret: 'introspector-secret',
@@ -51,7 +76,7 @@ const defaultClients = [
 ];
 const clients = [...defaultClients, ...JSON.parse(process.env.CLIENTS_JSON ?? '[]')];
 
-const stats = { authorization_code: 0, refresh_token: 0, other: 0, total: 0 };
+const stats = { authorization_code: 0, refresh_token: 0, client_credentials: 0, device_code: 0, other: 0, total: 0 };
 let fault = { mode: 'none', grant: 'any', retryAfter: 1, times: 0 };
 let issMode = 'normal';
 let lastRefresh = null;
@@ -75,6 +100,8 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    clientCredentials: { enabled: true },
+    deviceFlow: { enabled: true },
   },
   ttl: {
     AccessToken: accessTokenTtl,
@@ -83,6 +110,8 @@ const provider = new Provider(issuer, {
     Grant: 14 * 24 * 3600,
     Session: 14 * 24 * 3600,
     Interaction: 600,
+    ClientCredentials: clientCredentialsTtl,
+    DeviceCode: 600,
   },
 });
 provider.proxy = false;
@@ -112,7 +141,7 @@ provider.use(async (ctx, next) => {
         issMode = 'normal';
         return json(ctx, 200, { ok: true });
       case '/__control/fault':
-        fault = { mode: body.mode ?? 'none', grant: body.grant ?? 'any', retryAfter: body.retryAfter ?? 1, times: body.times ?? -1, delayMs: body.delayMs ?? 1000 };
+        fault = { mode: body.mode ?? 'none', grant: body.grant ?? 'any', retryAfter: body.retryAfter ?? 1, times: body.times ?? -1, delayMs: body.delayMs ?? 1000, error: body.error ?? 'invalid_request' };
         return json(ctx, 200, fault);
       case '/__control/iss':
         issMode = body.mode ?? 'normal';
@@ -129,9 +158,12 @@ provider.use(async (ctx, next) => {
     const grant = params.grant_type;
     stats.total += 1;
     if (grant === 'authorization_code' || grant === 'refresh_token') stats[grant] += 1; else stats.other += 1;
+    if (grant === 'client_credentials') stats.client_credentials += 1;
+    if (grant === deviceGrant) stats.device_code += 1;
     if (grant === 'refresh_token') lastRefresh = params.refresh_token;
 
-    const applies = fault.mode !== 'none' && fault.times !== 0 && (fault.grant === 'any' || fault.grant === grant);
+    const applies = fault.mode !== 'none' && fault.times !== 0
+      && (fault.grant === 'any' || fault.grant === grant || (fault.grant === 'device_code' && grant === deviceGrant));
     if (applies) {
       if (fault.times > 0) fault.times -= 1;
       switch (fault.mode) {
@@ -140,6 +172,7 @@ provider.use(async (ctx, next) => {
           ctx.set('Retry-After', String(fault.retryAfter));
           return json(ctx, 429, { error: 'slow_down' });
         case 'invalid_grant': return json(ctx, 400, { error: 'invalid_grant', error_description: 'grant revoked by the test' });
+        case 'oauth_error': return json(ctx, 400, { error: fault.error });
         case 'down':
           ctx.req.socket.destroy();
           return undefined;
@@ -155,6 +188,13 @@ provider.use(async (ctx, next) => {
   }
 
   await next();
+
+  // RFC 8628 §3.2: interval is optional (5 s when absent); tests poll faster.
+  if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body) {
+    const answer = typeof ctx.body === 'string' ? JSON.parse(ctx.body) : ctx.body;
+    answer.interval = deviceInterval;
+    ctx.body = answer;
+  }
 
   // RFC 9207 manipulation of the authorization response's iss, for the tests that need it to be missing or wrong.
   const location = ctx.response.get('Location');

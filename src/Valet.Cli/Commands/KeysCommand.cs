@@ -64,19 +64,34 @@ internal static class KeysCommand
         return new Command("keys", "Manage agent API keys").With(create, list, revoke);
     }
 
-    public static List<Dictionary<string, string>> ParsePermissions(IEnumerable<string> values)
+    /// <summary><c>connection:ID</c>, <c>provider:PROVIDER</c>, <c>target:ID</c>; a <c>:reveal</c> suffix on the first two adds <c>"reveal": true</c>.</summary>
+    public static List<Dictionary<string, object>> ParsePermissions(IEnumerable<string> values)
     {
-        var list = new List<Dictionary<string, string>>();
+        var list = new List<Dictionary<string, object>>();
         foreach (var value in values)
         {
             var colon = value.IndexOf(':', StringComparison.Ordinal);
             var kind = colon > 0 ? value[..colon] : string.Empty;
-            if (kind is not ("connection" or "provider" or "target") || colon == value.Length - 1)
+            var rest = colon > 0 ? value[(colon + 1)..] : string.Empty;
+            var reveal = kind is "connection" or "provider" && rest.EndsWith(":reveal", StringComparison.Ordinal);
+            if (reveal)
             {
-                throw new CliException($"--allow '{value}' must be connection:ID, provider:PROVIDER or target:ID.", ExitCodes.Usage);
+                rest = rest[..^":reveal".Length];
             }
 
-            list.Add(new Dictionary<string, string> { [kind] = value[(colon + 1)..] });
+            if (kind is not ("connection" or "provider" or "target") || rest.Length == 0)
+            {
+                throw new CliException($"--allow '{value}' must be connection:ID, provider:PROVIDER or target:ID (connection and provider may end in :reveal).",
+                    ExitCodes.Usage);
+            }
+
+            var permission = new Dictionary<string, object> { [kind] = rest };
+            if (reveal)
+            {
+                permission["reveal"] = true;
+            }
+
+            list.Add(permission);
         }
 
         return list;

@@ -83,6 +83,12 @@ public abstract record AccessOutcome
     /// </summary>
     public sealed record Forbidden(string Detail, Connection? Connection = null, Target? Target = null) : AccessOutcome;
 
+    /// <summary>
+    /// A static secret (api_key, basic) asked for on the token route by a caller whose permission lacks <c>"reveal": true</c>:
+    /// usable through the proxy only (403 <c>proxy_only</c>).
+    /// </summary>
+    public sealed record ProxyOnly(Connection Connection) : AccessOutcome;
+
     /// <summary>Unknown, or not visible to this caller (another org's): <see cref="Code"/> is <c>connection_not_found</c>, <c>target_not_found</c> or <c>unknown_provider</c>.</summary>
     public sealed record NotFound(string Code, string Detail) : AccessOutcome;
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Valet.Core.Connections;
 using Valet.Core.Domain;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
@@ -38,7 +39,7 @@ public sealed class AgentAccess(
         ArgumentNullException.ThrowIfNull(scopes);
 
         var (connection, refusal) = await FindConnectionAsync(caller, connectionId, cancellationToken);
-        return connection is null ? refusal! : await IssueAsync(connection, scopes, cancellationToken);
+        return connection is null ? refusal! : await RevealAsync(caller, connection, scopes, cancellationToken);
     }
 
     /// <summary>
@@ -81,7 +82,7 @@ public sealed class AgentAccess(
         }
 
         var chosen = await ChooseAsync(candidates, scopes, key.OrgId, cancellationToken);
-        return chosen is AccessOutcome.Granted granted ? await IssueAsync(granted.Connection, scopes, cancellationToken) : chosen;
+        return chosen is AccessOutcome.Granted granted ? await RevealAsync(caller, granted.Connection, scopes, cancellationToken) : chosen;
     }
 
     /// <summary>The proxy's first half: may this caller use the connection? <see cref="AccessOutcome.Granted"/> or why not.</summary>
@@ -231,6 +232,27 @@ public sealed class AgentAccess(
         }
 
         return new AccessOutcome.Ambiguous(orgId, pool[0].Provider, pool);
+    }
+
+    /// <summary>
+    /// The token routes: a static secret leaves Valet only for a key whose permission says <c>"reveal": true</c>, in the
+    /// shape <see cref="StaticSecrets.Reveal"/> gives; everything else is <see cref="IssueAsync"/>.
+    /// </summary>
+    private async ValueTask<AccessOutcome> RevealAsync(AgentCaller caller, Connection connection, IReadOnlyList<string> required,
+        CancellationToken cancellationToken)
+    {
+        if (!StaticSecrets.IsStatic(connection))
+        {
+            return await IssueAsync(connection, required, cancellationToken);
+        }
+
+        if (!caller.MayReveal(connection))
+        {
+            return new AccessOutcome.ProxyOnly(connection);
+        }
+
+        var (value, tokenType) = StaticSecrets.Reveal(connection);
+        return new AccessOutcome.Token(connection, value, tokenType, null, connection.Scopes);
     }
 
     /// <summary>Status, scopes and freshness on the row already read; only an expiring token goes to the refresh engine.</summary>

@@ -74,6 +74,31 @@ public readonly struct AgentCaller
         return false;
     }
 
+    /// <summary>
+    /// A permission that covers <paramref name="connection"/> says <c>"reveal": true</c>: the token route may hand out its
+    /// static secret. Only API keys: the service principal and operators never see a static secret.
+    /// </summary>
+    public bool MayReveal(Connection connection)
+    {
+        if (Key is not { } key || !Sees(connection))
+        {
+            return false;
+        }
+
+        var permissions = key.Permissions;
+        for (var i = 0; i < permissions.Count; i++)
+        {
+            var permission = permissions[i];
+            if (permission.Reveal && ((permission.Kind == PermissionKind.Connection && permission.Value == connection.Id)
+                || (permission.Kind == PermissionKind.Provider && permission.Value == connection.Provider)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>A <c>{"target": ID}</c> permission covers it. (A key holding the target's whole connection may use it too: see <see cref="AgentAccess"/>.)</summary>
     public bool MayUse(Target target)
     {

@@ -19,7 +19,9 @@ public sealed partial class Disconnector(IConnectionStore connections, IAuditSto
     {
         var revoked = false;
         var provider = catalog.Find(connection.Provider) is { } found ? ConnectionParameters.Bind(found, connection.Parameters, out _) : null;
-        if (provider?.RevocationEndpoint is not null &&
+        // A static secret is the operator's to revoke where it was issued; a placeholder was never a token.
+        if (provider?.RevocationEndpoint is not null && !StaticSecrets.IsStatic(connection)
+            && connection.AccessToken != StaticSecrets.PendingClientCredentialsToken &&
             await clients.ResolveAsync(provider, connection.CredentialId, cancellationToken) is { } client)
         {
             try

@@ -8,7 +8,14 @@ public enum PermissionKind
 }
 
 /// <summary><c>{"connection": ID}</c>, <c>{"provider": PROVIDER}</c> or <c>{"target": ID}</c>.</summary>
-public sealed record Permission(PermissionKind Kind, string Value);
+public sealed record Permission(PermissionKind Kind, string Value)
+{
+    /// <summary>
+    /// <c>"reveal": true</c>: the token route may hand out a static secret (API key, basic password) of the connections this
+    /// permission covers. Without it such connections are proxy-only (SPEC §13).
+    /// </summary>
+    public bool Reveal { get; init; }
+}
 
 /// <summary>What an agent holds. Only the SHA-256 of the secret is stored.</summary>
 public sealed record ApiKey

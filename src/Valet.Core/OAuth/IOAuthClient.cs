@@ -12,6 +12,10 @@ public interface IOAuthClient
     Task<TokenResult> RefreshAsync(Providers.ProviderDefinition provider, ClientCredentials client, string refreshToken,
         CancellationToken cancellationToken);
 
+    /// <summary>RFC 6749 §4.4 client credentials grant: a token for the client itself, with <paramref name="scopes"/> (none: the provider's default).</summary>
+    Task<TokenResult> ClientCredentialsAsync(Providers.ProviderDefinition provider, ClientCredentials client, IReadOnlyList<string> scopes,
+        CancellationToken cancellationToken);
+
     /// <summary>RFC 7009. True when the provider accepted (or has no revocation endpoint: false).</summary>
     Task<bool> RevokeAsync(Providers.ProviderDefinition provider, ClientCredentials client, string token, string tokenTypeHint,
         CancellationToken cancellationToken);

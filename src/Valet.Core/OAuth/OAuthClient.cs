@@ -14,7 +14,7 @@ namespace Valet.Core.OAuth;
 /// <see cref="IHttpClientFactory"/> (the hardened <see cref="OAuthHttp.ClientName"/>), so handlers rotate.
 /// A redirect answer is never followed and never used (see docs/decisions.md, "Outbound OAuth calls").
 /// </summary>
-public sealed class OAuthClient(IHttpClientFactory httpClientFactory, TimeProvider time) : IOAuthClient
+public sealed partial class OAuthClient(IHttpClientFactory httpClientFactory, TimeProvider time) : IOAuthClient
 {
     private const int MaxResponseBytes = 1 << 20;
     private static readonly ProductInfoHeaderValue UserAgent = new("Valet", "1.0");

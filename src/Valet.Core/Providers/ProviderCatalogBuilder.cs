@@ -70,7 +70,7 @@ public static class ProviderCatalogBuilder
         return new ProviderCatalog(providers.Values);
     }
 
-    private static async Task<(ProviderSettings Setting, DiscoveryDocument? Document, List<string> Problems)> DiscoverAsync(
+    internal static async Task<(ProviderSettings Setting, DiscoveryDocument? Document, List<string> Problems)> DiscoverAsync(
         ProviderSettings setting, ProviderDefinition? builtIn, HttpClient http, CancellationToken cancellationToken)
     {
         var problems = new List<string>();

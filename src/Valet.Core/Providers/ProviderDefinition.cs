@@ -138,6 +138,21 @@ public sealed record ProviderDefinition
     public bool HasPlatformClient => !string.IsNullOrEmpty(ClientId);
 
     public bool Has(ProviderQuirks quirk) => (Quirks & quirk) == quirk;
+
+    /// <summary>How connections of this provider authenticate to its API (SPEC §13). Default <see cref="AuthMode.OAuth2"/>.</summary>
+    public AuthMode AuthMode { get; init; } = AuthMode.OAuth2;
+
+    /// <summary>With <see cref="AuthMode.ApiKey"/>: how the secret is injected.</summary>
+    public ApiKeyInjection? ApiKey { get; init; }
+
+    /// <summary>RFC 8628 device authorization endpoint (discovered or configured); null when the device flow is not offered.</summary>
+    public Uri? DeviceAuthorizationEndpoint { get; init; }
+
+    /// <summary>Where this definition comes from: the catalog, configuration, or the database (run time).</summary>
+    public ProviderSource Source { get; init; } = ProviderSource.Catalog;
+
+    /// <summary>Documentation page the catalog's injection rule was taken from (catalog API-key providers).</summary>
+    public string? DocsUrl { get; init; }
 }
 
 public interface IProviderCatalog

@@ -13,6 +13,9 @@ internal sealed record DiscoveryDocument
     public Uri? RevocationEndpoint { get; init; }
     public Uri? UserInfoEndpoint { get; init; }
     public bool IssParameterSupported { get; init; }
+
+    /// <summary>RFC 8628 <c>device_authorization_endpoint</c>, when advertised.</summary>
+    public Uri? DeviceAuthorizationEndpoint { get; init; }
 }
 
 internal static class ProviderDiscovery
@@ -117,6 +120,7 @@ internal static class ProviderDiscovery
             TokenEndpoint = Endpoint(root, "token_endpoint", where, problems),
             RevocationEndpoint = Endpoint(root, "revocation_endpoint", where, problems),
             UserInfoEndpoint = Endpoint(root, "userinfo_endpoint", where, problems),
+            DeviceAuthorizationEndpoint = Endpoint(root, "device_authorization_endpoint", where, problems),
             IssParameterSupported = root.TryGetProperty("authorization_response_iss_parameter_supported", out var iss)
                 && iss.ValueKind == JsonValueKind.True,
         };

@@ -11,6 +11,7 @@ internal sealed record ProviderSettings
         "Issuer", "AuthorizationEndpoint", "TokenEndpoint", "RevocationEndpoint", "UserInfoEndpoint", "Scopes",
         "ApiBaseUrl", "ClientId", "ClientSecret", "AllowPrivateNetwork", "DisplayName", "TokenEndpointAuthMethod",
         "TokenRequestFormat",
+        "AuthMode", "ApiKeyHeader", "ApiKeyQuery", "DeviceAuthorizationEndpoint",
     ];
 
     public required string Id { get; init; }
@@ -27,6 +28,9 @@ internal sealed record ProviderSettings
     public string? DisplayName { get; init; }
     public TokenEndpointAuthMethod? TokenEndpointAuth { get; init; }
     public TokenRequestFormat? TokenRequestFormat { get; init; }
+    public AuthMode? AuthMode { get; init; }
+    public ApiKeyInjection? ApiKey { get; init; }
+    public Uri? DeviceAuthorizationEndpoint { get; init; }
 
     public static ProviderSettings Read(string id, IConfigurationSection section, List<string> problems)
     {
@@ -103,6 +107,17 @@ internal sealed record ProviderSettings
                 break;
         }
 
+        AuthMode? mode = null;
+        if (Value("AuthMode") is { } modeName)
+        {
+            mode = AuthModes.Parse(modeName);
+            if (mode is null)
+            {
+                problems.Add($"{where}: AuthMode must be one of {string.Join(", ", AuthModes.All)}.");
+            }
+        }
+
+        var apiKey = ReadApiKey(where, Value("ApiKeyHeader"), Value("ApiKeyQuery"), problems);
         var secret = Value("ClientSecret");
         return new ProviderSettings
         {
@@ -120,13 +135,39 @@ internal sealed record ProviderSettings
             DisplayName = Value("DisplayName"),
             TokenEndpointAuth = auth,
             TokenRequestFormat = format,
+            AuthMode = mode,
+            ApiKey = apiKey,
+            DeviceAuthorizationEndpoint = Url("DeviceAuthorizationEndpoint"),
         };
+    }
+
+    private static ApiKeyInjection? ReadApiKey(string where, string? header, string? query, List<string> problems)
+    {
+        if (header is not null && query is not null)
+        {
+            problems.Add($"{where}: set ApiKeyHeader or ApiKeyQuery, not both.");
+            return null;
+        }
+
+        string? problem = null;
+        var injection = header is not null ? ApiKeyInjection.ParseHeader(header, out problem)
+            : query is not null ? ApiKeyInjection.ParseQuery(query, out problem)
+            : null;
+        if (problem is not null)
+        {
+            problems.Add($"{where}: {(header is not null ? "ApiKeyHeader" : "ApiKeyQuery")} {problem}.");
+        }
+
+        return injection;
     }
 
     /// <summary>Explicit settings win over discovery, which wins over the built-in definition.</summary>
     public ProviderDefinition ApplyTo(ProviderDefinition? builtIn, DiscoveryDocument? discovered)
     {
-        var p = builtIn ?? new ProviderDefinition { Id = Id, DisplayName = Id, Identity = BuiltInProviders.OidcIdentity };
+        var p = builtIn ?? new ProviderDefinition
+        {
+            Id = Id, DisplayName = Id, Identity = BuiltInProviders.OidcIdentity, Source = ProviderSource.Configuration,
+        };
         if (discovered is not null)
         {
             // The issuer replaces the built-in host entirely (a self-hosted GitLab is not gitlab.com).
@@ -137,6 +178,7 @@ internal sealed record ProviderSettings
                 RevocationEndpoint = discovered.RevocationEndpoint,
                 UserInfoEndpoint = discovered.UserInfoEndpoint,
                 IssParameterSupported = discovered.IssParameterSupported,
+                DeviceAuthorizationEndpoint = discovered.DeviceAuthorizationEndpoint,
                 Identity = discovered.UserInfoEndpoint is null ? p.Identity : BuiltInProviders.OidcIdentity,
             };
         }
@@ -175,6 +217,9 @@ internal sealed record ProviderSettings
             DisplayName = DisplayName ?? p.DisplayName,
             TokenEndpointAuth = TokenEndpointAuth ?? p.TokenEndpointAuth,
             TokenRequestFormat = TokenRequestFormat ?? p.TokenRequestFormat,
+            AuthMode = AuthMode ?? p.AuthMode,
+            ApiKey = ApiKey ?? p.ApiKey,
+            DeviceAuthorizationEndpoint = DeviceAuthorizationEndpoint ?? p.DeviceAuthorizationEndpoint,
         };
     }
 }

@@ -32,20 +32,13 @@ internal static partial class ProviderValidator
             problems.Add($"{where}: DisplayName is empty.");
         }
 
-        if (p.AuthorizationEndpoint is null)
-        {
-            problems.Add($"{where}: no AuthorizationEndpoint (set it, or an Issuer for discovery).");
-        }
-
-        if (p.TokenEndpoint is null)
-        {
-            problems.Add($"{where}: no TokenEndpoint (set it, or an Issuer for discovery).");
-        }
+        ValidateAuthMode(p, where, problems);
 
         CheckUrl(p.Id, p.AllowPrivateNetwork, "AuthorizationEndpoint", p.AuthorizationEndpoint, problems);
         CheckUrl(p.Id, p.AllowPrivateNetwork, "TokenEndpoint", p.TokenEndpoint, problems);
         CheckUrl(p.Id, p.AllowPrivateNetwork, "RevocationEndpoint", p.RevocationEndpoint, problems);
         CheckUrl(p.Id, p.AllowPrivateNetwork, "UserInfoEndpoint", p.UserInfoEndpoint, problems);
+        CheckUrl(p.Id, p.AllowPrivateNetwork, "DeviceAuthorizationEndpoint", p.DeviceAuthorizationEndpoint, problems);
 
         foreach (var api in p.ApiBaseUrls)
         {
@@ -105,6 +98,44 @@ internal static partial class ProviderValidator
             {
                 problems.Add($"{where}: managed target '{target.Name}' must point under one of the provider's ApiBaseUrls.");
             }
+        }
+    }
+
+    /// <summary>What each auth mode needs: OAuth endpoints, a client-credentials token endpoint, or an API to inject into.</summary>
+    private static void ValidateAuthMode(ProviderDefinition p, string where, List<string> problems)
+    {
+        switch (p.AuthMode)
+        {
+            case AuthMode.OAuth2:
+                if (p.AuthorizationEndpoint is null)
+                {
+                    problems.Add($"{where}: no AuthorizationEndpoint (set it, or an Issuer for discovery).");
+                }
+
+                goto case AuthMode.OAuth2ClientCredentials;
+            case AuthMode.OAuth2ClientCredentials:
+                if (p.TokenEndpoint is null)
+                {
+                    problems.Add($"{where}: no TokenEndpoint (set it, or an Issuer for discovery).");
+                }
+
+                break;
+            case AuthMode.ApiKey or AuthMode.Basic:
+                if (p.ApiBaseUrls.Count == 0)
+                {
+                    problems.Add($"{where}: an {AuthModes.Name(p.AuthMode)} provider needs an ApiBaseUrl (where the proxy injects the secret).");
+                }
+
+                break;
+        }
+
+        if (p.AuthMode == AuthMode.ApiKey && p.ApiKey is null)
+        {
+            problems.Add($"{where}: an api_key provider needs ApiKeyHeader (e.g. 'x-api-key: {{secret}}') or ApiKeyQuery (a parameter name).");
+        }
+        else if (p.AuthMode != AuthMode.ApiKey && p.ApiKey is not null)
+        {
+            problems.Add($"{where}: ApiKeyHeader and ApiKeyQuery apply only to AuthMode api_key.");
         }
     }
 

@@ -124,6 +124,12 @@ public sealed class RefreshCoordinator(
                 return new TokenOutcome.ProviderUnavailable(wait, TimedOut: false);
             }
 
+            // Client credentials: no refresh token, the client asks for a new token itself — under the same lock.
+            if (catalog.Find(current.Provider) is { AuthMode: AuthMode.OAuth2ClientCredentials } ccProvider)
+            {
+                return await ClientCredentialsAsync(lease, current, ccProvider, reason, settings);
+            }
+
             if (current.RefreshToken is not { } refreshToken)
             {
                 return await WithoutRefreshTokenAsync(lease, current, reason, now);
@@ -199,13 +205,35 @@ public sealed class RefreshCoordinator(
         }
     }
 
-    private async Task<TokenResult> CallProviderAsync(ProviderDefinition provider, ClientCredentials client, Secret refreshToken, RefreshOptions settings)
+    /// <summary>
+    /// An <c>oauth2_cc</c> connection: fetch a token with the client credentials, classified and stored like a refresh
+    /// (<c>invalid_client</c> is terminal, a 5xx postpones).
+    /// </summary>
+    private async Task<TokenOutcome> ClientCredentialsAsync(IConnectionLease lease, Connection current, ProviderDefinition provider, RefreshReason reason,
+        RefreshOptions settings)
+    {
+        if (await clients.ResolveAsync(provider, current.CredentialId, CancellationToken.None) is not { } client)
+        {
+            TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
+            return await MarkDeadAsync(lease, current, RefreshPolicy.NoClient, time.GetUtcNow());
+        }
+
+        var result = await CallProviderAsync(provider, client, timeout => oauth.ClientCredentialsAsync(provider, client, current.Scopes ?? [], timeout),
+            settings);
+        return await ApplyAsync(lease, current, provider, result, reason, settings);
+    }
+
+    private Task<TokenResult> CallProviderAsync(ProviderDefinition provider, ClientCredentials client, Secret refreshToken, RefreshOptions settings) =>
+        CallProviderAsync(provider, client, timeout => oauth.RefreshAsync(provider, client, refreshToken.Reveal(), timeout), settings);
+
+    private async Task<TokenResult> CallProviderAsync(ProviderDefinition provider, ClientCredentials client, Func<CancellationToken, Task<TokenResult>> call,
+        RefreshOptions settings)
     {
         metrics.ProviderCall();
         using var timeout = new CancellationTokenSource(settings.ProviderTimeout, time);
         try
         {
-            return await oauth.RefreshAsync(provider, client, refreshToken.Reveal(), timeout.Token);
+            return await call(timeout.Token);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {

@@ -13,7 +13,7 @@ internal readonly record struct BearerOutcome(ClaimsPrincipal? Principal, string
 /// <summary>
 /// The one place a bearer token becomes a principal: the admin token (operator), the local service token (operator +
 /// service) or an agent API key (agent of one org). Used by <see cref="ValetAuthenticationHandler"/> for every route and
-/// directly by the proxy lane (<c>ProxyEndpoints.UseProxyLane</c>), so both answer alike.
+/// directly by the agent lane (<c>AgentLane.UseAgentLane</c>), so both answer alike.
 /// <para>
 /// This runs on every agent request, so the hot path allocates little: the key is hashed on the stack, and the principal
 /// of a key is built once per cached <see cref="ApiKey"/> instance (a changed key is a new instance, so a new principal).

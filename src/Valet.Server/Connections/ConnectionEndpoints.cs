@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Connections;
 using Valet.Core.Domain;
+using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
 using Valet.Server.Http;
@@ -30,12 +31,52 @@ internal static class ConnectionEndpoints
             .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "invalid_token_value", "unsupported_token_type",
                 "credential_mismatch");
 
+        org.MapPost("/connections", CreateAsync).WithName("CreateConnection")
+            .WithSummary("Create an api_key, basic or client-credentials connection (secrets are write-only)")
+            .WithDescription("Body: `provider`, optional `account` (`id`, `login`; the id defaults to `default`, or the client id for " +
+                "oauth2_cc), and per the provider's auth_mode: `api_key`; or `username` and `password`; or (oauth2_cc) optional " +
+                "`credential_id` and `scopes`. Posting again for the same account replaces the secret in place (same id). " +
+                "201 when created, 200 when replaced.")
+            .ProducesValidationProblem();
+
         var group = routes.MapGroup("/v1/connections").RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections")
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "connection_not_found");
         group.MapGet("/{id}", GetAsync).WithName("GetConnection").WithSummary("Read a connection (never a token)");
         group.MapDelete("/{id}", DeleteAsync).WithName("DeleteConnection")
             .WithSummary("Disconnect: revoke at the provider where it can, delete the tokens and managed targets");
+        group.MapPut("/{id}/secret", RotateAsync).WithName("RotateConnectionSecret")
+            .WithSummary("Replace the static secret of an api_key or basic connection in place (same id)")
+            .ProducesValidationProblem();
         return group;
+    }
+
+    private static async Task<Results<Created<ConnectionResponse>, Ok<ConnectionResponse>, ProblemResult>> CreateAsync(string org,
+        CreateConnectionRequest? request, IProviderCatalog catalog, ICredentialStore credentials, ConnectionRegistry registry, ClientResolver clients,
+        TimeProvider time, CancellationToken cancellationToken)
+    {
+        var validation = new Validation();
+        var saved = await OperatorConnections.CreateAsync(org, request, validation, catalog, credentials, registry, clients, time, cancellationToken);
+        if (saved is not var (connection, created))
+        {
+            return validation.Problem();
+        }
+
+        var body = ConnectionResponse.From(connection);
+        return created ? TypedResults.Created($"/v1/connections/{connection.Id}", body) : TypedResults.Ok(body);
+    }
+
+    private static async Task<Results<Ok<ConnectionResponse>, ProblemResult>> RotateAsync(string id, RotateSecretRequest? request, ClaimsPrincipal user,
+        IConnectionStore connections, IProviderCatalog catalog, ConnectionRegistry registry, CancellationToken cancellationToken)
+    {
+        var connection = await FindAsync(id, user, connections, cancellationToken);
+        if (connection is null)
+        {
+            return NotFound();
+        }
+
+        var validation = new Validation();
+        var stored = await OperatorConnections.RotateAsync(connection, request, validation, catalog, registry, cancellationToken);
+        return stored is null ? validation.Problem() : TypedResults.Ok(ConnectionResponse.From(stored));
     }
 
     private static async Task<Ok<List<ConnectionResponse>>> ListAsync(string org, IConnectionStore connections, CancellationToken cancellationToken)

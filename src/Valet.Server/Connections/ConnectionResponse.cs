@@ -9,6 +9,9 @@ internal sealed record ConnectionResponse(string Id, string Org, string Provider
     IReadOnlyList<string>? Scopes, DateTimeOffset? ExpiresAt, string? CredentialId, bool HasRefreshToken, DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt, DateTimeOffset? LastRefreshedAt)
 {
+    /// <summary><c>api_key</c> or <c>basic</c> for a connection holding a static secret (never shown); <c>oauth</c> otherwise.</summary>
+    public string Credential { get; init; } = "oauth";
+
     /// <summary>The connection parameters of a templated provider (a Zendesk <c>subdomain</c>); absent for the others.</summary>
     public IReadOnlyDictionary<string, string>? Parameters { get; init; }
 
@@ -16,6 +19,7 @@ internal sealed record ConnectionResponse(string Id, string Org, string Provider
         c.Status == ConnectionStatus.Active ? "active" : "reauth_required", c.StatusReason, c.Scopes, c.ExpiresAt, c.CredentialId,
         c.RefreshToken is not null, c.CreatedAt, c.UpdatedAt, c.LastRefreshedAt)
     {
+        Credential = Valet.Core.Connections.StaticSecrets.IsStatic(c) ? c.TokenType : "oauth",
         Parameters = c.Parameters,
     };
 }

@@ -24,8 +24,13 @@ internal static class ConnectionPage
         var targets = await TargetsAsync(page, connection);
         var (history, _) = await AuditQuery.PageAsync(page.Service<IAuditStore>(), page.Org.Id, null, HistoryLength,
             e => e.ConnectionId == connection.Id && e.Kind.StartsWith("connection.", StringComparison.Ordinal), page.Aborted);
-        var lastError = connection.StatusReason
-            ?? history.FirstOrDefault(e => e.Kind == "connection.reauth_required")?.Detail;
+        // The reason while the connection is broken; once it is active again, the last failure stays visible, marked as
+        // before the reconnect that cleared it (only a new grant makes a broken connection active).
+        var lastFailure = history.FirstOrDefault(e => e.Kind == "connection.reauth_required");
+        var lastError = connection.Status != ConnectionStatus.Active
+            ? $"<span class=\"mono\">{E(connection.StatusReason ?? lastFailure?.Detail ?? "unknown")}</span>"
+            : lastFailure is null ? "<span class=\"muted\">none</span>"
+            : $"<span class=\"mono\">{E(lastFailure.Detail)}</span> <span class=\"muted\">on {When(lastFailure.At)}, before the last reconnect</span>";
         var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
 
         var facts = $"""
@@ -37,7 +42,7 @@ internal static class ConnectionPage
             <dt>Token expires</dt><dd>{When(connection.ExpiresAt)}</dd>
             <dt>Last refresh</dt><dd>{When(connection.LastRefreshedAt)}</dd>
             <dt>Failed refreshes in a row</dt><dd>{connection.RefreshFailures}</dd>
-            <dt>Last error</dt><dd id="last-error">{(lastError is null ? "<span class=\"muted\">none</span>" : $"<span class=\"mono\">{E(lastError)}</span>")}</dd>
+            <dt>Last error</dt><dd id="last-error">{lastError}</dd>
             <dt>Client</dt><dd>{(connection.CredentialId is { } cred ? $"this org's own client <span class=\"mono\">{E(cred)}</span>" : "platform client")}</dd>
             <dt>Connected</dt><dd>{When(connection.CreatedAt)}</dd>
             </dl>
@@ -56,13 +61,13 @@ internal static class ConnectionPage
         var body = $"""
             <p class="lead"><a href="/">Integrations</a> › {E(provider?.DisplayName ?? connection.Provider)}</p>
             <section class="card" aria-labelledby="h-facts"><div class="card-head"><h2 id="h-facts">Connection</h2>
-            <div class="actions"><form method="post" action="/integrations/connect">{page.Antiforgery}<input type="hidden" name="provider" value="{E(connection.Provider)}">
-            <input type="hidden" name="credential" value="{E(connection.CredentialId)}"><button type="submit">Reconnect</button></form>
+            <div class="actions">{IntegrationsPage.ReconnectForm(page, connection, $"Reconnect {who}", onDetailPage: true)}
             <a class="button danger" href="/connections/{U(connection.Id)}/disconnect">Disconnect</a></div></div>{facts}</section>
             <section class="card" aria-labelledby="h-targets"><h2 id="h-targets">Targets</h2>{targetRows}</section>
             <section class="card" aria-labelledby="h-history"><h2 id="h-history">Refresh and failure history</h2>{historyRows}</section>
             """;
-        return page.Render(who, "/", body);
+        var (ok, errors) = await IntegrationsPage.OutcomeAsync(page);
+        return page.Render(who, "/", body, errors, ok);
     }
 
     public static async Task<IResult> ConfirmDisconnectAsync(DashboardPage page)

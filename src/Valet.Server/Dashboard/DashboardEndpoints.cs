@@ -18,6 +18,11 @@ internal static class DashboardEndpoints
 {
     public const string AntiforgeryField = "__valet_af";
 
+    /// <summary><c>/dashboard.css</c>: also served by the loopback callback listener, whose result page uses it.</summary>
+    public static readonly RequestDelegate Stylesheet = Asset("dashboard.css", "text/css; charset=utf-8");
+
+    private static readonly RequestDelegate Script = Asset("dashboard.js", "text/javascript; charset=utf-8");
+
     public static IServiceCollection AddValetDashboard(this IServiceCollection services, ValetSettings settings)
     {
         services.AddAntiforgery(options =>
@@ -41,8 +46,8 @@ internal static class DashboardEndpoints
     public static void MapDashboard(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup(string.Empty).AllowAnonymous().ExcludeFromDescription();
-        group.MapGet("/dashboard.css", Asset("dashboard.css", "text/css; charset=utf-8"));
-        group.MapGet("/dashboard.js", Asset("dashboard.js", "text/javascript; charset=utf-8"));
+        group.MapGet("/dashboard.css", Stylesheet);
+        group.MapGet("/dashboard.js", Script);
         group.MapPost("/dashboard/org", Post(SwitchOrgAsync));
 
         group.MapGet("/", Get(IntegrationsPage.RenderAsync));
@@ -89,10 +94,10 @@ internal static class DashboardEndpoints
             return;
         }
 
-        if (!context.Request.HasFormContentType || !await context.RequestServices.GetRequiredService<IAntiforgery>().IsRequestValidAsync(context))
+        if (!await SignInEndpoints.IsValidFormAsync(context, context.RequestServices.GetRequiredService<IAntiforgery>()))
         {
             await page.Render("Form expired", string.Empty,
-                "<p>This form was not accepted (its anti-forgery token is missing or stale). Go back, reload the page and try again.</p>",
+                "<p>This form was not accepted (its anti-forgery token is missing or stale, or the form could not be read). Nothing was changed: go back, reload the page and try again.</p><p><a href=\"/\">Back to Integrations</a></p>",
                 status: StatusCodes.Status400BadRequest).ExecuteAsync(context);
             return;
         }

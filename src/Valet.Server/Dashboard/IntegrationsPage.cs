@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Valet.Core.Domain;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
+using Valet.Server.Auth;
 using Valet.Server.Flows;
 using Valet.Server.Hosting;
 using static Valet.Server.Dashboard.Html;
@@ -28,7 +29,7 @@ internal static class IntegrationsPage
             credentials.Add(credential);
         }
 
-        var (ok, outcomeErrors) = Outcome(page, connections);
+        var (ok, outcomeErrors) = await OutcomeAsync(page);
         // Providers that can be used (a client, or accounts already connected) first; the rest after, alphabetically.
         var providers = page.Service<IProviderCatalog>().All
             .OrderBy(p => p.HasPlatformClient || credentials.Any(c => c.Provider == p.Id) || connections.Any(c => c.Provider == p.Id) ? 0 : 1)
@@ -83,9 +84,7 @@ internal static class IntegrationsPage
             <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>
             {StatusChip(connection)}{(isDefault ? " <span class=\"badge\">Default</span>" : string.Empty)}</div>
             <div class="actions">
-            <form method="post" action="/integrations/connect">{page.Antiforgery}<input type="hidden" name="provider" value="{E(connection.Provider)}">
-            <input type="hidden" name="credential" value="{E(connection.CredentialId)}">
-            <button type="submit" aria-label="Reconnect {E(who)}">Reconnect</button></form>
+            {ReconnectForm(page, connection, $"Reconnect {who}")}
             <a class="button danger" href="/connections/{U(connection.Id)}/disconnect" aria-label="Disconnect {E(who)}">Disconnect</a></div></li>
             """;
     }
@@ -94,19 +93,43 @@ internal static class IntegrationsPage
         ? "<span class=\"chip ok\" data-status=\"active\">Active</span>"
         : "<span class=\"chip bad\" data-status=\"reauth_required\">Reconnect needed</span>";
 
-    /// <summary>Connect and Reconnect: a gateway flow through the API's <see cref="ConnectStarter"/>, returning to this page.</summary>
+    /// <summary>
+    /// Reconnect names the connection, not a provider: the server takes its provider, its client (platform or BYOC) and its
+    /// granted scopes from the row, and comes back to <paramref name="onDetailPage"/>'s page with the outcome.
+    /// </summary>
+    public static string ReconnectForm(DashboardPage page, Connection connection, string label, bool onDetailPage = false) => $"""
+        <form method="post" action="/integrations/connect">{page.Antiforgery}<input type="hidden" name="connection" value="{E(connection.Id)}">{(onDetailPage ? "<input type=\"hidden\" name=\"back\" value=\"connection\">" : string.Empty)}
+        <button type="submit" aria-label="{E(label)}" data-reconnect="{E(connection.Id)}">Reconnect</button></form>
+        """;
+
+    /// <summary>
+    /// Connect (a provider) and Reconnect (a connection): a gateway flow through the API's <see cref="ConnectStarter"/>,
+    /// returning to the page it was pressed on.
+    /// </summary>
     public static async Task<IResult> ConnectAsync(DashboardPage page, IFormCollection form)
     {
-        var provider = form["provider"].ToString();
-        var credentialId = form["credential"].ToString() is { Length: > 0 } pinned ? pinned : null;
+        Connection? existing = null;
+        if (form["connection"].ToString() is { Length: > 0 } reconnect)
+        {
+            existing = reconnect.Length <= 64 ? await page.Service<IConnectionStore>().FindAsync(reconnect, page.Aborted) : null;
+            if (existing is null || existing.OrgId != page.Org.Id || !page.User.CanOperate(existing.OrgId))
+            {
+                return await RenderAsync(page, ["That connection is not in this org any more: it may have been disconnected. Connect the provider again instead."],
+                    StatusCodes.Status404NotFound);
+            }
+        }
+
+        var provider = existing?.Provider ?? form["provider"].ToString();
         var definition = page.Service<IProviderCatalog>().Find(provider);
         if (definition is null)
         {
             return await RenderAsync(page, [$"Unknown provider '{provider}'."], StatusCodes.Status422UnprocessableEntity);
         }
 
-        // Without a platform client, the org's own (newest) client for the provider speaks for the grant.
-        if (credentialId is null && !definition.HasPlatformClient)
+        // A reconnect keeps the connection's own client; a new connection without a platform client uses the org's newest
+        // client for the provider.
+        var credentialId = existing?.CredentialId;
+        if (existing is null && !definition.HasPlatformClient)
         {
             Credential? newest = null;
             await foreach (var credential in page.Service<ICredentialStore>().ListAsync(page.Org.Id, page.Aborted))
@@ -120,9 +143,16 @@ internal static class IntegrationsPage
             credentialId = newest?.Id;
         }
 
-        var returnUrl = page.Service<PublicBaseUrl>().For("/");
-        var (started, _) = await page.Service<ConnectStarter>().StartAsync(page.Org.Id, definition.Id, null, credentialId, CallbackTransport.Gateway,
-            returnUrl, page.Aborted);
+        // Reconnecting never narrows the grant: the provider's defaults plus every scope the connection holds (as the
+        // reauth envelope's flow asks for what the grant has).
+        IReadOnlyList<string>? scopes = existing?.Scopes is { Count: > 0 } granted
+            ? [.. definition.DefaultScopes.Concat(granted).Distinct(StringComparer.Ordinal)]
+            : null;
+        var back = existing is null ? "/"
+            : form["back"] == "connection" ? $"/connections/{U(existing.Id)}?reconnect={U(existing.Id)}"
+            : $"/?reconnect={U(existing.Id)}";
+        var (started, _) = await page.Service<ConnectStarter>().StartAsync(page.Org.Id, definition.Id, scopes, credentialId, CallbackTransport.Gateway,
+            page.Service<PublicBaseUrl>().For(back), page.Aborted);
         if (started is null)
         {
             return await RenderAsync(page, [$"{definition.DisplayName} cannot be connected now: it has no OAuth client, or too many connections are pending. See the card below."],
@@ -132,25 +162,42 @@ internal static class IntegrationsPage
         return Results.Redirect(started.AuthorizationUrl.AbsoluteUri);
     }
 
-    /// <summary>The outcome the callback page sends back (<c>?status=complete&amp;connection_id=</c> or <c>?status=error&amp;error=</c>).</summary>
-    private static (string? Ok, IEnumerable<string>? Errors) Outcome(DashboardPage page, List<Connection> connections)
+    /// <summary>
+    /// The outcome the callback sends back (<c>?status=complete&amp;connection_id=</c> or <c>?status=error&amp;error=</c>,
+    /// after <c>?reconnect=</c> for a Reconnect), as fixed sentences naming stored accounts: no text from the URL is shown.
+    /// </summary>
+    public static async Task<(string? Ok, IEnumerable<string>? Errors)> OutcomeAsync(DashboardPage page)
     {
         var query = page.Context.Request.Query;
+        var reconnected = await OrgConnectionAsync(page, query["reconnect"].ToString());
         switch (query["status"].ToString())
         {
             case "complete":
-                var connection = connections.FirstOrDefault(c => c.Id == query["connection_id"].ToString());
-                if (connection is null)
+                if (await OrgConnectionAsync(page, query["connection_id"].ToString()) is not { } connection)
                 {
                     return (null, null);
                 }
 
-                var definition = page.Service<IProviderCatalog>().Find(connection.Provider);
-                return ($"Connected {definition?.DisplayName ?? connection.Provider} account {connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId}.", null);
+                var provider = page.Service<IProviderCatalog>().Find(connection.Provider)?.DisplayName ?? connection.Provider;
+                if (reconnected is null)
+                {
+                    return ($"Connected {provider} account {Who(connection)}.", null);
+                }
+
+                return reconnected.Id == connection.Id
+                    ? ($"Reconnected {provider} account {Who(connection)}: its new tokens are stored.", null)
+                    : (null, [$"You consented at {provider} as {Who(connection)}, not as {Who(reconnected)}: {Who(connection)} is connected as well, and {Who(reconnected)} was not renewed. To renew it, press Reconnect and sign in at {provider} as {Who(reconnected)}."]);
             case "error":
-                return (null, [$"Not connected: {CallbackPage.Explain(query["error"].ToString())}"]);
+                return (null, [$"{(reconnected is null ? "Not connected" : "Not reconnected")}: {CallbackPage.Explain(query["error"].ToString())}"]);
             default:
                 return (null, null);
         }
     }
+
+    public static string Who(Connection connection) => connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
+
+    private static async Task<Connection?> OrgConnectionAsync(DashboardPage page, string id) =>
+        id.Length is > 0 and <= 64 && await page.Service<IConnectionStore>().FindAsync(id, page.Aborted) is { } found && found.OrgId == page.Org.Id
+            ? found
+            : null;
 }

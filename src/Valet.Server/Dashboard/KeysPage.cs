@@ -102,7 +102,8 @@ internal static class KeysPage
             return NotFound(page);
         }
 
-        return page.Render($"Access for {key.Name}", "/keys", AccessForm(page, key, await AccessChoicesAsync(page), false));
+        return page.Render($"Access for {key.Name}", "/keys",
+            $"<p class=\"lead\"><a href=\"/keys\">Keys</a> › {E(key.Name)}</p><section class=\"card\">{AccessForm(page, key, await AccessChoicesAsync(page), false)}</section>");
     }
 
     public static async Task<IResult> CreateAsync(DashboardPage page, IFormCollection form)

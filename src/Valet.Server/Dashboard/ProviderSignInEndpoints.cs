@@ -10,6 +10,7 @@ using Valet.Core.Stores;
 using Valet.Server.Auth;
 using Valet.Server.Flows;
 using Valet.Server.Hosting;
+using Valet.Server.Http;
 
 namespace Valet.Server.Dashboard;
 
@@ -22,6 +23,7 @@ namespace Valet.Server.Dashboard;
 internal static class ProviderSignInEndpoints
 {
     private const string BindingCookie = "valet_signin_flow";
+    private const string BackToSignIn = "<p><a href=\"/signin\">Back to sign-in</a></p>";
 
     public static void MapProviderSignIn(this IEndpointRouteBuilder routes) =>
         routes.MapPost("/signin/provider", StartAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
@@ -30,11 +32,11 @@ internal static class ProviderSignInEndpoints
         FlowEngine engine, ValetSettings settings)
     {
         CallbackPage.ApplySecurityHeaders(context.Response);
-        if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context))
+        if (!await SignInEndpoints.IsValidFormAsync(context, antiforgery))
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             await CallbackPage.WriteHtmlAsync(context.Response, "Form expired", "This form was not accepted: reload the sign-in page and try again.",
-                false, "antiforgery");
+                false, "antiforgery", BackToSignIn);
             return;
         }
 
@@ -45,14 +47,23 @@ internal static class ProviderSignInEndpoints
         if (!signIn.Providers.Contains(provider, StringComparer.Ordinal) || !ReturnUrls.IsLocalPath(returnPath))
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await CallbackPage.WriteHtmlAsync(context.Response, "Cannot sign in", "This provider is not one you can sign in with here.", false, "invalid_request");
+            await CallbackPage.WriteHtmlAsync(context.Response, "Cannot sign in", "This provider is not one you can sign in with here.", false, "invalid_request",
+                BackToSignIn);
             return;
         }
 
         var (started, problem) = await starter.StartSignInAsync(org, provider, starter.OwnOrigin + returnPath, context.RequestAborted);
         if (started is null)
         {
-            await problem!.ExecuteAsync(context);
+            // Unknown org, no client, or too many pending flows: the page says which (the API's code), with the way back.
+            var (status, code) = problem is ProblemResult refused ? (refused.StatusCode, refused.Code) : (StatusCodes.Status429TooManyRequests, "too_many_pending_flows");
+            context.Response.StatusCode = status;
+            await CallbackPage.WriteHtmlAsync(context.Response, "Cannot sign in", code switch
+            {
+                "org_not_found" => "There is no such org here. Check the org on the sign-in page.",
+                "too_many_pending_flows" => "Too many sign-ins and connections are waiting for consent. Try again in a few minutes.",
+                _ => "Signing in with this provider cannot start: it has no OAuth client configured.",
+            }, false, code, BackToSignIn);
             return;
         }
 
@@ -91,7 +102,7 @@ internal static class ProviderSignInEndpoints
         CallbackPage.ApplySecurityHeaders(context.Response);
         context.Response.StatusCode = StatusCodes.Status400BadRequest;
         await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in refused",
-            "This sign-in was started in another browser. Start it again from the sign-in page.", false, "signin_other_browser");
+            "This sign-in was started in another browser. Start it again from the sign-in page.", false, "signin_other_browser", BackToSignIn);
         return false;
     }
 
@@ -107,8 +118,7 @@ internal static class ProviderSignInEndpoints
             var message = outcome.Error == FlowErrors.NotAnOperator
                 ? "This account is not one of the dashboard's operators (VALET_DASHBOARD__OPERATORS). Nothing was stored."
                 : "The provider did not complete the sign-in. Try again from the sign-in page.";
-            await CallbackPage.WriteHtmlAsync(response, "Sign-in refused", message, false, outcome.Error ?? FlowErrors.AuthorizationFailed,
-                "<p><a href=\"/signin\">Back to sign-in</a></p>");
+            await CallbackPage.WriteHtmlAsync(response, "Sign-in refused", message, false, outcome.Error ?? FlowErrors.AuthorizationFailed, BackToSignIn);
             return;
         }
 

@@ -1,11 +1,9 @@
-using System.Net;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Flows;
-using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
 using Valet.Server.Flows;
@@ -31,25 +29,9 @@ internal static class SignInEndpoints
 
     public static void MapSignIn(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/signin", SignInPage).AllowAnonymous().ExcludeFromDescription();
+        routes.MapGet("/signin", SignInPageAsync).AllowAnonymous().ExcludeFromDescription();
         routes.MapPost("/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
-        routes.MapPost("/signout", async (HttpContext context, OperatorSessions sessions, IAntiforgery antiforgery) =>
-        {
-            // The form's token is bound to the session's user (as on every dashboard page): authenticate it first.
-            var session = await context.AuthenticateAsync(ValetClaims.SessionScheme);
-            if (session.Succeeded)
-            {
-                context.User = session.Principal;
-            }
-
-            if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context))
-            {
-                return FormExpired();
-            }
-
-            await sessions.SignOutAsync(context);
-            return Results.Redirect("/signin");
-        }).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
+        routes.MapPost("/signout", SignOutAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
         routes.MapGet("/me", async (HttpContext context) =>
                 await OperatorSessions.ReadAsync(context) is { } session
                     ? Results.Ok(new MeResponse(session.OrgId, session.Operator, session.Provider, session.AccountLogin, session.BaseUrl, session.Since))
@@ -60,39 +42,16 @@ internal static class SignInEndpoints
         routes.MapGet("/connect-authorize", ConnectAuthorizeAsync).AllowAnonymous().ExcludeFromDescription();
     }
 
-    private static async Task SignInPage(HttpContext context, string? @return, string? org, ProviderSignIn providerSignIn, IAntiforgery antiforgery,
-        IProviderCatalog catalog)
+    private static async Task<IResult> SignInPageAsync(HttpContext context, string? @return, string? org, string? done)
     {
         if (ReturnPath(@return) is not { } returnPath)
         {
-            await InvalidReturn().ExecuteAsync(context);
-            return;
+            return await RefuseAsync(context, StatusCodes.Status400BadRequest, "invalid_return_url", InvalidReturnDetail, null, org,
+                "This sign-in link names a page to return to that is not a plain page of this server, so it was not used. Sign in below to open the dashboard.");
         }
 
-        CallbackPage.ApplySecurityHeaders(context.Response);
-
-        // "Sign in with" posts to Valet, which redirects to the provider: browsers apply form-action to that redirect.
-        var origins = providerSignIn.Providers.Select(p => catalog.Find(p)?.AuthorizationEndpoint?.GetLeftPart(UriPartial.Authority)).OfType<string>().Distinct();
-        context.Response.Headers.ContentSecurityPolicy = context.Response.Headers.ContentSecurityPolicy.ToString()
-            .Replace("form-action 'self'", string.Join(' ', ["form-action 'self'", .. origins]), StringComparison.Ordinal);
-        var tokens = antiforgery.GetAndStoreTokens(context);
-        var af = $"<input type=\"hidden\" name=\"{WebUtility.HtmlEncode(tokens.FormFieldName)}\" value=\"{WebUtility.HtmlEncode(tokens.RequestToken)}\">";
-        var providers = string.Concat(providerSignIn.Providers.Select(p => $"""
-            <form method="post" action="/signin/provider">{af}
-            <input type="hidden" name="return" value="{WebUtility.HtmlEncode(returnPath)}">
-            <input type="hidden" name="org" value="{WebUtility.HtmlEncode(org ?? "default")}">
-            <input type="hidden" name="provider" value="{WebUtility.HtmlEncode(p)}">
-            <p><button type="submit" id="signin-{WebUtility.HtmlEncode(p)}">Sign in with {WebUtility.HtmlEncode(catalog.Find(p)?.DisplayName ?? p)}</button></p></form>
-            """));
-        var form = providers + $"""
-            <form method="post" action="/signin">{af}
-            <input type="hidden" name="return" value="{WebUtility.HtmlEncode(returnPath)}">
-            <p><label>Org <input name="org" value="{WebUtility.HtmlEncode(org ?? "default")}" maxlength="64"></label></p>
-            <p><label>Operator token <input name="token" type="password" autocomplete="off"></label></p>
-            <p><button type="submit" id="signin">Sign in</button></p></form>
-            <p class="code">Use the admin token (VALET_ADMIN_TOKEN), or locally the content of the service-token file in the data directory.</p>
-            """;
-        await CallbackPage.WriteHtmlAsync(context.Response, "Sign in to Valet", "An operator of the org must be signed in to connect an account.", true, null, form);
+        await SignInPage.WriteAsync(context, returnPath, org, ok: done == "signed_out" ? "You are signed out." : null);
+        return Results.Empty;
     }
 
     private static async Task<IResult> SignInAsync(HttpContext context, OperatorTokens tokens, IOrgStore orgs, OperatorSessions sessions,
@@ -100,43 +59,110 @@ internal static class SignInEndpoints
     {
         if (!context.Request.HasFormContentType)
         {
-            return Problems.BadRequest("invalid_request", "Expected a form post.");
+            return await RefuseAsync(context, StatusCodes.Status400BadRequest, "invalid_request", "Expected a form post.", null, null,
+                "This was not a sign-in form. Sign in below.");
         }
 
-        // Login CSRF: a sign-in posted from another site would sign the person in as the attacker's operator.
+        IFormCollection form;
         try
         {
-            await context.Request.ReadFormAsync(context.RequestAborted);
+            form = await context.Request.ReadFormAsync(context.RequestAborted);
         }
         catch (InvalidDataException)
         {
-            return Problems.BadRequest("invalid_request", "The form body could not be read (malformed, or containing forbidden characters).");
+            return await RefuseAsync(context, StatusCodes.Status400BadRequest, "invalid_request",
+                "The form body could not be read (malformed, or containing forbidden characters).", null, null,
+                "The sign-in form could not be read (it held characters a form cannot carry). Nothing was signed in: enter the token again.");
         }
 
+        // Login CSRF: a sign-in posted from another site would sign the person in as the attacker's operator.
+        var returnPath = ReturnPath(form["return"].ToString());
+        var org = form["org"].ToString();
         if (!await antiforgery.IsRequestValidAsync(context))
         {
-            return FormExpired();
+            return await RefuseAsync(context, StatusCodes.Status400BadRequest, "antiforgery", FormExpiredDetail, returnPath, org,
+                "This sign-in form has expired or did not come from this server, so nothing was signed in. Enter the token again.");
         }
 
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
-        if (ReturnPath(form["return"].ToString()) is not { } returnPath)
+        if (returnPath is null)
         {
-            return InvalidReturn();
+            return await RefuseAsync(context, StatusCodes.Status400BadRequest, "invalid_return_url", InvalidReturnDetail, null, org,
+                "The page to return to after signing in is not a plain page of this server, so nothing was signed in. Sign in again to open the dashboard.");
         }
 
-        var token = form["token"].ToString();
-        var orgId = form["org"].ToString().Trim();
-        var tokenKind = tokens.KindOf(token);
+        var orgId = org.Trim();
+        var tokenKind = tokens.KindOf(form["token"].ToString());
         if (tokenKind is null || orgId.Length is 0 or > 64 || await orgs.FindAsync(orgId, context.RequestAborted) is null)
         {
-            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-            CallbackPage.ApplySecurityHeaders(context.Response);
-            await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in failed", "The token or the org is not right.", false, "invalid_credentials");
-            return Results.Empty;
+            // A 401 on this route counts toward the address's lockout (RateLimits), as a page or as a problem.
+            return await RefuseAsync(context, StatusCodes.Status401Unauthorized, "invalid_credentials", "The token or the org is not right.", returnPath,
+                org, "The token or the org is not right.");
         }
 
         await sessions.SignInAsync(context, orgId, tokenKind);
         return Results.Redirect(returnPath);
+    }
+
+    private static async Task<IResult> SignOutAsync(HttpContext context, OperatorSessions sessions, IAntiforgery antiforgery)
+    {
+        // The form's token is bound to the session's user (as on every dashboard page): authenticate it first.
+        var session = await context.AuthenticateAsync(ValetClaims.SessionScheme);
+        if (session.Succeeded)
+        {
+            context.User = session.Principal;
+        }
+
+        if (!await IsValidFormAsync(context, antiforgery))
+        {
+            if (!PlainPage.WantsHtml(context.Request))
+            {
+                return Problems.BadRequest("antiforgery", FormExpiredDetail);
+            }
+
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            PlainPage.ApplySecurityHeaders(context.Response);
+            await CallbackPage.WriteHtmlAsync(context.Response, "Not signed out",
+                "This sign-out form has expired or did not come from this server, so you are still signed in. Reload the page and sign out again.",
+                false, "antiforgery", "<p><a href=\"/\">Back to the dashboard</a></p>");
+            return Results.Empty;
+        }
+
+        await sessions.SignOutAsync(context);
+        return Results.Redirect("/signin?done=signed_out");
+    }
+
+    /// <summary>A form post whose antiforgery token is valid; false too for a body that is not a readable form.</summary>
+    internal static async Task<bool> IsValidFormAsync(HttpContext context, IAntiforgery antiforgery)
+    {
+        if (!context.Request.HasFormContentType)
+        {
+            return false;
+        }
+
+        try
+        {
+            return await antiforgery.IsRequestValidAsync(context);
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A refused sign-in: for a browser the sign-in page again, with the reason in words and the same status; for an API
+    /// client (<c>Accept: application/json</c>, or no text/html) problem+json with a stable code. Never the token back.
+    /// </summary>
+    private static async Task<IResult> RefuseAsync(HttpContext context, int status, string code, string detail, string? returnPath, string? org,
+        string message)
+    {
+        if (!PlainPage.WantsHtml(context.Request))
+        {
+            return Problems.Create(status, code, status == StatusCodes.Status401Unauthorized ? "Unauthorized" : "Bad request", detail);
+        }
+
+        await SignInPage.WriteAsync(context, returnPath ?? "/", org, error: message, status: status);
+        return Results.Empty;
     }
 
     /// <summary>A single-use link from <c>valet dashboard</c>: signs in and lands on its page, or says plainly why not.</summary>
@@ -156,7 +182,7 @@ internal static class SignInEndpoints
         var (message, code) = outcome == SignInLinkOutcome.Expired
             ? ("This sign-in link has expired (links last 5 minutes).", "signin_link_expired")
             : ("This sign-in link has already been used, or is not a link this server issued. Each link signs in once.", "signin_link_used");
-        await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in link not valid", message + " Run `valet dashboard` for a new one.", false, code,
+        await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in link not valid", message + " Run “valet dashboard” for a new one.", false, code,
             "<p><a href=\"/signin\">Sign in with a token instead</a></p>");
     }
 
@@ -164,21 +190,26 @@ internal static class SignInEndpoints
         ConnectStarter starter, TimeProvider time)
     {
         CallbackPage.ApplySecurityHeaders(context.Response);
+        var found = string.IsNullOrEmpty(flow) || flow.Length > 64 ? null : await flows.FindAsync(flow, time.GetUtcNow(), context.RequestAborted);
+        var back = "/connect-authorize?flow=" + Uri.EscapeDataString(flow ?? string.Empty);
+        var signIn = "/signin?return=" + Uri.EscapeDataString(back) + (found is null ? string.Empty : "&org=" + Uri.EscapeDataString(found.OrgId));
         var session = await OperatorSessions.ReadAsync(context);
         if (session is null)
         {
-            var back = "/connect-authorize?flow=" + Uri.EscapeDataString(flow ?? string.Empty);
-            context.Response.Redirect("/signin?return=" + Uri.EscapeDataString(back));
+            // Sign in first (the form already names the flow's org), then straight back here and on to the provider.
+            context.Response.Redirect(signIn);
             return;
         }
 
-        var found = string.IsNullOrEmpty(flow) || flow.Length > 64 ? null : await flows.FindAsync(flow, time.GetUtcNow(), context.RequestAborted);
         if (found is null || found.OrgId != session.OrgId)
         {
             context.Response.StatusCode = found is null ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden;
             await CallbackPage.WriteHtmlAsync(context.Response, "Cannot continue",
-                found is null ? "This connect link is unknown." : "This connect link belongs to another org than the one you are signed in to.",
-                false, found is null ? "flow_not_found" : "forbidden");
+                found is null
+                    ? "This connect link is unknown, or has expired. Ask the agent to try again for a fresh link."
+                    : "This connect link belongs to another org than the one you are signed in to.",
+                false, found is null ? "flow_not_found" : "forbidden",
+                found is null ? "<p><a href=\"/\">Open the dashboard</a></p>" : $"<p><a href=\"{Html.E(signIn)}\">Sign in to the link's org</a></p>");
             return;
         }
 
@@ -186,7 +217,8 @@ internal static class SignInEndpoints
         if (armed is null)
         {
             context.Response.StatusCode = StatusCodes.Status409Conflict;
-            await CallbackPage.WriteHtmlAsync(context.Response, "Already finished", "This connect link has already been used.", false, "flow_finished");
+            await CallbackPage.WriteHtmlAsync(context.Response, "Already finished", "This connect link has already been used.", false, "flow_finished",
+                "<p><a href=\"/\">Open the dashboard</a></p>");
             return;
         }
 
@@ -194,16 +226,14 @@ internal static class SignInEndpoints
     }
 
     /// <summary>
-    /// Where to go after sign-in: <c>/me</c> when none is given, a plain same-origin path (<see cref="ReturnUrls.IsLocalPath"/>),
-    /// or null for anything else, which is answered 400 rather than silently replaced: a link carrying it is broken or hostile.
+    /// Where to go after sign-in: the dashboard (<c>/</c>) when none is given, a plain same-origin path
+    /// (<see cref="ReturnUrls.IsLocalPath"/>), or null for anything else, which is refused (400) rather than silently
+    /// replaced: a link carrying it is broken or hostile.
     /// </summary>
     private static string? ReturnPath(string? value) =>
-        string.IsNullOrEmpty(value) ? "/me" : ReturnUrls.IsLocalPath(value) ? value : null;
+        string.IsNullOrEmpty(value) ? "/" : ReturnUrls.IsLocalPath(value) ? value : null;
 
-    /// <summary>400: the form's antiforgery token is missing or stale (the page was not ours, or is old).</summary>
-    private static IResult FormExpired() =>
-        Problems.BadRequest("antiforgery", "This form was not accepted: its anti-forgery token is missing or stale. Reload the page and try again.");
+    private const string FormExpiredDetail = "This form was not accepted: its anti-forgery token is missing or stale. Reload the page and try again.";
 
-    private static IResult InvalidReturn() =>
-        Problems.BadRequest("invalid_return_url", "return must be a plain path on this server: '/' then path and query characters only.");
+    private const string InvalidReturnDetail = "return must be a plain path on this server: '/' then path and query characters only.";
 }

@@ -75,12 +75,12 @@ internal static class DemoAuthorizationServer
             .Select(k => $"<input type=\"hidden\" name=\"{k}\" value=\"{WebUtility.HtmlEncode(q[k].ToString())}\">"));
         var form = $"""
             <form method="post" action="/demo-oauth/decide">{hidden}
-            <p><label>Demo account name: <input name="user" value="demo-user" maxlength="40"></label></p>
-            <p>Valet asks for: <code>{WebUtility.HtmlEncode(q["scope"].ToString())}</code></p>
-            <button name="decision" value="allow" id="allow">Allow</button> <button name="decision" value="deny" id="deny">Deny</button></form>
+            <div class="field"><label for="demo-user">Demo account name</label><input type="text" id="demo-user" name="user" value="demo-user" maxlength="40"></div>
+            <p>Valet asks for: {string.Concat(q["scope"].ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(s => $"<span class=\"chip\">{WebUtility.HtmlEncode(s)}</span> "))}</p>
+            <div class="actions"><button name="decision" value="allow" id="allow" class="primary">Allow</button> <button name="decision" value="deny" id="deny">Deny</button></div></form>
             """;
         await CallbackPage.WriteHtmlAsync(context.Response, "Demo provider — consent",
-            "This is Valet's built-in DEMO authorization server, running inside your local Valet. It is not a real service.", true, null, form);
+            "This is Valet's built-in DEMO authorization server, running inside your local Valet. It is not a real service.", null, null, form);
     }
 
     private static async Task<IResult> Decide(HttpContext context)

@@ -1,21 +1,20 @@
-using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Http;
 using Valet.Core.Flows;
+using Valet.Server.Dashboard;
+using static Valet.Server.Dashboard.Html;
 
 namespace Valet.Server.Flows;
 
 /// <summary>
-/// The page a person sees after consenting. Self-contained (no external loads), <c>Referrer-Policy: no-referrer</c>,
-/// never cached, and an inline script (allowed by its CSP hash only) strips the code and state from the address bar.
+/// The page a person sees after consenting, and the other one-message pages outside a dashboard session (sign-in links,
+/// refusals, the demo consent). Drawn by <see cref="PlainPage"/> in the dashboard's stylesheet, served from the same
+/// origin (the loopback listener serves it too); <c>Referrer-Policy: no-referrer</c>, never cached, and on the callback
+/// result a script (allowed by its CSP hash only) strips the code and state from the address bar.
 /// </summary>
 internal static class CallbackPage
 {
-    private const string StripScript = "history.replaceState(null,'',location.pathname);";
-    private static readonly string ScriptHash = "sha256-" + Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(StripScript)));
-
-    public static async Task WriteAsync(HttpContext context, CallbackOutcome outcome)
+    /// <param name="onMainServer">False on the one-shot loopback listener, which has no dashboard to link to.</param>
+    public static async Task WriteAsync(HttpContext context, CallbackOutcome outcome, bool onMainServer = true)
     {
         var response = context.Response;
         ApplySecurityHeaders(response);
@@ -38,35 +37,35 @@ internal static class CallbackPage
         var (title, message) = outcome.Success
             ? ("Connected", $"Your {outcome.Connection!.Provider} account {outcome.Connection.AccountLogin ?? outcome.Connection.AccountId} is connected. You can close this window.")
             : ("Not connected", Explain(outcome.Error));
-        await WriteHtmlAsync(response, title, message, outcome.Success, outcome.Success ? null : outcome.Error);
+        var next = onMainServer && outcome.Success
+            ? $"<p><a href=\"/connections/{U(outcome.Connection!.Id)}\" id=\"open-dashboard\">See the connection in the dashboard</a></p>"
+            : null;
+        await WriteHtmlAsync(response, title, message, outcome.Success, outcome.Success ? null : outcome.Error, next, stripAddress: true);
     }
 
-    public static void ApplySecurityHeaders(HttpResponse response)
-    {
-        response.Headers["Referrer-Policy"] = "no-referrer";
-        response.Headers.CacheControl = "no-store";
-        response.Headers["X-Content-Type-Options"] = "nosniff";
-        response.Headers["X-Frame-Options"] = "DENY";
-        response.Headers.ContentSecurityPolicy =
-            $"default-src 'none'; style-src 'unsafe-inline'; script-src '{ScriptHash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-    }
+    public static void ApplySecurityHeaders(HttpResponse response) => PlainPage.ApplySecurityHeaders(response);
 
-    public static async Task WriteHtmlAsync(HttpResponse response, string title, string message, bool success, string? code, string? extraHtml = null)
+    /// <summary>
+    /// A one-message page: <paramref name="extraHtml"/> is trusted markup (links, a form) placed under the message. A
+    /// result (<paramref name="success"/> true or false) has <c>#result</c> with <c>data-success</c>; null is a neutral page
+    /// (the demo consent), which has neither.
+    /// </summary>
+    public static async Task WriteHtmlAsync(HttpResponse response, string title, string message, bool? success, string? code, string? extraHtml = null,
+        bool stripAddress = false)
     {
-        response.ContentType = "text/html; charset=utf-8";
-        var colour = success ? "#1a7f37" : "#b42318";
-        var codeLine = code is null ? string.Empty : $"<p class=\"code\">Error code: <code>{WebUtility.HtmlEncode(code)}</code></p>";
-        var html = $$"""
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-            <meta name="referrer" content="no-referrer"><title>Valet — {{WebUtility.HtmlEncode(title)}}</title>
-            <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1f2328}
-            h1{color:{{colour}}}.code{color:#59636e}input,button{font:inherit;padding:.4rem;margin:.2rem 0}</style></head>
-            <body><h1 id="result" data-success="{{(success ? "true" : "false")}}">{{WebUtility.HtmlEncode(title)}}</h1>
-            <p id="message">{{WebUtility.HtmlEncode(message)}}</p>{{codeLine}}{{extraHtml}}
-            <script>{{StripScript}}</script></body></html>
+        var (tone, heading) = success switch
+        {
+            true => ("ok", "<h1 id=\"result\" data-success=\"true\">"),
+            false => ("bad", "<h1 id=\"result\" data-success=\"false\">"),
+            null => ("neutral", "<h1>"),
+        };
+        var codeLine = code is null ? string.Empty : $"<p class=\"muted\">Error code: <code>{E(code)}</code></p>";
+        var body = $"""
+            <section class="card result {tone}">
+            {heading}{E(title)}</h1>
+            <p id="message">{E(message)}</p>{codeLine}{extraHtml}</section>
             """;
-        await response.WriteAsync(html);
+        await PlainPage.WriteAsync(response, title, body, stripAddress);
     }
 
     public static string Explain(string? error) => error switch

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Valet.Core.Flows;
+using Valet.Server.Dashboard;
 
 namespace Valet.Server.Flows;
 
@@ -43,13 +44,14 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
         {
             var engine = services.GetRequiredService<FlowEngine>();
             var outcome = await engine.CompleteAsync(CallbackEndpoints.Read(context.Request), context.RequestAborted);
-            await CallbackPage.WriteAsync(context, outcome);
+            await CallbackPage.WriteAsync(context, outcome, onMainServer: false);
             if (!outcome.BadState)
             {
                 // One redirect per listener: close once the flow is decided.
                 await done.CancelAsync();
             }
         });
+        listener.MapGet("/dashboard.css", DashboardEndpoints.Stylesheet);
 
         await listener.StartAsync(cancellationToken);
         var address = listener.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -67,8 +69,8 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
             }
             catch (OperationCanceledException)
             {
-                // Callback handled: give the response a moment to flush before stopping.
-                await Task.Delay(TimeSpan.FromMilliseconds(500), CancellationToken.None);
+                // Callback handled: give the response a moment to flush, and the browser to fetch the page's stylesheet.
+                await Task.Delay(TimeSpan.FromMilliseconds(1500), CancellationToken.None);
             }
 
             await CloseAsync(listener);

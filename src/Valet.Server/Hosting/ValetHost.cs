@@ -116,7 +116,10 @@ public static class ValetHost
         services.AddSingleton(keyRing);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IVault>(_ => new XChaChaVault(keyRing));
-        services.AddSingleton<IProviderCatalog>(catalog);
+        // The boot catalog plus the providers registered at run time (stored in the database, SPEC §13).
+        services.AddSingleton(sp => new ProviderRegistry(catalog, sp.GetRequiredService<IRuntimeProviderStore>(),
+            sp.GetRequiredService<ProviderChanges>(), sp.GetService<ILogger<ProviderRegistry>>()));
+        services.AddSingleton<IProviderCatalog>(sp => sp.GetRequiredService<ProviderRegistry>());
         services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken, providerSignIn.Configuration));
         services.AddSingleton(providerSignIn);
         services.AddSingleton<ISignInGate>(providerSignIn);
@@ -175,6 +178,8 @@ public static class ValetHost
             new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
             cancellationToken);
 
+        await app.Services.GetRequiredService<ProviderRegistry>().ReloadAsync(cancellationToken);
+
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
         if (keyRing.GeneratedKeyFile is not null)
         {
@@ -184,7 +189,9 @@ public static class ValetHost
         app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
         app.UseValetRateLimits();
-        app.UseProxyLane();
+        app.UseAgentLane();
+        // Routing explicitly after the lane (not implicitly first): the lane's requests never pay for the matcher.
+        app.UseRouting();
         app.UseValetStatusPagesAndLimits();
         app.UseAuthentication();
         app.UseAgentRateLimits();

@@ -18,7 +18,7 @@ internal static class ErrorHandling
 
     private const string StorageRetryAfterSeconds = "2";
 
-    /// <summary>Exceptions become problem+json (first in the pipeline, so the proxy lane is covered too).</summary>
+    /// <summary>Exceptions become problem+json (first in the pipeline, so the agent lane is covered too).</summary>
     public static IApplicationBuilder UseValetExceptionHandler(this IApplicationBuilder app) =>
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {

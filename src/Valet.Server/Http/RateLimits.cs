@@ -7,6 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Valet.Server.Auth;
+using Valet.Server.Dashboard;
+using Valet.Server.Flows;
 
 namespace Valet.Server.Http;
 
@@ -172,7 +174,7 @@ internal static class RateLimits
     }
 
     /// <summary>
-    /// The failure limit, for every route (the proxy lane included): goes before the proxy lane and authentication, and
+    /// The failure limit, for every route (the agent lane included): goes before the agent lane and authentication, and
     /// after forwarded-header handling, so the address is the client's.
     /// </summary>
     public static IApplicationBuilder UseValetRateLimits(this IApplicationBuilder app)
@@ -192,7 +194,10 @@ internal static class RateLimits
             var address = ClientAddress(context);
             if (limiter.LockedOut(address) is { } wait)
             {
-                await RefuseAsync(context, wait, "Too many failed authentications from this address.");
+                // A person at the sign-in form (or following a link) is told on a page; every other caller gets problem+json.
+                await ((signIn || signInLink) && PlainPage.WantsHtml(request)
+                    ? RefusePageAsync(context, wait)
+                    : RefuseAsync(context, wait, "Too many failed authentications from this address."));
                 return;
             }
 
@@ -209,7 +214,7 @@ internal static class RateLimits
         });
     }
 
-    /// <summary>The per-key limit for routed requests: after authentication (the proxy lane checks it itself).</summary>
+    /// <summary>The per-key limit for routed requests: after authentication (the agent lane checks it itself).</summary>
     public static IApplicationBuilder UseAgentRateLimits(this IApplicationBuilder app)
     {
         var limiter = app.ApplicationServices.GetRequiredService<ValetRateLimiter>();
@@ -226,6 +231,16 @@ internal static class RateLimits
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         return Problems.Create(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
             $"{detail} Try again in {seconds} s.").ExecuteAsync(context);
+    }
+
+    private static async Task RefusePageAsync(HttpContext context, TimeSpan wait)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        PlainPage.ApplySecurityHeaders(context.Response);
+        await CallbackPage.WriteHtmlAsync(context.Response, "Too many attempts",
+            $"Too many failed sign-ins from this address. Try again in {seconds} s.", false, "rate_limited", "<p><a href=\"/signin\">Back to sign-in</a></p>");
     }
 
     private static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress switch

@@ -10,7 +10,7 @@ namespace Valet.Server.Keys;
 /// One permission on the wire: exactly one member is set (null members are not written), so it reads
 /// <c>{"connection": ID}</c>, <c>{"provider": PROVIDER}</c> or <c>{"target": ID}</c>.
 /// </summary>
-internal sealed record PermissionItem(string? Connection = null, string? Provider = null, string? Target = null);
+internal sealed record PermissionItem(string? Connection = null, string? Provider = null, string? Target = null, bool? Reveal = null);
 
 /// <summary>Permissions on the wire: <c>{"connection": ID}</c>, <c>{"provider": PROVIDER}</c> or <c>{"target": ID}</c>.</summary>
 internal static class PermissionJson
@@ -19,8 +19,8 @@ internal static class PermissionJson
 
     public static PermissionItem ToJson(Permission permission) => permission.Kind switch
     {
-        PermissionKind.Connection => new PermissionItem(Connection: permission.Value),
-        PermissionKind.Provider => new PermissionItem(Provider: permission.Value),
+        PermissionKind.Connection => new PermissionItem(Connection: permission.Value, Reveal: permission.Reveal ? true : null),
+        PermissionKind.Provider => new PermissionItem(Provider: permission.Value, Reveal: permission.Reveal ? true : null),
         _ => new PermissionItem(Target: permission.Value),
     };
 
@@ -51,13 +51,33 @@ internal static class PermissionJson
         foreach (var item in array.EnumerateArray())
         {
             var field = $"permissions[{index++}]";
-            if (item.ValueKind != JsonValueKind.Object || item.EnumerateObject().Count() != 1)
+            // "reveal": true may accompany a connection or provider permission (static secrets on the token route, SPEC §13).
+            var reveal = false;
+            if (item.ValueKind == JsonValueKind.Object && item.TryGetProperty("reveal", out var revealValue))
             {
-                validation.Add(field, "must be an object with exactly one of connection, provider or target");
+                if (revealValue.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                {
+                    validation.Add(field, "reveal must be true or false");
+                    continue;
+                }
+
+                reveal = revealValue.ValueKind == JsonValueKind.True;
+            }
+
+            var members = item.ValueKind == JsonValueKind.Object ? item.EnumerateObject().Where(p => p.Name != "reveal").ToList() : [];
+            if (members.Count != 1)
+            {
+                validation.Add(field, "must be an object with exactly one of connection, provider or target (and optionally reveal)");
                 continue;
             }
 
-            var property = item.EnumerateObject().First();
+            var property = members[0];
+            if (reveal && property.Name == "target")
+            {
+                validation.Add(field, "reveal applies to connection and provider permissions only");
+                continue;
+            }
+
             if (property.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(property.Value.GetString()) ||
                 property.Value.GetString()!.Length > 128)
             {
@@ -76,7 +96,7 @@ internal static class PermissionJson
                         continue;
                     }
 
-                    result.Add(new Permission(PermissionKind.Connection, value));
+                    result.Add(new Permission(PermissionKind.Connection, value) { Reveal = reveal });
                     break;
                 case "provider":
                     var provider = catalog.Find(value);
@@ -86,7 +106,7 @@ internal static class PermissionJson
                         continue;
                     }
 
-                    result.Add(new Permission(PermissionKind.Provider, provider.Id));
+                    result.Add(new Permission(PermissionKind.Provider, provider.Id) { Reveal = reveal });
                     break;
                 case "target":
                     var target = await targets.FindAsync(value, cancellationToken);

@@ -22,7 +22,7 @@ internal static class ProxyEndpoints
 
     /// <summary>
     /// <c>ANY /v1/proxy/{connection_id}/{**path}</c> and <c>ANY /v1/targets/{target}/{**path}</c>. Requests for them are
-    /// served by the proxy lane (<see cref="UseProxyLane"/>), whatever their method; these routed endpoints describe them
+    /// served by the agent lane (<see cref="AgentLane"/>), whatever their method; these routed endpoints describe them
     /// in the OpenAPI document (with the common methods; a handler with parameters, which a plain request delegate would
     /// not be) and serve what the lane passes on: <c>/v1/targets/{id}</c> with nothing after the id, asked by an operator
     /// (<see cref="TargetEndpoints"/>). One endpoint per pattern, so the matcher (which runs for the lane's requests too)
@@ -82,69 +82,8 @@ internal static class ProxyEndpoints
             StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
         .ProducesEnvelope();
 
-    /// <summary>
-    /// The proxy lane: a request for <c>/v1/proxy/{id}/…</c> or <c>/v1/targets/{id}/…</c> goes straight to the
-    /// <see cref="ProxyHandler"/>, after the exception handler and before status-code pages, routing, the authentication and
-    /// authorization middleware and the <c>/internal</c> guard.
-    /// <list type="bullet">
-    /// <item>Status-code pages must not touch a proxied answer: an upstream's bodiless 404 is the upstream's, not Valet's.</item>
-    /// <item>The caller is authenticated here by the same <see cref="BearerAuthenticator"/> the scheme uses; the handler
-    /// answers 401 without a principal and checks every permission itself, as it does when reached through routing.</item>
-    /// <item>The <c>/internal</c> guard has nothing to guard: a path Kestrel already decoded and dot-normalised to start with
-    /// <c>/v1/proxy/</c> or <c>/v1/targets/</c> does not reach <c>/internal</c>.</item>
-    /// <item>The proxy is Valet's hottest route; the generic layers cost it measurable throughput (docs/proxy.md, Benchmark).</item>
-    /// </list>
-    /// <c>/v1/targets/{id}</c> with nothing after the id, asked by an operator, continues down the pipeline to
-    /// <see cref="TargetEndpoints"/>. The routed endpoints in <see cref="MapProxy"/> describe the lane in the OpenAPI document.
-    /// </summary>
-    public static IApplicationBuilder UseProxyLane(this IApplicationBuilder app)
-    {
-        var handler = app.ApplicationServices.GetRequiredService<ProxyHandler>();
-        var bearer = app.ApplicationServices.GetRequiredService<BearerAuthenticator>();
-        var limits = app.ApplicationServices.GetService<ValetRateLimiter>();
-        return app.Use(async (context, next) =>
-        {
-            var path = context.Request.Path;
-            bool viaTarget;
-            if (path.StartsWithSegments("/v1/proxy", StringComparison.OrdinalIgnoreCase, out var rest) && rest.Value is { Length: > 1 })
-            {
-                viaTarget = false;
-            }
-            else if (path.StartsWithSegments("/v1/targets", StringComparison.OrdinalIgnoreCase, out rest) && rest.Value is { Length: > 1 })
-            {
-                viaTarget = true;
-            }
-            else
-            {
-                await next(context);
-                return;
-            }
-
-            var outcome = await bearer.AuthenticateAsync(context.Request, context.RequestAborted);
-            if (outcome.Principal is { } principal)
-            {
-                context.User = principal;
-
-                // The per-key limit (RateLimits.UseAgentRateLimits does the same for routed requests).
-                if (principal is ApiKeyPrincipal agent && limits?.AgentLimited(agent.Key.Id) is { } wait)
-                {
-                    await RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
-                    return;
-                }
-            }
-
-            if (viaTarget && IsOperatorTargetRead(context, bare: rest.Value.IndexOf('/', 1) < 0))
-            {
-                await next(context);
-                return;
-            }
-
-            await handler.HandleAsync(context, viaTarget);
-        });
-    }
-
     /// <summary><c>/v1/targets/{id}</c> with nothing after the id, asked by an operator (not an API key): the target routes, not the proxy.</summary>
-    private static bool IsOperatorTargetRead(HttpContext context, bool bare) =>
+    internal static bool IsOperatorTargetRead(HttpContext context, bool bare) =>
         bare && context.User is not ApiKeyPrincipal && context.User.IsOperator();
 
     /// <summary>Forwarder, its client, options (validated at start), the audit writer. Safe to call twice.</summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Valet.Core.Access;
+using Valet.Core.Connections;
 using Valet.Core.Domain;
 using Valet.Core.Providers;
 using Valet.Server.Audit;
@@ -158,8 +159,19 @@ internal sealed class ProxyHandler(
                 : "This target's base URL is not under one of its provider's API base URLs.");
         }
 
+        // A static secret must be of the kind its provider injects (a provider redefined since would inject it wrongly).
+        var isStatic = StaticSecrets.IsStatic(connection);
+        if (isStatic != AuthModes.IsStatic(provider.AuthMode)
+            || (isStatic && connection.TokenType != (provider.AuthMode == AuthMode.Basic ? StaticSecrets.BasicType : StaticSecrets.ApiKeyType)))
+        {
+            call.Detail = "auth_mode_mismatch";
+            return Problems.Unprocessable("auth_mode_mismatch",
+                $"This connection's credential does not match the auth mode of provider '{provider.Id}' ({AuthModes.Name(provider.AuthMode)}); an operator must recreate it.");
+        }
+
         var baseUrl = BaseUrls.GetOrAdd(baseUri, static uri => new ProxyPath.ApiBase(uri));
-        var upstream = ProxyPath.Combine(baseUrl, path.Rest, path.Query);
+        var query = provider.ApiKey?.QueryParameter is { } secretParameter ? SecretQueryHandler.Without(path.Query, secretParameter) : path.Query;
+        var upstream = ProxyPath.Combine(baseUrl, path.Rest, query);
         if (upstream is null)
         {
             call.Detail = "invalid_path";
@@ -192,7 +204,9 @@ internal sealed class ProxyHandler(
         call.Replayable = replay is not null || !HasBody(context);
 
         var first = Transformer(provider, upstream, token);
-        first.OnUnauthorized = call;
+
+        // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
+        first.OnUnauthorized = isStatic ? null : call;
 
         var config = settings.ForwarderConfig;
         var prefix = baseUrl.Prefix;
@@ -253,13 +267,29 @@ internal sealed class ProxyHandler(
         return TokenEndpoints.Problem(outcome, response);
     }
 
-    private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, AccessOutcome.Token token) => new()
+    /// <summary>The credential as the provider takes it: a bearer token, HTTP Basic, or an API key by header template or query.</summary>
+    private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, AccessOutcome.Token token)
     {
-        Upstream = upstream,
-        ApiHeaders = provider.ApiHeaders,
-        Token = token.AccessToken.Reveal(),
-        TokenType = token.TokenType,
-    };
+        var connection = token.Connection;
+        if (connection.TokenType == StaticSecrets.BasicType)
+        {
+            return new() { Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic", Token = StaticSecrets.BasicCredential(connection.AccessToken) };
+        }
+
+        if (connection.TokenType == StaticSecrets.ApiKeyType && provider.ApiKey is { } apiKey)
+        {
+            var secret = connection.AccessToken.Reveal();
+            return apiKey.QueryParameter is { } parameter
+                ? new() { Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null, SecretQuery = (parameter, secret) }
+                : new()
+                {
+                    Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null,
+                    SecretHeader = (apiKey.HeaderName!, apiKey.HeaderValue(secret)),
+                };
+        }
+
+        return new() { Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = token.AccessToken.Reveal(), TokenType = token.TokenType };
+    }
 
     private static string RefreshOutcomeName(AccessOutcome outcome) => outcome switch
     {

@@ -30,7 +30,7 @@ internal sealed class ProxyInvoker : IDisposable
         _privateAllowed.Dispose();
     }
 
-    private static HttpMessageInvoker Create(ProxyOptions settings, IUpstreamResolver resolver, bool allowPrivate) => new(new SocketsHttpHandler
+    private static HttpMessageInvoker Create(ProxyOptions settings, IUpstreamResolver resolver, bool allowPrivate) => new(new SecretQueryHandler(new SocketsHttpHandler
     {
         AllowAutoRedirect = false,
         UseCookies = false,
@@ -41,5 +41,5 @@ internal sealed class ProxyInvoker : IDisposable
         EnableMultipleHttp2Connections = true,
         ActivityHeadersPropagator = null,
         ConnectCallback = (context, cancellationToken) => UpstreamNetwork.ConnectAsync(resolver, allowPrivate, context, cancellationToken),
-    }, disposeHandler: true);
+    }), disposeHandler: true);
 }

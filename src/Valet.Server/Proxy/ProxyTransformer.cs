@@ -22,9 +22,20 @@ internal sealed class ProxyTransformer : HttpTransformer
 
     public required IReadOnlyDictionary<string, string> ApiHeaders { get; init; }
 
-    public required string TokenType { get; set; }
+    /// <summary>Authorization scheme (<c>Bearer</c>, <c>Basic</c>); null: no Authorization header from Valet.</summary>
+    public required string? TokenType { get; set; }
 
-    public required string Token { get; set; }
+    /// <summary>The Authorization credential that goes with <see cref="TokenType"/>.</summary>
+    public required string? Token { get; set; }
+
+    /// <summary>An api_key provider's own header (<c>x-api-key</c>) and its value; replaces any the agent sent.</summary>
+    public (string Name, string Value)? SecretHeader { get; init; }
+
+    /// <summary>
+    /// An api_key provider's query parameter and the secret. Not written into <see cref="Upstream"/> (which YARP logs):
+    /// <see cref="SecretQueryHandler"/> appends it just before the request leaves, and takes it out again afterwards.
+    /// </summary>
+    public (string Name, string Value)? SecretQuery { get; init; }
 
     /// <summary>
     /// Asked on an upstream 401 (once). True: the response is discarded (the handler retries or answers); false: it is passed on.
@@ -62,8 +73,23 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         proxyRequest.RequestUri = Upstream;
         proxyRequest.Headers.Host = null; // from the URI: the upstream's own
-        proxyRequest.Headers.Authorization = new AuthenticationHeaderValue(
-            string.Equals(TokenType, "bearer", StringComparison.OrdinalIgnoreCase) ? "Bearer" : TokenType, Token);
+        if (TokenType is not null && Token is not null)
+        {
+            proxyRequest.Headers.Authorization = new AuthenticationHeaderValue(
+                string.Equals(TokenType, "bearer", StringComparison.OrdinalIgnoreCase) ? "Bearer" : TokenType, Token);
+        }
+
+        if (SecretHeader is { } header)
+        {
+            proxyRequest.Headers.Remove(header.Name);
+            proxyRequest.Content?.Headers.Remove(header.Name);
+            proxyRequest.Headers.TryAddWithoutValidation(header.Name, header.Value);
+        }
+
+        if (SecretQuery is { } query)
+        {
+            proxyRequest.Options.Set(SecretQueryHandler.Key, query);
+        }
         foreach (var (name, value) in ApiHeaders)
         {
             // Provider headers are defaults: an agent may pin another API version itself.

@@ -47,9 +47,10 @@ internal static class TokenEndpoints
         .Accepts<TokenRequest>(isOptional: true, "application/json")
         .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity,
             StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
+        .ProducesProblemCodes(StatusCodes.Status403Forbidden, "forbidden", "proxy_only")
         .ProducesEnvelope();
 
-    private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
+    internal static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
         string id, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
         if (AgentCallers.From(context) is not { } caller)
@@ -66,7 +67,7 @@ internal static class TokenEndpoints
         return await ToResultAsync(await access.TokenAsync(caller, id, scopes, cancellationToken), context.Response, envelopes, cancellationToken);
     }
 
-    private static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByProviderAsync(
+    internal static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByProviderAsync(
         string provider, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)
     {
         if (AgentCallers.From(context) is not { Key: not null } caller)
@@ -97,6 +98,9 @@ internal static class TokenEndpoints
     public static ProblemResult Problem(AccessOutcome outcome, HttpResponse response) => outcome switch
     {
         AccessOutcome.Forbidden forbidden => Problems.Forbidden(forbidden.Detail),
+        AccessOutcome.ProxyOnly => Problems.Create(StatusCodes.Status403Forbidden, "proxy_only", "Proxy only",
+            "This connection holds a static secret, which is used through the proxy (/v1/proxy/{id}/…); the token route reveals it " +
+            "only to a key whose permission says \"reveal\": true."),
         AccessOutcome.NotFound notFound => Problems.NotFound(notFound.Code, notFound.Detail),
         AccessOutcome.Ambiguous ambiguous => Problems.Create(StatusCodes.Status409Conflict, "ambiguous_connection", "Ambiguous connection",
             $"Several {ambiguous.Provider} connections could serve; set a default with PUT /v1/orgs/{ambiguous.OrgId}/defaults/{ambiguous.Provider} " +

@@ -32,7 +32,8 @@ internal sealed partial class ChangeListener(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!target.IsPostgres || options.Value.CacheTtl <= TimeSpan.Zero)
+        // Runs even with the cache off: runtime providers (migration 0007) are announced on the same channel.
+        if (!target.IsPostgres)
         {
             return;
         }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Valet.Core.Domain;
+using Valet.Core.Providers;
 
 namespace Valet.Storage.Caching;
 
@@ -23,12 +24,18 @@ internal sealed class StorageCache
     public const string KeyPrefix = "key:";
     public const string ConnectionPrefix = "conn:";
 
+    /// <summary>A runtime provider (migration 0007): not cached here, handed to <see cref="ProviderChanges"/>.</summary>
+    public const string ProviderPrefix = "prov:";
+
     private readonly bool _enabled;
     private readonly bool _needsListener;
     private volatile bool _listening;
 
-    public StorageCache(IOptions<StorageCacheOptions> options, TimeProvider time, DatabaseTarget target)
+    private readonly ProviderChanges? _providerChanges;
+
+    public StorageCache(IOptions<StorageCacheOptions> options, TimeProvider time, DatabaseTarget target, ProviderChanges? providerChanges = null)
     {
+        _providerChanges = providerChanges;
         var o = options.Value;
         _enabled = o.CacheTtl > TimeSpan.Zero;
         _needsListener = target.IsPostgres;
@@ -51,6 +58,7 @@ internal sealed class StorageCache
     {
         Clear();
         _listening = true;
+        _providerChanges?.Notify(null);
     }
 
     /// <summary>The listener lost its session: stop serving from the cache until it is back.</summary>
@@ -76,6 +84,10 @@ internal sealed class StorageCache
         else if (payload.StartsWith(ConnectionPrefix, StringComparison.Ordinal))
         {
             Connections.Invalidate(payload[ConnectionPrefix.Length..]);
+        }
+        else if (payload.StartsWith(ProviderPrefix, StringComparison.Ordinal))
+        {
+            _providerChanges?.Notify(payload[ProviderPrefix.Length..]);
         }
         else
         {

@@ -47,11 +47,27 @@ internal sealed class ApiKeyStore(Db db, TimeProvider time) : StoreBase(db, time
         await ExecAsync("DELETE FROM api_keys WHERE id = @id", new { id }, cancellationToken) > 0;
 
     /// <summary>The API's own shape: <c>[{"connection":"conn_…"},{"provider":"github"}]</c>.</summary>
+    // {"connection": ID}, with "reveal": "true" beside it only when set, so rows written before reveal existed read the same.
+    private const string RevealMember = "reveal";
+
     private static string ToJson(IReadOnlyList<Permission> permissions) =>
-        JsonSerializer.Serialize(permissions.Select(p => new Dictionary<string, string> { [KindText(p.Kind)] = p.Value }));
+        JsonSerializer.Serialize(permissions.Select(p =>
+        {
+            var item = new Dictionary<string, string> { [KindText(p.Kind)] = p.Value };
+            if (p.Reveal)
+            {
+                item[RevealMember] = "true";
+            }
+
+            return item;
+        }));
 
     private static List<Permission> FromJson(string json) =>
-        [.. JsonSerializer.Deserialize<Dictionary<string, string>[]>(json)!.Select(d => d.Single()).Select(p => new Permission(ParseKind(p.Key), p.Value))];
+        [.. JsonSerializer.Deserialize<Dictionary<string, string>[]>(json)!.Select(d =>
+        {
+            var kind = d.Single(p => p.Key != RevealMember);
+            return new Permission(ParseKind(kind.Key), kind.Value) { Reveal = d.ContainsKey(RevealMember) };
+        })];
 
     private static string KindText(PermissionKind kind) => kind switch
     {

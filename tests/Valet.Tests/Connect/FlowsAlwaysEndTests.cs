@@ -134,6 +134,9 @@ public sealed class FlowsAlwaysEndTests : IAsyncLifetime
         public Task<TokenResult> RefreshAsync(ProviderDefinition provider, ClientCredentials client, string refreshToken, CancellationToken cancellationToken) =>
             inner.RefreshAsync(provider, client, refreshToken, cancellationToken);
 
+        public Task<TokenResult> ClientCredentialsAsync(ProviderDefinition provider, ClientCredentials client, IReadOnlyList<string> scopes,
+            CancellationToken cancellationToken) => inner.ClientCredentialsAsync(provider, client, scopes, cancellationToken);
+
         public Task<bool> RevokeAsync(ProviderDefinition provider, ClientCredentials client, string token, string tokenTypeHint,
             CancellationToken cancellationToken) => inner.RevokeAsync(provider, client, token, tokenTypeHint, cancellationToken);
 

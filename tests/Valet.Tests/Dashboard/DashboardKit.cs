@@ -39,10 +39,12 @@ internal static class DashboardKit
         var errors = new List<string>();
         page.Console += (_, message) =>
         {
-            // The IdP's own pages try to load web fonts from the internet, which does not resolve here: not the dashboard's doing.
-            if (message.Type == "error" && !message.Text.Contains("ERR_NAME_NOT_RESOLVED", StringComparison.Ordinal))
+            // The IdP's own pages try to load web fonts from the internet, which does not resolve here, and have no icon (the
+            // browser's /favicon.ico there is a 404): not the dashboard's doing. Valet's pages declare a data: icon.
+            if (message.Type == "error" && !message.Text.Contains("ERR_NAME_NOT_RESOLVED", StringComparison.Ordinal) &&
+                !message.Location.Contains("/favicon.ico", StringComparison.Ordinal))
             {
-                errors.Add(message.Text);
+                errors.Add(message.Text + " @ " + message.Location);
             }
         };
         return (page, errors);
@@ -56,7 +58,28 @@ internal static class DashboardKit
         Assert.Equal(path, await page.Locator("input[name=return]").InputValueAsync());
         await page.Locator("input[name=token]").FillAsync(ValetTestServer.AdminToken);
         await page.Locator("#signin").ClickAsync();
+
+        // The sign-in page has a heading of its own: wait to have left it first.
+        await LeftSignInAsync(page);
         await page.Locator("main h1").WaitForAsync();
+    }
+
+    /// <summary>Waits until the page is no longer Valet's sign-in page (the form was posted and answered with a redirect).</summary>
+    public static Task LeftSignInAsync(IPage page) =>
+        page.WaitForURLAsync(url => !new Uri(url).AbsolutePath.StartsWith("/signin", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.Commit });
+
+    /// <summary>True once a stylesheet named <c>/dashboard.css</c> has loaded its rules into the page.</summary>
+    public static async Task AssertStyledAsync(IPage page) =>
+        await page.WaitForFunctionAsync(
+            "() => [...document.styleSheets].some(s => s.href && new URL(s.href).pathname === '/dashboard.css' && s.cssRules.length > 20)" +
+            " && getComputedStyle(document.querySelector('header.top')).borderBottomStyle === 'solid'",
+            null, new() { Timeout = 10_000 });
+
+    /// <summary>Fails when the page is wider than the viewport (a phone would scroll sideways).</summary>
+    public static async Task AssertFitsWidthAsync(IPage page)
+    {
+        var (scroll, viewport) = (await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("() => window.innerWidth"));
+        Assert.True(scroll <= viewport, $"{page.Url} is {scroll}px wide in a {viewport}px viewport");
     }
 
     public static async Task ScreenshotAsync(IPage page, string name) =>

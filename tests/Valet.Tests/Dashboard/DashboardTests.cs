@@ -72,6 +72,12 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         }
 
         Assert.Empty(consoleErrors);
+
+        // A connection that is not there: a page that says so, 404 (Chromium logs the 404 itself, hence after the check above).
+        var missing = await page.GotoAsync(new Uri(_server.BaseUrl, "/connections/conn_missing").ToString());
+        Assert.Equal(404, missing!.Status);
+        Assert.Contains("No such connection", await page.Locator("#flash-error").InnerTextAsync(), StringComparison.Ordinal);
+        await DashboardKit.AssertAccessibleAsync(page);
         var response = await page.APIRequest.GetAsync(new Uri(_server.BaseUrl, "/").ToString());
         var csp = response.Headers["content-security-policy"];
         Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
@@ -183,6 +189,21 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         await page.Locator("dialog[open]").GetByRole(AriaRole.Button, new() { Name = "Save access" }).ClickAsync();
         await page.WaitForURLAsync(url => url.Contains("done=access_saved", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.Forbidden, (await agent.PostAsync("/v1/providers/idp/token", null)).StatusCode);
+
+        // Without script, Manage access is a page of its own with the same switches.
+        var keyId = (await page.Locator("tr[data-key]").GetAttributeAsync("data-key"))!;
+        await page.GotoAsync(new Uri(_server.BaseUrl, $"/keys/{keyId}/access").ToString());
+        Assert.Equal("Access for release-bot", await page.Locator("main h1").InnerTextAsync());
+        Assert.Equal(1, await page.Locator("main input[value='provider:idp']").CountAsync());
+        await DashboardKit.ScreenshotAsync(page, "keys-access-page");
+        await DashboardKit.AssertAccessibleAsync(page);
+
+        // Revoke: the agent is refused from then on.
+        await page.GotoAsync(new Uri(_server.BaseUrl, "/keys").ToString());
+        await page.GetByRole(AriaRole.Button, new() { Name = "Revoke release-bot" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("done=revoked", StringComparison.Ordinal));
+        Assert.Equal(0, await page.Locator("tr[data-key]").CountAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await agent.PostAsync("/v1/providers/idp/token", null)).StatusCode);
         Assert.Empty(consoleErrors);
     }
 

@@ -46,7 +46,9 @@ public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) 
 
         await page.GotoAsync(new Uri(_server.BaseUrl, "/keys").ToString());
         Assert.Equal("/keys", await page.Locator("input[name=return]").First.InputValueAsync());
+        await DashboardKit.AssertStyledAsync(page);
         await DashboardKit.ScreenshotAsync(page, "signin-providers");
+        await DashboardKit.AssertAccessibleAsync(page);
         await page.Locator("#signin-idp").ClickAsync();
         await CompleteAtIdpAsync(page, Operator);
 
@@ -92,6 +94,7 @@ public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal("Sign-in refused", await page.Locator("#result").InnerTextAsync());
         Assert.Contains("not_an_operator", await page.ContentAsync(), StringComparison.Ordinal);
         await DashboardKit.ScreenshotAsync(page, "signin-refused");
+        await DashboardKit.AssertAccessibleAsync(page);
         var me = await page.APIRequest.GetAsync(new Uri(_server.BaseUrl, "/me").ToString());
         Assert.Equal(401, me.Status);
         Assert.Empty(await _server.Services.GetRequiredService<IConnectionStore>().ListAsync("default", CancellationToken.None).ToListAsync());
@@ -124,6 +127,9 @@ public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) 
         var loginField = page.Locator("input[name=login]");
         var consent = page.GetByRole(AriaRole.Button, new() { Name = "Continue" });
         var back = page.Locator("main h1").Or(page.Locator("#result"));
+
+        // The sign-in page has a heading too: first leave it (for the IdP, or straight back when the IdP remembers all).
+        await DashboardKit.LeftSignInAsync(page);
         await loginField.Or(consent).Or(back).First.WaitForAsync();
         if (await loginField.CountAsync() > 0)
         {

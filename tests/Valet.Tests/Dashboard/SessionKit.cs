@@ -43,7 +43,8 @@ internal static class SessionKit
         return await client.SendAsync(request);
     }
 
-    private static async Task<(string Field, string Token, string Cookie)> AntiforgeryAsync(HttpClient client, string page, string? cookie)
+    /// <summary>The antiforgery field (name, value) of <paramref name="page"/> and the cookie half it set (<c>name=value</c>).</summary>
+    public static async Task<(string Field, string Token, string Cookie)> AntiforgeryAsync(HttpClient client, string page, string? cookie = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, page);
         if (cookie is not null)

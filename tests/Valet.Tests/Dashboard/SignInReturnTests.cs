@@ -5,7 +5,10 @@ using Valet.Tests.Infrastructure;
 
 namespace Valet.Tests.Dashboard;
 
-/// <summary><c>/signin?return=</c> accepts only a plain same-origin path; anything else is a 400 problem, never a 500 or a redirect.</summary>
+/// <summary>
+/// <c>/signin?return=</c> accepts only a plain same-origin path; anything else is a 400 (problem+json for an API client,
+/// the sign-in page with the reason for a browser), never a 500 or a redirect.
+/// </summary>
 public sealed class SignInReturnTests : IAsyncLifetime
 {
     private ValetTestServer _server = null!;
@@ -45,7 +48,7 @@ public sealed class SignInReturnTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task SignIn_ReturnsToAPlainLocalPath_OrToMe_AndRefusesAControlCharacter()
+    public async Task SignIn_ReturnsToAPlainLocalPath_OrToTheDashboard_AndRefusesAControlCharacter()
     {
         using var browser = SessionKit.Client(_server.BaseUrl);
 
@@ -54,7 +57,7 @@ public sealed class SignInReturnTests : IAsyncLifetime
         using var withNewline = await SessionKit.SignInAsync(browser, returnPath: "/\n/x");
 
         Assert.Equal("/connect-authorize?flow=flow_1%2Bx&a=b", withPath.Headers.Location!.OriginalString);
-        Assert.Equal("/me", withoutPath.Headers.Location!.OriginalString);
+        Assert.Equal("/", withoutPath.Headers.Location!.OriginalString);
         Assert.Equal(HttpStatusCode.BadRequest, withNewline.StatusCode);
     }
 }

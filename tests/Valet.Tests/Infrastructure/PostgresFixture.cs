@@ -63,6 +63,12 @@ public class PostgresFixture : IAsyncLifetime
         _adminConnectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
     }
 
+    /// <summary>The postmaster's process id (first line of <c>postmaster.pid</c>); null for an external server.</summary>
+    public int? ServerProcessId() =>
+        _dataDirectory is not null && File.Exists(Path.Combine(_dataDirectory, "postmaster.pid"))
+            ? int.Parse(File.ReadLines(Path.Combine(_dataDirectory, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture)
+            : null;
+
     /// <summary>A fresh, empty database (so test classes and tests are isolated); returns its connection string.</summary>
     public async Task<string> CreateDatabaseAsync()
     {

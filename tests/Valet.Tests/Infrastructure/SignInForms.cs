@@ -16,6 +16,19 @@ internal static partial class SignInForms
     public static Task<HttpResponseMessage> SignOutAsync(HttpClient client) =>
         PostAsync(client, "/", "/signout", new Dictionary<string, string>());
 
+    /// <summary>Posts the sign-in form of a page already in hand (e.g. the form drawn again after a refusal), with its hidden fields.</summary>
+    public static async Task<HttpResponseMessage> SignInFromHtmlAsync(HttpClient client, string html, IDictionary<string, string> fields)
+    {
+        var form = html[html.IndexOf("id=\"signin-form\"", StringComparison.Ordinal)..];
+        var body = new Dictionary<string, string>(fields);
+        foreach (Match hidden in HiddenField().Matches(form[..form.IndexOf("</form>", StringComparison.Ordinal)]))
+        {
+            body[hidden.Groups["name"].Value] = WebUtility.HtmlDecode(hidden.Groups["value"].Value);
+        }
+
+        return await client.PostAsync("/signin", new FormUrlEncodedContent(body));
+    }
+
     private static async Task<HttpResponseMessage> PostAsync(HttpClient client, string page, string action, IDictionary<string, string> fields)
     {
         var html = await client.GetStringAsync(page);
@@ -31,4 +44,7 @@ internal static partial class SignInForms
 
     [GeneratedRegex("<input type=\"hidden\" name=\"(?<name>__valet_af|__RequestVerificationToken)\" value=\"(?<value>[^\"]*)\"")]
     private static partial Regex TokenField();
+
+    [GeneratedRegex("<input type=\"hidden\" name=\"(?<name>[^\"]+)\" value=\"(?<value>[^\"]*)\"")]
+    private static partial Regex HiddenField();
 }

@@ -50,6 +50,15 @@ public sealed class RateLimitTests
         using var admin = server.Client();
         await AssertRateLimitedAsync(await admin.GetAsync("/v1/orgs/default"));
 
+        // A browser at the sign-in form is told on a page, with the same status and Retry-After.
+        using var fromBrowser = new HttpRequestMessage(HttpMethod.Post, "/signin") { Content = new FormUrlEncodedContent(SignInForm(ValetTestServer.AdminToken)) };
+        fromBrowser.Headers.TryAddWithoutValidation("Accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+        using var page = await person.SendAsync(fromBrowser);
+        Assert.Equal(HttpStatusCode.TooManyRequests, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.NotNull(page.Headers.RetryAfter?.Delta);
+        Assert.Contains("Too many failed sign-ins from this address", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
         // A request without credentials is not affected.
         using var anonymous = server.Client(null);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/healthz")).StatusCode);

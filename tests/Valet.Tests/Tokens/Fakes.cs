@@ -254,6 +254,10 @@ internal sealed class FakeOAuthClient : IOAuthClient
 
     public void ResetStarted() => Started = NewSignal();
 
+    /// <summary>Counted and answered like a refresh; the "refresh token" seen is <c>client_credentials</c>.</summary>
+    public Task<TokenResult> ClientCredentialsAsync(ProviderDefinition provider, ClientCredentials client, IReadOnlyList<string> scopes,
+        CancellationToken cancellationToken) => RefreshAsync(provider, client, "client_credentials", cancellationToken);
+
     public async Task<TokenResult> RefreshAsync(ProviderDefinition provider, ClientCredentials client, string refreshToken, CancellationToken cancellationToken)
     {
         var n = Interlocked.Increment(ref _calls);

@@ -1,0 +1,551 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Bench;
+
+/// <summary>
+/// <c>external</c>: Valet measured the way an agent meets it — from a separate load-generator process (<c>wrk</c>) on its own
+/// core, against servers pinned to the other core(s): a bare ASP.NET Core endpoint answering the token route's JSON, a bare
+/// YARP forwarder, the upstream they forward to, PostgreSQL, and <c>valet serve</c> itself (the real CLI, SQLite and
+/// PostgreSQL). Every side is warmed, rounds alternate bare and Valet, and the median round's ratio is the figure.
+/// The baselines run in this bench's own executable (<see cref="BareServers"/>), a console app like <c>valet</c>, so both
+/// sides have the same GC and JIT settings.
+/// </summary>
+internal static partial class ExternalBench
+{
+    private const string AdminToken = "bench-admin-token-0123456789-abcdefghijk";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var seconds = Option(args, "--seconds", 5);
+        var rounds = Option(args, "--rounds", 3);
+        var connections = Option(args, "--connections", 32);
+        var warmup = Option(args, "--warmup", 6);
+        var only = StringOption(args, "--only");
+        var backends = StringOption(args, "--backend") switch
+        {
+            "sqlite" => new[] { "SQLite" },
+            "postgres" => ["PostgreSQL"],
+            _ => ["SQLite", "PostgreSQL"],
+        };
+
+        if (Which("wrk") is null)
+        {
+            await Console.Error.WriteLineAsync("external: wrk is not installed (apt-get install -y wrk).");
+            return 2;
+        }
+
+        var pinning = Pinning.Detect();
+        Console.WriteLine($"External load: wrk -t1 -c{connections}, {rounds} alternating rounds of {seconds} s after {warmup} s warm-up per side; {pinning}.");
+
+        var disposables = new List<IAsyncDisposable>();
+        try
+        {
+            var upstream = await Child.StartBareAsync("upstream", pinning, null);
+            disposables.Add(upstream);
+            var bareToken = await Child.StartBareAsync("token", pinning, null);
+            disposables.Add(bareToken);
+            var bareYarp = await Child.StartBareAsync("yarp", pinning, upstream.Url);
+            disposables.Add(bareYarp);
+
+            PostgresFixture? pg = null;
+            var rows = new List<Row>();
+            foreach (var backend in backends)
+            {
+                string? database = null;
+                var postgresCpu = new List<Func<double>>();
+                if (backend == "PostgreSQL")
+                {
+                    pg = new PostgresFixture();
+                    await pg.InitializeAsync();
+                    disposables.Add(new AsyncDisposable(pg.DisposeAsync));
+                    if (pg.ServerProcessId() is { } postmaster)
+                    {
+                        pinning.PinTree(postmaster);
+                        postgresCpu.Add(() => PostgresCpuSeconds(postmaster));
+                    }
+
+                    database = await pg.CreateDatabaseAsync();
+                }
+
+                var profile = StringOption(args, "--profile");
+                var valet = await Child.StartValetAsync(pinning, database, upstream.Url, perfMap: profile is not null);
+                disposables.Add(valet);
+                var (connectionId, key) = await SetUpAsync(valet.Url);
+                if (profile is not null)
+                {
+                    // Load on Valet alone while `perf record` samples it (call graphs; JIT symbols from the perf map).
+                    var target = profile == "proxy"
+                        ? new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key)
+                        : new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key);
+                    await Wrk.RunAsync(target, pinning, connections, warmup);
+                    var output = Path.GetFullPath($"perf-{profile}-{backend.ToLowerInvariant()}.data");
+                    using var perf = Process.Start(new ProcessStartInfo("perf", ["record", "-F", "999", "-g", "-o", output, "-p",
+                        valet.ProcessId.ToString(CultureInfo.InvariantCulture), "--", "sleep", seconds.ToString(CultureInfo.InvariantCulture)]))!;
+                    var run = await Wrk.RunAsync(target, pinning, connections, seconds);
+                    await perf.WaitForExitAsync();
+                    Console.WriteLine($"profiled {target.Url} at {run.Rps:N0} rps: perf report -i {output} --no-children --sort symbol");
+                    continue;
+                }
+
+                if (only is null or "token")
+                {
+                    var bare = new Target(new Uri(bareToken.Url, $"/v1/connections/{connectionId}/token"), "POST", null, bareToken.CpuSeconds);
+                    var real = new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key, [valet.CpuSeconds, .. postgresCpu]);
+                    rows.Add(await MeasureAsync($"token route ({backend}) vs bare endpoint", bare, real, pinning, connections, seconds, rounds, warmup));
+                }
+
+                if (only is null or "proxy")
+                {
+                    var bare = new Target(new Uri(bareYarp.Url, "/api/user"), "GET", null, bareYarp.CpuSeconds, upstream.CpuSeconds);
+                    var real = new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key, [valet.CpuSeconds, upstream.CpuSeconds, .. postgresCpu]);
+                    rows.Add(await MeasureAsync($"proxied GET ({backend}) vs bare YARP", bare, real, pinning, connections, seconds, rounds, warmup));
+                }
+
+                await valet.DisposeAsync();
+                disposables.Remove(valet);
+            }
+
+            Console.WriteLine();
+            Console.WriteLine("| measure | bare rps | Valet rps | ratio, median (rounds) | p50 bare / Valet | p99 bare / Valet | added p50 | server CPU per request bare / Valet |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|");
+            foreach (var row in rows)
+            {
+                Console.WriteLine(row.Markdown());
+            }
+
+            return rows.Any(r => r.Errors > 0) ? 1 : 0;
+        }
+        finally
+        {
+            for (var i = disposables.Count - 1; i >= 0; i--)
+            {
+                await disposables[i].DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>What wrk calls, and the server processes whose CPU time it costs (baseline or Valet, plus the upstream for the proxy).</summary>
+    private sealed record Target(Uri Url, string Method, string? Bearer, params Func<double>[] Servers)
+    {
+        public double CpuSeconds() => Servers.Sum(s => s());
+    }
+
+    /// <summary>CPU seconds of a process (user + system, fields 14–15 of <c>/proc/PID/stat</c>), plus its reaped children's (16–17) when asked.</summary>
+    private static double CpuSeconds(int pid, bool withReapedChildren = false)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            if (withReapedChildren)
+            {
+                ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
+            }
+
+            return ticks / 100.0;
+        }
+        catch (IOException)
+        {
+            return 0; // exited between listing and reading
+        }
+    }
+
+    /// <summary>CPU seconds of PostgreSQL: the postmaster, its live backends and those it has reaped.</summary>
+    private static double PostgresCpuSeconds(int postmaster)
+    {
+        var total = CpuSeconds(postmaster, withReapedChildren: true);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out var pid) && pid != postmaster)
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    if (fields[1] == postmaster.ToString(CultureInfo.InvariantCulture))
+                    {
+                        total += CpuSeconds(pid);
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        return total;
+    }
+
+    private sealed record Row(string Name, Wrk Bare, Wrk Valet, IReadOnlyList<double> Ratios, long Errors)
+    {
+        public string Markdown()
+        {
+            var ratios = string.Join(", ", Ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)));
+            var errors = Errors > 0 ? $" — **{Errors} non-2xx/socket errors: not a valid measure**" : "";
+            return $"| {Name} | {Bare.Rps:N0} | {Valet.Rps:N0} | **{Median(Ratios):F2}** ({ratios}) | {Bare.P50Ms:F2} / {Valet.P50Ms:F2} ms | " +
+                $"{Bare.P99Ms:F2} / {Valet.P99Ms:F2} ms | {Valet.P50Ms - Bare.P50Ms:F2} ms | {Bare.CpuUsPerRequest:F0} / {Valet.CpuUsPerRequest:F0} us{errors} |";
+        }
+    }
+
+    private static async Task<Row> MeasureAsync(string name, Target bare, Target valet, Pinning pinning, int connections, int seconds, int rounds,
+        int warmup)
+    {
+        Console.WriteLine($"\n{name}");
+        // Warm-up alternates in short slices until tiered JIT (with dynamic PGO) has settled on both sides.
+        for (var i = 0; i < 3; i++)
+        {
+            await Wrk.RunAsync(bare, pinning, connections, Math.Max(1, warmup / 3));
+            await Wrk.RunAsync(valet, pinning, connections, Math.Max(1, warmup / 3));
+        }
+
+        var bareRounds = new List<Wrk>();
+        var valetRounds = new List<Wrk>();
+        for (var round = 1; round <= rounds; round++)
+        {
+            // Alternate which side goes first, so neither always follows the other's GC or thermal state.
+            var first = round % 2 == 1;
+            var a = await Wrk.RunAsync(first ? bare : valet, pinning, connections, seconds);
+            var b = await Wrk.RunAsync(first ? valet : bare, pinning, connections, seconds);
+            var (bareResult, valetResult) = first ? (a, b) : (b, a);
+            bareRounds.Add(bareResult);
+            valetRounds.Add(valetResult);
+            Console.WriteLine($"  round {round}: bare {bareResult.Rps,9:N0} rps p50 {bareResult.P50Ms:F2} ms p99 {bareResult.P99Ms:F2} ms | " +
+                $"Valet {valetResult.Rps,9:N0} rps p50 {valetResult.P50Ms:F2} ms p99 {valetResult.P99Ms:F2} ms | ratio {valetResult.Rps / bareResult.Rps:F2} | " +
+                $"server CPU/request bare {bareResult.CpuUsPerRequest:F0} us, Valet {valetResult.CpuUsPerRequest:F0} us (ratio {bareResult.CpuUsPerRequest / valetResult.CpuUsPerRequest:F2})" +
+                (bareResult.Errors + valetResult.Errors > 0 ? $" | errors bare {bareResult.Errors} Valet {valetResult.Errors}" : ""));
+        }
+
+        var ratios = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
+        var median = ratios.Select((r, i) => (r, i)).OrderBy(x => x.r).ElementAt(ratios.Count / 2).i;
+        return new Row(name, bareRounds[median], valetRounds[median], ratios, bareRounds.Sum(r => r.Errors) + valetRounds.Sum(r => r.Errors));
+    }
+
+    private static double Median(IReadOnlyList<double> values) => values.Order().ElementAt(values.Count / 2);
+
+    /// <summary>Imports a long-lived connection on the bench provider and an API key holding it (operator routes, before any load).</summary>
+    private static async Task<(string ConnectionId, string Key)> SetUpAsync(Uri valet)
+    {
+        using var admin = new HttpClient { BaseAddress = valet };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+        var credential = await ReadAsync(await admin.PostAsJsonAsync("/v1/orgs/default/credentials",
+            new { provider = "bench", client_id = "bench", client_secret = "bench-secret" }));
+        var connection = await ReadAsync(await admin.PostAsJsonAsync("/v1/orgs/default/connections/import", new
+        {
+            provider = "bench",
+            credential_id = credential.GetProperty("id").GetString(),
+            access_token = "bench-access-token-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16)),
+            refresh_token = "bench-refresh-token",
+            expires_in = 86_400,
+            account = new { id = "bench-user" },
+        }));
+        var id = connection.GetProperty("id").GetString()!;
+        var key = await ReadAsync(await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = "bench", permissions = new[] { new { connection = id } } }));
+        return (id, key.GetProperty("key").GetString()!);
+    }
+
+    private static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{response.RequestMessage?.RequestUri} answered {(int)response.StatusCode}: {body}");
+        }
+
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string? Which(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string? StringOption(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private sealed class AsyncDisposable(Func<Task> dispose) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await dispose();
+    }
+
+    /// <summary>Which cores the load generator and the servers get: load on core 0, servers on the rest (when there are two or more).</summary>
+    private sealed record Pinning(string? LoadCores, string? ServerCores)
+    {
+        public static Pinning Detect()
+        {
+            var cores = Environment.ProcessorCount;
+            return cores >= 2 && Which("taskset") is not null ? new Pinning("0", cores == 2 ? "1" : $"1-{cores - 1}") : new Pinning(null, null);
+        }
+
+        public ProcessStartInfo Wrap(string file, IEnumerable<string> args, bool load)
+        {
+            var cores = load ? LoadCores : ServerCores;
+            var info = new ProcessStartInfo(cores is null ? file : "taskset")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            if (cores is not null)
+            {
+                info.ArgumentList.Add("-c");
+                info.ArgumentList.Add(cores);
+                info.ArgumentList.Add(file);
+            }
+
+            foreach (var arg in args)
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            return info;
+        }
+
+        /// <summary>Pins a running process and every thread it has (PostgreSQL's postmaster: the backends it forks inherit it).</summary>
+        public void PinTree(int pid)
+        {
+            if (ServerCores is null)
+            {
+                return;
+            }
+
+            using var taskset = Process.Start(new ProcessStartInfo("taskset", ["-a", "-p", "-c", ServerCores, pid.ToString(CultureInfo.InvariantCulture)])
+            {
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            })!;
+            taskset.WaitForExit();
+        }
+
+        public override string ToString() => LoadCores is null
+            ? $"{Environment.ProcessorCount} core(s): no pinning (load generator and servers share the CPU)"
+            : $"wrk pinned to core {LoadCores}, every server (baselines, upstream, PostgreSQL, valet) to core(s) {ServerCores}";
+    }
+
+    /// <summary>One server in its own process, pinned; killed with its tree on dispose.</summary>
+    private sealed class Child(Process process, Uri url, string name) : IAsyncDisposable
+    {
+        private readonly System.Text.StringBuilder _output = new();
+
+        public Uri Url { get; } = url;
+
+        public double CpuSeconds() => ExternalBench.CpuSeconds(process.Id);
+
+        public static async Task<Child> StartBareAsync(string kind, Pinning pinning, Uri? upstream)
+        {
+            var port = FreePort();
+            var args = new List<string> { typeof(ExternalBench).Assembly.Location, "bare", kind, port.ToString(CultureInfo.InvariantCulture) };
+            if (upstream is not null)
+            {
+                args.Add(upstream.ToString());
+            }
+
+            var info = pinning.Wrap("dotnet", args, load: false);
+            info.Environment["DOTNET_NOLOGO"] = "1";
+            return await StartAsync(info, new Uri($"http://127.0.0.1:{port}/"), "bare " + kind, "/healthz");
+        }
+
+        public int ProcessId => process.Id;
+
+        public static async Task<Child> StartValetAsync(Pinning pinning, string? database, Uri upstream, bool perfMap)
+        {
+            var port = FreePort();
+            var url = new Uri($"http://127.0.0.1:{port}/");
+            var template = CliRunner.StartInfo(["serve", "--urls", url.ToString().TrimEnd('/')], new Dictionary<string, string?>
+            {
+                ["VALET_DATA_DIR"] = Path.Combine(Path.GetTempPath(), "valet-external-" + Guid.NewGuid().ToString("N")[..12]),
+                ["VALET_DATABASE"] = database,
+                ["VALET_PUBLIC_URL"] = url.ToString().TrimEnd('/'),
+                ["VALET_ENCRYPTION_KEY"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+                ["VALET_ADMIN_TOKEN"] = AdminToken,
+                // One key carries the whole load: the per-key limit (100/s by default) would answer most of it 429.
+                ["VALET_RATELIMITS__AGENTREQUESTSPERSECOND"] = "100000000",
+                ["VALET_RATELIMITS__AGENTBURST"] = "100000000",
+                ["VALET_PROVIDERS__BENCH__AUTHORIZATIONENDPOINT"] = new Uri(upstream, "/authorize").ToString(),
+                ["VALET_PROVIDERS__BENCH__TOKENENDPOINT"] = new Uri(upstream, "/token").ToString(),
+                ["VALET_PROVIDERS__BENCH__APIBASEURL"] = new Uri(upstream, "/api").ToString(),
+                ["VALET_PROVIDERS__BENCH__ALLOWPRIVATENETWORK"] = "true",
+            });
+            var info = pinning.Wrap(template.FileName, template.ArgumentList, load: false);
+            foreach (var (key, value) in template.Environment)
+            {
+                info.Environment[key] = value;
+            }
+
+            info.RedirectStandardInput = true;
+            if (perfMap)
+            {
+                info.Environment["DOTNET_PerfMapEnabled"] = "1";
+                info.Environment["DOTNET_EnableWriteXorExecute"] = "0"; // JIT code in plain anonymous memory, so perf finds it in the map
+            }
+
+            return await StartAsync(info, url, "valet serve" + (database is null ? " (SQLite)" : " (PostgreSQL)"), "/healthz");
+        }
+
+        private static async Task<Child> StartAsync(ProcessStartInfo info, Uri url, string name, string probePath)
+        {
+            var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start");
+            var child = new Child(process, url, name);
+            process.OutputDataReceived += (_, e) => child.Observe(e.Data);
+            process.ErrorDataReceived += (_, e) => child.Observe(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            using var probe = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(2) };
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(90))
+            {
+                if (process.HasExited)
+                {
+                    throw new InvalidOperationException($"{name} exited with {process.ExitCode}:\n{child.Tail()}");
+                }
+
+                try
+                {
+                    if ((await probe.GetAsync(probePath)).IsSuccessStatusCode)
+                    {
+                        return child;
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                }
+
+                await Task.Delay(100);
+            }
+
+            await child.DisposeAsync();
+            throw new InvalidOperationException($"{name} did not answer {probePath} within 90 s:\n{child.Tail()}");
+        }
+
+        private void Observe(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (_output)
+            {
+                _output.AppendLine(line);
+                if (_output.Length > 16_000)
+                {
+                    _output.Remove(0, _output.Length - 8_000);
+                }
+            }
+        }
+
+        private string Tail()
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+
+            process.Dispose();
+            _ = name;
+        }
+    }
+
+    /// <summary>One <c>wrk</c> run and what it printed.</summary>
+    private sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest)
+    {
+        public static async Task<Wrk> RunAsync(Target target, Pinning pinning, int connections, int seconds)
+        {
+            var script = Path.Combine(Path.GetTempPath(), $"valet-wrk-{Guid.NewGuid():N}.lua");
+            var lines = new List<string> { $"wrk.method = \"{target.Method}\"" };
+            if (target.Bearer is not null)
+            {
+                lines.Add($"wrk.headers[\"Authorization\"] = \"Bearer {target.Bearer}\"");
+            }
+
+            await File.WriteAllLinesAsync(script, lines);
+            try
+            {
+                var info = pinning.Wrap("wrk", ["-t1", $"-c{connections}", $"-d{seconds}s", "--latency", "-s", script, target.Url.ToString()], load: true);
+                var cpuBefore = target.CpuSeconds();
+                using var process = Process.Start(info)!;
+                var stdout = process.StandardOutput.ReadToEndAsync();
+                var stderr = process.StandardError.ReadToEndAsync();
+                await process.WaitForExitAsync();
+                var cpu = target.CpuSeconds() - cpuBefore;
+                var output = await stdout + await stderr;
+                if (process.ExitCode != 0 || RpsLine().Match(output) is not { Success: true } rps)
+                {
+                    throw new InvalidOperationException($"wrk failed ({process.ExitCode}):\n{output}");
+                }
+
+                var non2xx = Non2xxLine().Match(output);
+                var socketErrors = SocketErrorsLine().Match(output);
+                long errors = non2xx.Success ? long.Parse(non2xx.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+                if (socketErrors.Success)
+                {
+                    errors += socketErrors.Groups.Values.Skip(1).Sum(g => long.Parse(g.Value, CultureInfo.InvariantCulture));
+                }
+
+                var requests = double.Parse(rps.Groups[1].Value, CultureInfo.InvariantCulture);
+                var total = TotalLine().Match(output) is { Success: true } t ? double.Parse(t.Groups[1].Value, CultureInfo.InvariantCulture) : requests * seconds;
+                return new Wrk(requests, Percentile(output, "50"), Percentile(output, "99"), errors, cpu * 1e6 / Math.Max(1, total));
+            }
+            finally
+            {
+                File.Delete(script);
+            }
+        }
+
+        private static double Percentile(string output, string percentile)
+        {
+            var match = Regex.Match(output, $@"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", RegexOptions.Multiline);
+            if (!match.Success)
+            {
+                throw new InvalidOperationException($"wrk printed no {percentile}th percentile:\n{output}");
+            }
+
+            var value = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+            return match.Groups[2].Value switch { "us" => value / 1000, "s" => value * 1000, _ => value };
+        }
+
+        [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]
+        private static partial Regex RpsLine();
+
+        [GeneratedRegex(@"(\d+) requests in")]
+        private static partial Regex TotalLine();
+
+        [GeneratedRegex(@"Non-2xx or 3xx responses:\s+(\d+)")]
+        private static partial Regex Non2xxLine();
+
+        [GeneratedRegex(@"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
+        private static partial Regex SocketErrorsLine();
+    }
+}

@@ -1,0 +1,146 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Valet.Core.Access;
+using Valet.Server.Auth;
+using Valet.Server.Proxy;
+using Valet.Server.Tokens;
+
+namespace Valet.Server.Http;
+
+/// <summary>
+/// The agent lane: Valet's hottest routes — the proxy (<c>/v1/proxy/{id}/…</c>, <c>/v1/targets/{id}/…</c>, any method) and
+/// the token routes (<c>POST /v1/connections/{id}/token</c>, <c>POST /v1/providers/{provider}/token</c> with a bearer) — go
+/// straight to their handlers after the exception handler and the failed-authentication limit, before status-code pages,
+/// routing, the authentication and authorization middleware and the <c>/internal</c> guard (docs/proxy.md, "The agent lane").
+/// <list type="bullet">
+/// <item>The caller is authenticated here by the same <see cref="BearerAuthenticator"/> the <c>Valet</c> scheme runs, and
+/// the per-key limit applies right after (as <see cref="RateLimits.UseAgentRateLimits"/> does for routed requests).</item>
+/// <item>Each handler decides everything else itself — 401 without a principal, 403 for a caller that is not an agent,
+/// permission, envelopes — through Core's <see cref="AgentAccess"/>, exactly as when reached through routing: the routed
+/// endpoints stay mapped (and documented in the OpenAPI document) and serve what the lane passes on.</item>
+/// <item>Status-code pages must not touch a proxied answer: an upstream's bodiless 404 is the upstream's, not Valet's.</item>
+/// <item>The <c>/internal</c> guard has nothing to guard: a path Kestrel already decoded and dot-normalised to start with
+/// <c>/v1/proxy/</c>, <c>/v1/targets/</c>, <c>/v1/connections/</c> or <c>/v1/providers/</c> does not reach <c>/internal</c>.</item>
+/// <item>The generic layers cost these routes a measurable share of their throughput from outside (docs/performance.md).</item>
+/// </list>
+/// What the lane passes on: a token route without an <c>Authorization</c> header (a dashboard session, or nobody: the
+/// pipeline answers as for any other route) or with another method (405 from routing); <c>/v1/targets/{id}</c> with
+/// nothing after the id, asked by an operator (the read-only target routes).
+/// </summary>
+internal static class AgentLane
+{
+    private enum Route
+    {
+        None,
+        Proxy,
+        Target,
+        TokenByConnection,
+        TokenByProvider,
+    }
+
+    public static IApplicationBuilder UseAgentLane(this IApplicationBuilder app)
+    {
+        var proxy = app.ApplicationServices.GetRequiredService<ProxyHandler>();
+        var bearer = app.ApplicationServices.GetRequiredService<BearerAuthenticator>();
+        var limits = app.ApplicationServices.GetService<ValetRateLimiter>();
+        var access = app.ApplicationServices.GetRequiredService<AgentAccess>();
+        var envelopes = app.ApplicationServices.GetRequiredService<Envelopes>();
+        return app.Use(async (context, next) =>
+        {
+            var request = context.Request;
+            var (route, argument, rest) = Classify(request);
+            if (route == Route.None)
+            {
+                await next(context);
+                return;
+            }
+
+            var outcome = await bearer.AuthenticateAsync(request, context.RequestAborted);
+            if (outcome.Principal is { } principal)
+            {
+                context.User = principal;
+                if (principal is ApiKeyPrincipal agent && limits?.AgentLimited(agent.Key.Id) is { } wait)
+                {
+                    await RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
+                    return;
+                }
+            }
+
+            else if (route is Route.TokenByConnection or Route.TokenByProvider)
+            {
+                // What the scheme's challenge answers (RFC 6750 §3), and what the failed-authentication limit counts.
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await Problems.Unauthorized().ExecuteAsync(context);
+                return;
+            }
+
+            switch (route)
+            {
+                case Route.Proxy:
+                    await proxy.HandleAsync(context, viaTarget: false);
+                    break;
+                case Route.Target when ProxyEndpoints.IsOperatorTargetRead(context, bare: rest.IndexOf('/', 1) < 0):
+                    await next(context);
+                    break;
+                case Route.Target:
+                    await proxy.HandleAsync(context, viaTarget: true);
+                    break;
+                case Route.TokenByConnection:
+                    await (await TokenEndpoints.ByConnectionAsync(argument!, context, access, envelopes, context.RequestAborted)).ExecuteAsync(context);
+                    break;
+                case Route.TokenByProvider:
+                    await (await TokenEndpoints.ByProviderAsync(argument!, context, access, envelopes, context.RequestAborted)).ExecuteAsync(context);
+                    break;
+            }
+        });
+    }
+
+    /// <summary>Which lane route a request is for (by path and method alone), with the connection id or provider of a token route.</summary>
+    private static (Route Route, string? Argument, string Remainder) Classify(HttpRequest request)
+    {
+        var path = request.Path;
+        if (!path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase, out var v1))
+        {
+            return default;
+        }
+
+        if (v1.StartsWithSegments("/proxy", StringComparison.OrdinalIgnoreCase, out var rest) && rest.Value is { Length: > 1 } proxied)
+        {
+            return (Route.Proxy, null, proxied);
+        }
+
+        if (v1.StartsWithSegments("/targets", StringComparison.OrdinalIgnoreCase, out rest) && rest.Value is { Length: > 1 } target)
+        {
+            return (Route.Target, null, target);
+        }
+
+        // Token routes: POST with a bearer only; anything else is the pipeline's (a session's 403, a 405, a 401 challenge).
+        if (!HttpMethods.IsPost(request.Method) || !request.Headers.ContainsKey("Authorization"))
+        {
+            return default;
+        }
+
+        if (v1.StartsWithSegments("/connections", StringComparison.OrdinalIgnoreCase, out rest) && TokenSegment(rest) is { } connectionId)
+        {
+            return (Route.TokenByConnection, connectionId, string.Empty);
+        }
+
+        return v1.StartsWithSegments("/providers", StringComparison.OrdinalIgnoreCase, out rest) && TokenSegment(rest) is { } provider
+            ? (Route.TokenByProvider, provider, string.Empty)
+            : default;
+    }
+
+    /// <summary><c>/{value}/token</c> (value one non-empty segment) → value; anything else null. The same match as the route template.</summary>
+    private static string? TokenSegment(PathString rest)
+    {
+        var value = rest.Value;
+        if (value is not { Length: > 7 } || value[0] != '/' || !value.EndsWith("/token", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var segment = value.AsSpan(1, value.Length - 1 - "/token".Length);
+        return segment.Length > 0 && !segment.Contains('/') ? segment.ToString() : null;
+    }
+}

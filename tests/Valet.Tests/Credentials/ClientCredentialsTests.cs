@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Credentials;
+
+/// <summary>
+/// <c>oauth2_cc</c> connections against the real oidc-provider (clientCredentials feature, 10-second tokens): the token is
+/// fetched on first use, reused, renewed before expiry by the background refresher, <c>invalid_client</c> ends in
+/// <c>reauth_required</c> and a 5xx does not.
+/// </summary>
+public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp) : IClassFixture<ShortClientCredentialsIdpFixture>, IAsyncLifetime
+{
+    private KeyedApi _api = null!;
+    private ValetTestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        await idp.ResetAsync();
+        _api = await KeyedApi.StartAsync();
+        _server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            // 10-second tokens: fresh for 8 s, renewed in the background after 5 s (half their life).
+            ["Refresh:Skew"] = "00:00:02",
+            ["Refresh:ProactiveInterval"] = "00:00:01",
+            ["Refresh:Jitter"] = "00:00:00",
+        });
+        using var admin = _server.Client();
+        var put = await admin.PutAsJsonAsync("/v1/providers/machine", CredentialsKit.ClientCredentialsProvider(idp, _api.BaseUrl.ToString()));
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _api.DisposeAsync();
+        await idp.ResetAsync();
+    }
+
+    [Fact]
+    public async Task Token_IsFetchedOnFirstUse_Reused_AndRenewedBeforeExpiry()
+    {
+        using var admin = _server.Client();
+        var credential = await CredentialsKit.RegisterClientAsync(admin, "machine");
+        var id = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = credential });
+        Assert.Equal(0, await CredentialsKit.ClientCredentialsCallsAsync(idp)); // not before first use
+
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+        var first = await TokenAsync(agent, id);
+        Assert.Equal(1, await CredentialsKit.ClientCredentialsCallsAsync(idp));
+        Assert.True(await idp.IsActiveAsync(first.GetProperty("access_token").GetString()!));
+        Assert.Equal(["read", "write"], first.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()));
+
+        // Reused from the stored row, through the token route and the proxy alike.
+        var token = first.GetProperty("access_token").GetString()!;
+        _api.Accepts = r => r.Header("Authorization") == "Bearer " + token;
+        Assert.Equal(token, (await TokenAsync(agent, id)).GetProperty("access_token").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync($"/v1/proxy/{id}/jobs")).StatusCode);
+        Assert.Equal(1, await CredentialsKit.ClientCredentialsCallsAsync(idp));
+
+        // The background refresher renews it before it expires, with nobody asking.
+        var expiresAt = first.GetProperty("expires_at").GetDateTimeOffset();
+        Assert.True(await CredentialsKit.EventuallyAsync(async () => await CredentialsKit.ClientCredentialsCallsAsync(idp) >= 2, TimeSpan.FromSeconds(15)));
+        Assert.True(DateTimeOffset.UtcNow < expiresAt, "renewed only after the old token expired");
+        var renewed = await TokenAsync(agent, id);
+        Assert.NotEqual(token, renewed.GetProperty("access_token").GetString());
+        Assert.True(renewed.GetProperty("expires_at").GetDateTimeOffset() > expiresAt);
+    }
+
+    [Fact]
+    public async Task InvalidClient_MarksReauthRequired_AndA5xxDoesNot()
+    {
+        using var admin = _server.Client();
+        var good = await CredentialsKit.RegisterClientAsync(admin, "machine");
+        var goodId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = good, account = new { id = "good" } });
+        var bad = await CredentialsKit.RegisterClientAsync(admin, "machine", secret: "not-the-secret");
+        var badId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = bad, account = new { id = "bad" } });
+        var (_, key) = await _server.CreateKeyAsync("default", new { provider = "machine" });
+        using var agent = _server.Client(key);
+
+        // A 5xx at the IdP: 502 provider_unavailable, the connection stays active (and is asked again later).
+        await idp.SetFaultAsync("500", grant: "client_credentials", times: 1);
+        var outage = await agent.PostAsync($"/v1/connections/{goodId}/token", null);
+        Assert.Equal(HttpStatusCode.BadGateway, outage.StatusCode);
+        Assert.Equal("provider_unavailable", (await outage.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal("active", (await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{goodId}")).GetProperty("status").GetString());
+
+        // The real IdP refuses the wrong secret with invalid_client: reauth_required, an operator must fix the client.
+        var refused = await agent.PostAsync($"/v1/connections/{badId}/token", null);
+        var envelope = await refused.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Equal("reauth_required", envelope.GetProperty("code").GetString());
+        var dead = await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{badId}");
+        Assert.Equal("reauth_required", dead.GetProperty("status").GetString());
+        Assert.Equal("invalid_client", dead.GetProperty("status_reason").GetString());
+        Assert.Equal(HttpStatusCode.Conflict, (await agent.GetAsync($"/v1/proxy/{badId}/jobs")).StatusCode);
+
+        // Fixing the client (posting the connection again with a good one) brings it back, same id.
+        var fixedId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = good, account = new { id = "bad" } });
+        Assert.Equal(badId, fixedId);
+        Assert.Equal(HttpStatusCode.OK, (await agent.PostAsync($"/v1/connections/{badId}/token", null)).StatusCode);
+        Assert.DoesNotContain("valet-cc-secret", _server.Logs.All, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_WithoutAClient_OrWithSecrets_IsA422()
+    {
+        using var admin = _server.Client();
+        var noClient = await admin.PostAsJsonAsync("/v1/orgs/default/connections", new { provider = "machine" });
+        var body = await noClient.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, noClient.StatusCode);
+        Assert.True(body.GetProperty("errors").TryGetProperty("credential_id", out _), body.ToString());
+
+        var withSecret = await admin.PostAsJsonAsync("/v1/orgs/default/connections",
+            new { provider = "machine", api_key = "x", credential_id = "cred_unknown", scopes = new[] { "a b" } });
+        var errors = (await withSecret.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("api_key", out _) && errors.TryGetProperty("credential_id", out _) && errors.TryGetProperty("scopes", out _),
+            errors.ToString());
+    }
+
+    private static async Task<JsonElement> TokenAsync(HttpClient agent, string id)
+    {
+        var response = await agent.PostAsync($"/v1/connections/{id}/token", null);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body.ToString());
+        return body;
+    }
+}

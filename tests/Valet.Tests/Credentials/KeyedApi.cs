@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Valet.Tests.Credentials;
+
+/// <summary>One request as a <see cref="KeyedApi"/> received it: the raw request target and every header.</summary>
+public sealed record KeyedRequest(string Method, string RawTarget, IReadOnlyDictionary<string, string> Headers)
+{
+    public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
+
+    /// <summary>The values of query parameter <paramref name="name"/>, decoded, in order.</summary>
+    public IReadOnlyList<string> Query(string name)
+    {
+        var q = RawTarget.IndexOf('?', StringComparison.Ordinal);
+        if (q < 0)
+        {
+            return [];
+        }
+
+        return [.. RawTarget[(q + 1)..].Split('&').Select(p => p.Split('=', 2))
+            .Where(p => Uri.UnescapeDataString(p[0]) == name).Select(p => p.Length > 1 ? Uri.UnescapeDataString(p[1]) : string.Empty)];
+    }
+}
+
+/// <summary>
+/// A local API on real Kestrel (127.0.0.1, ephemeral port) that behaves like an API-key provider: it answers 200 only when
+/// <see cref="Accepts"/> says the request carries the credential the way that provider documents it, else 401. Every
+/// request is kept in <see cref="Seen"/>, headers as received and the request target as sent on the wire.
+/// </summary>
+public sealed class KeyedApi : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private KeyedApi(WebApplication app) => _app = app;
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    public ConcurrentQueue<KeyedRequest> Seen { get; } = new();
+
+    /// <summary>The provider's rule; by default everything is refused.</summary>
+    public Func<KeyedRequest, bool> Accepts { get; set; } = _ => false;
+
+    public static async Task<KeyedApi> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var api = new KeyedApi(app);
+        app.Run(api.HandleAsync);
+        await app.StartAsync();
+        api.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return api;
+    }
+
+    public KeyedRequest Last => Seen.Last();
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var seen = new KeyedRequest(context.Request.Method, context.Features.Get<IHttpRequestFeature>()!.RawTarget,
+            context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase));
+        Seen.Enqueue(seen);
+        var ok = Accepts(seen);
+        context.Response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status401Unauthorized;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(ok ? "{\"ok\":true}" : "{\"error\":\"bad credential\"}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

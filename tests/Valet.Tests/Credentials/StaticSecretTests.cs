@@ -1,0 +1,310 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Credentials;
+
+/// <summary>
+/// api_key and basic connections (SPEC §13) through the real server and proxy to a local API: header and query
+/// injection, rotation in place, the reveal permission, and the secret nowhere but the upstream request — not in a
+/// response, a log line, the audit trail or the database file.
+/// </summary>
+public sealed class StaticSecretTests : IAsyncLifetime
+{
+    private const string FirstKey = "sk-first-Do-Not-Leak-1f2e3d";
+    private const string SecondKey = "sk-second-Do-Not-Leak-9a8b7c";
+    private const string QueryKey = "qk-Do-Not-Leak-5566+/=";
+    private const string Password = "p@ss word-Do-Not-Leak-77";
+
+    private KeyedApi _api = null!;
+    private ValetTestServer _server = null!;
+    private readonly List<string> _responses = [];
+
+    public async Task InitializeAsync()
+    {
+        _api = await KeyedApi.StartAsync();
+        var api = _api.BaseUrl.ToString().TrimEnd('/');
+        _server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Providers:keyed:AuthMode"] = "api_key",
+            ["Providers:keyed:ApiKeyHeader"] = "x-api-key: {secret}",
+            ["Providers:keyed:ApiBaseUrl"] = api + "/keyed",
+            ["Providers:keyed:AllowPrivateNetwork"] = "true",
+            ["Providers:queried:AuthMode"] = "api_key",
+            ["Providers:queried:ApiKeyQuery"] = "api_key",
+            ["Providers:queried:ApiBaseUrl"] = api + "/queried",
+            ["Providers:queried:AllowPrivateNetwork"] = "true",
+            ["Providers:basicapi:AuthMode"] = "basic",
+            ["Providers:basicapi:ApiBaseUrl"] = api + "/basic",
+            ["Providers:basicapi:AllowPrivateNetwork"] = "true",
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _api.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ApiKeyHeader_IsInjected_RotatedInPlace_AndRevealedOnlyWithPermission()
+    {
+        _api.Accepts = r => r.Header("x-api-key") is FirstKey or SecondKey && r.Header("Authorization") is null;
+        using var admin = _server.Client();
+
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections",
+            new { provider = "keyed", api_key = FirstKey, account = new { id = "acct-1", login = "ops" } });
+        Assert.Equal(HttpStatusCode.Created, created.Status);
+        var id = created.Body.GetProperty("id").GetString()!;
+        Assert.Equal("api_key", created.Body.GetProperty("credential").GetString());
+        Assert.False(created.Body.TryGetProperty("expires_at", out var expiry) && expiry.ValueKind != JsonValueKind.Null, "a static secret never expires");
+
+        var (_, proxyKey) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(proxyKey);
+
+        // The agent's own x-api-key and Authorization never reach the API; Valet's secret does.
+        using var call = new HttpRequestMessage(HttpMethod.Get, $"/v1/proxy/{id}/v1/things?limit=2");
+        call.Headers.Add("x-api-key", "agent-chosen");
+        var proxied = await SendAsync(agent, call);
+        Assert.Equal(HttpStatusCode.OK, proxied.Status);
+        Assert.Equal("/keyed/v1/things?limit=2", _api.Last.RawTarget);
+        Assert.Equal(FirstKey, _api.Last.Header("x-api-key"));
+        Assert.Null(_api.Last.Header("Authorization"));
+
+        // Rotation: the same connection id, the same key's permission, the new secret upstream.
+        var rotated = await SendAsync(admin, HttpMethod.Put, $"/v1/connections/{id}/secret", new { api_key = SecondKey });
+        Assert.Equal(HttpStatusCode.OK, rotated.Status);
+        Assert.Equal(id, rotated.Body.GetProperty("id").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/v1/things", null)).Status);
+        Assert.Equal(SecondKey, _api.Last.Header("x-api-key"));
+
+        // Posting again for the same account is a rotation too (200, same id).
+        var again = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections",
+            new { provider = "keyed", api_key = FirstKey, account = new { id = "acct-1" } });
+        Assert.Equal(HttpStatusCode.OK, again.Status);
+        Assert.Equal(id, again.Body.GetProperty("id").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/x", null)).Status);
+        Assert.Equal(FirstKey, _api.Last.Header("x-api-key"));
+
+        // The token route: proxy-only without "reveal", the secret with it (connection or provider permission).
+        var refused = await SendAsync(agent, HttpMethod.Post, $"/v1/connections/{id}/token", null);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
+        Assert.Equal("proxy_only", refused.Body.GetProperty("code").GetString());
+        var (_, providerKey) = await _server.CreateKeyAsync("default", new { provider = "keyed" });
+        using var byProvider = _server.Client(providerKey);
+        Assert.Equal("proxy_only", (await SendAsync(byProvider, HttpMethod.Post, "/v1/providers/keyed/token", null)).Body.GetProperty("code").GetString());
+
+        var (_, revealKey) = await _server.CreateKeyAsync("default", new { connection = id, reveal = true });
+        using var revealer = _server.Client(revealKey);
+        var revealed = await revealer.PostAsync($"/v1/connections/{id}/token", null);
+        var token = await revealed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.OK, revealed.StatusCode);
+        Assert.Equal(FirstKey, token.GetProperty("access_token").GetString());
+        Assert.Equal("api_key", token.GetProperty("token_type").GetString());
+        var (_, revealProviderKey) = await _server.CreateKeyAsync("default", new { provider = "keyed", reveal = true });
+        using var providerRevealer = _server.Client(revealProviderKey);
+        var byProviderRevealed = await providerRevealer.PostAsync("/v1/providers/keyed/token", null);
+        Assert.Equal(FirstKey, (await byProviderRevealed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString());
+
+        // The key's permissions read back with reveal; the local service principal (valet token) is refused too.
+        var keys = await SendAsync(admin, HttpMethod.Get, "/v1/orgs/default/keys", null);
+        Assert.Contains("\"reveal\":true", keys.Text, StringComparison.Ordinal);
+        using var service = _server.Client(_server.ServiceToken);
+        Assert.Equal("proxy_only", (await SendAsync(service, HttpMethod.Post, $"/v1/connections/{id}/token", null)).Body.GetProperty("code").GetString());
+
+        // Operator reads never show it.
+        await SendAsync(admin, HttpMethod.Get, $"/v1/connections/{id}", null);
+        await SendAsync(admin, HttpMethod.Get, "/v1/orgs/default/connections", null);
+        await SendAsync(agent, HttpMethod.Get, "/v1/bootstrap", null);
+
+        await AssertNowhereAsync(FirstKey, SecondKey);
+    }
+
+    [Fact]
+    public async Task ApiKeyQuery_IsInjectedOnce_ReplacingTheAgents_AndNeverReachesAuditOrLogs()
+    {
+        _api.Accepts = r => r.Query("api_key") is [QueryKey];
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "queried", api_key = QueryKey });
+        Assert.Equal(HttpStatusCode.Created, created.Status);
+        var id = created.Body.GetProperty("id").GetString()!;
+        Assert.Equal("default", created.Body.GetProperty("account").GetProperty("id").GetString());
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+
+        var plain = await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/search", null);
+        Assert.Equal(HttpStatusCode.OK, plain.Status);
+        Assert.Equal("/queried/search?api_key=" + Uri.EscapeDataString(QueryKey), _api.Last.RawTarget);
+
+        var shadowing = await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/search?q=a%20b&api_key=mine&API_KEY=kept", null);
+        Assert.Equal(HttpStatusCode.OK, shadowing.Status);
+        Assert.Equal(["a b"], _api.Last.Query("q"));
+        Assert.Equal([QueryKey], _api.Last.Query("api_key"));
+        Assert.Equal(["kept"], _api.Last.Query("API_KEY"));
+
+        // The audit trail names the agent's parameters, never a value, and never Valet's.
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        string audit;
+        do
+        {
+            await Task.Delay(100, wait.Token);
+            audit = (await SendAsync(admin, HttpMethod.Get, "/v1/orgs/default/audit", null)).Text;
+        }
+        while (!audit.Contains("/search?q", StringComparison.Ordinal));
+
+        Assert.Contains("proxy.request", audit, StringComparison.Ordinal);
+        await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey));
+    }
+
+    [Fact]
+    public async Task Basic_IsInjectedAsRfc7617_AndRevealedReadyToSend()
+    {
+        var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("ops-bot:" + Password));
+        _api.Accepts = r => r.Header("Authorization") == expected;
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections",
+            new { provider = "basicapi", username = "ops-bot", password = Password, account = new { id = "ops-bot" } });
+        Assert.Equal(HttpStatusCode.Created, created.Status);
+        Assert.Equal("basic", created.Body.GetProperty("credential").GetString());
+        var id = created.Body.GetProperty("id").GetString()!;
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id, reveal = true });
+        using var agent = _server.Client(key);
+
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/rest/api/3/myself", null)).Status);
+        Assert.Equal(expected, _api.Last.Header("Authorization"));
+
+        // An upstream 401 on a static secret is passed on as it is (nothing to refresh), once.
+        _api.Accepts = _ => false;
+        var before = _api.Seen.Count;
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/rest", null)).Status);
+        Assert.Equal(before + 1, _api.Seen.Count);
+
+        var token = await agent.PostAsync($"/v1/connections/{id}/token", null);
+        var body = await token.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Basic", body.GetProperty("token_type").GetString());
+        Assert.Equal(expected, "Basic " + body.GetProperty("access_token").GetString());
+
+        await AssertNowhereAsync(Password);
+    }
+
+    [Fact]
+    public async Task BadInput_IsA422ListingEveryProblem_NeverStored()
+    {
+        using var admin = _server.Client();
+
+        var missing = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "keyed", account = new { id = "" } });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, missing.Status);
+        Assert.Equal("validation_failed", missing.Body.GetProperty("code").GetString());
+        var errors = missing.Body.GetProperty("errors");
+        Assert.True(errors.TryGetProperty("account.id", out _), missing.Text);
+        Assert.True(errors.TryGetProperty("api_key", out _), missing.Text);
+
+        var spaced = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "keyed", api_key = "has space" });
+        Assert.True(spaced.Body.GetProperty("errors").TryGetProperty("api_key", out _), spaced.Text);
+
+        var wrongKind = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections",
+            new { provider = "basicapi", api_key = "k", username = "a:b" });
+        var wrongErrors = wrongKind.Body.GetProperty("errors");
+        Assert.True(wrongErrors.TryGetProperty("api_key", out _) && wrongErrors.TryGetProperty("username", out _)
+            && wrongErrors.TryGetProperty("password", out _), wrongKind.Text);
+
+        var oauth = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "github", api_key = "k" });
+        Assert.Contains("oauth2 provider", oauth.Body.GetProperty("errors").GetProperty("provider")[0].GetString(), StringComparison.Ordinal);
+
+        var unknown = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "nope", api_key = "k" });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, unknown.Status);
+
+        var notJson = await admin.PostAsync("/v1/orgs/default/connections", new StringContent("{", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(admin, HttpMethod.Put, "/v1/connections/conn_nope/secret", new { api_key = "k" })).Status);
+        Assert.Equal("[]", (await SendAsync(admin, HttpMethod.Get, "/v1/orgs/default/connections", null)).Text);
+    }
+
+    [Fact]
+    public async Task Cli_AddsFromStdin_RotatesInPlace_AndRefusesASecretOnTheCommandLine()
+    {
+        var env = new Dictionary<string, string?> { ["VALET_URL"] = _server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = _server.DataDirectory };
+        _api.Accepts = r => r.Header("x-api-key") == SecondKey;
+
+        var literal = await CliRunner.RunAsync(["connections", "add", "keyed", "--secret", FirstKey], env);
+        Assert.Equal(2, literal.ExitCode);
+        var line = Assert.Single(literal.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--secret -", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(FirstKey, literal.StdErr + literal.StdOut, StringComparison.Ordinal);
+
+        var added = await CliRunner.RunAsync(["connections", "add", "keyed", "--secret", "-", "--account", "cli", "--json"], env, stdin: FirstKey + "\n");
+        Assert.True(added.ExitCode == 0, added.StdErr);
+        var id = JsonDocument.Parse(added.StdOut).RootElement.GetProperty("id").GetString()!;
+
+        var rotated = await CliRunner.RunAsync(["connections", "rotate", id, "--secret", "-"], env, stdin: SecondKey + "\n");
+        Assert.True(rotated.ExitCode == 0, rotated.StdErr);
+        Assert.Equal(id, rotated.StdOut.Trim());
+
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/ping", null)).Status);
+
+        var empty = await CliRunner.RunAsync(["connections", "add", "keyed", "--secret", "-"], env, stdin: string.Empty);
+        Assert.Equal(2, empty.ExitCode);
+        var bad = await CliRunner.RunAsync(["connections", "add", "github", "--secret", "-"], env, stdin: "x\n");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Single(bad.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    private async Task<(HttpStatusCode Status, string Text, JsonElement Body)> SendAsync(HttpClient client, HttpMethod method, string path, object? body)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };
+        return await SendAsync(client, request);
+    }
+
+    private async Task<(HttpStatusCode Status, string Text, JsonElement Body)> SendAsync(HttpClient client, HttpRequestMessage request)
+    {
+        using var response = await client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        lock (_responses)
+        {
+            _responses.Add(string.Join('\n', response.Headers.Select(h => $"{h.Key}: {string.Join(',', h.Value)}")) + "\n" + text);
+        }
+
+        var json = text.Length > 0 && text.TrimStart()[0] is '{' or '[' ? JsonDocument.Parse(text).RootElement.Clone() : default;
+        return (response.StatusCode, text, json);
+    }
+
+    /// <summary>No response Valet gave, no log line, and no byte of the data directory (database, WAL) holds any of <paramref name="secrets"/>.</summary>
+    private async Task AssertNowhereAsync(params string[] secrets)
+    {
+        using var admin = _server.Client();
+        var audit = (await SendAsync(admin, HttpMethod.Get, "/v1/orgs/default/audit", null)).Text;
+        var logs = _server.Logs.All;
+        Assert.NotEmpty(_server.Logs.Lines);
+        var files = Directory.EnumerateFiles(_server.DataDirectory, "*", SearchOption.AllDirectories)
+            .Select(f => (f, Bytes: ReadShared(f))).ToList();
+        Assert.Contains(files, f => f.f.Contains(".db", StringComparison.Ordinal) || f.f.EndsWith(".sqlite", StringComparison.Ordinal));
+        foreach (var secret in secrets)
+        {
+            Assert.DoesNotContain(secret, logs, StringComparison.Ordinal);
+            Assert.DoesNotContain(secret, audit, StringComparison.Ordinal);
+            lock (_responses)
+            {
+                Assert.DoesNotContain(_responses, r => r.Contains(secret, StringComparison.Ordinal) && !r.Contains("\"access_token\"", StringComparison.Ordinal));
+            }
+
+            var needle = Encoding.UTF8.GetBytes(secret);
+            foreach (var (file, bytes) in files)
+            {
+                Assert.True(bytes.AsSpan().IndexOf(needle) < 0, $"{secret} found in {file}");
+            }
+        }
+    }
+
+    private static byte[] ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+}

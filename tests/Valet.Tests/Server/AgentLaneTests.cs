@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Valet.Tests.Dashboard;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Server;
+
+/// <summary>
+/// The agent lane (src/Valet.Server/Http/AgentLane.cs) serves the token routes without the generic pipeline: every answer
+/// must be the one the routed endpoint gives — success, envelopes, 401 with its challenge, 403 for an operator, 405 — and the lane's 401s must feed the failed-authentication limit like any other.
+/// </summary>
+public sealed class AgentLaneTests
+{
+    [Fact]
+    public async Task TokenRoutes_AnswerThroughTheLaneAsThroughRouting()
+    {
+        await using var provider = await FakeOAuthServer.StartAsync();
+        await using var server = await ValetTestServer.StartAsync(provider.ProviderSettings("acme"));
+        using var admin = server.Client();
+        var connectionId = await ImportAsync(admin);
+        var (_, key) = await server.CreateKeyAsync("default", new { connection = connectionId }, new { provider = "acme" });
+
+        using var agent = server.Client(key);
+        var byConnection = await agent.PostAsync($"/v1/connections/{connectionId}/token", null);
+        Assert.Equal(HttpStatusCode.OK, byConnection.StatusCode);
+        Assert.Equal("at-imported", (await byConnection.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString());
+        // Route literals match case-insensitively, as routing's do.
+        Assert.Equal(HttpStatusCode.OK, (await agent.PostAsync($"/V1/Connections/{connectionId}/Token", null)).StatusCode);
+        var unknown = await agent.PostAsync("/v1/connections/conn_nope/token", null);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("connection_not_found", await CodeAsync(unknown));
+        var byProvider = await agent.PostAsync("/v1/providers/acme/token", null);
+        Assert.Equal(HttpStatusCode.OK, byProvider.StatusCode);
+        var scoped = await agent.PostAsJsonAsync($"/v1/connections/{connectionId}/token", new { scopes = new[] { "admin" } });
+        Assert.Equal(HttpStatusCode.Conflict, scoped.StatusCode);
+        Assert.Equal("missing_scopes", await CodeAsync(scoped));
+        var badJson = await agent.PostAsync($"/v1/connections/{connectionId}/token", new StringContent("{", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, badJson.StatusCode);
+        Assert.Equal("invalid_json", await CodeAsync(badJson));
+
+        // A forged key: 401 with the Bearer challenge, as the scheme answers.
+        using var forged = server.Client(key + "x");
+        var unauthorized = await forged.PostAsync($"/v1/connections/{connectionId}/token", null);
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
+        Assert.Equal("Bearer", unauthorized.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Equal("unauthorized", await CodeAsync(unauthorized));
+
+        // No header at all, the operator token, a wrong method: what the routed endpoint answers.
+        using var nobody = server.Client(bearer: null);
+        var anonymous = await nobody.PostAsync($"/v1/connections/{connectionId}/token", null);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal("Bearer", anonymous.Headers.WwwAuthenticate.Single().Scheme);
+        var operatorCall = await admin.PostAsync($"/v1/connections/{connectionId}/token", null);
+        Assert.Equal(HttpStatusCode.Forbidden, operatorCall.StatusCode);
+        Assert.Equal("forbidden", await CodeAsync(operatorCall));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await agent.GetAsync($"/v1/connections/{connectionId}/token")).StatusCode);
+
+        // A dashboard session (cookie, no Authorization header) takes the pipeline, where agent routes authenticate bearers only.
+        using var browser = SessionKit.Client(server.BaseUrl);
+        var cookie = SessionKit.SetCookie(await SessionKit.SignInAsync(browser)).Split(';')[0];
+        using var sessionCall = new HttpRequestMessage(HttpMethod.Post, $"/v1/connections/{connectionId}/token");
+        sessionCall.Headers.Add("Cookie", cookie);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.SendAsync(sessionCall)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ForgedKeysOnTheTokenRoute_CountAsFailedAuthentications_AndLockTheAddressOut()
+    {
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["RateLimits:FailuresPerMinute"] = "1",
+            ["RateLimits:FailureBurst"] = "3",
+        });
+        using var forged = server.Client("vk_forged_0123456789abcdefghijklmnopqrstuvwxyz");
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 5; i++)
+        {
+            statuses.Add((await forged.PostAsync("/v1/connections/conn_x/token", null)).StatusCode);
+        }
+
+        Assert.Equal([HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.TooManyRequests,
+            HttpStatusCode.TooManyRequests], statuses);
+    }
+
+    private static async Task<string> ImportAsync(HttpClient admin)
+    {
+        var credential = await (await admin.PostAsJsonAsync("/v1/orgs/default/credentials",
+            new { provider = "acme", client_id = "acme-client", client_secret = "acme-secret" })).Content.ReadFromJsonAsync<JsonElement>();
+        var imported = await admin.PostAsJsonAsync("/v1/orgs/default/connections/import", new
+        {
+            provider = "acme",
+            credential_id = credential.GetProperty("id").GetString(),
+            access_token = "at-imported",
+            refresh_token = "rt-imported",
+            expires_in = 3600,
+            scopes = new[] { "read" },
+            account = new { id = "user-1" },
+        });
+        Assert.Equal(HttpStatusCode.Created, imported.StatusCode);
+        return (await imported.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+    }
+
+    private static async Task<string?> CodeAsync(HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
+}
