@@ -224,6 +224,7 @@ public static class ValetHost
         app.MapFlows();
         app.MapOAuthCallback();
         app.MapInternal();
+        app.MapDeviceConnect();
         app.MapTokens();
         app.MapBootstrap();
         app.MapSignIn();
