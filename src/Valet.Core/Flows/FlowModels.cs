@@ -52,6 +52,9 @@ public enum FlowStartError
 
     /// <summary>The org has <see cref="FlowOptions.MaxPendingPerOrg"/> pending flows already.</summary>
     TooManyPending,
+
+    /// <summary>The provider is not an authorization-code provider (api_key, basic, oauth2_cc): nothing for a person to consent to.</summary>
+    NotConnectable,
 }
 
 public sealed record FlowStart

@@ -231,6 +231,7 @@ public static class BuiltInProviders
             Identity = new() { IdPath = "id", LoginPath = "display_name", EmailPath = "email" },
             ApiBaseUrls = ["https://api.spotify.com"],
         },
+        .. BuiltInApiKeyProviders.All,
     ];
 
     public static ProviderDefinition? Find(string id) =>
