@@ -43,6 +43,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<ISignInLinkStore, SignInLinkStore>();
         services.TryAddSingleton<IDataProtectionKeyStore, DataProtectionKeyStore>();
         services.TryAddSingleton<IRuntimeProviderStore, RuntimeProviderStore>();
+        services.TryAddSingleton<Valet.Core.Flows.IDeviceFlowStore, DeviceFlowStore>();
         services.TryAddSingleton<ProviderChanges>();
 
         // The hot reads go through a cache (docs/storage.md, "Caching and invalidation"). The undecorated stores stay

@@ -58,9 +58,13 @@ internal static class ConnectCommand
             Description = "A connection parameter of the provider, NAME=VALUE (e.g. --param subdomain=acme for Zendesk); repeat for several",
             AllowMultipleArgumentsPerToken = false,
         };
+        var device = new Option<bool>("--device")
+        {
+            Description = "Device authorization grant (RFC 8628): print a code and a URL to enter it at, on any device; the server polls",
+        };
 
         return new Command("connect", "Connect an account: run the OAuth flow in a browser")
-            .With(provider, scopes, transport, clientId, clientSecret, noBrowser, Verb.Json, timeout, force, parameters, KeysCommand.Org)
+            .With(provider, scopes, transport, clientId, clientSecret, noBrowser, Verb.Json, timeout, force, parameters, device, KeysCommand.Org)
             .WithApi(async (parse, api, ct) =>
             {
                 var wait = Durations.Parse(parse.GetValue(timeout)!, "--timeout");
@@ -70,6 +74,29 @@ internal static class ConnectCommand
                 {
                     throw new CliException(
                         $"--client-id needs its secret: pipe it in with `--client-secret -`, or set {ClientSecretVariable}.", ExitCodes.Usage);
+                }
+
+                if (parse.GetValue(device))
+                {
+                    var started = ValetApi.EnsureSuccess(await api.PostAsync("internal/oauth/connect/device", new
+                    {
+                        org = parse.GetValue(KeysCommand.Org),
+                        provider = parse.GetValue(provider),
+                        scopes = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                        client_id = parse.GetValue(clientId),
+                        client_secret = secret,
+                    }, ct));
+
+                    // stderr only: with --json, stdout holds the one outcome document.
+                    Console.Error.WriteLine($"To connect {parse.GetValue(provider)}, open {started.Str("verification_uri")} and enter the code: {started.Str("user_code")}");
+                    if (started.Str("verification_uri_complete") is { Length: > 0 } complete)
+                    {
+                        Console.Error.WriteLine($"(or open {complete})");
+                    }
+
+                    var decided = await PollAsync(api, "internal/oauth/connect/device/" + Uri.EscapeDataString(started.Str("state")), wait,
+                        ExpiresAt(started), ct);
+                    return Outcome(json, decided);
                 }
 
                 var start = await api.PostAsync("internal/oauth/connect/start", new
@@ -105,22 +132,28 @@ internal static class ConnectCommand
                     Console.Error.WriteLine($"Opened your browser. If nothing happened, open: {url}");
                 }
 
-                var status = await PollAsync(api, body.Str("state"), wait, ExpiresAt(body), ct);
-                var outcome = new Dictionary<string, object?> { ["status"] = status.Str("status"), ["provider"] = status.Str("provider") };
-                if (status.Str("status") == "complete")
-                {
-                    outcome["connection_id"] = status.Str("connection_id");
-                    outcome["account"] = status.GetProperty("account");
-                    outcome["granted_scopes"] = status.TryGetProperty("granted_scopes", out var granted) ? granted : null;
-                    var account = status.GetProperty("account");
-                    var who = account.Str("login") is { Length: > 0 } login ? login : account.Str("id");
-                    return Finish(json, outcome, $"Connected {status.Str("provider")} account {who} as {status.Str("connection_id")}.", ExitCodes.Success);
-                }
-
-                outcome["error"] = status.Str("status") == "expired" ? "flow_expired" : status.Str("error") is { Length: > 0 } e ? e : "timeout";
-                Finish(json, outcome, null, ExitCodes.Failure);
-                throw new CliException($"connection failed: {outcome["error"]}.");
+                var status = await PollAsync(api, "internal/oauth/connect/status/" + Uri.EscapeDataString(body.Str("state")), wait, ExpiresAt(body), ct);
+                return Outcome(json, status);
             });
+    }
+
+    /// <summary>The decided flow: its one line (or JSON document) and exit code; a failure ends in one stderr line, exit 1.</summary>
+    private static int Outcome(bool json, JsonElement status)
+    {
+        var outcome = new Dictionary<string, object?> { ["status"] = status.Str("status"), ["provider"] = status.Str("provider") };
+        if (status.Str("status") == "complete")
+        {
+            outcome["connection_id"] = status.Str("connection_id");
+            outcome["account"] = status.GetProperty("account");
+            outcome["granted_scopes"] = status.TryGetProperty("granted_scopes", out var granted) ? granted : null;
+            var account = status.GetProperty("account");
+            var who = account.Str("login") is { Length: > 0 } login ? login : account.Str("id");
+            return Finish(json, outcome, $"Connected {status.Str("provider")} account {who} as {status.Str("connection_id")}.", ExitCodes.Success);
+        }
+
+        outcome["error"] = status.Str("status") == "expired" ? "flow_expired" : status.Str("error") is { Length: > 0 } e ? e : "timeout";
+        Finish(json, outcome, null, ExitCodes.Failure);
+        throw new CliException($"connection failed: {outcome["error"]}.");
     }
 
     /// <summary>Past the flow's expiry the server answers <c>expired</c>; this margin only covers clock skew and a lost answer.</summary>
@@ -153,12 +186,11 @@ internal static class ConnectCommand
             : null;
     }
 
-    private static async Task<JsonElement> PollAsync(ValetApi api, string state, TimeSpan wait, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
+    private static async Task<JsonElement> PollAsync(ValetApi api, string path, TimeSpan wait, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
     {
         var started = DateTimeOffset.UtcNow;
         // Bounded by --timeout and by the flow's lifetime (its expiry moves later only while the code is being exchanged).
         DateTimeOffset Deadline() => expiresAt is { } at && at + ExpiryMargin < started + wait ? at + ExpiryMargin : started + wait;
-        var path = "internal/oauth/connect/status/" + Uri.EscapeDataString(state);
 
         async Task<JsonElement> Loop(Action<string>? report)
         {

@@ -66,6 +66,13 @@ public sealed partial class FlowEngine(
             return FlowStart.Failed(FlowStartError.UnknownProvider, $"Unknown provider '{request.Provider}'.");
         }
 
+        // Only authorization-code providers have a person to send anywhere; the others are created by an operator.
+        if (provider.AuthMode != AuthMode.OAuth2)
+        {
+            return FlowStart.Failed(FlowStartError.NotConnectable,
+                $"Provider '{provider.Id}' uses {AuthModes.Name(provider.AuthMode)}: an operator creates its connections (POST /v1/orgs/{{org}}/connections, valet connections add).");
+        }
+
         if (CheckReturnUrl(request.ReturnUrl, request.OwnOrigin) is { } returnUrlProblem)
         {
             return FlowStart.Failed(FlowStartError.InvalidReturnUrl, returnUrlProblem);

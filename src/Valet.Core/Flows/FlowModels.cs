@@ -58,6 +58,8 @@ public enum FlowStartError
 
     /// <summary>A connection parameter is missing, unknown or invalid, or gives a URL the provider may not use.</summary>
     InvalidParameters,
+    /// <summary>The provider is not an authorization-code provider (api_key, basic, oauth2_cc): nothing for a person to consent to.</summary>
+    NotConnectable,
 }
 
 public sealed record FlowStart

@@ -2,6 +2,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Valet.Core.Connections;
 using Valet.Core.Flows;
+using Valet.Core.OAuth;
+using Microsoft.Extensions.Hosting;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -16,6 +18,12 @@ public static class FlowServiceCollectionExtensions
         services.TryAddSingleton<ConnectionRegistry>();
         services.TryAddSingleton<FlowEngine>();
         services.TryAddSingleton<Disconnector>();
+
+        // Device authorization grant (RFC 8628): the real OAuth client answers it; a host that swapped IOAuthClient keeps one too.
+        services.TryAddSingleton<IDeviceAuthorizationClient>(sp =>
+            sp.GetRequiredService<IOAuthClient>() as IDeviceAuthorizationClient ?? ActivatorUtilities.CreateInstance<OAuthClient>(sp));
+        services.TryAddSingleton<DeviceFlowEngine>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DevicePoller>());
         return services;
     }
 }

@@ -139,6 +139,17 @@ public static class ApiBases
         return ProviderValidator.IsUnder(url, baseUrl);
     }
 
+    /// <summary>
+    /// A connection may carry <paramref name="own"/> as its API base: on one of the provider's API hosts, or an https
+    /// host ending in one of its instance host suffixes (a Jira site, a Salesforce instance).
+    /// </summary>
+    public static bool IsAllowedConnectionBase(ProviderDefinition provider, Uri own)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(own);
+        return OwnBaseAllowed(provider, own);
+    }
+
     private static bool OwnBaseAllowed(ProviderDefinition provider, Uri own)
     {
         foreach (var api in provider.ApiBaseUrls)

@@ -259,6 +259,7 @@ public static class BuiltInProviders
             TokenRequestFormat = TokenRequestFormat.Json,
             Identity = new() { IdPath = "user.id", LoginPath = "user.name", EmailPath = "user.email" },
         },
+        .. BuiltInApiKeyProviders.All,
     ];
 
     public static ProviderDefinition? Find(string id) =>

@@ -13,23 +13,33 @@ namespace Valet.Core.Providers;
 public sealed partial class ProviderRegistry : IProviderCatalog, IDisposable
 {
     private readonly IProviderCatalog _static;
-    private readonly IRuntimeProviderStore _store;
     private readonly ProviderChanges _changes;
-    private readonly ILogger _logger;
     private readonly SemaphoreSlim _reload = new(1, 1);
+    private IRuntimeProviderStore? _store;
+    private ILogger _logger = NullLogger<ProviderRegistry>.Instance;
     private volatile Snapshot _snapshot;
     private int _pending;
 
-    public ProviderRegistry(IProviderCatalog staticCatalog, IRuntimeProviderStore store, ProviderChanges changes, ILogger<ProviderRegistry>? logger = null)
+    /// <summary>
+    /// Made before the container (it is registered as the catalog instance); the store is attached once the container
+    /// exists (<see cref="Attach"/>). Until then it serves the boot catalog alone.
+    /// </summary>
+    public ProviderRegistry(IProviderCatalog staticCatalog, ProviderChanges changes)
     {
         ArgumentNullException.ThrowIfNull(staticCatalog);
         ArgumentNullException.ThrowIfNull(changes);
         _static = staticCatalog;
-        _store = store;
         _changes = changes;
-        _logger = logger ?? NullLogger<ProviderRegistry>.Instance;
         _snapshot = new Snapshot(new Dictionary<string, ProviderDefinition>(StringComparer.OrdinalIgnoreCase), staticCatalog.All);
         _changes.Changed += OnChanged;
+    }
+
+    /// <summary>Where runtime providers are read from; call <see cref="ReloadAsync"/> afterwards.</summary>
+    public void Attach(IRuntimeProviderStore store, ILogger<ProviderRegistry>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        _store = store;
+        _logger = logger ?? NullLogger<ProviderRegistry>.Instance;
     }
 
     public IReadOnlyCollection<ProviderDefinition> All => _snapshot.All;
@@ -43,12 +53,17 @@ public sealed partial class ProviderRegistry : IProviderCatalog, IDisposable
     /// <summary>Reads every runtime provider from the database and swaps the snapshot. Rows that no longer validate are skipped (and logged).</summary>
     public async Task ReloadAsync(CancellationToken cancellationToken)
     {
+        if (_store is not { } store)
+        {
+            return;
+        }
+
         await _reload.WaitAsync(cancellationToken);
         try
         {
             Interlocked.Exchange(ref _pending, 0);
             var runtime = new Dictionary<string, ProviderDefinition>(StringComparer.OrdinalIgnoreCase);
-            foreach (var row in await _store.ListAsync(cancellationToken))
+            foreach (var row in await store.ListAsync(cancellationToken))
             {
                 if (_static.Find(row.Id) is not null)
                 {

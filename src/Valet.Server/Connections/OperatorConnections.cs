@@ -14,7 +14,7 @@ namespace Valet.Server.Connections;
 /// (client credentials: the client id), so posting again for the same provider replaces the secret in place.
 /// </summary>
 internal sealed record CreateConnectionRequest(string? Provider, ImportAccount? Account, string? ApiKey, string? Username, string? Password,
-    string? CredentialId, string[]? Scopes);
+    string? CredentialId, string[]? Scopes, string? ApiBaseUrl = null);
 
 /// <summary><c>PUT /v1/connections/{id}/secret</c>: a new secret for the same connection (same id, same permissions).</summary>
 internal sealed record RotateSecretRequest(string? ApiKey, string? Username, string? Password);
@@ -64,10 +64,17 @@ internal static class OperatorConnections
             return null;
         }
 
+        var apiBase = ConnectionApiBase(provider, request.ApiBaseUrl, validation);
+        if (!validation.IsValid)
+        {
+            return null;
+        }
+
         var account = request.Account;
         grant = grant with
         {
             Account = new AccountIdentity(accountId?.Trim() ?? grant.Account.Id, account?.Login ?? grant.Account.Login, account?.Email),
+            ApiBaseUrl = apiBase,
         };
         return await registry.SaveAsync(grant, cancellationToken);
     }
@@ -92,9 +99,38 @@ internal static class OperatorConnections
         var (stored, _) = await registry.SaveAsync(grant with
         {
             Account = new AccountIdentity(connection.AccountId, connection.AccountLogin, connection.AccountEmail),
+            ApiBaseUrl = connection.ApiBaseUrl,
             Source = "rotate",
         }, cancellationToken);
         return stored;
+    }
+
+    /// <summary>
+    /// A connection's own API base (a Jira site): only on the provider's API hosts or an https host ending in one of its
+    /// instance suffixes; required when the provider has no API base of its own.
+    /// </summary>
+    private static string? ConnectionApiBase(ProviderDefinition provider, string? requested, Validation validation)
+    {
+        if (requested is null)
+        {
+            if (provider.ApiBaseUrls.Count == 0)
+            {
+                validation.Add("api_base_url", $"is required for '{provider.Id}': the site to call, on " +
+                    string.Join(" or ", provider.InstanceUrlHostSuffixes.Select(s => "https://…" + s)));
+            }
+
+            return null;
+        }
+
+        if (ApiBases.Parse(requested.Trim()) is not { } uri || !ApiBases.IsAllowedConnectionBase(provider, uri))
+        {
+            validation.Add("api_base_url", "must be an https URL on one of the provider's API hosts" +
+                (provider.InstanceUrlHostSuffixes.Count > 0 ? " or ending in " + string.Join(", ", provider.InstanceUrlHostSuffixes) : string.Empty) +
+                ", without query or credentials");
+            return null;
+        }
+
+        return uri.AbsoluteUri.TrimEnd('/');
     }
 
     private static GrantToStore? StaticGrant(string orgId, ProviderDefinition provider, string? apiKey, string? username, string? password,

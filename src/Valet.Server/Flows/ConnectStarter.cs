@@ -72,6 +72,7 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
                 FlowStartError.CredentialMismatch => Problems.Unprocessable("credential_mismatch", start.Detail!),
                 FlowStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
                 FlowStartError.InvalidParameters => Problems.Unprocessable("invalid_parameters", start.Detail!),
+                FlowStartError.NotConnectable => Problems.Unprocessable("not_connectable", start.Detail!),
                 FlowStartError.TooManyPending => new RetryAfterResult(
                     Problems.Create(StatusCodes.Status429TooManyRequests, "too_many_pending_flows", "Too many pending flows", start.Detail),
                     engine.Lifetime),

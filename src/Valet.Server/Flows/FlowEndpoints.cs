@@ -46,7 +46,7 @@ internal static class FlowEndpoints
             .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_return_url")
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found")
             .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "unknown_provider", "credential_mismatch", "no_client",
-                "invalid_parameters")
+                "invalid_parameters", "not_connectable")
             .ProducesProblemCodes(StatusCodes.Status429TooManyRequests, "too_many_pending_flows");
 
         var group = routes.MapGroup("/v1/flows").RequireAuthorization(ValetClaims.FlowReaderPolicy).WithTags("Flows")

@@ -116,10 +116,13 @@ public static class ValetHost
         services.AddSingleton(keyRing);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IVault>(_ => new XChaChaVault(keyRing));
-        // The boot catalog plus the providers registered at run time (stored in the database, SPEC §13).
-        services.AddSingleton(sp => new ProviderRegistry(catalog, sp.GetRequiredService<IRuntimeProviderStore>(),
-            sp.GetRequiredService<ProviderChanges>(), sp.GetService<ILogger<ProviderRegistry>>()));
-        services.AddSingleton<IProviderCatalog>(sp => sp.GetRequiredService<ProviderRegistry>());
+        // The boot catalog plus the providers registered at run time (stored in the database, SPEC §13). An instance, so
+        // a host may still wrap or replace the catalog; its store is attached once the container exists.
+        var providerChanges = new ProviderChanges();
+        var providers = new ProviderRegistry(catalog, providerChanges);
+        services.AddSingleton(providerChanges);
+        services.AddSingleton(providers);
+        services.AddSingleton<IProviderCatalog>(providers);
         services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken, providerSignIn.Configuration));
         services.AddSingleton(providerSignIn);
         services.AddSingleton<ISignInGate>(providerSignIn);
@@ -178,7 +181,8 @@ public static class ValetHost
             new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
             cancellationToken);
 
-        await app.Services.GetRequiredService<ProviderRegistry>().ReloadAsync(cancellationToken);
+        providers.Attach(app.Services.GetRequiredService<IRuntimeProviderStore>(), app.Services.GetService<ILogger<ProviderRegistry>>());
+        await providers.ReloadAsync(cancellationToken);
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
         if (keyRing.GeneratedKeyFile is not null)
@@ -226,6 +230,7 @@ public static class ValetHost
         app.MapFlows();
         app.MapOAuthCallback();
         app.MapInternal();
+        app.MapDeviceConnect();
         app.MapTokens();
         app.MapBootstrap();
         app.MapSignIn();

@@ -179,7 +179,7 @@ internal static class InternalEndpoints
             flow.GrantedScopes, flow.Error, flow.ExpiresAt));
     }
 
-    private static async Task<string> FindOrCreateCredentialAsync(string org, string provider, string clientId, string clientSecret,
+    internal static async Task<string> FindOrCreateCredentialAsync(string org, string provider, string clientId, string clientSecret,
         ICredentialStore credentials, TimeProvider time, CancellationToken cancellationToken)
     {
         await foreach (var credential in credentials.ListAsync(org, cancellationToken))

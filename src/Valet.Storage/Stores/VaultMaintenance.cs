@@ -14,6 +14,7 @@ internal sealed class VaultMaintenance(Db db, IVault vault) : IVaultMaintenance
         ("connections", "refresh_token"),
         ("credentials", "client_secret"),
         ("flows", "code_verifier"),
+        ("device_flows", "device_code"),
     ];
 
     internal const int BatchSize = 100;

@@ -21,8 +21,10 @@ public sealed class CredentialsPostgresCollection : ICollectionFixture<PostgresF
 /// every node — first use, after expiry, and when the client is refused.
 /// </summary>
 [Collection(CredentialsPostgresCollection.Name)]
-public sealed class CredentialsMultiNodeTests(PostgresFixture postgres, IdpFixture idp) : IAsyncLifetime
+public sealed class CredentialsMultiNodeTests(PostgresFixture postgres, IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
 {
+    private const string ServiceToken = "multi-node-service-token-0123456789abcdef";
+
     private readonly List<ServeProcess> _nodes = [];
     private string _database = null!;
     private KeyedApi _api = null!;
@@ -37,6 +39,7 @@ public sealed class CredentialsMultiNodeTests(PostgresFixture postgres, IdpFixtu
             ["DATABASE"] = _database + ";Maximum Pool Size=60",
             ["ENCRYPTION_KEY"] = ValetTestServer.RandomKey(),
             ["ADMIN_TOKEN"] = ValetTestServer.AdminToken,
+            ["SERVICE_TOKEN"] = ServiceToken, // the CLI's principal, for the device flow's /internal routes
             ["RateLimits:AgentRequestsPerSecond"] = "100000",
             ["RateLimits:AgentBurst"] = "100000",
         };
@@ -133,6 +136,48 @@ public sealed class CredentialsMultiNodeTests(PostgresFixture postgres, IdpFixtu
         var refused = await RefreshKit.StormAsync(agent, bases, badId, 300);
         Assert.All(refused, a => Assert.Equal("reauth_required", a.Code));
         Assert.Equal(3, await CredentialsKit.ClientCredentialsCallsAsync(idp) - before);
+    }
+
+    [Fact]
+    public async Task DeviceFlow_StartedOnNodeA_IsFinishedByAnotherNode_AfterNodeAStops()
+    {
+        using var adminA = Admin(0);
+        var put = await adminA.PutAsJsonAsync("/v1/providers/devidp", new
+        {
+            issuer = idp.Issuer, scopes = "openid offline_access profile", api_base_url = idp.Issuer + "/api", allow_private_network = true,
+        });
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+        var provider = (await put.Content.ReadFromJsonAsync<JsonElement>());
+        Assert.EndsWith("/device/auth", provider.GetProperty("device_authorization_endpoint").GetString(), StringComparison.Ordinal);
+        using (var adminB = Admin(1))
+        {
+            await VisibleAsync(adminB, "/v1/providers/devidp", HttpStatusCode.OK);
+        }
+
+        using var serviceA = RefreshKit.Client(_nodes[0].BaseUrl, ServiceToken);
+        var start = await serviceA.PostAsJsonAsync("/internal/oauth/connect/device",
+            new { provider = "devidp", client_id = CredentialsKit.DeviceClientId, client_secret = CredentialsKit.DeviceClientSecret });
+        var started = await start.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(start.IsSuccessStatusCode, started.ToString());
+
+        // Node A goes away before the person acts: the flow lives in PostgreSQL, and the other nodes poll it.
+        await _nodes[0].DisposeAsync();
+        _nodes.RemoveAt(0);
+        await DeviceFlowTests.EnterCodeAsync(browser, started.GetProperty("verification_uri").GetString()!, started.GetProperty("user_code").GetString()!, "nina");
+
+        using var serviceB = RefreshKit.Client(_nodes[0].BaseUrl, ServiceToken);
+        var state = Uri.EscapeDataString(started.GetProperty("state").GetString()!);
+        JsonElement status = default;
+        Assert.True(await CredentialsKit.EventuallyAsync(async () =>
+        {
+            status = await serviceB.GetFromJsonAsync<JsonElement>($"/internal/oauth/connect/device/{state}");
+            return status.GetProperty("status").GetString() != "pending";
+        }, TimeSpan.FromSeconds(30)));
+        Assert.Equal("complete", status.GetProperty("status").GetString());
+        using var adminC = Admin(1);
+        var connection = await adminC.GetFromJsonAsync<JsonElement>($"/v1/connections/{status.GetProperty("connection_id").GetString()}");
+        Assert.Equal("nina", connection.GetProperty("account").GetProperty("login").GetString());
+        Assert.Equal("active", connection.GetProperty("status").GetString());
     }
 
     private HttpClient Admin(int node) => RefreshKit.Client(_nodes[node].BaseUrl, ValetTestServer.AdminToken);

@@ -104,8 +104,9 @@ public class IdpFixture : IAsyncLifetime
 
     public async Task ResetAsync() => (await Http.PostAsJsonAsync(Issuer + "/__control/reset", new { })).EnsureSuccessStatusCode();
 
-    public async Task SetFaultAsync(string mode, string grant = "refresh_token", int times = -1, int retryAfter = 1) =>
-        (await Http.PostAsJsonAsync(Issuer + "/__control/fault", new { mode, grant, times, retryAfter })).EnsureSuccessStatusCode();
+    /// <summary>How the token endpoint answers <paramref name="grant"/>; mode <c>oauth_error</c> answers 400 with <paramref name="error"/>.</summary>
+    public async Task SetFaultAsync(string mode, string grant = "refresh_token", int times = -1, int retryAfter = 1, string? error = null) =>
+        (await Http.PostAsJsonAsync(Issuer + "/__control/fault", new { mode, grant, times, retryAfter, error })).EnsureSuccessStatusCode();
 
     /// <summary>The token endpoint waits <paramref name="delayMs"/> before answering <paramref name="grant"/> requests normally.</summary>
     public async Task SetSlowAsync(int delayMs, string grant = "refresh_token") =>

@@ -184,6 +184,10 @@ public sealed class AdminApiTests : IAsyncLifetime
             Assert.Contains(required, ids);
         }
 
-        Assert.All(providers.EnumerateArray(), p => Assert.False(p.GetProperty("ready").GetBoolean()));
+        // No platform client is configured: no OAuth provider is ready. (api_key and basic ones need no client.)
+        Assert.All(providers.EnumerateArray().Where(p => p.GetProperty("auth_mode").GetString() == "oauth2"),
+            p => Assert.False(p.GetProperty("ready").GetBoolean()));
+        Assert.All(providers.EnumerateArray().Where(p => p.GetProperty("auth_mode").GetString() is "api_key" or "basic"),
+            p => Assert.True(p.GetProperty("ready").GetBoolean()));
     }
 }

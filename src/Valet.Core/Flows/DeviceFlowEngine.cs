@@ -1,0 +1,245 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Valet.Core.Connections;
+using Valet.Core.Domain;
+using Valet.Core.OAuth;
+using Valet.Core.Providers;
+
+namespace Valet.Core.Flows;
+
+/// <summary>Why a device flow could not start.</summary>
+public enum DeviceStartError
+{
+    UnknownProvider,
+
+    /// <summary>The provider advertises no device authorization endpoint.</summary>
+    NotSupported,
+    NoClient,
+
+    /// <summary>The provider refused or failed the device authorization request (<see cref="DeviceStart.Detail"/> says how).</summary>
+    ProviderRefused,
+}
+
+public sealed record DeviceStart(DeviceFlow? Flow, string? Handle, DeviceStartError? Error, string? Detail);
+
+/// <summary>
+/// The device authorization grant (RFC 8628) for <c>valet connect PROVIDER --device</c>. Start: ask the provider for the
+/// codes and store the flow. Poll (<see cref="DevicePoller"/>, on every node): claim each due flow by compare-and-set so
+/// one node polls it at a time, honour <c>interval</c>, <c>slow_down</c> (+5 s), <c>authorization_pending</c>,
+/// <c>access_denied</c> and <c>expired_token</c>, and on success store the connection exactly as a browser connect does.
+/// </summary>
+public sealed partial class DeviceFlowEngine(
+    IDeviceFlowStore flows,
+    IProviderCatalog catalog,
+    ClientResolver clients,
+    IDeviceAuthorizationClient device,
+    IOAuthClient oauth,
+    ConnectionRegistry registry,
+    TimeProvider time,
+    ILogger<DeviceFlowEngine> logger)
+{
+    /// <summary>How long one poll may hold a flow before another node may take it.</summary>
+    private static readonly TimeSpan PollLease = TimeSpan.FromSeconds(30);
+
+    public async Task<DeviceStart> StartAsync(string orgId, string providerId, IReadOnlyList<string>? scopes, string? credentialId,
+        CancellationToken cancellationToken)
+    {
+        if (catalog.Find(providerId) is not { } provider)
+        {
+            return new(null, null, DeviceStartError.UnknownProvider, $"Unknown provider '{providerId}'.");
+        }
+
+        if (provider.AuthMode != AuthMode.OAuth2 || provider.DeviceAuthorizationEndpoint is null)
+        {
+            return new(null, null, DeviceStartError.NotSupported,
+                $"Provider '{provider.Id}' does not offer the device authorization grant (no device_authorization_endpoint).");
+        }
+
+        if (await clients.ResolveAsync(provider, credentialId, cancellationToken) is not { } client)
+        {
+            return new(null, null, DeviceStartError.NoClient, $"No OAuth client for '{provider.Id}': configure one or pass --client-id.");
+        }
+
+        IReadOnlyList<string> wanted = scopes is { Count: > 0 } ? scopes : provider.DefaultScopes;
+        var (authorization, error) = await device.StartDeviceAuthorizationAsync(provider, client, wanted, cancellationToken);
+        if (authorization is null)
+        {
+            return new(null, null, DeviceStartError.ProviderRefused, $"The provider refused the device authorization request ({error?.Code ?? "unknown"}).");
+        }
+
+        var now = time.GetUtcNow();
+        var handle = Ids.RandomToken();
+        var flow = new DeviceFlow
+        {
+            Id = Ids.New("dflow"),
+            HandleHash = Ids.Sha256Hex(handle),
+            OrgId = orgId,
+            Provider = provider.Id,
+            CredentialId = credentialId,
+            Scopes = wanted,
+            DeviceCode = authorization.DeviceCode,
+            UserCode = authorization.UserCode,
+            VerificationUri = authorization.VerificationUri,
+            VerificationUriComplete = authorization.VerificationUriComplete,
+            IntervalSeconds = authorization.Interval,
+            NextPollAt = now + TimeSpan.FromSeconds(authorization.Interval),
+            ExpiresAt = now + TimeSpan.FromSeconds(authorization.ExpiresIn),
+            Status = DeviceFlowStatus.Pending,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        await flows.CreateAsync(flow, cancellationToken);
+        LogStarted(logger, flow.Id, orgId, provider.Id);
+        return new(flow, handle, null, null);
+    }
+
+    /// <summary>One pass over the due flows. Returns how many this node polled.</summary>
+    public async Task<int> PollDueAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var polled = 0;
+        foreach (var flow in await flows.ListDueAsync(now, 20, cancellationToken))
+        {
+            if (await flows.TryClaimAsync(flow, now + PollLease, cancellationToken))
+            {
+                polled++;
+                await PollAsync(flow, cancellationToken);
+            }
+        }
+
+        return polled;
+    }
+
+    private async Task PollAsync(DeviceFlow flow, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (now >= flow.ExpiresAt)
+        {
+            await FinishAsync(flow, DeviceFlowStatus.Expired, null, "expired_token", cancellationToken);
+            return;
+        }
+
+        var provider = catalog.Find(flow.Provider);
+        var client = provider is null ? null : await clients.ResolveAsync(provider, flow.CredentialId, cancellationToken);
+        if (provider is null || client is null)
+        {
+            await FinishAsync(flow, DeviceFlowStatus.Error, null, provider is null ? "unknown_provider" : "no_client", cancellationToken);
+            return;
+        }
+
+        var result = await device.PollDeviceTokenAsync(provider, client, flow.DeviceCode.Reveal(), cancellationToken);
+        if (result.Tokens is { } tokens)
+        {
+            await CompleteAsync(flow, provider, tokens, cancellationToken);
+            return;
+        }
+
+        var error = result.Error ?? new TokenError(TokenErrorKind.Transient, "empty_result");
+        switch (error.Code)
+        {
+            case "authorization_pending":
+                await flows.ScheduleAsync(flow.Id, flow.IntervalSeconds, now + TimeSpan.FromSeconds(flow.IntervalSeconds), cancellationToken);
+                break;
+            case "slow_down":
+                // RFC 8628 §3.5: this and every later poll waits five seconds longer.
+                var slower = Math.Min(flow.IntervalSeconds + 5, 120);
+                LogSlowDown(logger, flow.Id, slower);
+                await flows.ScheduleAsync(flow.Id, slower, now + TimeSpan.FromSeconds(slower), cancellationToken);
+                break;
+            case "access_denied":
+                await FinishAsync(flow, DeviceFlowStatus.Error, null, "access_denied", cancellationToken);
+                break;
+            case "expired_token":
+                await FinishAsync(flow, DeviceFlowStatus.Expired, null, "expired_token", cancellationToken);
+                break;
+            default:
+                if (error.Kind is TokenErrorKind.Transient or TokenErrorKind.Timeout or TokenErrorKind.RateLimited)
+                {
+                    // The provider is away: try again after the interval (or what it asked), until the flow expires.
+                    var wait = error.RetryAfter is { } retry && retry > TimeSpan.FromSeconds(flow.IntervalSeconds) ? retry : TimeSpan.FromSeconds(flow.IntervalSeconds);
+                    await flows.ScheduleAsync(flow.Id, flow.IntervalSeconds, now + wait, cancellationToken);
+                }
+                else
+                {
+                    await FinishAsync(flow, DeviceFlowStatus.Error, null, error.Code, cancellationToken);
+                }
+
+                break;
+        }
+    }
+
+    private async Task CompleteAsync(DeviceFlow flow, ProviderDefinition provider, TokenSet tokens, CancellationToken cancellationToken)
+    {
+        var account = await oauth.GetIdentityAsync(provider, tokens, cancellationToken);
+        if (account is null)
+        {
+            await FinishAsync(flow, DeviceFlowStatus.Error, null, "identity_unavailable", cancellationToken);
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        var (connection, created) = await registry.SaveAsync(new GrantToStore
+        {
+            OrgId = flow.OrgId,
+            Provider = provider,
+            CredentialId = flow.CredentialId,
+            Account = account,
+            AccessToken = tokens.AccessToken,
+            RefreshToken = tokens.RefreshToken,
+            TokenType = string.IsNullOrEmpty(tokens.TokenType) ? "Bearer" : tokens.TokenType,
+            ExpiresAt = TokenRules.ExpiresAt(now, tokens.ExpiresIn),
+            Scopes = tokens.Scopes ?? flow.Scopes,
+            Source = "device",
+        }, cancellationToken);
+        await flows.FinishAsync(flow.Id, DeviceFlowStatus.Complete, connection.Id, null, cancellationToken);
+        LogCompleted(logger, flow.Id, connection.Id, created);
+    }
+
+    private async Task FinishAsync(DeviceFlow flow, DeviceFlowStatus status, string? connectionId, string error, CancellationToken cancellationToken)
+    {
+        await flows.FinishAsync(flow.Id, status, connectionId, error, cancellationToken);
+        LogEnded(logger, flow.Id, error);
+    }
+
+    [LoggerMessage(EventId = 3020, Level = LogLevel.Information, Message = "Device flow {FlowId} started for org {OrgId} at {Provider}")]
+    private static partial void LogStarted(ILogger logger, string flowId, string orgId, string provider);
+
+    [LoggerMessage(EventId = 3021, Level = LogLevel.Information, Message = "Device flow {FlowId} completed: connection {ConnectionId} (created: {Created})")]
+    private static partial void LogCompleted(ILogger logger, string flowId, string connectionId, bool created);
+
+    [LoggerMessage(EventId = 3022, Level = LogLevel.Warning, Message = "Device flow {FlowId} ended: {Error}")]
+    private static partial void LogEnded(ILogger logger, string flowId, string error);
+
+    [LoggerMessage(EventId = 3023, Level = LogLevel.Information, Message = "Device flow {FlowId}: the provider asked to slow down; polling every {IntervalSeconds} s")]
+    private static partial void LogSlowDown(ILogger logger, string flowId, int intervalSeconds);
+}
+
+/// <summary>Polls due device flows on every node, twice a second (each flow only at its own interval).</summary>
+public sealed partial class DevicePoller(DeviceFlowEngine engine, ILogger<DevicePoller> logger) : BackgroundService
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(500);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Tick);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await engine.PollDueAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                // The database or the provider is away: the next tick tries again.
+                LogPassFailed(logger, e.GetType().Name);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 3024, Level = LogLevel.Warning, Message = "Device flow polling pass failed ({Error}); retrying")]
+    private static partial void LogPassFailed(ILogger logger, string error);
+}

@@ -1,0 +1,109 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Valet.Core.Domain;
+using Valet.Core.Flows;
+using Valet.Core.Providers;
+using Valet.Core.Stores;
+using Valet.Server.Auth;
+using Valet.Server.Http;
+
+namespace Valet.Server.Internal;
+
+internal sealed record InternalDeviceRequest(string? Org, string? Provider, string[]? Scopes, string? ClientId, string? ClientSecret);
+
+/// <summary>
+/// The CLI's device flow (<c>valet connect PROVIDER --device</c>). <c>state</c> is the handle to poll with (only its
+/// hash is stored); the user code and verification URI are what the person needs, shown on the CLI's stderr.
+/// </summary>
+internal sealed record InternalDeviceStartResponse(string State, string FlowId, string UserCode, string VerificationUri, string? VerificationUriComplete,
+    DateTimeOffset ExpiresAt, int Interval);
+
+internal static class DeviceEndpoints
+{
+    public static RouteGroupBuilder MapDeviceConnect(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/internal/oauth/connect/device").RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
+        group.MapPost("", StartAsync);
+        group.MapGet("/{state}", StatusAsync);
+        return group;
+    }
+
+    private static async Task<IResult> StartAsync(InternalDeviceRequest? request, DeviceFlowEngine engine, IProviderCatalog catalog, IOrgStore orgs,
+        ICredentialStore credentials, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var validation = new Validation();
+        var org = request?.Org ?? Org.DefaultId;
+        var provider = validation.Required("provider", request?.Provider, 64);
+        if ((request?.ClientId is null) != (request?.ClientSecret is null))
+        {
+            validation.Add("client_id", "client_id and client_secret go together");
+        }
+
+        if (request?.Scopes is { } scopes && (scopes.Length > 100 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200 || s.Contains(' '))))
+        {
+            validation.Add("scopes", "must be at most 100 non-empty scope strings without spaces");
+        }
+
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        if (org.Length > 64 || await orgs.FindAsync(org, cancellationToken) is null)
+        {
+            return Problems.NotFound("org_not_found", "No such org.");
+        }
+
+        string? credentialId = null;
+        if (request!.ClientId is not null)
+        {
+            if (catalog.Find(provider!) is not { } definition)
+            {
+                return Problems.Unprocessable("unknown_provider", $"Unknown provider '{provider}'.");
+            }
+
+            credentialId = await InternalEndpoints.FindOrCreateCredentialAsync(org, definition.Id, request.ClientId, request.ClientSecret!, credentials, time,
+                cancellationToken);
+        }
+
+        var start = await engine.StartAsync(org, provider!, request.Scopes, credentialId, cancellationToken);
+        return start.Error switch
+        {
+            null => TypedResults.Ok(new InternalDeviceStartResponse(start.Handle!, start.Flow!.Id, start.Flow.UserCode, start.Flow.VerificationUri,
+                start.Flow.VerificationUriComplete, start.Flow.ExpiresAt, start.Flow.IntervalSeconds)),
+            DeviceStartError.UnknownProvider => Problems.Unprocessable("unknown_provider", start.Detail!),
+            DeviceStartError.NotSupported => Problems.Unprocessable("device_flow_unsupported", start.Detail!),
+            DeviceStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
+            _ => Problems.Create(StatusCodes.Status502BadGateway, "provider_unavailable", "Provider unavailable", start.Detail),
+        };
+    }
+
+    private static async Task<IResult> StatusAsync(string state, IDeviceFlowStore flows, IConnectionStore connections, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var flow = state.Length <= 512 ? await flows.FindByHandleAsync(Ids.Sha256Hex(state), cancellationToken) : null;
+        if (flow is null)
+        {
+            return Problems.NotFound("flow_not_found", "No device flow for this state.");
+        }
+
+        var status = flow.Status switch
+        {
+            DeviceFlowStatus.Pending when time.GetUtcNow() >= flow.ExpiresAt => "expired",
+            DeviceFlowStatus.Pending => "pending",
+            DeviceFlowStatus.Complete => "complete",
+            DeviceFlowStatus.Expired => "expired",
+            _ => "error",
+        };
+        AccountResponse? account = null;
+        IReadOnlyList<string>? granted = null;
+        if (flow.ConnectionId is not null && await connections.FindAsync(flow.ConnectionId, cancellationToken) is { } connection)
+        {
+            account = new AccountResponse(connection.AccountId, connection.AccountLogin, connection.AccountEmail);
+            granted = connection.Scopes;
+        }
+
+        return TypedResults.Ok(new InternalStatusResponse(status, flow.Id, flow.Provider, flow.ConnectionId, account, granted, flow.Error, flow.ExpiresAt));
+    }
+}
