@@ -24,6 +24,7 @@ internal static class McpEndpoints
         }
 
         services.AddHttpContextAccessor();
+        services.TryAddSingleton<McpSessionIds>(); // on the Data Protection key ring every node shares (AddValetSessions)
         services.TryAddSingleton<McpProxyCall>();
         services.TryAddSingleton<McpTools>();
         services.AddMcpServer(options =>
@@ -39,7 +40,19 @@ internal static class McpEndpoints
         return services;
     }
 
-    public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes) =>
+    public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes)
+    {
+        var sessions = routes.ServiceProvider.GetRequiredService<McpSessionIds>();
+
         // MCP (JSON-RPC over Streamable HTTP) is described by its own tools/list, not by the REST document (docs/mcp.md).
-        routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new Microsoft.AspNetCore.Routing.ExcludeFromDescriptionAttribute());
+        var mcp = routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new ExcludeFromDescriptionAttribute());
+
+        // In front of the SDK on its own endpoints (after authorization): the declarations of initialize-handshake clients.
+        mcp.Add(endpoint =>
+        {
+            var sdk = endpoint.RequestDelegate ?? throw new InvalidOperationException("The MCP endpoint has no request delegate.");
+            endpoint.RequestDelegate = context => sessions.InvokeAsync(context, sdk);
+        });
+        return mcp;
+    }
 }
