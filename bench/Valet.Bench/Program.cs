@@ -40,6 +40,7 @@ internal static class Program
                 return 0;
             case "proxy":
                 return await ProxyBenchmark.RunAsync(rest);
+            case "mcp": return await McpBench.RunAsync(rest); // call_api through /mcp vs the proxy route [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
             case "soak":
                 return await Soak.SoakBench.RunAsync(rest);
             default:

@@ -16,6 +16,9 @@ internal static class McpEndpoints
 {
     public const string Path = "/mcp";
 
+    private static readonly Implementation ServerInfo =
+        new() { Name = "valet", Version = typeof(McpEndpoints).Assembly.GetName().Version?.ToString(3) ?? "0.0.0" };
+
     public static IServiceCollection AddValetMcp(this IServiceCollection services)
     {
         if (services.Any(d => d.ServiceType == typeof(McpTools)))
@@ -29,7 +32,8 @@ internal static class McpEndpoints
         services.TryAddSingleton<McpTools>();
         services.AddMcpServer(options =>
             {
-                options.ServerInfo = new Implementation { Name = "valet", Version = typeof(McpEndpoints).Assembly.GetName().Version?.ToString(3) ?? "0.0.0" };
+                // Runs on every request (the stateless transport builds a server per request): nothing computed here.
+                options.ServerInfo = ServerInfo;
                 options.ServerInstructions = "Valet calls APIs as accounts people connected. Call list_connections first; call_api through a " +
                     "connection; when a person must connect or reconnect an account, tell them what the result says.";
             })

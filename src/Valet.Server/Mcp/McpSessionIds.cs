@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -41,7 +42,13 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
     /// <summary>An initialize request is small; a larger body is left to the SDK unread (its client gets no session id).</summary>
     private const int MaxPeekBytes = 64 * 1024;
 
+    /// <summary>Session ids already opened, so that a client's every request does not pay for a decryption.</summary>
+    private const int MaxOpened = 10_000;
+
     private readonly IDataProtector _protector = dataProtection.CreateProtector("Valet.Mcp.SessionId.v1");
+
+    // A cache of a pure function (what a session id says), not state: any node computes the same from the id alone.
+    private readonly ConcurrentDictionary<string, Session> _opened = new(StringComparer.Ordinal);
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
@@ -99,10 +106,26 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
 
     internal Session? Read(string sessionId)
     {
+        if (_opened.TryGetValue(sessionId, out var known))
+        {
+            return known;
+        }
+
         try
         {
             var session = JsonSerializer.Deserialize(_protector.Unprotect(sessionId), SessionJson.Default.Session);
-            return session is { KeyId.Length: > 0 } ? session : null;
+            if (session is not { KeyId.Length: > 0 })
+            {
+                return null;
+            }
+
+            if (_opened.Count >= MaxOpened)
+            {
+                _opened.Clear();
+            }
+
+            _opened[sessionId] = session;
+            return session;
         }
         catch (Exception e) when (e is CryptographicException or FormatException or JsonException)
         {
