@@ -145,10 +145,24 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
             return null;
         }
 
+        // At most MaxPeekBytes + 1 are read (a chunked body has no length to check first); the buffering stream keeps them
+        // for the SDK, which reads the whole body from the start.
         request.EnableBuffering();
+        var buffer = new byte[(int)Math.Min(request.ContentLength ?? MaxPeekBytes, MaxPeekBytes) + 1];
         try
         {
-            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: cancellationToken);
+            var length = 0;
+            while (length < buffer.Length && await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken) is var read and > 0)
+            {
+                length += read;
+            }
+
+            if (length > MaxPeekBytes)
+            {
+                return null;
+            }
+
+            using var document = JsonDocument.Parse(buffer.AsMemory(0, length));
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("method", out var method) || method.ValueKind != JsonValueKind.String
                 || method.GetString() != "initialize")
