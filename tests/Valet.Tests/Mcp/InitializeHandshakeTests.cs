@@ -89,6 +89,8 @@ public sealed class InitializeHandshakeTests(IdpFixture idp, BrowserFixture brow
         using var withoutSession = await RpcAsync(agent, null, "tools/call", connect);
         using var forged = await RpcAsync(agent, "Q" + sessionId[1..], "tools/call", connect);
         using var stolen = await RpcAsync(other, sessionId, "tools/call", connect);
+        using var stream = await agent.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/mcp") { Headers = { { "Mcp-Session-Id", sessionId }, { "Accept", "text/event-stream" } } });
+        using var end = await agent.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "/mcp") { Headers = { { "Mcp-Session-Id", sessionId } } });
 
         Assert.Equal(HttpStatusCode.OK, initialized.StatusCode);
         Assert.DoesNotContain(keyId, sessionId, StringComparison.Ordinal);
@@ -102,6 +104,10 @@ public sealed class InitializeHandshakeTests(IdpFixture idp, BrowserFixture brow
         Assert.Equal(HttpStatusCode.NotFound, forged.StatusCode);
         Assert.Equal(-32001, (await forged.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetInt32());
         Assert.Equal(HttpStatusCode.Forbidden, stolen.StatusCode);
+
+        // No server-to-client stream to open, no session to end: both allowed answers of the transport.
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, stream.StatusCode);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, end.StatusCode);
     }
 
     /// <summary>One JSON-RPC request as a 2025-11-25 client sends it over Streamable HTTP.</summary>
