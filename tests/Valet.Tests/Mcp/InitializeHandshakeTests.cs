@@ -14,7 +14,7 @@ namespace Valet.Tests.Mcp;
 /// <summary>
 /// Clients of the initialize handshake (revision 2025-11-25 and earlier) declare capabilities once, at initialize; the
 /// stateless server keeps the declaration in the Mcp-Session-Id it returns (docs/mcp.md, "Client capabilities without
-/// server state"), and tells a URL-elicitation client when the person is done.
+/// server state"); and a URL-elicitation client of either kind is told when the person is done.
 /// </summary>
 [Collection("idp")]
 public sealed class InitializeHandshakeTests(IdpFixture idp, BrowserFixture browser) : McpTestBase(idp, browser)
@@ -39,11 +39,13 @@ public sealed class InitializeHandshakeTests(IdpFixture idp, BrowserFixture brow
         Assert.Equal("needs_authentication", needs.StructuredContent!.Value.GetProperty("code").GetString());
     }
 
-    [Fact]
-    public async Task A2025_11_25UrlElicitationClient_IsToldTheElicitationCompleted_OnTheWaitForConnectionStream()
+    [Theory]
+    [InlineData("2025-11-25")] // declared at initialize, read back from the session id
+    [InlineData(null)] // the SDK's newest revision: declared on every request
+    public async Task UrlElicitationClient_IsToldTheElicitationCompleted_OnTheWaitForConnectionStream(string? protocolVersion)
     {
         var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
-        await using var client = await CSharpMcpClient.ConnectAsync(McpUrl, key, urlElicitation: true, protocolVersion: "2025-11-25");
+        await using var client = await CSharpMcpClient.ConnectAsync(McpUrl, key, urlElicitation: true, protocolVersion);
         var completions = new ConcurrentQueue<string>();
         await using var listening = CSharpMcpClient.ListenForCompletions(client, completions);
 
@@ -60,6 +62,7 @@ public sealed class InitializeHandshakeTests(IdpFixture idp, BrowserFixture brow
         await page.Context.CloseAsync();
         var done = await waiting;
 
+        Assert.Equal(protocolVersion ?? "2026-07-28", client.NegotiatedProtocolVersion);
         Assert.Equal("pending", pending.StructuredContent!.Value.GetProperty("status").GetString());
         Assert.Equal("complete", done.StructuredContent!.Value.GetProperty("status").GetString());
         Assert.True(await RefreshKit.EventuallyAsync(() => Task.FromResult(!completions.IsEmpty), TimeSpan.FromSeconds(10)));
