@@ -21,6 +21,11 @@ if [ ! -d tests/idp/node_modules/oidc-provider ]; then
   npm ci --prefix tests/idp --no-audit --no-fund --loglevel=error > /dev/null
 fi
 
+if [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ]; then
+  echo "install-test-deps: npm ci (tests/mcp: the official TypeScript MCP client)" >&2
+  npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error > /dev/null
+fi
+
 if [ ! -d tests/dashboard/node_modules/axe-core ]; then
   echo "install-test-deps: npm ci (tests/dashboard: axe-core for the dashboard's accessibility checks)" >&2
   npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error > /dev/null

@@ -19,6 +19,8 @@ internal static class Program
                                               proxy vs a bare YARP forwarder, same upstream
           external [--seconds N] [--rounds N] [--connections N] [--warmup S] [--only token|proxy] [--backend sqlite|postgres]
                                               token route and proxy from outside: wrk on its own core vs bare baselines
+          mcp [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
+                                              call_api through /mcp vs the plain proxy route, same upstream
           soak [--minutes N] [--nodes N] [--workers N] [--rate N] [--token-lifetime S]
                                               valet serve nodes on PostgreSQL under steady mixed load (docs/soak.md)
         """;
@@ -46,6 +48,8 @@ internal static class Program
                 return await ExternalBench.RunAsync(rest);
             case "bare":
                 return await BareServers.RunAsync(rest);
+            case "mcp":
+                return await McpBench.RunAsync(rest);
             case "soak":
                 return await Soak.SoakBench.RunAsync(rest);
             default:

@@ -16,6 +16,9 @@ internal static class McpEndpoints
 {
     public const string Path = "/mcp";
 
+    private static readonly Implementation ServerInfo =
+        new() { Name = "valet", Version = typeof(McpEndpoints).Assembly.GetName().Version?.ToString(3) ?? "0.0.0" };
+
     public static IServiceCollection AddValetMcp(this IServiceCollection services)
     {
         if (services.Any(d => d.ServiceType == typeof(McpTools)))
@@ -24,11 +27,13 @@ internal static class McpEndpoints
         }
 
         services.AddHttpContextAccessor();
+        services.TryAddSingleton<McpSessionIds>(); // on the Data Protection key ring every node shares (AddValetSessions)
         services.TryAddSingleton<McpProxyCall>();
         services.TryAddSingleton<McpTools>();
         services.AddMcpServer(options =>
             {
-                options.ServerInfo = new Implementation { Name = "valet", Version = typeof(McpEndpoints).Assembly.GetName().Version?.ToString(3) ?? "0.0.0" };
+                // Runs on every request (the stateless transport builds a server per request): nothing computed here.
+                options.ServerInfo = ServerInfo;
                 options.ServerInstructions = "Valet calls APIs as accounts people connected. Call list_connections first; call_api through a " +
                     "connection; when a person must connect or reconnect an account, tell them what the result says.";
             })
@@ -39,7 +44,19 @@ internal static class McpEndpoints
         return services;
     }
 
-    public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes) =>
+    public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes)
+    {
+        var sessions = routes.ServiceProvider.GetRequiredService<McpSessionIds>();
+
         // MCP (JSON-RPC over Streamable HTTP) is described by its own tools/list, not by the REST document (docs/mcp.md).
-        routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new Microsoft.AspNetCore.Routing.ExcludeFromDescriptionAttribute());
+        var mcp = routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new ExcludeFromDescriptionAttribute());
+
+        // In front of the SDK on its own endpoints (after authorization): the declarations of initialize-handshake clients.
+        mcp.Add(endpoint =>
+        {
+            var sdk = endpoint.RequestDelegate ?? throw new InvalidOperationException("The MCP endpoint has no request delegate.");
+            endpoint.RequestDelegate = context => sessions.InvokeAsync(context, sdk);
+        });
+        return mcp;
+    }
 }

@@ -8,8 +8,11 @@ namespace Valet.Server.Mcp;
 /// <summary>
 /// How a tool result reaches the client, and the auth-recovery rule of SPEC §11 when a person must act.
 /// </summary>
-internal sealed class McpRecovery(ClientCapabilities? capabilities, JsonSerializerOptions json)
+internal sealed class McpRecovery(bool urlElicitation, JsonSerializerOptions json)
 {
+    /// <summary>Whether the client declared URL-mode elicitation (on this request, or at initialize: <see cref="McpSessionIds"/>).</summary>
+    public bool UrlElicitation => urlElicitation;
+
     /// <summary>
     /// The client declared URL-mode elicitation: the call fails with <c>URLElicitationRequiredError</c> (-32042)
     /// carrying one URL elicitation (url = connect_url, elicitationId = flow_id). Otherwise: an isError result with the
@@ -20,7 +23,7 @@ internal sealed class McpRecovery(ClientCapabilities? capabilities, JsonSerializ
     public CallToolResult PersonMustAct(AuthEnvelope envelope)
     {
         var sentence = Sentence(envelope);
-        if (capabilities?.Elicitation?.Url is not null && !envelope.Headless && envelope is { ConnectUrl: { } url, FlowId: { } flowId })
+        if (urlElicitation && !envelope.Headless && envelope is { ConnectUrl: { } url, FlowId: { } flowId })
         {
             throw new UrlElicitationRequiredException(sentence,
                 [new ElicitRequestParams { Mode = "url", Message = sentence, Url = url, ElicitationId = flowId }]);

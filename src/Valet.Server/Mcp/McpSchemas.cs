@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Schema;
+using System.Text.Json.Serialization;
 
 namespace Valet.Server.Mcp;
 
@@ -15,6 +16,23 @@ internal static class McpSchemas
             TreatNullObliviousAsNonNullable = true,
             TransformSchemaNode = static (context, schema) =>
             {
+                // Any JSON value (a JsonElement) is the schema `true`; MCP clients want an object for every property
+                // schema (the TypeScript SDK's tools/list validation refuses `true`), and {} means the same.
+                if (schema is JsonValue value && value.GetValueKind() == JsonValueKind.True)
+                {
+                    schema = new JsonObject();
+                }
+
+                // The exporter lists every constructor parameter as required, but a null member is left out of the JSON
+                // (WhenWritingNull): a client validating structuredContent (the TypeScript SDK does) would refuse it.
+                if (schema is JsonObject { } shape && shape["required"] is JsonArray required && shape["properties"] is JsonObject properties
+                    && context.TypeInfo.Options.DefaultIgnoreCondition is JsonIgnoreCondition.WhenWritingNull or JsonIgnoreCondition.WhenWritingDefault)
+                {
+                    shape["required"] = new JsonArray(required.Select(name => name!.GetValue<string>())
+                        .Where(name => !AllowsNull(properties[name]))
+                        .Select(name => (JsonNode)JsonValue.Create(name)).ToArray());
+                }
+
                 var description = context.PropertyInfo?.AttributeProvider?.GetCustomAttributes(typeof(DescriptionAttribute), inherit: false)
                     .OfType<DescriptionAttribute>().FirstOrDefault()?.Description;
                 if (description is not null && schema is JsonObject property)
@@ -35,6 +53,13 @@ internal static class McpSchemas
 
         return JsonSerializer.SerializeToElement(node);
     }
+
+    private static bool AllowsNull(JsonNode? property) => property?["type"] switch
+    {
+        JsonArray types => types.Any(t => t?.GetValue<string>() == "null"),
+        JsonValue type => type.GetValue<string>() == "null",
+        _ => false,
+    };
 
     /// <summary>
     /// An output schema for a tool whose result is either <paramref name="success"/> or an auth-recovery envelope

@@ -93,14 +93,18 @@ internal sealed class McpTools(
             return McpRecovery.Failure("The MCP endpoint is for agent API keys.");
         }
 
-        var recovery = new McpRecovery(request.Server.ClientCapabilities, Json);
+        // URL elicitation as declared on this request (2026-07-28 and later: _meta of every request), else at initialize
+        // (earlier revisions; the stateless server reads it back from the session id, McpSessionIds).
+        var urlElicitation = request.Server.ClientCapabilities?.Elicitation?.Url is not null
+            || context.Features.Get<McpClientDeclaration>() is { UrlElicitation: true };
+        var recovery = new McpRecovery(urlElicitation, Json);
         var arguments = request.Params?.Arguments;
         return request.Params?.Name switch
         {
             "list_connections" => recovery.Success(await BootstrapEndpoints.BuildAsync(agent.Key, access, envelopes, cancellationToken)),
             "call_api" => await CallApiAsync(context, agent.Key, Read<CallApiInput>(arguments), recovery, cancellationToken),
             "connect_account" => await ConnectAsync(agent.Key, Read<ConnectAccountInput>(arguments), recovery, cancellationToken),
-            "wait_for_connection" => await WaitAsync(agent.Key, Read<WaitForConnectionInput>(arguments), recovery, cancellationToken),
+            "wait_for_connection" => await WaitAsync(request.Server, agent.Key, Read<WaitForConnectionInput>(arguments), recovery, cancellationToken),
             var name => throw new McpProtocolException($"Unknown tool '{name}'.", McpErrorCode.InvalidParams),
         };
     }
@@ -195,7 +199,8 @@ internal sealed class McpTools(
         return recovery.PersonMustAct(await envelopes.BuildAsync(envelope, cancellationToken));
     }
 
-    private async Task<CallToolResult> WaitAsync(ApiKey key, WaitForConnectionInput input, McpRecovery recovery, CancellationToken cancellationToken)
+    private async Task<CallToolResult> WaitAsync(McpServer server, ApiKey key, WaitForConnectionInput input, McpRecovery recovery,
+        CancellationToken cancellationToken)
     {
         if (input.TimeoutSeconds is < 0 or > MaxWaitSeconds)
         {
@@ -209,6 +214,9 @@ internal sealed class McpTools(
             return McpRecovery.Failure("No such flow.");
         }
 
+        // An envelope's flow still waiting for its person: what a URL-elicitation client received as an elicitation (the
+        // envelope key is cleared once the provider calls back, so it is read now).
+        var elicitation = flow is { Status: FlowStatus.Pending, EnvelopeKey: not null };
         var deadline = time.GetUtcNow().AddSeconds(input.TimeoutSeconds ?? 30);
         while (flow is { Status: FlowStatus.Pending or FlowStatus.Exchanging } && time.GetUtcNow() < deadline)
         {
@@ -216,9 +224,22 @@ internal sealed class McpTools(
             flow = await flows.FindAsync(id, time.GetUtcNow(), cancellationToken);
         }
 
-        return flow is null
-            ? McpRecovery.Failure("No such flow.")
-            : recovery.Success(new WaitForConnectionOutput(FlowResponse.StatusOf(flow.Status), flow.Provider, flow.ConnectionId, flow.Error));
+        if (flow is null)
+        {
+            return McpRecovery.Failure("No such flow.");
+        }
+
+        if (recovery.UrlElicitation && elicitation && flow.Status is FlowStatus.Complete or FlowStatus.Error)
+        {
+            // The person finished while this client waited: notifications/elicitation/complete
+            // (https://modelcontextprotocol.io/specification/2025-11-25/client/elicitation#completion-notifications-for-url-mode-elicitation),
+            // on this request's own response stream, before its result — a stateless server has no other stream to the
+            // client. It goes only to the client that asks about this id, never to others. docs/mcp.md, "Completion".
+            await server.SendNotificationAsync(NotificationMethods.ElicitationCompleteNotification,
+                new ElicitationCompleteNotificationParams { ElicitationId = flow.Id }, cancellationToken: cancellationToken);
+        }
+
+        return recovery.Success(new WaitForConnectionOutput(FlowResponse.StatusOf(flow.Status), flow.Provider, flow.ConnectionId, flow.Error));
     }
 
     private T Read<T>(IDictionary<string, JsonElement>? arguments)

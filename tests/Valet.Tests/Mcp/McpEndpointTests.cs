@@ -1,17 +1,10 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
-using Valet.Tests.Connect;
 using Valet.Tests.Infrastructure;
 using Valet.Tests.Refresh;
 
@@ -22,45 +15,8 @@ namespace Valet.Tests.Mcp;
 /// connection made in Chromium, and an upstream API that accepts a bearer only when the IdP's introspection says it is active.
 /// </summary>
 [Collection("idp")]
-public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : ConnectTestBase(idp, browser)
+public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : McpTestBase(idp, browser)
 {
-    private WebApplication? _upstream;
-
-    protected override IDictionary<string, string?> ExtraSettings
-    {
-        get
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            _upstream = builder.Build();
-            _upstream.MapGet("/api/whoami", async (HttpRequest request) =>
-            {
-                var header = request.Headers.Authorization.ToString();
-                var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header[7..] : string.Empty;
-                return token.Length > 0 && await Idp.IsActiveAsync(token)
-                    ? Results.Json(new { ok = true, query = request.QueryString.Value, cookie = request.Headers.Cookie.ToString() },
-                        statusCode: 200)
-                    : Results.Json(new { error = "invalid_token" }, statusCode: 401);
-            });
-            _upstream.MapGet("/api/text", () => Results.Text("plain words", "text/plain"));
-            _upstream.MapGet("/api/big", () => Results.Text(new string('x', 300 * 1024), "text/plain"));
-            _upstream.MapGet("/api/image", () => Results.Bytes([0x89, 0x50, 0x4e, 0x47], "image/png"));
-            _upstream.StartAsync().GetAwaiter().GetResult();
-            var url = _upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new Dictionary<string, string?> { ["Providers:idp:ApiBaseUrl"] = url + "/api" };
-        }
-    }
-
-    public override async Task DisposeAsync()
-    {
-        await base.DisposeAsync();
-        if (_upstream is not null)
-        {
-            await _upstream.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task WithoutAKey_Mcp_Is401_WithABearerChallenge()
     {
@@ -95,6 +51,16 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         }
 
         Assert.Equal("path", Assert.Single(callApi.InputSchema.GetProperty("required").EnumerateArray()).GetString());
+
+        // Every property schema is an object (also for "any JSON value"): the TypeScript SDK refuses a tools/list with `true`.
+        foreach (var property in tools.Where(t => t.ProtocolTool.InputSchema.TryGetProperty("properties", out _))
+            .SelectMany(t => t.ProtocolTool.InputSchema.GetProperty("properties").EnumerateObject()))
+        {
+            Assert.Equal(JsonValueKind.Object, property.Value.ValueKind);
+        }
+
+        Assert.Equal(JsonValueKind.Object, tools.Single(t => t.Name == "call_api").ProtocolTool.OutputSchema!.Value
+            .GetProperty("anyOf")[0].GetProperty("properties").GetProperty("body").ValueKind);
     }
 
     [Fact]
@@ -141,9 +107,7 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         Assert.Contains("Cookie", Text(cookie), StringComparison.Ordinal);
 
         // Tokens never appear in a tool result.
-        using var service = Server.Client(Server.ServiceToken);
-        var token = (await (await service.PostAsJsonAsync($"/v1/connections/{connectionId}/token", new { }))
-            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+        var token = await AccessTokenAsync(connectionId);
         foreach (var each in new[] { listed, byConnection, text })
         {
             Assert.DoesNotContain(token, JsonSerializer.Serialize(each), StringComparison.Ordinal);
@@ -192,6 +156,8 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
     {
         var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
         await using var client = await ConnectAsync(key, urlElicitation: false);
+        var completions = new ConcurrentQueue<string>();
+        await using var listening = CSharpMcpClient.ListenForCompletions(client, completions);
 
         var needs = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["provider"] = "idp", ["path"] = "whoami" });
 
@@ -209,16 +175,9 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         Assert.True(tooLong.IsError);
 
         // A person of the org opens the link, signs in at the IdP and consents.
-        using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
-        using var person = new HttpClient(handler) { BaseAddress = Server.BaseUrl };
-        (await SignInForms.SignInAsync(person, new Dictionary<string, string>
-        {
-            ["token"] = ValetTestServer.AdminToken, ["org"] = "default", ["return"] = new Uri(connectUrl).PathAndQuery,
-        })).Dispose();
-        var authorize = await person.GetAsync(new Uri(connectUrl));
-        Assert.Equal(HttpStatusCode.Redirect, authorize.StatusCode);
+        var authorizeUrl = await PersonOpensAsync(connectUrl);
         var waiting = client.CallToolAsync("wait_for_connection", new Dictionary<string, object?> { ["flow_id"] = flowId, ["timeout_seconds"] = 30 });
-        var page = await Browser.AuthorizeAsync(authorize.Headers.Location!.AbsoluteUri, "nora");
+        var page = await Browser.AuthorizeAsync(authorizeUrl, "nora");
         Assert.Equal("true", await page.Locator("#result").GetAttributeAsync("data-success"));
         await page.Context.CloseAsync();
 
@@ -229,6 +188,10 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         var called = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["provider"] = "idp", ["path"] = "whoami" });
         Assert.NotEqual(true, called.IsError);
         Assert.Equal(200, called.StructuredContent!.Value.GetProperty("status").GetInt32());
+
+        // It never declared URL elicitation: it was never sent one, so it is never told one completed.
+        await Task.Delay(500);
+        Assert.Empty(completions);
     }
 
     [Fact]
@@ -263,39 +226,7 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : C
         }
     }
 
-    [Fact]
-    public async Task A2025_11_25Client_ThatDeclaredUrlElicitationAtInitialize_GetsTheErrorResult_TheStatelessServerCannotRememberIt()
-    {
-        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
-        await using var client = await ConnectAsync(key, urlElicitation: true, protocolVersion: "2025-11-25");
-
-        var needs = await client.CallToolAsync("connect_account", new Dictionary<string, object?> { ["provider"] = "idp" });
-
-        Assert.Equal("2025-11-25", client.NegotiatedProtocolVersion);
-        Assert.True(needs.IsError);
-        Assert.Equal("needs_authentication", needs.StructuredContent!.Value.GetProperty("code").GetString());
-    }
-
-    private async Task<McpClient> ConnectAsync(string key, bool urlElicitation, string? protocolVersion = null)
-    {
-        var transport = new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(Server.BaseUrl, "/mcp"),
-            TransportMode = HttpTransportMode.StreamableHttp,
-            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + key },
-        });
-        var options = new McpClientOptions { ProtocolVersion = protocolVersion };
-        if (urlElicitation)
-        {
-            options.Capabilities = new ClientCapabilities { Elicitation = new ElicitationCapability { Url = new UrlElicitationCapability() } };
-            options.Handlers = new McpClientHandlers
-            {
-                ElicitationHandler = (_, _) => ValueTask.FromResult(new ElicitResult { Action = "decline" }),
-            };
-        }
-
-        return await McpClient.CreateAsync(transport, options);
-    }
+    private Task<McpClient> ConnectAsync(string key, bool urlElicitation) => CSharpMcpClient.ConnectAsync(McpUrl, key, urlElicitation);
 
     private static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(b => b.Text));
 }

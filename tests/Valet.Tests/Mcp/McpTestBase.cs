@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Valet.Tests.Connect;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Mcp;
+
+/// <summary>
+/// A Valet server whose provider <c>idp</c> is the real oidc-provider, and whose API is a local upstream that accepts a
+/// bearer only when the IdP's introspection says it is active (RFC 7662) and the test has not distrusted it — the way to
+/// make an upstream answer 401 to a token whose grant is still alive (the refresh-on-401 path). Paths under <c>/api</c>:
+/// <c>whoami</c> (JSON), <c>text</c>, <c>big</c> (300 KB of text), <c>image</c> (PNG bytes).
+/// </summary>
+public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : ConnectTestBase(idp, browser)
+{
+    private WebApplication? _upstream;
+    private int _rejected;
+
+    /// <summary>Tokens the upstream refuses (401) even while the IdP says they are active.</summary>
+    protected ConcurrentDictionary<string, bool> Distrusted { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>How many calls the upstream refused with 401.</summary>
+    protected int Rejected => Volatile.Read(ref _rejected);
+
+    protected override IDictionary<string, string?> ExtraSettings
+    {
+        get
+        {
+            // The upstream must exist before the server reads its configuration.
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            _upstream = builder.Build();
+            _upstream.MapGet("/api/whoami", async (HttpRequest request) =>
+            {
+                var header = request.Headers.Authorization.ToString();
+                var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header[7..] : string.Empty;
+                if (token.Length == 0 || Distrusted.ContainsKey(token) || !await Idp.IsActiveAsync(token))
+                {
+                    Interlocked.Increment(ref _rejected);
+                    return Results.Json(new { error = "invalid_token" }, statusCode: 401);
+                }
+
+                return Results.Json(new { ok = true, query = request.QueryString.Value, cookie = request.Headers.Cookie.ToString() });
+            });
+            _upstream.MapGet("/api/text", () => Results.Text("plain words", "text/plain"));
+            _upstream.MapGet("/api/big", () => Results.Text(new string('x', 300 * 1024), "text/plain"));
+            _upstream.MapGet("/api/image", () => Results.Bytes([0x89, 0x50, 0x4e, 0x47], "image/png"));
+            _upstream.StartAsync().GetAwaiter().GetResult();
+            var url = _upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new Dictionary<string, string?> { ["Providers:idp:ApiBaseUrl"] = url + "/api" };
+        }
+    }
+
+    protected Uri McpUrl => new(Server.BaseUrl, "/mcp");
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_upstream is not null)
+        {
+            await _upstream.DisposeAsync();
+        }
+    }
+
+    /// <summary>The connection's current access token, as the service token reads it (to prove it never reaches a result).</summary>
+    protected async Task<string> AccessTokenAsync(string connectionId)
+    {
+        using var service = Server.Client(Server.ServiceToken);
+        using var response = await service.PostAsJsonAsync($"/v1/connections/{connectionId}/token", new { });
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>Signs a person of the org in (the sign-in form, as a browser posts it) and opens the connect link: the IdP's authorize URL.</summary>
+    protected async Task<string> PersonOpensAsync(string connectUrl)
+    {
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
+        using var person = new HttpClient(handler) { BaseAddress = Server.BaseUrl };
+        (await SignInForms.SignInAsync(person, new Dictionary<string, string>
+        {
+            ["token"] = ValetTestServer.AdminToken, ["org"] = "default", ["return"] = new Uri(connectUrl).PathAndQuery,
+        })).Dispose();
+        using var authorize = await person.GetAsync(new Uri(connectUrl));
+        Assert.Equal(HttpStatusCode.Redirect, authorize.StatusCode);
+        return authorize.Headers.Location!.AbsoluteUri;
+    }
+
+    /// <summary>Revokes a token at the IdP; oidc-provider then revokes every token of its grant: the grant is dead.</summary>
+    protected async Task RevokeGrantAsync(string accessToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Idp.Issuer + "/token/revocation")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["token"] = accessToken, ["token_type_hint"] = "access_token", ["client_id"] = IdpFixture.ClientId, ["client_secret"] = IdpFixture.ClientSecret,
+            }),
+        };
+        (await Idp.Http.SendAsync(request)).EnsureSuccessStatusCode();
+        Assert.False(await Idp.IsActiveAsync(accessToken));
+    }
+}
