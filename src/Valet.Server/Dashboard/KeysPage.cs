@@ -76,7 +76,7 @@ internal static class KeysPage
             var inner = list.Count == 0 ? $"<p class=\"empty\">{empty}</p>" : Join(list, item =>
             {
                 var value = $"{item.Kind.ToString().ToLowerInvariant()}:{item.Value}";
-                var on = key.Permissions.Contains(new Permission(item.Kind, item.Value));
+                var on = key.Permissions.Any(p => p.Kind == item.Kind && p.Value == item.Value); // whether or not it may reveal
                 return $"""
                     <label class="switch"><input type="checkbox" role="switch" name="access" value="{E(value)}"{(on ? " checked" : string.Empty)}>
                     <span class="what">{E(item.Label)}{(item.Note is null ? string.Empty : $"<small>{E(item.Note)}</small>")}</span></label>
@@ -151,6 +151,8 @@ internal static class KeysPage
             return await RenderAsync(page, null, validation.Messages, StatusCodes.Status422UnprocessableEntity);
         }
 
+        // The switches say which permissions the key holds, not "reveal" (set through the API or CLI): one left on keeps it.
+        permissions = [.. permissions.Select(p => key.Permissions.Any(old => old.Kind == p.Kind && old.Value == p.Value && old.Reveal) ? p with { Reveal = true } : p)];
         if (await page.Service<IApiKeyStore>().SetPermissionsAsync(key.Id, permissions, page.Aborted) is null)
         {
             return NotFound(page);

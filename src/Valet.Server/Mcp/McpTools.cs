@@ -147,6 +147,10 @@ internal sealed class McpTools(
                 case AccessOutcome.Token token:
                     connectionId = token.Connection.Id;
                     break;
+                case AccessOutcome.ProxyOnly proxyOnly:
+                    // An api_key/basic connection: its secret is not revealed to this key, but the proxy may inject it.
+                    connectionId = proxyOnly.Connection.Id;
+                    break;
                 case AccessOutcome.Envelope envelope:
                     return recovery.PersonMustAct(await envelopes.BuildAsync(envelope, cancellationToken));
                 case AccessOutcome.Ambiguous ambiguous:
