@@ -30,17 +30,26 @@ internal static partial class ScaleBench
             ["VALET_REFRESH__BATCHSIZE"] = TunedBatch.ToString(CultureInfo.InvariantCulture),
             ["VALET_REFRESH__MAXCONCURRENCY"] = TunedConcurrency.ToString(CultureInfo.InvariantCulture),
         };
-        var configurations = new (string Name, int Nodes, Dictionary<string, string> Environment)[]
+        var latency = settings.IdpLatencyMs;
+        var tunedName = $"1 node, BatchSize {TunedBatch}, MaxConcurrency {TunedConcurrency}";
+
+        // Each "claim index before 0010" run follows the same run on the current index, for an A/B in one run and one state.
+        var plan = new (string Name, int Nodes, Dictionary<string, string> Environment, int Latency, bool OldIndex)[]
         {
-            ("1 node", 1, defaults),
-            ("2 nodes", 2, defaults),
-            ($"1 node, BatchSize {TunedBatch}, MaxConcurrency {TunedConcurrency}", 1, tuned),
+            ("1 node", 1, defaults, 0, false),
+            ("1 node, claim index before 0010", 1, defaults, 0, true),
+            ("2 nodes", 2, defaults, 0, false),
+            ("2 nodes, claim index before 0010", 2, defaults, 0, true),
+            ("1 node", 1, defaults, latency, false),
+            ("2 nodes", 2, defaults, latency, false),
+            (tunedName, 1, tuned, 0, false),
+            (tunedName, 1, tuned, latency, false),
         };
 
         Console.WriteLine($"\n== Proactive refresher: {settings.Due:N0} of {large.Connections:N0} connections made due at once (expires_at = " +
-            $"next_refresh_at = now), a local IdP answering each refresh_token grant at once or after {settings.IdpLatencyMs} ms; " +
-            "Refresh defaults (BatchSize 50, MaxConcurrency 8) except ProactiveInterval 1 s and no jitter; nothing pinned " +
-            "(nodes, IdP and PostgreSQL share all cores)");
+            $"next_refresh_at = now), a local IdP answering each refresh_token grant at once or after {latency} ms; " +
+            "Refresh defaults (BatchSize 50, MaxConcurrency 8) except ProactiveInterval 1 s and no jitter; nodes started for each run, " +
+            "connections vacuumed before it (as autovacuum would have); nothing pinned (nodes, IdP and PostgreSQL share all cores)");
         context.PinPostgres(context.AllCores);
 
         // Spread over all orgs: every (total / due)-th connection.
@@ -49,8 +58,19 @@ internal static partial class ScaleBench
         var due = all.Where((_, i) => i % step == 0).Take(settings.Due).ToArray();
 
         var runs = new List<RefreshRun>();
-        foreach (var (name, count, environment) in configurations)
+        foreach (var (name, count, environment, idpLatency, oldIndex) in plan)
         {
+            await using (var dataSource = NpgsqlDataSource.Create(large.ConnectionString))
+            await using (var connection = await dataSource.OpenConnectionAsync())
+            {
+                if (oldIndex)
+                {
+                    await ScaleSeed.ExecAsync(connection, ToClaimIndexBefore0010);
+                }
+
+                await ScaleSeed.ExecAsync(connection, "VACUUM connections");
+            }
+
             var nodes = new List<Child>();
             try
             {
@@ -59,20 +79,24 @@ internal static partial class ScaleBench
                     nodes.Add(await context.StartValetAsync($"valet serve (refresh {i})", large.ConnectionString, pinned: false, environment));
                 }
 
-                foreach (var latency in new[] { 0, settings.IdpLatencyMs })
-                {
-                    await idp.SetLatencyAsync(latency);
-                    var run = await RefreshRunAsync(context, large, due, nodes, idp, $"{name}, IdP +{latency} ms");
-                    runs.Add(run);
-                    Console.WriteLine($"  {run.Name}: {run.Done:N0}/{run.Due:N0} refreshed in {F(run.AllSeconds)} s → {run.Rate:N0} refreshes/s " +
-                        $"(first after {F(run.FirstSeconds)} s); IdP calls {run.IdpCalls:N0}; failed or not active {run.Failed}");
-                }
+                await idp.SetLatencyAsync(idpLatency);
+                var run = await RefreshRunAsync(context, large, due, nodes, idp, $"{name}, IdP +{idpLatency} ms");
+                runs.Add(run);
+                Console.WriteLine($"  {run.Name}: {run.Done:N0}/{run.Due:N0} refreshed in {F(run.AllSeconds)} s → {run.Rate:N0} refreshes/s " +
+                    $"(first after {F(run.FirstSeconds)} s); IdP calls {run.IdpCalls:N0}; failed or not active {run.Failed}");
             }
             finally
             {
                 foreach (var node in nodes)
                 {
                     await context.StopAsync(node);
+                }
+
+                if (oldIndex)
+                {
+                    await using var dataSource = NpgsqlDataSource.Create(large.ConnectionString);
+                    await using var connection = await dataSource.OpenConnectionAsync();
+                    await ScaleSeed.ExecAsync(connection, FromClaimIndexBefore0010);
                 }
             }
         }
@@ -92,6 +116,14 @@ internal static partial class ScaleBench
 
         return runs.All(r => r.Done == r.Due && r.IdpCalls == r.Due && r.Failed == 0);
     }
+
+    /// <summary>Puts back the claim's index as it was before migration 0010 (on next_refresh_at alone), for the A/B.</summary>
+    internal const string ToClaimIndexBefore0010 =
+        "DROP INDEX ix_connections_next_refresh_id; CREATE INDEX ix_connections_next_refresh ON connections (next_refresh_at) WHERE next_refresh_at IS NOT NULL";
+
+    /// <summary>Migration 0010's index again.</summary>
+    internal const string FromClaimIndexBefore0010 =
+        "DROP INDEX ix_connections_next_refresh; CREATE INDEX ix_connections_next_refresh_id ON connections (next_refresh_at, id) WHERE next_refresh_at IS NOT NULL";
 
     /// <summary>The larger refresher settings of the last configuration; within the pool of 25 connections (a refresh holds one across the IdP call).</summary>
     private const int TunedBatch = 200;
