@@ -134,13 +134,13 @@ internal static partial class ExternalBench
     }
 
     /// <summary>What wrk calls, and the server processes whose CPU time it costs (baseline or Valet, plus the upstream for the proxy).</summary>
-    private sealed record Target(Uri Url, string Method, string? Bearer, params Func<double>[] Servers)
+    internal sealed record Target(Uri Url, string Method, string? Bearer, params Func<double>[] Servers)
     {
         public double CpuSeconds() => Servers.Sum(s => s());
     }
 
     /// <summary>CPU seconds of a process (user + system, fields 14–15 of <c>/proc/PID/stat</c>), plus its reaped children's (16–17) when asked.</summary>
-    private static double CpuSeconds(int pid, bool withReapedChildren = false)
+    internal static double CpuSeconds(int pid, bool withReapedChildren = false)
     {
         try
         {
@@ -161,7 +161,7 @@ internal static partial class ExternalBench
     }
 
     /// <summary>CPU seconds of PostgreSQL: the postmaster, its live backends and those it has reaped.</summary>
-    private static double PostgresCpuSeconds(int postmaster)
+    internal static double PostgresCpuSeconds(int postmaster)
     {
         var total = CpuSeconds(postmaster, withReapedChildren: true);
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -271,28 +271,28 @@ internal static partial class ExternalBench
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string? Which(string name) =>
+    internal static string? Which(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 
-    private static int Option(string[] args, string name, int fallback)
+    internal static int Option(string[] args, string name, int fallback)
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    private static string? StringOption(string[] args, string name)
+    internal static string? StringOption(string[] args, string name)
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private sealed class AsyncDisposable(Func<Task> dispose) : IAsyncDisposable
+    internal sealed class AsyncDisposable(Func<Task> dispose) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync() => await dispose();
     }
 
     /// <summary>Which cores the load generator and the servers get: load on core 0, servers on the rest (when there are two or more).</summary>
-    private sealed record Pinning(string? LoadCores, string? ServerCores)
+    internal sealed record Pinning(string? LoadCores, string? ServerCores)
     {
         public static Pinning Detect()
         {
@@ -346,7 +346,7 @@ internal static partial class ExternalBench
     }
 
     /// <summary>One server in its own process, pinned; killed with its tree on dispose.</summary>
-    private sealed class Child(Process process, Uri url, string name) : IAsyncDisposable
+    internal sealed class Child(Process process, Uri url, string name) : IAsyncDisposable
     {
         private readonly System.Text.StringBuilder _output = new();
 
@@ -405,7 +405,7 @@ internal static partial class ExternalBench
             return await StartAsync(info, url, "valet serve" + (database is null ? " (SQLite)" : " (PostgreSQL)"), "/healthz");
         }
 
-        private static async Task<Child> StartAsync(ProcessStartInfo info, Uri url, string name, string probePath)
+        internal static async Task<Child> StartAsync(ProcessStartInfo info, Uri url, string name, string probePath)
         {
             var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start");
             var child = new Child(process, url, name);
@@ -457,7 +457,7 @@ internal static partial class ExternalBench
             }
         }
 
-        private string Tail()
+        internal string Tail()
         {
             lock (_output)
             {
@@ -479,7 +479,7 @@ internal static partial class ExternalBench
     }
 
     /// <summary>One <c>wrk</c> run and what it printed.</summary>
-    private sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest)
+    internal sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest)
     {
         public static async Task<Wrk> RunAsync(Target target, Pinning pinning, int connections, int seconds)
         {
@@ -524,7 +524,7 @@ internal static partial class ExternalBench
             }
         }
 
-        private static double Percentile(string output, string percentile)
+        internal static double Percentile(string output, string percentile)
         {
             var match = Regex.Match(output, $@"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", RegexOptions.Multiline);
             if (!match.Success)
@@ -537,15 +537,15 @@ internal static partial class ExternalBench
         }
 
         [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]
-        private static partial Regex RpsLine();
+        internal static partial Regex RpsLine();
 
         [GeneratedRegex(@"(\d+) requests in")]
-        private static partial Regex TotalLine();
+        internal static partial Regex TotalLine();
 
         [GeneratedRegex(@"Non-2xx or 3xx responses:\s+(\d+)")]
-        private static partial Regex Non2xxLine();
+        internal static partial Regex Non2xxLine();
 
         [GeneratedRegex(@"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
-        private static partial Regex SocketErrorsLine();
+        internal static partial Regex SocketErrorsLine();
     }
 }

@@ -23,6 +23,8 @@ internal static class Program
                                               call_api through /mcp vs the plain proxy route, same upstream
           soak [--minutes N] [--nodes N] [--workers N] [--rate N] [--token-lifetime S]
                                               valet serve nodes on PostgreSQL under steady mixed load (docs/soak.md)
+          scale [--orgs N] [--seconds N] [--rounds N] [--idp-latency MS] [--only token,memory,refresh,explain]
+                                              1M connections on PostgreSQL: token route vs 1k, cache memory, refresher, EXPLAIN (docs/scale.md)
         """;
 
     public static async Task<int> Main(string[] args)
@@ -52,6 +54,8 @@ internal static class Program
                 return await McpBench.RunAsync(rest);
             case "soak":
                 return await Soak.SoakBench.RunAsync(rest);
+            case "scale":
+                return await ScaleBench.RunAsync(rest);
             default:
                 await Console.Error.WriteLineAsync(Usage);
                 return name == "help" ? 0 : 2;
