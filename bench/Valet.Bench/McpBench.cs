@@ -131,10 +131,10 @@ internal static class McpBench
                 return 0;
             }
 
-            var serialProxy = new List<Result>();
-            var serialMcp = new List<Result>();
-            var loadProxy = new List<Result>();
-            var loadMcp = new List<Result>();
+            var serialProxy = new List<RoundResult>();
+            var serialMcp = new List<RoundResult>();
+            var loadProxy = new List<RoundResult>();
+            var loadMcp = new List<RoundResult>();
             for (var round = 0; round < rounds; round++)
             {
                 serialProxy.Add(await LoadAsync(ProxyAsync, 1, TimeSpan.FromSeconds(seconds)));
@@ -161,25 +161,11 @@ internal static class McpBench
         }
     }
 
-    private sealed record Result(long Requests, long Errors, double Seconds, double[] LatenciesMs)
-    {
-        public double Rps => Requests / Seconds;
-
-        public double Percentile(double p) => LatenciesMs.Length == 0 ? double.NaN : LatenciesMs[Math.Min(LatenciesMs.Length - 1, (int)(p * LatenciesMs.Length))];
-    }
-
-    private static Result Merge(List<Result> results)
-    {
-        var latencies = results.SelectMany(r => r.LatenciesMs).ToArray();
-        Array.Sort(latencies);
-        return new Result(results.Sum(r => r.Requests), results.Sum(r => r.Errors), results.Sum(r => r.Seconds), latencies);
-    }
-
-    private static void Print(string phase, List<Result> proxyRounds, List<Result> mcpRounds)
+    private static void Print(string phase, List<RoundResult> proxyRounds, List<RoundResult> mcpRounds)
     {
         var c = CultureInfo.InvariantCulture;
-        var proxy = Merge(proxyRounds);
-        var mcp = Merge(mcpRounds);
+        var proxy = RoundResult.Merge(proxyRounds);
+        var mcp = RoundResult.Merge(mcpRounds);
         var perRound = proxyRounds.Zip(mcpRounds, (p, m) => m.Rps / p.Rps).ToList();
         var ratio = mcp.Rps / proxy.Rps;
         Console.WriteLine($"== {phase}");
@@ -189,7 +175,7 @@ internal static class McpBench
             $"{(ratio >= 0.5 ? "met" : "NOT met")})   added p50 {mcp.Percentile(0.5) - proxy.Percentile(0.5):F3} ms   added p99 {mcp.Percentile(0.99) - proxy.Percentile(0.99):F3} ms"));
     }
 
-    private static async Task<Result> LoadAsync(Func<Task<bool>> call, int concurrency, TimeSpan duration)
+    private static async Task<RoundResult> LoadAsync(Func<Task<bool>> call, int concurrency, TimeSpan duration)
     {
         var stop = Stopwatch.StartNew();
         long errors = 0;
@@ -212,7 +198,7 @@ internal static class McpBench
         var all = (await Task.WhenAll(workers)).SelectMany(l => l).ToArray();
         var elapsed = stop.Elapsed.TotalSeconds;
         Array.Sort(all);
-        return new Result(all.Length, errors, elapsed, all);
+        return new RoundResult(all.Length, errors, elapsed, all);
     }
 
     /// <summary>One <c>initialize</c> as a 2025-11-25 client sends it; returns the session id the later calls carry.</summary>

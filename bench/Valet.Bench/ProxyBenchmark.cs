@@ -109,10 +109,10 @@ internal static class ProxyBenchmark
                 return 0;
             }
 
-            var serialBare = new List<Result>();
-            var serialValet = new List<Result>();
-            var loadBare = new List<Result>();
-            var loadValet = new List<Result>();
+            var serialBare = new List<RoundResult>();
+            var serialValet = new List<RoundResult>();
+            var loadBare = new List<RoundResult>();
+            var loadValet = new List<RoundResult>();
             for (var round = 0; round < rounds; round++)
             {
                 serialBare.Add(await LoadAsync(bareClient, bareTarget, 1, TimeSpan.FromSeconds(seconds)));
@@ -139,25 +139,11 @@ internal static class ProxyBenchmark
         }
     }
 
-    private sealed record Result(long Requests, long Errors, double Seconds, double[] LatenciesMs)
-    {
-        public double Rps => Requests / Seconds;
-
-        public double Percentile(double p) => LatenciesMs.Length == 0 ? double.NaN : LatenciesMs[Math.Min(LatenciesMs.Length - 1, (int)(p * LatenciesMs.Length))];
-    }
-
-    private static Result Merge(List<Result> results)
-    {
-        var latencies = results.SelectMany(r => r.LatenciesMs).ToArray();
-        Array.Sort(latencies);
-        return new Result(results.Sum(r => r.Requests), results.Sum(r => r.Errors), results.Sum(r => r.Seconds), latencies);
-    }
-
-    private static void Print(string phase, List<Result> bareRounds, List<Result> valetRounds)
+    private static void Print(string phase, List<RoundResult> bareRounds, List<RoundResult> valetRounds)
     {
         var c = CultureInfo.InvariantCulture;
-        var bare = Merge(bareRounds);
-        var valet = Merge(valetRounds);
+        var bare = RoundResult.Merge(bareRounds);
+        var valet = RoundResult.Merge(valetRounds);
         var perRound = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
         Console.WriteLine($"== {phase}");
         Console.WriteLine(string.Create(c, $"  bare YARP : {bare.Rps,9:F0} req/s  p50 {bare.Percentile(0.5),7:F3} ms  p99 {bare.Percentile(0.99),7:F3} ms  errors {bare.Errors}"));
@@ -165,7 +151,7 @@ internal static class ProxyBenchmark
         Console.WriteLine(string.Create(c, $"  throughput ratio {valet.Rps / bare.Rps:P1} (per round: {string.Join(", ", perRound.Select(r => r.ToString("P0", c)))})   added p50 {valet.Percentile(0.5) - bare.Percentile(0.5):F3} ms   added p99 {valet.Percentile(0.99) - bare.Percentile(0.99):F3} ms"));
     }
 
-    private static async Task<Result> LoadAsync(HttpClient client, Uri target, int concurrency, TimeSpan duration)
+    private static async Task<RoundResult> LoadAsync(HttpClient client, Uri target, int concurrency, TimeSpan duration)
     {
         var stop = Stopwatch.StartNew();
         long errors = 0;
@@ -198,7 +184,7 @@ internal static class ProxyBenchmark
         var all = (await Task.WhenAll(workers)).SelectMany(l => l).ToArray();
         var elapsed = stop.Elapsed.TotalSeconds;
         Array.Sort(all);
-        return new Result(all.Length, errors, elapsed, all);
+        return new RoundResult(all.Length, errors, elapsed, all);
     }
 
     private static async Task<(string ConnectionId, string Key)> SetUpAsync(Uri valetUrl)
