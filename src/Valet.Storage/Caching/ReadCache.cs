@@ -207,23 +207,31 @@ internal sealed class ReadCache<TValue>
         private async System.Threading.Tasks.Task RunAsync<TState>(ReadCache<TValue> cache, string key, TState state,
             Func<TState, string, ValueTask<TValue?>> read)
         {
+            TValue? value = null;
+            Exception? failure = null;
             try
             {
-                var value = await read(state, key);
+                value = await read(state, key);
                 if (value is not null)
                 {
                     cache.Put(key, value, Ticket);
                 }
-
-                _completion.SetResult(value);
             }
             catch (Exception e)
             {
-                _completion.SetException(e);
+                failure = e;
             }
-            finally
+
+            // Leave the in-flight table before waking the waiters: a caller that retries as soon as its wait ends must
+            // start a fresh read, not join this finished (possibly failed) one.
+            cache._reads.TryRemove(new KeyValuePair<string, InFlight>(key, this));
+            if (failure is not null)
             {
-                cache._reads.TryRemove(new KeyValuePair<string, InFlight>(key, this));
+                _completion.SetException(failure);
+            }
+            else
+            {
+                _completion.SetResult(value);
             }
         }
     }

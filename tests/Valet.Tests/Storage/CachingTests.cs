@@ -479,4 +479,31 @@ public sealed class CachingReadCacheTests
         Assert.Equal("row", await cache.GetOrReadAsync("a", 0, Read, CancellationToken.None));
         Assert.Equal(2, reads);
     }
+
+    [Fact]
+    public async Task ACallerRetryingAsSoonAsAReadFails_StartsAFreshRead()
+    {
+        // CI once saw the retry join the finished, failed read: the in-flight entry left the table only after the
+        // waiters were woken. Many rounds make that window, when it exists, show up.
+        var cache = NewCache();
+        for (var round = 0; round < 2000; round++)
+        {
+            var key = "k" + round;
+            var failed = false;
+            async ValueTask<string?> Read(int _, string k)
+            {
+                await Task.Yield();
+                if (!failed)
+                {
+                    failed = true;
+                    throw new TimeoutException("database busy");
+                }
+
+                return "row";
+            }
+
+            await Assert.ThrowsAsync<TimeoutException>(() => cache.GetOrReadAsync(key, 0, Read, CancellationToken.None).AsTask());
+            Assert.Equal("row", await cache.GetOrReadAsync(key, 0, Read, CancellationToken.None));
+        }
+    }
 }
