@@ -259,6 +259,8 @@ public static class BuiltInProviders
             TokenRequestFormat = TokenRequestFormat.Json,
             Identity = new() { IdPath = "user.id", LoginPath = "user.name", EmailPath = "user.email" },
         },
+        .. BuiltInWorkProviders.All,
+        .. BuiltInBusinessProviders.All,
         .. BuiltInApiKeyProviders.All,
     ];
 
