@@ -255,6 +255,7 @@ public sealed class RefreshCoordinator(
             // CancellationToken.None: once the provider has rotated the refresh token, the new one must be stored.
             var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(current, tokens, provider, now, settings), CancellationToken.None);
             TokensLog.Refreshed(logger, current.Id, ValetMetrics.ReasonTag(reason));
+            await AuditAsync(current, "connection.refreshed", ValetMetrics.ReasonTag(reason), now);
             return TokenOutcome.Success.Of(stored);
         }
 
@@ -271,6 +272,7 @@ public sealed class RefreshCoordinator(
         var delay = Backoff.WithRetryAfter(backoff, error.RetryAfter);
         var postponed = await lease.CommitAsync(RefreshPolicy.Postponed(current, error.Kind, now + delay, now), CancellationToken.None);
         TokensLog.ProviderUnavailable(logger, current.Id, failureClass, postponed.RefreshFailures, now + delay);
+        await AuditAsync(current, "connection.refresh_failed", failureClass, now);
 
         // Retry-After always: when the provider may be called again (the backoff, or a 429's own Retry-After when longer).
         return new TokenOutcome.ProviderUnavailable(RetryAfter: delay, TimedOut: error.Kind == TokenErrorKind.Timeout);
@@ -281,15 +283,25 @@ public sealed class RefreshCoordinator(
         var stored = await lease.CommitAsync(RefreshPolicy.Dead(current, statusReason, now), CancellationToken.None);
         TokensLog.ReauthRequired(logger, current.Id, statusReason);
 
+        await AuditAsync(current, "connection.reauth_required", statusReason, now);
+        return new TokenOutcome.ReauthRequired(stored, statusReason);
+    }
+
+    /// <summary>
+    /// The connection's refresh history (the dashboard's connection page, <c>/audit</c>): every provider call's outcome,
+    /// with a short machine detail (the reason or the failure class). Written after the commit — the lock is released, and
+    /// SQLite allows one writer at a time — and never fails the refresh: the tokens are already stored.
+    /// </summary>
+    private async Task AuditAsync(Connection current, string kind, string detail, DateTimeOffset now)
+    {
         try
         {
-            // After the commit: the lock is released, and SQLite allows one writer at a time.
             await audit.AppendAsync(new AuditEvent
             {
                 OrgId = current.OrgId,
-                Kind = "connection.reauth_required",
+                Kind = kind,
                 ConnectionId = current.Id,
-                Detail = statusReason,
+                Detail = detail,
                 At = now,
             }, CancellationToken.None);
         }
@@ -297,7 +309,5 @@ public sealed class RefreshCoordinator(
         {
             TokensLog.AuditFailed(logger, ex, current.Id);
         }
-
-        return new TokenOutcome.ReauthRequired(stored, statusReason);
     }
 }

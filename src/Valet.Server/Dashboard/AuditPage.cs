@@ -13,7 +13,10 @@ internal static class AuditPage
 
     /// <summary>The kinds Valet writes; the filter offers these.</summary>
     private static readonly string[] Kinds =
-        ["connection.created", "connection.updated", "connection.reauth_required", "connection.deleted", "proxy.request"];
+        [
+            "connection.created", "connection.updated", "connection.refreshed", "connection.refresh_failed", "connection.reauth_required",
+            "connection.deleted", "proxy.request",
+        ];
 
     public static async Task<IResult> RenderAsync(DashboardPage page)
     {

@@ -67,6 +67,33 @@ public sealed class RefreshOutcomeTests
     }
 
     [Fact]
+    public async Task EveryProviderCall_LeavesOneHistoryEvent_AndAStormLeavesOne()
+    {
+        using var rig = new RefreshRig();
+        rig.Add(Expired);
+        rig.OAuth.Gate = FakeOAuthClient.NewSignal();
+        rig.OAuth.Handler = (_, _, _) => Task.FromResult(FakeOAuthClient.Fail(TokenErrorKind.Timeout));
+        var service = rig.NewService();
+
+        var storm = Enumerable.Range(0, 20).Select(_ => service.GetAccessTokenAsync(RefreshRig.Id, false, default)).ToList();
+        rig.OAuth.Gate.SetResult();
+        await Task.WhenAll(storm);
+
+        var failed = Assert.Single(rig.Audit.Events);
+        Assert.Equal(("connection.refresh_failed", RefreshRig.Id, "timeout", "default"), (failed.Kind, failed.ConnectionId, failed.Detail, failed.OrgId));
+
+        rig.OAuth.Gate = null;
+        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n));
+        OutcomeAssert.Success(await service.GetAccessTokenAsync(RefreshRig.Id, true, default));
+
+        Assert.Equal(2, rig.OAuth.Calls);
+        Assert.Equal(2, rig.Audit.Events.Count);
+        var refreshed = rig.Audit.Events.Last();
+        Assert.Equal(("connection.refreshed", RefreshRig.Id, "forced"), (refreshed.Kind, refreshed.ConnectionId, refreshed.Detail));
+        Assert.Null(refreshed.Path); // history says what happened, never a token or a header
+    }
+
+    [Fact]
     public async Task UnexpectedException_ReachesEveryWaiter_AndTheNextCallTriesAgain()
     {
         using var rig = new RefreshRig();
@@ -171,7 +198,8 @@ public sealed class RefreshOutcomeTests
         Assert.IsType<TokenOutcome.ProviderUnavailable>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
         Assert.Equal(2, rig.Stored().RefreshFailures);
         Assert.InRange(rig.Stored().NextRefreshAt!.Value, rig.Now + 2 * o.BackoffBase, rig.Now + 2 * o.BackoffBase + o.Jitter);
-        Assert.Empty(rig.Audit.Events);
+        Assert.Equal(["transient", "transient"], rig.Audit.Events.Where(e => e.Kind == "connection.refresh_failed").Select(e => e.Detail));
+        Assert.Equal(2, rig.Audit.Events.Count); // the history, nothing else
     }
 
     [Fact]
