@@ -97,7 +97,15 @@ public class ValetAuthRequiredException : ValetApiException
 public sealed class ValetNeedsAuthenticationException(ValetAuthRequirement requirement) : ValetAuthRequiredException(requirement);
 
 /// <summary><c>reauth_required</c>: the grant is dead; a person must reconnect.</summary>
-public sealed class ValetReauthRequiredException(ValetAuthRequirement requirement) : ValetAuthRequiredException(requirement);
+public sealed class ValetReauthRequiredException(ValetAuthRequirement requirement) : ValetAuthRequiredException(requirement)
+{
+    /// <summary>
+    /// Why: <c>invalid_grant</c> (revoked or expired: reconnect), <c>invalid_client</c> (an operator must fix the OAuth
+    /// client), or what the person must do at the provider (<c>mfa_required</c>, <c>consent_required</c>,
+    /// <c>conditional_access</c>, <c>login_required</c>, <c>interaction_required</c>). See <see cref="ValetAuthRequirement.Reason"/>.
+    /// </summary>
+    public string? Reason => Requirement.Reason;
+}
 
 /// <summary><c>missing_scopes</c>: connected, but a person must grant <see cref="ValetAuthRequiredException.MissingScopes"/>.</summary>
 public sealed class ValetMissingScopesException(ValetAuthRequirement requirement) : ValetAuthRequiredException(requirement);

@@ -54,6 +54,14 @@ public sealed class ValetAuthRequirement
     /// <summary>Headless orgs: the BYOC credential to run the OAuth dance with and to import the result under.</summary>
     public string? CredentialId { get; init; }
 
+    /// <summary>
+    /// For <c>reauth_required</c>: why the grant stopped working, as a stable code — <c>invalid_grant</c> (revoked or
+    /// expired), <c>invalid_client</c> (an operator must fix the client), <c>mfa_required</c>, <c>consent_required</c>,
+    /// <c>conditional_access</c>, <c>login_required</c>, <c>interaction_required</c> (the person must act at the provider).
+    /// Null for the other codes, and from servers older than this member.
+    /// </summary>
+    public string? Reason { get; init; }
+
     /// <summary>Short human-readable summary.</summary>
     public string? Title { get; init; }
 

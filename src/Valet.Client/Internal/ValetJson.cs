@@ -31,6 +31,8 @@ internal sealed class ProblemDocument
 
     public string? CredentialId { get; init; }
 
+    public string? Reason { get; init; }
+
     public IReadOnlyList<ValetConnection>? Connections { get; init; }
 
     public ValetAuthRequirement ToRequirement() => new()
@@ -44,6 +46,7 @@ internal sealed class ProblemDocument
         ConnectUrl = ConnectUrl,
         FlowId = FlowId,
         CredentialId = CredentialId,
+        Reason = Reason,
         Title = Title,
         Detail = Detail,
         Type = Type,

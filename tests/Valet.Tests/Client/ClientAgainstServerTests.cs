@@ -144,6 +144,7 @@ public sealed class ClientAgainstServerTests(IdpFixture idp, BrowserFixture brow
             refreshToken: "not-a-real-refresh-token", expiresAt: DateTimeOffset.UtcNow.AddMinutes(-5));
         var dead = await Assert.ThrowsAsync<ValetReauthRequiredException>(() => valet.GetTokenAsync(connectionId));
         Assert.True(dead.Headless);
+        Assert.Equal("invalid_grant", dead.Reason);
         Assert.Equal(connectionId, dead.ConnectionId);
         Assert.Equal(credentialId, dead.CredentialId);
         Assert.Null(dead.ConnectUrl);
