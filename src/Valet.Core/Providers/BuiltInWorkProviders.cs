@@ -137,8 +137,9 @@ internal static class BuiltInWorkProviders
             // tokens are invalidated" (https://www.nango.dev/blog/airtable-oauth-refresh-token-invalid-grant); access tokens
             // last 60 minutes, refresh tokens 60 days. GET /v0/meta/whoami → id, email (with user.email:read): from memory, not
             // checked here.
-            Id = "airtable",
-            DisplayName = "Airtable",
+            // The id "airtable" is the personal-access-token provider (BuiltInApiKeyProviders.cs); this is the OAuth integration.
+            Id = "airtable-oauth",
+            DisplayName = "Airtable (OAuth)",
             AuthorizationEndpoint = U("https://airtable.com/oauth2/v1/authorize"),
             TokenEndpoint = U("https://airtable.com/oauth2/v1/token"),
             UserInfoEndpoint = U("https://api.airtable.com/v0/meta/whoami"),

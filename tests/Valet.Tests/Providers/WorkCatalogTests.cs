@@ -7,7 +7,7 @@ public sealed class WorkCatalogTests
 {
     private static readonly string[] Ids =
     [
-        "box", "bitbucket", "todoist", "miro", "calendly", "webex", "intercom", "airtable", "clickup", "pipedrive", "codeberg", "webflow",
+        "box", "bitbucket", "todoist", "miro", "calendly", "webex", "intercom", "airtable-oauth", "clickup", "pipedrive", "codeberg", "webflow",
     ];
 
     public static TheoryData<string> WorkIds() => new(Ids);
@@ -54,7 +54,7 @@ public sealed class WorkCatalogTests
     [Theory]
     [InlineData("bitbucket")] // curl -u "client_id:secret" (developer.atlassian.com/cloud/bitbucket/oauth-2)
     [InlineData("calendly")] // "pass client_id and client_secret via Basic HTTP Authorization header"
-    [InlineData("airtable")] // "Authorization is required if your integration has a client secret"
+    [InlineData("airtable-oauth")] // "Authorization is required if your integration has a client secret"
     [InlineData("pipedrive")]
     public void BasicClients_AuthenticateWithHttpBasic(string id) =>
         Assert.Equal(TokenEndpointAuthMethod.ClientSecretBasic, BuiltInProviders.Find(id)!.TokenEndpointAuth);
@@ -96,8 +96,8 @@ public sealed class WorkCatalogTests
         Assert.Equal(",", todoist.ScopeSeparator); // ",".join(scopes) in Doist's client
         Assert.Equal(["data:read"], todoist.DefaultScopes);
 
-        Assert.Equal(" ", BuiltInProviders.Find("airtable")!.ScopeSeparator); // "a space delimited list"
-        Assert.Equal(["user.email:read"], BuiltInProviders.Find("airtable")!.DefaultScopes); // "at least one scope"; whoami's email
+        Assert.Equal(" ", BuiltInProviders.Find("airtable-oauth")!.ScopeSeparator); // "a space delimited list"
+        Assert.Equal(["user.email:read"], BuiltInProviders.Find("airtable-oauth")!.DefaultScopes); // "at least one scope"; whoami's email
 
         // Chosen on the app, not per authorization: no scope parameter is sent.
         Assert.Empty(BuiltInProviders.Find("intercom")!.DefaultScopes);

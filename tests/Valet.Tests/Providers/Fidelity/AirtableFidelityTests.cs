@@ -9,7 +9,7 @@ using Valet.Tests.Infrastructure;
 namespace Valet.Tests.Providers.Fidelity;
 
 /// <summary>
-/// A Valet server whose catalog provider <c>airtable</c> has its hosts moved onto an <see cref="AirtableFake"/> (quirks
+/// A Valet server whose catalog provider <c>airtable-oauth</c> has its hosts moved onto an <see cref="AirtableFake"/> (quirks
 /// untouched), on a fake clock so that an hour-long token can expire within a test.
 /// </summary>
 public sealed class AirtableServer : IAsyncLifetime
@@ -26,13 +26,13 @@ public sealed class AirtableServer : IAsyncLifetime
         var fake = Airtable.BaseUrl.AbsoluteUri.TrimEnd('/');
         Server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
         {
-            ["Providers:airtable:AuthorizationEndpoint"] = fake + "/oauth2/v1/authorize",
-            ["Providers:airtable:TokenEndpoint"] = fake + "/oauth2/v1/token",
-            ["Providers:airtable:UserInfoEndpoint"] = fake + "/v0/meta/whoami",
-            ["Providers:airtable:ApiBaseUrl"] = fake + "/v0",
-            ["Providers:airtable:ClientId"] = AirtableFake.ClientId,
-            ["Providers:airtable:ClientSecret"] = AirtableFake.ClientSecret,
-            ["Providers:airtable:AllowPrivateNetwork"] = "true",
+            ["Providers:airtable-oauth:AuthorizationEndpoint"] = fake + "/oauth2/v1/authorize",
+            ["Providers:airtable-oauth:TokenEndpoint"] = fake + "/oauth2/v1/token",
+            ["Providers:airtable-oauth:UserInfoEndpoint"] = fake + "/v0/meta/whoami",
+            ["Providers:airtable-oauth:ApiBaseUrl"] = fake + "/v0",
+            ["Providers:airtable-oauth:ClientId"] = AirtableFake.ClientId,
+            ["Providers:airtable-oauth:ClientSecret"] = AirtableFake.ClientSecret,
+            ["Providers:airtable-oauth:AllowPrivateNetwork"] = "true",
         }, configure: builder => builder.Services.AddSingleton<TimeProvider>(Time));
     }
 
@@ -61,7 +61,7 @@ public sealed class AirtableFidelityTests(AirtableServer fixture) : IClassFixtur
     {
         var before = Airtable.TokenRequests.Count;
 
-        var (_, connection) = await FidelityConnect.ConnectAsync(Server, "airtable");
+        var (_, connection) = await FidelityConnect.ConnectAsync(Server, "airtable-oauth");
 
         var authorize = Airtable.AuthorizeRequests.Last();
         Assert.Equal("S256", authorize["code_challenge_method"]);
@@ -83,7 +83,7 @@ public sealed class AirtableFidelityTests(AirtableServer fixture) : IClassFixtur
     [Fact]
     public async Task Refresh_ByExpiry_OnTheTokenRoute_PostsWithBasic_AndEachRefreshUsesTheRotatedToken()
     {
-        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable");
+        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable-oauth");
         using var service = Server.Client(Server.ServiceToken);
         var user = Airtable.LastUser!;
         var reusedBefore = Airtable.ReusedRefreshTokens;
@@ -116,7 +116,7 @@ public sealed class AirtableFidelityTests(AirtableServer fixture) : IClassFixtur
     [Fact]
     public async Task Refresh_AfterTheApis401_ThroughTheProxy_RetriesWithTheNewToken()
     {
-        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable");
+        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable-oauth");
         var user = Airtable.LastUser!;
         var (_, spent) = Airtable.Latest(user);
         var (_, key) = await Server.CreateKeyAsync("default", new { connection = id });
@@ -133,7 +133,7 @@ public sealed class AirtableFidelityTests(AirtableServer fixture) : IClassFixtur
     [Fact]
     public async Task DeadGrant_InvalidGrantOnRefresh_GivesReauthRequired_OnTheTokenRouteAndTheProxy()
     {
-        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable");
+        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable-oauth");
         var (_, key) = await Server.CreateKeyAsync("default", new { connection = id });
         using var agent = Server.Client(key);
         using var service = Server.Client(Server.ServiceToken);
@@ -158,7 +158,7 @@ public sealed class AirtableFidelityTests(AirtableServer fixture) : IClassFixtur
     [Fact]
     public async Task Outage_DuringTheRefresh_IsProviderUnavailableWithRetryAfter_AndTheConnectionHealsAfterwards()
     {
-        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable");
+        var (id, _) = await FidelityConnect.ConnectAsync(Server, "airtable-oauth");
         var (_, key) = await Server.CreateKeyAsync("default", new { connection = id });
         using var agent = Server.Client(key);
         using var service = Server.Client(Server.ServiceToken);
