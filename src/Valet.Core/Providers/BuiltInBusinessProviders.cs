@@ -198,19 +198,5 @@ internal static class BuiltInBusinessProviders
             Identity = new() { IdPath = "merchant.id", LoginPath = "merchant.business_name" },
             ApiBaseUrls = ["https://connect.squareup.com/v2"],
         },
-        new()
-        {
-            // Calendly, all from memory, not checked here: auth.calendly.com/oauth/authorize and /oauth/token (client secret in the
-            // body), RFC 7009 revocation at /oauth/revoke, two-hour access tokens with refresh tokens, GET https://api.calendly.com/users/me
-            // → resource.uri / resource.name / resource.email.
-            Id = "calendly",
-            DisplayName = "Calendly",
-            AuthorizationEndpoint = U("https://auth.calendly.com/oauth/authorize"),
-            TokenEndpoint = U("https://auth.calendly.com/oauth/token"),
-            RevocationEndpoint = U("https://auth.calendly.com/oauth/revoke"),
-            UserInfoEndpoint = U("https://api.calendly.com/users/me"),
-            Identity = new() { IdPath = "resource.uri", LoginPath = "resource.name", EmailPath = "resource.email" },
-            ApiBaseUrls = ["https://api.calendly.com"],
-        },
     ];
 }

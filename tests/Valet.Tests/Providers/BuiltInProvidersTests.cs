@@ -39,6 +39,16 @@ public sealed class BuiltInProvidersTests
     }
 
     [Fact]
+    public void Catalog_HasAtLeastFortyOAuthProviders_EachIdOnce()
+    {
+        // Issue 15, item 6: the built-in OAuth catalog (the work-tool and business files included), beside the API-key one.
+        var oauth = BuiltInProviders.All.Where(p => p.AuthMode == AuthMode.OAuth2).ToList();
+
+        Assert.InRange(oauth.Count, 40, int.MaxValue);
+        Assert.Equal(BuiltInProviders.All.Count, BuiltInProviders.All.Select(p => p.Id).Distinct(StringComparer.OrdinalIgnoreCase).Count());
+    }
+
+    [Fact]
     public void Quirks_AreDeclaredAsData()
     {
         var slack = BuiltInProviders.Find("slack")!;
