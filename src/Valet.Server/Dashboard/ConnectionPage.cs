@@ -60,6 +60,7 @@ internal static class ConnectionPage
             <dt>Provider</dt><dd>{E(provider?.DisplayName ?? connection.Provider)} <span class="muted mono">{E(connection.Provider)}</span></dd>
             <dt>Account</dt><dd id="account">{E(who)}{(connection.AccountEmail is { } email && email != who ? $" <span class=\"muted\">{E(email)}</span>" : string.Empty)} <span class="muted mono">{E(connection.AccountId)}</span></dd>
             <dt>Status</dt><dd id="status">{IntegrationsPage.StatusChip(connection)}{(connection.StatusReason is { } reason ? $" <span class=\"mono\">{E(reason)}</span>" : string.Empty)}</dd>
+            {(connection.Parameters is { Count: > 0 } values ? $"<dt>Parameters</dt><dd id=\"parameters\">{Join(values, v => $"<span class=\"chip\">{E(v.Key)} = {E(v.Value)}</span> ")}</dd>" : string.Empty)}
             <dt>Granted scopes</dt><dd id="scopes">{(connection.Scopes is { Count: > 0 } scopes ? Join(scopes, s => $"<span class=\"chip\">{E(s)}</span> ") : "<span class=\"muted\">unknown</span>")}</dd>
             <dt>Token expires</dt><dd>{When(connection.ExpiresAt)}</dd>
             <dt>Last refresh</dt><dd>{When(connection.LastRefreshedAt)}</dd>
