@@ -91,7 +91,11 @@ internal static class ConnectionPage
             <section class="card" aria-labelledby="h-history"><h2 id="h-history">Refresh and failure history</h2>{historyRows}</section>
             """;
         var (ok, errors) = await IntegrationsPage.OutcomeAsync(page);
-        return page.Render(who, "/", body, refused ?? errors, refused is null ? ok : null, status);
+        // An operator-made secret without an account name is the provider's one "default" account: title it by the provider.
+        var title = isStatic && connection.AccountId == OperatorConnections.DefaultAccountId && connection.AccountLogin is null
+            ? $"{provider?.DisplayName ?? connection.Provider} secret"
+            : who;
+        return page.Render(title, "/", body, refused ?? errors, refused is null ? ok : null, status);
     }
 
     /// <summary><b>Rotate secret</b>: the new secret replaces the stored one in the same row (same id, same permissions).</summary>

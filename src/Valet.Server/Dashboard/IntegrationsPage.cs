@@ -21,7 +21,12 @@ namespace Valet.Server.Dashboard;
 internal static class IntegrationsPage
 {
     /// <summary>The form a refused post came from, drawn open again (with the parameter values typed, never a secret).</summary>
-    private sealed record Retry(string Provider, IReadOnlyDictionary<string, string>? Parameters = null);
+    private sealed record Retry(string Provider, IReadOnlyList<string> Errors, IReadOnlyDictionary<string, string>? Parameters = null)
+    {
+        /// <summary>The refusal again inside the card, next to the inputs (the banner at the top may be a long scroll away).</summary>
+        public string Inline(string id) =>
+            $"<div class=\"inline-error\" id=\"{E(id)}-error\">{Join(Errors, m => $"<p>{E(m)}</p>")}</div>";
+    }
 
     public static async Task<IResult> RenderAsync(DashboardPage page) => await RenderAsync(page, null);
 
@@ -85,7 +90,7 @@ internal static class IntegrationsPage
         var canConnect = provider.HasPlatformClient || byoc is not null;
         var connect = $"""
             <form method="post" action="/integrations/connect" class="{(provider.ConnectionParameters.Count > 0 ? "connect-form" : string.Empty)}">{page.Antiforgery}<input type="hidden" name="provider" value="{E(provider.Id)}">
-            {ParameterFields(provider, retry?.Parameters)}<button type="submit" class="primary" aria-label="Connect {E(provider.DisplayName)}"{(canConnect ? string.Empty : " disabled")}>Connect</button></form>
+            {retry?.Inline("connect-" + provider.Id)}{ParameterFields(provider, retry?.Parameters)}<button type="submit" class="primary" aria-label="Connect {E(provider.DisplayName)}"{(canConnect ? string.Empty : " disabled")}>Connect</button></form>
             """;
         return $"""
             <section class="card" id="provider-{E(provider.Id)}" data-provider="{E(provider.Id)}" aria-labelledby="title-{E(provider.Id)}">
@@ -113,7 +118,7 @@ internal static class IntegrationsPage
         var form = $"""
             <details class="add-secret" id="add-{E(id)}"{(retry is null ? string.Empty : " open")}><summary class="button primary">Add secret</summary>
             <form method="post" action="/integrations/secret" aria-label="Add a {E(SecretForms.KindName(provider))} for {E(provider.DisplayName)}">{page.Antiforgery}<input type="hidden" name="provider" value="{E(id)}">
-            {SecretForms.Fields(provider, "add-" + id)}{site}
+            {retry?.Inline("add-" + id)}{SecretForms.Fields(provider, "add-" + id)}{site}
             <div class="field"><label for="add-{E(id)}-account">Account name <span class="muted">(optional)</span></label><input type="text" id="add-{E(id)}-account" name="account" autocomplete="off" spellcheck="false" aria-describedby="add-{E(id)}-account-hint">
             <small class="muted" id="add-{E(id)}-account-hint">Tells several secrets of this provider apart. The same name again replaces that one's secret.</small></div>
             <button type="submit" class="primary" id="add-{E(id)}-save">Save secret</button>
@@ -141,13 +146,13 @@ internal static class IntegrationsPage
         {
             var inputId = $"connect-{provider.Id}-{p.Name}";
             var label = p.Name.Length == 0 ? p.Name : char.ToUpperInvariant(p.Name[0]) + p.Name[1..].Replace('_', ' ').Replace('-', ' ');
-            var kind = p.Kind == ConnectionParameterKind.HostLabel ? "letters, digits and '-'" : "letters, digits and . _ ~ -";
-            var where = shown is null ? string.Empty : $" in <code>{E(shown)}</code>";
+            var kind = p.Kind == ConnectionParameterKind.HostLabel ? "Letters, digits and '-'" : "Letters, digits and . _ ~ -";
+            var where = shown is null ? "." : $" in <code>{E(shown)}</code>";
             var placeholder = "{" + p.Name + "}";
             var value = values is not null && values.TryGetValue(p.Name, out var typed) ? $" value=\"{E(typed)}\"" : string.Empty;
             return $"""
                 <div class="field"><label for="{E(inputId)}">{E(label)}</label><input type="text" id="{E(inputId)}" name="param_{E(p.Name)}"{value} required autocomplete="off" spellcheck="false" autocapitalize="off" aria-describedby="{E(inputId)}-hint">
-                <small class="muted" id="{E(inputId)}-hint">The <span class="mono">{E(placeholder)}</span>{where}: {kind}.</small></div>
+                <small class="muted" id="{E(inputId)}-hint">{kind}; it fills <span class="mono">{E(placeholder)}</span>{where}</small></div>
                 """;
         });
     }
@@ -156,7 +161,7 @@ internal static class IntegrationsPage
     {
         var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
         return $"""
-            <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>
+            <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>{(connection.Parameters is { Count: > 0 } values ? " <span class=\"muted mono\">" + E(string.Join(", ", values.Values)) + "</span>" : string.Empty)}
             {StatusChip(connection)}{(isDefault ? " <span class=\"badge\">Default</span>" : string.Empty)}</div>
             <div class="actions">
             {(StaticSecrets.IsStatic(connection)
@@ -248,7 +253,7 @@ internal static class IntegrationsPage
                 _ => $"{definition.DisplayName} cannot be connected now: it has no OAuth client, or too many connections are pending. See the card below.",
             };
             return await RenderAsync(page, [message], refused?.StatusCode ?? StatusCodes.Status422UnprocessableEntity,
-                existing is null ? new Retry(definition.Id, parameters) : null);
+                existing is null ? new Retry(definition.Id, [message], parameters) : null);
         }
 
         return Results.Redirect(started.AuthorizationUrl.AbsoluteUri);
@@ -280,8 +285,8 @@ internal static class IntegrationsPage
             page.Service<TimeProvider>(), page.Aborted);
         if (saved is not var (connection, created))
         {
-            return await RenderAsync(page, SecretForms.Messages(validation).Select(m => $"{provider.DisplayName}: {m}"), StatusCodes.Status422UnprocessableEntity,
-                new Retry(provider.Id));
+            var messages = SecretForms.Messages(validation).Select(m => $"{provider.DisplayName}: {m}").ToList();
+            return await RenderAsync(page, messages, StatusCodes.Status422UnprocessableEntity, new Retry(provider.Id, messages));
         }
 
         return DashboardPage.Done($"/connections/{U(connection.Id)}", created ? "secret_added" : "secret_replaced");

@@ -47,6 +47,7 @@ public sealed class ConnectParametersFormTests(BrowserFixture browser) : IAsyncL
         Assert.Equal(422, refused.Status);
         var error = await page.Locator("#flash-error").InnerTextAsync();
         Assert.StartsWith("Zendesk was not connected: Connection parameter 'subdomain' must be", error, StringComparison.Ordinal);
+        Assert.Equal(error, await page.Locator("#connect-zendesk-error").InnerTextAsync());
         Assert.Equal("evil.com/x", await page.Locator("#connect-zendesk-subdomain").InputValueAsync());
         Assert.DoesNotContain(navigations, n => n.Contains(ZendeskFake.Domain, StringComparison.Ordinal));
         using var admin = server.Client();

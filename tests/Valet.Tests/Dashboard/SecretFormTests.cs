@@ -74,6 +74,7 @@ public sealed class SecretFormTests(BrowserFixture browser) : IAsyncLifetime
         var id = new Uri(page.Url).AbsolutePath["/connections/".Length..];
         Assert.Contains("Secret stored", await page.Locator("#flash-ok").InnerTextAsync(), StringComparison.Ordinal);
         Assert.Contains("API key", await page.Locator("#credential").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Equal("Keyed API secret", await page.Locator("main h1").InnerTextAsync());
         Assert.Equal(0, await page.Locator("[data-reconnect]").CountAsync()); // nothing to consent to
         await DashboardKit.ScreenshotAsync(page, "connection-api-key");
         await DashboardKit.AssertAccessibleAsync(page);
@@ -129,6 +130,7 @@ public sealed class SecretFormTests(BrowserFixture browser) : IAsyncLifetime
         await page.Locator("#add-keyed-key").EvaluateAsync("e => e.removeAttribute('required')");
         await PostAddAsync(page, "keyed", 422);
         Assert.Equal("Keyed API: API key is required", await page.Locator("#flash-error").InnerTextAsync());
+        Assert.Equal("Keyed API: API key is required", await page.Locator("#add-keyed-error").InnerTextAsync()); // beside the inputs too
         Assert.True(await page.Locator("#add-keyed").EvaluateAsync<bool>("e => e.open"), "the refused form is open again");
         await page.Locator("#add-keyed-key").FillAsync(new string('k', 4097));
         await PostAddAsync(page, "keyed", 422);
