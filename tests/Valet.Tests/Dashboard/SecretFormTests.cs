@@ -137,6 +137,7 @@ public sealed class SecretFormTests(BrowserFixture browser) : IAsyncLifetime
         Assert.Equal("Keyed API: API key must be at most 4096 characters", await page.Locator("#flash-error").InnerTextAsync());
         Assert.Equal(string.Empty, await page.Locator("#add-keyed-key").InputValueAsync());
         await DashboardKit.ScreenshotAsync(page, "integrations-add-secret-refused");
+        await page.Locator("#provider-keyed").ScreenshotAsync(new() { Path = Path.Combine(DashboardKit.ScreenshotDirectory, "keyed-card-refused.png") });
         await DashboardKit.AssertAccessibleAsync(page);
 
         // A basic provider: username and password, sent as HTTP Basic; a named account is a connection of its own.
