@@ -4,6 +4,8 @@ using Valet.Core.Domain;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
+using Valet.Server.Connections;
+using Valet.Server.Http;
 using static Valet.Server.Dashboard.Html;
 
 namespace Valet.Server.Dashboard;
@@ -20,6 +22,13 @@ internal static class ConnectionPage
             return NotFound(page);
         }
 
+        return await RenderAsync(page, connection, null);
+    }
+
+    private static async Task<IResult> RenderAsync(DashboardPage page, Connection connection, IEnumerable<string>? refused,
+        int status = StatusCodes.Status200OK)
+    {
+
         var provider = page.Service<IProviderCatalog>().Find(connection.Provider);
         var targets = await TargetsAsync(page, connection);
         var (history, _) = await AuditQuery.PageAsync(page.Service<IAuditStore>(), page.Org.Id, null, HistoryLength,
@@ -32,12 +41,26 @@ internal static class ConnectionPage
             : lastFailure is null ? "<span class=\"muted\">none</span>"
             : $"<span class=\"mono\">{E(lastFailure.Detail)}</span> <span class=\"muted\">on {When(lastFailure.At)}, before the last reconnect</span>";
         var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
+        var isStatic = StaticSecrets.IsStatic(connection);
+        var kind = connection.TokenType == StaticSecrets.BasicType ? "username and password" : "API key";
 
-        var facts = $"""
+        var facts = isStatic ? $"""
+            <dl class="facts">
+            <dt>Provider</dt><dd>{E(provider?.DisplayName ?? connection.Provider)} <span class="muted mono">{E(connection.Provider)}</span></dd>
+            <dt>Account</dt><dd id="account">{E(who)} <span class="muted mono">{E(connection.AccountId)}</span></dd>
+            <dt>Status</dt><dd id="status">{IntegrationsPage.StatusChip(connection)}</dd>
+            <dt>Credential</dt><dd id="credential">{(connection.TokenType == StaticSecrets.BasicType ? "Username and password (HTTP Basic)" : "API key")} <span class="muted">— write-only, never shown</span></dd>
+            {(connection.ApiBaseUrl is { } site ? $"<dt>Site</dt><dd class=\"mono\">{E(site)}</dd>" : string.Empty)}
+            <dt>Expires</dt><dd>never <span class="muted">(rotate it here when it changes at the provider)</span></dd>
+            <dt>Last changed</dt><dd>{When(connection.UpdatedAt)}</dd>
+            <dt>Added</dt><dd>{When(connection.CreatedAt)}</dd>
+            </dl>
+            """ : $"""
             <dl class="facts">
             <dt>Provider</dt><dd>{E(provider?.DisplayName ?? connection.Provider)} <span class="muted mono">{E(connection.Provider)}</span></dd>
             <dt>Account</dt><dd id="account">{E(who)}{(connection.AccountEmail is { } email && email != who ? $" <span class=\"muted\">{E(email)}</span>" : string.Empty)} <span class="muted mono">{E(connection.AccountId)}</span></dd>
             <dt>Status</dt><dd id="status">{IntegrationsPage.StatusChip(connection)}{(connection.StatusReason is { } reason ? $" <span class=\"mono\">{E(reason)}</span>" : string.Empty)}</dd>
+            {(connection.Parameters is { Count: > 0 } values ? $"<dt>Parameters</dt><dd id=\"parameters\">{Join(values, v => $"<span class=\"chip\">{E(v.Key)} = {E(v.Value)}</span> ")}</dd>" : string.Empty)}
             <dt>Granted scopes</dt><dd id="scopes">{(connection.Scopes is { Count: > 0 } scopes ? Join(scopes, s => $"<span class=\"chip\">{E(s)}</span> ") : "<span class=\"muted\">unknown</span>")}</dd>
             <dt>Token expires</dt><dd>{When(connection.ExpiresAt)}</dd>
             <dt>Last refresh</dt><dd>{When(connection.LastRefreshedAt)}</dd>
@@ -61,13 +84,51 @@ internal static class ConnectionPage
         var body = $"""
             <p class="lead"><a href="/">Integrations</a> › {E(provider?.DisplayName ?? connection.Provider)}</p>
             <section class="card" aria-labelledby="h-facts"><div class="card-head"><h2 id="h-facts">Connection</h2>
-            <div class="actions">{IntegrationsPage.ReconnectForm(page, connection, $"Reconnect {who}", onDetailPage: true)}
+            <div class="actions">{(isStatic ? string.Empty : IntegrationsPage.ReconnectForm(page, connection, $"Reconnect {who}", onDetailPage: true))}
             <a class="button danger" href="/connections/{U(connection.Id)}/disconnect">Disconnect</a></div></div>{facts}</section>
+            {(isStatic && provider is not null ? RotateCard(page, connection, provider, kind) : string.Empty)}
             <section class="card" aria-labelledby="h-targets"><h2 id="h-targets">Targets</h2>{targetRows}</section>
             <section class="card" aria-labelledby="h-history"><h2 id="h-history">Refresh and failure history</h2>{historyRows}</section>
             """;
         var (ok, errors) = await IntegrationsPage.OutcomeAsync(page);
-        return page.Render(who, "/", body, errors, ok);
+        // An operator-made secret without an account name is the provider's one "default" account: title it by the provider.
+        var title = isStatic && connection.AccountId == OperatorConnections.DefaultAccountId && connection.AccountLogin is null
+            ? $"{provider?.DisplayName ?? connection.Provider} secret"
+            : who;
+        return page.Render(title, "/", body, refused ?? errors, refused is null ? ok : null, status);
+    }
+
+    /// <summary><b>Rotate secret</b>: the new secret replaces the stored one in the same row (same id, same permissions).</summary>
+    private static string RotateCard(DashboardPage page, Connection connection, ProviderDefinition provider, string kind) => $"""
+        <section class="card" id="rotate" aria-labelledby="h-rotate"><h2 id="h-rotate">Rotate secret</h2>
+        <p class="muted">Replaces the stored {E(kind)} in place: the connection keeps its id, so keys allowed to use it keep working. The current secret is never shown.</p>
+        <form method="post" action="/connections/{U(connection.Id)}/secret" class="narrow-form">{page.Antiforgery}
+        {SecretForms.Fields(provider, "rotate")}
+        <button type="submit" class="primary" id="rotate-secret">Replace secret</button></form></section>
+        """;
+
+    /// <summary>Through the API's rule (<see cref="OperatorConnections.RotateAsync"/>): the same checks, the same row, audited as <c>rotate</c>.</summary>
+    public static async Task<IResult> RotateAsync(DashboardPage page, IFormCollection form)
+    {
+        if (await FindAsync(page) is not { } connection)
+        {
+            return NotFound(page);
+        }
+
+        var catalog = page.Service<IProviderCatalog>();
+        var validation = new Validation();
+        var (apiKey, username, password) = catalog.Find(connection.Provider) is { } provider
+            ? SecretForms.Read(provider, form)
+            : (null, null, null);
+        var stored = await OperatorConnections.RotateAsync(connection, new RotateSecretRequest(apiKey, username, password), validation, catalog,
+            page.Service<ConnectionRegistry>(), page.Aborted);
+        if (stored is null)
+        {
+            return await RenderAsync(page, connection, SecretForms.Messages(validation).Select(m => "Not rotated: " + m),
+                StatusCodes.Status422UnprocessableEntity);
+        }
+
+        return DashboardPage.Done($"/connections/{U(stored.Id)}", "secret_rotated");
     }
 
     public static async Task<IResult> ConfirmDisconnectAsync(DashboardPage page)

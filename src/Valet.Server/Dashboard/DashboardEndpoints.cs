@@ -52,9 +52,11 @@ internal static class DashboardEndpoints
 
         group.MapGet("/", Get(IntegrationsPage.RenderAsync));
         group.MapPost("/integrations/connect", Post(IntegrationsPage.ConnectAsync));
+        group.MapPost("/integrations/secret", Post(IntegrationsPage.AddSecretAsync));
         group.MapGet("/connections/{id}", Get(ConnectionPage.RenderAsync));
         group.MapGet("/connections/{id}/disconnect", Get(ConnectionPage.ConfirmDisconnectAsync));
         group.MapPost("/connections/{id}/disconnect", Post(ConnectionPage.DisconnectAsync));
+        group.MapPost("/connections/{id}/secret", Post(ConnectionPage.RotateAsync));
         group.MapGet("/keys", Get(KeysPage.RenderAsync));
         group.MapPost("/keys", Post(KeysPage.CreateAsync));
         group.MapPost("/keys/{id}/revoke", Post(KeysPage.RevokeAsync));

@@ -153,6 +153,9 @@ internal static class DoneMessages
         "credential_added" => "Client registered. Its secret is stored encrypted and never shown again.",
         "default_saved" => "Default connection saved.",
         "org_switched" => "Switched org.",
+        "secret_added" => "Secret stored. It is encrypted and never shown again; agents with access use it through the proxy.",
+        "secret_replaced" => "Secret replaced: this account already had one, and it now holds the new one (same connection).",
+        "secret_rotated" => "Secret rotated: the connection keeps its id and sends the new secret from now on.",
         _ => null,
     };
 }

@@ -25,13 +25,55 @@ internal sealed class DashboardSecurity(IProviderCatalog catalog)
         headers["X-Frame-Options"] = "DENY";
     }
 
+    /// <summary>
+    /// Every origin a Connect may be redirected to: each provider's authorization origin, and for a provider whose
+    /// authorization URL is a template over a host label (<c>https://{subdomain}.zendesk.com/…</c>) the wildcard source
+    /// <c>https://*.zendesk.com</c> — the template's fixed domain, which is all a connection's value can change
+    /// (ConnectionParameters allows a host placeholder only as whole labels left of at least two fixed ones). Without it
+    /// the browser blocks the redirect to the bound host.
+    /// </summary>
+    public static IEnumerable<string> AuthorizationOrigins(IProviderCatalog catalog) => catalog.All
+        .SelectMany(p => new[] { p.AuthorizationEndpoint?.GetLeftPart(UriPartial.Authority), TemplateSource(p.UrlTemplates?.AuthorizationEndpoint) })
+        .OfType<string>()
+        .Distinct(StringComparer.OrdinalIgnoreCase)
+        .Order(StringComparer.Ordinal);
+
+    /// <summary>A URL template's scheme and authority, placeholders kept (<c>https://{subdomain}.zendesk.com</c>); null when not absolute.</summary>
+    public static string? TemplateAuthority(string template)
+    {
+        var start = template.IndexOf("://", StringComparison.Ordinal);
+        if (start <= 0)
+        {
+            return null;
+        }
+
+        var rest = template[(start + 3)..];
+        var end = rest.IndexOfAny(['/', '?', '#']);
+        return template[..(start + 3)] + (end < 0 ? rest : rest[..end]);
+    }
+
+    /// <summary>The CSP source of a template's origin: the labels up to the last placeholder become <c>*</c>.</summary>
+    internal static string? TemplateSource(string? template)
+    {
+        if (template is null || TemplateAuthority(template) is not { } authority)
+        {
+            return null;
+        }
+
+        var scheme = authority.IndexOf("://", StringComparison.Ordinal) + 3;
+        var last = authority.LastIndexOf('}');
+        if (last < scheme)
+        {
+            return authority; // placeholders only in the path: the host is fixed
+        }
+
+        var fixedPart = authority[(last + 1)..];
+        return fixedPart.StartsWith('.') && !fixedPart.Contains('{', StringComparison.Ordinal) ? authority[..scheme] + "*" + fixedPart : null;
+    }
+
     private string Build()
     {
-        var origins = catalog.All
-            .Select(p => p.AuthorizationEndpoint?.GetLeftPart(UriPartial.Authority))
-            .OfType<string>()
-            .Distinct(StringComparer.OrdinalIgnoreCase)
-            .Order(StringComparer.Ordinal);
+        var origins = AuthorizationOrigins(catalog);
         return "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; " +
             $"form-action 'self' {string.Join(' ', origins)}; frame-ancestors 'none'; base-uri 'none'";
     }

@@ -1,20 +1,37 @@
 using Microsoft.AspNetCore.Http;
+using Valet.Core.Connections;
 using Valet.Core.Domain;
+using Valet.Core.OAuth;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
+using Valet.Server.Connections;
 using Valet.Server.Flows;
 using Valet.Server.Hosting;
+using Valet.Server.Http;
 using static Valet.Server.Dashboard.Html;
 
 namespace Valet.Server.Dashboard;
 
-/// <summary><c>/</c>: every provider, whether it has a client, its connections, and Connect / Reconnect / Disconnect.</summary>
+/// <summary>
+/// <c>/</c>: every provider, whether it has a client, its connections, and Connect / Reconnect / Disconnect; for an
+/// <c>api_key</c> or <c>basic</c> provider <b>Add secret</b> instead of Connect, and for a provider with connection
+/// parameters (a Zendesk subdomain) one labelled input per parameter in its Connect form.
+/// </summary>
 internal static class IntegrationsPage
 {
+    /// <summary>The form a refused post came from, drawn open again (with the parameter values typed, never a secret).</summary>
+    private sealed record Retry(string Provider, IReadOnlyList<string> Errors, IReadOnlyDictionary<string, string>? Parameters = null)
+    {
+        /// <summary>The refusal again inside the card, next to the inputs (the banner at the top may be a long scroll away).</summary>
+        public string Inline(string id) =>
+            $"<div class=\"inline-error\" id=\"{E(id)}-error\">{Join(Errors, m => $"<p>{E(m)}</p>")}</div>";
+    }
+
     public static async Task<IResult> RenderAsync(DashboardPage page) => await RenderAsync(page, null);
 
-    private static async Task<IResult> RenderAsync(DashboardPage page, IEnumerable<string>? errors, int status = StatusCodes.Status200OK)
+    private static async Task<IResult> RenderAsync(DashboardPage page, IEnumerable<string>? errors, int status = StatusCodes.Status200OK,
+        Retry? retry = null)
     {
         var org = page.Org.Id;
         var connections = new List<Connection>();
@@ -32,26 +49,32 @@ internal static class IntegrationsPage
         var (ok, outcomeErrors) = await OutcomeAsync(page);
         // Providers that can be used (a client, or accounts already connected) first; the rest after, alphabetically.
         var providers = page.Service<IProviderCatalog>().All
-            .OrderBy(p => p.HasPlatformClient || credentials.Any(c => c.Provider == p.Id) || connections.Any(c => c.Provider == p.Id) ? 0 : 1)
+            .OrderBy(p => p.HasPlatformClient || AuthModes.IsStatic(p.AuthMode) || credentials.Any(c => c.Provider == p.Id) || connections.Any(c => c.Provider == p.Id) ? 0 : 1)
             .ThenBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase);
         var cards = new List<string>();
         foreach (var provider in providers)
         {
             var mine = connections.Where(c => c.Provider == provider.Id).OrderBy(c => c.CreatedAt).ToList();
             var defaultId = mine.Count > 1 ? await page.Service<IOrgStore>().FindDefaultConnectionAsync(org, provider.Id, page.Aborted) : null;
-            cards.Add(Card(page, provider, mine, credentials.Where(c => c.Provider == provider.Id).ToList(), defaultId));
+            cards.Add(Card(page, provider, mine, credentials.Where(c => c.Provider == provider.Id).ToList(), defaultId,
+                retry?.Provider == provider.Id ? retry : null));
         }
 
         var body = $"""
-            <p class="lead">Providers your agents can use, and the accounts connected to each. Connecting sends you to the provider to consent.</p>
+            <p class="lead">Providers your agents can use, and the accounts connected to each. Connecting sends you to the provider to consent; an API-key provider takes its secret here.</p>
             <div class="grid">{string.Concat(cards)}</div>
             """;
         return page.Render("Integrations", "/", body, errors ?? outcomeErrors, ok, status);
     }
 
     private static string Card(DashboardPage page, ProviderDefinition provider, List<Connection> connections, List<Credential> credentials,
-        string? defaultId)
+        string? defaultId, Retry? retry)
     {
+        if (AuthModes.IsStatic(provider.AuthMode))
+        {
+            return StaticCard(page, provider, connections, defaultId, retry);
+        }
+
         var byoc = credentials.OrderByDescending(c => c.CreatedAt).FirstOrDefault();
         var upper = provider.Id.ToUpperInvariant();
         var client = provider.HasPlatformClient ? "<span class=\"chip ok\">Client configured</span>"
@@ -66,8 +89,8 @@ internal static class IntegrationsPage
             : "<ul class=\"rows\">" + Join(connections, c => Row(page, c, connections.Count > 1 && c.Id == defaultId)) + "</ul>";
         var canConnect = provider.HasPlatformClient || byoc is not null;
         var connect = $"""
-            <form method="post" action="/integrations/connect">{page.Antiforgery}<input type="hidden" name="provider" value="{E(provider.Id)}">
-            <button type="submit" class="primary" aria-label="Connect {E(provider.DisplayName)}"{(canConnect ? string.Empty : " disabled")}>Connect</button></form>
+            <form method="post" action="/integrations/connect" class="{(provider.ConnectionParameters.Count > 0 ? "connect-form" : string.Empty)}">{page.Antiforgery}<input type="hidden" name="provider" value="{E(provider.Id)}">
+            {retry?.Inline("connect-" + provider.Id)}{ParameterFields(provider, retry?.Parameters)}<button type="submit" class="primary" aria-label="Connect {E(provider.DisplayName)}"{(canConnect ? string.Empty : " disabled")}>Connect</button></form>
             """;
         return $"""
             <section class="card" id="provider-{E(provider.Id)}" data-provider="{E(provider.Id)}" aria-labelledby="title-{E(provider.Id)}">
@@ -77,14 +100,73 @@ internal static class IntegrationsPage
             """;
     }
 
+    /// <summary>
+    /// An <c>api_key</c> or <c>basic</c> provider: no OAuth client and no consent, an operator gives the secret (SPEC §13).
+    /// <b>Add secret</b> is a disclosure holding the form, open again after a refused post.
+    /// </summary>
+    private static string StaticCard(DashboardPage page, ProviderDefinition provider, List<Connection> connections, string? defaultId, Retry? retry)
+    {
+        var id = provider.Id;
+        var rows = connections.Count == 0
+            ? "<p class=\"empty\">No secret stored.</p>"
+            : "<ul class=\"rows\">" + Join(connections, c => Row(page, c, connections.Count > 1 && c.Id == defaultId)) + "</ul>";
+        // Jira and Confluence have no API host of their own: each connection names its site.
+        var site = provider.ApiBaseUrls.Count > 0 ? string.Empty : $"""
+            <div class="field"><label for="add-{E(id)}-site">Site</label><input type="url" id="add-{E(id)}-site" name="api_base_url" required autocomplete="off" spellcheck="false"
+            placeholder="https://your-site{E(provider.InstanceUrlHostSuffixes.Count > 0 ? provider.InstanceUrlHostSuffixes[0] : string.Empty)}"></div>
+            """;
+        var form = $"""
+            <details class="add-secret" id="add-{E(id)}"{(retry is null ? string.Empty : " open")}><summary class="button primary">Add secret</summary>
+            <form method="post" action="/integrations/secret" aria-label="Add a {E(SecretForms.KindName(provider))} for {E(provider.DisplayName)}">{page.Antiforgery}<input type="hidden" name="provider" value="{E(id)}">
+            {retry?.Inline("add-" + id)}{SecretForms.Fields(provider, "add-" + id)}{site}
+            <div class="field"><label for="add-{E(id)}-account">Account name <span class="muted">(optional)</span></label><input type="text" id="add-{E(id)}-account" name="account" autocomplete="off" spellcheck="false" aria-describedby="add-{E(id)}-account-hint">
+            <small class="muted" id="add-{E(id)}-account-hint">Tells several secrets of this provider apart. The same name again replaces that one's secret.</small></div>
+            <button type="submit" class="primary" id="add-{E(id)}-save">Save secret</button>
+            <p class="muted hint">Stored encrypted and never shown again; agents use it through the proxy.</p></form></details>
+            """;
+        return $"""
+            <section class="card" id="provider-{E(id)}" data-provider="{E(id)}" aria-labelledby="title-{E(id)}">
+            <div class="card-head"><h2 id="title-{E(id)}">{E(provider.DisplayName)}</h2><span class="chip ok">{(provider.AuthMode == AuthMode.Basic ? "Username and password" : "API key")}</span></div>
+            <p class="muted mono">{E(id)}</p>{rows}
+            <div class="card-foot">{form}</div></section>
+            """;
+    }
+
+    /// <summary>One labelled input per connection parameter (a Zendesk subdomain), with where the value goes in the provider's URL.</summary>
+    private static string ParameterFields(ProviderDefinition provider, IReadOnlyDictionary<string, string>? values)
+    {
+        if (provider.ConnectionParameters.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        var template = provider.UrlTemplates?.AuthorizationEndpoint ?? (provider.UrlTemplates?.ApiBaseUrls is { Count: > 0 } bases ? bases[0] : null);
+        var shown = template is null ? null : DashboardSecurity.TemplateAuthority(template);
+        return Join(provider.ConnectionParameters, p =>
+        {
+            var inputId = $"connect-{provider.Id}-{p.Name}";
+            var label = p.Name.Length == 0 ? p.Name : char.ToUpperInvariant(p.Name[0]) + p.Name[1..].Replace('_', ' ').Replace('-', ' ');
+            var kind = p.Kind == ConnectionParameterKind.HostLabel ? "Letters, digits and '-'" : "Letters, digits and . _ ~ -";
+            var where = shown is null ? "." : $" in <code>{E(shown)}</code>";
+            var placeholder = "{" + p.Name + "}";
+            var value = values is not null && values.TryGetValue(p.Name, out var typed) ? $" value=\"{E(typed)}\"" : string.Empty;
+            return $"""
+                <div class="field"><label for="{E(inputId)}">{E(label)}</label><input type="text" id="{E(inputId)}" name="param_{E(p.Name)}"{value} required autocomplete="off" spellcheck="false" autocapitalize="off" aria-describedby="{E(inputId)}-hint">
+                <small class="muted" id="{E(inputId)}-hint">{kind}; it fills <span class="mono">{E(placeholder)}</span>{where}</small></div>
+                """;
+        });
+    }
+
     private static string Row(DashboardPage page, Connection connection, bool isDefault)
     {
         var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
         return $"""
-            <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>
+            <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>{(connection.Parameters is { Count: > 0 } values ? " <span class=\"muted mono\">" + E(string.Join(", ", values.Values)) + "</span>" : string.Empty)}
             {StatusChip(connection)}{(isDefault ? " <span class=\"badge\">Default</span>" : string.Empty)}</div>
             <div class="actions">
-            {ReconnectForm(page, connection, $"Reconnect {who}")}
+            {(StaticSecrets.IsStatic(connection)
+                ? $"<a class=\"button\" href=\"/connections/{U(connection.Id)}#rotate\" aria-label=\"Rotate the secret of {E(who)}\">Rotate secret</a>"
+                : ReconnectForm(page, connection, $"Reconnect {who}"))}
             <a class="button danger" href="/connections/{U(connection.Id)}/disconnect" aria-label="Disconnect {E(who)}">Disconnect</a></div></li>
             """;
     }
@@ -126,6 +208,14 @@ internal static class IntegrationsPage
             return await RenderAsync(page, [$"Unknown provider '{provider}'."], StatusCodes.Status422UnprocessableEntity);
         }
 
+        // A templated provider's values (a Zendesk subdomain): a reconnect reuses the connection's own; a new connection takes
+        // what the form's labelled inputs hold. The flow engine checks them (ConnectionParameters), as for the API.
+        var parameters = existing?.Parameters;
+        if (existing is null && definition.ConnectionParameters.Count > 0)
+        {
+            parameters = definition.ConnectionParameters.ToDictionary(p => p.Name, p => form["param_" + p.Name].ToString(), StringComparer.Ordinal);
+        }
+
         // A reconnect keeps the connection's own client; a new connection without a platform client uses the org's newest
         // client for the provider.
         var credentialId = existing?.CredentialId;
@@ -151,15 +241,55 @@ internal static class IntegrationsPage
         var back = existing is null ? "/"
             : form["back"] == "connection" ? $"/connections/{U(existing.Id)}?reconnect={U(existing.Id)}"
             : $"/?reconnect={U(existing.Id)}";
-        var (started, _) = await page.Service<ConnectStarter>().StartAsync(page.Org.Id, definition.Id, scopes, credentialId, CallbackTransport.Gateway,
-            page.Service<PublicBaseUrl>().For(back), page.Aborted);
+        var (started, problem) = await page.Service<ConnectStarter>().StartAsync(page.Org.Id, definition.Id, scopes, credentialId, CallbackTransport.Gateway,
+            page.Service<PublicBaseUrl>().For(back), parameters, page.Aborted);
         if (started is null)
         {
-            return await RenderAsync(page, [$"{definition.DisplayName} cannot be connected now: it has no OAuth client, or too many connections are pending. See the card below."],
-                StatusCodes.Status422UnprocessableEntity);
+            // The API's refusal, in its words: a bad parameter names the parameter and what it must be (never the value).
+            var refused = problem as ProblemResult;
+            var message = refused?.Code switch
+            {
+                "invalid_parameters" or "not_connectable" => $"{definition.DisplayName} was not connected: {Detail(refused)}",
+                _ => $"{definition.DisplayName} cannot be connected now: it has no OAuth client, or too many connections are pending. See the card below.",
+            };
+            return await RenderAsync(page, [message], refused?.StatusCode ?? StatusCodes.Status422UnprocessableEntity,
+                existing is null ? new Retry(definition.Id, [message], parameters) : null);
         }
 
         return Results.Redirect(started.AuthorizationUrl.AbsoluteUri);
+    }
+
+    private static string Detail(ProblemResult? problem) =>
+        problem?.Value is IReadOnlyDictionary<string, object?> body && body.TryGetValue("detail", out var detail) && detail is string text ? text : "the request was refused.";
+
+    /// <summary>
+    /// <b>Add secret</b>: an <c>api_key</c> or <c>basic</c> connection through the API's rule (<see cref="OperatorConnections.CreateAsync"/>),
+    /// so the same validation, the same in-place replacement for an account that exists, the same audit. The secret goes
+    /// nowhere but the store: the answer is a redirect naming the connection, or this page with the problems in words.
+    /// </summary>
+    public static async Task<IResult> AddSecretAsync(DashboardPage page, IFormCollection form)
+    {
+        var catalog = page.Service<IProviderCatalog>();
+        var provider = catalog.Find(form["provider"].ToString());
+        if (provider is null || !AuthModes.IsStatic(provider.AuthMode))
+        {
+            return await RenderAsync(page, ["That provider does not take a secret here: connect it with its Connect button."], StatusCodes.Status422UnprocessableEntity);
+        }
+
+        var (apiKey, username, password) = SecretForms.Read(provider, form);
+        var account = form["account"].ToString() is { Length: > 0 } name && !string.IsNullOrWhiteSpace(name) ? new ImportAccount(name.Trim(), name.Trim(), null) : null;
+        var site = form["api_base_url"].ToString() is { Length: > 0 } url ? url : null;
+        var validation = new Validation();
+        var saved = await OperatorConnections.CreateAsync(page.Org.Id, new CreateConnectionRequest(provider.Id, account, apiKey, username, password, null, null, site),
+            validation, catalog, page.Service<ICredentialStore>(), page.Service<ConnectionRegistry>(), page.Service<ClientResolver>(),
+            page.Service<TimeProvider>(), page.Aborted);
+        if (saved is not var (connection, created))
+        {
+            var messages = SecretForms.Messages(validation).Select(m => $"{provider.DisplayName}: {m}").ToList();
+            return await RenderAsync(page, messages, StatusCodes.Status422UnprocessableEntity, new Retry(provider.Id, messages));
+        }
+
+        return DashboardPage.Done($"/connections/{U(connection.Id)}", created ? "secret_added" : "secret_replaced");
     }
 
     /// <summary>

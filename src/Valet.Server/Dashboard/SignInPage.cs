@@ -25,9 +25,7 @@ internal static class SignInPage
         // Both forms post to Valet, which may redirect to a provider: "Sign in with" to its own, and the token form, when it
         // returns to an envelope's connect link, to the flow's provider. Browsers apply form-action to those redirects, so
         // every provider's authorization origin is listed (as on the dashboard's pages).
-        PlainPage.ApplySecurityHeaders(response, catalog.All
-            .Select(p => p.AuthorizationEndpoint?.GetLeftPart(UriPartial.Authority)).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase)
-            .Order(StringComparer.Ordinal));
+        PlainPage.ApplySecurityHeaders(response, DashboardSecurity.AuthorizationOrigins(catalog));
         var tokens = services.GetRequiredService<IAntiforgery>().GetAndStoreTokens(context);
         var af = $"<input type=\"hidden\" name=\"{E(tokens.FormFieldName)}\" value=\"{E(tokens.RequestToken)}\">";
         var orgValue = string.IsNullOrWhiteSpace(org) || org.Length > 64 ? Org.DefaultId : org.Trim();

@@ -55,7 +55,7 @@ internal static class DashboardKit
     {
         await page.GotoAsync(new Uri(server.BaseUrl, path).ToString());
         Assert.Contains("/signin", page.Url, StringComparison.Ordinal);
-        Assert.Equal(path, await page.Locator("input[name=return]").InputValueAsync());
+        Assert.Equal(path, await page.Locator("#signin-form input[name=return]").InputValueAsync());
         await page.Locator("input[name=token]").FillAsync(ValetTestServer.AdminToken);
         await page.Locator("#signin").ClickAsync();
 
