@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -30,6 +31,7 @@ internal static class McpEndpoints
         services.TryAddSingleton<McpSessionIds>(); // on the Data Protection key ring every node shares (AddValetSessions)
         services.TryAddSingleton<McpProxyCall>();
         services.TryAddSingleton<McpTools>();
+        services.TryAddSingleton<McpDirectCalls>();
         services.AddMcpServer(options =>
             {
                 // Runs on every request (the stateless transport builds a server per request): nothing computed here.
@@ -47,6 +49,7 @@ internal static class McpEndpoints
     public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes)
     {
         var sessions = routes.ServiceProvider.GetRequiredService<McpSessionIds>();
+        var direct = routes.ServiceProvider.GetRequiredService<McpDirectCalls>();
 
         // MCP (JSON-RPC over Streamable HTTP) is described by its own tools/list, not by the REST document (docs/mcp.md).
         var mcp = routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new ExcludeFromDescriptionAttribute());
@@ -55,7 +58,8 @@ internal static class McpEndpoints
         mcp.Add(endpoint =>
         {
             var sdk = endpoint.RequestDelegate ?? throw new InvalidOperationException("The MCP endpoint has no request delegate.");
-            endpoint.RequestDelegate = context => sessions.InvokeAsync(context, sdk);
+            RequestDelegate declared = context => direct.InvokeAsync(context, sdk); // the hot tool calls, without a per-request server
+            endpoint.RequestDelegate = context => sessions.InvokeAsync(context, declared);
         });
         return mcp;
     }

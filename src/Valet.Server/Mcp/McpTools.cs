@@ -85,27 +85,41 @@ internal sealed class McpTools(
         ];
     }
 
-    public async ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    /// <summary>Tools that never talk to the client mid-call, so <see cref="McpDirectCalls"/> may answer them without a server object.</summary>
+    public static bool AnswersWithoutServer(string? name) => name is "call_api" or "list_connections" or "connect_account";
+
+    public ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {
         var context = http.HttpContext ?? throw new InvalidOperationException("MCP tool called outside an HTTP request.");
-        if (context.User is not ApiKeyPrincipal agent)
-        {
-            return McpRecovery.Failure("The MCP endpoint is for agent API keys.");
-        }
 
         // URL elicitation as declared on this request (2026-07-28 and later: _meta of every request), else at initialize
         // (earlier revisions; the stateless server reads it back from the session id, McpSessionIds).
         var urlElicitation = request.Server.ClientCapabilities?.Elicitation?.Url is not null
             || context.Features.Get<McpClientDeclaration>() is { UrlElicitation: true };
+        return CallAsync(context, request.Params?.Name, request.Params?.Arguments, urlElicitation, request.Server, cancellationToken);
+    }
+
+    /// <summary>
+    /// One tool call. <paramref name="server"/> is the SDK's per-request server, for <c>wait_for_connection</c>'s completion
+    /// notification; null when <see cref="McpDirectCalls"/> answers (only tools of <see cref="AnswersWithoutServer"/>).
+    /// </summary>
+    public async ValueTask<CallToolResult> CallAsync(HttpContext context, string? name, IDictionary<string, JsonElement>? arguments,
+        bool urlElicitation, McpServer? server, CancellationToken cancellationToken)
+    {
+        if (context.User is not ApiKeyPrincipal agent)
+        {
+            return McpRecovery.Failure("The MCP endpoint is for agent API keys.");
+        }
+
         var recovery = new McpRecovery(urlElicitation, Json);
-        var arguments = request.Params?.Arguments;
-        return request.Params?.Name switch
+        return name switch
         {
             "list_connections" => recovery.Success(await BootstrapEndpoints.BuildAsync(agent.Key, access, envelopes, cancellationToken)),
             "call_api" => await CallApiAsync(context, agent.Key, Read<CallApiInput>(arguments), recovery, cancellationToken),
             "connect_account" => await ConnectAsync(agent.Key, Read<ConnectAccountInput>(arguments), recovery, cancellationToken),
-            "wait_for_connection" => await WaitAsync(request.Server, agent.Key, Read<WaitForConnectionInput>(arguments), recovery, cancellationToken),
-            var name => throw new McpProtocolException($"Unknown tool '{name}'.", McpErrorCode.InvalidParams),
+            "wait_for_connection" when server is not null =>
+                await WaitAsync(server, agent.Key, Read<WaitForConnectionInput>(arguments), recovery, cancellationToken),
+            _ => throw new McpProtocolException($"Unknown tool '{name}'.", McpErrorCode.InvalidParams),
         };
     }
 
