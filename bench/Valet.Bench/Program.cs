@@ -25,6 +25,7 @@ internal static class Program
                                               valet serve nodes on PostgreSQL under steady mixed load (docs/soak.md)
           scale [--orgs N] [--seconds N] [--rounds N] [--idp-latency MS] [--only token,memory,refresh,explain]
                                               1M connections on PostgreSQL: token route vs 1k, cache memory, refresher, EXPLAIN (docs/scale.md)
+          audit [--rows N]                    what one audit row (one per proxied call) costs PostgreSQL, wall and CPU (docs/performance.md)
         """;
 
     public static async Task<int> Main(string[] args)
@@ -56,6 +57,8 @@ internal static class Program
                 return await Soak.SoakBench.RunAsync(rest);
             case "scale":
                 return await ScaleBench.RunAsync(rest);
+            case "audit":
+                return await AuditBench.RunAsync(rest);
             default:
                 await Console.Error.WriteLineAsync(Usage);
                 return name == "help" ? 0 : 2;

@@ -1,5 +1,7 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
+using NpgsqlTypes;
 using SQLitePCL;
 using Valet.Core.Domain;
 using Valet.Core.Stores;
@@ -16,7 +18,7 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
     }
 
     /// <summary>
-    /// A batch from the audit writer (or one event from elsewhere). PostgreSQL: one round trip (<see cref="DbBatch"/>). SQLite: one transaction, one
+    /// A batch from the audit writer (or one event from elsewhere). PostgreSQL: one binary <c>COPY</c> (<see cref="CopyAsync"/>). SQLite: one transaction, one
     /// statement re-bound per event, committed with <c>synchronous = NORMAL</c>. In WAL mode that keeps the database
     /// consistent and skips the fsync per commit; a power loss may drop the last batches, as a crash drops the writer's
     /// in-memory queue anyway (docs/proxy.md, Audit). Token writes keep the default FULL.
@@ -32,22 +34,7 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
         await using var connection = await Db.OpenAsync(cancellationToken);
         if (Db.IsPostgres)
         {
-            await using var batch = connection.CreateBatch();
-            foreach (var auditEvent in auditEvents)
-            {
-                var command = batch.CreateBatchCommand();
-                command.CommandText = PositionalInsertSql;
-                foreach (var value in Values(auditEvent))
-                {
-                    var parameter = command.CreateParameter();
-                    parameter.Value = value;
-                    command.Parameters.Add(parameter);
-                }
-
-                batch.BatchCommands.Add(command);
-            }
-
-            await batch.ExecuteNonQueryAsync(cancellationToken);
+            await CopyAsync((NpgsqlConnection)connection, auditEvents, cancellationToken);
             return;
         }
 
@@ -64,6 +51,47 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
             await SetSynchronousAsync(connection, "FULL", CancellationToken.None);
         }
     }
+
+    /// <summary>
+    /// PostgreSQL's bulk path: <c>COPY … FROM STDIN (FORMAT BINARY)</c>, one statement for the whole batch, atomic like the
+    /// batch it replaced. The earlier <see cref="DbBatch"/> of one INSERT per event cost PostgreSQL about 76 µs of CPU per
+    /// row (each statement parsed, planned and run on its own); COPY costs a fraction of that (<c>bench -- audit</c>,
+    /// docs/performance.md), and every proxied call writes one row. Columns are typed as the table declares them
+    /// (0001_initial.sql): text, integer, bigint, timestamptz.
+    /// </summary>
+    private async Task CopyAsync(NpgsqlConnection connection, IReadOnlyList<AuditEvent> auditEvents, CancellationToken cancellationToken)
+    {
+        await using var copy = await connection.BeginBinaryImportAsync(CopySql, cancellationToken);
+        foreach (var e in auditEvents)
+        {
+            await copy.StartRowAsync(cancellationToken);
+            await copy.WriteAsync(e.OrgId, NpgsqlDbType.Text, cancellationToken);
+            await copy.WriteAsync(e.Kind, NpgsqlDbType.Text, cancellationToken);
+            await WriteTextAsync(copy, e.KeyId, cancellationToken);
+            await WriteTextAsync(copy, e.ConnectionId, cancellationToken);
+            await WriteTextAsync(copy, e.TargetId, cancellationToken);
+            await WriteTextAsync(copy, e.Method, cancellationToken);
+            await WriteTextAsync(copy, e.Path, cancellationToken);
+            await (e.Status is { } status ? copy.WriteAsync(status, NpgsqlDbType.Integer, cancellationToken) : copy.WriteNullAsync(cancellationToken));
+            await WriteBigintAsync(copy, e.DurationMs, cancellationToken);
+            await WriteBigintAsync(copy, e.BytesIn, cancellationToken);
+            await WriteBigintAsync(copy, e.BytesOut, cancellationToken);
+            await WriteTextAsync(copy, e.Detail, cancellationToken);
+            await copy.WriteAsync((DateTimeOffset)Db.Time(OrNow(e.At))!, NpgsqlDbType.TimestampTz, cancellationToken);
+        }
+
+        await copy.CompleteAsync(cancellationToken);
+    }
+
+    private const string CopySql =
+        "COPY audit_events (org_id, kind, key_id, connection_id, target_id, method, path, status, duration_ms, bytes_in, bytes_out, detail, at) " +
+        "FROM STDIN (FORMAT BINARY)";
+
+    private static Task WriteTextAsync(NpgsqlBinaryImporter copy, string? value, CancellationToken cancellationToken) =>
+        value is null ? copy.WriteNullAsync(cancellationToken) : copy.WriteAsync(value, NpgsqlDbType.Text, cancellationToken);
+
+    private static Task WriteBigintAsync(NpgsqlBinaryImporter copy, long? value, CancellationToken cancellationToken) =>
+        value is { } v ? copy.WriteAsync(v, NpgsqlDbType.Bigint, cancellationToken) : copy.WriteNullAsync(cancellationToken);
 
     /// <summary>
     /// Every proxied call writes one row, so this is the hottest write Valet has: one statement prepared for the batch,
@@ -125,14 +153,6 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
 
     /// <summary>The same statement with SQLite's numbered parameters (<c>?1</c> … <c>?13</c>), bound by index.</summary>
     private static readonly string SqliteInsertSql = PositionalInsertSql.Replace('$', '?');
-
-    private object[] Values(AuditEvent e) =>
-    [
-        e.OrgId, e.Kind, (object?)e.KeyId ?? DBNull.Value, (object?)e.ConnectionId ?? DBNull.Value, (object?)e.TargetId ?? DBNull.Value,
-        (object?)e.Method ?? DBNull.Value, (object?)e.Path ?? DBNull.Value, (object?)e.Status ?? DBNull.Value,
-        (object?)e.DurationMs ?? DBNull.Value, (object?)e.BytesIn ?? DBNull.Value, (object?)e.BytesOut ?? DBNull.Value,
-        (object?)e.Detail ?? DBNull.Value, Db.Time(OrNow(e.At)) ?? DBNull.Value,
-    ];
 
     private static async Task SetSynchronousAsync(DbConnection connection, string level, CancellationToken cancellationToken)
     {
