@@ -47,12 +47,13 @@ internal static class IntegrationsPage
         }
 
         var (ok, outcomeErrors) = await OutcomeAsync(page);
-        // Providers that can be used (a client, or accounts already connected) first; the rest after, alphabetically.
-        var providers = page.Service<IProviderCatalog>().All
-            .OrderBy(p => p.HasPlatformClient || AuthModes.IsStatic(p.AuthMode) || credentials.Any(c => c.Provider == p.Id) || connections.Any(c => c.Provider == p.Id) ? 0 : 1)
-            .ThenBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase);
+        // Providers that can be used (a client, a static secret, or accounts already connected) as cards; the rest — most
+        // of a fresh install's catalog — folded into one list that says once what each of them needs.
+        bool Usable(ProviderDefinition p) => p.HasPlatformClient || AuthModes.IsStatic(p.AuthMode) || credentials.Any(c => c.Provider == p.Id)
+            || connections.Any(c => c.Provider == p.Id);
+        var providers = page.Service<IProviderCatalog>().All.OrderBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase).ToList();
         var cards = new List<string>();
-        foreach (var provider in providers)
+        foreach (var provider in providers.Where(Usable).OrderBy(p => AuthModes.IsStatic(p.AuthMode) ? 1 : 0)) // OAuth first, then secrets
         {
             var mine = connections.Where(c => c.Provider == provider.Id).OrderBy(c => c.CreatedAt).ToList();
             var defaultId = mine.Count > 1 ? await page.Service<IOrgStore>().FindDefaultConnectionAsync(org, provider.Id, page.Aborted) : null;
@@ -60,11 +61,36 @@ internal static class IntegrationsPage
                 retry?.Provider == provider.Id ? retry : null));
         }
 
+        var waiting = providers.Where(p => !Usable(p)).ToList();
         var body = $"""
             <p class="lead">Providers your agents can use, and the accounts connected to each. Connecting sends you to the provider to consent; an API-key provider takes its secret here.</p>
             <div class="grid">{string.Concat(cards)}</div>
+            {Unconfigured(waiting, retry)}
             """;
         return page.Render("Integrations", "/", body, errors ?? outcomeErrors, ok, status);
+    }
+
+    /// <summary>
+    /// OAuth providers nobody can connect yet (no platform client, no org client, no account): one disclosure listing each
+    /// with the two settings it needs, instead of a card apiece with a disabled Connect. Open when a refused post names one.
+    /// </summary>
+    private static string Unconfigured(List<ProviderDefinition> waiting, Retry? retry)
+    {
+        if (waiting.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        var open = retry is not null && waiting.Any(p => p.Id == retry.Provider) ? " open" : string.Empty;
+        return $"""
+            <details class="card unconfigured" id="unconfigured"{open}>
+            <summary><span class="summary-title">{waiting.Count} more {(waiting.Count == 1 ? "provider needs" : "providers need")} an OAuth client first</span></summary>
+            <p class="muted">Register an OAuth application at the provider, then either give its id and secret to the server —
+            <code class="env">VALET_PROVIDERS__<wbr>&lt;ID&gt;__<wbr>CLIENTID</code> and <code class="env">VALET_PROVIDERS__<wbr>&lt;ID&gt;__<wbr>CLIENTSECRET</code> —
+            or register it as this org's own client in <a href="/settings#credentials">Settings</a>. The provider then appears above with Connect.</p>
+            <ul class="provider-list">{Join(waiting, p => $"""<li id="provider-{E(p.Id)}" data-provider="{E(p.Id)}"><span class="name">{E(p.DisplayName)}</span> <code>{E(p.Id)}</code></li>""")}</ul>
+            </details>
+            """;
     }
 
     private static string Card(DashboardPage page, ProviderDefinition provider, List<Connection> connections, List<Credential> credentials,

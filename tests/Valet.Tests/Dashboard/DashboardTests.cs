@@ -258,6 +258,17 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         await DashboardKit.AssertAccessibleAsync(page);
         await page.GotoAsync(new Uri(_server.BaseUrl, "/").ToString());
         await DashboardKit.ScreenshotAsync(page, "integrations");
+
+        // OAuth providers without a client are one folded list, each named once; opened, it says what they need.
+        var unconfigured = page.Locator("#unconfigured");
+        Assert.False(await unconfigured.Locator("#provider-github").IsVisibleAsync());
+        await unconfigured.Locator("summary").ClickAsync();
+        Assert.True(await unconfigured.Locator("#provider-github").IsVisibleAsync());
+        Assert.Contains("VALET_PROVIDERS__", await unconfigured.InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, await page.Locator("section.card#provider-github").CountAsync()); // no card with a disabled Connect
+        Assert.Equal(1, await page.Locator("section.card#provider-idp").CountAsync());
+        await DashboardKit.ScreenshotAsync(page, "integrations-unconfigured-open");
+        await DashboardKit.AssertAccessibleAsync(page);
         Assert.Empty(consoleErrors);
     }
 
