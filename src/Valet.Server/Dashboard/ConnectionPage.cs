@@ -35,7 +35,14 @@ internal static class ConnectionPage
             e => e.ConnectionId == connection.Id && e.Kind.StartsWith("connection.", StringComparison.Ordinal), page.Aborted);
         // The reason while the connection is broken; once it is active again, the last failure stays visible, marked as
         // before the reconnect that cleared it (only a new grant makes a broken connection active).
-        var lastFailure = history.FirstOrDefault(e => e.Kind == "connection.reauth_required");
+        // Looked up on its own: every refresh now leaves a history row, so the last failure soon falls out of the table's rows.
+        var lastFailure = history.FirstOrDefault(e => e.Kind == "connection.reauth_required")
+            ?? (await AuditQuery.PageAsync(page.Service<IAuditStore>(), page.Org.Id, null, 1,
+                e => e.ConnectionId == connection.Id && e.Kind == "connection.reauth_required", page.Aborted)) switch
+            {
+                ({ Count: > 0 } found, _) => found[0],
+                _ => null,
+            };
         var lastError = connection.Status != ConnectionStatus.Active
             ? $"<span class=\"mono\">{E(connection.StatusReason ?? lastFailure?.Detail ?? "unknown")}</span>"
             : lastFailure is null ? "<span class=\"muted\">none</span>"

@@ -67,27 +67,40 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
             return;
         }
 
-        JsonRpcError? error;
-        CallToolResult? result = null;
+        JsonRpcError? error = null;
+        CallToolResult result;
         try
         {
             result = await tools.CallAsync(context, call.Parameters.Name, call.Parameters.Arguments, declaration.UrlElicitation, server: null,
                 context.RequestAborted);
-            error = null;
         }
         catch (McpProtocolException e)
         {
             error = new JsonRpcError { Id = call.Request.Id, Error = Detail(e) };
+            result = null!;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!(e is OperationCanceledException && context.RequestAborted.IsCancellationRequested))
         {
-            // As the SDK answers a handler's unexpected exception: an internal error that says nothing of it.
-            Log.ToolFailed(logger, call.Parameters.Name, e.GetType().Name);
-            error = new JsonRpcError { Id = call.Request.Id, Error = new JsonRpcErrorDetail { Code = (int)McpErrorCode.InternalError, Message = "An error occurred." } };
+            // As the SDK's tools/call wrapper answers a handler's exception (McpServerImpl, CreateToolCallErrorResult): a
+            // result with isError, naming the tool, with the message only for an McpException.
+            Log.ToolFailed(logger, e, call.Parameters.Name, e.GetType().Name);
+            result = new CallToolResult
+            {
+                IsError = true,
+                Content =
+                [
+                    new TextContentBlock
+                    {
+                        Text = e is McpException
+                            ? $"An error occurred invoking '{call.Parameters.Name}': {e.Message}"
+                            : $"An error occurred invoking '{call.Parameters.Name}'.",
+                    },
+                ],
+            };
         }
 
         Interlocked.Increment(ref _answered);
-        await WriteAsync(context.Response, error is null ? Response(call.Request.Id, result!) : Serialize(error), context.RequestAborted);
+        await WriteAsync(context, error is null ? Response(call.Request.Id, result) : Serialize(error), context.RequestAborted);
     }
 
     /// <summary>
@@ -97,15 +110,17 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
     /// </summary>
     private static bool Acceptable(HttpRequest request)
     {
-        if (!(request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ?? false)
-            || request.Headers[McpSessionIds.ProtocolVersionHeader].ToString() is not ("2025-11-25" or "2025-06-18"))
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType)
+            || !contentType.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || request.Headers[McpSessionIds.ProtocolVersionHeader].ToString() is not ("2025-11-25" or "2025-06-18")
+            || !MediaTypeHeaderValue.TryParseList(request.Headers.Accept, out var accepted))
         {
             return false;
         }
 
-        var accept = request.Headers.Accept.ToString();
-        return accept.Contains("application/json", StringComparison.OrdinalIgnoreCase)
-            && accept.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase);
+        // The media types themselves, as the SDK matches them (not application/json-patch+json for application/json).
+        return accepted.Any(a => a.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+            && accepted.Any(a => a.MediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>A single <c>tools/call</c> request of a tool answered here; null for anything else (the SDK's to answer).</summary>
@@ -163,13 +178,17 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
 
     private static byte[] Serialize(JsonRpcMessage message) => JsonSerializer.SerializeToUtf8Bytes(message, McpJsonUtilities.DefaultOptions);
 
-    private static async Task WriteAsync(HttpResponse response, byte[] json, CancellationToken cancellationToken)
+    private static async Task WriteAsync(HttpContext context, byte[] json, CancellationToken cancellationToken)
     {
-        // The SDK's Streamable HTTP response to a POST: one SSE "message" event, uncached, unbuffered by proxies.
+        // The SDK's Streamable HTTP response to a POST (InitializeSseResponse): one SSE "message" event, uncached, never
+        // compressed or buffered on the way.
+        var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-store, no-cache";
+        response.Headers.ContentEncoding = "identity";
         response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
         await response.Body.WriteAsync(EventPrefix, cancellationToken);
         await response.Body.WriteAsync(json, cancellationToken);
         await response.Body.WriteAsync(EventSuffix, cancellationToken);
@@ -180,6 +199,6 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
     private static partial class Log
     {
         [LoggerMessage(EventId = 5200, Level = LogLevel.Error, Message = "MCP tool {Tool} failed: {ErrorType}")]
-        public static partial void ToolFailed(ILogger logger, string tool, string errorType);
+        public static partial void ToolFailed(ILogger logger, Exception exception, string tool, string errorType);
     }
 }

@@ -34,6 +34,22 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
         await using var connection = await Db.OpenAsync(cancellationToken);
         if (Db.IsPostgres)
         {
+            if (auditEvents.Count == 1)
+            {
+                // One event (a connection created, a refresh): one INSERT is one round trip, a COPY two.
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = PositionalInsertSql;
+                foreach (var value in Values(auditEvents[0]))
+                {
+                    var parameter = insert.CreateParameter();
+                    parameter.Value = value;
+                    insert.Parameters.Add(parameter);
+                }
+
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+                return;
+            }
+
             await CopyAsync((NpgsqlConnection)connection, auditEvents, cancellationToken);
             return;
         }
@@ -150,6 +166,14 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
             bytes_in, bytes_out, detail, at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         """;
+
+    private object[] Values(AuditEvent e) =>
+    [
+        e.OrgId, e.Kind, (object?)e.KeyId ?? DBNull.Value, (object?)e.ConnectionId ?? DBNull.Value, (object?)e.TargetId ?? DBNull.Value,
+        (object?)e.Method ?? DBNull.Value, (object?)e.Path ?? DBNull.Value, (object?)e.Status ?? DBNull.Value,
+        (object?)e.DurationMs ?? DBNull.Value, (object?)e.BytesIn ?? DBNull.Value, (object?)e.BytesOut ?? DBNull.Value,
+        (object?)e.Detail ?? DBNull.Value, Db.Time(OrNow(e.At)) ?? DBNull.Value,
+    ];
 
     /// <summary>The same statement with SQLite's numbered parameters (<c>?1</c> … <c>?13</c>), bound by index.</summary>
     private static readonly string SqliteInsertSql = PositionalInsertSql.Replace('$', '?');

@@ -70,6 +70,21 @@ public sealed class ReconnectAndConnectLinkTests(IdpFixture idp, BrowserFixture 
         var kinds = await page.Locator("section[aria-labelledby=h-history] td.mono").AllInnerTextsAsync();
         Assert.Contains("connection.updated", kinds);
         Assert.Contains("connection.reauth_required", kinds);
+
+        // A day of hourly refreshes later the failure has left the history table's rows, but not "Last error".
+        var audit = _server.Services.GetRequiredService<IAuditStore>();
+        for (var i = 0; i < 25; i++)
+        {
+            await audit.AppendAsync(new AuditEvent
+            {
+                OrgId = "default", Kind = "connection.refreshed", ConnectionId = connectionId, Detail = "proactive", At = DateTimeOffset.UtcNow,
+            }, CancellationToken.None);
+        }
+
+        await page.ReloadAsync();
+        Assert.DoesNotContain("connection.reauth_required", await page.Locator("section[aria-labelledby=h-history] td.mono").AllInnerTextsAsync());
+        Assert.Contains("invalid_grant", await page.Locator("#last-error").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Contains("before the last reconnect", await page.Locator("#last-error").InnerTextAsync(), StringComparison.Ordinal);
         var stored = Assert.Single(await _server.Services.GetRequiredService<IConnectionStore>().ListAsync("default", CancellationToken.None).ToListAsync());
         Assert.Equal((connectionId, ConnectionStatus.Active), (stored.Id, stored.Status));
         Assert.Contains("write", stored.Scopes!);

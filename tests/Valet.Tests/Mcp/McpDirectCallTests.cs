@@ -3,7 +3,9 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Valet.Core.Providers;
 using Valet.Server.Mcp;
 using Valet.Tests.Infrastructure;
 
@@ -51,6 +53,24 @@ public sealed partial class McpDirectCallTests(IdpFixture idp, BrowserFixture br
             (stranger, plain, new { name = "connect_account", arguments = new { provider = "idp" } }), // isError + envelope
             (stranger, plain, new { name = "list_connections" }), // no arguments at all
         ];
+
+        // Ids as strings, and requests carrying _meta (a progress token, the newer revisions' per-request declarations).
+        string[] raw =
+        [
+            """{"jsonrpc":"2.0","id":"call-\u00e9-1","method":"tools/call","params":{"name":"call_api","arguments":{"connection_id":""" + JsonSerializer.Serialize(connectionId) + ""","path":"whoami"}}}""",
+            """{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"list_connections","arguments":{},"_meta":{"progressToken":"p-1"}}}""",
+            """{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"connect_account","arguments":{"provider":"idp"},"_meta":{"io.modelcontextprotocol/clientCapabilities":{}}}}""",
+        ];
+        foreach (var body in raw)
+        {
+            direct.Enabled = false;
+            var sdk = await AnswerAsync(agent, eliciting, body);
+            direct.Enabled = true;
+            var before = direct.Answered;
+            var mine = await AnswerAsync(agent, eliciting, body);
+            Assert.Equal(before + 1, direct.Answered);
+            Assert.Equal(sdk, mine);
+        }
 
         foreach (var (client, session, call) in cases)
         {
@@ -103,21 +123,24 @@ public sealed partial class McpDirectCallTests(IdpFixture idp, BrowserFixture br
     private static Task<string> AnswerAsync(HttpClient client, string session, object parameters, string method = "tools/call") =>
         SendAsync(client, session, Body(method, parameters), "2025-11-25");
 
+    private static Task<string> AnswerAsync(HttpClient client, string session, string rawBody) => SendAsync(client, session, rawBody, "2025-11-25");
+
     /// <summary>The answer as one comparable string: status, media type, caching headers, body (flow ids masked).</summary>
-    private static async Task<string> SendAsync(HttpClient client, string session, string body, string version)
+    internal static async Task<string> SendAsync(HttpClient client, string session, string body, string version)
     {
         using var request = Request(body, session, version);
         using var response = await client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         return $"{(int)response.StatusCode} {response.Content.Headers.ContentType} {response.Headers.CacheControl} "
+            + $"encoding={string.Join(",", response.Content.Headers.ContentEncoding)} "
             + $"{string.Join(",", response.Headers.TryGetValues("X-Accel-Buffering", out var buffering) ? buffering : [])}\n"
             + FlowId().Replace(text, "flow_*");
     }
 
-    private static string Body(string method, object parameters) =>
+    internal static string Body(string method, object parameters) =>
         JsonSerializer.Serialize(new { jsonrpc = "2.0", id = 7, method, @params = parameters });
 
-    private static HttpRequestMessage Request(string body, string? session, string? version)
+    internal static HttpRequestMessage Request(string body, string? session, string? version)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -137,4 +160,46 @@ public sealed partial class McpDirectCallTests(IdpFixture idp, BrowserFixture br
 
     [GeneratedRegex("flow_[a-z0-9]+")]
     private static partial Regex FlowId();
+}
+
+/// <summary>
+/// A tool that fails (here: the provider catalog throws) is answered as the SDK's tools/call wrapper answers it — a result
+/// with isError naming the tool, not a JSON-RPC error, and never a 500 — on both paths alike.
+/// </summary>
+public sealed class McpDirectCallFailureTests
+{
+    [Fact]
+    public async Task AToolThatThrows_IsAnIsErrorResult_AsTheSdkAnswersIt()
+    {
+        var catalog = new ThrowingCatalog(await ProviderCatalogBuilder.BuildAsync(new ConfigurationBuilder().Build(), new HttpClient(), default));
+        await using var server = await ValetTestServer.StartAsync(configure: builder => builder.Services.AddSingleton<IProviderCatalog>(catalog));
+        var (_, key) = await server.CreateKeyAsync("default", new { provider = "github" });
+        using var agent = server.Client(key);
+        using var initialized = await agent.SendAsync(McpDirectCallTests.Request(McpDirectCallTests.Body("initialize",
+            new { protocolVersion = "2025-11-25", capabilities = new { }, clientInfo = new { name = "raw", version = "1" } }), null, null));
+        var session = Assert.Single(initialized.Headers.GetValues("Mcp-Session-Id"));
+        var direct = server.Services.GetRequiredService<McpDirectCalls>();
+        var call = McpDirectCallTests.Body("tools/call", new { name = "connect_account", arguments = new { provider = "github" } });
+        catalog.Throw = true;
+
+        direct.Enabled = false;
+        var sdk = await McpDirectCallTests.SendAsync(agent, session, call, "2025-11-25");
+        direct.Enabled = true;
+        var before = direct.Answered;
+        var mine = await McpDirectCallTests.SendAsync(agent, session, call, "2025-11-25");
+
+        Assert.Equal(before + 1, direct.Answered);
+        Assert.Contains("\"isError\":true", sdk, StringComparison.Ordinal);
+        Assert.Contains("An error occurred invoking \\u0027connect_account\\u0027.", sdk, StringComparison.Ordinal);
+        Assert.Equal(sdk, mine);
+    }
+
+    private sealed class ThrowingCatalog(IProviderCatalog inner) : IProviderCatalog
+    {
+        public volatile bool Throw;
+
+        public IReadOnlyCollection<ProviderDefinition> All => inner.All;
+
+        public ProviderDefinition? Find(string id) => Throw ? throw new InvalidOperationException("catalog down") : inner.Find(id);
+    }
 }
