@@ -11,9 +11,27 @@ namespace Valet.Server.Dashboard;
 /// </summary>
 internal sealed class DashboardSecurity(IProviderCatalog catalog)
 {
-    private string? _policy;
+    private volatile Built? _built;
 
-    public string Policy => _policy ??= Build();
+    /// <summary>
+    /// Built once per catalog snapshot: a provider registered at run time (a new snapshot of the registry) is in the next
+    /// page's form-action, so its Connect redirect is not blocked.
+    /// </summary>
+    public string Policy
+    {
+        get
+        {
+            var all = catalog.All;
+            if (_built is { } built && ReferenceEquals(built.Source, all))
+            {
+                return built.Policy;
+            }
+
+            var policy = Build(all);
+            _built = new Built(all, policy);
+            return policy;
+        }
+    }
 
     public static void Apply(HttpContext context)
     {
@@ -32,7 +50,9 @@ internal sealed class DashboardSecurity(IProviderCatalog catalog)
     /// (ConnectionParameters allows a host placeholder only as whole labels left of at least two fixed ones). Without it
     /// the browser blocks the redirect to the bound host.
     /// </summary>
-    public static IEnumerable<string> AuthorizationOrigins(IProviderCatalog catalog) => catalog.All
+    public static IEnumerable<string> AuthorizationOrigins(IProviderCatalog catalog) => AuthorizationOrigins(catalog.All);
+
+    private static IEnumerable<string> AuthorizationOrigins(IReadOnlyCollection<ProviderDefinition> providers) => providers
         .SelectMany(p => new[] { p.AuthorizationEndpoint?.GetLeftPart(UriPartial.Authority), TemplateSource(p.UrlTemplates?.AuthorizationEndpoint) })
         .OfType<string>()
         .Distinct(StringComparer.OrdinalIgnoreCase)
@@ -71,10 +91,12 @@ internal sealed class DashboardSecurity(IProviderCatalog catalog)
         return fixedPart.StartsWith('.') && !fixedPart.Contains('{', StringComparison.Ordinal) ? authority[..scheme] + "*" + fixedPart : null;
     }
 
-    private string Build()
+    private static string Build(IReadOnlyCollection<ProviderDefinition> providers)
     {
-        var origins = AuthorizationOrigins(catalog);
+        var origins = AuthorizationOrigins(providers);
         return "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; " +
             $"form-action 'self' {string.Join(' ', origins)}; frame-ancestors 'none'; base-uri 'none'";
     }
+
+    private sealed record Built(IReadOnlyCollection<ProviderDefinition> Source, string Policy);
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -34,6 +35,29 @@ public sealed class RuntimeProviderTests : IAsyncLifetime
         api_base_url = new[] { _api.BaseUrl.ToString().TrimEnd('/') + "/v2" },
         allow_private_network = true,
     };
+
+    [Fact]
+    public async Task ARuntimeOAuthProvider_JoinsTheDashboardsFormAction_WithoutARestart()
+    {
+        // The dashboard's Connect posts to Valet, which redirects to the provider: the browser applies form-action to that
+        // redirect, so a provider registered after the first page view must be in the next page's policy.
+        var security = _server.Services.GetRequiredService<Valet.Server.Dashboard.DashboardSecurity>();
+        var before = security.Policy;
+        using var admin = _server.Client();
+
+        var put = await admin.PutAsJsonAsync("/v1/providers/late-idp", new
+        {
+            display_name = "Late IdP",
+            authorization_endpoint = "http://127.0.0.1:9/late/authorize",
+            token_endpoint = "http://127.0.0.1:9/late/token",
+            api_base_url = new[] { "http://127.0.0.1:9/api" },
+            allow_private_network = true,
+        });
+
+        Assert.True(put.StatusCode == HttpStatusCode.Created, await put.Content.ReadAsStringAsync());
+        Assert.DoesNotContain("http://127.0.0.1:9 ", before, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:9 ", security.Policy, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Put_RegistersAProvider_UsableAtOnce_ListedWithItsSource_AndDeletedWhenUnused()
