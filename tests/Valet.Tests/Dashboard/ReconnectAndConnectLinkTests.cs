@@ -187,7 +187,18 @@ public sealed class ReconnectAndConnectLinkTests(IdpFixture idp, BrowserFixture 
         await page.WaitForURLAsync(url => url.EndsWith("/connections/" + connectionId, StringComparison.Ordinal));
         Assert.Equal("gina", (await page.Locator("main h1").InnerTextAsync()).Trim());
         Assert.Contains("acme", await page.Locator("footer").InnerTextAsync(), StringComparison.Ordinal);
+
         Assert.Empty(consoleErrors);
+
+        // 6. The same link once more: the flow is finished, and the page says so (409), styled and accessible. (Chromium
+        // logs the document's own 409 as a console error; nothing else may appear.)
+        var again = await page.GotoAsync(connectUrl.ToString());
+        Assert.Equal(409, again!.Status);
+        Assert.Contains("already been used", await page.Locator("#message").InnerTextAsync(), StringComparison.Ordinal);
+        await DashboardKit.AssertStyledAsync(page);
+        await DashboardKit.ScreenshotAsync(page, "connect-link-finished");
+        await DashboardKit.AssertAccessibleAsync(page);
+        Assert.All(consoleErrors, e => Assert.Contains("status of 409", e, StringComparison.Ordinal));
     }
 
     private async Task<string> ConnectThroughApiAsync(string login, string[]? scopes = null)
