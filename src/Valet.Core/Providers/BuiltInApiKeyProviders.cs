@@ -1,3 +1,5 @@
+using static Valet.Core.Providers.CatalogData;
+
 namespace Valet.Core.Providers;
 
 /// <summary>
@@ -9,9 +11,6 @@ internal static class BuiltInApiKeyProviders
 {
     private static ApiKeyInjection Header(string template) =>
         ApiKeyInjection.ParseHeader(template, out var problem) ?? throw new InvalidOperationException(problem);
-
-    private static Dictionary<string, string> P(params (string Key, string Value)[] pairs) =>
-        pairs.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
 
     public static IReadOnlyList<ProviderDefinition> All { get; } =
     [

@@ -1,3 +1,5 @@
+using static Valet.Core.Providers.CatalogData;
+
 namespace Valet.Core.Providers;
 
 /// <summary>
@@ -7,11 +9,6 @@ namespace Valet.Core.Providers;
 /// </summary>
 internal static class BuiltInBusinessProviders
 {
-    private static Uri U(string url) => new(url, UriKind.Absolute);
-
-    private static Dictionary<string, string> P(params (string Key, string Value)[] pairs) =>
-        pairs.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-
     public static IReadOnlyList<ProviderDefinition> All { get; } =
     [
         new()

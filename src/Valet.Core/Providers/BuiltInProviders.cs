@@ -1,3 +1,5 @@
+using static Valet.Core.Providers.CatalogData;
+
 namespace Valet.Core.Providers;
 
 /// <summary>
@@ -6,11 +8,6 @@ namespace Valet.Core.Providers;
 /// </summary>
 public static class BuiltInProviders
 {
-    private static Uri U(string url) => new(url, UriKind.Absolute);
-
-    private static Dictionary<string, string> P(params (string Key, string Value)[] pairs) =>
-        pairs.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-
     /// <summary>Identity mapping for OIDC user-info endpoints.</summary>
     public static IdentityMapping OidcIdentity { get; } = new() { IdPath = "sub", LoginPath = "preferred_username", EmailPath = "email" };
 

@@ -1,3 +1,5 @@
+using static Valet.Core.Providers.CatalogData;
+
 namespace Valet.Core.Providers;
 
 /// <summary>
@@ -7,8 +9,6 @@ namespace Valet.Core.Providers;
 /// </summary>
 internal static class BuiltInWorkProviders
 {
-    private static Uri U(string url) => new(url, UriKind.Absolute);
-
     public static IReadOnlyList<ProviderDefinition> All { get; } =
     [
         new()
