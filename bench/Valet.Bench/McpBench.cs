@@ -104,8 +104,8 @@ internal static class McpBench
             Console.WriteLine($"warming up {warmup}s ...");
             for (var i = 0; i < 4; i++)
             {
-                await LoadAsync(ProxyAsync, concurrency, TimeSpan.FromSeconds(warmup / 8.0));
-                await LoadAsync(McpAsync, concurrency, TimeSpan.FromSeconds(warmup / 8.0));
+                await RoundResult.MeasureAsync(() => ProxyAsync, concurrency, TimeSpan.FromSeconds(warmup / 8.0));
+                await RoundResult.MeasureAsync(() => McpAsync, concurrency, TimeSpan.FromSeconds(warmup / 8.0));
             }
 
             if (Array.IndexOf(args, "--profile") is var at and >= 0 && at + 1 < args.Length)
@@ -116,7 +116,7 @@ internal static class McpBench
                 using var sampler = new AllocationSampler { Recording = true };
                 var (allocated, cpu, items, contention, gen0) = (GC.GetTotalAllocatedBytes(), Environment.CpuUsage.TotalTime, ThreadPool.CompletedWorkItemCount,
                     Monitor.LockContentionCount, GC.CollectionCount(0));
-                var alone = await LoadAsync(side, concurrency, TimeSpan.FromSeconds(seconds));
+                var alone = await RoundResult.MeasureAsync(() => side, concurrency, TimeSpan.FromSeconds(seconds));
                 sampler.Recording = false;
                 double PerRequest(double total) => total / alone.Requests;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -137,14 +137,14 @@ internal static class McpBench
             var loadMcp = new List<RoundResult>();
             for (var round = 0; round < rounds; round++)
             {
-                serialProxy.Add(await LoadAsync(ProxyAsync, 1, TimeSpan.FromSeconds(seconds)));
-                serialMcp.Add(await LoadAsync(McpAsync, 1, TimeSpan.FromSeconds(seconds)));
-                loadProxy.Add(await LoadAsync(ProxyAsync, concurrency, TimeSpan.FromSeconds(seconds)));
-                loadMcp.Add(await LoadAsync(McpAsync, concurrency, TimeSpan.FromSeconds(seconds)));
+                serialProxy.Add(await RoundResult.MeasureAsync(() => ProxyAsync, 1, TimeSpan.FromSeconds(seconds)));
+                serialMcp.Add(await RoundResult.MeasureAsync(() => McpAsync, 1, TimeSpan.FromSeconds(seconds)));
+                loadProxy.Add(await RoundResult.MeasureAsync(() => ProxyAsync, concurrency, TimeSpan.FromSeconds(seconds)));
+                loadMcp.Add(await RoundResult.MeasureAsync(() => McpAsync, concurrency, TimeSpan.FromSeconds(seconds)));
             }
 
-            Print($"1 caller, {seconds}s x {rounds}", serialProxy, serialMcp);
-            Print($"{concurrency} callers, {seconds}s x {rounds}", loadProxy, loadMcp);
+            RoundResult.PrintComparison($"1 caller, {seconds}s x {rounds}", "proxy route", serialProxy, "mcp call_api", serialMcp, goal: 0.5);
+            RoundResult.PrintComparison($"{concurrency} callers, {seconds}s x {rounds}", "proxy route", loadProxy, "mcp call_api", loadMcp, goal: 0.5);
             return 0;
         }
         finally
@@ -159,46 +159,6 @@ internal static class McpBench
             {
             }
         }
-    }
-
-    private static void Print(string phase, List<RoundResult> proxyRounds, List<RoundResult> mcpRounds)
-    {
-        var c = CultureInfo.InvariantCulture;
-        var proxy = RoundResult.Merge(proxyRounds);
-        var mcp = RoundResult.Merge(mcpRounds);
-        var perRound = proxyRounds.Zip(mcpRounds, (p, m) => m.Rps / p.Rps).ToList();
-        var ratio = mcp.Rps / proxy.Rps;
-        Console.WriteLine($"== {phase}");
-        Console.WriteLine(string.Create(c, $"  proxy route : {proxy.Rps,9:F0} req/s  p50 {proxy.Percentile(0.5),7:F3} ms  p99 {proxy.Percentile(0.99),7:F3} ms  errors {proxy.Errors}"));
-        Console.WriteLine(string.Create(c, $"  mcp call_api: {mcp.Rps,9:F0} req/s  p50 {mcp.Percentile(0.5),7:F3} ms  p99 {mcp.Percentile(0.99),7:F3} ms  errors {mcp.Errors}"));
-        Console.WriteLine(string.Create(c, $"  throughput ratio {ratio:P1} (per round: {string.Join(", ", perRound.Select(r => r.ToString("P0", c)))}; goal >= 50%: " +
-            $"{(ratio >= 0.5 ? "met" : "NOT met")})   added p50 {mcp.Percentile(0.5) - proxy.Percentile(0.5):F3} ms   added p99 {mcp.Percentile(0.99) - proxy.Percentile(0.99):F3} ms"));
-    }
-
-    private static async Task<RoundResult> LoadAsync(Func<Task<bool>> call, int concurrency, TimeSpan duration)
-    {
-        var stop = Stopwatch.StartNew();
-        long errors = 0;
-        var workers = Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
-        {
-            var latencies = new List<double>(1 << 16);
-            while (stop.Elapsed < duration)
-            {
-                var start = Stopwatch.GetTimestamp();
-                var ok = await call();
-                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                if (!ok)
-                {
-                    Interlocked.Increment(ref errors);
-                }
-            }
-
-            return latencies;
-        })).ToArray();
-        var all = (await Task.WhenAll(workers)).SelectMany(l => l).ToArray();
-        var elapsed = stop.Elapsed.TotalSeconds;
-        Array.Sort(all);
-        return new RoundResult(all.Length, errors, elapsed, all);
     }
 
     /// <summary>One <c>initialize</c> as a 2025-11-25 client sends it; returns the session id the later calls carry.</summary>

@@ -121,8 +121,8 @@ internal static class ProxyBenchmark
                 loadValet.Add(await LoadAsync(valetClient, valetTarget, concurrency, TimeSpan.FromSeconds(seconds)));
             }
 
-            Print($"1 caller, {seconds}s x {rounds}", serialBare, serialValet);
-            Print($"{concurrency} callers, {seconds}s x {rounds}", loadBare, loadValet);
+            RoundResult.PrintComparison($"1 caller, {seconds}s x {rounds}", "bare YARP", serialBare, "Valet", serialValet);
+            RoundResult.PrintComparison($"{concurrency} callers, {seconds}s x {rounds}", "bare YARP", loadBare, "Valet", loadValet);
             return 0;
         }
         finally
@@ -139,29 +139,13 @@ internal static class ProxyBenchmark
         }
     }
 
-    private static void Print(string phase, List<RoundResult> bareRounds, List<RoundResult> valetRounds)
-    {
-        var c = CultureInfo.InvariantCulture;
-        var bare = RoundResult.Merge(bareRounds);
-        var valet = RoundResult.Merge(valetRounds);
-        var perRound = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
-        Console.WriteLine($"== {phase}");
-        Console.WriteLine(string.Create(c, $"  bare YARP : {bare.Rps,9:F0} req/s  p50 {bare.Percentile(0.5),7:F3} ms  p99 {bare.Percentile(0.99),7:F3} ms  errors {bare.Errors}"));
-        Console.WriteLine(string.Create(c, $"  Valet     : {valet.Rps,9:F0} req/s  p50 {valet.Percentile(0.5),7:F3} ms  p99 {valet.Percentile(0.99),7:F3} ms  errors {valet.Errors}"));
-        Console.WriteLine(string.Create(c, $"  throughput ratio {valet.Rps / bare.Rps:P1} (per round: {string.Join(", ", perRound.Select(r => r.ToString("P0", c)))})   added p50 {valet.Percentile(0.5) - bare.Percentile(0.5):F3} ms   added p99 {valet.Percentile(0.99) - bare.Percentile(0.99):F3} ms"));
-    }
-
-    private static async Task<RoundResult> LoadAsync(HttpClient client, Uri target, int concurrency, TimeSpan duration)
-    {
-        var stop = Stopwatch.StartNew();
-        long errors = 0;
-        var workers = Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+    /// <summary>Calls <paramref name="target"/> (POST for a token route, else GET), reading each body through one buffer per worker.</summary>
+    private static Task<RoundResult> LoadAsync(HttpClient client, Uri target, int concurrency, TimeSpan duration) =>
+        RoundResult.MeasureAsync(() =>
         {
-            var latencies = new List<double>(1 << 16);
             var buffer = new byte[4096];
-            while (stop.Elapsed < duration)
+            return async () =>
             {
-                var start = Stopwatch.GetTimestamp();
                 using var response = target.AbsolutePath.EndsWith("/token", StringComparison.Ordinal)
                     ? await client.PostAsync(target, null)
                     : await client.GetAsync(target, HttpCompletionOption.ResponseHeadersRead);
@@ -172,20 +156,9 @@ internal static class ProxyBenchmark
                     }
                 }
 
-                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                if (!response.IsSuccessStatusCode)
-                {
-                    Interlocked.Increment(ref errors);
-                }
-            }
-
-            return latencies;
-        })).ToArray();
-        var all = (await Task.WhenAll(workers)).SelectMany(l => l).ToArray();
-        var elapsed = stop.Elapsed.TotalSeconds;
-        Array.Sort(all);
-        return new RoundResult(all.Length, errors, elapsed, all);
-    }
+                return response.IsSuccessStatusCode;
+            };
+        }, concurrency, duration);
 
     private static async Task<(string ConnectionId, string Key)> SetUpAsync(Uri valetUrl)
     {
