@@ -67,24 +67,22 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
             return;
         }
 
-        JsonRpcError? error = null;
-        CallToolResult result;
+        byte[] answer;
         try
         {
-            result = await tools.CallAsync(context, call.Parameters.Name, call.Parameters.Arguments, declaration.UrlElicitation, server: null,
-                context.RequestAborted);
+            answer = Response(call.Request.Id, await tools.CallAsync(context, call.Parameters.Name, call.Parameters.Arguments,
+                declaration.UrlElicitation, server: null, context.RequestAborted));
         }
         catch (McpProtocolException e)
         {
-            error = new JsonRpcError { Id = call.Request.Id, Error = Detail(e) };
-            result = null!;
+            answer = Serialize(new JsonRpcError { Id = call.Request.Id, Error = Detail(e) });
         }
         catch (Exception e) when (!(e is OperationCanceledException && context.RequestAborted.IsCancellationRequested))
         {
             // As the SDK's tools/call wrapper answers a handler's exception (McpServerImpl, CreateToolCallErrorResult): a
             // result with isError, naming the tool, with the message only for an McpException.
             Log.ToolFailed(logger, e, call.Parameters.Name, e.GetType().Name);
-            result = new CallToolResult
+            answer = Response(call.Request.Id, new CallToolResult
             {
                 IsError = true,
                 Content =
@@ -96,11 +94,11 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
                             : $"An error occurred invoking '{call.Parameters.Name}'.",
                     },
                 ],
-            };
+            });
         }
 
         Interlocked.Increment(ref _answered);
-        await WriteAsync(context, error is null ? Response(call.Request.Id, result) : Serialize(error), context.RequestAborted);
+        await WriteAsync(context, answer, context.RequestAborted);
     }
 
     /// <summary>
