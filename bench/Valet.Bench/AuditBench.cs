@@ -10,55 +10,82 @@ using Valet.Tests.Infrastructure;
 namespace Valet.Bench;
 
 /// <summary>
-/// <c>audit</c>: what one audit row costs to store on PostgreSQL, the write every proxied call makes. Stores
-/// <c>--rows</c> events (default 100,000) through <see cref="IAuditStore.AppendManyAsync"/> in the audit writer's batches
-/// of 512, and prints wall time per row and PostgreSQL's CPU per row (every backend, from /proc) — the share of a
-/// proxied call that lands on the database's core.
+/// <c>audit [--rows N] [--backend sqlite]</c>: what one audit row costs to store, the write every proxied call makes.
+/// Stores <c>--rows</c> events (default 100,000) through <see cref="IAuditStore.AppendManyAsync"/> in the audit writer's
+/// batches of 512, and prints wall time per row and the database's CPU per row: PostgreSQL's (every backend, from /proc),
+/// or on SQLite this process's own (SQLite runs inside Valet, on the audit writer's thread).
 /// </summary>
 internal static class AuditBench
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var rows = args.Length > 1 && args[0] == "--rows" ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
-        const int batchSize = 512;
+        var rows = Option(args, "--rows") is { } given ? int.Parse(given, System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+        if (Option(args, "--backend") == "sqlite")
+        {
+            var directory = Path.Combine(Path.GetTempPath(), "valet-audit-bench-" + Guid.NewGuid().ToString("N")[..12]);
+            Directory.CreateDirectory(directory);
+            try
+            {
+                await MeasureAsync("SQLite", null, directory, rows, () => Environment.CpuUsage.TotalTime.TotalSeconds);
+            }
+            finally
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+
+            return 0;
+        }
+
         var pg = new PostgresFixture();
         await pg.InitializeAsync();
         try
         {
             var postmaster = pg.ServerProcessId() ?? throw new InvalidOperationException("audit needs the throwaway PostgreSQL (unset VALET_TEST_PG).");
-            var services = new ServiceCollection().AddLogging();
-            services.AddSingleton<IVault>(new XChaChaVault(VaultKeyRing.Load(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), null, hosted: true,
-                Path.GetTempPath())));
-            services.AddValetStorage(DatabaseTarget.Parse(await pg.CreateDatabaseAsync(), Path.GetTempPath()));
-            await using var provider = services.BuildServiceProvider();
-            await provider.GetRequiredService<StorageInitializer>().InitializeAsync(CancellationToken.None);
-            var store = provider.GetRequiredService<IAuditStore>();
-
-            var batch = Enumerable.Range(0, batchSize).Select(i => new AuditEvent
-            {
-                OrgId = "default", Kind = "proxy.request", KeyId = "key_0123456789abcdefghij", ConnectionId = "conn_0123456789abcdefghij",
-                Method = "GET", Path = "/repos/acme/widgets/issues", Status = 200, DurationMs = 3, BytesIn = 0, BytesOut = 1234,
-                At = DateTimeOffset.UtcNow,
-            }).ToList();
-
-            await store.AppendManyAsync(batch, CancellationToken.None); // warm: connection pool, statement paths, JIT
-            var pgBefore = ExternalBench.PostgresCpuSeconds(postmaster);
-            var clock = Stopwatch.StartNew();
-            for (var stored = 0; stored < rows; stored += batchSize)
-            {
-                await store.AppendManyAsync(batch, CancellationToken.None);
-            }
-
-            var elapsed = clock.Elapsed;
-            var pgCpu = ExternalBench.PostgresCpuSeconds(postmaster) - pgBefore;
-            var stored2 = (rows + batchSize - 1) / batchSize * batchSize;
-            Console.WriteLine($"audit rows on PostgreSQL, batches of {batchSize}: {stored2:N0} rows in {elapsed.TotalSeconds:F2} s — " +
-                $"{elapsed.TotalMicroseconds / stored2:F1} us wall per row, PostgreSQL CPU {pgCpu * 1e6 / stored2:F1} us per row");
+            await MeasureAsync("PostgreSQL", await pg.CreateDatabaseAsync(), Path.GetTempPath(), rows, () => ExternalBench.PostgresCpuSeconds(postmaster));
             return 0;
         }
         finally
         {
             await pg.DisposeAsync();
         }
+    }
+
+    private static string? Option(string[] args, string name) => Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+
+    private static async Task MeasureAsync(string backend, string? database, string dataDirectory, int rows, Func<double> databaseCpuSeconds)
+    {
+        const int batchSize = 512;
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton<IVault>(new XChaChaVault(VaultKeyRing.Load(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), null, hosted: true,
+            Path.GetTempPath())));
+        services.AddValetStorage(DatabaseTarget.Parse(database, dataDirectory));
+        await using var provider = services.BuildServiceProvider();
+        await provider.GetRequiredService<StorageInitializer>().InitializeAsync(CancellationToken.None);
+        var store = provider.GetRequiredService<IAuditStore>();
+
+        var batch = Enumerable.Range(0, batchSize).Select(i => new AuditEvent
+        {
+            OrgId = "default", Kind = "proxy.request", KeyId = "key_0123456789abcdefghij", ConnectionId = "conn_0123456789abcdefghij",
+            Method = "GET", Path = "/repos/acme/widgets/issues", Status = 200, DurationMs = 3, BytesIn = 0, BytesOut = 1234,
+            At = DateTimeOffset.UtcNow,
+        }).ToList();
+
+        for (var i = 0; i < 20; i++)
+        {
+            await store.AppendManyAsync(batch, CancellationToken.None); // warm: connection pool, statement paths, JIT
+        }
+
+        var cpuBefore = databaseCpuSeconds();
+        var clock = Stopwatch.StartNew();
+        for (var stored = 0; stored < rows; stored += batchSize)
+        {
+            await store.AppendManyAsync(batch, CancellationToken.None);
+        }
+
+        var elapsed = clock.Elapsed;
+        var cpu = databaseCpuSeconds() - cpuBefore;
+        var total = (rows + batchSize - 1) / batchSize * batchSize;
+        Console.WriteLine($"audit rows on {backend}, batches of {batchSize}: {total:N0} rows in {elapsed.TotalSeconds:F2} s — " +
+            $"{elapsed.TotalMicroseconds / total:F1} us wall per row, {backend} CPU {cpu * 1e6 / total:F1} us per row");
     }
 }

@@ -28,7 +28,7 @@ internal static partial class ExternalBench
         var seconds = Option(args, "--seconds", 5);
         var rounds = Option(args, "--rounds", 3);
         var connections = Option(args, "--connections", 32);
-        var warmup = Option(args, "--warmup", 6);
+        var warmup = Option(args, "--warmup", 60);
         var only = StringOption(args, "--only");
         var backends = StringOption(args, "--backend") switch
         {
@@ -53,7 +53,7 @@ internal static partial class ExternalBench
             disposables.Add(upstream);
             var bareToken = await Child.StartBareAsync("token", pinning, null);
             disposables.Add(bareToken);
-            var bareYarp = await Child.StartBareAsync("yarp", pinning, upstream.Url);
+            var bareYarp = await Child.StartBareAsync("yarp", pinning, upstream.Url, perfMap: StringOption(args, "--profile") == "yarp");
             disposables.Add(bareYarp);
 
             PostgresFixture? pg = null;
@@ -83,13 +83,17 @@ internal static partial class ExternalBench
                 if (profile is not null)
                 {
                     // Load on Valet alone while `perf record` samples it (call graphs; JIT symbols from the perf map).
-                    var target = profile == "proxy"
-                        ? new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key)
-                        : new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key);
+                    var target = profile switch
+                    {
+                        "proxy" => new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key),
+                        "yarp" => new Target(new Uri(bareYarp.Url, "/api/user"), "GET", null),
+                        _ => new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key),
+                    };
+                    var profiled = profile == "yarp" ? bareYarp.ProcessId : valet.ProcessId;
                     await Wrk.RunAsync(target, pinning, connections, warmup);
                     var output = Path.GetFullPath($"perf-{profile}-{backend.ToLowerInvariant()}.data");
                     using var perf = Process.Start(new ProcessStartInfo("perf", ["record", "-F", "999", "-g", "-o", output, "-p",
-                        valet.ProcessId.ToString(CultureInfo.InvariantCulture), "--", "sleep", seconds.ToString(CultureInfo.InvariantCulture)]))!;
+                        profiled.ToString(CultureInfo.InvariantCulture), "--", "sleep", seconds.ToString(CultureInfo.InvariantCulture)]))!;
                     var run = await Wrk.RunAsync(target, pinning, connections, seconds);
                     await perf.WaitForExitAsync();
                     Console.WriteLine($"profiled {target.Url} at {run.Rps:N0} rps: perf report -i {output} --no-children --sort symbol");
@@ -354,7 +358,7 @@ internal static partial class ExternalBench
 
         public double CpuSeconds() => ExternalBench.CpuSeconds(process.Id);
 
-        public static async Task<Child> StartBareAsync(string kind, Pinning pinning, Uri? upstream)
+        public static async Task<Child> StartBareAsync(string kind, Pinning pinning, Uri? upstream, bool perfMap = false)
         {
             var port = FreePort();
             var args = new List<string> { typeof(ExternalBench).Assembly.Location, "bare", kind, port.ToString(CultureInfo.InvariantCulture) };
@@ -365,6 +369,11 @@ internal static partial class ExternalBench
 
             var info = pinning.Wrap("dotnet", args, load: false);
             info.Environment["DOTNET_NOLOGO"] = "1";
+            if (perfMap)
+            {
+                PerfMap(info);
+            }
+
             return await StartAsync(info, new Uri($"http://127.0.0.1:{port}/"), "bare " + kind, "/healthz");
         }
 
@@ -398,11 +407,16 @@ internal static partial class ExternalBench
             info.RedirectStandardInput = true;
             if (perfMap)
             {
-                info.Environment["DOTNET_PerfMapEnabled"] = "1";
-                info.Environment["DOTNET_EnableWriteXorExecute"] = "0"; // JIT code in plain anonymous memory, so perf finds it in the map
+                PerfMap(info);
             }
 
             return await StartAsync(info, url, "valet serve" + (database is null ? " (SQLite)" : " (PostgreSQL)"), "/healthz");
+        }
+
+        private static void PerfMap(ProcessStartInfo info)
+        {
+            info.Environment["DOTNET_PerfMapEnabled"] = "1";
+            info.Environment["DOTNET_EnableWriteXorExecute"] = "0"; // JIT code in plain anonymous memory, so perf finds it in the map
         }
 
         internal static async Task<Child> StartAsync(ProcessStartInfo info, Uri url, string name, string probePath)

@@ -102,7 +102,7 @@ internal static class ProxyBenchmark
                     $"gen0 GCs {GC.CollectionCount(0) - gen0}"));
                 sampler.Recording = false;
                 Console.WriteLine("  allocated bytes per request by type (sampled):");
-                foreach (var (type, bytes) in sampler.Top(25))
+                foreach (var (type, bytes) in sampler.Top(45))
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / (double)alone.Requests,8:F0}  {type}"));
                 }

@@ -27,7 +27,10 @@ internal static class McpEndpoints
             return services;
         }
 
-        services.AddHttpContextAccessor();
+        // Not IHttpContextAccessor: registering it makes ASP.NET Core allocate a fresh HttpContext for every request of every
+        // route (it stops reusing them, docs/performance.md). The SDK runs a stateless request's handlers on that request's
+        // own services, so a scoped holder set in front of the SDK hands the tools their HttpContext.
+        services.TryAddScoped<McpHttpRequest>();
         services.TryAddSingleton<McpSessionIds>(); // on the Data Protection key ring every node shares (AddValetSessions)
         services.TryAddSingleton<McpProxyCall>();
         services.TryAddSingleton<McpTools>();
@@ -42,7 +45,8 @@ internal static class McpEndpoints
             .WithHttpTransport(options => options.Stateless = true)
             .WithListToolsHandler((request, _) =>
                 ValueTask.FromResult(new ListToolsResult { Tools = request.Services!.GetRequiredService<McpTools>().Describe() }))
-            .WithCallToolHandler((request, cancellationToken) => request.Services!.GetRequiredService<McpTools>().CallAsync(request, cancellationToken));
+            .WithCallToolHandler((request, cancellationToken) => request.Services!.GetRequiredService<McpTools>()
+                .CallAsync(request, request.Services!.GetRequiredService<McpHttpRequest>().Context, cancellationToken));
         return services;
     }
 
@@ -59,8 +63,18 @@ internal static class McpEndpoints
         {
             var sdk = endpoint.RequestDelegate ?? throw new InvalidOperationException("The MCP endpoint has no request delegate.");
             RequestDelegate declared = context => direct.InvokeAsync(context, sdk); // the hot tool calls, without a per-request server
-            endpoint.RequestDelegate = context => sessions.InvokeAsync(context, declared);
+            endpoint.RequestDelegate = context =>
+            {
+                context.RequestServices.GetRequiredService<McpHttpRequest>().Context = context;
+                return sessions.InvokeAsync(context, declared);
+            };
         });
         return mcp;
     }
+}
+
+/// <summary>The HTTP request an MCP tool call arrived on (scoped to that request; set in front of the SDK).</summary>
+internal sealed class McpHttpRequest
+{
+    public HttpContext? Context { get; set; }
 }

@@ -25,7 +25,6 @@ internal sealed class McpTools(
     IProviderCatalog catalog,
     IFlowStore flows,
     McpProxyCall proxy,
-    IHttpContextAccessor http,
     IOptions<JsonOptions> json,
     TimeProvider time)
 {
@@ -88,9 +87,13 @@ internal sealed class McpTools(
     /// <summary>Tools that never talk to the client mid-call, so <see cref="McpDirectCalls"/> may answer them without a server object.</summary>
     public static bool AnswersWithoutServer(string? name) => name is "call_api" or "list_connections" or "connect_account";
 
-    public ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    public ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> request, HttpContext? context, CancellationToken cancellationToken)
     {
-        var context = http.HttpContext ?? throw new InvalidOperationException("MCP tool called outside an HTTP request.");
+        if (context is null)
+        {
+            throw new InvalidOperationException("MCP tool called outside an HTTP request.");
+        }
+
 
         // URL elicitation as declared on this request (2026-07-28 and later: _meta of every request), else at initialize
         // (earlier revisions; the stateless server reads it back from the session id, McpSessionIds).

@@ -41,9 +41,14 @@ internal sealed class ProxyHandler(
         var started = time.GetTimestamp();
         var call = new ProxyCall(access);
         var via = context.Features.Get<ProxyVia>();
-        var requestBody = new CountingStream(context.Request.Body);
+        // A request that cannot have a body (a GET without Content-Length, Content-Length: 0) has 0 bytes in: nothing to count.
+        var requestBody = HasBody(context) ? new CountingStream(context.Request.Body) : null;
         var responseBody = new CountingStream(context.Response.Body);
-        context.Request.Body = requestBody;
+        if (requestBody is not null)
+        {
+            context.Request.Body = requestBody;
+        }
+
         context.Response.Body = responseBody;
         try
         {
@@ -71,7 +76,7 @@ internal sealed class ProxyHandler(
                     Path = call.Path,
                     Status = context.Response.StatusCode,
                     DurationMs = (long)elapsed.TotalMilliseconds,
-                    BytesIn = requestBody.Count,
+                    BytesIn = requestBody?.Count ?? 0,
                     BytesOut = responseBody.Count,
                     Detail = via is null ? call.Detail : ProxyVia.Mark(call.Detail, via.Name),
                     At = time.GetUtcNow(),
@@ -210,7 +215,7 @@ internal sealed class ProxyHandler(
 
         var config = settings.ForwarderConfig;
         var prefix = baseUrl.Prefix;
-        var error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, first, cancellationToken);
+        var error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork, provider.ApiKey?.QueryParameter is not null), config, first, cancellationToken);
         if (error != ForwarderError.None)
         {
             return ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
@@ -244,7 +249,7 @@ internal sealed class ProxyHandler(
         call.Detail = "retried_after_401";
         replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(provider, upstream, retryToken);
-        error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork), config, second, cancellationToken);
+        error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork, provider.ApiKey?.QueryParameter is not null), config, second, cancellationToken);
         return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
     }
 

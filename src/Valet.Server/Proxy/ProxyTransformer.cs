@@ -90,7 +90,8 @@ internal sealed class ProxyTransformer : HttpTransformer
         {
             proxyRequest.Options.Set(SecretQueryHandler.Key, query);
         }
-        foreach (var (name, value) in ApiHeaders)
+        // Count first: enumerating an empty dictionary through its interface still allocates an enumerator.
+        foreach (var (name, value) in ApiHeaders.Count == 0 ? [] : ApiHeaders.AsEnumerable())
         {
             // Provider headers are defaults: an agent may pin another API version itself.
             if (!proxyRequest.Headers.Contains(name))

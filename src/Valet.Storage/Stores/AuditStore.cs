@@ -117,29 +117,66 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
     private void InsertSqlite(SqliteConnection connection, IReadOnlyList<AuditEvent> auditEvents)
     {
         var db = connection.Handle!;
+        var done = 0;
+
+        // Whole chunks through one multi-row statement: SQLite runs one statement per chunk instead of one per event,
+        // about a third less CPU per row (`bench -- audit --backend sqlite`); the rest one row at a time.
+        if (auditEvents.Count >= RowsPerChunk)
+        {
+            Check(raw.sqlite3_prepare_v2(db, SqliteChunkInsertSql, out var chunk), db);
+            using (chunk)
+            {
+                for (; done + RowsPerChunk <= auditEvents.Count; done += RowsPerChunk)
+                {
+                    Check(raw.sqlite3_reset(chunk), db);
+                    for (var row = 0; row < RowsPerChunk; row++)
+                    {
+                        Bind(chunk, row * Columns, auditEvents[done + row]);
+                    }
+
+                    Step(chunk, db);
+                }
+            }
+        }
+
+        if (done == auditEvents.Count)
+        {
+            return;
+        }
+
         Check(raw.sqlite3_prepare_v2(db, SqliteInsertSql, out var statement), db);
         using (statement)
         {
-            foreach (var e in auditEvents)
+            for (; done < auditEvents.Count; done++)
             {
                 Check(raw.sqlite3_reset(statement), db);
-                Text(statement, 1, e.OrgId);
-                Text(statement, 2, e.Kind);
-                Text(statement, 3, e.KeyId);
-                Text(statement, 4, e.ConnectionId);
-                Text(statement, 5, e.TargetId);
-                Text(statement, 6, e.Method);
-                Text(statement, 7, e.Path);
-                Integer(statement, 8, e.Status);
-                Integer(statement, 9, e.DurationMs);
-                Integer(statement, 10, e.BytesIn);
-                Integer(statement, 11, e.BytesOut);
-                Text(statement, 12, e.Detail);
-                Integer(statement, 13, (long?)Db.Time(OrNow(e.At)));
-                if (raw.sqlite3_step(statement) is var rc && rc != raw.SQLITE_DONE)
-                {
-                    Check(rc, db);
-                }
+                Bind(statement, 0, auditEvents[done]);
+                Step(statement, db);
+            }
+        }
+
+        void Bind(sqlite3_stmt statement, int offset, AuditEvent e)
+        {
+            Text(statement, offset + 1, e.OrgId);
+            Text(statement, offset + 2, e.Kind);
+            Text(statement, offset + 3, e.KeyId);
+            Text(statement, offset + 4, e.ConnectionId);
+            Text(statement, offset + 5, e.TargetId);
+            Text(statement, offset + 6, e.Method);
+            Text(statement, offset + 7, e.Path);
+            Integer(statement, offset + 8, e.Status);
+            Integer(statement, offset + 9, e.DurationMs);
+            Integer(statement, offset + 10, e.BytesIn);
+            Integer(statement, offset + 11, e.BytesOut);
+            Text(statement, offset + 12, e.Detail);
+            Integer(statement, offset + 13, (long?)Db.Time(OrNow(e.At)));
+        }
+
+        static void Step(sqlite3_stmt statement, sqlite3 db)
+        {
+            if (raw.sqlite3_step(statement) is var rc && rc != raw.SQLITE_DONE)
+            {
+                Check(rc, db);
             }
         }
 
@@ -177,6 +214,14 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
 
     /// <summary>The same statement with SQLite's numbered parameters (<c>?1</c> … <c>?13</c>), bound by index.</summary>
     private static readonly string SqliteInsertSql = PositionalInsertSql.Replace('$', '?');
+
+    private const int Columns = 13;
+    private const int RowsPerChunk = 32;
+
+    /// <summary>One INSERT of <see cref="RowsPerChunk"/> rows, parameters numbered in row order (?1…?13 the first row, ?14… the next).</summary>
+    private static readonly string SqliteChunkInsertSql =
+        PositionalInsertSql[..PositionalInsertSql.IndexOf("VALUES", StringComparison.Ordinal)] + "VALUES " + string.Join(", ",
+            Enumerable.Range(0, RowsPerChunk).Select(row => "(" + string.Join(", ", Enumerable.Range(row * Columns + 1, Columns).Select(i => "?" + i)) + ")"));
 
     private static async Task SetSynchronousAsync(DbConnection connection, string level, CancellationToken cancellationToken)
     {
