@@ -28,7 +28,7 @@ internal static partial class ExternalBench
         var seconds = Option(args, "--seconds", 5);
         var rounds = Option(args, "--rounds", 3);
         var connections = Option(args, "--connections", 32);
-        var warmup = Option(args, "--warmup", 60);
+        var warmup = Option(args, "--warmup", 30);
         var only = StringOption(args, "--only");
         var backends = StringOption(args, "--backend") switch
         {
@@ -102,15 +102,15 @@ internal static partial class ExternalBench
 
                 if (only is null or "token")
                 {
-                    var bare = new Target(new Uri(bareToken.Url, $"/v1/connections/{connectionId}/token"), "POST", null, bareToken.CpuSeconds);
-                    var real = new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key, [valet.CpuSeconds, .. postgresCpu]);
+                    var bare = new Target(new Uri(bareToken.Url, $"/v1/connections/{connectionId}/token"), "POST", null, bareToken.CpuSeconds) { JitProcess = bareToken.ProcessId };
+                    var real = new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key, [valet.CpuSeconds, .. postgresCpu]) { JitProcess = valet.ProcessId };
                     rows.Add(await MeasureAsync($"token route ({backend}) vs bare endpoint", bare, real, pinning, connections, seconds, rounds, warmup));
                 }
 
                 if (only is null or "proxy")
                 {
-                    var bare = new Target(new Uri(bareYarp.Url, "/api/user"), "GET", null, bareYarp.CpuSeconds, upstream.CpuSeconds);
-                    var real = new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key, [valet.CpuSeconds, upstream.CpuSeconds, .. postgresCpu]);
+                    var bare = new Target(new Uri(bareYarp.Url, "/api/user"), "GET", null, bareYarp.CpuSeconds, upstream.CpuSeconds) { JitProcess = bareYarp.ProcessId };
+                    var real = new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key, [valet.CpuSeconds, upstream.CpuSeconds, .. postgresCpu]) { JitProcess = valet.ProcessId };
                     rows.Add(await MeasureAsync($"proxied GET ({backend}) vs bare YARP", bare, real, pinning, connections, seconds, rounds, warmup));
                 }
 
@@ -141,6 +141,42 @@ internal static partial class ExternalBench
     internal sealed record Target(Uri Url, string Method, string? Bearer, params Func<double>[] Servers)
     {
         public double CpuSeconds() => Servers.Sum(s => s());
+
+        /// <summary>The measured server's process id, whose tiered-compilation thread still working means it is not warm yet.</summary>
+        public int? JitProcess { get; init; }
+    }
+
+    /// <summary>
+    /// CPU ticks of each of a process's threads named like the runtime's tiered-compilation worker (".NET Tiered Com…"),
+    /// by thread id. The worker exits when it runs out of work and a new one starts later, so callers sample often and
+    /// keep each thread's last value.
+    /// </summary>
+    internal static void TieringTicks(int pid, Dictionary<int, long> last)
+    {
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                    if (name.StartsWith(".NET Tiered", StringComparison.Ordinal))
+                    {
+                        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                        last[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] =
+                            long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (IOException)
+                {
+                    // the thread ended between listing and reading
+                }
+            }
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
     }
 
     /// <summary>CPU seconds of a process (user + system, fields 14–15 of <c>/proc/PID/stat</c>), plus its reaped children's (16–17) when asked.</summary>
@@ -205,11 +241,25 @@ internal static partial class ExternalBench
         int warmup)
     {
         Console.WriteLine($"\n{name}");
-        // Warm-up alternates in short slices until tiered JIT (with dynamic PGO) has settled on both sides.
+        // Warm-up alternates in short slices until tiered JIT (with dynamic PGO) has settled on both sides: --warmup seconds
+        // each, then more 4 s slices (up to three times as long) until neither side's tiered-compilation thread used over 1 % of a
+        // slice. Under full load on one core Valet's JIT took about a minute to settle; rounds measured before that read low.
         for (var i = 0; i < 3; i++)
         {
             await Wrk.RunAsync(bare, pinning, connections, Math.Max(1, warmup / 3));
             await Wrk.RunAsync(valet, pinning, connections, Math.Max(1, warmup / 3));
+        }
+
+        const int slice = 4;
+        for (var extra = 0; extra < 3 * warmup; extra += slice)
+        {
+            var bareJit = await JitDuringAsync(bare, pinning, connections, slice);
+            var valetJit = await JitDuringAsync(valet, pinning, connections, slice);
+            if (bareJit < 0.01 * slice && valetJit < 0.01 * slice)
+            {
+                Console.WriteLine($"  warm after {warmup + extra + slice} s per side (tiered JIT in the last slice: bare {bareJit * 1000:F0} ms, Valet {valetJit * 1000:F0} ms)");
+                break;
+            }
         }
 
         var bareRounds = new List<Wrk>();
@@ -232,6 +282,34 @@ internal static partial class ExternalBench
         var ratios = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
         var median = ratios.Select((r, i) => (r, i)).OrderBy(x => x.r).ElementAt(ratios.Count / 2).i;
         return new Row(name, bareRounds[median], valetRounds[median], ratios, bareRounds.Sum(r => r.Errors) + valetRounds.Sum(r => r.Errors));
+    }
+
+    /// <summary>Loads <paramref name="target"/> for <paramref name="seconds"/>; answers the CPU seconds its tiered-compilation threads used meanwhile.</summary>
+    private static async Task<double> JitDuringAsync(Target target, Pinning pinning, int connections, int seconds)
+    {
+        if (target.JitProcess is not { } pid)
+        {
+            await Wrk.RunAsync(target, pinning, connections, seconds);
+            return 0;
+        }
+
+        var before = new Dictionary<int, long>();
+        TieringTicks(pid, before);
+        var seen = new Dictionary<int, long>(before);
+        using var done = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                TieringTicks(pid, seen);
+                await Task.Delay(50, CancellationToken.None);
+            }
+        });
+        await Wrk.RunAsync(target, pinning, connections, seconds);
+        await done.CancelAsync();
+        await sampler;
+        TieringTicks(pid, seen);
+        return seen.Sum(thread => thread.Value - before.GetValueOrDefault(thread.Key)) / 100.0;
     }
 
     private static double Median(IReadOnlyList<double> values) => values.Order().ElementAt(values.Count / 2);
