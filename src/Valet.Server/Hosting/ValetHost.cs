@@ -109,8 +109,12 @@ public static class ValetHost
 
         // YARP's forwarder logs two Information lines for every proxied call ("Proxying to …", "Received HTTP/1.1 response
         // …"): formatting and writing them cost the proxy more CPU than any of its own work (docs/performance.md). The
-        // proxy's own per-call line is event 5000 (Debug) and every call is in the audit trail; YARP's warnings stay.
-        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        // proxy's own per-call line is event 5000 (Debug) and every call is in the audit trail; YARP's warnings stay. An
+        // operator who sets Logging:LogLevel:Yarp gets that level instead.
+        if (builder.Configuration["Logging:LogLevel:Yarp"] is null)
+        {
+            builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        }
 
         // Hosting starts an Activity and a logging scope for every request whenever this category is enabled at any level.
         // It logs only "request starting/finished" (Information); errors are logged by our exception handler and Kestrel.
