@@ -94,7 +94,6 @@ internal sealed class McpTools(
             throw new InvalidOperationException("MCP tool called outside an HTTP request.");
         }
 
-
         // URL elicitation as declared on this request (2026-07-28 and later: _meta of every request), else at initialize
         // (earlier revisions; the stateless server reads it back from the session id, McpSessionIds).
         var urlElicitation = request.Server.ClientCapabilities?.Elicitation?.Url is not null

@@ -215,7 +215,8 @@ internal sealed class ProxyHandler(
 
         var config = settings.ForwarderConfig;
         var prefix = baseUrl.Prefix;
-        var error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork, provider.ApiKey?.QueryParameter is not null), config, first, cancellationToken);
+        var client = invoker.For(provider.AllowPrivateNetwork, secretQuery: provider.ApiKey?.QueryParameter is not null);
+        var error = await forwarder.SendAsync(context, prefix, client, config, first, cancellationToken);
         if (error != ForwarderError.None)
         {
             return ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
@@ -249,7 +250,7 @@ internal sealed class ProxyHandler(
         call.Detail = "retried_after_401";
         replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(provider, upstream, retryToken);
-        error = await forwarder.SendAsync(context, prefix, invoker.For(provider.AllowPrivateNetwork, provider.ApiKey?.QueryParameter is not null), config, second, cancellationToken);
+        error = await forwarder.SendAsync(context, prefix, client, config, second, cancellationToken);
         return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
     }
 
