@@ -46,54 +46,59 @@ internal static class AgentLane
         var limits = app.ApplicationServices.GetService<ValetRateLimiter>();
         var access = app.ApplicationServices.GetRequiredService<AgentAccess>();
         var envelopes = app.ApplicationServices.GetRequiredService<Envelopes>();
-        return app.Use(async (context, next) =>
+
+        // Not an async lambda: when the key comes from the cache (the common case) authentication has completed, and the
+        // lane hands the proxy's or the token route's own task back to Kestrel without a state machine of its own.
+        return app.Use((context, next) =>
         {
             var request = context.Request;
             var (route, argument, rest) = Classify(request);
             if (route == Route.None)
             {
-                await next(context);
-                return;
+                return next(context);
             }
 
-            var outcome = await bearer.AuthenticateAsync(request, context.RequestAborted);
+            var authentication = bearer.AuthenticateAsync(request, context.RequestAborted);
+            return authentication.IsCompletedSuccessfully
+                ? Dispatch(context, next, route, argument, rest, authentication.Result)
+                : AuthenticatedAsync(context, next, route, argument, rest, authentication);
+        });
+
+        async Task AuthenticatedAsync(HttpContext context, RequestDelegate next, Route route, string? argument, string rest,
+            ValueTask<BearerOutcome> authentication) => await Dispatch(context, next, route, argument, rest, await authentication);
+
+        Task Dispatch(HttpContext context, RequestDelegate next, Route route, string? argument, string rest, BearerOutcome outcome)
+        {
             if (outcome.Principal is { } principal)
             {
                 context.User = principal;
                 if (principal is ApiKeyPrincipal agent && limits?.AgentLimited(agent.Key.Id) is { } wait)
                 {
-                    await RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
-                    return;
+                    return RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
                 }
             }
-
             else if (route is Route.TokenByConnection or Route.TokenByProvider)
             {
                 // What the scheme's challenge answers (RFC 6750 §3), and what the failed-authentication limit counts.
                 context.Response.Headers.WWWAuthenticate = "Bearer";
-                await Problems.Unauthorized().ExecuteAsync(context);
-                return;
+                return Problems.Unauthorized().ExecuteAsync(context);
             }
 
-            switch (route)
+            return route switch
             {
-                case Route.Proxy:
-                    await proxy.HandleAsync(context, viaTarget: false);
-                    break;
-                case Route.Target when ProxyEndpoints.IsOperatorTargetRead(context, bare: rest.IndexOf('/', 1) < 0):
-                    await next(context);
-                    break;
-                case Route.Target:
-                    await proxy.HandleAsync(context, viaTarget: true);
-                    break;
-                case Route.TokenByConnection:
-                    await (await TokenEndpoints.ByConnectionAsync(argument!, context, access, envelopes, context.RequestAborted)).ExecuteAsync(context);
-                    break;
-                case Route.TokenByProvider:
-                    await (await TokenEndpoints.ByProviderAsync(argument!, context, access, envelopes, context.RequestAborted)).ExecuteAsync(context);
-                    break;
-            }
-        });
+                Route.Proxy => proxy.HandleAsync(context, viaTarget: false),
+                Route.Target when ProxyEndpoints.IsOperatorTargetRead(context, bare: rest.IndexOf('/', 1) < 0) => next(context),
+                Route.Target => proxy.HandleAsync(context, viaTarget: true),
+                Route.TokenByConnection => TokenByConnectionAsync(context, argument!),
+                _ => TokenByProviderAsync(context, argument!),
+            };
+        }
+
+        async Task TokenByConnectionAsync(HttpContext context, string connectionId) =>
+            await (await TokenEndpoints.ByConnectionAsync(connectionId, context, access, envelopes, context.RequestAborted)).ExecuteAsync(context);
+
+        async Task TokenByProviderAsync(HttpContext context, string provider) =>
+            await (await TokenEndpoints.ByProviderAsync(provider, context, access, envelopes, context.RequestAborted)).ExecuteAsync(context);
     }
 
     /// <summary>Which lane route a request is for (by path and method alone), with the connection id or provider of a token route.</summary>
