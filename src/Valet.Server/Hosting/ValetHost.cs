@@ -201,8 +201,8 @@ public static class ValetHost
 
         app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
+        app.UseAgentLane(); // applies the failed-authentication limit to its own requests
         app.UseValetRateLimits();
-        app.UseAgentLane();
         // Routing explicitly after the lane (not implicitly first): the lane's requests never pay for the matcher.
         app.UseRouting();
         app.UseValetStatusPagesAndLimits();

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Net.Http.Headers;
 using Valet.Core.Access;
 using Valet.Server.Auth;
 using Valet.Server.Proxy;
@@ -11,7 +12,7 @@ namespace Valet.Server.Http;
 /// <summary>
 /// The agent lane: Valet's hottest routes — the proxy (<c>/v1/proxy/{id}/…</c>, <c>/v1/targets/{id}/…</c>, any method) and
 /// the token routes (<c>POST /v1/connections/{id}/token</c>, <c>POST /v1/providers/{provider}/token</c> with a bearer) — go
-/// straight to their handlers after the exception handler and the failed-authentication limit, before status-code pages,
+/// straight to their handlers right after the exception handler (applying the failed-authentication limit themselves), before status-code pages,
 /// routing, the authentication and authorization middleware and the <c>/internal</c> guard (docs/proxy.md, "The agent lane").
 /// <list type="bullet">
 /// <item>The caller is authenticated here by the same <see cref="BearerAuthenticator"/> the <c>Valet</c> scheme runs, and
@@ -58,6 +59,14 @@ internal static class AgentLane
                 return next(context);
             }
 
+            // The failed-authentication limit, as UseValetRateLimits applies it to every other route: a locked-out address
+            // is refused before its bearer is checked, and a bearer that is presented and not accepted counts as a failure.
+            // The lane applies it itself (it runs first) so that no middleware has to outlive every proxied call to read its status.
+            if (limits?.LockedOut(request) is { } lockedOut)
+            {
+                return RateLimits.RefuseAsync(context, lockedOut, RateLimits.LockedOutDetail);
+            }
+
             var authentication = bearer.AuthenticateAsync(request, context.RequestAborted);
             return authentication.IsCompletedSuccessfully
                 ? Dispatch(context, next, route, argument, rest, authentication.Result)
@@ -77,7 +86,12 @@ internal static class AgentLane
                     return RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
                 }
             }
-            else if (route is Route.TokenByConnection or Route.TokenByProvider)
+            else if (context.Request.Headers.ContainsKey(HeaderNames.Authorization))
+            {
+                limits?.Failed(RateLimits.ClientAddress(context)); // every lane route answers this caller 401
+            }
+
+            if (outcome.Principal is null && route is Route.TokenByConnection or Route.TokenByProvider)
             {
                 // What the scheme's challenge answers (RFC 6750 §3), and what the failed-authentication limit counts.
                 context.Response.Headers.WWWAuthenticate = "Bearer";

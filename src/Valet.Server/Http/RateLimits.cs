@@ -115,6 +115,10 @@ internal sealed class ValetRateLimiter : IDisposable
         }
     }
 
+    /// <summary>For a request that presents a bearer: null when its address may try; else how long it must wait.</summary>
+    public TimeSpan? LockedOut(HttpRequest request) =>
+        _failures is not null && request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.Authorization) ? LockedOut(RateLimits.ClientAddress(request.HttpContext)) : null;
+
     /// <summary>Null when <paramref name="address"/> may try; else how long it must wait.</summary>
     public TimeSpan? LockedOut(IPAddress address)
     {
@@ -174,7 +178,8 @@ internal static class RateLimits
     }
 
     /// <summary>
-    /// The failure limit, for every route (the agent lane included): goes before the agent lane and authentication, and
+    /// The failure limit, for every route but the agent lane's (which applies the same rule itself, AgentLane): goes after
+    /// the lane, before authentication, and
     /// after forwarded-header handling, so the address is the client's.
     /// </summary>
     public static IApplicationBuilder UseValetRateLimits(this IApplicationBuilder app)
@@ -197,7 +202,7 @@ internal static class RateLimits
                 // A person at the sign-in form (or following a link) is told on a page; every other caller gets problem+json.
                 await ((signIn || signInLink) && PlainPage.WantsHtml(request)
                     ? RefusePageAsync(context, wait)
-                    : RefuseAsync(context, wait, "Too many failed authentications from this address."));
+                    : RefuseAsync(context, wait, LockedOutDetail));
                 return;
             }
 
@@ -243,7 +248,9 @@ internal static class RateLimits
             $"Too many failed sign-ins from this address. Try again in {seconds} s.", false, "rate_limited", "<p><a href=\"/signin\">Back to sign-in</a></p>");
     }
 
-    private static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress switch
+    public const string LockedOutDetail = "Too many failed authentications from this address.";
+
+    internal static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress switch
     {
         null => IPAddress.None,
         { IsIPv4MappedToIPv6: true } mapped => mapped.MapToIPv4(),

@@ -82,6 +82,10 @@ public sealed class RateLimitTests
         await AssertRateLimitedAsync(await forged.GetAsync("/v1/proxy/conn_x/user"));
         using var agent = server.Client(key);
         await AssertRateLimitedAsync(await agent.GetAsync("/v1/bootstrap"));
+
+        // The agent lane applies the same limit itself: a locked-out address is refused before even a good key is checked.
+        await AssertRateLimitedAsync(await agent.GetAsync("/v1/proxy/conn_x/user"));
+        await AssertRateLimitedAsync(await agent.PostAsync("/v1/providers/github/token", null));
     }
 
     [Fact]
