@@ -53,7 +53,7 @@ internal static class AgentLane
         return app.Use((context, next) =>
         {
             var request = context.Request;
-            var (route, argument, rest) = Classify(request);
+            var (route, argument, bareTarget) = Classify(request);
             if (route == Route.None)
             {
                 return next(context);
@@ -69,14 +69,14 @@ internal static class AgentLane
 
             var authentication = bearer.AuthenticateAsync(request, context.RequestAborted);
             return authentication.IsCompletedSuccessfully
-                ? Dispatch(context, next, route, argument, rest, authentication.Result)
-                : AuthenticatedAsync(context, next, route, argument, rest, authentication);
+                ? Dispatch(context, next, route, argument, bareTarget, authentication.Result)
+                : AuthenticatedAsync(context, next, route, argument, bareTarget, authentication);
         });
 
-        async Task AuthenticatedAsync(HttpContext context, RequestDelegate next, Route route, string? argument, string rest,
-            ValueTask<BearerOutcome> authentication) => await Dispatch(context, next, route, argument, rest, await authentication);
+        async Task AuthenticatedAsync(HttpContext context, RequestDelegate next, Route route, string? argument, bool bareTarget,
+            ValueTask<BearerOutcome> authentication) => await Dispatch(context, next, route, argument, bareTarget, await authentication);
 
-        Task Dispatch(HttpContext context, RequestDelegate next, Route route, string? argument, string rest, BearerOutcome outcome)
+        Task Dispatch(HttpContext context, RequestDelegate next, Route route, string? argument, bool bareTarget, BearerOutcome outcome)
         {
             if (outcome.Principal is { } principal)
             {
@@ -101,7 +101,7 @@ internal static class AgentLane
             return route switch
             {
                 Route.Proxy => proxy.HandleAsync(context, viaTarget: false),
-                Route.Target when ProxyEndpoints.IsOperatorTargetRead(context, bare: rest.IndexOf('/', 1) < 0) => next(context),
+                Route.Target when ProxyEndpoints.IsOperatorTargetRead(context, bareTarget) => next(context),
                 Route.Target => proxy.HandleAsync(context, viaTarget: true),
                 Route.TokenByConnection => TokenByConnectionAsync(context, argument!),
                 _ => TokenByProviderAsync(context, argument!),
@@ -116,22 +116,22 @@ internal static class AgentLane
     }
 
     /// <summary>Which lane route a request is for (by path and method alone), with the connection id or provider of a token route.</summary>
-    private static (Route Route, string? Argument, string Remainder) Classify(HttpRequest request)
+    private static (Route Route, string? Argument, bool BareTarget) Classify(HttpRequest request)
     {
-        var path = request.Path;
-        if (!path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase, out var v1))
+        // On spans, with PathString.StartsWithSegments' own rule: no substring is made for a proxied call.
+        if (!StartsWithSegment(request.Path.Value, "/v1", out var v1))
         {
             return default;
         }
 
-        if (v1.StartsWithSegments("/proxy", StringComparison.OrdinalIgnoreCase, out var rest) && rest.Value is { Length: > 1 } proxied)
+        if (StartsWithSegment(v1, "/proxy", out var rest) && rest.Length > 1)
         {
-            return (Route.Proxy, null, proxied);
+            return (Route.Proxy, null, false);
         }
 
-        if (v1.StartsWithSegments("/targets", StringComparison.OrdinalIgnoreCase, out rest) && rest.Value is { Length: > 1 } target)
+        if (StartsWithSegment(v1, "/targets", out rest) && rest.Length > 1)
         {
-            return (Route.Target, null, target);
+            return (Route.Target, null, rest[1..].IndexOf('/') < 0); // bare: /v1/targets/{id} with nothing after the id
         }
 
         // Token routes: POST with a bearer only; anything else is the pipeline's (a session's 403, a 405, a 401 challenge).
@@ -140,26 +140,41 @@ internal static class AgentLane
             return default;
         }
 
-        if (v1.StartsWithSegments("/connections", StringComparison.OrdinalIgnoreCase, out rest) && TokenSegment(rest) is { } connectionId)
+        if (StartsWithSegment(v1, "/connections", out rest) && TokenSegment(rest) is { } connectionId)
         {
-            return (Route.TokenByConnection, connectionId, string.Empty);
+            return (Route.TokenByConnection, connectionId, false);
         }
 
-        return v1.StartsWithSegments("/providers", StringComparison.OrdinalIgnoreCase, out rest) && TokenSegment(rest) is { } provider
-            ? (Route.TokenByProvider, provider, string.Empty)
+        return StartsWithSegment(v1, "/providers", out rest) && TokenSegment(rest) is { } provider
+            ? (Route.TokenByProvider, provider, false)
             : default;
     }
 
-    /// <summary><c>/{value}/token</c> (value one non-empty segment) → value; anything else null. The same match as the route template.</summary>
-    private static string? TokenSegment(PathString rest)
+    /// <summary>
+    /// <see cref="PathString.StartsWithSegments(PathString, StringComparison, out PathString)"/> on a span: <paramref name="path"/>
+    /// starts with <paramref name="segment"/> (ignoring case) followed by its end or a '/'; <paramref name="rest"/> is what follows.
+    /// </summary>
+    private static bool StartsWithSegment(ReadOnlySpan<char> path, string segment, out ReadOnlySpan<char> rest)
     {
-        var value = rest.Value;
-        if (value is not { Length: > 7 } || value[0] != '/' || !value.EndsWith("/token", StringComparison.OrdinalIgnoreCase))
+        if (path.StartsWith(segment, StringComparison.OrdinalIgnoreCase) && (path.Length == segment.Length || path[segment.Length] == '/'))
+        {
+            rest = path[segment.Length..];
+            return true;
+        }
+
+        rest = default;
+        return false;
+    }
+
+    /// <summary><c>/{value}/token</c> (value one non-empty segment) → value; anything else null. The same match as the route template.</summary>
+    private static string? TokenSegment(ReadOnlySpan<char> rest)
+    {
+        if (rest.Length <= 7 || rest[0] != '/' || !rest.EndsWith("/token", StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
 
-        var segment = value.AsSpan(1, value.Length - 1 - "/token".Length);
+        var segment = rest[1..^"/token".Length];
         return segment.Length > 0 && !segment.Contains('/') ? segment.ToString() : null;
     }
 }
