@@ -163,9 +163,7 @@ internal static partial class ExternalBench
                     var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
                     if (name.StartsWith(".NET Tiered", StringComparison.Ordinal))
                     {
-                        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                        last[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] =
-                            long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                        last[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] = CpuTicks(StatFields(stat), 11);
                     }
                 }
                 catch (IOException)
@@ -185,20 +183,21 @@ internal static partial class ExternalBench
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-            if (withReapedChildren)
-            {
-                ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
-            }
-
-            return ticks / 100.0;
+            var fields = StatFields(stat);
+            return (CpuTicks(fields, 11) + (withReapedChildren ? CpuTicks(fields, 13) : 0)) / 100.0;
         }
         catch (IOException)
         {
             return 0; // exited between listing and reading
         }
     }
+
+    /// <summary>The fields of a <c>/proc/…/stat</c> line after the command name (which may hold spaces): index 0 is the state.</summary>
+    private static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+
+    /// <summary>User + system clock ticks from <paramref name="fields"/> at <paramref name="at"/> and the one after.</summary>
+    private static long CpuTicks(string[] fields, int at) =>
+        long.Parse(fields[at], CultureInfo.InvariantCulture) + long.Parse(fields[at + 1], CultureInfo.InvariantCulture);
 
     /// <summary>CPU seconds of PostgreSQL: the postmaster, its live backends and those it has reaped.</summary>
     internal static double PostgresCpuSeconds(int postmaster)
@@ -211,7 +210,7 @@ internal static partial class ExternalBench
                 try
                 {
                     var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    var fields = StatFields(stat);
                     if (fields[1] == postmaster.ToString(CultureInfo.InvariantCulture))
                     {
                         total += CpuSeconds(pid);

@@ -86,16 +86,19 @@ internal static class AgentLane
                     return RateLimits.RefuseAsync(context, wait, "This API key is over its request rate.");
                 }
             }
-            else if (context.Request.Headers.ContainsKey(HeaderNames.Authorization))
+            else
             {
-                limits?.Failed(RateLimits.ClientAddress(context)); // every lane route answers this caller 401
-            }
+                if (context.Request.Headers.ContainsKey(HeaderNames.Authorization))
+                {
+                    limits?.Failed(RateLimits.ClientAddress(context)); // every lane route answers this caller 401
+                }
 
-            if (outcome.Principal is null && route is Route.TokenByConnection or Route.TokenByProvider)
-            {
-                // What the scheme's challenge answers (RFC 6750 §3), and what the failed-authentication limit counts.
-                context.Response.Headers.WWWAuthenticate = "Bearer";
-                return Problems.Unauthorized().ExecuteAsync(context);
+                if (route is Route.TokenByConnection or Route.TokenByProvider)
+                {
+                    // What the scheme's challenge answers (RFC 6750 §3).
+                    context.Response.Headers.WWWAuthenticate = "Bearer";
+                    return Problems.Unauthorized().ExecuteAsync(context);
+                }
             }
 
             return route switch
