@@ -62,10 +62,16 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
 
         // The background refresher renews it before it expires, with nobody asking.
         var expiresAt = first.GetProperty("expires_at").GetDateTimeOffset();
-        Assert.True(await CredentialsKit.EventuallyAsync(async () => await CredentialsKit.ClientCredentialsCallsAsync(idp) >= 2, TimeSpan.FromSeconds(15)));
+        // Wait on what an agent sees (a new token), not on the IdP's counter: the IdP counts the grant before Valet has
+        // stored its answer, so the counter alone races the store (CI saw the old token served in that gap).
+        JsonElement renewed = default;
+        Assert.True(await CredentialsKit.EventuallyAsync(async () =>
+        {
+            renewed = await TokenAsync(agent, id);
+            return renewed.GetProperty("access_token").GetString() != token;
+        }, TimeSpan.FromSeconds(15)), "the background refresher never renewed the token");
         Assert.True(DateTimeOffset.UtcNow < expiresAt, "renewed only after the old token expired");
-        var renewed = await TokenAsync(agent, id);
-        Assert.NotEqual(token, renewed.GetProperty("access_token").GetString());
+        Assert.Equal(2, await CredentialsKit.ClientCredentialsCallsAsync(idp));
         Assert.True(renewed.GetProperty("expires_at").GetDateTimeOffset() > expiresAt);
     }
 
