@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
 using Valet.Core.Domain;
@@ -15,8 +17,9 @@ internal readonly record struct BearerOutcome(ClaimsPrincipal? Principal, string
 /// service) or an agent API key (agent of one org). Used by <see cref="ValetAuthenticationHandler"/> for every route and
 /// directly by the agent lane (<c>AgentLane.UseAgentLane</c>), so both answer alike.
 /// <para>
-/// This runs on every agent request, so the hot path allocates little: the key is hashed on the stack, and the principal
-/// of a key is built once per cached <see cref="ApiKey"/> instance (a changed key is a new instance, so a new principal).
+/// This runs on every agent request, so the hot path allocates little: the principal of a key is built once per cached
+/// <see cref="ApiKey"/> instance (a changed key is a new instance, so a new principal), and a key it has verified before
+/// is compared in constant time rather than hashed again (<see cref="ApiKeyPrincipal"/>).
 /// </para>
 /// </summary>
 internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKeyStore keys)
@@ -54,9 +57,13 @@ internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKey
         if (ApiKeySecrets.PrefixOf(header.AsSpan(start, length)) is { } prefix)
         {
             var key = await keys.FindByPrefixAsync(prefix, cancellationToken);
-            if (key is not null && ApiKeySecrets.Verify(header.AsSpan(start, length), key.Hash))
+            if (key is not null)
             {
-                return new BearerOutcome(Principals.GetValue(key, static k => new ApiKeyPrincipal(k)), null);
+                var principal = Principals.GetValue(key, static k => new ApiKeyPrincipal(k));
+                if (principal.VerifiedBefore(header.AsSpan(start, length)) || principal.Verify(header.AsSpan(start, length)))
+                {
+                    return new BearerOutcome(principal, null);
+                }
             }
         }
 
@@ -81,10 +88,39 @@ internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKey
     private static ClaimsPrincipal Principal(params Claim[] claims) => new(new ClaimsIdentity(claims, ValetClaims.Scheme));
 }
 
-/// <summary>The principal of an agent API key: role agent, its org and key id as claims, and the key row itself.</summary>
+/// <summary>
+/// The principal of an agent API key: role agent, its org and key id as claims, and the key row itself. It lives as long
+/// as that cached key row (revoking or changing the key replaces the row, so the principal goes with it).
+/// <para>
+/// It also remembers the secret that last passed <see cref="ApiKeySecrets.Verify"/> against this row, so the next request
+/// with the same key is compared to it in constant time instead of hashed again (SHA-256 was ~2 µs of every proxied call).
+/// This keeps a presented agent key in the process's memory while its row is cached: the process already holds the
+/// encryption key and decrypted provider tokens, which are worth more (docs/decisions.md, "Verified API keys in memory").
+/// A different secret with the same prefix is still hashed and compared to the stored hash, as before.
+/// </para>
+/// </summary>
 internal sealed class ApiKeyPrincipal(ApiKey key) : ClaimsPrincipal(new ClaimsIdentity(
     [new Claim(ClaimTypes.Role, ValetClaims.RoleAgent), new Claim(ValetClaims.OrgClaim, key.OrgId), new Claim(ValetClaims.KeyIdClaim, key.Id)],
     ValetClaims.Scheme))
 {
+    private string? _verified;
+
     public ApiKey Key { get; } = key;
+
+    /// <summary><paramref name="presented"/> is the secret that already passed <see cref="Verify"/> for this row (constant time).</summary>
+    public bool VerifiedBefore(ReadOnlySpan<char> presented) =>
+        Volatile.Read(ref _verified) is { } verified
+        && CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(presented), MemoryMarshal.AsBytes(verified.AsSpan()));
+
+    /// <summary>Hashes <paramref name="presented"/> and compares it with the row's hash; remembers it when it matches.</summary>
+    public bool Verify(ReadOnlySpan<char> presented)
+    {
+        if (!ApiKeySecrets.Verify(presented, Key.Hash))
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _verified, presented.ToString());
+        return true;
+    }
 }

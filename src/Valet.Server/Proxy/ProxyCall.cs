@@ -1,4 +1,5 @@
 using Valet.Core.Access;
+using Valet.Core.Providers;
 
 namespace Valet.Server.Proxy;
 
@@ -23,6 +24,22 @@ internal sealed class ProxyCall(AgentAccess access) : IUpstreamUnauthorized
 
     /// <summary>The body can be sent again (small and buffered, or none).</summary>
     public bool Replayable { get; set; }
+
+    /// <summary>The buffered body a retry sends again (null when there is none or it streams).</summary>
+    public MemoryStream? Replay { get; set; }
+
+    /// <summary>A static secret (api_key, basic): never refreshed, so an upstream 401 passes through.</summary>
+    public bool IsStatic { get; set; }
+
+    /// <summary>The provider as bound to this connection (its parameters filled in).</summary>
+    public ProviderDefinition? Provider { get; set; }
+
+    /// <summary>The checked upstream URL, the API base it is under, and the client for the provider's address policy.</summary>
+    public Uri? Upstream { get; set; }
+
+    public string? Prefix { get; set; }
+
+    public HttpMessageInvoker? Client { get; set; }
 
     /// <summary>What refreshing after the upstream's 401 gave; null when the upstream did not answer 401.</summary>
     public AccessOutcome? Refreshed { get; private set; }

@@ -52,7 +52,23 @@ internal sealed class ProxyHandler(
         context.Response.Body = responseBody;
         try
         {
-            var result = await ForwardAsync(context, viaTarget, call, context.RequestAborted);
+            // One async layer on the hot path: the checks complete synchronously on a cached connection, and the
+            // forward is awaited here; only an upstream failure or 401 goes through a second method.
+            var cancellationToken = context.RequestAborted;
+            var result = await PrepareAsync(context, viaTarget, call, cancellationToken);
+            if (result is null)
+            {
+                var first = Transformer(call.Provider!, call.Upstream!, call.Token!);
+
+                // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
+                first.OnUnauthorized = call.IsStatic ? null : call;
+                var error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, options.CurrentValue.ForwarderConfig, first, cancellationToken);
+                if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null)
+                {
+                    result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
+                }
+            }
+
             if (result is not null && !context.Response.HasStarted)
             {
                 via?.Refused = true;
@@ -89,7 +105,11 @@ internal sealed class ProxyHandler(
         }
     }
 
-    private async Task<IResult?> ForwardAsync(HttpContext context, bool viaTarget, ProxyCall call, CancellationToken cancellationToken)
+    /// <summary>
+    /// Everything before the forward: caller, path, access, destination, size, token. Null when the call may go (what it
+    /// needs is on <paramref name="call"/>); otherwise the answer to give instead.
+    /// </summary>
+    private async ValueTask<IResult?> PrepareAsync(HttpContext context, bool viaTarget, ProxyCall call, CancellationToken cancellationToken)
     {
         if (context.User.Identity?.IsAuthenticated != true)
         {
@@ -204,22 +224,25 @@ internal sealed class ProxyHandler(
             return await RefusedAsync(issued, call, context.Response, cancellationToken);
         }
 
-        var replay = await BufferIfSmallAsync(context, settings, cancellationToken);
+        call.Replay = await BufferIfSmallAsync(context, settings, cancellationToken);
         call.Token = token;
-        call.Replayable = replay is not null || !HasBody(context);
+        call.Replayable = call.Replay is not null || !HasBody(context);
+        call.IsStatic = isStatic;
+        call.Provider = provider;
+        call.Upstream = upstream;
+        call.Prefix = baseUrl.Prefix;
+        call.Client = invoker.For(provider.AllowPrivateNetwork, secretQuery: provider.ApiKey?.QueryParameter is not null);
+        return null;
+    }
 
-        var first = Transformer(provider, upstream, token);
-
-        // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
-        first.OnUnauthorized = isStatic ? null : call;
-
-        var config = settings.ForwarderConfig;
-        var prefix = baseUrl.Prefix;
-        var client = invoker.For(provider.AllowPrivateNetwork, secretQuery: provider.ApiKey?.QueryParameter is not null);
-        var error = await forwarder.SendAsync(context, prefix, client, config, first, cancellationToken);
+    /// <summary>The first attempt failed, or met a 401 (held back or passed on): the answer, a retry, or null.</summary>
+    private async Task<IResult?> AfterFirstAttemptAsync(HttpContext context, ProxyCall call, ProxyTransformer first, ForwarderError error, CancellationToken cancellationToken)
+    {
+        var settings = options.CurrentValue;
+        var connectionId = call.ConnectionId!;
         if (error != ForwarderError.None)
         {
-            return ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
+            return ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
         }
 
         if (!first.HeldUnauthorized)
@@ -227,7 +250,7 @@ internal sealed class ProxyHandler(
             if (call.Refreshed is { } refreshed)
             {
                 call.Detail = "upstream_401";
-                ProxyLog.UnauthorizedPassedOn(logger, connection.Id, call.Replayable ? RefreshOutcomeName(refreshed) : "body not replayable");
+                ProxyLog.UnauthorizedPassedOn(logger, connectionId, call.Replayable ? RefreshOutcomeName(refreshed) : "body not replayable");
             }
 
             return null;
@@ -240,18 +263,18 @@ internal sealed class ProxyHandler(
             {
                 // One rule (docs/proxy.md, "Refresh on 401"): a refresh that meets an outage answers as the token route does.
                 call.Detail = "upstream_401_provider_unavailable";
-                ProxyLog.RefreshUnavailableAfter401(logger, connection.Id, unavailable.TimedOut ? 504 : 502);
+                ProxyLog.RefreshUnavailableAfter401(logger, connectionId, unavailable.TimedOut ? 504 : 502);
             }
 
             return refused;
         }
 
-        ProxyLog.RetryingAfterRefresh(logger, connection.Id);
+        ProxyLog.RetryingAfterRefresh(logger, connectionId);
         call.Detail = "retried_after_401";
-        replay?.Seek(0, SeekOrigin.Begin);
-        var second = Transformer(provider, upstream, retryToken);
-        error = await forwarder.SendAsync(context, prefix, client, config, second, cancellationToken);
-        return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connection.Id, call, settings.MaxRequestBytes, logger);
+        call.Replay?.Seek(0, SeekOrigin.Begin);
+        var second = Transformer(call.Provider!, call.Upstream!, retryToken);
+        error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken);
+        return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
     }
 
     /// <summary>No token: the envelope a person must act on, or the problem (provider unavailable, connection gone).</summary>
