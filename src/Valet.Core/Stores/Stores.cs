@@ -183,6 +183,12 @@ public interface IAuditStore
         }
     }
 
+    /// <summary>
+    /// <see cref="AppendManyAsync"/> for the audit writer's own thread, which blocks on it: a store that can do its I/O
+    /// synchronously keeps the whole batch on that thread instead of the thread pool's.
+    /// </summary>
+    void AppendMany(IReadOnlyList<AuditEvent> auditEvents) => AppendManyAsync(auditEvents, CancellationToken.None).GetAwaiter().GetResult();
+
     /// <summary>Newest first; <paramref name="before"/> is the id to page from (exclusive).</summary>
     Task<IReadOnlyList<AuditEvent>> ListAsync(string orgId, long? before, int limit, CancellationToken cancellationToken);
 }

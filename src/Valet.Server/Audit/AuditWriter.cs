@@ -108,7 +108,7 @@ internal sealed partial class AuditWriter(IAuditStore store, TimeProvider time, 
 
         try
         {
-            store.AppendManyAsync(batch, CancellationToken.None).GetAwaiter().GetResult();
+            store.AppendMany(batch);
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {

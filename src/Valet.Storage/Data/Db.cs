@@ -17,6 +17,16 @@ internal abstract class Db : IAsyncDisposable
 
     public abstract ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="OpenAsync"/> for a thread of Valet's own that may block (the audit writer): a pooled connection opens
+    /// without waiting, and a new one blocks only that thread.
+    /// </summary>
+    public DbConnection Open()
+    {
+        var opening = OpenAsync(CancellationToken.None);
+        return opening.IsCompletedSuccessfully ? opening.Result : opening.AsTask().GetAwaiter().GetResult();
+    }
+
     /// <summary>A timestamp as a parameter value: UTC, truncated to the millisecond.</summary>
     public abstract object? Time(DateTimeOffset? value);
 
