@@ -11,7 +11,7 @@ namespace Valet.Bench;
 
 /// <summary>
 /// <c>audit [--rows N] [--backend sqlite]</c>: what one audit row costs to store, the write every proxied call makes.
-/// Stores <c>--rows</c> events (default 100,000) through <see cref="IAuditStore.AppendManyAsync"/> in the audit writer's
+/// Stores <c>--rows</c> events (default 100,000) through <see cref="IAuditStore.AppendMany"/> in the audit writer's
 /// batches of 512, and prints wall time per row and the database's CPU per row: PostgreSQL's (every backend, from /proc),
 /// or on SQLite this process's own (SQLite runs inside Valet, on the audit writer's thread).
 /// </summary>
@@ -72,14 +72,14 @@ internal static class AuditBench
 
         for (var i = 0; i < 20; i++)
         {
-            await store.AppendManyAsync(batch, CancellationToken.None); // warm: connection pool, statement paths, JIT
+            store.AppendMany(batch); // warm: connection pool, statement paths, JIT
         }
 
         var cpuBefore = databaseCpuSeconds();
         var clock = Stopwatch.StartNew();
         for (var stored = 0; stored < rows; stored += batchSize)
         {
-            await store.AppendManyAsync(batch, CancellationToken.None);
+            store.AppendMany(batch);
         }
 
         var elapsed = clock.Elapsed;
