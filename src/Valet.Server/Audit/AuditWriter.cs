@@ -13,7 +13,8 @@ namespace Valet.Server.Audit;
 /// <para>
 /// The writer runs on a thread of its own, not the thread pool: SQLite's "async" calls run synchronously, and a batch
 /// insert holding one of a small machine's few pool threads for milliseconds showed up as proxy tail latency
-/// (docs/proxy.md, Benchmark). Blocking here blocks only this thread; with PostgreSQL the I/O completes on the pool.
+/// (docs/proxy.md, Benchmark). Blocking here blocks only this thread, and a batch is stored synchronously on it on both
+/// backends (<see cref="IAuditStore.AppendMany"/>), so PostgreSQL's COPY does not run on the pool either.
 /// On Linux the thread also runs at a lower scheduling priority, so on a busy machine a batch yields to requests; if it
 /// falls behind, the bounded queue makes callers wait rather than lose events.
 /// </para>
