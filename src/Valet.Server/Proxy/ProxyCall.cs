@@ -41,6 +41,9 @@ internal sealed class ProxyCall(AgentAccess access) : IUpstreamUnauthorized
 
     public HttpMessageInvoker? Client { get; set; }
 
+    /// <summary>The proxy options as read once for this call (a reload mid-call does not mix two versions).</summary>
+    public ProxyOptions? Settings { get; set; }
+
     /// <summary>What refreshing after the upstream's 401 gave; null when the upstream did not answer 401.</summary>
     public AccessOutcome? Refreshed { get; private set; }
 

@@ -62,7 +62,7 @@ internal sealed class ProxyHandler(
 
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
-                var error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, options.CurrentValue.ForwarderConfig, first, cancellationToken);
+                var error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken);
                 if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null)
                 {
                     result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
@@ -203,7 +203,7 @@ internal sealed class ProxyHandler(
             return Problems.BadRequest("invalid_path", "The path does not stay under the provider's API base.");
         }
 
-        var settings = options.CurrentValue;
+        var settings = call.Settings = options.CurrentValue;
         if (context.Request.ContentLength > settings.MaxRequestBytes)
         {
             call.Detail = "payload_too_large";
@@ -238,7 +238,7 @@ internal sealed class ProxyHandler(
     /// <summary>The first attempt failed, or met a 401 (held back or passed on): the answer, a retry, or null.</summary>
     private async Task<IResult?> AfterFirstAttemptAsync(HttpContext context, ProxyCall call, ProxyTransformer first, ForwarderError error, CancellationToken cancellationToken)
     {
-        var settings = options.CurrentValue;
+        var settings = call.Settings!;
         var connectionId = call.ConnectionId!;
         if (error != ForwarderError.None)
         {

@@ -18,36 +18,30 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
     }
 
     /// <summary>
-    /// One event from elsewhere (a connection created, a refresh) or a batch. PostgreSQL: one event is one INSERT (one
-    /// round trip, where a COPY takes two); a batch goes through <see cref="AppendMany"/>.
+    /// One event from elsewhere (a connection created, a refresh) or a batch. PostgreSQL: one event is one INSERT, sent
+    /// asynchronously. Anything else goes through <see cref="AppendMany"/>, which blocks the calling thread for the batch
+    /// (SQLite's ADO.NET calls are synchronous whatever their name anyway); batches come from the audit writer's own thread,
+    /// and from tests.
     /// </summary>
     public async Task AppendManyAsync(IReadOnlyList<AuditEvent> auditEvents, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(auditEvents);
         if (auditEvents.Count != 1 || !Db.IsPostgres)
         {
-            // SQLite's ADO.NET calls are synchronous whatever their name; a PostgreSQL batch is a COPY (below).
             AppendMany(auditEvents);
             return;
         }
 
         await using var connection = await Db.OpenAsync(cancellationToken);
-        await using var insert = connection.CreateCommand();
-        insert.CommandText = PositionalInsertSql;
-        foreach (var value in Values(auditEvents[0]))
-        {
-            var parameter = insert.CreateParameter();
-            parameter.Value = value;
-            insert.Parameters.Add(parameter);
-        }
-
+        await using var insert = PostgresInsert(connection, auditEvents[0]);
         await insert.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>
     /// A batch from the audit writer, on the writer's own thread and synchronous on purpose: with async I/O the COPY's
     /// continuations ran on the thread pool, beside the proxied calls (about 1 µs of their CPU per row on PostgreSQL),
-    /// instead of on the writer's lower-priority thread. PostgreSQL: one binary <c>COPY</c> (<see cref="Copy"/>).
+    /// instead of on the writer's lower-priority thread. PostgreSQL: one event is one INSERT (one round trip, where a COPY
+    /// takes two: under light load most batches are one event), more are one binary <c>COPY</c> (<see cref="Copy"/>).
     /// SQLite: one transaction, committed with <c>synchronous = NORMAL</c>. In WAL mode that keeps the database
     /// consistent and skips the fsync per commit; a power loss may drop the last batches, as a crash drops the writer's
     /// in-memory queue anyway (docs/proxy.md, Audit). Token writes keep the default FULL.
@@ -63,6 +57,13 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
         using var connection = Db.Open();
         if (Db.IsPostgres)
         {
+            if (auditEvents.Count == 1)
+            {
+                using var insert = PostgresInsert(connection, auditEvents[0]);
+                insert.ExecuteNonQuery();
+                return;
+            }
+
             Copy((NpgsqlConnection)connection, auditEvents);
             return;
         }
@@ -118,6 +119,20 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
         }
 
         copy.Complete();
+    }
+
+    private DbCommand PostgresInsert(DbConnection connection, AuditEvent auditEvent)
+    {
+        var insert = connection.CreateCommand();
+        insert.CommandText = PositionalInsertSql;
+        foreach (var value in Values(auditEvent))
+        {
+            var parameter = insert.CreateParameter();
+            parameter.Value = value;
+            insert.Parameters.Add(parameter);
+        }
+
+        return insert;
     }
 
     private const string CopySql =

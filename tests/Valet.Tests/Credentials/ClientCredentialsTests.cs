@@ -62,15 +62,19 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
 
         // The background refresher renews it before it expires, with nobody asking.
         var expiresAt = first.GetProperty("expires_at").GetDateTimeOffset();
-        // Wait on what an agent sees (a new token), not on the IdP's counter: the IdP counts the grant before Valet has
-        // stored its answer, so the counter alone races the store (CI saw the old token served in that gap).
+        // Nobody calls the token route meanwhile: only the refresher can make the IdP count a second grant, and it must
+        // do so before the route's own window (the last Refresh:Skew = 2 s of the token's life) opens.
+        Assert.True(await CredentialsKit.EventuallyAsync(async () => await CredentialsKit.ClientCredentialsCallsAsync(idp) >= 2, TimeSpan.FromSeconds(15)));
+        Assert.True(DateTimeOffset.UtcNow < expiresAt - TimeSpan.FromSeconds(2), "renewed only in the token route's own window, not ahead of it");
+
+        // The IdP counts the grant before Valet has stored its answer (CI once served the old token in that gap): wait
+        // for the stored token an agent sees, briefly.
         JsonElement renewed = default;
         Assert.True(await CredentialsKit.EventuallyAsync(async () =>
         {
             renewed = await TokenAsync(agent, id);
             return renewed.GetProperty("access_token").GetString() != token;
-        }, TimeSpan.FromSeconds(15)), "the background refresher never renewed the token");
-        Assert.True(DateTimeOffset.UtcNow < expiresAt, "renewed only after the old token expired");
+        }, TimeSpan.FromSeconds(2)), "the renewed token was not stored within 2 s of the grant");
         Assert.Equal(2, await CredentialsKit.ClientCredentialsCallsAsync(idp));
         Assert.True(renewed.GetProperty("expires_at").GetDateTimeOffset() > expiresAt);
     }

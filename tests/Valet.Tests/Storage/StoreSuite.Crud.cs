@@ -245,7 +245,7 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
-    public async Task Audit_AppendMany_StoresEveryEventInOrder_WithNullsAndEveryField()
+    public async Task Audit_AppendMany_StoresEveryEventInOrder_WithNullsAndEveryField_AsyncAndSync()
     {
         var node = await StartWithOrgAsync();
         var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_123);
@@ -258,7 +258,11 @@ public abstract partial class StoreSuite
                 At = at.AddMilliseconds(i),
             }).ToList();
 
-        await node.Audit.AppendManyAsync(events, None);
+        // The async path (a batch: COPY on PostgreSQL), then the writer's synchronous one: a single event (one INSERT on
+        // PostgreSQL) and a batch (COPY) again.
+        await node.Audit.AppendManyAsync(events[..150], None);
+        node.Audit.AppendMany(events[150..151]);
+        node.Audit.AppendMany(events[151..]);
 
         var stored = (await node.Audit.ListAsync(Org, null, 500, None)).Reverse().ToList();
         Assert.Equal(events.Count, stored.Count);
