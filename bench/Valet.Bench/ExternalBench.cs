@@ -30,6 +30,14 @@ internal static partial class ExternalBench
         var connections = Option(args, "--connections", 32);
         var warmup = Option(args, "--warmup", 30);
         var only = StringOption(args, "--only");
+        // Where PostgreSQL runs: on the servers' core (default: the whole server side on one core), or on the load
+        // generator's, standing in for a database on its own machine as a multi-node deployment has it.
+        var postgresOnLoadCore = StringOption(args, "--postgres-core") switch
+        {
+            null or "server" => false,
+            "load" => true,
+            var other => throw new ArgumentException($"--postgres-core is server or load, not '{other}'."),
+        };
         var backends = StringOption(args, "--backend") switch
         {
             "sqlite" => new[] { "SQLite" },
@@ -45,6 +53,10 @@ internal static partial class ExternalBench
 
         var pinning = Pinning.Detect();
         Console.WriteLine($"External load: wrk -t1 -c{connections}, {rounds} alternating rounds of {seconds} s after {warmup} s warm-up per side; {pinning}.");
+        if (postgresOnLoadCore && pinning.LoadCores is not null)
+        {
+            Console.WriteLine($"PostgreSQL pinned to the load generator's core {pinning.LoadCores} (--postgres-core load), not the servers'.");
+        }
 
         var disposables = new List<IAsyncDisposable>();
         try
@@ -69,7 +81,7 @@ internal static partial class ExternalBench
                     disposables.Add(new AsyncDisposable(pg.DisposeAsync));
                     if (pg.ServerProcessId() is { } postmaster)
                     {
-                        pinning.PinTree(postmaster);
+                        pinning.PinTree(postmaster, onLoadCore: postgresOnLoadCore);
                         postgresCpu.Add(() => PostgresCpuSeconds(postmaster));
                     }
 
@@ -405,15 +417,18 @@ internal static partial class ExternalBench
             return info;
         }
 
-        /// <summary>Pins a running process and every thread it has (PostgreSQL's postmaster: the backends it forks inherit it).</summary>
-        public void PinTree(int pid)
+        /// <summary>
+        /// Pins a running process and every thread it has (PostgreSQL's postmaster: the backends it forks inherit it), to
+        /// the servers' cores or, with <paramref name="onLoadCore"/>, the load generator's.
+        /// </summary>
+        public void PinTree(int pid, bool onLoadCore = false)
         {
-            if (ServerCores is null)
+            if ((onLoadCore ? LoadCores : ServerCores) is not { } cores)
             {
                 return;
             }
 
-            using var taskset = Process.Start(new ProcessStartInfo("taskset", ["-a", "-p", "-c", ServerCores, pid.ToString(CultureInfo.InvariantCulture)])
+            using var taskset = Process.Start(new ProcessStartInfo("taskset", ["-a", "-p", "-c", cores, pid.ToString(CultureInfo.InvariantCulture)])
             {
                 RedirectStandardOutput = true,
                 UseShellExecute = false,

@@ -18,6 +18,7 @@ internal static class Program
           proxy [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
                                               proxy vs a bare YARP forwarder, same upstream
           external [--seconds N] [--rounds N] [--connections N] [--warmup S] [--only token|proxy] [--backend sqlite|postgres]
+                 [--postgres-core server|load]
                                               token route and proxy from outside: wrk on its own core vs bare baselines
           mcp [--seconds N] [--concurrency N] [--rounds N] [--warmup S]
                                               call_api through /mcp vs the plain proxy route, same upstream
