@@ -77,8 +77,25 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
         }
         finally
         {
-            // Pooled connections keep their pragmas: hand this one back with the default durability.
+            // Pooled connections keep their pragmas: hand this one back with the default durability, or not at all.
+            ResetSynchronous((SqliteConnection)connection);
+        }
+    }
+
+    /// <summary>
+    /// Back to <c>synchronous = FULL</c>. If that fails (the connection broke along with the batch), the pool is cleared:
+    /// this connection is then discarded when it is closed instead of going back to a token write with NORMAL. The batch's
+    /// own exception, if any, is the one that propagates.
+    /// </summary>
+    private static void ResetSynchronous(SqliteConnection connection)
+    {
+        try
+        {
             SetSynchronous(connection, "FULL");
+        }
+        catch (SqliteException)
+        {
+            SqliteConnection.ClearPool(connection);
         }
     }
 
