@@ -17,4 +17,22 @@ public sealed class ClientResolver(ICredentialStore credentials)
 
         return provider.HasPlatformClient ? new ClientCredentials(provider.ClientId!, provider.ClientSecret) : null;
     }
+
+    /// <summary>
+    /// The client an org uses for a provider when a caller names none: the org's own (BYOC) credential for that provider,
+    /// the first one it registered; null when it has none, and the platform client speaks. An org that registered its
+    /// own client gets it on every grant, whichever way the grant starts (docs/decisions.md, "Which client").
+    /// </summary>
+    public async ValueTask<string?> OrgCredentialIdAsync(string orgId, string providerId, CancellationToken cancellationToken)
+    {
+        await foreach (var credential in credentials.ListAsync(orgId, cancellationToken))
+        {
+            if (credential.Provider == providerId)
+            {
+                return credential.Id;
+            }
+        }
+
+        return null;
+    }
 }

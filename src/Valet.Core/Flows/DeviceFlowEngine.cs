@@ -55,6 +55,7 @@ public sealed partial class DeviceFlowEngine(
                 $"Provider '{provider.Id}' does not offer the device authorization grant (no device_authorization_endpoint).");
         }
 
+        credentialId ??= await clients.OrgCredentialIdAsync(orgId, provider.Id, cancellationToken);
         if (await clients.ResolveAsync(provider, credentialId, cancellationToken) is not { } client)
         {
             return new(null, null, DeviceStartError.NoClient, $"No OAuth client for '{provider.Id}': configure one or pass --client-id.");

@@ -100,6 +100,8 @@ public sealed partial class FlowEngine(
             }
         }
 
+        // No client named: the org's own for this provider, else the platform's; the flow (and so the connection) pins it.
+        request = request with { CredentialId = request.CredentialId ?? await clients.OrgCredentialIdAsync(request.OrgId, provider.Id, cancellationToken) };
         var client = await clients.ResolveAsync(provider, request.CredentialId, cancellationToken);
         if (client is null)
         {

@@ -51,11 +51,12 @@ internal static class ConnectionEndpoints
     }
 
     private static async Task<Results<Created<ConnectionResponse>, Ok<ConnectionResponse>, ProblemResult>> CreateAsync(string org,
-        CreateConnectionRequest? request, IProviderCatalog catalog, ICredentialStore credentials, ConnectionRegistry registry, ClientResolver clients,
-        TimeProvider time, CancellationToken cancellationToken)
+        CreateConnectionRequest? request, IProviderCatalog catalog, ICredentialStore credentials, IConnectionStore connections, ConnectionRegistry registry,
+        ClientResolver clients, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation();
-        var saved = await OperatorConnections.CreateAsync(org, request, validation, catalog, credentials, registry, clients, time, cancellationToken);
+        var saved = await OperatorConnections.CreateAsync(org, request, validation, catalog, credentials, connections, registry, clients, time,
+            cancellationToken);
         if (saved is not var (connection, created))
         {
             return validation.Problem();

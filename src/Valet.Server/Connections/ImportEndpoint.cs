@@ -44,6 +44,13 @@ internal static class ImportEndpoint
         {
             validation.Add("provider", $"unknown provider '{providerId}'");
         }
+        else if (provider is not null && provider.AuthMode != AuthMode.OAuth2)
+        {
+            // An import would overwrite a stored API key or password with a bearer token (and reveal it without "reveal");
+            // client-credentials tokens are Valet's own to fetch.
+            validation.Add("provider", $"'{provider.Id}' is an {AuthModes.Name(provider.AuthMode)} provider: tokens are imported only for oauth2 " +
+                "providers; an operator creates its connection with POST /v1/orgs/{org}/connections");
+        }
 
         var accessToken = validation.Required("access_token", request.AccessToken, 16 * 1024);
         if (request.RefreshToken is { Length: 0 or > 16 * 1024 })

@@ -26,8 +26,8 @@ internal static class OperatorConnections
 
     /// <summary>The stored connection (and whether it was created), or null with every problem in <paramref name="validation"/>.</summary>
     public static async Task<(Connection Connection, bool Created)?> CreateAsync(string orgId, CreateConnectionRequest? request, Validation validation,
-        IProviderCatalog catalog, ICredentialStore credentials, ConnectionRegistry registry, ClientResolver clients, TimeProvider time,
-        CancellationToken cancellationToken)
+        IProviderCatalog catalog, ICredentialStore credentials, IConnectionStore connections, ConnectionRegistry registry, ClientResolver clients,
+        TimeProvider time, CancellationToken cancellationToken)
     {
         var providerId = validation.Required("provider", request?.Provider, 64);
         var provider = providerId is null ? null : catalog.Find(providerId);
@@ -70,10 +70,13 @@ internal static class OperatorConnections
             return null;
         }
 
+        // Posting again for an account replaces its secret in place; a login or email left out keeps the stored one, as an import does.
         var account = request.Account;
+        var id = accountId?.Trim() ?? grant.Account.Id;
+        var existing = account is { Login: not null, Email: not null } ? null : await connections.FindByAccountAsync(orgId, provider.Id, id, cancellationToken);
         grant = grant with
         {
-            Account = new AccountIdentity(accountId?.Trim() ?? grant.Account.Id, account?.Login ?? grant.Account.Login, account?.Email),
+            Account = new AccountIdentity(id, account?.Login ?? existing?.AccountLogin ?? grant.Account.Login, account?.Email ?? existing?.AccountEmail),
             ApiBaseUrl = apiBase,
         };
         return await registry.SaveAsync(grant, cancellationToken);
@@ -225,6 +228,11 @@ internal static class OperatorConnections
             {
                 credentialId = credential.Id;
             }
+        }
+
+        if (request.CredentialId is null && validation.IsValid)
+        {
+            credentialId = await clients.OrgCredentialIdAsync(orgId, provider.Id, cancellationToken);
         }
 
         var client = validation.IsValid ? await clients.ResolveAsync(provider, credentialId, cancellationToken) : null;

@@ -20,6 +20,10 @@ internal static class CredentialIssuer
         {
             validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers)");
         }
+        else if (definition is not null && AuthModes.IsStatic(definition.AuthMode))
+        {
+            validation.Add("provider", $"'{definition.Id}' is an {AuthModes.Name(definition.AuthMode)} provider: it takes no OAuth client (its connections hold their secret)");
+        }
 
         var id = validation.Required("client_id", clientId, 512);
         var secret = validation.Required("client_secret", clientSecret, 4096);

@@ -113,7 +113,7 @@ internal static partial class IntegrationsPage
         var site = form["api_base_url"].ToString() is { Length: > 0 } url ? url : null;
         var validation = new Validation();
         var saved = await OperatorConnections.CreateAsync(page.Org.Id, new CreateConnectionRequest(provider.Id, account, apiKey, username, password, null, null, site),
-            validation, catalog, page.Service<ICredentialStore>(), page.Service<ConnectionRegistry>(), page.Service<ClientResolver>(),
+            validation, catalog, page.Service<ICredentialStore>(), page.Service<IConnectionStore>(), page.Service<ConnectionRegistry>(), page.Service<ClientResolver>(),
             page.Service<TimeProvider>(), page.Aborted);
         if (saved is not var (connection, created))
         {

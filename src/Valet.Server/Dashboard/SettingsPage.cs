@@ -37,7 +37,8 @@ internal static class SettingsPage
             {Join(credentials.OrderBy(c => c.Provider, StringComparer.Ordinal), c => $"<tr data-credential=\"{E(c.Id)}\"><td>{E(c.Provider)}</td><td class=\"mono\">{E(c.ClientId)}</td><td>{(c.ClientSecret is null ? "not set" : "set (write-only)")}</td><td>{When(c.CreatedAt)}</td></tr>")}
             </tbody></table></div>
             """;
-        var providerOptions = Join(catalog.All.OrderBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase),
+        // Only providers that take an OAuth client (api_key and basic connections hold their own secret).
+        var providerOptions = Join(catalog.All.Where(p => !AuthModes.IsStatic(p.AuthMode)).OrderBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase),
             p => $"<option value=\"{E(p.Id)}\">{E(p.DisplayName)}</option>");
 
         var defaults = new List<string>();

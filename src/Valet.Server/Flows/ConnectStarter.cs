@@ -44,26 +44,38 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
             return (null, Problems.BadRequest("invalid_return_url", returnUrlProblem));
         }
 
-        var redirectUri = transport == CallbackTransport.Loopback
-            ? await loopback.OpenAsync(engine.Lifetime, cancellationToken)
-            : GatewayRedirectUri;
-
-        var start = await engine.StartAsync(new StartFlowRequest
+        var listener = transport == CallbackTransport.Loopback ? await loopback.OpenAsync(engine.Lifetime, cancellationToken) : null;
+        FlowStart start;
+        try
         {
-            OrgId = orgId,
-            Provider = provider,
-            Scopes = scopes,
-            CredentialId = credentialId,
-            ReturnUrl = returnUrl,
-            OwnOrigin = OwnOrigin,
-            Transport = transport,
-            RedirectUri = redirectUri,
-            SignIn = signIn,
-            Parameters = parameters,
-        }, cancellationToken);
+            start = await engine.StartAsync(new StartFlowRequest
+            {
+                OrgId = orgId,
+                Provider = provider,
+                Scopes = scopes,
+                CredentialId = credentialId,
+                ReturnUrl = returnUrl,
+                OwnOrigin = OwnOrigin,
+                Transport = transport,
+                RedirectUri = listener?.RedirectUri ?? GatewayRedirectUri,
+                SignIn = signIn,
+                Parameters = parameters,
+            }, cancellationToken);
+        }
+        catch when (listener is not null)
+        {
+            await listener.CloseAsync();
+            throw;
+        }
 
         if (start.Error is { } error)
         {
+            // No flow will ever arrive at the listener: release its port now, not when the flow lifetime is over.
+            if (listener is not null)
+            {
+                await listener.CloseAsync();
+            }
+
             IResult problem = error switch
             {
                 FlowStartError.OrgNotFound => Problems.NotFound("org_not_found", start.Detail!),
@@ -86,9 +98,10 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
 
     /// <summary>
     /// The flow an auth-recovery envelope points at (gateway transport; its state is never revealed — the connect link
-    /// re-arms it). Null when none can exist: no client for the provider, or the org's pending-flow cap is reached.
+    /// re-arms it). Without a flow (<see cref="FlowStart.Flow"/> null) its error says why none can exist: no client for
+    /// the provider, or the org's pending-flow cap is reached.
     /// </summary>
-    public async Task<Flow?> EnvelopeFlowAsync(string orgId, string provider, IReadOnlyList<string>? scopes, string? credentialId,
+    public async Task<FlowStart> EnvelopeFlowAsync(string orgId, string provider, IReadOnlyList<string>? scopes, string? credentialId,
         CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var start = await engine.StartAsync(new StartFlowRequest
@@ -102,6 +115,6 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
             ForEnvelope = true,
             Parameters = parameters,
         }, cancellationToken);
-        return start.Flow;
+        return start;
     }
 }

@@ -31,8 +31,16 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
         }
     }
 
+    /// <summary>An open listener: its redirect URI, and how to close it early (a flow that could not start).</summary>
+    public sealed class Opened(string redirectUri, Func<Task> close)
+    {
+        public string RedirectUri => redirectUri;
+
+        public Task CloseAsync() => close();
+    }
+
     /// <summary>Starts a listener and returns its redirect URI (<c>http://127.0.0.1:PORT/oauth/callback</c>).</summary>
-    public async Task<string> OpenAsync(TimeSpan lifetime, CancellationToken cancellationToken)
+    public async Task<Opened> OpenAsync(TimeSpan lifetime, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -78,7 +86,7 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
         }, CancellationToken.None);
 
         LogOpened(logger, port);
-        return $"http://127.0.0.1:{port}/oauth/callback";
+        return new Opened($"http://127.0.0.1:{port}/oauth/callback", () => CloseAsync(listener));
     }
 
     public async ValueTask DisposeAsync()

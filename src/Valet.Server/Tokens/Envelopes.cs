@@ -3,6 +3,8 @@ using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Valet.Core.Access;
+using Valet.Core.Connections;
+using Valet.Core.Flows;
 using Valet.Core.Stores;
 using Valet.Server.Flows;
 using Valet.Server.Http;
@@ -81,7 +83,7 @@ internal sealed record AuthEnvelope
 /// for an ordinary org a flow (one per org, provider, credential and scopes, reused until a person starts on it) and
 /// its gated connect link; for a headless org no flow, no URL, the credential.
 /// </summary>
-internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, ConnectStarter starter, Hosting.PublicBaseUrl publicBase)
+internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectStarter starter, Hosting.PublicBaseUrl publicBase)
 {
     public const string ContentType = Problems.ContentType;
 
@@ -108,16 +110,28 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
 
         if (headless)
         {
-            return envelope with { CredentialId = connection?.CredentialId ?? await FirstCredentialAsync(value.OrgId, value.Provider, cancellationToken) };
+            return envelope with { CredentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken) };
         }
 
         // Scopes to ask for: what the grant has plus what is missing, so reconnecting never narrows it.
         var scopes = (connection?.Scopes ?? []).Concat(value.RequiredScopes).Distinct(StringComparer.Ordinal).ToList();
-        var flow = await starter.EnvelopeFlowAsync(value.OrgId, value.Provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken,
+        var start = await starter.EnvelopeFlowAsync(value.OrgId, value.Provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken,
             connection?.Parameters);
-        return flow is null
-            ? envelope
-            : envelope with { FlowId = flow.Id, ConnectUrl = publicBase.For("/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id)) };
+        return start switch
+        {
+            { Flow: { } flow } => envelope with { FlowId = flow.Id, ConnectUrl = publicBase.For("/connect-authorize?flow=" + Uri.EscapeDataString(flow.Id)) },
+
+            // No link can work yet: say so, rather than leave the agent looking for a URL that is not there.
+            { Error: FlowStartError.NoClient } => envelope with
+            {
+                Detail = envelope.Detail + " No connect link: this provider has no OAuth client yet; an operator must configure one (or register the org's own) first.",
+            },
+            { Error: FlowStartError.TooManyPending } => envelope with
+            {
+                Detail = envelope.Detail + " No connect link: the org has too many unfinished connect flows; try again when some have ended or expired.",
+            },
+            _ => envelope,
+        };
     }
 
     /// <summary>409 problem+json.</summary>
@@ -126,17 +140,4 @@ internal sealed class Envelopes(IOrgStore orgs, ICredentialStore credentials, Co
 
     public async Task<JsonHttpResult<AuthEnvelope>> ResultAsync(AccessOutcome.Envelope value, CancellationToken cancellationToken) =>
         ToResult(await BuildAsync(value, cancellationToken));
-
-    private async Task<string?> FirstCredentialAsync(string orgId, string provider, CancellationToken cancellationToken)
-    {
-        await foreach (var credential in credentials.ListAsync(orgId, cancellationToken))
-        {
-            if (credential.Provider == provider)
-            {
-                return credential.Id;
-            }
-        }
-
-        return null;
-    }
 }

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Valet.Server.Flows;
 using Valet.Tests.Infrastructure;
 
 namespace Valet.Tests.Connect;
@@ -44,6 +46,22 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
         }
         while (open && DateTime.UtcNow < deadline);
         Assert.False(open, "the loopback listener should be closed after the callback");
+    }
+
+    [Fact]
+    public async Task Loopback_StartRefused_OpensNoListener_ThatOutlivesTheAnswer()
+    {
+        using var service = Server.Client(Server.ServiceToken);
+        var listeners = Server.Services.GetRequiredService<LoopbackCallbacks>();
+        var before = listeners.OpenCount;
+
+        // Refused after the listener had to exist (its redirect URI goes into the flow): an unknown org, an unknown provider.
+        var noOrg = await service.PostAsJsonAsync("/internal/oauth/connect/start", new { provider = "idp", org = "nope", callback_transport = "loopback" });
+        Assert.Equal(HttpStatusCode.NotFound, noOrg.StatusCode);
+        var noProvider = await service.PostAsJsonAsync("/internal/oauth/connect/start", new { provider = "nope", callback_transport = "loopback" });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, noProvider.StatusCode);
+
+        Assert.Equal(before, listeners.OpenCount);
     }
 
     [Fact]

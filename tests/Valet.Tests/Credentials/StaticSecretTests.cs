@@ -224,6 +224,45 @@ public sealed class StaticSecretTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StaticSecret_IsNeverOverwrittenByAnImport_TakesNoOAuthClient_AndKeepsItsLoginOnRePost()
+    {
+        _api.Accepts = r => r.Header("x-api-key") == FirstKey;
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections",
+            new { provider = "keyed", api_key = FirstKey, account = new { id = "svc", login = "svc-login", email = "svc@example.test" } });
+        Assert.Equal(HttpStatusCode.Created, created.Status);
+        var id = created.Body.GetProperty("id").GetString()!;
+
+        // An api_key provider takes no OAuth client, on the API as on the dashboard's form.
+        var client = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/credentials", new { provider = "keyed", client_id = "x", client_secret = "y" });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, client.Status);
+        Assert.Contains("takes no OAuth client", client.Body.GetProperty("errors").GetProperty("provider")[0].GetString(), StringComparison.Ordinal);
+
+        // An import naming the static provider (with any org credential) is refused before anything is written: the
+        // stored API key is not replaced by a bearer token.
+        var github = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/credentials", new { provider = "github", client_id = "gh", client_secret = "s" });
+        Assert.Equal(HttpStatusCode.Created, github.Status);
+        var imported = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections/import", new
+        {
+            provider = "keyed", credential_id = github.Body.GetProperty("id").GetString(), access_token = "IMPORTED-token", account = new { id = "svc" },
+        });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, imported.Status);
+        Assert.Contains("imported only for oauth2", imported.Body.GetProperty("errors").GetProperty("provider")[0].GetString(), StringComparison.Ordinal);
+        var (_, proxyKey) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(proxyKey);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/v1/things", null)).Status);
+        Assert.Equal(FirstKey, _api.Last.Header("x-api-key"));
+
+        // Posting again for the account replaces the secret in place and keeps the login and email it left out.
+        var again = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "keyed", api_key = SecondKey, account = new { id = "svc" } });
+        Assert.Equal(HttpStatusCode.OK, again.Status);
+        Assert.Equal(id, again.Body.GetProperty("id").GetString());
+        var account = again.Body.GetProperty("account");
+        Assert.Equal("svc-login", account.GetProperty("login").GetString());
+        Assert.Equal("svc@example.test", account.GetProperty("email").GetString());
+    }
+
+    [Fact]
     public async Task Cli_AddsFromStdin_RotatesInPlace_AndRefusesASecretOnTheCommandLine()
     {
         var env = new Dictionary<string, string?> { ["VALET_URL"] = _server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = _server.DataDirectory };
