@@ -20,19 +20,20 @@ public sealed class ClientResolver(ICredentialStore credentials)
 
     /// <summary>
     /// The client an org uses for a provider when a caller names none: the org's own (BYOC) credential for that provider,
-    /// the first one it registered; null when it has none, and the platform client speaks. An org that registered its
-    /// own client gets it on every grant, whichever way the grant starts (docs/decisions.md, "Which client").
+    /// the one it registered last; null when it has none, and the platform client speaks. An org that registered its
+    /// own client gets it on every new grant, whichever way the grant starts (docs/decisions.md, "Which client").
     /// </summary>
     public async ValueTask<string?> OrgCredentialIdAsync(string orgId, string providerId, CancellationToken cancellationToken)
     {
+        Domain.Credential? newest = null;
         await foreach (var credential in credentials.ListAsync(orgId, cancellationToken))
         {
-            if (credential.Provider == providerId)
+            if (credential.Provider == providerId && (newest is null || credential.CreatedAt >= newest.CreatedAt))
             {
-                return credential.Id;
+                newest = credential;
             }
         }
 
-        return null;
+        return newest?.Id;
     }
 }

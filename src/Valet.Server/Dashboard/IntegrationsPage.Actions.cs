@@ -48,22 +48,9 @@ internal static partial class IntegrationsPage
             parameters = definition.ConnectionParameters.ToDictionary(p => p.Name, p => form["param_" + p.Name].ToString(), StringComparer.Ordinal);
         }
 
-        // A reconnect keeps the connection's own client; a new connection without a platform client uses the org's newest
-        // client for the provider.
+        // A reconnect keeps the connection's own client; otherwise the flow engine's rule (ClientResolver.OrgCredentialIdAsync):
+        // the org's newest client for the provider, else the platform's.
         var credentialId = existing?.CredentialId;
-        if (existing is null && !definition.HasPlatformClient)
-        {
-            Credential? newest = null;
-            await foreach (var credential in page.Service<ICredentialStore>().ListAsync(page.Org.Id, page.Aborted))
-            {
-                if (credential.Provider == definition.Id && (newest is null || credential.CreatedAt > newest.CreatedAt))
-                {
-                    newest = credential;
-                }
-            }
-
-            credentialId = newest?.Id;
-        }
 
         // Reconnecting never narrows the grant: the provider's defaults plus every scope the connection holds (as the
         // reauth envelope's flow asks for what the grant has).

@@ -59,7 +59,7 @@ public sealed class OrgClientTests(IdpFixture idp, BrowserFixture browser) : Con
     }
 
     [Fact]
-    public async Task OrgsOwnClient_GoesBeforeThePlatformClient_AndANamedOneBeforeBoth()
+    public async Task OrgsNewestClient_GoesBeforeThePlatformClient_AndANamedOneBeforeEither()
     {
         using var admin = Server.Client();
         var (_, platformUrl) = await StartGatewayFlowAsync(extra: new { provider = "idp2" });
@@ -69,10 +69,16 @@ public sealed class OrgClientTests(IdpFixture idp, BrowserFixture browser) : Con
         var (_, orgUrl) = await StartGatewayFlowAsync(extra: new { provider = "idp2" });
         Assert.Equal(IdpFixture.ClientId, ClientIdOf(orgUrl));
 
-        var named = await (await admin.PostAsJsonAsync("/v1/orgs/default/credentials",
-            new { provider = "idp2", client_id = "named-client", client_secret = "s" })).Content.ReadFromJsonAsync<JsonElement>();
-        var (_, namedUrl) = await StartGatewayFlowAsync(extra: new { provider = "idp2", credential_id = named.GetProperty("id").GetString() });
-        Assert.Equal("named-client", ClientIdOf(namedUrl));
+        await Task.Delay(20); // "newest" is by registration time (millisecond precision)
+        var later = await admin.PostAsJsonAsync("/v1/orgs/default/credentials", new { provider = "idp2", client_id = "named-client", client_secret = "s" });
+        Assert.Equal(HttpStatusCode.Created, later.StatusCode);
+        var (_, newestUrl) = await StartGatewayFlowAsync(extra: new { provider = "idp2" });
+        Assert.Equal("named-client", ClientIdOf(newestUrl)); // the org's newest client
+
+        var first = (await (await admin.GetAsync("/v1/orgs/default/credentials")).Content.ReadFromJsonAsync<JsonElement>())
+            .EnumerateArray().Single(c => c.GetProperty("client_id").GetString() == IdpFixture.ClientId && c.GetProperty("provider").GetString() == "idp2");
+        var (_, namedUrl) = await StartGatewayFlowAsync(extra: new { provider = "idp2", credential_id = first.GetProperty("id").GetString() });
+        Assert.Equal(IdpFixture.ClientId, ClientIdOf(namedUrl)); // a named one before both
     }
 
     [Fact]
