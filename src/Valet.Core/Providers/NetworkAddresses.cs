@@ -19,7 +19,8 @@ public enum AddressClass
 /// <summary>
 /// The one private-address classifier. Used by the provider validator (a URL's host, by literal, no DNS) and by the
 /// proxy's connect callback (each resolved address), so boot and run time agree on what is private and what is never
-/// allowed. IPv4-mapped, IPv4-compatible and NAT64 (64:ff9b::/96) IPv6 addresses are judged by their IPv4 part.
+/// allowed. IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16) IPv6 addresses are
+/// judged by their IPv4 part; Teredo (2001::/32) is never allowed.
 /// </summary>
 public static class NetworkAddresses
 {
@@ -58,11 +59,22 @@ public static class NetworkAddresses
             return AddressClass.Private;
         }
 
-        // 64:ff9b::/96 (NAT64) and ::/96 (IPv4-compatible, deprecated) carry an IPv4 address in the last four bytes.
-        if ((b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0)
-            || b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0)
+        // 64:ff9b::/96 (NAT64), 64:ff9b:1::/48 (local-use NAT64, RFC 8215) and ::/96 (IPv4-compatible, deprecated) carry an
+        // IPv4 address in the last four bytes; 2002::/16 (6to4, RFC 3056) in bytes 2 to 5.
+        var nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b;
+        if ((nat64 && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0) || (nat64 && b[4] == 0x00 && b[5] == 0x01) || b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0)
         {
             return ClassifyV4(b.AsSpan(12));
+        }
+
+        if (b[0] == 0x20 && b[1] == 0x02)
+        {
+            return ClassifyV4(b.AsSpan(2, 4));
+        }
+
+        if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00)
+        {
+            return AddressClass.Forbidden; // Teredo 2001::/32: a tunnel to an address hidden in the bits, never an API's home
         }
 
         if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
@@ -118,6 +130,7 @@ public static class NetworkAddresses
         (169, 254) => AddressClass.Forbidden,                               // link-local, 169.254.169.254 metadata
         (>= 224, _) => AddressClass.Forbidden,                              // multicast, reserved, broadcast
         (100, 100) when b[2] == 100 && b[3] == 200 => AddressClass.Forbidden, // Alibaba Cloud metadata (inside CGNAT)
+        (168, 63) when b[2] == 129 && b[3] == 16 => AddressClass.Forbidden, // Azure WireServer (platform agent, DNS, metadata)
         (127, _) or (10, _) => AddressClass.Private,                        // loopback, RFC 1918
         (172, >= 16 and <= 31) or (192, 168) => AddressClass.Private,       // RFC 1918
         (100, >= 64 and <= 127) => AddressClass.Private,                    // CGNAT 100.64.0.0/10

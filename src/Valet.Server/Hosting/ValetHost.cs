@@ -199,6 +199,11 @@ public static class ValetHost
             Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
         }
 
+        app.Use((context, next) =>
+        {
+            RawConnectionHeader.Take(context); // this request's own Connection lines, before anything else runs
+            return next(context);
+        });
         app.UseValetForwardedHeaders();
         app.UseValetExceptionHandler();
         app.UseAgentLane(); // applies the failed-authentication limit to its own requests

@@ -145,6 +145,12 @@ internal sealed class McpTools(
             return McpRecovery.Failure("path is the part after the provider's API base (e.g. user/repos), never a full URL.");
         }
 
+        // The path becomes the request target as it is (the proxy checks it the same way, ProxyPath): visible ASCII only.
+        if (input.Path.AsSpan().ContainsAnyExceptInRange('!', '~') || input.Path.Contains("%00", StringComparison.Ordinal))
+        {
+            return McpRecovery.Failure("path must be visible ASCII without control characters: percent-encode spaces and other characters (e.g. %20, %C3%A9).");
+        }
+
         foreach (var name in input.Headers?.Keys ?? Enumerable.Empty<string>())
         {
             if (McpProxyCall.RefuseHeader(name) is { } refusal)

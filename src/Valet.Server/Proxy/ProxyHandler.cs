@@ -63,7 +63,7 @@ internal sealed class ProxyHandler(
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
                 var error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken);
-                if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null)
+                if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null || first.RefusedHeader is not null)
                 {
                     result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
                 }
@@ -123,6 +123,16 @@ internal sealed class ProxyHandler(
 
         call.OrgId = caller.OrgId;
         call.KeyId = caller.Key?.Id;
+
+        // TRACE (and IIS's TRACK) would have an upstream echo the request back, with the credential Valet injected: a key
+        // without "reveal" would read a static secret. CONNECT asks for a tunnel, not an API call.
+        if (IsRefusedMethod(context.Request.Method))
+        {
+            call.Detail = "method_not_allowed";
+            context.Response.Headers.Allow = AllowedMethods;
+            return Problems.Create(StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Method not allowed",
+                $"{context.Request.Method} is never forwarded: it would echo the injected credential back or open a tunnel.");
+        }
 
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value + context.Request.QueryString.Value;
         var parsed = ProxyPath.Parse(raw, viaTarget ? TargetsPrefix : ProxyPrefix, out var pathError);
@@ -240,6 +250,13 @@ internal sealed class ProxyHandler(
     {
         var settings = call.Settings!;
         var connectionId = call.ConnectionId!;
+        if (first.RefusedHeader is { } header)
+        {
+            call.Detail = "invalid_header";
+            return Problems.BadRequest("invalid_header",
+                $"The value of header '{header}' is not visible ASCII; it cannot be forwarded. Encode it (RFC 8187, base64, percent-encoding) first.");
+        }
+
         if (error != ForwarderError.None)
         {
             return ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
@@ -327,6 +344,11 @@ internal sealed class ProxyHandler(
         AccessOutcome.NotFound => "connection_gone",
         _ => "not_refreshed",
     };
+
+    private const string AllowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+    private static bool IsRefusedMethod(string method) =>
+        HttpMethods.IsTrace(method) || HttpMethods.IsConnect(method) || string.Equals(method, "TRACK", StringComparison.OrdinalIgnoreCase);
 
     private static bool HasBody(HttpContext context) =>
         context.Request.ContentLength is > 0

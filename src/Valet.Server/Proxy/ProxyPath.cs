@@ -116,6 +116,14 @@ internal static class ProxyPath
 
     private static string? CheckForm(ReadOnlySpan<char> form, bool first, bool decoded)
     {
+        // As sent, a request target is visible ASCII (RFC 9112 §3.2). Kestrel refuses anything else on the HTTP route, but
+        // MCP's call_api builds the target from a tool argument: a raw space would rewrite the upstream's request line and a
+        // raw non-ASCII character would go out as a NUL byte (hiding a ".." from this check). Encoded, both are fine.
+        if (!decoded && form.IndexOfAnyExceptInRange('!', '~') >= 0)
+        {
+            return "The path must be visible ASCII: percent-encode spaces, control and non-ASCII characters.";
+        }
+
         if (IsDotSegment(form))
         {
             return "The path must not contain '.' or '..' segments, plain or encoded, with a ';' parameter or in full-width dots.";
@@ -173,8 +181,8 @@ internal static class ProxyPath
     }
 
     private static string? CheckQuery(string query) =>
-        query.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || query.Contains('\u007f', StringComparison.Ordinal) || query.Contains('#', StringComparison.Ordinal)
-            ? "The query must not contain control characters or '#'."
+        query.AsSpan().IndexOfAnyExceptInRange('!', '~') >= 0 || query.Contains('#', StringComparison.Ordinal)
+            ? "The query must be visible ASCII without '#': percent-encode spaces, control and non-ASCII characters."
             : null;
 
     /// <summary>

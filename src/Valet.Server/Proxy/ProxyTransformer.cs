@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -45,6 +47,9 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// <summary>Set when <see cref="OnUnauthorized"/> asked to hold the 401 back.</summary>
     public bool HeldUnauthorized { get; private set; }
 
+    /// <summary>A header of the agent's, to be forwarded, whose value is not visible ASCII: the call was not sent.</summary>
+    public string? RefusedHeader { get; private set; }
+
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
         CancellationToken cancellationToken)
     {
@@ -52,7 +57,18 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         // The proxy request's headers are a copy of the agent's, so the names to drop are read off the agent's request
         // (cheap in Kestrel) rather than by enumerating HttpHeaders, which parses and allocates every value.
-        var drop = Dropped(httpContext.Request.Headers, RawConnectionHeader.For(httpContext));
+        var drop = Dropped(httpContext.Request.Headers, RawConnectionHeader.For(httpContext), out var unsendable);
+        if (unsendable is not null)
+        {
+            // HttpClient sends ASCII header values only and would fail the call as if the provider were down (502). Refused
+            // here instead: a status other than 200 set by a request transform stops YARP from forwarding (YARP docs,
+            // https://learn.microsoft.com/aspnet/core/fundamentals/servers/yarp/extensibility-transforms), and the handler
+            // answers 400 invalid_header.
+            RefusedHeader = unsendable;
+            httpContext.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
+
         if (drop is not null)
         {
             foreach (var name in drop)
@@ -168,14 +184,19 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// The agent's headers that must not reach the provider: its credentials, forwarding and Valet headers, hop-by-hop
     /// headers, and every header its <c>Connection</c> header names. Null when there are none (the common case).
     /// </summary>
-    private static List<string>? Dropped(IHeaderDictionary headers, string? rawConnection)
+    private static List<string>? Dropped(IHeaderDictionary headers, string? rawConnection, out string? unsendable)
     {
         List<string>? drop = null;
+        unsendable = null;
         foreach (var header in headers)
         {
             if (IsDropped(header.Key))
             {
                 (drop ??= []).Add(header.Key);
+            }
+            else if (unsendable is null && !IsSendable(header.Value))
+            {
+                unsendable = header.Key;
             }
         }
 
@@ -238,6 +259,23 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// <summary><c>close</c> and <c>keep-alive</c> are directives, not header names: nothing to remove (and no string to make).</summary>
     private static bool IsConnectionDirective(ReadOnlySpan<char> token) =>
         token.Equals("close", StringComparison.OrdinalIgnoreCase) || token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Visible ASCII, spaces and tabs (RFC 9110 §5.5 without obs-text): what HttpClient will put on the wire.</summary>
+    private static bool IsSendable(StringValues values)
+    {
+        foreach (var value in values)
+        {
+            if (value.AsSpan().ContainsAnyExcept(Sendable))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static readonly SearchValues<char> Sendable = SearchValues.Create(
+        [.. Enumerable.Range(' ', '~' - ' ' + 1).Select(c => (char)c), '\t']);
 
     private static bool IsDropped(string name) =>
         name.Equals(HeaderNames.Authorization, StringComparison.OrdinalIgnoreCase)

@@ -1,5 +1,4 @@
 using System.Text;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
 namespace Valet.Server.Proxy;
@@ -9,11 +8,13 @@ namespace Valet.Server.Proxy;
 /// that contains one and drops the header names beside it (<c>Connection: close, X-Secret-Hop</c> reaches every
 /// application as <c>close</c>), so the proxy could not know that <c>X-Secret-Hop</c> is hop-by-hop (RFC 9110 §7.6.1).
 /// Kestrel decodes that header's value with this encoding (<see cref="Selector"/>, set on the server), which keeps the
-/// raw text for the request being parsed; <see cref="For"/> hands it to the proxy once, per request.
+/// raw text of every <c>Connection</c> line of the request being parsed (two lines, <c>Connection: X-Secret-Hop</c> then
+/// <c>Connection: close</c>, name the header as surely as one); <see cref="Take"/>, first in the pipeline, hands them to
+/// that request and closes them, so that the next request on the connection starts afresh.
 /// </summary>
 internal sealed class RawConnectionHeader : Encoding
 {
-    private const string SeenKey = "valet.raw-connection";
+    private static readonly object ItemKey = new();
     private static readonly AsyncLocal<Box?> Last = new();
     private static readonly RawConnectionHeader Instance = new();
 
@@ -22,24 +23,33 @@ internal sealed class RawConnectionHeader : Encoding
         string.Equals(headerName, "Connection", StringComparison.OrdinalIgnoreCase) ? Instance : null;
 
     /// <summary>
-    /// The raw <c>Connection</c> value of this request, or null when there is none or it cannot be told apart from an
-    /// earlier request's on the same connection (Kestrel need not decode a value it recognises whole, such as a bare
-    /// <c>close</c>; then <c>Request.Headers.Connection</c> is already complete).
+    /// First thing for every request: the <c>Connection</c> lines decoded since the previous request on this connection
+    /// are this request's. Kestrel need not decode a value it recognises whole (a bare <c>close</c>); then nothing is open
+    /// here and <c>Request.Headers.Connection</c> is already complete.
     /// </summary>
-    public static string? For(HttpContext context)
+    public static void Take(HttpContext context)
     {
-        if (Last.Value is not { } box || context.Features.Get<IConnectionItemsFeature>()?.Items is not { } items)
+        if (Last.Value is { Taken: false } box)
         {
-            return null;
+            box.Taken = true;
+            context.Items[ItemKey] = box.Value;
         }
+    }
 
-        if (items.TryGetValue(SeenKey, out var seen) && ReferenceEquals(seen, box))
+    /// <summary>The raw <c>Connection</c> lines of this request, comma-joined; null when Kestrel decoded none.</summary>
+    public static string? For(HttpContext context) =>
+        context.Items.TryGetValue(ItemKey, out var value) ? value as string : null;
+
+    private static void Decoded(string value)
+    {
+        if (Last.Value is { Taken: false } open)
         {
-            return null; // decoded for an earlier request on this connection
+            open.Value += ", " + value; // another line of the same request
         }
-
-        items[SeenKey] = box;
-        return box.Value;
+        else
+        {
+            Last.Value = new Box { Value = value };
+        }
     }
 
     public override int GetByteCount(char[] chars, int index, int count) => Latin1.GetByteCount(chars, index, count);
@@ -57,14 +67,14 @@ internal sealed class RawConnectionHeader : Encoding
     public override int GetChars(ReadOnlySpan<byte> bytes, Span<char> chars)
     {
         var count = Latin1.GetChars(bytes, chars);
-        Last.Value = new Box(new string(chars[..count]));
+        Decoded(new string(chars[..count]));
         return count;
     }
 
     public override string GetString(byte[] bytes, int index, int count)
     {
         var value = Latin1.GetString(bytes, index, count);
-        Last.Value = new Box(value);
+        Decoded(value);
         return value;
     }
 
@@ -72,5 +82,10 @@ internal sealed class RawConnectionHeader : Encoding
 
     public override int GetMaxCharCount(int byteCount) => byteCount;
 
-    private sealed record Box(string Value);
+    private sealed class Box
+    {
+        public required string Value { get; set; }
+
+        public bool Taken { get; set; }
+    }
 }

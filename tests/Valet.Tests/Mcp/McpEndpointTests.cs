@@ -130,6 +130,37 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
     }
 
     [Fact]
+    public async Task CallApi_RefusesATargetOrMethodOrHeaderThePlainProxyWouldNeverForward()
+    {
+        var (connectionId, _) = await ConnectAsync("mona");
+        var (_, key) = await Server.CreateKeyAsync("default", new { connection = connectionId });
+        await using var client = await ConnectAsync(key, urlElicitation: true);
+
+        async Task<string> RefusedAsync(Dictionary<string, object?> arguments)
+        {
+            arguments["connection_id"] = connectionId;
+            var result = await client.CallToolAsync("call_api", arguments);
+            Assert.True(result.IsError, JsonSerializer.Serialize(result));
+            return Text(result);
+        }
+
+        // A raw non-ASCII character would leave as a NUL byte (hiding a ".."), a raw space would rewrite the request line.
+        Assert.Contains("visible ASCII", await RefusedAsync(new() { ["path"] = "x/..\u0130" }), StringComparison.Ordinal);
+        Assert.Contains("visible ASCII", await RefusedAsync(new() { ["path"] = "x y HTTP/1.0" }), StringComparison.Ordinal);
+        Assert.Contains("visible ASCII", await RefusedAsync(new() { ["path"] = "a/.%00./x" }), StringComparison.Ordinal);
+        Assert.Contains("visible ASCII", await RefusedAsync(new() { ["path"] = "whoami?q=caf\u00e9" }), StringComparison.Ordinal);
+
+        // TRACE would have the API echo the injected credential back; a header HttpClient cannot send is the agent's error, not an outage.
+        Assert.Contains("405", await RefusedAsync(new() { ["path"] = "whoami", ["method"] = "TRACE" }), StringComparison.Ordinal);
+        Assert.Contains("(400)", await RefusedAsync(new() { ["path"] = "whoami", ["headers"] = new Dictionary<string, string> { ["X-Note"] = "caf\u00e9" } }),
+            StringComparison.Ordinal);
+
+        // Encoded, the same characters are fine.
+        var encoded = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "whoami?q=caf%C3%A9" });
+        Assert.NotEqual(true, encoded.IsError);
+    }
+
+    [Fact]
     public async Task NeedsAuthentication_WithUrlElicitation_Is32042_CarryingTheConnectUrlAndFlowId()
     {
         var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });

@@ -46,6 +46,14 @@ public sealed class NetworkAddressesTests
     [InlineData("::127.0.0.1", AddressClass.Private)]         // IPv4-compatible
     [InlineData("64:ff9b::a9fe:a9fe", AddressClass.Forbidden)] // NAT64 of 169.254.169.254
     [InlineData("64:ff9b::808:808", AddressClass.Public)]
+    [InlineData("64:ff9b:1::a9fe:a9fe", AddressClass.Forbidden)] // local-use NAT64 (RFC 8215) of 169.254.169.254
+    [InlineData("64:ff9b:1::a00:1", AddressClass.Private)]       // … of 10.0.0.1
+    [InlineData("2002:a9fe:a9fe::", AddressClass.Forbidden)]     // 6to4 of 169.254.169.254
+    [InlineData("2002:7f00:1::1", AddressClass.Private)]         // 6to4 of 127.0.0.1
+    [InlineData("2002:808:808::1", AddressClass.Public)]         // 6to4 of 8.8.8.8
+    [InlineData("2001:0:4136:e378:8000:63bf:3fff:fdd2", AddressClass.Forbidden)] // Teredo
+    [InlineData("168.63.129.16", AddressClass.Forbidden)]        // Azure WireServer
+    [InlineData("168.63.129.17", AddressClass.Public)]
     [InlineData("2606:4700:4700::1111", AddressClass.Public)]
     public void Address_IsClassified(string address, AddressClass expected) =>
         Assert.Equal(expected, NetworkAddresses.Classify(IPAddress.Parse(address)));

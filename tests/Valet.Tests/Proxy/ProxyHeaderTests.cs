@@ -67,6 +67,11 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
     [InlineData("keep-alive, X-Secret-Hop")]
     [InlineData("X-Secret-Hop, close")]
     [InlineData("X-Secret-Hop")]
+    [InlineData("X-Secret-Hop\r\nConnection: close")] // two Connection lines: both name hop-by-hop headers
+    [InlineData("X-Secret-Hop\r\nConnection: keep-alive")]
+    [InlineData("keep-alive, X-Secret-Hop\r\nConnection: keep-alive")]
+    [InlineData("close\r\nConnection: X-Secret-Hop")]
+    [InlineData("X-Other\r\nConnection: X-Secret-Hop")]
     public async Task Request_HeaderNamedByTheAgentsConnectionHeader_DoesNotReachUpstream_EvenBesideADirective(string connection)
     {
         var (connectionId, key, _) = await harness.ConnectedAsync();
@@ -87,6 +92,38 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
         var seen = harness.Upstream.Seen.Last(s => s.RawTarget.Contains(marker, StringComparison.Ordinal));
         Assert.False(seen.Headers.ContainsKey("X-Secret-Hop"), $"Connection: {connection} — X-Secret-Hop reached the upstream");
         Assert.Equal("kept", seen.Headers["X-Kept"]);
+    }
+
+    [Fact]
+    public async Task Request_AHeaderValueThatIsNotAscii_Is400InvalidHeader_NotAnOutage_AndNothingIsSent()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        var marker = Guid.NewGuid().ToString("N");
+
+        // UTF-8 "café" as raw bytes: Kestrel accepts it, HttpClient cannot send it.
+        var (status, text) = await RawHttp.SendAsync(harness.BaseUrl, "GET", $"/v1/proxy/{connectionId}/echo-headers?m={marker}", key,
+            "X-Note: caf\u00c3\u00a9\r\n");
+
+        Assert.Equal(400, status);
+        Assert.Contains("\"code\":\"invalid_header\"", text, StringComparison.Ordinal);
+        Assert.Contains("X-Note", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(harness.Upstream.Seen, s => s.RawTarget.Contains(marker, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("TRACE")]
+    [InlineData("TRACK")]
+    public async Task Request_TraceOrTrack_Is405_AndNeverReachesTheUpstream_WhichWouldEchoTheCredential(string method)
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        var marker = Guid.NewGuid().ToString("N");
+
+        var (status, text) = await RawHttp.SendAsync(harness.BaseUrl, method, $"/v1/proxy/{connectionId}/echo-headers?m={marker}", key);
+
+        Assert.Equal(405, status);
+        Assert.Contains("\"code\":\"method_not_allowed\"", text, StringComparison.Ordinal);
+        Assert.Contains("Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(harness.Upstream.Seen, s => s.RawTarget.Contains(marker, StringComparison.Ordinal));
     }
 
     [Fact]
