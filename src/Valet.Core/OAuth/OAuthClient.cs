@@ -125,7 +125,7 @@ public sealed partial class OAuthClient(IHttpClientFactory httpClientFactory, Ti
 
         try
         {
-            using var request = new HttpRequestMessage(provider.Identity.UsePost ? HttpMethod.Post : HttpMethod.Get, endpoint);
+            using var request = new HttpRequestMessage(provider.Identity.UsePost ? HttpMethod.Post : HttpMethod.Get, endpoint).For(provider.AllowPrivateNetwork);
             foreach (var (name, value) in provider.ApiHeaders)
             {
                 request.Headers.TryAddWithoutValidation(name, value);
@@ -232,7 +232,7 @@ public sealed partial class OAuthClient(IHttpClientFactory httpClientFactory, Ti
     private static HttpRequestMessage CreateTokenEndpointRequest(ProviderDefinition provider, Uri endpoint, ClientCredentials client,
         List<KeyValuePair<string, string>> parameters)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, endpoint);
+        var request = new HttpRequestMessage(HttpMethod.Post, endpoint).For(provider.AllowPrivateNetwork);
         var secret = client.ClientSecret is { IsEmpty: false } s ? s.Reveal() : null;
         if (secret is not null && provider.TokenEndpointAuth == TokenEndpointAuthMethod.ClientSecretBasic)
         {

@@ -1,4 +1,5 @@
 using System.Net;
+using Valet.Core.Providers;
 
 namespace Valet.Core.OAuth;
 
@@ -21,6 +22,28 @@ public static class OAuthHttp
     /// <summary>How long one handler (and its pooled connections) is used before <c>IHttpClientFactory</c> rotates it.</summary>
     public static readonly TimeSpan HandlerLifetime = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Set on every outbound OAuth request: the provider's <c>AllowPrivateNetwork</c>. Without it, the connect callback
+    /// treats the request as a public provider's.
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<bool> AllowPrivateNetwork = new("Valet.AllowPrivateNetwork");
+
+    /// <summary>Marks <paramref name="request"/> with its provider's address policy; returns it.</summary>
+    public static HttpRequestMessage For(this HttpRequestMessage request, bool allowPrivateNetwork)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Options.Set(AllowPrivateNetwork, allowPrivateNetwork);
+        return request;
+    }
+
+    /// <summary>
+    /// The handler of every outbound OAuth call. Besides never following a redirect, it checks where each host name
+    /// resolves when it connects (<see cref="CheckedConnect"/>), as the proxy does: the validator only sees a URL's name,
+    /// and a name that later resolves to a metadata or (for a provider without <c>AllowPrivateNetwork</c>) a private
+    /// address would otherwise receive the client secret, codes and refresh tokens. The policy comes with the request
+    /// (<see cref="AllowPrivateNetwork"/>); a pooled connection is reused only for the same host and port, which one
+    /// operator's configuration places in or out of private space.
+    /// </summary>
     public static SocketsHttpHandler CreateHandler() => new()
     {
         AllowAutoRedirect = false,
@@ -29,6 +52,9 @@ public static class OAuthHttp
         AutomaticDecompression = DecompressionMethods.None,
         ConnectTimeout = ConnectTimeout,
         PooledConnectionLifetime = HandlerLifetime,
+        ConnectCallback = (context, cancellationToken) => CheckedConnect.ConnectAsync(Dns.GetHostAddressesAsync,
+            context.InitialRequestMessage.Options.TryGetValue(AllowPrivateNetwork, out var allowed) && allowed, context.DnsEndPoint,
+            static (host, kind) => new AddressRefusedException(host, kind), cancellationToken),
     };
 
     /// <summary>A standalone client with the same handler and timeout, for callers that run before the container exists.</summary>
@@ -44,4 +70,14 @@ public static class OAuthHttp
         return (int)response.StatusCode is >= 300 and < 400
             || (response.RequestMessage?.RequestUri is { } answered && answered != endpoint);
     }
+}
+
+/// <summary>An OAuth endpoint's host resolved to an address its provider may not reach; the connection was not made.</summary>
+public sealed class AddressRefusedException(string host, AddressClass addressClass) : Exception(
+    $"Valet refused to connect to {host}: it resolves to a {addressClass.ToString().ToLowerInvariant()} address" +
+    (addressClass == AddressClass.Private ? " and this provider does not set AllowPrivateNetwork." : ", which is never reached."))
+{
+    public string Host { get; } = host;
+
+    public AddressClass AddressClass { get; } = addressClass;
 }

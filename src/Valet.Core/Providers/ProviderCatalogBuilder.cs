@@ -94,7 +94,7 @@ public static class ProviderCatalogBuilder
             return (setting, null, problems);
         }
 
-        var document = await ProviderDiscovery.DiscoverAsync(setting.Id, issuer, issuerUri, http, problems, cancellationToken);
+        var document = await ProviderDiscovery.DiscoverAsync(setting.Id, issuer, issuerUri, allowPrivate, http, problems, cancellationToken);
         return (setting, document, problems);
     }
 }

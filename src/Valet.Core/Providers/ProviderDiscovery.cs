@@ -41,7 +41,7 @@ internal static class ProviderDiscovery
     }
 
     /// <summary>Fetches and checks the metadata. Returns the document, or appends a problem and returns null.</summary>
-    public static async Task<DiscoveryDocument?> DiscoverAsync(string id, string issuer, Uri issuerUri, HttpClient http,
+    public static async Task<DiscoveryDocument?> DiscoverAsync(string id, string issuer, Uri issuerUri, bool allowPrivate, HttpClient http,
         List<string> problems, CancellationToken cancellationToken)
     {
         var failures = new List<string>();
@@ -52,7 +52,7 @@ internal static class ProviderDiscovery
             JsonElement root;
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                using var request = new HttpRequestMessage(HttpMethod.Get, url).For(allowPrivate);
                 request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
                 using var response = await http.SendAsync(request, timeout.Token);
                 if (OAuthHttp.IsRedirect(response, url))
@@ -79,7 +79,9 @@ internal static class ProviderDiscovery
             }
             catch (HttpRequestException e)
             {
-                failures.Add($"{NetworkHosts.Describe(url)} could not be reached ({e.HttpRequestError})");
+                failures.Add(e.InnerException is AddressRefusedException refused
+                    ? refused.Message
+                    : $"{NetworkHosts.Describe(url)} could not be reached ({e.HttpRequestError})");
                 continue;
             }
             catch (JsonException)

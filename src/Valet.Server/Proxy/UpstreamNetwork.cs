@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Valet.Core.Providers;
 
 namespace Valet.Server.Proxy;
@@ -31,54 +30,13 @@ internal static class UpstreamNetwork
     public static AddressClass Classify(IPAddress address) => NetworkAddresses.Classify(address);
 
     /// <summary>
-    /// The connect callback of the proxy's handler: resolves the host, refuses the connection when ANY resolved address is
-    /// out of bounds for the provider (so a name with one public and one private record cannot be raced), then connects to
-    /// the checked addresses themselves, so a second DNS answer (rebinding) never gets a say.
+    /// The connect callback of the proxy's handler (<see cref="CheckedConnect"/>): every resolved address must be within
+    /// the provider's bounds, and the connection goes to a checked address. A refusal is an
+    /// <see cref="UpstreamAddressRefusedException"/> inside the <see cref="HttpRequestException"/>, for the proxy's answer.
     /// </summary>
-    public static async ValueTask<Stream> ConnectAsync(IUpstreamResolver resolver, bool allowPrivate, SocketsHttpConnectionContext context,
-        CancellationToken cancellationToken)
-    {
-        var host = context.DnsEndPoint.Host;
-
-        var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
-            ? [literal]
-            : await resolver.ResolveAsync(host, cancellationToken);
-        if (addresses.Length == 0)
-        {
-            throw new HttpRequestException($"The upstream host {host} did not resolve.");
-        }
-
-        foreach (var address in addresses)
-        {
-            var kind = Classify(address);
-            if (kind == AddressClass.Forbidden || (kind == AddressClass.Private && !allowPrivate))
-            {
-                throw new HttpRequestException(HttpRequestError.ConnectionError, "The proxy refused the upstream address.",
-                    new UpstreamAddressRefusedException(host, kind));
-            }
-        }
-
-        Exception? last = null;
-        foreach (var address in addresses)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch (SocketException error)
-            {
-                socket.Dispose();
-                last = error;
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-
-        throw new HttpRequestException(HttpRequestError.ConnectionError, $"Could not connect to the upstream host {host}.", last);
-    }
+    public static ValueTask<Stream> ConnectAsync(IUpstreamResolver resolver, bool allowPrivate, SocketsHttpConnectionContext context,
+        CancellationToken cancellationToken) =>
+        CheckedConnect.ConnectAsync(resolver.ResolveAsync, allowPrivate, context.DnsEndPoint,
+            static (host, kind) => new HttpRequestException(HttpRequestError.ConnectionError, "The proxy refused the upstream address.",
+                new UpstreamAddressRefusedException(host, kind)), cancellationToken);
 }
