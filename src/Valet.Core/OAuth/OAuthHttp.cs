@@ -41,10 +41,21 @@ public static class OAuthHttp
     /// resolves when it connects (<see cref="CheckedConnect"/>), as the proxy does: the validator only sees a URL's name,
     /// and a name that later resolves to a metadata or (for a provider without <c>AllowPrivateNetwork</c>) a private
     /// address would otherwise receive the client secret, codes and refresh tokens. The policy comes with the request
-    /// (<see cref="AllowPrivateNetwork"/>); a pooled connection is reused only for the same host and port, which one
-    /// operator's configuration places in or out of private space.
+    /// (<see cref="AllowPrivateNetwork"/>) and picks one of two connection pools, as the proxy keeps two clients: the
+    /// check runs when a connection opens, so a connection opened to a private address for one provider must never be
+    /// reused by another provider without <c>AllowPrivateNetwork</c> that names the same host.
     /// </summary>
-    public static SocketsHttpHandler CreateHandler() => new()
+    /// <param name="configure">Applied to both pools' handlers (tests give them their own DNS).</param>
+    public static HttpMessageHandler CreateHandler(Action<SocketsHttpHandler>? configure = null)
+    {
+        var publicOnly = CreatePool(allowPrivate: false);
+        var privateAllowed = CreatePool(allowPrivate: true);
+        configure?.Invoke(publicOnly);
+        configure?.Invoke(privateAllowed);
+        return new PolicyHandler(new HttpMessageInvoker(publicOnly), new HttpMessageInvoker(privateAllowed));
+    }
+
+    private static SocketsHttpHandler CreatePool(bool allowPrivate) => new()
     {
         AllowAutoRedirect = false,
         // Provider cookies have no business in a token call, and a shared container would carry them across providers.
@@ -52,10 +63,28 @@ public static class OAuthHttp
         AutomaticDecompression = DecompressionMethods.None,
         ConnectTimeout = ConnectTimeout,
         PooledConnectionLifetime = HandlerLifetime,
-        ConnectCallback = (context, cancellationToken) => CheckedConnect.ConnectAsync(Dns.GetHostAddressesAsync,
-            context.InitialRequestMessage.Options.TryGetValue(AllowPrivateNetwork, out var allowed) && allowed, context.DnsEndPoint,
+        ConnectCallback = (context, cancellationToken) => CheckedConnect.ConnectAsync(Dns.GetHostAddressesAsync, allowPrivate, context.DnsEndPoint,
             static (host, kind) => new AddressRefusedException(host, kind), cancellationToken),
     };
+
+    /// <summary>Sends each request through the pool of its provider's address policy (unmarked: public only).</summary>
+    private sealed class PolicyHandler(HttpMessageInvoker publicOnly, HttpMessageInvoker privateAllowed) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            (request.Options.TryGetValue(AllowPrivateNetwork, out var allowed) && allowed ? privateAllowed : publicOnly)
+                .SendAsync(request, cancellationToken);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                publicOnly.Dispose();
+                privateAllowed.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
 
     /// <summary>A standalone client with the same handler and timeout, for callers that run before the container exists.</summary>
     public static HttpClient CreateStandaloneClient() => new(CreateHandler(), disposeHandler: true) { Timeout = Timeout };

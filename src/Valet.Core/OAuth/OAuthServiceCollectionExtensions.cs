@@ -22,7 +22,7 @@ public static class OAuthServiceCollectionExtensions
         services.AddSingleton(new OAuthClientRegistered());
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpClient(OAuthHttp.ClientName, client => client.Timeout = OAuthHttp.Timeout)
-            .ConfigurePrimaryHttpMessageHandler(OAuthHttp.CreateHandler)
+            .ConfigurePrimaryHttpMessageHandler(() => OAuthHttp.CreateHandler())
             .SetHandlerLifetime(OAuthHttp.HandlerLifetime);
         services.TryAddSingleton<IOAuthClient, OAuthClient>();
         return services;

@@ -128,13 +128,20 @@ public sealed class RedirectRefusalTests
     [Fact]
     public void TheHardenedHandler_FollowsNoRedirect_AndHasTimeouts()
     {
-        using var handler = OAuthHttp.CreateHandler();
+        var pools = new List<SocketsHttpHandler>();
+        using var handler = OAuthHttp.CreateHandler(pools.Add); // one pool per address policy
         using var standalone = OAuthHttp.CreateStandaloneClient();
 
-        Assert.False(handler.AllowAutoRedirect);
-        Assert.False(handler.UseCookies);
-        Assert.True(handler.ConnectTimeout <= TimeSpan.FromSeconds(30));
-        Assert.True(handler.PooledConnectionLifetime <= TimeSpan.FromMinutes(10));
+        Assert.Equal(2, pools.Count);
+        foreach (var pool in pools)
+        {
+            Assert.False(pool.AllowAutoRedirect);
+            Assert.False(pool.UseCookies);
+            Assert.True(pool.ConnectTimeout <= TimeSpan.FromSeconds(30));
+            Assert.True(pool.PooledConnectionLifetime <= TimeSpan.FromMinutes(10));
+            Assert.NotNull(pool.ConnectCallback);
+        }
+
         Assert.Equal(OAuthHttp.Timeout, standalone.Timeout);
     }
 }

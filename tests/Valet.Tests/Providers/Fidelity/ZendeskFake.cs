@@ -87,12 +87,7 @@ internal sealed class ZendeskFake : IAsyncDisposable
     }
 
     /// <summary>The OAuth handler Valet registers, with this test's DNS.</summary>
-    public static SocketsHttpHandler OAuthHandler()
-    {
-        var handler = OAuthHttp.CreateHandler();
-        handler.ConnectCallback = Connect;
-        return handler;
-    }
+    public static HttpMessageHandler OAuthHandler() => OAuthHttp.CreateHandler(handler => handler.ConnectCallback = Connect);
 
     public void ExpireAccessTokens() => _access.Clear();
 
