@@ -201,12 +201,28 @@ public sealed class AgentAccess(
     }
 
     /// <summary>
-    /// Several candidates: those that are active and have the scopes win; then the org's default for the provider; else
-    /// ambiguous. When none has the scopes, the default (or the only one) is used so the caller gets its envelope.
+    /// Several candidates (SPEC §4): the org's default for the provider, when the key may use it, answers — with its
+    /// envelope if it is dead or lacks the scopes, never by switching to another person's account behind the agent's back
+    /// (docs/decisions.md, "The default decides"). Without one: the only candidate that is active and has the scopes, else
+    /// ambiguous. When none has the scopes, the only candidate is used so the caller gets its envelope.
     /// </summary>
     private async ValueTask<AccessOutcome> ChooseAsync(List<Connection> candidates, IReadOnlyList<string> scopes, string orgId,
         CancellationToken cancellationToken)
     {
+        if (candidates.Count == 1)
+        {
+            return new AccessOutcome.Granted(candidates[0], null);
+        }
+
+        var defaultId = await orgs.FindDefaultConnectionAsync(orgId, candidates[0].Provider, cancellationToken);
+        foreach (var candidate in candidates)
+        {
+            if (candidate.Id == defaultId)
+            {
+                return new AccessOutcome.Granted(candidate, null);
+            }
+        }
+
         List<Connection>? usable = null;
         foreach (var candidate in candidates)
         {
@@ -216,22 +232,7 @@ public sealed class AgentAccess(
             }
         }
 
-        var pool = usable ?? candidates;
-        if (pool.Count == 1)
-        {
-            return new AccessOutcome.Granted(pool[0], null);
-        }
-
-        var defaultId = await orgs.FindDefaultConnectionAsync(orgId, pool[0].Provider, cancellationToken);
-        foreach (var candidate in pool)
-        {
-            if (candidate.Id == defaultId)
-            {
-                return new AccessOutcome.Granted(candidate, null);
-            }
-        }
-
-        return new AccessOutcome.Ambiguous(orgId, pool[0].Provider, pool);
+        return usable is [var only] ? new AccessOutcome.Granted(only, null) : new AccessOutcome.Ambiguous(orgId, candidates[0].Provider, usable ?? candidates);
     }
 
     /// <summary>

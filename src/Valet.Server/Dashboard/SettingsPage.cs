@@ -72,7 +72,7 @@ internal static class SettingsPage
             <div class="field"><label for="cred-secret">Client secret</label><input type="password" id="cred-secret" name="client_secret" maxlength="4096" required autocomplete="off"></div>
             <button type="submit" class="primary">Add client</button></form></section>
             <section class="card" aria-labelledby="h-defaults"><h2 id="h-defaults">Default connections</h2>
-            <p class="muted">When an agent asks for a provider and several accounts could serve, the default one answers.</p>
+            <p class="muted">When an agent asks for a provider and may use several accounts, the default one answers; if it needs reconnecting, the agent is told so — Valet never switches to another person's account on its own.</p>
             {(defaults.Count == 0 ? "<p class=\"empty\">No connections yet.</p>" : string.Concat(defaults))}</section>
             """;
         return page.Render("Settings", "/settings", body, errors, status: status);

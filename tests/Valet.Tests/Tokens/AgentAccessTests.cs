@@ -107,24 +107,29 @@ public sealed class AgentAccessTests : IDisposable
     }
 
     [Fact]
-    public async Task ByProvider_Several_ScopesThenDefaultDecide_ElseAmbiguousListsThem()
+    public async Task ByProvider_Several_TheDefaultDecides_EvenWhenItMustBeReconnected_ElseScopes_ElseAmbiguous()
     {
         _rig.Add(id: "conn_a");
         _rig.Add(id: "conn_b", tweak: c => c with { Scopes = ["read", "write"] });
         var access = NewAccess();
         var caller = Caller(Provider("acme"));
 
+        // No default: the one account that can serve, else the candidates to choose from.
         var ambiguous = Assert.IsType<AccessOutcome.Ambiguous>(await access.TokenForProviderAsync(caller, "acme", [], default));
         var byScopes = Assert.IsType<AccessOutcome.Token>(await access.TokenForProviderAsync(caller, "acme", ["write"], default));
+
+        // A default: it answers, and when it lacks the scopes (or is dead) the answer is its envelope: the agent never
+        // silently acts as another person.
         _defaults.Set("default", "acme", "conn_a");
         var byDefault = Assert.IsType<AccessOutcome.Token>(await access.TokenForProviderAsync(caller, "acme", [], default));
-        var defaultLacksScopes = Assert.IsType<AccessOutcome.Token>(await access.TokenForProviderAsync(caller, "acme", ["write"], default));
+        var defaultLacksScopes = Assert.IsType<AccessOutcome.Envelope>(await access.TokenForProviderAsync(caller, "acme", ["write"], default));
 
         Assert.Equal(["conn_a", "conn_b"], ambiguous.Connections.Select(c => c.Id).Order());
         Assert.Equal("acme", ambiguous.Provider);
         Assert.Equal("conn_b", byScopes.Connection.Id);
         Assert.Equal("conn_a", byDefault.Connection.Id);
-        Assert.Equal("conn_b", defaultLacksScopes.Connection.Id);
+        Assert.Equal(EnvelopeCodes.MissingScopes, defaultLacksScopes.Code);
+        Assert.Equal("conn_a", defaultLacksScopes.Connection!.Id);
     }
 
     [Fact]
