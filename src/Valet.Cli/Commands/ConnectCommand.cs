@@ -43,8 +43,7 @@ internal static class ConnectCommand
         {
             Description = "loopback (the server listens on 127.0.0.1 for this one redirect) or gateway ({VALET_PUBLIC_URL}/oauth/callback)",
             DefaultValueFactory = _ => "loopback",
-        };
-        transport.AcceptOnlyFromAmong("loopback", "gateway");
+        }.OneOf("loopback", "gateway");
         var clientId = new Option<string?>("--client-id") { Description = "Use this OAuth client (registered as a BYOC credential of the org)" };
         var clientSecret = new Option<string?>("--client-secret")
         {

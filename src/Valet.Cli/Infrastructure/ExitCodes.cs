@@ -7,7 +7,7 @@ internal static class ExitCodes
     /// <summary>The operation failed: the server said no, a flow ended in error, or the server is unreachable.</summary>
     public const int Failure = 1;
 
-    /// <summary>Bad usage or configuration (including a boot check of <c>valet serve</c>).</summary>
+    /// <summary>Bad usage or configuration: a parse error, a bad option value, a boot check of <c>valet serve</c>.</summary>
     public const int Usage = 2;
 
     /// <summary>Stopped by Ctrl+C or SIGTERM while working or waiting (128 + SIGINT, as shells report it).</summary>
