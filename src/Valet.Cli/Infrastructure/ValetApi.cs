@@ -45,9 +45,11 @@ internal sealed class ValetApi : IDisposable
             url = ValetSettings.DefaultUrl;
         }
 
-        if (!Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var baseUrl))
+        // Uri accepts "localhost:7878" as an absolute URL with the scheme "localhost"; HttpClient would then throw.
+        if (!Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https") ||
+            baseUrl.Host.Length == 0)
         {
-            throw new CliException($"VALET_URL '{url}' is not an absolute URL.", ExitCodes.Usage);
+            throw new CliException($"VALET_URL '{url}' is not an http(s) URL such as {ValetSettings.DefaultUrl}.", ExitCodes.Usage);
         }
 
         var token = ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory()) ?? Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN");
