@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Runtime.InteropServices;
 using Valet.Cli.Commands;
 using Valet.Cli.Infrastructure;
@@ -25,6 +26,20 @@ internal static class Program
             VaultCommand.Create(),
             TargetsCommand.Create(),
             AuditCommand.Create());
+        Usage.RequireSubcommands(root);
+
+        // Parse errors are usage errors: one line each on stderr and exit 2, never the help on stdout (the default action).
+        // A help or version request still wins over them, as System.CommandLine decides.
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction)
+        {
+            foreach (var line in Usage.Describe(parse))
+            {
+                await Console.Error.WriteLineAsync("valet: " + line);
+            }
+
+            return ExitCodes.Usage;
+        }
 
         // Ctrl+C and SIGTERM cancel the verb's token; the verb stops and we print one line (a second signal kills).
         // System.CommandLine's own handler is off: it would race us for the exit code and let the cancellation escape.
@@ -33,7 +48,7 @@ internal static class Program
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Interrupt(context, interrupted));
         try
         {
-            return await root.Parse(args).InvokeAsync(
+            return await parse.InvokeAsync(
                 new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, interrupted.Token);
         }
         catch (OperationCanceledException) when (interrupted.IsCancellationRequested)

@@ -9,8 +9,8 @@ internal static class AuditCommand
 {
     public static Command Create()
     {
-        var limit = new Option<int>("--limit") { Description = "How many events (1-500)", DefaultValueFactory = _ => 50 };
-        var before = new Option<long?>("--before") { Description = "Page from this event id (exclusive): the 'next' of a previous page" };
+        var limit = new Option<int>("--limit") { Description = "How many events (1-500)", DefaultValueFactory = _ => 50 }.WholeNumber();
+        var before = new Option<long?>("--before") { Description = "Page from this event id (exclusive): the 'next' of a previous page" }.WholeNumber();
         return new Command("audit", "Show the audit trail: proxied calls (never headers, bodies or query values) and connection events")
             .With(KeysCommand.Org, limit, before, Verb.Json)
             .WithApi(async (parse, api, ct) =>

@@ -43,8 +43,7 @@ internal static class ConnectCommand
         {
             Description = "loopback (the server listens on 127.0.0.1 for this one redirect) or gateway ({VALET_PUBLIC_URL}/oauth/callback)",
             DefaultValueFactory = _ => "loopback",
-        };
-        transport.AcceptOnlyFromAmong("loopback", "gateway");
+        }.OneOf("loopback", "gateway");
         var clientId = new Option<string?>("--client-id") { Description = "Use this OAuth client (registered as a BYOC credential of the org)" };
         var clientSecret = new Option<string?>("--client-secret")
         {
@@ -65,7 +64,7 @@ internal static class ConnectCommand
 
         return new Command("connect", "Connect an account: run the OAuth flow in a browser")
             .With(provider, scopes, transport, clientId, clientSecret, noBrowser, Verb.Json, timeout, force, parameters, device, KeysCommand.Org)
-            .WithApi(async (parse, api, ct) =>
+            .WithApi((parse, api, ct) => AsOutcomeAsync(parse.GetValue(Verb.Json), parse.GetValue(provider), async () =>
             {
                 var wait = Durations.Parse(parse.GetValue(timeout)!, "--timeout");
                 var json = parse.GetValue(Verb.Json);
@@ -134,7 +133,28 @@ internal static class ConnectCommand
 
                 var status = await PollAsync(api, "internal/oauth/connect/status/" + Uri.EscapeDataString(body.Str("state")), wait, ExpiresAt(body), ct);
                 return Outcome(json, status);
-            });
+            }));
+    }
+
+    /// <summary>
+    /// With <c>--json</c>, a connect that fails before its flow is decided (the server refuses the start, is unreachable, or
+    /// loses the flow while we poll) still prints its one outcome document, shaped like a decided failure:
+    /// <c>{"status": "error", "provider", "error": CODE, "detail"}</c>. Usage errors (exit 2) print none: nothing was attempted.
+    /// </summary>
+    private static async Task<int> AsOutcomeAsync(bool json, string? provider, Func<Task<int>> connect)
+    {
+        try
+        {
+            return await connect();
+        }
+        catch (CliException error) when (json && error.ExitCode == ExitCodes.Failure && error.Code is { } code)
+        {
+            // The stderr line ends in "(CODE)"; in the document the code has its own member.
+            var detail = error.Message.EndsWith($" ({code})", StringComparison.Ordinal) ? error.Message[..^(code.Length + 3)] : error.Message;
+            Finish(json, new Dictionary<string, object?> { ["status"] = "error", ["provider"] = provider, ["error"] = code, ["detail"] = detail }, null,
+                ExitCodes.Failure);
+            throw;
+        }
     }
 
     /// <summary>The decided flow: its one line (or JSON document) and exit code; a failure ends in one stderr line, exit 1.</summary>
@@ -153,6 +173,7 @@ internal static class ConnectCommand
 
         outcome["error"] = status.Str("status") == "expired" ? "flow_expired" : status.Str("error") is { Length: > 0 } e ? e : "timeout";
         Finish(json, outcome, null, ExitCodes.Failure);
+        // No code: the outcome document is printed already (AsOutcomeAsync prints one only for a failure with a code).
         throw new CliException($"connection failed: {outcome["error"]}.");
     }
 

@@ -8,9 +8,7 @@ using Valet.Cli.Infrastructure;
 using Valet.Core;
 using Valet.Core.Domain;
 using Valet.Core.Keys;
-using Valet.Core.Providers;
 using Valet.Core.Stores;
-using Valet.Core.Vault;
 using Valet.Server.Dashboard;
 using Valet.Server.Demo;
 using Valet.Server.Flows;
@@ -35,15 +33,7 @@ internal static class DemoCommand
             var baseUrl = urls.Split(';')[0].TrimEnd('/').Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal);
             var overrides = DemoAuthorizationServer.ProviderConfiguration(baseUrl, Ids.RandomToken(24));
 
-            WebApplication app;
-            try
-            {
-                app = await ValetHost.BuildAsync(["--urls", urls], overrides, cancellationToken: cancellationToken);
-            }
-            catch (Exception error) when (error is ValetConfigurationException or CatalogValidationException or VaultException)
-            {
-                throw new CliException(error.Message, ExitCodes.Usage);
-            }
+            var app = await ServeCommand.BuildHostAsync(["--urls", urls], overrides, cancellationToken);
 
             await using (app)
             {

@@ -17,15 +17,7 @@ internal static class ImportCommand
             .WithApi(async (parse, api, ct) =>
             {
                 var path = parse.GetValue(file)!;
-                string text;
-                try
-                {
-                    text = path == "-" ? await Console.In.ReadToEndAsync(ct) : await File.ReadAllTextAsync(path, ct);
-                }
-                catch (IOException error)
-                {
-                    throw new CliException($"cannot read {path}: {error.Message}", ExitCodes.Usage);
-                }
+                var text = await InputFiles.ReadTextAsync(path, "valet import", ct);
 
                 JsonElement body;
                 try

@@ -14,7 +14,7 @@ internal static class KeysCommand
         var name = new Argument<string>("name") { Description = "A name for the key (who holds it)" };
         var allow = new Option<string[]>("--allow")
         {
-            Description = "Permission, repeatable: connection:ID, provider:PROVIDER or target:ID",
+            Description = "Permission, repeatable: connection:ID, provider:PROVIDER or target:ID; connection and provider may end in :reveal",
             AllowMultipleArgumentsPerToken = false,
         };
         var create = new Command("create", "Create an API key; the secret is printed this once").With(name, allow, Org, Verb.Json)
@@ -46,8 +46,7 @@ internal static class KeysCommand
             else
             {
                 Table.Print(["id", "name", "prefix", "permissions"], body.EnumerateArray().Select(k => (IReadOnlyList<string>)
-                    [k.Str("id"), k.Str("name"), k.Str("prefix"), string.Join(",", k.GetProperty("permissions").EnumerateArray()
-                        .SelectMany(p => p.EnumerateObject()).Select(p => $"{p.Name}:{p.Value.GetString()}"))]));
+                    [k.Str("id"), k.Str("name"), k.Str("prefix"), Permissions(k)]));
             }
 
             return ExitCodes.Success;
@@ -62,6 +61,41 @@ internal static class KeysCommand
         });
 
         return new Command("keys", "Manage agent API keys").With(create, list, revoke);
+    }
+
+    /// <summary>A key's permissions as <c>--allow</c> takes them, comma-separated: <c>provider:myapi:reveal,target:tgt_…</c>.</summary>
+    internal static string Permissions(JsonElement key) =>
+        key.TryGetProperty("permissions", out var permissions) && permissions.ValueKind == JsonValueKind.Array
+            ? string.Join(",", permissions.EnumerateArray().Select(Permission))
+            : string.Empty;
+
+    /// <summary>
+    /// The inverse of <see cref="ParsePermissions"/>: <c>{"provider": "myapi", "reveal": true}</c> reads <c>provider:myapi:reveal</c>.
+    /// A shape this CLI does not know yet is shown member by member rather than failing the whole listing.
+    /// </summary>
+    internal static string Permission(JsonElement permission)
+    {
+        if (permission.ValueKind != JsonValueKind.Object)
+        {
+            return permission.GetRawText();
+        }
+
+        var reveal = false;
+        var parts = new List<string>();
+        foreach (var member in permission.EnumerateObject())
+        {
+            if (member.Name == "reveal")
+            {
+                reveal = member.Value.ValueKind == JsonValueKind.True ||
+                    (member.Value.ValueKind == JsonValueKind.String && string.Equals(member.Value.GetString(), "true", StringComparison.OrdinalIgnoreCase));
+            }
+            else
+            {
+                parts.Add($"{member.Name}:{(member.Value.ValueKind == JsonValueKind.String ? member.Value.GetString() : member.Value.GetRawText())}");
+            }
+        }
+
+        return string.Join(",", parts) + (reveal ? ":reveal" : string.Empty);
     }
 
     /// <summary><c>connection:ID</c>, <c>provider:PROVIDER</c>, <c>target:ID</c>; a <c>:reveal</c> suffix on the first two adds <c>"reveal": true</c>.</summary>

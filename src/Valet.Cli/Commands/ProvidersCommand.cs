@@ -28,24 +28,20 @@ internal static class ProvidersCommand
             });
 
         var setId = new Argument<string>("id") { Description = "Provider id (a slug)" };
-        var file = new Option<FileInfo>("--file") { Description = "JSON document: the keys of the provider (snake case), '-' for stdin", Required = true };
+        var file = new Option<string>("--file") { Description = "JSON document: the keys of the provider (snake case), '-' for stdin", Required = true };
         var set = new Command("set", "Register or replace a provider at run time from a JSON file").With(setId, file, Verb.Json)
             .WithApi(async (parse, api, ct) =>
             {
                 var path = parse.GetValue(file)!;
+                var text = await InputFiles.ReadTextAsync(path, "--file", ct);
                 JsonElement document;
                 try
                 {
-                    var text = path.Name == "-" ? await Console.In.ReadToEndAsync(ct) : await File.ReadAllTextAsync(path.FullName, ct);
                     document = JsonDocument.Parse(text).RootElement.Clone();
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    throw new CliException($"cannot read {path.FullName}: {e.Message}", ExitCodes.Usage);
                 }
                 catch (JsonException e)
                 {
-                    throw new CliException($"{path.Name} is not valid JSON ({e.Message})", ExitCodes.Usage);
+                    throw new CliException($"{(path == "-" ? "stdin" : path)} is not valid JSON ({e.Message})", ExitCodes.Usage);
                 }
 
                 var body = ValetApi.EnsureSuccess(await api.SendAsync(HttpMethod.Put, "v1/providers/" + Uri.EscapeDataString(parse.GetValue(setId)!),

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Valet.Cli.Infrastructure;
 using Valet.Core;
@@ -11,7 +12,20 @@ namespace Valet.Cli.Commands;
 /// <summary><c>valet serve</c>: the server. A failed boot check prints one line and exits 2.</summary>
 internal static class ServeCommand
 {
-    public static readonly Option<string?> Urls = new("--urls") { Description = "Listening address(es), default http://127.0.0.1:7878" };
+    public static readonly Option<string?> Urls = CreateUrls();
+
+    private static Option<string?> CreateUrls()
+    {
+        var urls = new Option<string?>("--urls") { Description = $"Listening address(es), ';'-separated, default {ValetSettings.DefaultUrl}" };
+        urls.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && ListenAddresses.Problem(result.Tokens[^1].Value, "--urls") is { } problem)
+            {
+                result.AddError(problem);
+            }
+        });
+        return urls;
+    }
 
     public static Command Create()
     {
@@ -22,31 +36,55 @@ internal static class ServeCommand
 
     public static async Task<int> RunAsync(string? urls, IReadOnlyDictionary<string, string?>? overrides, CancellationToken cancellationToken)
     {
+        // The host also reads addresses from the environment (VALET_URLS wins over --urls; ASPNETCORE_URLS only without it).
+        foreach (var variable in urls is null ? new[] { "VALET_URLS", "ASPNETCORE_URLS" } : ["VALET_URLS"])
+        {
+            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value && ListenAddresses.Problem(value, variable) is { } problem)
+            {
+                throw new CliException(problem, ExitCodes.Usage);
+            }
+        }
+
         var args = urls is null ? Array.Empty<string>() : ["--urls", urls];
-        Microsoft.AspNetCore.Builder.WebApplication app;
+        await using var app = await BuildHostAsync(args, overrides, cancellationToken);
+        await StartAsync(app, "is another `valet serve` running? pass --urls to choose another address", cancellationToken);
+        await app.WaitForShutdownAsync(cancellationToken);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Builds the host; every configuration problem, the data directory's and valet.json's included, is one usage line.</summary>
+    internal static async Task<WebApplication> BuildHostAsync(string[] args, IReadOnlyDictionary<string, string?>? overrides,
+        CancellationToken cancellationToken)
+    {
         try
         {
-            app = await ValetHost.BuildAsync(args, overrides, cancellationToken: cancellationToken);
+            return await ValetHost.BuildAsync(args, overrides, cancellationToken: cancellationToken);
         }
         catch (Exception error) when (error is ValetConfigurationException or CatalogValidationException or VaultException)
         {
             throw new CliException(error.Message, ExitCodes.Usage);
         }
-
-        await using (app)
+        catch (Exception error) when (BootErrors.Describe(error) is { } usage)
         {
-            try
-            {
-                await app.StartAsync(cancellationToken);
-            }
-            catch (IOException error)
-            {
-                throw new CliException($"cannot listen: {error.Message} (is another `valet serve` running? pass --urls to choose another address).", ExitCodes.Failure);
-            }
-
-            await app.WaitForShutdownAsync(cancellationToken);
+            throw usage;
         }
+    }
 
-        return ExitCodes.Success;
+    /// <summary>Starts listening; an address in use is one line ending in <paramref name="hint"/>.</summary>
+    private static async Task StartAsync(WebApplication app, string hint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (IOException error)
+        {
+            throw new CliException($"cannot listen: {error.Message} ({hint}).", ExitCodes.Failure);
+        }
+        catch (FormatException error)
+        {
+            // An address from configuration (valet.json "urls") that Kestrel cannot read; the CLI checked the ones it can see.
+            throw new CliException($"cannot listen: {error.Message} (a listening address looks like {ValetSettings.DefaultUrl}).", ExitCodes.Usage);
+        }
     }
 }

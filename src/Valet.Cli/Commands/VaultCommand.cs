@@ -21,13 +21,13 @@ internal static class VaultCommand
         var rotate = new Command("rotate", "Re-encrypt all stored secrets under the current encryption key").With(Verb.Json);
         rotate.SetAction(async (parse, cancellationToken) =>
         {
-            var configuration = new ConfigurationBuilder()
-                .AddJsonFile(Path.Combine(ValetSettings.DefaultDataDirectory(), "valet.json"), optional: true)
-                .AddEnvironmentVariables("VALET_")
-                .Build();
             ServiceProvider services;
             try
             {
+                var configuration = new ConfigurationBuilder()
+                    .AddJsonFile(Path.Combine(ValetSettings.DefaultDataDirectory(), "valet.json"), optional: true)
+                    .AddEnvironmentVariables("VALET_")
+                    .Build();
                 var settings = ValetSettings.From(configuration);
                 var database = DatabaseTarget.Parse(settings.Database, settings.DataDirectory);
                 var ring = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, database.IsPostgres, settings.DataDirectory);
@@ -40,6 +40,10 @@ internal static class VaultCommand
             catch (ValetConfigurationException error)
             {
                 throw new CliException(error.Message, ExitCodes.Usage);
+            }
+            catch (Exception error) when (BootErrors.Describe(error) is { } usage)
+            {
+                throw usage;
             }
 
             await using (services)

@@ -9,7 +9,12 @@ internal sealed record ApiResponse(int Status, JsonElement Body)
 {
     public bool IsSuccess => Status is >= 200 and < 300;
 
-    public string? Code => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("code", out var c) ? c.GetString() : null;
+    public string? Code => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String
+        ? c.GetString()
+        : null;
+
+    /// <summary>The problem's stable <c>code</c>, or <c>http_STATUS</c> when the answer was not a problem document.</summary>
+    public string ErrorCode => Code ?? "http_" + Status;
 }
 
 /// <summary>
@@ -40,9 +45,11 @@ internal sealed class ValetApi : IDisposable
             url = ValetSettings.DefaultUrl;
         }
 
-        if (!Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var baseUrl))
+        // Uri accepts "localhost:7878" as an absolute URL with the scheme "localhost"; HttpClient would then throw.
+        if (!Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https") ||
+            baseUrl.Host.Length == 0)
         {
-            throw new CliException($"VALET_URL '{url}' is not an absolute URL.", ExitCodes.Usage);
+            throw new CliException($"VALET_URL '{url}' is not an http(s) URL such as {ValetSettings.DefaultUrl}.", ExitCodes.Usage);
         }
 
         var token = ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory()) ?? Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN");
@@ -68,7 +75,8 @@ internal sealed class ValetApi : IDisposable
         }
         catch (HttpRequestException)
         {
-            throw new CliException($"cannot reach the Valet server at {BaseUrl.ToString().TrimEnd('/')}. Start it with `valet serve` (or set VALET_URL).");
+            throw new CliException($"cannot reach the Valet server at {BaseUrl.ToString().TrimEnd('/')}. Start it with `valet serve` (or set VALET_URL).",
+                code: "server_unreachable");
         }
 
         using (response)
@@ -96,7 +104,7 @@ internal sealed class ValetApi : IDisposable
             return response.Body;
         }
 
-        throw new CliException(Describe(response));
+        throw new CliException(Describe(response), code: response.ErrorCode);
     }
 
     public static string Describe(ApiResponse response)
@@ -108,7 +116,7 @@ internal sealed class ValetApi : IDisposable
 
         var body = response.Body;
         var message = body.TryGetProperty("detail", out var detail) ? detail.GetString() : body.TryGetProperty("title", out var title) ? title.GetString() : null;
-        var code = response.Code ?? "http_" + response.Status;
+        var code = response.ErrorCode;
         if (response.Status == 401)
         {
             message = "not authorized: the server did not accept the service token (is VALET_DATA_DIR the server's?) or VALET_ADMIN_TOKEN.";

@@ -1,6 +1,9 @@
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Valet.Core.Domain;
+using Valet.Core.Stores;
 using Valet.Tests.Infrastructure;
 
 namespace Valet.Tests.Server;
@@ -42,6 +45,33 @@ public sealed class CliAdminTests
 
         using var agent = server.Client(key.StdOut.Trim());
         Assert.Equal(System.Net.HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+    }
+
+    [Fact]
+    public async Task KeysList_ShowsEveryPermissionShape_InTheSyntaxAllowTakes_RevealIncluded()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        var env = Env(server);
+        var connection = await CliRunner.RunAsync(["connections", "add", "stripe", "--secret", "-"], env, stdin: "sk_test_cli_permissions\n");
+        var connectionId = connection.StdOut.Trim();
+        await server.Services.GetRequiredService<ITargetStore>().CreateAsync(new Target
+        {
+            Id = "tgt_cli_permissions", OrgId = "default", ConnectionId = connectionId, Name = "charges", Provider = "stripe",
+            BaseUrl = "https://api.stripe.com", CreatedAt = DateTimeOffset.UtcNow,
+        }, CancellationToken.None);
+
+        var create = await CliRunner.RunAsync(["keys", "create", "billing", "--allow", $"connection:{connectionId}:reveal", "--allow", "provider:stripe:reveal",
+            "--allow", "provider:github", "--allow", "target:tgt_cli_permissions"], env);
+        var list = await CliRunner.RunAsync(["keys", "list"], env);
+
+        Assert.True(create.ExitCode == 0, create.StdErr);
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        Assert.Equal(string.Empty, list.StdErr);
+        var row = Assert.Single(list.StdOut.Split('\n'), l => l.Contains("billing", StringComparison.Ordinal));
+        var permissions = row.Split("  ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1].Split(',');
+        Assert.Equal(
+            new[] { $"connection:{connectionId}:reveal", "provider:github", "provider:stripe:reveal", "target:tgt_cli_permissions" },
+            permissions.Order(StringComparer.Ordinal));
     }
 
     [Fact]
