@@ -134,8 +134,9 @@ public sealed class OpenApiTests(OpenApiTests.DocumentFixture fixture) : IClassF
         Assert.Equal("operatorToken", create.GetProperty("security")[0].EnumerateObject().Single().Name);
         var notFound = create.GetProperty("responses").GetProperty("404");
         Assert.Contains("`org_not_found`", notFound.GetProperty("description").GetString(), StringComparison.Ordinal);
-        Assert.Equal("#/components/schemas/Problem",
-            notFound.GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("$ref").GetString());
+        var schema = notFound.GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("allOf");
+        Assert.Equal("#/components/schemas/Problem", schema[0].GetProperty("$ref").GetString());
+        Assert.Equal("org_not_found", Assert.Single(schema[1].GetProperty("properties").GetProperty("code").GetProperty("enum").EnumerateArray()).GetString());
         Assert.True(create.GetProperty("responses").TryGetProperty("403", out _));
         Assert.True(create.TryGetProperty("requestBody", out _));
     }
