@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Metadata;
@@ -54,9 +55,37 @@ internal static class OpenApiSetup
             // the document transformer writes, whose code is the enum of SPEC §5.
             options.CreateSchemaReferenceId = type =>
                 type.Type == typeof(AuthEnvelope) ? EnvelopeSchema : OpenApiOptions.CreateDefaultSchemaReferenceId(type);
+            options.AddSchemaTransformer(TransformSchemaAsync);
             options.AddDocumentTransformer(TransformDocumentAsync);
             options.AddOperationTransformer(TransformOperationAsync);
         });
+
+    /// <summary>
+    /// The API writes JSON with <c>WhenWritingNull</c>: a member that is null is left out, not written as null. So a member
+    /// whose schema allows null is not required (the generator lists every constructor parameter), unless it is marked
+    /// to be written always (<c>[JsonIgnore(Condition = Never)]</c>).
+    /// </summary>
+    private static Task TransformSchemaAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (schema.Required is not { Count: > 0 } required
+            || context.JsonTypeInfo.Options.DefaultIgnoreCondition != JsonIgnoreCondition.WhenWritingNull)
+        {
+            return Task.CompletedTask;
+        }
+
+        foreach (var property in context.JsonTypeInfo.Properties)
+        {
+            var nullable = property.IsGetNullable || Nullable.GetUnderlyingType(property.PropertyType) is not null;
+            var alwaysWritten = property.AttributeProvider?.GetCustomAttributes(typeof(JsonIgnoreAttribute), inherit: false)
+                .OfType<JsonIgnoreAttribute>().Any(a => a.Condition == JsonIgnoreCondition.Never) == true;
+            if (nullable && !alwaysWritten)
+            {
+                required.Remove(property.Name);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
 
     private static Task TransformDocumentAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
     {

@@ -370,6 +370,18 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
             }
         }
 
+        // Each answer has every member its documented schema requires (members that may be null are left out on the wire).
+        foreach (var ((method, template, status, code), body) in probe.Bodies.OrderBy(b => b.Key))
+        {
+            var operation = document.GetProperty("paths").GetProperty(template).GetProperty(method.ToLowerInvariant());
+            if (operation.GetProperty("responses").TryGetProperty(status.ToString(System.Globalization.CultureInfo.InvariantCulture), out var response)
+                && response.TryGetProperty("content", out var content) && content.TryGetProperty("application/problem+json", out var media))
+            {
+                failures.AddRange(MissingMembers(body, media.GetProperty("schema"), document, "")
+                    .Select(m => $"{method} {template} {status} {code}: the schema requires {m}, the body has none: {body}"));
+            }
+        }
+
         // And every (status, code) the document lists is produced above, or said why not.
         var produced = probe.Observed.Select(o => $"{o.Status} {o.Code}").ToHashSet(StringComparer.Ordinal);
         var listedPairs = operations.SelectMany(o => Listed(document, o.Method, o.Template).SelectMany(s => s.Value.Select(c => $"{s.Key} {c}")))
@@ -539,6 +551,60 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
             : [];
     }
 
+    /// <summary>
+    /// The members <paramref name="schema"/> requires that <paramref name="value"/> lacks, looking into nested objects and
+    /// arrays; of a <c>oneOf</c>, the alternative whose codes include the body's.
+    /// </summary>
+    private static IEnumerable<string> MissingMembers(JsonElement value, JsonElement schema, JsonElement document, string at)
+    {
+        if (schema.TryGetProperty("$ref", out var reference))
+        {
+            var name = reference.GetString()!["#/components/schemas/".Length..];
+            return MissingMembers(value, document.GetProperty("components").GetProperty("schemas").GetProperty(name), document, at);
+        }
+
+        if (schema.TryGetProperty("oneOf", out var oneOf))
+        {
+            var code = value.ValueKind == JsonValueKind.Object && value.TryGetProperty("code", out var c) ? c.GetString() : null;
+            var alternative = oneOf.EnumerateArray().FirstOrDefault(a => code is not null && SchemaCodes(a, document).Contains(code));
+            return alternative.ValueKind == JsonValueKind.Undefined ? [$"{at} (an alternative of oneOf for code {code})"] : MissingMembers(value, alternative, document, at);
+        }
+
+        var missing = new List<string>();
+        foreach (var part in schema.TryGetProperty("allOf", out var allOf) ? allOf.EnumerateArray().ToList() : [])
+        {
+            missing.AddRange(MissingMembers(value, part, document, at));
+        }
+
+        if (value.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var name in schema.TryGetProperty("required", out var required) ? required.EnumerateArray().Select(r => r.GetString()!) : [])
+            {
+                if (!value.TryGetProperty(name, out _))
+                {
+                    missing.Add($"{at}.{name}");
+                }
+            }
+
+            foreach (var member in schema.TryGetProperty("properties", out var properties) ? properties.EnumerateObject() : Enumerable.Empty<JsonProperty>())
+            {
+                if (value.TryGetProperty(member.Name, out var inner))
+                {
+                    missing.AddRange(MissingMembers(inner, member.Value, document, $"{at}.{member.Name}"));
+                }
+            }
+        }
+        else if (value.ValueKind == JsonValueKind.Array && schema.TryGetProperty("items", out var items))
+        {
+            foreach (var (item, index) in value.EnumerateArray().Select((item, index) => (item, index)))
+            {
+                missing.AddRange(MissingMembers(item, items, document, $"{at}[{index}]"));
+            }
+        }
+
+        return missing;
+    }
+
     private static HashSet<string> Schemes(JsonElement operation) =>
         operation.TryGetProperty("security", out var security)
             ? security.EnumerateArray().SelectMany(r => r.EnumerateObject().Select(s => s.Name)).ToHashSet(StringComparer.Ordinal)
@@ -586,7 +652,11 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
             _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(60) };
             Failures = shared?.Failures ?? [];
             Observed = shared?.Observed ?? [];
+            Bodies = shared?.Bodies ?? [];
         }
+
+        /// <summary>One body per (method, operation, status, code) answered.</summary>
+        public Dictionary<(string Method, string Template, int Status, string Code), JsonElement> Bodies { get; }
 
         public List<string> Failures { get; }
 
@@ -610,6 +680,7 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
                 lock (Observed)
                 {
                     Observed.Add((method, template, answered, actual ?? "(none)"));
+                    Bodies.TryAdd((method, template, answered, actual ?? "(none)"), JsonDocument.Parse(text).RootElement.Clone());
                 }
             }
 
