@@ -34,3 +34,20 @@ export function describe(problem: Problem | OrgNotFound): string {
 export function orgId(created: CreateOrg): string {
   return created.id;
 }
+
+// Each error response lists its codes as the enum of `code`: a 409 of the token route by provider is the envelope or
+// ambiguous_connection (with its connections), and nothing else.
+type ProviderTokenConflict = paths["/v1/providers/{provider}/token"]["post"]["responses"][409]["content"]["application/problem+json"];
+type ConnectionTokenNotFound = paths["/v1/connections/{id}/token"]["post"]["responses"][404]["content"]["application/problem+json"];
+
+export function resolveConflict(problem: ProviderTokenConflict): string {
+  if (problem.code === "ambiguous_connection") {
+    return `pick one of ${problem.connections.map((c) => `${c.id} (${c.account.login ?? c.account.id})`).join(", ")}`;
+  }
+  const code: "needs_authentication" | "reauth_required" | "missing_scopes" = problem.code;
+  return `${code}: ${problem.connect_url ?? "run your own OAuth dance"}`;
+}
+
+export function notFound(problem: ConnectionTokenNotFound): "connection_not_found" {
+  return problem.code;
+}

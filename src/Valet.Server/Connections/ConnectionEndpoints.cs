@@ -29,7 +29,7 @@ internal static class ConnectionEndpoints
             .ProducesProblemCodes(StatusCodes.Status400BadRequest, "credential_required", "scopes_widened_without_refresh_token")
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found")
             .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "invalid_token_value", "unsupported_token_type",
-                "credential_mismatch");
+                "credential_mismatch", "invalid_parameters");
 
         org.MapPost("/connections", CreateAsync).WithName("CreateConnection")
             .WithSummary("Create an api_key, basic or client-credentials connection (secrets are write-only)")

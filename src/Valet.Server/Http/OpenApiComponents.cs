@@ -3,7 +3,10 @@ using Microsoft.OpenApi;
 
 namespace Valet.Server.Http;
 
-/// <summary>The named schemas <see cref="OpenApiSetup"/> adds (Problem, AuthRecoveryEnvelope), and which components are in use.</summary>
+/// <summary>
+/// The named schemas <see cref="OpenApiSetup"/> adds (Problem, AuthRecoveryEnvelope, a problem with extra members), the
+/// narrowing of a problem's <c>code</c> to one response's codes, and which components are in use.
+/// </summary>
 internal static class OpenApiComponents
 {
     /// <summary>Every component schema reachable from an operation (parameters, bodies, responses), following references.</summary>
@@ -96,7 +99,7 @@ internal static class OpenApiComponents
             its own OAuth dance and import the tokens.
             """,
         Required = new HashSet<string>(StringComparer.Ordinal)
-            { "type", "title", "status", "code", "provider", "required_scopes", "missing_scopes", "headless" },
+            { "type", "title", "status", "detail", "code", "provider", "connection_id", "required_scopes", "missing_scopes", "headless" },
         Properties = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal)
         {
             ["type"] = String("`urn:valet:problem:{code}`."),
@@ -114,9 +117,51 @@ internal static class OpenApiComponents
             ["required_scopes"] = Strings("The scopes the call needs."),
             ["missing_scopes"] = Strings("Required scopes the connection does not have."),
             ["headless"] = new OpenApiSchema { Type = JsonSchemaType.Boolean, Description = "The org runs its own OAuth dances: no URL in the envelope." },
+            ["reason"] = String("`reauth_required` only: why the grant needs a person (`invalid_grant`, `mfa_required`, `consent_required`, …)."),
             ["connect_url"] = String("Non-headless orgs: a Valet link (`/connect-authorize?flow=…`) for a signed-in operator of the org."),
             ["flow_id"] = String("Non-headless orgs: the flow to wait on."),
             ["credential_id"] = String("Headless orgs: the org's OAuth client (BYOC credential) to run the dance with and import against.", JsonSchemaType.Null),
         },
+    };
+
+    /// <summary>The component id of the problem with <paramref name="code"/> when it has members of its own: <c>ambiguous_connection</c> → <c>AmbiguousConnectionProblem</c>.</summary>
+    public static string ProblemSchemaId(string code) =>
+        string.Concat(code.Split('_', StringSplitOptions.RemoveEmptyEntries).Select(w => char.ToUpperInvariant(w[0]) + w[1..])) + "Problem";
+
+    /// <summary><paramref name="schema"/> (the envelope or the problem) with <c>code</c> narrowed to <paramref name="codes"/>.</summary>
+    public static OpenApiSchema WithCodes(IOpenApiSchema schema, IEnumerable<string> codes) => new()
+    {
+        AllOf = [schema, new OpenApiSchema { Type = JsonSchemaType.Object, Properties = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal) { ["code"] = Codes(codes) } }],
+    };
+
+    /// <summary>The problem with <paramref name="code"/>, which also carries <paramref name="members"/> (all present).</summary>
+    public static OpenApiSchema ProblemWithMembers(IOpenApiSchema problem, string code, IReadOnlyDictionary<string, IOpenApiSchema> members)
+    {
+        var properties = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal) { ["code"] = Codes([code]) };
+        foreach (var (name, schema) in members)
+        {
+            properties[name] = schema;
+        }
+
+        return new OpenApiSchema
+        {
+            Description = $"The `{code}` problem and what it carries besides the members of `Problem`.",
+            AllOf =
+            [
+                problem,
+                new OpenApiSchema
+                {
+                    Type = JsonSchemaType.Object,
+                    Required = new HashSet<string>(members.Keys, StringComparer.Ordinal),
+                    Properties = properties,
+                },
+            ],
+        };
+    }
+
+    private static OpenApiSchema Codes(IEnumerable<string> codes) => new()
+    {
+        Type = JsonSchemaType.String,
+        Enum = [.. codes.Order(StringComparer.Ordinal).Select(c => (JsonNode)JsonValue.Create(c))],
     };
 }

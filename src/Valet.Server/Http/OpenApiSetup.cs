@@ -1,18 +1,23 @@
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.OpenApi;
 using Valet.Server.Auth;
 using Valet.Server.Hosting;
+using Valet.Server.Tokens;
 
 namespace Valet.Server.Http;
 
 /// <summary>
 /// The served API description (<c>/openapi/v1.json</c>, SPEC §12): security schemes and a requirement per operation, the
-/// <c>Problem</c> and <c>AuthRecoveryEnvelope</c> schemas, and the error answers every route shares (401, 403, 429, 400/413
-/// for bodies, 503), on top of what each route declares with <see cref="ProblemCodesExtensions.ProducesProblemCodes"/>.
+/// <c>Problem</c> and <c>AuthRecoveryEnvelope</c> schemas, and the error answers every route shares (401, 403, 429,
+/// 400/413/415 for bodies, 503), on top of what each route declares with <see cref="ProblemCodesExtensions.ProducesProblemCodes"/>.
+/// Each error response lists its problem <c>code</c>s twice: in its description, and as the <c>enum</c> of <c>code</c> in its
+/// schema (one alternative per body shape: the envelope, a problem with extra members, the plain problem).
 /// </summary>
 internal static class OpenApiSetup
 {
@@ -46,9 +51,41 @@ internal static class OpenApiSetup
     public static IServiceCollection AddValetOpenApi(this IServiceCollection services) =>
         services.AddOpenApi(options =>
         {
+            // The envelopes the bootstrap carries (the AuthEnvelope record) and the 409 answers share one schema: the one
+            // the document transformer writes, whose code is the enum of SPEC §5.
+            options.CreateSchemaReferenceId = type =>
+                type.Type == typeof(AuthEnvelope) ? EnvelopeSchema : OpenApiOptions.CreateDefaultSchemaReferenceId(type);
+            options.AddSchemaTransformer(TransformSchemaAsync);
             options.AddDocumentTransformer(TransformDocumentAsync);
             options.AddOperationTransformer(TransformOperationAsync);
         });
+
+    /// <summary>
+    /// The API writes JSON with <c>WhenWritingNull</c>: a member that is null is left out, not written as null. So a member
+    /// whose schema allows null is not required (the generator lists every constructor parameter), unless it is marked
+    /// to be written always (<c>[JsonIgnore(Condition = Never)]</c>).
+    /// </summary>
+    private static Task TransformSchemaAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (schema.Required is not { Count: > 0 } required
+            || context.JsonTypeInfo.Options.DefaultIgnoreCondition != JsonIgnoreCondition.WhenWritingNull)
+        {
+            return Task.CompletedTask;
+        }
+
+        foreach (var property in context.JsonTypeInfo.Properties)
+        {
+            var nullable = property.IsGetNullable || Nullable.GetUnderlyingType(property.PropertyType) is not null;
+            var alwaysWritten = property.AttributeProvider?.GetCustomAttributes(typeof(JsonIgnoreAttribute), inherit: false)
+                .OfType<JsonIgnoreAttribute>().Any(a => a.Condition == JsonIgnoreCondition.Never) == true;
+            if (nullable && !alwaysWritten)
+            {
+                required.Remove(property.Name);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
 
     private static Task TransformDocumentAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
     {
@@ -96,6 +133,9 @@ internal static class OpenApiSetup
             Description = $"The dashboard session cookie set by `POST /signin` (`{SessionSetup.SecureCookieName}` over https).",
         });
         document.AddComponent<IOpenApiSchema>(ProblemSchema, OpenApiComponents.Problem());
+
+        // Replaces the schema generated from the AuthEnvelope record (same id, see CreateSchemaReferenceId), if any.
+        document.Components?.Schemas?.Remove(EnvelopeSchema);
         document.AddComponent<IOpenApiSchema>(EnvelopeSchema, OpenApiComponents.Envelope(EnvelopeCodes));
 
         // ProducesProblem declares ASP.NET Core's ProblemDetails, and a documented body (RequestBodySchemaMetadata) replaces
@@ -179,10 +219,13 @@ internal static class OpenApiSetup
         if (!anonymous)
         {
             Add(StatusCodes.Status401Unauthorized, "unauthorized");
-            Add(StatusCodes.Status429TooManyRequests, "rate_limited");
         }
 
-        if (operatorOnly)
+        // The failed-authentication lockout refuses any request that presents an Authorization header, whatever the route;
+        // API keys also have a request rate (RateLimits).
+        Add(StatusCodes.Status429TooManyRequests, "rate_limited");
+
+        if (operatorOnly || (agent && !anonymous))
         {
             Add(StatusCodes.Status403Forbidden, "forbidden");
         }
@@ -195,12 +238,20 @@ internal static class OpenApiSetup
             Add(StatusCodes.Status413PayloadTooLarge, "payload_too_large");
         }
 
+        // A route that binds a JSON body (or declares one with Accepts) is matched by Content-Type: anything but JSON is a
+        // 415 from routing, which the status-code pages turn into this problem.
+        if (metadata.OfType<IAcceptsMetadata>().Any(a => a.ContentTypes.Count > 0))
+        {
+            Add(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type");
+        }
+
         Add(StatusCodes.Status503ServiceUnavailable, "storage_unavailable");
         foreach (var declared in metadata.OfType<ProblemCodesMetadata>())
         {
             Add(declared.StatusCode, [.. declared.Codes]);
         }
 
+        var members = metadata.OfType<ProblemMemberMetadata>().ToList();
         operation.Responses ??= [];
         foreach (var (status, set) in codes)
         {
@@ -209,15 +260,18 @@ internal static class OpenApiSetup
             response.Description = $"{Reason(status)}. Problem `code`: {string.Join(", ", set.Select(c => $"`{c}`"))}.";
             response.Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal)
             {
-                [Problems.ContentType] = new OpenApiMediaType { Schema = ProblemSchemaFor(set, document) },
+                [Problems.ContentType] = new OpenApiMediaType { Schema = await ProblemSchemaForAsync(set, members, context, cancellationToken) },
             };
-            if (status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
+            if (status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable
+                || (status is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout && set.Contains("provider_unavailable")))
             {
                 response.Headers = new Dictionary<string, IOpenApiHeader>(StringComparer.Ordinal)
                 {
                     ["Retry-After"] = new OpenApiHeader
                     {
-                        Description = "Seconds to wait before trying again.",
+                        Description = status is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout
+                            ? "Seconds to wait before trying again, when the provider said."
+                            : "Seconds to wait before trying again.",
                         Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
                     },
                 };
@@ -287,17 +341,60 @@ internal static class OpenApiSetup
     private static OpenApiSecurityRequirement Requirement(string scheme, OpenApiDocument document) =>
         new() { [new OpenApiSecuritySchemeReference(scheme, document)] = [] };
 
-    private static IOpenApiSchema ProblemSchemaFor(IReadOnlyCollection<string> codes, OpenApiDocument document)
+    /// <summary>
+    /// The body of an error response carrying <paramref name="codes"/>: the envelope for the codes of SPEC §5, a schema of
+    /// its own for a code with extra members (<see cref="ProblemMemberMetadata"/>), the <c>Problem</c> for the rest; each
+    /// with <c>code</c> narrowed to its codes, so that the alternatives of a <c>oneOf</c> never overlap.
+    /// </summary>
+    private static async Task<IOpenApiSchema> ProblemSchemaForAsync(IReadOnlyCollection<string> codes, IReadOnlyList<ProblemMemberMetadata> members,
+        OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
-        var envelope = codes.Count(EnvelopeCodes.Contains);
-        if (envelope == 0)
+        var document = context.Document!;
+        var alternatives = new List<IOpenApiSchema>();
+        var envelope = codes.Where(EnvelopeCodes.Contains).ToList();
+        if (envelope.Count > 0)
         {
-            return new OpenApiSchemaReference(ProblemSchema, document);
+            var reference = new OpenApiSchemaReference(EnvelopeSchema, document);
+            alternatives.Add(envelope.Count == EnvelopeCodes.Count ? reference : OpenApiComponents.WithCodes(reference, envelope));
         }
 
-        return envelope == codes.Count
-            ? new OpenApiSchemaReference(EnvelopeSchema, document)
-            : new OpenApiSchema { OneOf = [new OpenApiSchemaReference(EnvelopeSchema, document), new OpenApiSchemaReference(ProblemSchema, document)] };
+        var plain = new List<string>();
+        foreach (var code in codes.Where(c => !EnvelopeCodes.Contains(c)))
+        {
+            var extra = members.Where(m => m.Code == code).ToList();
+            if (extra.Count == 0)
+            {
+                plain.Add(code);
+                continue;
+            }
+
+            var id = OpenApiComponents.ProblemSchemaId(code);
+            if (document.Components?.Schemas?.ContainsKey(id) != true)
+            {
+                var properties = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal);
+                foreach (var member in extra)
+                {
+                    var schema = await context.GetOrCreateSchemaAsync(member.Type, null, cancellationToken);
+                    if (schema is OpenApiSchema concrete)
+                    {
+                        concrete.Description ??= member.Description;
+                    }
+
+                    properties[member.Member] = schema;
+                }
+
+                document.AddComponent<IOpenApiSchema>(id, OpenApiComponents.ProblemWithMembers(new OpenApiSchemaReference(ProblemSchema, document), code, properties));
+            }
+
+            alternatives.Add(new OpenApiSchemaReference(id, document));
+        }
+
+        if (plain.Count > 0)
+        {
+            alternatives.Add(OpenApiComponents.WithCodes(new OpenApiSchemaReference(ProblemSchema, document), plain));
+        }
+
+        return alternatives.Count == 1 ? alternatives[0] : new OpenApiSchema { OneOf = alternatives };
     }
 
     private static string Reason(int status) => status switch
@@ -309,6 +406,7 @@ internal static class OpenApiSetup
         StatusCodes.Status405MethodNotAllowed => "Method not allowed",
         StatusCodes.Status409Conflict => "Conflict",
         StatusCodes.Status413PayloadTooLarge => "Request body too large",
+        StatusCodes.Status415UnsupportedMediaType => "Unsupported Content-Type (send application/json)",
         StatusCodes.Status422UnprocessableEntity => "Unprocessable input",
         StatusCodes.Status429TooManyRequests => "Rate limited (see Retry-After)",
         StatusCodes.Status502BadGateway => "The provider failed",

@@ -7,6 +7,12 @@ namespace Valet.Server.Http;
 /// <summary>Route metadata: this route can answer <see cref="StatusCode"/> with these problem <c>code</c>s (read by the OpenAPI document).</summary>
 internal sealed record ProblemCodesMetadata(int StatusCode, IReadOnlyList<string> Codes);
 
+/// <summary>
+/// Route metadata: the problem with this <see cref="Code"/> carries one more member, <see cref="Member"/>, shaped as
+/// <see cref="Type"/> (read by the OpenAPI document, which gives that code its own schema).
+/// </summary>
+internal sealed record ProblemMemberMetadata(string Code, string Member, Type Type, string Description);
+
 /// <summary>Route metadata: document the JSON request body as <see cref="Type"/> (the handler binds something looser, e.g. a <c>JsonElement</c>).</summary>
 internal sealed record RequestBodySchemaMetadata(Type Type);
 
@@ -25,6 +31,13 @@ internal static class ProblemCodesExtensions
         builder.WithMetadata(new ProducesResponseTypeMetadata(statusCode, typeof(ProblemDetails), [Problems.ContentType]));
         return builder.WithMetadata(new ProblemCodesMetadata(statusCode, codes));
     }
+
+    /// <summary>
+    /// Declares a member the problem with <paramref name="code"/> carries besides the RFC 9457 ones (e.g. the
+    /// <c>connections</c> of <c>ambiguous_connection</c>). The code itself is declared with <see cref="ProducesProblemCodes"/>.
+    /// </summary>
+    public static RouteHandlerBuilder ProducesProblemMember<TMember>(this RouteHandlerBuilder builder, string code, string member, string description) =>
+        builder.WithMetadata(new ProblemMemberMetadata(code, member, typeof(TMember), description));
 
     /// <summary>The 422 <c>validation_failed</c> answer (every field problem at once, in <c>errors</c>).</summary>
     public static TBuilder ProducesValidationProblem<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>

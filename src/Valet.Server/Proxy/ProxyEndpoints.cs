@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Valet.Core.Access;
 using Valet.Server.Audit;
 using Valet.Server.Auth;
 using Valet.Server.Http;
@@ -46,7 +47,9 @@ internal static class ProxyEndpoints
                 "the connection's token injected. On a 401 from upstream the token is refreshed once and the call retried once (when its " +
                 "body is small enough to replay). Bodies stream both ways; the agent's Authorization, Cookie and hop-by-hop headers are " +
                 "not forwarded. The upstream's answer comes back as it is; Valet's own refusals are problem+json.")
-            .DocumentProxyRoute();
+            .DocumentProxyRoute()
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "connection_not_found", "unknown_provider")
+            .ProducesProblemCodes(StatusCodes.Status409Conflict, EnvelopeCodes.ReauthRequired);
 
         const string targetPattern = ProxyHandler.TargetsPrefix + "{target}/{**path}";
         routes.MapMethods(targetPattern, DocumentedMethods,
@@ -57,7 +60,9 @@ internal static class ProxyEndpoints
             .WithDescription("The same as the connection proxy, through a target: its base URL (under one of its provider's API bases) " +
                 "and its required scopes (missing ones give the missing_scopes envelope). A key holding the target, or its whole " +
                 "connection, may use it.")
-            .DocumentProxyRoute();
+            .DocumentProxyRoute()
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "target_not_found", "connection_not_found", "unknown_provider")
+            .ProducesProblemCodes(StatusCodes.Status409Conflict, EnvelopeCodes.ReauthRequired, EnvelopeCodes.MissingScopes);
         return routes;
     }
 
@@ -75,12 +80,20 @@ internal static class ProxyEndpoints
         return context.RequestServices.GetRequiredService<ProxyHandler>().HandleAsync(context, viaTarget: true);
     }
 
+    /// <summary>
+    /// Valet's own refusals on both proxy routes besides their 404 and 409 (401, 403 <c>forbidden</c>, 429 and 503 come with
+    /// every agent route): a path that leaves the API base or a body that breaks off (400), a body over
+    /// Proxy:MaxRequestBytes (413), a connection its provider no longer fits (422), the provider failing (502/504) or
+    /// resolving to an address the proxy refuses (502). Everything else is the upstream's own answer.
+    /// </summary>
     private static RouteHandlerBuilder DocumentProxyRoute(this RouteHandlerBuilder builder) => builder
         .WithTags(AgentOpenApi.Tag)
         .Produces(StatusCodes.Status200OK)
-        .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge,
-            StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
-        .ProducesEnvelope();
+        .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_path", "request_body_failed")
+        .ProducesProblemCodes(StatusCodes.Status413PayloadTooLarge, "payload_too_large")
+        .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_parameters", "no_api_base", "auth_mode_mismatch")
+        .ProducesProblemCodes(StatusCodes.Status502BadGateway, "provider_unavailable", "upstream_address_refused")
+        .ProducesProblemCodes(StatusCodes.Status504GatewayTimeout, "provider_unavailable");
 
     /// <summary><c>/v1/targets/{id}</c> with nothing after the id, asked by an operator (not an API key): the target routes, not the proxy.</summary>
     internal static bool IsOperatorTargetRead(HttpContext context, bool bare) =>

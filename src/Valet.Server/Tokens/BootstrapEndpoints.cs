@@ -27,6 +27,9 @@ internal sealed record BootstrapResponse(string Org, BootstrapKey Key, IReadOnly
 
 internal sealed record DefaultRequest(string? ConnectionId);
 
+/// <summary>The documented shape of <c>PUT /v1/orgs/{org}/defaults/{provider}</c>'s answer (the handler writes the same members).</summary>
+internal sealed record DefaultResponse(string Org, string Provider, string ConnectionId);
+
 internal static class BootstrapEndpoints
 {
     public static void MapBootstrap(this IEndpointRouteBuilder routes)
@@ -35,10 +38,12 @@ internal static class BootstrapEndpoints
             .WithName("Bootstrap")
             .WithSummary("What this API key may use")
             .WithDescription("Its connections (id, provider, account, status, scopes), its targets, and for each thing that needs a person " +
-                "its auth-recovery envelope: on a connection to reconnect, or in needs for a provider with no connection yet. An agent calls this first.")
-            .ProducesAgentProblems();
+                "its auth-recovery envelope: on a connection to reconnect, or in needs for a provider with no connection yet. An agent calls this first.");
         routes.MapPut("/v1/orgs/{org}/defaults/{provider}", SetDefaultAsync).RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections")
-            .WithName("SetDefaultConnection").WithSummary("Make a connection the org's default (active) one for its provider");
+            .WithName("SetDefaultConnection").WithSummary("Make a connection the org's default (active) one for its provider")
+            .Produces<DefaultResponse>()
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "org_not_found", "connection_not_found")
+            .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "provider_mismatch");
     }
 
     /// <summary>What this key may use, and for each thing that needs a person, its envelope. An agent calls this first.</summary>

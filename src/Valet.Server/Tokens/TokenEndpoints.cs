@@ -32,23 +32,35 @@ internal static class TokenEndpoints
             .WithDescription("Refreshes first when the stored token expires within the skew window. Optional body {\"scopes\": [...]}: " +
                 "scopes the grant lacks give the missing_scopes envelope (409); a dead grant gives reauth_required. " +
                 "For API keys holding the connection (or its provider), and the local service principal.")
-            .DocumentTokenRoute();
+            .DocumentTokenRoute()
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "connection_not_found")
+            .ProducesProblemCodes(StatusCodes.Status409Conflict, EnvelopeCodes.ReauthRequired, EnvelopeCodes.MissingScopes);
         group.MapPost("/providers/{provider}/token", ByProviderAsync)
             .WithName("GetTokenByProvider")
             .WithSummary("A fresh access token by provider")
             .WithDescription("Uses the one connection of the provider this key may use; with several, those that have the requested scopes, " +
                 "then the org's default connection for the provider (PUT /v1/orgs/{org}/defaults/{provider}), else 409 ambiguous_connection " +
                 "listing them. No connection yet: the needs_authentication envelope (409). API keys only.")
-            .DocumentTokenRoute();
+            .DocumentTokenRoute()
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "unknown_provider", "connection_not_found")
+            .ProducesProblemCodes(StatusCodes.Status409Conflict, EnvelopeCodes.NeedsAuthentication, EnvelopeCodes.ReauthRequired,
+                EnvelopeCodes.MissingScopes, "ambiguous_connection")
+            .ProducesProblemMember<IReadOnlyList<ConnectionSummary>>("ambiguous_connection", "connections",
+                "The connections that could serve: set the org's default for the provider, or call by connection.");
         return group;
     }
 
+    /// <summary>
+    /// What both token routes can answer besides their 404 and 409 (401, 403 <c>forbidden</c>, 429 and 503 come with every
+    /// agent route, 400/413/415 with the optional body): 403 <c>proxy_only</c> for a static secret, 422 for bad
+    /// <c>scopes</c>, 502/504 when the provider fails a refresh.
+    /// </summary>
     private static RouteHandlerBuilder DocumentTokenRoute(this RouteHandlerBuilder builder) => builder
         .Accepts<TokenRequest>(isOptional: true, "application/json")
-        .ProducesAgentProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity,
-            StatusCodes.Status502BadGateway, StatusCodes.Status504GatewayTimeout)
         .ProducesProblemCodes(StatusCodes.Status403Forbidden, "forbidden", "proxy_only")
-        .ProducesEnvelope();
+        .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed")
+        .ProducesProblemCodes(StatusCodes.Status502BadGateway, "provider_unavailable")
+        .ProducesProblemCodes(StatusCodes.Status504GatewayTimeout, "provider_unavailable");
 
     internal static async Task<Results<Ok<TokenResponse>, JsonHttpResult<AuthEnvelope>, ProblemResult>> ByConnectionAsync(
         string id, HttpContext context, AgentAccess access, Envelopes envelopes, CancellationToken cancellationToken)

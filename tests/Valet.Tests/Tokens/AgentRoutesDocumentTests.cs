@@ -31,15 +31,20 @@ public sealed class AgentRoutesDocumentTests
         Assert.Contains("Agent", byConnection.GetProperty("tags").EnumerateArray().Select(t => t.GetString()));
         var responses = byConnection.GetProperty("responses");
         Assert.True(responses.GetProperty("200").GetProperty("content").TryGetProperty("application/json", out _));
-        var envelope = responses.GetProperty("409").GetProperty("content").GetProperty("application/problem+json").GetProperty("schema");
-        Assert.Contains("AuthEnvelope", envelope.GetProperty("$ref").GetString(), StringComparison.Ordinal);
+        // The 409 is the envelope of SPEC §5 (its code an enum), narrowed to the codes this route gives.
+        var envelope = responses.GetProperty("409").GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("allOf");
+        Assert.Equal("#/components/schemas/AuthRecoveryEnvelope", envelope[0].GetProperty("$ref").GetString());
+        Assert.Equal(["missing_scopes", "reauth_required"],
+            envelope[1].GetProperty("properties").GetProperty("code").GetProperty("enum").EnumerateArray().Select(e => e.GetString()));
         foreach (var status in new[] { "401", "403", "404", "422", "429", "502", "504" })
         {
             Assert.True(responses.TryGetProperty(status, out _), "token route documents " + status);
         }
 
-        var schema = document.GetProperty("components").GetProperty("schemas").GetProperty("AuthEnvelope").GetProperty("properties");
-        foreach (var member in new[] { "type", "code", "provider", "connection_id", "required_scopes", "missing_scopes", "headless", "connect_url", "flow_id", "credential_id" })
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        Assert.False(schemas.TryGetProperty("AuthEnvelope", out _), "one envelope schema, not two");
+        var schema = schemas.GetProperty("AuthRecoveryEnvelope").GetProperty("properties");
+        foreach (var member in new[] { "type", "code", "provider", "connection_id", "required_scopes", "missing_scopes", "headless", "reason", "connect_url", "flow_id", "credential_id" })
         {
             Assert.True(schema.TryGetProperty(member, out _), "envelope schema has " + member);
         }
