@@ -82,14 +82,15 @@ internal static class ProxyEndpoints
 
     /// <summary>
     /// Valet's own refusals on both proxy routes besides their 404 and 409 (401, 403 <c>forbidden</c>, 429 and 503 come with
-    /// every agent route): a path that leaves the API base or a body that breaks off (400), a body over
+    /// every agent route): a path that leaves the API base, a header value that is not visible ASCII or a body that breaks
+    /// off (400), a body over
     /// Proxy:MaxRequestBytes (413), a connection its provider no longer fits (422), the provider failing (502/504) or
     /// resolving to an address the proxy refuses (502). Everything else is the upstream's own answer.
     /// </summary>
     private static RouteHandlerBuilder DocumentProxyRoute(this RouteHandlerBuilder builder) => builder
         .WithTags(AgentOpenApi.Tag)
         .Produces(StatusCodes.Status200OK)
-        .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_path", "request_body_failed")
+        .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_path", "invalid_header", "request_body_failed")
         .ProducesProblemCodes(StatusCodes.Status413PayloadTooLarge, "payload_too_large")
         .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_parameters", "no_api_base", "auth_mode_mismatch")
         .ProducesProblemCodes(StatusCodes.Status502BadGateway, "provider_unavailable", "upstream_address_refused")

@@ -38,6 +38,7 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
     {
         ["503 storage_unavailable"] = "needs the database to go away (StorageOutageTests does it on PostgreSQL)",
         ["400 request_body_failed"] = "the proxy's upstream send failing on the caller's body (a malformed chunked body mid-stream)",
+        ["400 invalid_header"] = "raw non-ASCII header bytes, which HttpClient will not send (ProxyHeaderTests sends them over a raw socket)",
         ["422 auth_mode_mismatch"] = "a static-secret connection whose provider was redefined since (the API refuses that change, 409 provider_in_use)",
     };
 
@@ -48,7 +49,7 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
         ["invalid_credentials"] = "POST /signin (dashboard), not in the REST description",
         ["device_flow_unsupported"] = "/internal device routes (the CLI's), not in the REST description",
         ["managed_target"] = "PUT/PATCH/DELETE /v1/targets/{id} by an operator: served by the target proxy's endpoint, not described as a path of its own",
-        ["method_not_allowed"] = "a method a path does not have (405), and the operator's /v1/targets/{id}",
+        ["method_not_allowed"] = "a method a path does not have (405), the operator's /v1/targets/{id}, and TRACE/TRACK/CONNECT on the proxy routes (not operations of the document; ProxyHeaderTests)",
         ["not_found"] = "a path no route matches",
         ["internal_error"] = "500: a bug, not an answer a client plans for",
         ["client_closed_request"] = "499: written for the log; the caller has gone",
