@@ -130,7 +130,9 @@ internal static partial class ProviderValidator
                 break;
         }
 
-        if (p.AuthMode == AuthMode.ApiKey && p.ApiKey is null)
+        // No injection, and no problem already said why (a malformed header line, both given): ask for one.
+        if (p.AuthMode == AuthMode.ApiKey && p.ApiKey is null
+            && !problems.Any(m => m.StartsWith($"{where}: ApiKey", StringComparison.Ordinal) || m.StartsWith($"{where}: set ApiKey", StringComparison.Ordinal)))
         {
             problems.Add($"{where}: an api_key provider needs ApiKeyHeader (e.g. 'x-api-key: {{secret}}') or ApiKeyQuery (a parameter name).");
         }

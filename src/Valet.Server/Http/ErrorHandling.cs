@@ -28,6 +28,8 @@ internal static class ErrorHandling
             ExceptionHandler = Handle,
         });
 
+    private static string Shorten(string message) => message.Length <= 300 ? message : message[..300] + "…";
+
     private static bool IsExpected(Exception error, HttpContext context) =>
         StorageFailures.IsUnavailable(error) || error is BadHttpRequestException or JsonException or InvalidDataException
         || (error is OperationCanceledException && context.RequestAborted.IsCancellationRequested);
@@ -41,8 +43,10 @@ internal static class ErrorHandling
                 Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
             BadHttpRequestException { InnerException: JsonException } or JsonException =>
                 Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
+            // Binding says what it could not read (`Failed to bind parameter "int? timeout" from "abc".`, `Expected a supported
+            // JSON media type but got "text/plain".`): the caller's own input and the parameter, nothing of the server's.
             BadHttpRequestException bad =>
-                Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read."),
+                Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read: " + Shorten(bad.Message)),
             // ReadFormAsync: a form value that decodes to a NUL, or a malformed form body.
             InvalidDataException =>
                 Problems.BadRequest("invalid_request", "The form body could not be read (malformed, or containing forbidden characters)."),
@@ -85,7 +89,10 @@ internal static class ErrorHandling
                 StatusCodes.Status415UnsupportedMediaType => ("unsupported_media_type", "Unsupported media type"),
                 _ => ("http_" + context.Response.StatusCode, "Error"),
             };
-            await Problems.Create(context.Response.StatusCode, code, title).ExecuteAsync(context);
+            var detail = context.Response.StatusCode == StatusCodes.Status415UnsupportedMediaType
+                ? $"This route does not take a body of Content-Type '{Shorten(context.Request.ContentType ?? "none")}' (the API's routes take application/json)."
+                : null;
+            await Problems.Create(context.Response.StatusCode, code, title, detail).ExecuteAsync(context);
         });
 
         // JSON routes get a small body limit; a larger body fails fast with 413.

@@ -120,6 +120,21 @@ public sealed class ProviderCatalogBuilderTests
     }
 
     [Fact]
+    public async Task ApiKeyProvider_AMalformedHeaderLine_IsOneProblem_NotAlsoAMissingOne()
+    {
+        var malformed = await Assert.ThrowsAsync<CatalogValidationException>(() => Build(Config(
+            ("Providers:keyed:AuthMode", "api_key"), ("Providers:keyed:ApiBaseUrl", "https://api.keyed.test"),
+            ("Providers:keyed:ApiKeyHeader", "x-api-key secret"))));
+        var missing = await Assert.ThrowsAsync<CatalogValidationException>(() => Build(Config(
+            ("Providers:keyed:AuthMode", "api_key"), ("Providers:keyed:ApiBaseUrl", "https://api.keyed.test"))));
+
+        var problem = Assert.Single(malformed.Problems, p => p.Contains("'keyed'", StringComparison.Ordinal));
+        Assert.Contains("ApiKeyHeader", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("needs ApiKeyHeader", problem, StringComparison.Ordinal);
+        Assert.Contains(missing.Problems, p => p.Contains("'keyed'", StringComparison.Ordinal) && p.Contains("needs ApiKeyHeader", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task LoopbackProvider_IsAccepted_WithAllowPrivateNetwork()
     {
         var catalog = await Build(Config(

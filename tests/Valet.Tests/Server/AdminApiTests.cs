@@ -30,6 +30,22 @@ public sealed class AdminApiTests : IAsyncLifetime
     private static StringContent Json(string raw) => new(raw, Encoding.UTF8, "application/json");
 
     [Fact]
+    public async Task UnreadableInput_IsA400_ThatSaysWhatCouldNotBeRead()
+    {
+        using var admin = _server.Client();
+
+        var query = await AssertProblemAsync(await admin.GetAsync("/v1/flows/nope/wait?timeout=soon"), HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Contains("timeout", query.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Contains("soon", query.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        var plain = await admin.PostAsync("/v1/orgs", new StringContent("{\"id\":\"x\"}", Encoding.UTF8, "text/plain"));
+        var body = await plain.Content.ReadAsStringAsync();
+        Assert.True(plain.StatusCode is HttpStatusCode.UnsupportedMediaType or HttpStatusCode.BadRequest, body);
+        Assert.DoesNotContain("   at ", body, StringComparison.Ordinal);
+        Assert.Contains("text/plain", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Healthz_And_OpenApi_And_Reference_AreServed()
     {
         using var anonymous = _server.Client(null);
