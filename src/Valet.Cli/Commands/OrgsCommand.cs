@@ -38,7 +38,7 @@ internal static class OrgsCommand
             Print(ValetApi.EnsureSuccess(await api.GetAsync("v1/orgs/" + Uri.EscapeDataString(parse.GetValue(showId)!), ct)), parse.GetValue(Verb.Json)));
 
         var setId = new Argument<string>("id") { Description = "Org id" };
-        var value = new Argument<bool>("value") { Description = "true or false", DefaultValueFactory = _ => true }.TrueOrFalse();
+        var value = new Argument<bool>("headless") { Description = "true or false", DefaultValueFactory = _ => true }.TrueOrFalse();
         var setHeadless = new Command("set-headless", "Make an org headless (true) or ordinary (false)").With(setId, value, Verb.Json)
             .WithApi(async (parse, api, ct) =>
                 Print(ValetApi.EnsureSuccess(await api.SendAsync(HttpMethod.Patch, "v1/orgs/" + Uri.EscapeDataString(parse.GetValue(setId)!),
