@@ -90,8 +90,25 @@ public interface IConnectionLease : IAsyncDisposable
     /// <summary>The connection as stored, read after the lock was taken.</summary>
     Connection Connection { get; }
 
-    /// <summary>Stores <paramref name="updated"/> (version + 1) in the transaction that holds the lock, then releases it.</summary>
+    /// <summary>
+    /// Stores <paramref name="updated"/> (version + 1) in the transaction that holds the lock, then releases it. Throws
+    /// <see cref="ConnectionReplacedException"/> when the grant was replaced or the row deleted meanwhile (SQLite only:
+    /// PostgreSQL's row lock makes those writers wait).
+    /// </summary>
     Task<Connection> CommitAsync(Connection updated, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A refresh's result belongs to a grant that is no longer the connection's: a reconnect or an import stored a new one
+/// (another refresh token, another client), or the connection was deleted, while the lease was held. The result is
+/// dropped; <see cref="Current"/> is the row as it is now, null when deleted.
+/// </summary>
+public sealed class ConnectionReplacedException(string connectionId, Connection? current)
+    : Exception($"The connection '{connectionId}' was {(current is null ? "deleted" : "given a new grant")} while it was being refreshed.")
+{
+    public string ConnectionId { get; } = connectionId;
+
+    public Connection? Current { get; } = current;
 }
 
 public interface IFlowStore

@@ -80,9 +80,19 @@ public sealed class RefreshCoordinator(
         }
     }
 
+    /// <summary>A client read before the lease was taken, for the credential the connection had then.</summary>
+    private sealed record EarlyClient(string? CredentialId, ClientCredentials? Client);
+
     private async Task<TokenOutcome> RefreshUnderLockAsync(string connectionId, RefreshReason reason, Connection? observed)
     {
         var settings = options.CurrentValue;
+
+        // The client is read before the lease: an org's own client comes from the store, and reading it under the lease
+        // would hold a second pooled connection per refresh; as many concurrent refreshes as the pool has connections
+        // would then wait on each other (PostgreSQL). Read again under the lease only if the connection changed client.
+        var early = observed is not null && catalog.Find(observed.Provider) is { } seen
+            ? new EarlyClient(observed.CredentialId, await clients.ResolveAsync(seen, observed.CredentialId, CancellationToken.None))
+            : null;
 
         IConnectionLease? lease;
         using (var lockWait = new CancellationTokenSource(settings.LockTimeout, time))
@@ -103,6 +113,26 @@ public sealed class RefreshCoordinator(
             return TokenOutcome.NotFound.Instance;
         }
 
+        try
+        {
+            return await RefreshLeasedAsync(lease, reason, observed, settings, early);
+        }
+        catch (ConnectionReplacedException replaced)
+        {
+            // SQLite: a reconnect, an import or a delete landed during the provider call. Its grant wins; this result is dropped.
+            TokensLog.RefreshDropped(logger, connectionId);
+            return replaced.Current switch
+            {
+                null => TokenOutcome.NotFound.Instance,
+                { Status: ConnectionStatus.ReauthRequired } dead => new TokenOutcome.ReauthRequired(dead, dead.StatusReason ?? RefreshPolicy.InvalidGrant),
+                var current => TokenOutcome.Success.Of(current),
+            };
+        }
+    }
+
+    private async Task<TokenOutcome> RefreshLeasedAsync(IConnectionLease lease, RefreshReason reason, Connection? observed, RefreshOptions settings,
+        EarlyClient? early)
+    {
         await using (lease)
         {
             metrics.Attempt(reason);
@@ -124,21 +154,23 @@ public sealed class RefreshCoordinator(
                 return new TokenOutcome.ProviderUnavailable(wait, TimedOut: false);
             }
 
-            // Client credentials: no refresh token, the client asks for a new token itself — under the same lock.
-            if (catalog.Find(current.Provider) is { AuthMode: AuthMode.OAuth2ClientCredentials } ccProvider)
+            // This node's catalog, not the connection, may be what is missing (a node not yet configured, a runtime provider
+            // not loaded yet): answered, never persisted, so the catalog can be fixed — before any branch that could persist.
+            if (catalog.Find(current.Provider) is not { } found)
             {
-                return await ClientCredentialsAsync(lease, current, ccProvider, reason, settings);
+                TokensLog.NoClient(logger, current.Id, RefreshPolicy.UnknownProvider, current.Provider);
+                return new TokenOutcome.ReauthRequired(current, RefreshPolicy.UnknownProvider);
+            }
+
+            // Client credentials: no refresh token, the client asks for a new token itself — under the same lock.
+            if (found.AuthMode == AuthMode.OAuth2ClientCredentials)
+            {
+                return await ClientCredentialsAsync(lease, current, found, reason, settings, early);
             }
 
             if (current.RefreshToken is not { } refreshToken)
             {
                 return await WithoutRefreshTokenAsync(lease, current, reason, now);
-            }
-
-            if (catalog.Find(current.Provider) is not { } found)
-            {
-                TokensLog.NoClient(logger, current.Id, RefreshPolicy.UnknownProvider, current.Provider);
-                return new TokenOutcome.ReauthRequired(current, RefreshPolicy.UnknownProvider);
             }
 
             // A templated provider's URLs for this connection (its subdomain…). Not persisted, like no_client: the catalog can be fixed.
@@ -148,7 +180,7 @@ public sealed class RefreshCoordinator(
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.InvalidParameters);
             }
 
-            if (await clients.ResolveAsync(provider, current.CredentialId, CancellationToken.None) is not { } client)
+            if (await ClientAsync(provider, current, early) is not { } client)
             {
                 TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
@@ -210,18 +242,25 @@ public sealed class RefreshCoordinator(
     /// (<c>invalid_client</c> is terminal, a 5xx postpones).
     /// </summary>
     private async Task<TokenOutcome> ClientCredentialsAsync(IConnectionLease lease, Connection current, ProviderDefinition provider, RefreshReason reason,
-        RefreshOptions settings)
+        RefreshOptions settings, EarlyClient? early)
     {
-        if (await clients.ResolveAsync(provider, current.CredentialId, CancellationToken.None) is not { } client)
+        // No client on this node (its configuration, or a credential being replaced): answered, not persisted, as for oauth2.
+        if (await ClientAsync(provider, current, early) is not { } client)
         {
             TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
-            return await MarkDeadAsync(lease, current, RefreshPolicy.NoClient, time.GetUtcNow());
+            return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
         }
 
         var result = await CallProviderAsync(provider, client, timeout => oauth.ClientCredentialsAsync(provider, client, current.Scopes ?? [], timeout),
             settings);
         return await ApplyAsync(lease, current, provider, result, reason, settings);
     }
+
+    /// <summary>The client read before the lease when the connection still names the same credential; else read now.</summary>
+    private async ValueTask<ClientCredentials?> ClientAsync(ProviderDefinition provider, Connection current, EarlyClient? early) =>
+        early is not null && early.CredentialId == current.CredentialId
+            ? early.Client
+            : await clients.ResolveAsync(provider, current.CredentialId, CancellationToken.None);
 
     private Task<TokenResult> CallProviderAsync(ProviderDefinition provider, ClientCredentials client, Secret refreshToken, RefreshOptions settings) =>
         CallProviderAsync(provider, client, timeout => oauth.RefreshAsync(provider, client, refreshToken.Reveal(), timeout), settings);

@@ -26,6 +26,9 @@ internal static partial class TokensLog
     [LoggerMessage(3106, LogLevel.Error, "Could not append the audit event for connection {ConnectionId}.")]
     public static partial void AuditFailed(ILogger logger, Exception exception, string connectionId);
 
+    [LoggerMessage(3107, LogLevel.Information, "Connection {ConnectionId} got a new grant (or was deleted) during its refresh; the refresh result was dropped.")]
+    public static partial void RefreshDropped(ILogger logger, string connectionId);
+
     [LoggerMessage(3110, LogLevel.Error, "A background refresh pass failed; the refresher keeps running.")]
     public static partial void ProactivePassFailed(ILogger logger, Exception exception);
 

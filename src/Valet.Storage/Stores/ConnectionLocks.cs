@@ -132,10 +132,29 @@ internal sealed class SqliteConnectionLocks(Db db, IVault vault, TimeProvider ti
             ObjectDisposedException.ThrowIf(_done, this);
             try
             {
+                // The lock here is in-process and only refreshes take it: a reconnect, an import or a delete does not wait.
+                // So the write is guarded by the version read under the lock, and a miss is looked at: a row whose refresh
+                // token or client changed holds a newer grant, which wins (this result belongs to the old one); a row that
+                // changed otherwise (the refresher's schedule) is written over, as before.
                 await using var connection = await owner.OpenAsync(cancellationToken);
                 var now = owner.Now();
-                return await owner._rows.WriteLockedAsync(connection, null, updated with { Id = Connection.Id }, now, cancellationToken)
-                    ?? throw new InvalidOperationException("The locked connection row disappeared.");
+                var expected = Connection.Version;
+                while (true)
+                {
+                    if (await owner._rows.WriteIfVersionAsync(connection, updated with { Id = Connection.Id, Version = expected }, now, cancellationToken)
+                        is { } written)
+                    {
+                        return written;
+                    }
+
+                    var latest = await owner._rows.ReadAsync(connection, null, Connection.Id, forUpdate: false, cancellationToken);
+                    if (latest is null || latest.RefreshToken != Connection.RefreshToken || latest.CredentialId != Connection.CredentialId)
+                    {
+                        throw new ConnectionReplacedException(Connection.Id, latest);
+                    }
+
+                    expected = latest.Version;
+                }
             }
             finally
             {

@@ -71,6 +71,12 @@ internal sealed class ConnectionRows(Db db, IVault vault)
         connection.ReadOneAsync(
             db, $"UPDATE connections SET {SetMutable} WHERE id = @Id RETURNING *", Args(c, c.Id, now, now), transaction, Map, cancellationToken);
 
+    /// <summary>The same, only while the row still has <c>c.Version</c>; null when it does not (or is gone).</summary>
+    public Task<Connection?> WriteIfVersionAsync(DbConnection connection, Connection c, DateTimeOffset now, CancellationToken cancellationToken) =>
+        connection.ReadOneAsync(
+            db, $"UPDATE connections SET {SetMutable} WHERE id = @Id AND version = @Version RETURNING *", Args(c, c.Id, now, now), null, Map,
+            cancellationToken);
+
     public Connection Map(Row r)
     {
         var id = r.Str("id");

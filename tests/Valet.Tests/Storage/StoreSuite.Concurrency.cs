@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Valet.Core.Domain;
+using Valet.Core.Stores;
 
 namespace Valet.Tests.Storage;
 
@@ -78,6 +79,61 @@ public abstract partial class StoreSuite
         Assert.Equal("rotated-refresh", leaseB.Connection.RefreshToken!.Value.Reveal());
         var second = await leaseB.CommitAsync(leaseB.Connection with { RefreshFailures = 0 }, None);
         Assert.Equal(stored.Version + 2, second.Version);
+    }
+
+    [Fact]
+    public async Task Lease_AReconnectDuringTheRefresh_Wins_AndADeleteStaysDeleted_OnEitherBackend()
+    {
+        var node = await StartWithOrgAsync();
+        var (stored, _) = await node.Connections.UpsertAsync(NewConnection("1"), None);
+
+        // A reconnect lands while a refresh holds the lease. PostgreSQL makes it wait for the row lock; SQLite's lease is
+        // in-process and the reconnect does not wait, so the refresh's commit must yield to the newer grant.
+        var lease = await node.Locks.AcquireAsync(stored.Id, None);
+        var reconnect = node.Connections.UpsertAsync(NewConnection("1") with
+        {
+            AccessToken = new Secret("new-grant-access"), RefreshToken = new Secret("new-grant-refresh"), Scopes = ["repo", "read:user", "admin:org"],
+        }, None);
+        await Task.WhenAny(reconnect, Task.Delay(300));
+        var refreshed = lease!.Connection with { AccessToken = new Secret("old-grant-access-2"), RefreshToken = new Secret("old-grant-refresh-2") };
+        try
+        {
+            await lease.CommitAsync(refreshed, None);
+        }
+        catch (ConnectionReplacedException replaced)
+        {
+            Assert.Equal("new-grant-refresh", replaced.Current!.RefreshToken!.Value.Reveal());
+        }
+
+        await reconnect.WaitAsync(TimeSpan.FromSeconds(10));
+        var final = await node.Connections.FindAsync(stored.Id, None);
+        Assert.Equal("new-grant-refresh", final!.RefreshToken!.Value.Reveal());
+        Assert.Contains("admin:org", final.Scopes!);
+
+        // A bookkeeping write meanwhile (the refresher's schedule: same grant) does not stop the refresh from storing.
+        var second = await node.Locks.AcquireAsync(stored.Id, None);
+        var schedule = node.Connections.UpdateAsync(final with { NextRefreshAt = DateTimeOffset.UtcNow.AddMinutes(3) }, None);
+        await Task.WhenAny(schedule, Task.Delay(300)); // SQLite: lands now; PostgreSQL: waits for the lease
+        var committed = await second!.CommitAsync(second.Connection with { RefreshToken = new Secret("rotated-after-reconnect") }, None);
+        Assert.Equal("rotated-after-reconnect", committed.RefreshToken!.Value.Reveal());
+        await schedule.WaitAsync(TimeSpan.FromSeconds(10)); // PostgreSQL: then finds the version moved and writes nothing
+        Assert.Equal("rotated-after-reconnect", (await node.Connections.FindAsync(stored.Id, None))!.RefreshToken!.Value.Reveal());
+
+        // A delete during the refresh: the row stays deleted (SQLite: the commit says so instead of failing).
+        var third = await node.Locks.AcquireAsync(stored.Id, None);
+        var delete = node.Connections.DeleteAsync(stored.Id, None);
+        await Task.WhenAny(delete, Task.Delay(300));
+        try
+        {
+            await third!.CommitAsync(third.Connection with { RefreshToken = new Secret("too-late") }, None);
+        }
+        catch (ConnectionReplacedException gone)
+        {
+            Assert.Null(gone.Current);
+        }
+
+        Assert.True(await delete.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Null(await node.Connections.FindAsync(stored.Id, None));
     }
 
     [Fact]

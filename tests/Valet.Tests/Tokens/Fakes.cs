@@ -151,6 +151,11 @@ internal sealed class FakeConnectionLocks(InMemoryConnectionStore store) : IConn
 
     public int Waiting => Volatile.Read(ref _waiting);
 
+    /// <summary>Leases held right now.</summary>
+    public int Held => Volatile.Read(ref _held);
+
+    private int _held;
+
     public async Task<IConnectionLease?> AcquireAsync(string connectionId, CancellationToken cancellationToken)
     {
         var semaphore = _locks.GetOrAdd(connectionId, _ => new SemaphoreSlim(1, 1));
@@ -172,10 +177,11 @@ internal sealed class FakeConnectionLocks(InMemoryConnectionStore store) : IConn
             return null;
         }
 
-        return new Lease(store, semaphore, row);
+        Interlocked.Increment(ref _held);
+        return new Lease(store, semaphore, row, () => Interlocked.Decrement(ref _held));
     }
 
-    private sealed class Lease(InMemoryConnectionStore store, SemaphoreSlim semaphore, Connection connection) : IConnectionLease
+    private sealed class Lease(InMemoryConnectionStore store, SemaphoreSlim semaphore, Connection connection, Action released) : IConnectionLease
     {
         private int _released;
 
@@ -205,6 +211,7 @@ internal sealed class FakeConnectionLocks(InMemoryConnectionStore store) : IConn
         {
             if (Interlocked.Exchange(ref _released, 1) == 0)
             {
+                released();
                 semaphore.Release();
             }
         }
@@ -311,7 +318,22 @@ internal sealed class FakeCredentialStore : ICredentialStore
         return Task.CompletedTask;
     }
 
-    public ValueTask<Credential?> FindAsync(string id, CancellationToken cancellationToken) => ValueTask.FromResult(_rows.GetValueOrDefault(id));
+    /// <summary>Set by a test: is a connection lease held right now? Reads made while it is are counted.</summary>
+    public Func<bool>? LeaseHeld { get; set; }
+
+    public int ReadsUnderLease => Volatile.Read(ref _readsUnderLease);
+
+    private int _readsUnderLease;
+
+    public ValueTask<Credential?> FindAsync(string id, CancellationToken cancellationToken)
+    {
+        if (LeaseHeld?.Invoke() == true)
+        {
+            Interlocked.Increment(ref _readsUnderLease);
+        }
+
+        return ValueTask.FromResult(_rows.GetValueOrDefault(id));
+    }
 
     public async IAsyncEnumerable<Credential> ListAsync(string orgId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

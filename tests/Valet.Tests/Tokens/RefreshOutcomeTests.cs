@@ -324,6 +324,42 @@ public sealed class RefreshOutcomeTests
     }
 
     [Fact]
+    public async Task ByocCredential_IsReadBeforeTheLease_NotWhileItHoldsAPooledConnection()
+    {
+        using var rig = new RefreshRig();
+        await rig.Credentials.CreateAsync(new Credential { Id = "cred_1", OrgId = "default", Provider = "acme", ClientId = "byoc-client" }, default);
+        rig.Credentials.LeaseHeld = () => rig.Locks.Held > 0;
+        var observed = rig.Add(Expired, tweak: c => c with { CredentialId = "cred_1" });
+
+        OutcomeAssert.Success(await rig.NewCoordinator().RefreshAsync(RefreshRig.Id, RefreshReason.Expiring, observed, default));
+
+        Assert.Equal("byoc-client", Assert.Single(rig.OAuth.ClientsSeen).ClientId);
+        Assert.Equal(0, rig.Credentials.ReadsUnderLease);
+    }
+
+    [Fact]
+    public async Task ClientCredentials_ThisNodesMissingClientOrProvider_IsAnswered_NeverPersisted()
+    {
+        using var rig = new RefreshRig();
+        rig.Catalog = new FakeCatalog(new Valet.Core.Providers.ProviderDefinition
+        {
+            Id = "acme", DisplayName = "Acme", AuthMode = Valet.Core.Providers.AuthMode.OAuth2ClientCredentials, TokenEndpoint = new Uri("https://acme.test/token"),
+        });
+        rig.Add(Expired, tweak: c => c with { RefreshToken = null });
+        rig.Add(Expired, id: "conn_2", tweak: c => c with { RefreshToken = null, Provider = "not-on-this-node" });
+        var service = rig.NewService();
+
+        var noClient = Assert.IsType<TokenOutcome.ReauthRequired>(await service.GetAccessTokenAsync(RefreshRig.Id, false, default));
+        var unknown = Assert.IsType<TokenOutcome.ReauthRequired>(await service.GetAccessTokenAsync("conn_2", false, default));
+
+        Assert.Equal("no_client", noClient.Reason);
+        Assert.Equal("unknown_provider", unknown.Reason);
+        Assert.Equal(0, rig.OAuth.Calls);
+        Assert.Equal(ConnectionStatus.Active, rig.Stored(RefreshRig.Id).Status); // another node, or this one fixed, can still renew it
+        Assert.Equal(ConnectionStatus.Active, rig.Stored("conn_2").Status);
+    }
+
+    [Fact]
     public async Task ProviderWithoutPlatformClient_IsNoClient()
     {
         using var rig = new RefreshRig();
