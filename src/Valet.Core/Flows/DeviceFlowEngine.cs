@@ -38,8 +38,13 @@ public sealed partial class DeviceFlowEngine(
     TimeProvider time,
     ILogger<DeviceFlowEngine> logger)
 {
-    /// <summary>How long one poll may hold a flow before another node may take it.</summary>
-    private static readonly TimeSpan PollLease = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long one poll may hold a flow before another node may take it: longer than everything a poll may do — the
+    /// token request and the identity request (up to <see cref="OAuthHttp.Timeout"/> each) and the save — so a slow poll
+    /// is never joined by a second node polling the same device code (the provider would give the tokens to one and
+    /// answer <c>invalid_grant</c> to the other, ending the flow in error beside a stored connection).
+    /// </summary>
+    internal static readonly TimeSpan PollLease = OAuthHttp.Timeout * 2 + TimeSpan.FromSeconds(30);
 
     public async Task<DeviceStart> StartAsync(string orgId, string providerId, IReadOnlyList<string>? scopes, string? credentialId,
         CancellationToken cancellationToken)
@@ -101,7 +106,8 @@ public sealed partial class DeviceFlowEngine(
         var polled = 0;
         foreach (var flow in await flows.ListDueAsync(now, 20, cancellationToken))
         {
-            if (await flows.TryClaimAsync(flow, now + PollLease, cancellationToken))
+            // The lease runs from the claim, not from the start of the pass: polls before this one took time.
+            if (await flows.TryClaimAsync(flow, time.GetUtcNow() + PollLease, cancellationToken))
             {
                 polled++;
                 await PollAsync(flow, cancellationToken);
@@ -134,6 +140,9 @@ public sealed partial class DeviceFlowEngine(
             await CompleteAsync(flow, provider, tokens, cancellationToken);
             return;
         }
+
+        // The next poll counts from this answer, not from before the call (which can take up to the HTTP timeout).
+        now = time.GetUtcNow();
 
         var error = result.Error ?? new TokenError(TokenErrorKind.Transient, "empty_result");
         switch (error.Code)
@@ -191,8 +200,8 @@ public sealed partial class DeviceFlowEngine(
             ExpiresAt = TokenRules.ExpiresAt(now, tokens.ExpiresIn),
             Scopes = tokens.Scopes ?? flow.Scopes,
             Source = "device",
-        }, cancellationToken);
-        await flows.FinishAsync(flow.Id, DeviceFlowStatus.Complete, connection.Id, null, cancellationToken);
+        }, CancellationToken.None); // the grant exists at the provider: store it and end the flow even when stopping
+        await flows.FinishAsync(flow.Id, DeviceFlowStatus.Complete, connection.Id, null, CancellationToken.None);
         LogCompleted(logger, flow.Id, connection.Id, created);
     }
 

@@ -116,6 +116,9 @@ public sealed partial class FlowEngine
             return await FailAsync(flow, FlowErrors.NotAnOperator, cancellationToken);
         }
 
+        // From here the grant exists at the provider: storing it, its targets and audit event, and ending the flow run to
+        // the end whatever the exchange deadline or a shutdown says (a few writes), so a flow never ends in error beside a
+        // connection it stored.
         var (connection, created) = await registry.SaveAsync(new GrantToStore
         {
             OrgId = flow.OrgId,
@@ -131,9 +134,9 @@ public sealed partial class FlowEngine
             Parameters = flow.Parameters,
             Source = flow.SignIn ? "signin" : "connect",
             MakeDefault = flow.SignIn,
-        }, cancellationToken);
+        }, CancellationToken.None);
 
-        await flows.CompleteAsync(flow.Id, connection.Id, connection.Scopes ?? flow.Scopes, time.GetUtcNow(), cancellationToken);
+        await flows.CompleteAsync(flow.Id, connection.Id, connection.Scopes ?? flow.Scopes, time.GetUtcNow(), CancellationToken.None);
         LogFlowCompleted(logger, flow.Id, connection.Id, created);
         return new CallbackOutcome
         {

@@ -1,3 +1,4 @@
+using System.Net;
 using Valet.Tests.Infrastructure;
 
 namespace Valet.Tests.Server;
@@ -157,6 +158,22 @@ public sealed class BootFailureTests
         var problems = AssertProblemBlock(result);
         Assert.Contains(problems, p => p.Contains("VALET_PUBLIC_URL", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("acme", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task ASecondServe_OnTheSameSqliteDatabase_RefusesInOneLine_AndStartsOnceTheFirstHasStopped()
+    {
+        var dir = TempDir();
+        await using (var first = await ValetTestServer.StartAsync(dataDirectory: dir))
+        {
+            // Another process (the real CLI): refreshes are coordinated in process, so two servers would each refresh.
+            var second = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(dir));
+            AssertOneLineFailure(second, "Another valet serve is already using");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "valet.db.lock")));
+        }
+
+        await using var again = await ValetTestServer.StartAsync(dataDirectory: dir);
+        Assert.Equal(HttpStatusCode.OK, (await again.Client(null).GetAsync("/healthz")).StatusCode);
     }
 
     [Fact]
