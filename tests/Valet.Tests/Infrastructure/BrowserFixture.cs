@@ -79,16 +79,20 @@ public sealed class BrowserFixture : IAsyncLifetime
         // Wait for the callback navigation to commit, then for Valet's result element. Not for DOMContentLoaded: the
         // callback page strips code and state with history.replaceState at once, and under load Playwright then
         // sometimes never reported that load state (seen twice: the browser sat on "Connected" while the wait timed out).
-        try
+        // Polled rather than WaitForURLAsync(Commit): when the navigation had already committed by the time of the call,
+        // Playwright then waited for a "commit" load state that had passed, and timed out with the browser on "Connected".
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!page.Url.Contains("/oauth/callback", StringComparison.Ordinal))
         {
-            await page.WaitForURLAsync(url => url.Contains("/oauth/callback", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.Commit });
-        }
-        catch (TimeoutException timeout)
-        {
-            var text = await page.Locator("body").InnerTextAsync(new() { Timeout = 5_000 });
-            throw new TimeoutException(
-                $"No redirect to Valet's callback after consent; the browser is at {page.Url.Split('?')[0]} showing: " +
-                text[..Math.Min(text.Length, 400)].ReplaceLineEndings(" "), timeout);
+            if (DateTime.UtcNow > deadline)
+            {
+                var text = await page.Locator("body").InnerTextAsync(new() { Timeout = 5_000 });
+                throw new TimeoutException(
+                    $"No redirect to Valet's callback after consent; the browser is at {page.Url.Split('?')[0]} showing: " +
+                    text[..Math.Min(text.Length, 400)].ReplaceLineEndings(" "));
+            }
+
+            await Task.Delay(100);
         }
 
         await page.Locator("#result").WaitForAsync();
