@@ -38,7 +38,8 @@ public sealed partial class FlowEngine
         }
 
         // The state is spent: from here the flow must end (complete or error) whatever happens to the browser request,
-        // within its own bounded time (the deadline its stored expiry now covers), and still stop when the server shuts down.
+        // within its own bounded time (the deadline its stored expiry now covers), and the provider calls still stop when the
+        // server shuts down; once the provider has issued the grant, storing it runs to the end (below).
         var remaining = exchangeDeadline - time.GetUtcNow();
         using var exchange = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, time);
         using var link = CancellationTokenSource.CreateLinkedTokenSource(exchange.Token, host?.ApplicationStopping ?? CancellationToken.None);

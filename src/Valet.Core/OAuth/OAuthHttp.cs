@@ -63,9 +63,20 @@ public static class OAuthHttp
         AutomaticDecompression = DecompressionMethods.None,
         ConnectTimeout = ConnectTimeout,
         PooledConnectionLifetime = HandlerLifetime,
-        ConnectCallback = (context, cancellationToken) => CheckedConnect.ConnectAsync(Dns.GetHostAddressesAsync, allowPrivate, context.DnsEndPoint,
-            static (host, kind) => new AddressRefusedException(host, kind), cancellationToken),
+        ConnectCallback = (context, cancellationToken) => CheckedConnect.ConnectAsync(Dns.GetHostAddressesAsync,
+            allowPrivate || IsToOutboundProxy(context), context.DnsEndPoint, static (host, kind) => new AddressRefusedException(host, kind),
+            cancellationToken),
     };
+
+    /// <summary>
+    /// The connection goes to the outbound proxy the environment configures (<c>HTTPS_PROXY</c>, as before this check
+    /// existed), not to the provider: it is the operator's, often on a private address (allowed; a forbidden one is still
+    /// refused), and it resolves the provider's name itself, so Valet cannot check where that leads. Direct connections are
+    /// checked in full.
+    /// </summary>
+    private static bool IsToOutboundProxy(SocketsHttpConnectionContext context) =>
+        context.InitialRequestMessage.RequestUri is { } uri
+        && !string.Equals(uri.IdnHost.Trim('[', ']'), context.DnsEndPoint.Host.Trim('[', ']'), StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Sends each request through the pool of its provider's address policy (unmarked: public only).</summary>
     private sealed class PolicyHandler(HttpMessageInvoker publicOnly, HttpMessageInvoker privateAllowed) : HttpMessageHandler

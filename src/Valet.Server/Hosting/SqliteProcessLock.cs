@@ -38,7 +38,7 @@ internal sealed class SqliteProcessLock : IDisposable
 
             return new SqliteProcessLock(new FileStream(path, options));
         }
-        catch (IOException error) when (error is not FileNotFoundException and not DirectoryNotFoundException)
+        catch (IOException error) when (error is not FileNotFoundException and not DirectoryNotFoundException && IsHeldElsewhere(error))
         {
             throw new ValetConfigurationException(
                 $"Another valet serve is already using {databasePath} (it holds {path}): one server per SQLite database. Stop it, or give this one its own VALET_DATA_DIR.");
@@ -46,4 +46,17 @@ internal sealed class SqliteProcessLock : IDisposable
     }
 
     public void Dispose() => _held?.Dispose();
+
+    /// <summary>The lock is taken (EWOULDBLOCK from flock, which .NET reports as a sharing violation), not some other I/O failure.</summary>
+    private static bool IsHeldElsewhere(IOException error) => error.HResult == unchecked((int)0x80070020) || error.HResult == 11 /* EAGAIN */;
+}
+
+/// <summary>Created by the container, so disposing the host (started or not) releases the lock it was given.</summary>
+internal sealed class SqliteProcessLockOwner : IDisposable
+{
+    private SqliteProcessLock? _lock;
+
+    public void Own(SqliteProcessLock held) => _lock = held;
+
+    public void Dispose() => _lock?.Dispose();
 }

@@ -80,12 +80,6 @@ public static class ValetHost
         var keyRing = database is null ? null
             : BootCheck.Run(problems, () => VaultKeyRing.Load(settings!.EncryptionKey, settings.EncryptionKeys, hosted, settings.DataDirectory));
 
-        // Local mode: this process alone serves the SQLite file (refreshes are coordinated in process). After the key ring,
-        // which creates the data directory.
-        var processLock = database is { IsPostgres: false, SqlitePath: { } sqlitePath }
-            ? BootCheck.Run(problems, () => SqliteProcessLock.Acquire(sqlitePath))
-            : null;
-
         // Discovery runs before the container exists, over the same hardened handler as every OAuth call (OAuthHttp).
         var catalog = await BootCheck.RunAsync(problems, () => ProviderCatalogBuilder.BuildAsync(builder.Configuration, cancellationToken));
 
@@ -93,10 +87,27 @@ public static class ValetHost
 
         if (problems.Count > 0 || settings is null || database is null || keyRing is null || catalog is null || providerSignIn is null)
         {
-            processLock?.Dispose();
             throw new ValetConfigurationException(problems);
         }
 
+        // Local mode: this process alone serves the SQLite file (refreshes are coordinated in process). Taken once every
+        // other check has passed (the key ring has created the data directory); every later failure releases it.
+        var processLock = database is { IsPostgres: false, SqlitePath: { } sqlitePath } ? SqliteProcessLock.Acquire(sqlitePath) : null;
+        try
+        {
+            return await BuildLockedAsync(builder, settings, database, hosted, keyRing, catalog, providerSignIn, processLock, configure, cancellationToken);
+        }
+        catch
+        {
+            processLock?.Dispose(); // the boot failed after the lock was taken: a retry in this process may take it again
+            throw;
+        }
+    }
+
+    private static async Task<WebApplication> BuildLockedAsync(WebApplicationBuilder builder, ValetSettings settings, DatabaseTarget database, bool hosted,
+        VaultKeyRing keyRing, ProviderCatalog catalog, ProviderSignIn providerSignIn, SqliteProcessLock? processLock, Action<WebApplicationBuilder>? configure,
+        CancellationToken cancellationToken)
+    {
         var serviceToken = settings.ServiceToken ?? (hosted ? null : ServiceTokenFile.LoadOrCreate(settings.DataDirectory));
 
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]) &&
@@ -183,71 +194,66 @@ public static class ValetHost
             services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ValetMetrics.MeterName).AddOtlpExporter());
         }
 
+        builder.Services.AddSingleton<SqliteProcessLockOwner>();
         configure?.Invoke(builder);
 
-        try
+        var app = builder.Build();
+
+        // Options sections (Flows, Refresh, Proxy, Storage, …) are validated now, before the database is touched, rather
+        // than escaping from StartAsync.
+        BootCheck.Options(app.Services);
+
+        await app.Services.GetRequiredService<StorageInitializer>().InitializeAsync(cancellationToken);
+        await app.Services.GetRequiredService<IVaultMaintenance>().VerifyKeyAsync(cancellationToken);
+        await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
+            new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
+            cancellationToken);
+
+        providers.Attach(app.Services.GetRequiredService<IRuntimeProviderStore>(), app.Services.GetService<ILogger<ProviderRegistry>>());
+        await providers.ReloadAsync(cancellationToken);
+
+        if (processLock is not null)
         {
-            var app = builder.Build();
-
-            // Options sections (Flows, Refresh, Proxy, Storage, …) are validated now, before the database is touched, rather
-            // than escaping from StartAsync.
-            BootCheck.Options(app.Services);
-
-            await app.Services.GetRequiredService<StorageInitializer>().InitializeAsync(cancellationToken);
-            await app.Services.GetRequiredService<IVaultMaintenance>().VerifyKeyAsync(cancellationToken);
-            await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
-                new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
-                cancellationToken);
-
-            providers.Attach(app.Services.GetRequiredService<IRuntimeProviderStore>(), app.Services.GetService<ILogger<ProviderRegistry>>());
-            await providers.ReloadAsync(cancellationToken);
-
-            if (processLock is not null)
-            {
-                app.Lifetime.ApplicationStopped.Register(processLock.Dispose); // released when this server stops (or the process ends)
-            }
-
-            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
-            if (keyRing.GeneratedKeyFile is not null)
-            {
-                Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
-            }
-
-            app.Use((context, next) =>
-            {
-                RawConnectionHeader.Take(context); // this request's own Connection lines, before anything else runs
-                return next(context);
-            });
-            app.UseValetForwardedHeaders();
-            app.UseValetExceptionHandler();
-            app.UseAgentLane(); // applies the failed-authentication limit to its own requests
-            app.UseValetRateLimits();
-            // Routing explicitly after the lane (not implicitly first): the lane's requests never pay for the matcher.
-            app.UseRouting();
-            app.UseValetStatusPagesAndLimits();
-            app.UseAuthentication();
-            app.UseAgentRateLimits();
-            app.UseInternalGuard();
-            app.UseAuthorization();
-            app.MapValetEndpoints();
-
-            app.Lifetime.ApplicationStarted.Register(() =>
-            {
-                Log.Started(logger, typeof(ValetHost).Assembly.GetName().Version?.ToString(3) ?? "0.0.0", hosted ? "hosted" : "local",
-                    settings.DataDirectory);
-                if (!hosted)
-                {
-                    Log.ServiceTokenFile(logger, ServiceTokenFile.PathIn(settings.DataDirectory));
-                }
-            });
-
-            return app;
+            // Released when this server stops, when the host is disposed without having started, or when the process ends.
+            app.Lifetime.ApplicationStopped.Register(processLock.Dispose);
+            app.Services.GetRequiredService<SqliteProcessLockOwner>().Own(processLock);
         }
-        catch
+
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Valet.Server");
+        if (keyRing.GeneratedKeyFile is not null)
         {
-            processLock?.Dispose(); // the boot failed after the lock was taken: a retry in this process may take it again
-            throw;
+            Log.GeneratedKey(logger, keyRing.GeneratedKeyFile);
         }
+
+        app.Use((context, next) =>
+        {
+            RawConnectionHeader.Take(context); // this request's own Connection lines, before anything else runs
+            return next(context);
+        });
+        app.UseValetForwardedHeaders();
+        app.UseValetExceptionHandler();
+        app.UseAgentLane(); // applies the failed-authentication limit to its own requests
+        app.UseValetRateLimits();
+        // Routing explicitly after the lane (not implicitly first): the lane's requests never pay for the matcher.
+        app.UseRouting();
+        app.UseValetStatusPagesAndLimits();
+        app.UseAuthentication();
+        app.UseAgentRateLimits();
+        app.UseInternalGuard();
+        app.UseAuthorization();
+        app.MapValetEndpoints();
+
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            Log.Started(logger, typeof(ValetHost).Assembly.GetName().Version?.ToString(3) ?? "0.0.0", hosted ? "hosted" : "local",
+                settings.DataDirectory);
+            if (!hosted)
+            {
+                Log.ServiceTokenFile(logger, ServiceTokenFile.PathIn(settings.DataDirectory));
+            }
+        });
+
+        return app;
     }
 
     private static void MapValetEndpoints(this WebApplication app)

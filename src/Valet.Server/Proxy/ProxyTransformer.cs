@@ -187,16 +187,16 @@ internal sealed class ProxyTransformer : HttpTransformer
     private static List<string>? Dropped(IHeaderDictionary headers, string? rawConnection, out string? unsendable)
     {
         List<string>? drop = null;
-        unsendable = null;
+        List<string>? unsendables = null;
         foreach (var header in headers)
         {
             if (IsDropped(header.Key))
             {
                 (drop ??= []).Add(header.Key);
             }
-            else if (unsendable is null && !IsSendable(header.Value))
+            else if (!IsSendable(header.Value))
             {
-                unsendable = header.Key;
+                (unsendables ??= []).Add(header.Key);
             }
         }
 
@@ -211,6 +211,8 @@ internal sealed class ProxyTransformer : HttpTransformer
             AddNamedBy(value, ref drop);
         }
 
+        // Only a header that would be sent matters: one the agent's Connection header names is dropped anyway.
+        unsendable = unsendables?.FirstOrDefault(name => drop is null || !drop.Contains(name, StringComparer.OrdinalIgnoreCase));
         return drop;
     }
 

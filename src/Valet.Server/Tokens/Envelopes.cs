@@ -126,6 +126,10 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
             {
                 Detail = envelope.Detail + " No connect link: this provider has no OAuth client yet; an operator must configure one (or register the org's own) first.",
             },
+            { Error: FlowStartError.CredentialNotFound or FlowStartError.CredentialMismatch } => envelope with
+            {
+                Detail = envelope.Detail + " No connect link: the OAuth client this connection was made with is gone; an operator must connect the account again with another client.",
+            },
             { Error: FlowStartError.TooManyPending } => envelope with
             {
                 Detail = envelope.Detail + " No connect link: the org has too many unfinished connect flows; try again when some have ended or expired.",

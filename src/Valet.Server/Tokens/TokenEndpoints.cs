@@ -38,8 +38,9 @@ internal static class TokenEndpoints
         group.MapPost("/providers/{provider}/token", ByProviderAsync)
             .WithName("GetTokenByProvider")
             .WithSummary("A fresh access token by provider")
-            .WithDescription("Uses the one connection of the provider this key may use; with several, those that have the requested scopes, " +
-                "then the org's default connection for the provider (PUT /v1/orgs/{org}/defaults/{provider}), else 409 ambiguous_connection " +
+            .WithDescription("Uses the one connection of the provider this key may use; with several, the org's default connection for the " +
+                "provider (PUT /v1/orgs/{org}/defaults/{provider}) when the key may use it — its envelope if it must be reconnected or lacks " +
+                "the scopes, never another account — else the one that is active and has the requested scopes, else 409 ambiguous_connection " +
                 "listing them. No connection yet: the needs_authentication envelope (409). API keys only.")
             .DocumentTokenRoute()
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "unknown_provider", "connection_not_found")

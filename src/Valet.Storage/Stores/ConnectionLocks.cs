@@ -133,9 +133,9 @@ internal sealed class SqliteConnectionLocks(Db db, IVault vault, TimeProvider ti
             try
             {
                 // The lock here is in-process and only refreshes take it: a reconnect, an import or a delete does not wait.
-                // So the write is guarded by the version read under the lock, and a miss is looked at: a row whose refresh
-                // token or client changed holds a newer grant, which wins (this result belongs to the old one); a row that
-                // changed otherwise (the refresher's schedule) is written over, as before.
+                // So the write is guarded by the version read under the lock, and a miss is looked at: a row whose tokens or
+                // client changed holds a newer grant (every grant write changes the access token), which wins — this result
+                // belongs to the old one; a row that changed otherwise (the refresher's schedule) is written over, as before.
                 await using var connection = await owner.OpenAsync(cancellationToken);
                 var now = owner.Now();
                 var expected = Connection.Version;
@@ -148,7 +148,8 @@ internal sealed class SqliteConnectionLocks(Db db, IVault vault, TimeProvider ti
                     }
 
                     var latest = await owner._rows.ReadAsync(connection, null, Connection.Id, forUpdate: false, cancellationToken);
-                    if (latest is null || latest.RefreshToken != Connection.RefreshToken || latest.CredentialId != Connection.CredentialId)
+                    if (latest is null || latest.AccessToken != Connection.AccessToken || latest.RefreshToken != Connection.RefreshToken
+                        || latest.CredentialId != Connection.CredentialId)
                     {
                         throw new ConnectionReplacedException(Connection.Id, latest);
                     }

@@ -108,6 +108,13 @@ public sealed class ProxyHeaderTests(ProxyHarness harness)
         Assert.Contains("\"code\":\"invalid_header\"", text, StringComparison.Ordinal);
         Assert.Contains("X-Note", text, StringComparison.Ordinal);
         Assert.DoesNotContain(harness.Upstream.Seen, s => s.RawTarget.Contains(marker, StringComparison.Ordinal));
+
+        // The same value in a header the agent's Connection header names is dropped, not refused.
+        var dropped = Guid.NewGuid().ToString("N");
+        var (droppedStatus, _) = await RawHttp.SendAsync(harness.BaseUrl, "GET", $"/v1/proxy/{connectionId}/echo-headers?m={dropped}", key,
+            "Connection: X-Note\r\nX-Note: caf\u00c3\u00a9\r\n");
+        Assert.Equal(200, droppedStatus);
+        Assert.False(harness.Upstream.Seen.Last(s => s.RawTarget.Contains(dropped, StringComparison.Ordinal)).Headers.ContainsKey("X-Note"));
     }
 
     [Theory]

@@ -119,6 +119,26 @@ public abstract partial class StoreSuite
         await schedule.WaitAsync(TimeSpan.FromSeconds(10)); // PostgreSQL: then finds the version moved and writes nothing
         Assert.Equal("rotated-after-reconnect", (await node.Connections.FindAsync(stored.Id, None))!.RefreshToken!.Value.Reveal());
 
+        // A new grant that keeps the refresh token (a client-credentials re-post, a provider that returns the same one):
+        // a new access token is a new grant too.
+        var fourth = await node.Locks.AcquireAsync(stored.Id, None);
+        var repost = node.Connections.UpsertAsync(NewConnection("1") with
+        {
+            AccessToken = new Secret("reposted-access"), RefreshToken = new Secret("rotated-after-reconnect"), Scopes = ["repo", "workflow"],
+        }, None);
+        await Task.WhenAny(repost, Task.Delay(300));
+        try
+        {
+            await fourth!.CommitAsync(fourth.Connection with { AccessToken = new Secret("stale-refresh-result"), Scopes = ["repo"] }, None);
+        }
+        catch (ConnectionReplacedException replaced)
+        {
+            Assert.Equal("reposted-access", replaced.Current!.AccessToken.Reveal());
+        }
+
+        await repost.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("workflow", (await node.Connections.FindAsync(stored.Id, None))!.Scopes!);
+
         // A delete during the refresh: the row stays deleted (SQLite: the commit says so instead of failing).
         var third = await node.Locks.AcquireAsync(stored.Id, None);
         var delete = node.Connections.DeleteAsync(stored.Id, None);
