@@ -292,7 +292,17 @@ public sealed class RefreshCoordinator(
         if (result.Tokens is { } tokens)
         {
             // CancellationToken.None: once the provider has rotated the refresh token, the new one must be stored.
-            var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(current, tokens, provider, now, settings), CancellationToken.None);
+            Connection stored;
+            try
+            {
+                stored = await lease.CommitAsync(RefreshPolicy.Refreshed(current, tokens, provider, now, settings), CancellationToken.None);
+            }
+            catch (Exception commitError) when (commitError is not ConnectionReplacedException)
+            {
+                await lease.DisposeAsync(); // PostgreSQL: end the failed transaction (and its row lock) before taking a new one
+                stored = await CommitAgainAsync(current, tokens, provider, settings, commitError);
+            }
+
             TokensLog.Refreshed(logger, current.Id, ValetMetrics.ReasonTag(reason));
             await AuditAsync(current, "connection.refreshed", ValetMetrics.ReasonTag(reason), now);
             return TokenOutcome.Success.Of(stored);
@@ -315,6 +325,68 @@ public sealed class RefreshCoordinator(
 
         // Retry-After always: when the provider may be called again (the backoff, or a 429's own Retry-After when longer).
         return new TokenOutcome.ProviderUnavailable(RetryAfter: delay, TimedOut: error.Kind == TokenErrorKind.Timeout);
+    }
+
+    /// <summary>
+    /// The provider answered with new tokens but storing them failed (the database was unreachable, busy past its timeout,
+    /// or dropped the lease's connection). The answer may hold a rotated refresh token, and the stored one may already be
+    /// spent: dropping it would lose the grant. So the write is tried again under a new lease, with backoff, for up to
+    /// <see cref="RefreshOptions.CommitRetryWindow"/>, while this refresh's waiters keep waiting (a new refresh from this
+    /// node would spend the old refresh token). The new lease re-reads the row: if the grant changed meanwhile (a
+    /// reconnect, an import, a delete), that grant wins, as in <see cref="ConnectionReplacedException"/>. Past the window
+    /// the last error propagates and the loss is logged (3109). See docs/refresh.md, "Storing the answer".
+    /// </summary>
+    private async Task<Connection> CommitAgainAsync(Connection refreshedFrom, TokenSet tokens, ProviderDefinition provider, RefreshOptions settings,
+        Exception firstError)
+    {
+        TokensLog.CommitFailed(logger, refreshedFrom.Id, firstError.GetType().Name, settings.CommitRetryWindow);
+        var deadline = time.GetUtcNow() + settings.CommitRetryWindow;
+        var delay = TimeSpan.FromMilliseconds(200);
+        var lastError = firstError;
+        for (var attempt = 2; ; attempt++)
+        {
+            var wait = deadline - time.GetUtcNow();
+            if (wait <= TimeSpan.Zero)
+            {
+                TokensLog.CommitAbandoned(logger, refreshedFrom.Id, attempt - 1, lastError.GetType().Name);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lastError);
+            }
+
+            await Task.Delay(delay < wait ? delay : wait, time);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            try
+            {
+                IConnectionLease? lease;
+                using (var lockWait = new CancellationTokenSource(settings.LockTimeout, time))
+                {
+                    lease = await locks.AcquireAsync(refreshedFrom.Id, lockWait.Token);
+                }
+
+                if (lease is null)
+                {
+                    throw new ConnectionReplacedException(refreshedFrom.Id, null);
+                }
+
+                await using (lease)
+                {
+                    var latest = lease.Connection;
+                    if (latest.AccessToken != refreshedFrom.AccessToken || latest.RefreshToken != refreshedFrom.RefreshToken
+                        || latest.CredentialId != refreshedFrom.CredentialId)
+                    {
+                        throw new ConnectionReplacedException(refreshedFrom.Id, latest);
+                    }
+
+                    var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(latest, tokens, provider, time.GetUtcNow(), settings),
+                        CancellationToken.None);
+                    TokensLog.CommitRecovered(logger, refreshedFrom.Id, attempt);
+                    return stored;
+                }
+            }
+            catch (Exception error) when (error is not ConnectionReplacedException)
+            {
+                lastError = error;
+            }
+        }
     }
 
     private async Task<TokenOutcome> MarkDeadAsync(IConnectionLease lease, Connection current, string statusReason, DateTimeOffset now)

@@ -53,6 +53,12 @@ public sealed record RefreshOptions
     /// <summary>Cap of the exponential part of the backoff (a provider's larger Retry-After still wins).</summary>
     public TimeSpan BackoffMax { get; init; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// How long a refresh keeps trying to store tokens the provider issued when the first write failed (the database was
+    /// unreachable or busy): the provider may have rotated the refresh token, so dropping the answer loses the grant.
+    /// </summary>
+    public TimeSpan CommitRetryWindow { get; init; } = TimeSpan.FromSeconds(60);
+
     public NoExpiryPolicy NoExpiryPolicy { get; init; } = NoExpiryPolicy.NonExpiring;
 
     /// <summary>Only with <see cref="NoExpiryPolicy.AssumedLifetime"/>.</summary>
@@ -82,6 +88,7 @@ public sealed class RefreshOptionsValidator : IValidateOptions<RefreshOptions>
         Positive(options.ProviderTimeout, nameof(options.ProviderTimeout));
         Positive(options.ProactiveInterval, nameof(options.ProactiveInterval));
         Positive(options.BackoffBase, nameof(options.BackoffBase));
+        Positive(options.CommitRetryWindow, nameof(options.CommitRetryWindow));
 
         if (options.LockTimeout <= options.ProviderTimeout)
         {

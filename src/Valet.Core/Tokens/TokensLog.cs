@@ -29,6 +29,15 @@ internal static partial class TokensLog
     [LoggerMessage(3107, LogLevel.Information, "Connection {ConnectionId} got a new grant (or was deleted) during its refresh; the refresh result was dropped.")]
     public static partial void RefreshDropped(ILogger logger, string connectionId);
 
+    [LoggerMessage(3108, LogLevel.Warning, "Could not store the tokens of refreshed connection {ConnectionId} ({ErrorType}); trying again, for up to {Window}.")]
+    public static partial void CommitFailed(ILogger logger, string connectionId, string errorType, TimeSpan window);
+
+    [LoggerMessage(3109, LogLevel.Error, "Gave up storing the tokens of refreshed connection {ConnectionId} after {Attempts} attempt(s) ({ErrorType}). If the provider rotated its refresh token, the connection must be reconnected.")]
+    public static partial void CommitAbandoned(ILogger logger, string connectionId, int attempts, string errorType);
+
+    [LoggerMessage(3113, LogLevel.Information, "Stored the tokens of refreshed connection {ConnectionId} on attempt {Attempt}.")]
+    public static partial void CommitRecovered(ILogger logger, string connectionId, int attempt);
+
     [LoggerMessage(3110, LogLevel.Error, "A background refresh pass failed; the refresher keeps running.")]
     public static partial void ProactivePassFailed(ILogger logger, Exception exception);
 

@@ -156,6 +156,33 @@ internal sealed class FakeConnectionLocks(InMemoryConnectionStore store) : IConn
 
     private int _held;
 
+    /// <summary>Commits that fail (as a dropped database connection would) before one succeeds; -1: every one fails.</summary>
+    public int FailingCommits { get; set; }
+
+    /// <summary>Commits attempted, failed ones included.</summary>
+    public int CommitAttempts => Volatile.Read(ref _commitAttempts);
+
+    private int _commitAttempts;
+
+    internal bool NextCommitFails()
+    {
+        Interlocked.Increment(ref _commitAttempts);
+        lock (this)
+        {
+            if (FailingCommits == 0)
+            {
+                return false;
+            }
+
+            if (FailingCommits > 0)
+            {
+                FailingCommits--;
+            }
+
+            return true;
+        }
+    }
+
     public async Task<IConnectionLease?> AcquireAsync(string connectionId, CancellationToken cancellationToken)
     {
         var semaphore = _locks.GetOrAdd(connectionId, _ => new SemaphoreSlim(1, 1));
@@ -178,10 +205,11 @@ internal sealed class FakeConnectionLocks(InMemoryConnectionStore store) : IConn
         }
 
         Interlocked.Increment(ref _held);
-        return new Lease(store, semaphore, row, () => Interlocked.Decrement(ref _held));
+        return new Lease(this, store, semaphore, row, () => Interlocked.Decrement(ref _held));
     }
 
-    private sealed class Lease(InMemoryConnectionStore store, SemaphoreSlim semaphore, Connection connection, Action released) : IConnectionLease
+    private sealed class Lease(FakeConnectionLocks owner, InMemoryConnectionStore store, SemaphoreSlim semaphore, Connection connection, Action released)
+        : IConnectionLease
     {
         private int _released;
 
@@ -192,6 +220,11 @@ internal sealed class FakeConnectionLocks(InMemoryConnectionStore store) : IConn
             if (Volatile.Read(ref _released) != 0)
             {
                 throw new InvalidOperationException("Lease already released.");
+            }
+
+            if (owner.NextCommitFails())
+            {
+                throw new System.IO.IOException("The database connection was lost (injected).");
             }
 
             // The row cannot have moved: we hold the lock. Write against the version read under it.
