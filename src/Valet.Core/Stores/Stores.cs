@@ -165,6 +165,12 @@ public interface IApiKeyStore
     /// <summary>Hot path of every agent request.</summary>
     ValueTask<ApiKey?> FindByPrefixAsync(string prefix, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The key row this node holds in memory for <paramref name="prefix"/>, without reading the database; null when none
+    /// is cached (or the store does not cache). Used while an address is locked out, when no database read may be spent.
+    /// </summary>
+    ApiKey? FindCachedByPrefix(string prefix) => null;
+
     ValueTask<ApiKey?> FindAsync(string id, CancellationToken cancellationToken);
 
     IAsyncEnumerable<ApiKey> ListAsync(string orgId, CancellationToken cancellationToken);

@@ -75,6 +75,36 @@ internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKey
         return operatorTokens.IsAdmin(header.AsSpan(start, length)) ? new BearerOutcome(AdminPrincipal, null) : Fail("Unknown bearer token.");
     }
 
+    /// <summary>
+    /// While the request's address is locked out (too many failed authentications): does it present a secret this node
+    /// has already seen succeed, checked without a database read or a hash? An agent key whose row is cached here and
+    /// whose secret is the one that row last verified, or the local service token. Both are generated with 256 bits of
+    /// entropy, so letting them through tells a guesser nothing it could have guessed; the admin token, which an operator
+    /// may have chosen, and every other bearer stay refused until the lockout ends (docs/decisions.md, "Rate limits").
+    /// </summary>
+    public bool KnownWithoutLookup(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var (start, length) = Trimmed(header);
+        var presented = header.AsSpan(start, length);
+        if (length == 0)
+        {
+            return false;
+        }
+
+        if (ApiKeySecrets.PrefixOf(presented) is { } prefix)
+        {
+            return keys.FindCachedByPrefix(prefix) is { } key && Principals.TryGetValue(key, out var principal) && principal.VerifiedBefore(presented);
+        }
+
+        return operatorTokens.IsService(presented);
+    }
+
     private static BearerOutcome Fail(string why) => new(null, why);
 
     private static (int Start, int Length) Trimmed(string header)

@@ -60,9 +60,10 @@ internal static class AgentLane
             }
 
             // The failed-authentication limit, as UseValetRateLimits applies it to every other route: a locked-out address
-            // is refused before its bearer is checked, and a bearer that is presented and not accepted counts as a failure.
+            // is refused before its bearer is checked (unless it is one this node has seen succeed, checked in memory only),
+            // and a bearer that is presented and not accepted counts as a failure.
             // The lane applies it itself (it runs first) so that no middleware has to outlive every proxied call to read its status.
-            if (limits?.LockedOut(request) is { } lockedOut)
+            if (limits?.LockedOut(request) is { } lockedOut && !bearer.KnownWithoutLookup(request))
             {
                 return RateLimits.RefuseAsync(context, lockedOut, RateLimits.LockedOutDetail);
             }

@@ -63,7 +63,8 @@ internal sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOpti
 /// <item><b>Failures per client address.</b> Only a failure takes a token: a request that presented a bearer token and
 /// answered 401 unauthenticated, or a <c>POST /signin</c> that answered 401. Once an address has no token left, every
 /// request of it that presents credentials (an <c>Authorization</c> header, or a sign-in post) gets 429 before it is
-/// authenticated — a right token too, or the limiter would tell a guesser which guess was right.</item>
+/// authenticated — a right token too, or the limiter would tell a guesser which guess was right; only a bearer this node
+/// has seen succeed, checked in memory (<see cref="BearerAuthenticator.KnownWithoutLookup"/>), still gets through.</item>
 /// <item><b>Requests per API key</b> on whatever an API key reaches (the agent routes), keyed by the key id the bearer
 /// check already resolved. No allocation per call beyond what the limiter does (its success lease is a singleton).</item>
 /// </list>
@@ -185,6 +186,7 @@ internal static class RateLimits
     public static IApplicationBuilder UseValetRateLimits(this IApplicationBuilder app)
     {
         var limiter = app.ApplicationServices.GetRequiredService<ValetRateLimiter>();
+        var bearer = app.ApplicationServices.GetRequiredService<BearerAuthenticator>();
         return app.Use(async (context, next) =>
         {
             var request = context.Request;
@@ -197,7 +199,7 @@ internal static class RateLimits
             }
 
             var address = ClientAddress(context);
-            if (limiter.LockedOut(address) is { } wait)
+            if (limiter.LockedOut(address) is { } wait && (signIn || signInLink || !bearer.KnownWithoutLookup(request)))
             {
                 // A person at the sign-in form (or following a link) is told on a page; every other caller gets problem+json.
                 await ((signIn || signInLink) && PlainPage.WantsHtml(request)

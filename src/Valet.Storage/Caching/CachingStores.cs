@@ -34,6 +34,8 @@ internal sealed class CachingApiKeyStore(IApiKeyStore inner, StorageCache cache)
         return cache.Keys.GetOrReadAsync(prefix, inner, static (store, p) => store.FindByPrefixAsync(p, CancellationToken.None), cancellationToken);
     }
 
+    public ApiKey? FindCachedByPrefix(string prefix) => cache.IsActive && cache.Keys.TryGet(prefix, out var key) ? key : null;
+
     public ValueTask<ApiKey?> FindAsync(string id, CancellationToken cancellationToken) => inner.FindAsync(id, cancellationToken);
 
     public IAsyncEnumerable<ApiKey> ListAsync(string orgId, CancellationToken cancellationToken) => inner.ListAsync(orgId, cancellationToken);

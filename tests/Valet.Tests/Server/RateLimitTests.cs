@@ -89,6 +89,52 @@ public sealed class RateLimitTests
     }
 
     [Fact]
+    public async Task WhileAnAddressIsLockedOut_OnlyBearersThisNodeHasSeenSucceed_GetThrough()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        var (_, working) = await server.CreateKeyAsync("default");
+        var (_, unused) = await server.CreateKeyAsync("default");
+        var (revokedId, revoked) = await server.CreateKeyAsync("default");
+        using var agent = server.Client(working);
+        using var revokedAgent = server.Client(revoked);
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await revokedAgent.GetAsync("/v1/bootstrap")).StatusCode);
+        using var admin = server.Client();
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/v1/keys/{revokedId}")).StatusCode);
+
+        // One client on this address stuck on a stale key locks the address out…
+        using var stale = server.Client("vk_0123456789_stale-or-forged-secret-00000000000000000000000");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await stale.GetAsync("/v1/bootstrap")).StatusCode);
+        }
+
+        await AssertRateLimitedAsync(await stale.GetAsync("/v1/bootstrap"));
+
+        // …but an agent whose key this node has verified before goes on working, on routed and lane routes alike (checked
+        // in memory: the cached row and the secret it last verified).
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await agent.GetAsync("/v1/proxy/conn_unknown/user")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+
+        // The local service token (the CLI's) too: it is generated, 256 bits.
+        using var cli = server.Client(server.ServiceToken);
+        Assert.Equal(HttpStatusCode.OK, (await cli.GetAsync("/v1/orgs/default")).StatusCode);
+
+        // Everything else is refused before it is checked, as before: a right key never presented to this node, a revoked
+        // one, a wrong secret behind a working key's prefix, and the admin token (which an operator may have chosen).
+        using var unusedAgent = server.Client(unused);
+        await AssertRateLimitedAsync(await unusedAgent.GetAsync("/v1/bootstrap"));
+        await AssertRateLimitedAsync(await unusedAgent.GetAsync("/v1/proxy/conn_unknown/user"));
+        await AssertRateLimitedAsync(await revokedAgent.GetAsync("/v1/bootstrap"));
+        await AssertRateLimitedAsync(await revokedAgent.GetAsync("/v1/proxy/conn_unknown/user"));
+        using var samePrefix = server.Client(working[..working.IndexOf('_', 3)] + "_" + new string('A', 43));
+        await AssertRateLimitedAsync(await samePrefix.GetAsync("/v1/bootstrap"));
+        await AssertRateLimitedAsync(await samePrefix.GetAsync("/v1/proxy/conn_unknown/user"));
+        await AssertRateLimitedAsync(await admin.GetAsync("/v1/orgs/default"));
+    }
+
+    [Fact]
     public async Task FailureLimit_OnlyFailuresCount_ManyGoodCallsAndAFewBadOnesNeverLockOut()
     {
         await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["RateLimits:FailureBurst"] = "3" });
