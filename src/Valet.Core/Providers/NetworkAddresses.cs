@@ -19,8 +19,8 @@ public enum AddressClass
 /// <summary>
 /// The one private-address classifier. Used by the provider validator (a URL's host, by literal, no DNS) and by the
 /// proxy's connect callback (each resolved address), so boot and run time agree on what is private and what is never
-/// allowed. IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16) IPv6 addresses are
-/// judged by their IPv4 part; Teredo (2001::/32) is never allowed.
+/// allowed. IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96) and 6to4 (2002::/16) IPv6 addresses are judged by their
+/// IPv4 part, local-use NAT64 (64:ff9b:1::/48) by the strictest of its possible IPv4 parts; Teredo (2001::/32) is never allowed.
 /// </summary>
 public static class NetworkAddresses
 {
@@ -59,12 +59,17 @@ public static class NetworkAddresses
             return AddressClass.Private;
         }
 
-        // 64:ff9b::/96 (NAT64), 64:ff9b:1::/48 (local-use NAT64, RFC 8215) and ::/96 (IPv4-compatible, deprecated) carry an
-        // IPv4 address in the last four bytes; 2002::/16 (6to4, RFC 3056) in bytes 2 to 5.
+        // 64:ff9b::/96 (NAT64) and ::/96 (IPv4-compatible, deprecated) carry an IPv4 address in the last four bytes;
+        // 2002::/16 (6to4, RFC 3056) in bytes 2 to 5.
         var nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b;
-        if ((nat64 && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0) || (nat64 && b[4] == 0x00 && b[5] == 0x01) || b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0)
+        if ((nat64 && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0) || b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0)
         {
             return ClassifyV4(b.AsSpan(12));
+        }
+
+        if (nat64 && b[4] == 0x00 && b[5] == 0x01)
+        {
+            return ClassifyLocalUseNat64(b);
         }
 
         if (b[0] == 0x20 && b[1] == 0x02)
@@ -119,6 +124,25 @@ public static class NetworkAddresses
             || host.EndsWith(".home.arpa", StringComparison.OrdinalIgnoreCase)
             ? AddressClass.Private
             : AddressClass.Public;
+    }
+
+    /// <summary>
+    /// 64:ff9b:1::/48 (local-use NAT64, RFC 8215): the operator's translator may use any prefix inside it, /48, /56, /64 or
+    /// /96, and each puts the IPv4 address in other bytes (RFC 6052 §2.2; byte 8 is always skipped). Which one a network
+    /// uses cannot be known here, so every reading is judged and the strictest wins: an address that is public under one
+    /// reading but metadata under another is refused.
+    /// </summary>
+    private static AddressClass ClassifyLocalUseNat64(byte[] b)
+    {
+        ReadOnlySpan<byte> v48 = [b[6], b[7], b[9], b[10]];
+        ReadOnlySpan<byte> v56 = [b[7], b[9], b[10], b[11]];
+        var strictest = ClassifyV4(b.AsSpan(12)); // /96
+        foreach (var reading in (ReadOnlySpan<AddressClass>)[ClassifyV4(b.AsSpan(9, 4)), ClassifyV4(v56), ClassifyV4(v48)])
+        {
+            strictest = reading > strictest ? reading : strictest;
+        }
+
+        return strictest;
     }
 
     private static bool IsAwsMetadataV6(byte[] b) =>

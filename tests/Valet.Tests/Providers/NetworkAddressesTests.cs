@@ -47,7 +47,11 @@ public sealed class NetworkAddressesTests
     [InlineData("64:ff9b::a9fe:a9fe", AddressClass.Forbidden)] // NAT64 of 169.254.169.254
     [InlineData("64:ff9b::808:808", AddressClass.Public)]
     [InlineData("64:ff9b:1::a9fe:a9fe", AddressClass.Forbidden)] // local-use NAT64 (RFC 8215) of 169.254.169.254
-    [InlineData("64:ff9b:1::a00:1", AddressClass.Private)]       // … of 10.0.0.1
+    [InlineData("64:ff9b:1::a00:1", AddressClass.Forbidden)]     // … of 10.0.0.1 as /96, but of 0.0.0.0 as /48
+    [InlineData("64:ff9b:1:a0a:a:0:a00:1", AddressClass.Private)] // 10.x.x.x under every reading (/96 10.0.0.1, /48 10.10.10.0)
+    [InlineData("64:ff9b:1:a9fe:a9:fe00:808:808", AddressClass.Forbidden)] // 8.8.8.8 as /96, 169.254.169.254 as /48
+    [InlineData("64:ff9b:1:a:0:1:808:808", AddressClass.Forbidden)] // 8.8.8.8 as /96, 10.0.0.1 as /56, 0.10.0.0 as /48
+    [InlineData("64:ff9b:1:808:8:800:808:808", AddressClass.Public)] // 8.8.8.8 as /96 and /48, 8.8.8.0 as /56, 8.8.0.8 as /64
     [InlineData("2002:a9fe:a9fe::", AddressClass.Forbidden)]     // 6to4 of 169.254.169.254
     [InlineData("2002:7f00:1::1", AddressClass.Private)]         // 6to4 of 127.0.0.1
     [InlineData("2002:808:808::1", AddressClass.Public)]         // 6to4 of 8.8.8.8
