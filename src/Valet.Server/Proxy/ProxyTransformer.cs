@@ -150,12 +150,86 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         headers.Remove(HeaderNames.SetCookie);
         headers.Remove("Set-Cookie2");
+
+        // The upstream's answer, whatever it says: an upstream's problem+json that looks like one of Valet's (an envelope
+        // with its own connect_url) must not pass for Valet's. Set over any such header of the upstream's.
+        headers[UpstreamHeader] = "1";
+
+        // A query secret may come back in a URL the upstream echoes: a redirect's Location, a next page's Link.
+        if (SecretQuery is { } secretQuery)
+        {
+            RedactSecret(headers, secretQuery.Value);
+        }
         if (proxyResponse.StatusCode == HttpStatusCode.TooManyRequests && !headers.ContainsKey(HeaderNames.RetryAfter))
         {
             headers.RetryAfter = RetryAfterFromReset(proxyResponse).ToString(CultureInfo.InvariantCulture);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// On every response Valet relays from an upstream (/v1/proxy, /v1/targets), never on an answer of Valet's own: how an
+    /// agent (and the SDK) tells an upstream's 409 problem from a Valet envelope (docs/proxy.md, "Whose answer is it").
+    /// </summary>
+    public const string UpstreamHeader = "Valet-Upstream";
+
+    /// <summary>What replaces a query secret found in a response header.</summary>
+    public const string Redacted = "REDACTED";
+
+    /// <summary>
+    /// Replaces <paramref name="secret"/> in every response header value: as sent (percent-encoded by
+    /// <see cref="SecretQueryHandler.With"/>), with lower-case escapes, form-encoded, and raw. Only for providers whose
+    /// secret goes in the query; a body that echoes the request URL is not rewritten (docs/credentials.md).
+    /// </summary>
+    internal static void RedactSecret(IHeaderDictionary headers, string secret)
+    {
+        if (secret.Length == 0)
+        {
+            return;
+        }
+
+        var escaped = Uri.EscapeDataString(secret);
+        string[] forms = [escaped, LowerEscapes(escaped), System.Net.WebUtility.UrlEncode(secret), secret];
+        foreach (var (name, values) in headers.ToList())
+        {
+            var changed = false;
+            var rewritten = new string?[values.Count];
+            for (var i = 0; i < values.Count; i++)
+            {
+                var value = values[i] ?? string.Empty;
+                foreach (var form in forms)
+                {
+                    if (value.Contains(form, StringComparison.Ordinal))
+                    {
+                        value = value.Replace(form, Redacted, StringComparison.Ordinal);
+                        changed = true;
+                    }
+                }
+
+                rewritten[i] = value;
+            }
+
+            if (changed)
+            {
+                headers[name] = new Microsoft.Extensions.Primitives.StringValues(rewritten);
+            }
+        }
+
+        static string LowerEscapes(string escaped)
+        {
+            var chars = escaped.ToCharArray();
+            for (var i = 0; i + 2 < chars.Length; i++)
+            {
+                if (chars[i] == '%')
+                {
+                    chars[i + 1] = char.ToLowerInvariant(chars[i + 1]);
+                    chars[i + 2] = char.ToLowerInvariant(chars[i + 2]);
+                }
+            }
+
+            return new string(chars);
+        }
     }
 
     /// <summary>Providers that only send a reset time: <c>RateLimit-Reset</c> (delta seconds) or <c>X-RateLimit-Reset</c> (epoch seconds).</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Access;
@@ -138,14 +139,45 @@ internal static class TokenEndpoints
     private static async ValueTask<(IReadOnlyList<string> Scopes, ProblemResult? Problem)> ReadScopesAsync(HttpRequest request,
         CancellationToken cancellationToken)
     {
-        if (request.ContentLength is 0 || (request.ContentLength is null && !request.Headers.ContainsKey("Transfer-Encoding")))
+        // Whether a body can follow is the protocol's to say, not Content-Length's: over HTTP/2 and HTTP/3 a body may come
+        // with neither Content-Length nor Transfer-Encoding (RFC 9113 §8.1.1), and a check of those headers read such a
+        // scopes requirement as absent. IHttpRequestBodyDetectionFeature answers for every protocol Kestrel speaks.
+        if (request.ContentLength is 0 || request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false }
+            || (request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>() is null && request.ContentLength is null
+                && !request.Headers.ContainsKey("Transfer-Encoding")))
         {
             return ([], null);
         }
 
+        // The agent lane answers these routes before the JSON routes' body limit is set (ErrorHandling): set it here.
+        if (request.ContentLength > ErrorHandling.JsonBodyLimit)
+        {
+            return ([], TooLarge());
+        }
+
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = ErrorHandling.JsonBodyLimit;
+        }
+
+        using var buffer = new MemoryStream();
         try
         {
-            var body = await JsonSerializer.DeserializeAsync<JsonElement>(request.Body, cancellationToken: cancellationToken);
+            await request.Body.CopyToAsync(buffer, cancellationToken);
+        }
+        catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return ([], TooLarge());
+        }
+
+        if (buffer.Length == 0)
+        {
+            return ([], null); // a stream that could have carried a body and carried none
+        }
+
+        try
+        {
+            var body = JsonSerializer.Deserialize<JsonElement>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
             if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("scopes", out var scopes))
             {
                 if (scopes.ValueKind != JsonValueKind.Array || scopes.GetArrayLength() > 100 ||
@@ -165,6 +197,9 @@ internal static class TokenEndpoints
         {
             return ([], Problems.BadRequest("invalid_json", "The body is not valid JSON."));
         }
+
+        static ProblemResult TooLarge() => Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
+            $"The request body is larger than {ErrorHandling.JsonBodyLimit} bytes.");
     }
 }
 

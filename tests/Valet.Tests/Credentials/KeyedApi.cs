@@ -68,10 +68,32 @@ public sealed class KeyedApi : IAsyncDisposable
             context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase));
         Seen.Enqueue(seen);
         var ok = Accepts(seen);
+        var path = context.Request.Path.Value ?? string.Empty;
+        var self = BaseUrl.GetLeftPart(UriPartial.Authority) + seen.RawTarget;
+        if (ok && path.EndsWith("/redirect", StringComparison.Ordinal))
+        {
+            // As an API that moves a resource answers: the same URL (query and all) somewhere else.
+            context.Response.StatusCode = StatusCodes.Status302Found;
+            context.Response.Headers.Location = self.Replace("/redirect", "/moved", StringComparison.Ordinal);
+            return;
+        }
+
+        if (ok && path.EndsWith("/paged", StringComparison.Ordinal))
+        {
+            // Pagination that repeats the request's query, once as received, once with lower-case escapes, once decoded;
+            // and a header that claims to be Valet's marker.
+            context.Response.Headers.Link = $"<{self}&page=2>; rel=\"next\", <{LowerEscapes(self)}&page=9>; rel=\"last\"";
+            context.Response.Headers.ContentLocation = Uri.UnescapeDataString(self);
+            context.Response.Headers["Valet-Upstream"] = "forged";
+        }
+
         context.Response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status401Unauthorized;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(ok ? "{\"ok\":true}" : "{\"error\":\"bad credential\"}");
     }
+
+    private static string LowerEscapes(string text) =>
+        System.Text.RegularExpressions.Regex.Replace(text, "%[0-9A-F]{2}", m => m.Value.ToLowerInvariant());
 
     public async ValueTask DisposeAsync()
     {

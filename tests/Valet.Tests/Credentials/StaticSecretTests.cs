@@ -159,6 +159,46 @@ public sealed class StaticSecretTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ApiKeyQuery_EchoedByTheUpstreamInAResponseHeader_IsRedacted_AndEveryRelayedAnswerIsMarkedAsTheUpstreams()
+    {
+        _api.Accepts = r => r.Query("api_key") is [QueryKey];
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "queried", api_key = QueryKey });
+        var id = created.Body.GetProperty("id").GetString()!;
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _server.BaseUrl };
+        agent.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+
+        // A redirect that repeats the query (trailing slash, http → https, a moved resource): the key without "reveal"
+        // would read the secret off the Location header.
+        using var redirect = await agent.GetAsync($"/v1/proxy/{id}/files/redirect?a=1");
+        Assert.Equal(HttpStatusCode.Found, redirect.StatusCode);
+        var location = redirect.Headers.Location!.OriginalString;
+        Assert.EndsWith("/queried/files/moved?a=1&api_key=" + "REDACTED", location, StringComparison.Ordinal);
+        Assert.Equal(["1"], redirect.Headers.GetValues("Valet-Upstream"));
+
+        // Pagination links, with upper- and lower-case escapes, and a decoded copy: every form is replaced.
+        using var paged = await agent.GetAsync($"/v1/proxy/{id}/items/paged?per_page=2");
+        Assert.Equal(HttpStatusCode.OK, paged.StatusCode);
+        var headers = string.Join('\n', paged.Headers.Concat(paged.Content.Headers).Select(h => h.Key + ": " + string.Join(", ", h.Value)));
+        Assert.Contains("per_page=2&api_key=REDACTED&page=2", headers, StringComparison.Ordinal);
+        Assert.Contains("api_key=REDACTED&page=9", headers, StringComparison.Ordinal);
+        Assert.DoesNotContain("Do-Not-Leak", headers, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(Uri.EscapeDataString(QueryKey), headers, StringComparison.OrdinalIgnoreCase);
+
+        // The upstream cannot claim or drop the marker: Valet's own value replaces its "forged".
+        Assert.Equal(["1"], paged.Headers.GetValues("Valet-Upstream"));
+
+        // Valet's own answers never carry it.
+        using var own = await agent.GetAsync("/v1/proxy/conn_does_not_exist/items");
+        Assert.Equal(HttpStatusCode.NotFound, own.StatusCode);
+        Assert.False(own.Headers.Contains("Valet-Upstream"));
+        _responses.Add(location);
+        _responses.Add(headers);
+        await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey));
+    }
+
+    [Fact]
     public async Task Basic_IsInjectedAsRfc7617_AndRevealedReadyToSend()
     {
         var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("ops-bot:" + Password));

@@ -95,6 +95,56 @@ public sealed class AgentLaneTests
             HttpStatusCode.TooManyRequests], statuses);
     }
 
+    [Fact]
+    public async Task TokenRoute_OverHttp2_ReadsAScopesBodyThatHasNoContentLength_AndLimitsItsSize()
+    {
+        // HTTP/2 with prior knowledge (h2c): a body may come with neither Content-Length nor Transfer-Encoding (RFC 9113
+        // §8.1.1). Such a scopes requirement used to be read as absent, and a token came back for a scope it lacks.
+        await using var provider = await FakeOAuthServer.StartAsync();
+        var settings = new Dictionary<string, string?>(provider.ProviderSettings("acme")) { ["Kestrel:EndpointDefaults:Protocols"] = "Http2" };
+        await using var server = await ValetTestServer.StartAsync(settings);
+        using var admin = new HttpClient { BaseAddress = server.BaseUrl, DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ValetTestServer.AdminToken);
+        var connectionId = await ImportAsync(admin);
+        var created = await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = "agent", permissions = new[] { new { connection = connectionId } } });
+        var key = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+        using var agent = new HttpClient { BaseAddress = server.BaseUrl, DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        agent.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+
+        static HttpContent Streamed(string json)
+        {
+            var content = new StreamContent(new NoLengthStream(System.Text.Encoding.UTF8.GetBytes(json)));
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            return content;
+        }
+
+        using var scoped = await agent.PostAsync($"/v1/connections/{connectionId}/token", Streamed("{\"scopes\":[\"admin\"]}"));
+        Assert.Equal(HttpVersion.Version20, scoped.Version);
+        Assert.Null(scoped.RequestMessage!.Content!.Headers.ContentLength);
+        Assert.Equal(HttpStatusCode.Conflict, scoped.StatusCode);
+        Assert.Equal("missing_scopes", await CodeAsync(scoped));
+
+        using var held = await agent.PostAsync($"/v1/connections/{connectionId}/token", Streamed("{\"scopes\":[\"read\"]}"));
+        Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        using var none = await agent.PostAsync($"/v1/connections/{connectionId}/token", null);
+        Assert.Equal(HttpStatusCode.OK, none.StatusCode);
+        using var empty = await agent.PostAsync($"/v1/connections/{connectionId}/token", Streamed(""));
+        Assert.Equal(HttpStatusCode.OK, empty.StatusCode);
+
+        // The lane answers before the JSON routes' body limit is set: the token routes set it themselves.
+        using var huge = await agent.PostAsync($"/v1/connections/{connectionId}/token", Streamed("{\"scopes\":[\"" + new string('a', 70_000) + "\"]}"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, huge.StatusCode);
+        Assert.Equal("payload_too_large", await CodeAsync(huge));
+    }
+
+    /// <summary>A readable stream that does not tell its length, so HttpClient sends no Content-Length.</summary>
+    private sealed class NoLengthStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
+
     private static async Task<string> ImportAsync(HttpClient admin)
     {
         var credential = await (await admin.PostAsJsonAsync("/v1/orgs/default/credentials",
