@@ -80,7 +80,7 @@ public class ValetAuthRequiredException : ValetApiException
     public string? CredentialId => Requirement.CredentialId;
 
     /// <summary>Waits for the person to finish; see <see cref="ValetAuthRequirement.WaitForFlowAsync"/>.</summary>
-    /// <exception cref="InvalidOperationException">A headless org's envelope: there is no flow.</exception>
+    /// <exception cref="InvalidOperationException">The envelope has no flow: a headless org's, or one without a <see cref="FlowId"/>.</exception>
     public Task<ValetFlow> WaitForFlowAsync(ValetClient client, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         Requirement.WaitForFlowAsync(client, timeout, cancellationToken);
 

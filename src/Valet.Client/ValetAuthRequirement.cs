@@ -73,12 +73,12 @@ public sealed class ValetAuthRequirement
 
     /// <summary>
     /// Waits until the person finished the flow of this envelope, it failed or expired, or <paramref name="timeout"/>
-    /// passed (then the returned flow is still <c>pending</c>). Long-polls <c>GET /v1/flows/{id}/wait</c>. Where the
-    /// server does not let this key read flows (403: today the flow routes are for operators), it watches
-    /// <c>GET /v1/bootstrap</c> instead until a connection that satisfies this envelope is active; that wait reports only
-    /// <c>complete</c> or, at the deadline, <c>pending</c>.
+    /// passed (then the returned flow is still <c>pending</c>). Long-polls <c>GET /v1/flows/{id}/wait</c>, which answers
+    /// an operator of the org and the org's own agent keys. Where a server answers this key 403 (servers from before
+    /// agent keys could read their org's flows), it watches <c>GET /v1/bootstrap</c> instead until a connection that
+    /// satisfies this envelope is active; that wait reports only <c>complete</c> or, at the deadline, <c>pending</c>.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The envelope has no flow (a headless org, see <see cref="Headless"/>).</exception>
+    /// <exception cref="InvalidOperationException">The envelope has no flow: a headless org (see <see cref="Headless"/>), or an envelope that names none (<see cref="FlowId"/> is null).</exception>
     public async Task<ValetFlow> WaitForFlowAsync(ValetClient client, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(client);

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Valet.Client.Internal;
 
@@ -17,6 +19,13 @@ public sealed class ValetClient : IDisposable
 {
     /// <summary>The name of the <see cref="HttpClient"/> that <c>AddValetClient</c> registers.</summary>
     public const string HttpClientName = "Valet.Client";
+
+    /// <summary>
+    /// The response header Valet puts on every answer it relays from the upstream through <c>/v1/proxy</c> and
+    /// <c>/v1/targets</c> (overwriting any the upstream sent); Valet's own answers never carry it. A proxied response
+    /// with it is the upstream's, whatever its body says.
+    /// </summary>
+    public const string UpstreamHeader = "Valet-Upstream";
 
     private const string ProblemMediaType = "application/problem+json";
     private const string ValetProblemPrefix = "urn:valet:problem:";
@@ -54,12 +63,19 @@ public sealed class ValetClient : IDisposable
         _http = httpClient;
         _ownsHttp = ownsHttp;
         Time = time;
+        CacheIdentity = IdentityOf(BaseAddress, httpClient);
     }
 
     /// <summary>Where Valet listens (always ending in <c>/</c>).</summary>
     public Uri BaseAddress { get; }
 
     internal TimeProvider Time { get; }
+
+    /// <summary>
+    /// Who this client is to Valet — its address and a hash of the <c>Authorization</c> header its HttpClient sends — so
+    /// that clients of different keys or servers never share a cached token (<see cref="ValetTokenCache"/>).
+    /// </summary>
+    internal string CacheIdentity { get; }
 
     /// <summary>Points <paramref name="httpClient"/> at Valet and sets its API key header.</summary>
     public static void Configure(HttpClient httpClient, Uri baseAddress, string apiKey)
@@ -108,26 +124,22 @@ public sealed class ValetClient : IDisposable
     /// <summary>
     /// Sends <paramref name="request"/> through Valet's proxy, which injects the token (and on an upstream 401 refreshes
     /// once and retries once). The request's <see cref="HttpRequestMessage.RequestUri"/> is the path (and query) under
-    /// the provider's API base, relative: <c>user/repos?per_page=5</c>. The upstream's answer comes back as it is,
-    /// whatever its status; only Valet's own problems (<c>urn:valet:problem:*</c>) are thrown. Dispose the response.
+    /// the provider's API base, relative: <c>user/repos?per_page=5</c>; a path with a <c>.</c> or <c>..</c> segment (also
+    /// percent-encoded, or between backslashes) is refused with <see cref="ArgumentException"/>, since it would leave the
+    /// proxy route. The upstream's answer comes back as it is, whatever its status (Valet marks it with
+    /// <see cref="UpstreamHeader"/>); only Valet's own problems (<c>urn:valet:problem:*</c>, without that header) are
+    /// thrown. Dispose the response.
     /// </summary>
     public async Task<HttpResponseMessage> SendAsync(ValetRoute route, HttpRequestMessage request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(route);
         ArgumentNullException.ThrowIfNull(request);
-        var path = request.RequestUri switch
-        {
-            null => string.Empty,
-            { IsAbsoluteUri: true } => throw new ArgumentException(
-                "A proxied request's RequestUri is the path under the provider's API base (relative), not an absolute URL.", nameof(request)),
-            var relative => relative.OriginalString.TrimStart('/'),
-        };
-        request.RequestUri = Url(route.Prefix + Uri.EscapeDataString(route.Id) + "/" + path);
+        request.RequestUri = ProxyUrl(route, request);
 
         var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!IsProblem(response))
+        if (!IsProblem(response) || response.Headers.Contains(UpstreamHeader))
         {
-            return response;
+            return response; // a success, or the upstream's own answer: even a urn:valet:problem body from there is not Valet's
         }
 
         try
@@ -163,7 +175,8 @@ public sealed class ValetClient : IDisposable
     /// <summary>
     /// Long-polls <c>GET /v1/flows/{id}/wait?timeout=</c>, again and again, until the flow is decided
     /// (<see cref="ValetFlow.IsTerminal"/>) or <paramref name="timeout"/> has passed; then returns its latest state (still
-    /// <c>pending</c> at the deadline). The flow routes need a principal that may read the flow (today: an operator).
+    /// <c>pending</c> at the deadline). The flow routes answer an operator of the flow's org and the org's agent keys
+    /// (an agent key gets 404 <c>flow_not_found</c> for another org's flow); older servers gave agent keys 403.
     /// </summary>
     public async Task<ValetFlow> WaitForFlowAsync(string flowId, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -196,12 +209,63 @@ public sealed class ValetClient : IDisposable
     private async Task<ValetAccessToken> TokenAsync(string path, IEnumerable<string>? scopes, CancellationToken cancellationToken)
     {
         var list = scopes?.ToList();
-        using var content = list is { Count: > 0 } ? JsonContent.Create(new TokenRequestBody { Scopes = list }, ValetJson.Default.TokenRequestBody) : null;
+        // Serialized up front so the body goes with a Content-Length: JsonContent streams it (chunked, no length).
+        using var content = list is { Count: > 0 }
+            ? new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new TokenRequestBody { Scopes = list }, ValetJson.Default.TokenRequestBody))
+            {
+                Headers = { ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" } },
+            }
+            : null;
         using var response = await _http.PostAsync(Url(path), content, cancellationToken).ConfigureAwait(false);
         return await ReadAsync(response, ValetJson.Default.ValetAccessToken, cancellationToken).ConfigureAwait(false);
     }
 
     private Uri Url(string relative) => new(BaseAddress, relative);
+
+    /// <summary>
+    /// The proxy URL of the request's relative path on <paramref name="route"/>. <see cref="Uri"/> resolves dot segments (RFC 3986
+    /// §5.2.4), and also <c>%2e%2e</c> and backslashes, so <c>../../connections/c1/token</c> would turn a proxied call into a
+    /// raw token request sent with the key: such paths are refused, and the result must still lie under the route.
+    /// </summary>
+    private Uri ProxyUrl(ValetRoute route, HttpRequestMessage request)
+    {
+        var path = request.RequestUri switch
+        {
+            null => string.Empty,
+            { IsAbsoluteUri: true } => throw new ArgumentException(
+                "A proxied request's RequestUri is the path under the provider's API base (relative), not an absolute URL.", nameof(request)),
+            var relative => relative.OriginalString.TrimStart('/'),
+        };
+        var end = path.IndexOfAny(['?', '#']);
+        foreach (var segment in (end < 0 ? path : path[..end]).Split('/', '\\'))
+        {
+            // Decoded, a segment may hide separators too (..%2f): every piece between them is checked.
+            if (Uri.UnescapeDataString(segment).Split('/', '\\').Any(piece => piece is "." or ".."))
+            {
+                throw new ArgumentException(
+                    "A proxied request's path must not contain '.' or '..' segments (plain or percent-encoded): they would leave the proxy route.",
+                    nameof(request));
+            }
+        }
+
+        var prefix = route.Prefix + Uri.EscapeDataString(route.Id) + "/";
+        var url = Url(prefix + path);
+        if (!string.Equals(url.GetLeftPart(UriPartial.Authority), BaseAddress.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase)
+            || !url.AbsolutePath.StartsWith(BaseAddress.AbsolutePath + prefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"The proxied request's URL does not stay under {route}: check the route id and the path.", nameof(request));
+        }
+
+        return url;
+    }
+
+    private static string IdentityOf(Uri baseAddress, HttpClient http)
+    {
+        var authorization = http.DefaultRequestHeaders.Authorization?.ToString() ?? string.Empty;
+        // A digest, not the key: the identity is a dictionary key that may be seen in a memory dump or a debugger.
+        var digest = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(authorization)), 0, 16);
+        return baseAddress.AbsoluteUri + "|" + digest;
+    }
 
     private async Task<T> ReadAsync<T>(HttpResponseMessage response, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type,
         CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Options;
 using Valet.Client;
 
@@ -30,12 +31,16 @@ public static class ValetServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Injects a Valet access token into every request of this <see cref="HttpClient"/>: by <paramref name="provider"/>
-    /// (the one connection of it the key may use) or by <paramref name="connectionId"/> — exactly one of the two —
-    /// optionally requiring <paramref name="scopes"/>. Needs <see cref="AddValetClient"/>. See <see cref="ValetAccessTokenHandler"/>.
+    /// Injects a Valet access token into the requests of this <see cref="HttpClient"/> to <paramref name="authorizedUrls"/>
+    /// (default: the client's configured <see cref="HttpClient.BaseAddress"/>): by <paramref name="provider"/> (the one
+    /// connection of it the key may use) or by <paramref name="connectionId"/> — exactly one of the two — optionally
+    /// requiring <paramref name="scopes"/>. Needs <see cref="AddValetClient"/>. See <see cref="ValetAccessTokenHandler"/>.
     /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// When the client is created: no <paramref name="authorizedUrls"/> and no <see cref="HttpClient.BaseAddress"/> configured.
+    /// </exception>
     public static IHttpClientBuilder AddValetAccessToken(this IHttpClientBuilder builder, string? provider = null, string? connectionId = null,
-        IEnumerable<string>? scopes = null)
+        IEnumerable<string>? scopes = null, IEnumerable<Uri>? authorizedUrls = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         if ((provider is null) == (connectionId is null))
@@ -44,16 +49,43 @@ public static class ValetServiceCollectionExtensions
         }
 
         var source = provider is not null ? ValetTokenSource.ForProvider(provider, scopes) : ValetTokenSource.ForConnection(connectionId!, scopes);
-        return builder.AddValetAccessToken(source);
+        return builder.AddValetAccessToken(source, authorizedUrls);
     }
 
     /// <summary>Injects a Valet access token from <paramref name="source"/>; see the other overload.</summary>
-    public static IHttpClientBuilder AddValetAccessToken(this IHttpClientBuilder builder, ValetTokenSource source)
+    public static IHttpClientBuilder AddValetAccessToken(this IHttpClientBuilder builder, ValetTokenSource source, IEnumerable<Uri>? authorizedUrls = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(source);
-        return builder.AddHttpMessageHandler(sp =>
-            new ValetAccessTokenHandler(sp.GetRequiredService<ValetClient>(), sp.GetRequiredService<ValetTokenCache>(), source));
+        var urls = authorizedUrls?.ToList();
+        if (urls is not null && (urls.Count == 0 || urls.Any(u => u is not { IsAbsoluteUri: true })))
+        {
+            throw new ArgumentException("authorizedUrls must name at least one absolute URL (or be null: the client's BaseAddress).", nameof(authorizedUrls));
+        }
+
+        var name = builder.Name;
+        return builder.AddHttpMessageHandler(sp => new ValetAccessTokenHandler(sp.GetRequiredService<ValetClient>(),
+            sp.GetRequiredService<ValetTokenCache>(), source, urls ?? [ConfiguredBaseAddress(sp, name)]));
+    }
+
+    /// <summary>
+    /// The <see cref="HttpClient.BaseAddress"/> the named client is configured with: its configuration actions, run on a
+    /// throwaway <see cref="HttpClient"/> (the factory runs the same actions on every client it creates).
+    /// </summary>
+    private static Uri ConfiguredBaseAddress(IServiceProvider services, string name)
+    {
+        var options = services.GetRequiredService<IOptionsMonitor<HttpClientFactoryOptions>>().Get(name);
+        using var probe = new HttpClient();
+        foreach (var configure in options.HttpClientActions)
+        {
+            configure(probe);
+        }
+
+        return probe.BaseAddress is { IsAbsoluteUri: true } address
+            ? address
+            : throw new InvalidOperationException(
+                $"AddValetAccessToken on the HttpClient '{name}' sends the token only to the URLs it may go to, and that client has none: " +
+                "set its BaseAddress in AddHttpClient, or pass authorizedUrls.");
     }
 }
 

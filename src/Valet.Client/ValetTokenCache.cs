@@ -45,11 +45,16 @@ public sealed record ValetTokenSource
 
 /// <summary>
 /// Access tokens the handler got from Valet, kept until <see cref="ValetClientOptions.TokenRefreshMargin"/> before they
-/// expire. One fetch at a time per source: concurrent requests that miss the cache wait for the same answer.
-/// Registered once per service provider by <c>AddValetClient</c>.
+/// expire; a token that lives shorter than the margin, for half of what is left of its life. One fetch at a time per
+/// entry: concurrent requests that miss the cache wait for the same answer. Entries are per client identity (Valet's
+/// address and the client's API key, as a hash) and per source, so clients of different keys or servers sharing the
+/// cache never get each other's tokens. Registered once per service provider by <c>AddValetClient</c>.
 /// </summary>
 public sealed class ValetTokenCache
 {
+    /// <summary>How long a token already expired by the local clock is shared: long enough that a burst makes one fetch.</summary>
+    private static readonly TimeSpan ExpiredTokenFloor = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly IOptionsMonitor<ValetClientOptions> _options;
@@ -70,7 +75,7 @@ public sealed class ValetTokenCache
     /// </summary>
     internal async Task<ValetAccessToken> GetAsync(ValetClient client, ValetTokenSource source, string? rejected, CancellationToken cancellationToken)
     {
-        var entry = _entries.GetOrAdd(source.CacheKey, _ => new Entry());
+        var entry = _entries.GetOrAdd(client.CacheIdentity + "|" + source.CacheKey, _ => new Entry());
         if (Usable(entry.Current, rejected) is { } cached)
         {
             return cached;
@@ -85,15 +90,36 @@ public sealed class ValetTokenCache
             }
 
             var token = await source.FetchAsync(client, cancellationToken).ConfigureAwait(false);
-            var options = _options.CurrentValue;
-            var until = token.ExpiresAt is { } expiresAt ? expiresAt - options.TokenRefreshMargin : _time.GetUtcNow() + options.UnknownExpiryCacheDuration;
-            entry.Current = new Cached(token, until);
+            entry.Current = new Cached(token, CacheUntil(token, _time.GetUtcNow(), _options.CurrentValue));
             return token;
         }
         finally
         {
             entry.Gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Until when <paramref name="token"/> is handed out from the cache. When <c>ExpiresAt − margin</c> is already past (a
+    /// token shorter-lived than the margin, a server refresh skew below it, a local clock ahead), caching it not at all
+    /// would make every concurrent call its own sequential fetch: it is kept for half its remaining life instead (never
+    /// past <c>ExpiresAt</c>), or — already expired by the local clock — for <see cref="ExpiredTokenFloor"/>.
+    /// </summary>
+    internal static DateTimeOffset CacheUntil(ValetAccessToken token, DateTimeOffset now, ValetClientOptions options)
+    {
+        if (token.ExpiresAt is not { } expiresAt)
+        {
+            return now + options.UnknownExpiryCacheDuration;
+        }
+
+        var until = expiresAt - options.TokenRefreshMargin;
+        if (until > now)
+        {
+            return until;
+        }
+
+        var remaining = expiresAt - now;
+        return remaining > TimeSpan.Zero ? now + remaining / 2 : now + ExpiredTokenFloor;
     }
 
     private ValetAccessToken? Usable(Cached? cached, string? rejected) =>
