@@ -19,8 +19,8 @@ internal sealed record CallApiInput(
     string? Method,
     [property: Description("Path under the provider's API base, e.g. user/repos. Never a full URL: the host is always the provider's.")]
     string Path,
-    [property: Description("Query parameters, added to the path's own.")]
-    Dictionary<string, string>? Query,
+    [property: Description("Query parameters, added to the path's own: each value a string, or a number or boolean sent as its JSON text (10, true).")]
+    Dictionary<string, JsonElement>? Query,
     [property: Description("Extra request headers (e.g. Accept). Authorization, Cookie, Host and hop-by-hop headers are refused: Valet adds the credential.")]
     Dictionary<string, string>? Headers,
     [property: Description("Request body: a JSON value is sent as application/json, a string as text/plain unless headers say otherwise.")]

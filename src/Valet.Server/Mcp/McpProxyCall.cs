@@ -3,6 +3,9 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
+using Valet.Core.Access;
+using Valet.Core.Domain;
+using Valet.Server.Audit;
 using Valet.Server.Proxy;
 using Valet.Server.Tokens;
 
@@ -25,7 +28,7 @@ internal abstract record ProxyAnswer
 /// <c>via mcp</c>). In process rather than over loopback: no second request through the rate limiter, no guessing
 /// the node's own listening address behind TLS or a load balancer.
 /// </summary>
-internal sealed class McpProxyCall(ProxyHandler handler)
+internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, TimeProvider time)
 {
     /// <summary>Response bodies past this are cut (<c>truncated: true</c>): a model's context is not a download.</summary>
     public const int MaxBodyBytes = 100 * 1024;
@@ -44,6 +47,41 @@ internal sealed class McpProxyCall(ProxyHandler handler)
         Forbidden.Contains(name) || name.StartsWith("X-Valet-", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase)
             ? $"The header '{name}' cannot be set through call_api: Valet adds the credential and owns the connection headers."
             : null;
+
+    /// <summary>
+    /// A call by provider that Valet refused while choosing the connection, so the proxy never ran: the audit event the
+    /// proxy writes when it refuses a call by connection (SPEC §11, same audit) — kind <c>proxy.request</c>, the key, the
+    /// connection when one is known, method, path (parameter names only), the status and code the HTTP routes answer
+    /// (<see cref="TokenEndpoints.Problem"/>, 409 for an envelope), and the detail with <c>via mcp</c>
+    /// (<c>forbidden via mcp</c>, <c>needs_authentication via mcp</c>).
+    /// </summary>
+    public ValueTask AuditRefusalAsync(ApiKey key, string method, string rawPathAndQuery, AccessOutcome outcome, TimeSpan elapsed)
+    {
+        var (status, code, connectionId) = outcome switch
+        {
+            AccessOutcome.Envelope envelope => (StatusCodes.Status409Conflict, envelope.Code, envelope.Connection?.Id), // Envelopes.ToResult
+            AccessOutcome.ProviderUnavailable unavailable => (unavailable.TimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway,
+                "token_unavailable", null), // the proxy's detail for the same outcome
+            _ => TokenEndpoints.Problem(outcome, new DefaultHttpContext().Response) is var problem
+                ? (problem.StatusCode, problem.Code, (outcome as AccessOutcome.Forbidden)?.Connection?.Id)
+                : default,
+        };
+        var queryAt = rawPathAndQuery.IndexOf('?', StringComparison.Ordinal);
+        return audit.EnqueueAsync(new AuditEvent
+        {
+            OrgId = key.OrgId,
+            Kind = "proxy.request",
+            KeyId = key.Id,
+            ConnectionId = connectionId,
+            Method = method,
+            Path = queryAt < 0 ? ProxyPath.ForAudit("/" + rawPathAndQuery, string.Empty)
+                : ProxyPath.ForAudit("/" + rawPathAndQuery[..queryAt], rawPathAndQuery[queryAt..]),
+            Status = status,
+            DurationMs = (long)elapsed.TotalMilliseconds,
+            Detail = ProxyVia.Mark(code, "mcp"),
+            At = time.GetUtcNow(),
+        }, CancellationToken.None);
+    }
 
     public async Task<ProxyAnswer> SendAsync(HttpContext outer, bool viaTarget, string id, string method, string rawPathAndQuery,
         IReadOnlyDictionary<string, string>? headers, JsonElement? body, CancellationToken cancellationToken)

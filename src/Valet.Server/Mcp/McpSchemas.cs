@@ -33,6 +33,12 @@ internal static class McpSchemas
                         .Select(name => (JsonNode)JsonValue.Create(name)).ToArray());
                 }
 
+                // A map of JSON values among the inputs is call_api's query: its values are scalars, sent as text (McpArguments.Query).
+                if (context.TypeInfo.Type == typeof(Dictionary<string, JsonElement>) && schema is JsonObject map)
+                {
+                    map["additionalProperties"] = new JsonObject { ["type"] = new JsonArray("string", "number", "boolean") };
+                }
+
                 var description = context.PropertyInfo?.AttributeProvider?.GetCustomAttributes(typeof(DescriptionAttribute), inherit: false)
                     .OfType<DescriptionAttribute>().FirstOrDefault()?.Description;
                 if (description is not null && schema is JsonObject property)

@@ -117,10 +117,17 @@ internal sealed class McpTools(
         return name switch
         {
             "list_connections" => recovery.Success(await BootstrapEndpoints.BuildAsync(agent.Key, access, envelopes, cancellationToken)),
-            "call_api" => await CallApiAsync(context, agent.Key, Read<CallApiInput>(arguments), recovery, cancellationToken),
-            "connect_account" => await ConnectAsync(agent.Key, Read<ConnectAccountInput>(arguments), recovery, cancellationToken),
-            "wait_for_connection" when server is not null =>
-                await WaitAsync(server, agent.Key, Read<WaitForConnectionInput>(arguments), recovery, cancellationToken),
+            "call_api" => McpArguments.TryRead<CallApiInput>(arguments, Json, out var call, out var refusal)
+                ? await CallApiAsync(context, agent.Key, call, recovery, cancellationToken)
+                : McpRecovery.Failure(refusal),
+            "connect_account" => McpArguments.TryRead<ConnectAccountInput>(arguments, Json, out var connect, out var refusal)
+                ? await ConnectAsync(agent.Key, connect, recovery, cancellationToken)
+                : McpRecovery.Failure(refusal),
+            "wait_for_connection" when server is not null => McpArguments.TryRead<WaitForConnectionInput>(arguments, Json, out var wait, out var refusal)
+                ? await WaitAsync(server, agent.Key, wait, recovery, cancellationToken)
+                : McpRecovery.Failure(refusal),
+
+            // A protocol error only for what is not a tool call at all; bad arguments are tool execution errors (McpArguments).
             _ => throw new McpProtocolException($"Unknown tool '{name}'.", McpErrorCode.InvalidParams),
         };
     }
@@ -151,19 +158,37 @@ internal sealed class McpTools(
             return McpRecovery.Failure("path must be visible ASCII without control characters: percent-encode spaces and other characters (e.g. %20, %C3%A9).");
         }
 
-        foreach (var name in input.Headers?.Keys ?? Enumerable.Empty<string>())
+        foreach (var (name, value) in input.Headers ?? [])
         {
-            if (McpProxyCall.RefuseHeader(name) is { } refusal)
+            if ((McpArguments.RefuseHeader(name, value) ?? McpProxyCall.RefuseHeader(name)) is { } refusal)
             {
                 return McpRecovery.Failure(refusal);
             }
+        }
+
+        var path = input.Path.TrimStart('/');
+        if (input.Query is { Count: > 0 } query)
+        {
+            if (McpArguments.Query(query, out var refusal) is not { } added)
+            {
+                return McpRecovery.Failure(refusal!);
+            }
+
+            path += (path.Contains('?', StringComparison.Ordinal) ? "&" : "?") + added;
         }
 
         var connectionId = input.ConnectionId;
         if (input.Provider is { } provider)
         {
             // By provider: Core picks the connection (or says a person must connect one); the call then goes through it.
+            var started = time.GetTimestamp();
             var chosen = await access.TokenForProviderAsync(AgentCaller.For(key), provider, [], cancellationToken);
+            if (chosen is not (AccessOutcome.Token or AccessOutcome.ProxyOnly))
+            {
+                // Refused before the proxy ran: audited as the proxy audits the same refusal by connection_id.
+                await proxy.AuditRefusalAsync(key, method, path, chosen, time.GetElapsedTime(started));
+            }
+
             switch (chosen)
             {
                 case AccessOutcome.Token token:
@@ -181,13 +206,6 @@ internal sealed class McpTools(
                 default:
                     return McpRecovery.Failure(Describe(chosen));
             }
-        }
-
-        var path = input.Path.TrimStart('/');
-        if (input.Query is { Count: > 0 } query)
-        {
-            path += (path.Contains('?', StringComparison.Ordinal) ? "&" : "?")
-                + string.Join('&', query.Select(pair => Uri.EscapeDataString(pair.Key) + "=" + Uri.EscapeDataString(pair.Value)));
         }
 
         var viaTarget = input.Target is not null;
@@ -218,6 +236,11 @@ internal sealed class McpTools(
         if (!AgentCaller.For(key).NamesProvider(definition.Id))
         {
             return McpRecovery.Failure($"This API key has no permission on provider '{definition.Id}'.");
+        }
+
+        if (input.Scopes?.Any(string.IsNullOrWhiteSpace) == true)
+        {
+            return McpRecovery.Failure("scopes must be an array of non-empty strings.");
         }
 
         var scopes = input.Scopes ?? [];
@@ -266,19 +289,6 @@ internal sealed class McpTools(
         }
 
         return recovery.Success(new WaitForConnectionOutput(FlowResponse.StatusOf(flow.Status), flow.Provider, flow.ConnectionId, flow.Error));
-    }
-
-    private T Read<T>(IDictionary<string, JsonElement>? arguments)
-    {
-        try
-        {
-            return JsonSerializer.SerializeToElement(arguments ?? new Dictionary<string, JsonElement>()).Deserialize<T>(Json)
-                ?? throw new McpProtocolException("Arguments are required.", McpErrorCode.InvalidParams);
-        }
-        catch (JsonException e)
-        {
-            throw new McpProtocolException("Invalid arguments: " + e.Message, McpErrorCode.InvalidParams);
-        }
     }
 
     private static string Describe(AccessOutcome outcome) => outcome switch

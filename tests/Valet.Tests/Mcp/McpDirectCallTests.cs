@@ -46,7 +46,7 @@ public sealed partial class McpDirectCallTests(IdpFixture idp, BrowserFixture br
             (agent, eliciting, new { name = "call_api", arguments = new { connection_id = connectionId, path = "image" } }),
             (agent, eliciting, new { name = "call_api", arguments = new { connection_id = connectionId } }), // no path: isError
             (agent, eliciting, new { name = "call_api", arguments = new { connection_id = "conn_nope", path = "x" } }), // refused
-            (agent, eliciting, new { name = "call_api", arguments = new { connection_id = 5, path = "x" } }), // -32602 invalid params
+            (agent, eliciting, new { name = "call_api", arguments = new { connection_id = 5, path = "x" } }), // wrong type: isError (SEP-1303)
             (agent, eliciting, new { name = "list_connections", arguments = new { } }),
             (stranger, strangerEliciting, new { name = "call_api", arguments = new { provider = "idp", path = "whoami" } }), // -32042
             (stranger, strangerEliciting, new { name = "connect_account", arguments = new { provider = "idp" } }), // -32042

@@ -75,7 +75,7 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
         {
             ["connection_id"] = connectionId,
             ["path"] = "whoami",
-            ["query"] = new Dictionary<string, string> { ["x"] = "1" },
+            ["query"] = new Dictionary<string, object> { ["x"] = "1", ["n"] = 10, ["b"] = true }, // numbers and booleans as their JSON text
             ["headers"] = new Dictionary<string, string> { ["Accept"] = "application/json" },
         });
         var text = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "/text" });
@@ -94,7 +94,7 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
         var result = byConnection.StructuredContent!.Value;
         Assert.Equal(200, result.GetProperty("status").GetInt32());
         Assert.True(result.GetProperty("body").GetProperty("ok").GetBoolean());
-        Assert.Equal("?x=1", result.GetProperty("body").GetProperty("query").GetString());
+        Assert.Equal("?x=1&n=10&b=true", result.GetProperty("body").GetProperty("query").GetString());
         Assert.StartsWith("application/json", result.GetProperty("headers").GetProperty("content-type").GetString(), StringComparison.Ordinal);
         Assert.False(result.GetProperty("truncated").GetBoolean());
 
