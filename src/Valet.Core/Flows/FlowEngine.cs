@@ -116,9 +116,13 @@ public sealed partial class FlowEngine(
             return await EnvelopeFlowAsync(request, provider.Id, scopes, parameters, now, cancellationToken);
         }
 
-        if (await flows.CountPendingAsync(request.OrgId, now, cancellationToken) >= options.Value.MaxPendingPerOrg)
+        var cap = request.SignIn ? options.Value.MaxPendingSignInsPerOrg : options.Value.MaxPendingPerOrg;
+        if (await flows.CountPendingAsync(request.OrgId, request.SignIn, now, cancellationToken) >= cap)
         {
-            return TooManyPending();
+            return request.SignIn
+                ? FlowStart.Failed(FlowStartError.TooManyPending,
+                    $"The org has {cap} unfinished provider sign-ins (Flows:MaxPendingSignInsPerOrg); try again when some have ended or expired.")
+                : TooManyPending();
         }
 
         var state = Ids.RandomToken(32);

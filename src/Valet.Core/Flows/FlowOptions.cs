@@ -21,6 +21,13 @@ public sealed record FlowOptions
     /// </summary>
     public int MaxPendingPerOrg { get; init; } = 1000;
 
+    /// <summary>
+    /// Pending dashboard sign-ins ("Sign in with a provider") an org may have at once, counted apart from
+    /// <see cref="MaxPendingPerOrg"/>: anyone may start a sign-in without credentials, and a flood of them must not stop
+    /// the org's connect flows and envelopes' connect links.
+    /// </summary>
+    public int MaxPendingSignInsPerOrg { get; init; } = 100;
+
     /// <summary>Origins (<c>https://app.example.com</c>) a flow may send the person back to with <c>return_url</c>.</summary>
     public IReadOnlyList<string> ReturnUrlOrigins { get; init; } = [];
 }
@@ -43,6 +50,11 @@ internal sealed class FlowOptionsValidator : IValidateOptions<FlowOptions>
         if (options.MaxPendingPerOrg < 1)
         {
             problems.Add($"Flows:MaxPendingPerOrg must be at least 1 (was {options.MaxPendingPerOrg}).");
+        }
+
+        if (options.MaxPendingSignInsPerOrg < 1)
+        {
+            problems.Add($"Flows:MaxPendingSignInsPerOrg must be at least 1 (was {options.MaxPendingSignInsPerOrg}).");
         }
 
         foreach (var origin in options.ReturnUrlOrigins)

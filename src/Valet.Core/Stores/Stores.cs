@@ -143,8 +143,11 @@ public interface IFlowStore
 
     Task FailAsync(string id, string error, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Pending flows of <paramref name="orgId"/> that have not expired at <paramref name="now"/>.</summary>
-    Task<int> CountPendingAsync(string orgId, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Pending flows of <paramref name="orgId"/> that have not expired at <paramref name="now"/>: dashboard sign-ins when
+    /// <paramref name="signIn"/>, every other flow otherwise (each kind has its own cap, so one cannot crowd out the other).
+    /// </summary>
+    Task<int> CountPendingAsync(string orgId, bool signIn, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>
     /// The flow for <c>candidate.EnvelopeKey</c>: the pending one if it has not expired (no write); else the expired or

@@ -29,12 +29,17 @@ internal static class SignInPage
         var tokens = services.GetRequiredService<IAntiforgery>().GetAndStoreTokens(context);
         var af = $"<input type=\"hidden\" name=\"{E(tokens.FormFieldName)}\" value=\"{E(tokens.RequestToken)}\">";
         var orgValue = string.IsNullOrWhiteSpace(org) || org.Length > 64 ? Org.DefaultId : org.Trim();
+        // The org a provider sign-in lands in comes from the link (?org=): it is named on the button and below, since signing
+        // in also makes the person's account that org's default connection (SPEC §10), which its agents then use.
+        string Label(string p) => (orgValue == Org.DefaultId ? "Sign in with " : $"Sign in to {orgValue} with ") + (catalog.Find(p)?.DisplayName ?? p);
         var providers = providerSignIn.Providers.Count == 0 ? string.Empty : $"""
             <div class="stack">{Join(providerSignIn.Providers, p => $"""
                 <form method="post" action="/signin/provider">{af}<input type="hidden" name="return" value="{E(returnPath)}">
                 <input type="hidden" name="org" value="{E(orgValue)}"><input type="hidden" name="provider" value="{E(p)}">
-                <button type="submit" class="primary wide" id="signin-{E(p)}">Sign in with {E(catalog.Find(p)?.DisplayName ?? p)}</button></form>
+                <button type="submit" class="primary wide" id="signin-{E(p)}">{E(Label(p))}</button></form>
                 """)}</div>
+            <p class="muted hint" id="signin-provider-note">Signing in with a provider also connects that account to the org <strong>{E(orgValue)}</strong>
+            as its default connection for the provider: agents of that org allowed the provider then act as you.</p>
             <p class="divider"><span>or with a token</span></p>
             """;
         var body = $"""

@@ -13,6 +13,13 @@ namespace Valet.Server.Http;
 /// <summary>Maps every failure to problem+json: bad input never becomes a 500, a 500 never carries a stack trace.</summary>
 internal static class ErrorHandling
 {
+    /// <summary>
+    /// A request path for a log line: a single-use sign-in link carries its token in the path, and a request that failed
+    /// on the database did not use it up, so the token is cut off (<c>/signin/link/…</c>).
+    /// </summary>
+    internal static string LoggablePath(PathString path) =>
+        path.StartsWithSegments("/signin/link", StringComparison.OrdinalIgnoreCase) ? "/signin/link/…" : path.Value ?? string.Empty;
+
     /// <summary>Bodies on the admin and agent JSON routes; the proxy sets its own limit.</summary>
     public const long JsonBodyLimit = 64 * 1024;
 
@@ -59,7 +66,7 @@ internal static class ErrorHandling
         if (result is null && StorageFailures.IsUnavailable(error))
         {
             // The database is unreachable or overloaded: nothing the caller did, nothing lost; try again shortly.
-            Log.StorageUnavailable(logger, context.Request.Method, context.Request.Path, StorageFailures.Describe(error));
+            Log.StorageUnavailable(logger, context.Request.Method, LoggablePath(context.Request.Path), StorageFailures.Describe(error));
             context.Response.Headers.RetryAfter = StorageRetryAfterSeconds;
             result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "Storage unavailable",
                 "Valet's database is unreachable or overloaded right now. Nothing was changed; try again shortly.");
@@ -67,7 +74,7 @@ internal static class ErrorHandling
 
         if (result is null)
         {
-            Log.UnhandledError(logger, context.Request.Method, context.Request.Path, error?.GetType().Name ?? "unknown");
+            Log.UnhandledError(logger, context.Request.Method, LoggablePath(context.Request.Path), error?.GetType().Name ?? "unknown");
             result = Problems.Create(StatusCodes.Status500InternalServerError, "internal_error", "Internal error",
                 "Something went wrong on our side. The error was logged.");
         }

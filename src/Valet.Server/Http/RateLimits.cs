@@ -192,6 +192,11 @@ internal static class RateLimits
             var request = context.Request;
             var signIn = HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin", StringComparison.OrdinalIgnoreCase);
             var signInLink = HttpMethods.IsGet(request.Method) && request.Path.StartsWithSegments("/signin/link", StringComparison.OrdinalIgnoreCase);
+
+            // "Sign in with a provider" needs no credentials to start, and each start is a pending flow: it spends from the
+            // same per-address budget, so one address cannot start sign-ins without end (docs/decisions.md, "Rate limits").
+            var providerSignIn = HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin/provider", StringComparison.OrdinalIgnoreCase);
+            signIn |= providerSignIn;
             if (!signIn && !signInLink && !request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.Authorization))
             {
                 await next(context);
@@ -214,7 +219,8 @@ internal static class RateLimits
             // comes with an authenticated caller and is not a failure of Valet's authentication.
             // A sign-in link that is unknown, used or expired (410) counts too.
             if ((context.Response.StatusCode == StatusCodes.Status401Unauthorized && (signIn || context.User.Identity?.IsAuthenticated != true)) ||
-                (signInLink && context.Response.StatusCode == StatusCodes.Status410Gone))
+                (signInLink && context.Response.StatusCode == StatusCodes.Status410Gone) ||
+                (providerSignIn && context.Response.StatusCode == StatusCodes.Status303SeeOther))
             {
                 limiter.Failed(address);
             }

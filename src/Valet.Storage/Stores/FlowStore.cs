@@ -27,12 +27,12 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
             cancellationToken);
     }
 
-    public async Task<int> CountPendingAsync(string orgId, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<int> CountPendingAsync(string orgId, bool signIn, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Db.OpenAsync(cancellationToken);
         return (int)await connection.ScalarAsync<long>(
-            "SELECT count(*) FROM flows WHERE org_id = @orgId AND status IN ('pending', 'exchanging') AND expires_at > @now",
-            new { orgId, now = Db.Time(now) }, null, cancellationToken);
+            "SELECT count(*) FROM flows WHERE org_id = @orgId AND sign_in = @signIn AND status IN ('pending', 'exchanging') AND expires_at > @now",
+            new { orgId, signIn, now = Db.Time(now) }, null, cancellationToken);
     }
 
     public async Task<(Flow? Flow, bool Created)> FindOrCreateEnvelopeFlowAsync(Flow candidate, int maxPending, DateTimeOffset now,
@@ -67,7 +67,7 @@ internal sealed class FlowStore(Db db, IVault vault, TimeProvider time) : StoreB
                 continue;
             }
 
-            if (await CountPendingAsync(candidate.OrgId, now, cancellationToken) >= maxPending)
+            if (await CountPendingAsync(candidate.OrgId, signIn: false, now, cancellationToken) >= maxPending)
             {
                 return (null, false);
             }

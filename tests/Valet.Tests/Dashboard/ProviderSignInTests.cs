@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
@@ -112,6 +113,59 @@ public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
         Assert.Contains("id=\"signin-idp\"", signIn, StringComparison.Ordinal);
         Assert.Contains("id=\"signin-idp2\"", signIn, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheSignInPage_NamesTheOrgAProviderSignInWouldConnectTheAccountTo()
+    {
+        using var admin = _server.Client();
+        Assert.True((await admin.PostAsJsonAsync("/v1/orgs", new { id = "tenant-b" })).IsSuccessStatusCode);
+        using var client = SessionKit.Client(_server.BaseUrl);
+
+        // A link may name the org (an envelope's connect link does). Signing in with a provider makes the person's account
+        // that org's default connection, so the page says which org, on the button and in words.
+        var other = await client.GetStringAsync("/signin?org=tenant-b");
+        Assert.Contains(">Sign in to tenant-b with ", other, StringComparison.Ordinal);
+        Assert.Contains("connects that account to the org <strong>tenant-b</strong>", other, StringComparison.Ordinal);
+        var usual = await client.GetStringAsync("/signin");
+        Assert.Contains(">Sign in with ", usual, StringComparison.Ordinal);
+        Assert.Contains("connects that account to the org <strong>default</strong>", usual, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ProviderSignInStarts_NeedNoCredentials_SoTheyAreLimitedPerAddress_AndNeverFillTheOrgsConnectFlows()
+    {
+        using var client = SessionKit.Client(_server.BaseUrl);
+        var (field, token, cookie) = await SessionKit.AntiforgeryAsync(client, "/signin");
+        async Task<HttpStatusCode> StartAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/signin/provider")
+            {
+                Content = new FormUrlEncodedContent(new Dictionary<string, string> { [field] = token, ["provider"] = "idp", ["org"] = "default" }),
+            };
+            request.Headers.Add("Cookie", cookie);
+            using var response = await client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        // The default failure budget (20, then 10 a minute): a flood from one address stops there.
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 25; i++)
+        {
+            statuses.Add(await StartAsync());
+        }
+
+        Assert.Equal(20, statuses.Count(s => s == HttpStatusCode.SeeOther));
+        Assert.All(statuses.Skip(20), s => Assert.Equal(HttpStatusCode.TooManyRequests, s));
+
+        // Sign-ins are counted apart from the org's connect flows: an operator can still start one (here the local service
+        // token, which passes the address's lockout: docs/decisions.md, "Rate limits").
+        using var admin = _server.Client(_server.ServiceToken);
+        using var connect = await admin.PostAsJsonAsync("/v1/orgs/default/connect", new { provider = "idp" });
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var flows = _server.Services.GetRequiredService<IFlowStore>();
+        Assert.Equal(20, await flows.CountPendingAsync("default", signIn: true, DateTimeOffset.UtcNow, CancellationToken.None));
+        Assert.Equal(1, await flows.CountPendingAsync("default", signIn: false, DateTimeOffset.UtcNow, CancellationToken.None));
     }
 
     private static async Task<JsonElement> MeAsync(IPage page)

@@ -39,6 +39,15 @@ public sealed class StorageOutageTests(PostgresFixture postgres)
                 Assert.Equal("storage_unavailable", problem.GetProperty("code").GetString());
                 Assert.NotNull(response.Headers.RetryAfter);
             }
+
+            // A sign-in link that fails on the database is not used up: its token must not reach the log with the path.
+            using var nobody = server.Client(null);
+            using var link = await nobody.GetAsync("/signin/link/unspent-link-token-0123456789");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, link.StatusCode);
+            // (Valet's own lines: the framework's request logging, which would print every path, is off in valet serve.)
+            var valetLines = server.Logs.Lines.Where(line => line.Contains(" Valet.", StringComparison.Ordinal)).ToList();
+            Assert.Contains(valetLines, line => line.Contains("/signin/link/…", StringComparison.Ordinal));
+            Assert.DoesNotContain(valetLines, line => line.Contains("unspent-link-token", StringComparison.Ordinal));
         }
         finally
         {

@@ -207,7 +207,7 @@ public abstract partial class StoreSuite
 
         Assert.Single(results.Select(r => r.Flow!.Id).Distinct());
         Assert.Equal(1, results.Count(r => r.Created));
-        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, T0, None));
+        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, signIn: false, T0, None));
     }
 
     [Fact]
@@ -217,8 +217,13 @@ public abstract partial class StoreSuite
         await node.Flows.CreateAsync(NewFlow(T0, TimeSpan.FromMinutes(5)), None);
         await node.Flows.CreateAsync(NewFlow(T0, TimeSpan.FromMinutes(1)), None);
 
-        Assert.Equal(2, await node.Flows.CountPendingAsync(Org, T0, None));
-        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, T0.AddMinutes(2), None));
+        Assert.Equal(2, await node.Flows.CountPendingAsync(Org, signIn: false, T0, None));
+        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, signIn: false, T0.AddMinutes(2), None));
+
+        // Dashboard sign-ins are counted apart: they neither fill nor use the connect flows' cap.
+        await node.Flows.CreateAsync(NewFlow(T0, TimeSpan.FromMinutes(5)) with { SignIn = true }, None);
+        Assert.Equal(1, await node.Flows.CountPendingAsync(Org, signIn: true, T0, None));
+        Assert.Equal(2, await node.Flows.CountPendingAsync(Org, signIn: false, T0, None));
         var (refused, created) = await node.Flows.FindOrCreateEnvelopeFlowAsync(EnvelopeFlow(T0), 2, T0, None);
         Assert.Null(refused);
         Assert.False(created);
