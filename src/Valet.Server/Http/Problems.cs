@@ -12,6 +12,12 @@ internal static class Problems
 {
     public const string ContentType = "application/problem+json";
 
+    /// <summary>
+    /// <c>Retry-After</c> of a <c>provider_unavailable</c> when nobody said when (the API unreachable or slow, a refresh
+    /// lock held elsewhere): SPEC §12 has the SDK's exception carry it, so every such answer does.
+    /// </summary>
+    public static readonly TimeSpan ProviderRetryAfter = TimeSpan.FromSeconds(5);
+
     public static ProblemResult Create(int status, string code, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
     {
         var body = new Dictionary<string, object?>(StringComparer.Ordinal)

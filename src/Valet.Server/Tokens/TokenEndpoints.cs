@@ -126,10 +126,7 @@ internal static class TokenEndpoints
 
     private static ProblemResult ProviderUnavailable(AccessOutcome.ProviderUnavailable outcome, HttpResponse response)
     {
-        if (outcome.RetryAfter is { } retryAfter)
-        {
-            response.Headers.RetryAfter = RetryAfterResult.Seconds(retryAfter);
-        }
+        response.Headers.RetryAfter = RetryAfterResult.Seconds(outcome.RetryAfter ?? Problems.ProviderRetryAfter);
 
         return Problems.Create(outcome.TimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, "provider_unavailable",
             "Provider unavailable", "The provider could not refresh the token right now. The connection is unchanged; try again later.");

@@ -174,6 +174,8 @@ public sealed class ProxyRecoveryTests(ProxyHarness harness)
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal("provider_unavailable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta); // every provider_unavailable says when (SPEC §12)
+        Assert.False(response.Headers.Contains("Valet-Upstream")); // Valet's own answer, not the upstream's
         Assert.Equal(before, await admin.GetStringAsync($"/v1/connections/{connectionId}"));
     }
 
