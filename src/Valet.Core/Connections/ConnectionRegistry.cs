@@ -15,7 +15,14 @@ public sealed record GrantToStore
     public string? CredentialId { get; init; }
     public required AccountIdentity Account { get; init; }
     public required Secret AccessToken { get; init; }
+    /// <summary>Null: the grant came without one, and a stored refresh token is kept (in the same statement as the write).</summary>
     public Secret? RefreshToken { get; init; }
+
+    /// <summary>
+    /// <see cref="RefreshToken"/> is null but the connection already holds one, which the write keeps: schedule the
+    /// background refresh as for a grant that has one.
+    /// </summary>
+    public bool KeepsStoredRefreshToken { get; init; }
     public string TokenType { get; init; } = "Bearer";
     public DateTimeOffset? ExpiresAt { get; init; }
 
@@ -65,7 +72,9 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
             UpdatedAt = now,
             LastRefreshedAt = null,
             // The same schedule the refresher keeps: ahead of expiry, only if it can refresh.
-            NextRefreshAt = grant.RefreshToken is null ? null : RefreshPolicy.NextRefresh(grant.ExpiresAt, now, refresh.CurrentValue.ProactiveLead),
+            NextRefreshAt = grant.RefreshToken is null && !grant.KeepsStoredRefreshToken
+                ? null
+                : RefreshPolicy.NextRefresh(grant.ExpiresAt, now, refresh.CurrentValue.ProactiveLead),
             RefreshFailures = 0,
         };
         var (connection, created) = grant.MakeDefault

@@ -16,8 +16,11 @@ public enum DeviceStartError
     NotSupported,
     NoClient,
 
-    /// <summary>The provider refused or failed the device authorization request (<see cref="DeviceStart.Detail"/> says how).</summary>
+    /// <summary>The provider refused the device authorization request with an OAuth error (<see cref="DeviceStart.Detail"/> says which).</summary>
     ProviderRefused,
+
+    /// <summary>The provider could not be reached, failed (5xx) or did not answer in time: try again later.</summary>
+    ProviderUnavailable,
 }
 
 public sealed record DeviceStart(DeviceFlow? Flow, string? Handle, DeviceStartError? Error, string? Detail);
@@ -46,6 +49,11 @@ public sealed partial class DeviceFlowEngine(
     /// </summary>
     internal static readonly TimeSpan PollLease = OAuthHttp.Timeout * 2 + TimeSpan.FromSeconds(30);
 
+    /// <summary>Why <paramref name="provider"/> cannot run the device grant; null when it can.</summary>
+    public static string? Unsupported(ProviderDefinition provider) => provider.AuthMode != AuthMode.OAuth2 || provider.DeviceAuthorizationEndpoint is null
+        ? $"Provider '{provider.Id}' does not offer the device authorization grant (no device_authorization_endpoint)."
+        : null;
+
     public async Task<DeviceStart> StartAsync(string orgId, string providerId, IReadOnlyList<string>? scopes, string? credentialId,
         CancellationToken cancellationToken)
     {
@@ -54,10 +62,9 @@ public sealed partial class DeviceFlowEngine(
             return new(null, null, DeviceStartError.UnknownProvider, $"Unknown provider '{providerId}'.");
         }
 
-        if (provider.AuthMode != AuthMode.OAuth2 || provider.DeviceAuthorizationEndpoint is null)
+        if (Unsupported(provider) is { } unsupported)
         {
-            return new(null, null, DeviceStartError.NotSupported,
-                $"Provider '{provider.Id}' does not offer the device authorization grant (no device_authorization_endpoint).");
+            return new(null, null, DeviceStartError.NotSupported, unsupported);
         }
 
         credentialId ??= await clients.OrgCredentialIdAsync(orgId, provider.Id, cancellationToken);
@@ -70,7 +77,9 @@ public sealed partial class DeviceFlowEngine(
         var (authorization, error) = await device.StartDeviceAuthorizationAsync(provider, client, wanted, cancellationToken);
         if (authorization is null)
         {
-            return new(null, null, DeviceStartError.ProviderRefused, $"The provider refused the device authorization request ({error?.Code ?? "unknown"}).");
+            return error?.Kind is TokenErrorKind.Transient or TokenErrorKind.RateLimited or TokenErrorKind.Timeout or null
+                ? new(null, null, DeviceStartError.ProviderUnavailable, $"The provider could not answer the device authorization request ({error?.Code ?? "unknown"}).")
+                : new(null, null, DeviceStartError.ProviderRefused, $"The provider refused the device authorization request ({error.Code}).");
         }
 
         var now = time.GetUtcNow();

@@ -26,7 +26,7 @@ internal static class ConnectionEndpoints
             .WithSummary("Import tokens obtained elsewhere (upsert on org, provider and account)")
             .WithDescription("`credential_id` is required: the OAuth client that obtained the tokens, registered with `POST /v1/orgs/{org}/credentials`. " +
                 "201 when a connection was created, 200 when an existing one was updated.")
-            .ProducesProblemCodes(StatusCodes.Status400BadRequest, "credential_required", "scopes_widened_without_refresh_token")
+            .ProducesProblemCodes(StatusCodes.Status400BadRequest, "credential_required", "scopes_widened_without_refresh_token", "refresh_token_required")
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "credential_not_found")
             .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "invalid_token_value", "unsupported_token_type",
                 "credential_mismatch", "invalid_parameters");

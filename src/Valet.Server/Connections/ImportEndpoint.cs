@@ -119,6 +119,14 @@ internal static class ImportEndpoint
                 "These scopes are wider than the stored grant, but no new refresh_token came with them: the old refresh token cannot carry them. Import the refresh token of the new grant.");
         }
 
+        // A refresh token is bound to the client it was issued to (RFC 6749 §6): a re-import under another client without a
+        // refresh token of its own would have Valet present the old client's token with the new client's credentials.
+        if (existing is { RefreshToken: not null } && existing.CredentialId != credential.Id && request.RefreshToken is null)
+        {
+            return Problems.BadRequest("refresh_token_required",
+                "The stored refresh token was issued to the connection's other OAuth client; import the refresh token of the grant made with this credential.");
+        }
+
         DateTimeOffset? expiresAt = request.ExpiresAt ?? (request.ExpiresIn is { } seconds ? now.AddSeconds(seconds) : existing?.ExpiresAt);
         var (connection, created) = await registry.SaveAsync(new GrantToStore
         {
@@ -127,7 +135,10 @@ internal static class ImportEndpoint
             CredentialId = credential.Id,
             Account = new AccountIdentity(accountId!, request.Account!.Login ?? existing?.AccountLogin, request.Account.Email ?? existing?.AccountEmail),
             AccessToken = new Secret(accessToken!),
-            RefreshToken = request.RefreshToken is { } refresh ? new Secret(refresh) : existing?.RefreshToken,
+            // Omitted: null, and the write keeps the stored one in the same statement. Passing the one read above instead
+            // would write it back over a refresh that rotated it since (the read is not under the refresh lock).
+            RefreshToken = request.RefreshToken is { } refresh ? new Secret(refresh) : null,
+            KeepsStoredRefreshToken = request.RefreshToken is null && existing?.RefreshToken is not null,
             TokenType = tokenType,
             ExpiresAt = expiresAt,
             Scopes = newScopes ?? existing?.Scopes,

@@ -30,7 +30,7 @@ internal static class DeviceEndpoints
     }
 
     private static async Task<IResult> StartAsync(InternalDeviceRequest? request, DeviceFlowEngine engine, IProviderCatalog catalog, IOrgStore orgs,
-        ICredentialStore credentials, TimeProvider time, CancellationToken cancellationToken)
+        ICredentialStore credentials, TimeProvider time, HttpContext http, CancellationToken cancellationToken)
     {
         var validation = new Validation();
         var org = request?.Org ?? Org.DefaultId;
@@ -63,6 +63,12 @@ internal static class DeviceEndpoints
                 return Problems.Unprocessable("unknown_provider", $"Unknown provider '{provider}'.");
             }
 
+            // Checked before the client is stored: a provider without the grant must not leave a stray credential behind.
+            if (DeviceFlowEngine.Unsupported(definition) is { } unsupported)
+            {
+                return Problems.Unprocessable("device_flow_unsupported", unsupported);
+            }
+
             credentialId = await InternalEndpoints.FindOrCreateCredentialAsync(org, definition.Id, request.ClientId, request.ClientSecret!, credentials, time,
                 cancellationToken);
         }
@@ -75,7 +81,8 @@ internal static class DeviceEndpoints
             DeviceStartError.UnknownProvider => Problems.Unprocessable("unknown_provider", start.Detail!),
             DeviceStartError.NotSupported => Problems.Unprocessable("device_flow_unsupported", start.Detail!),
             DeviceStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
-            _ => Problems.Create(StatusCodes.Status502BadGateway, "provider_unavailable", "Provider unavailable", start.Detail),
+            DeviceStartError.ProviderRefused => Problems.Unprocessable("device_authorization_refused", start.Detail!),
+            _ => ProviderUnavailable(http.Response, start.Detail),
         };
     }
 
@@ -105,5 +112,11 @@ internal static class DeviceEndpoints
         }
 
         return TypedResults.Ok(new InternalStatusResponse(status, flow.Id, flow.Provider, flow.ConnectionId, account, granted, flow.Error, flow.ExpiresAt));
+    }
+
+    private static IResult ProviderUnavailable(HttpResponse response, string? detail)
+    {
+        response.Headers.RetryAfter = RetryAfterResult.Seconds(Problems.ProviderRetryAfter);
+        return Problems.Create(StatusCodes.Status502BadGateway, "provider_unavailable", "Provider unavailable", detail);
     }
 }

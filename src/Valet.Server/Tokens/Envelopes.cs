@@ -83,7 +83,8 @@ internal sealed record AuthEnvelope
 /// for an ordinary org a flow (one per org, provider, credential and scopes, reused until a person starts on it) and
 /// its gated connect link; for a headless org no flow, no URL, the credential.
 /// </summary>
-internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectStarter starter, Hosting.PublicBaseUrl publicBase)
+internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectStarter starter, Hosting.PublicBaseUrl publicBase,
+    Valet.Core.Providers.IProviderCatalog catalog)
 {
     public const string ContentType = Problems.ContentType;
 
@@ -108,13 +109,20 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
             Reason = value.Code == EnvelopeCodes.ReauthRequired ? value.Reason : null,
         };
 
-        if (headless)
-        {
-            return envelope with { CredentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken) };
-        }
-
         // Scopes to ask for: what the grant has plus what is missing, so reconnecting never narrows it.
         var scopes = (connection?.Scopes ?? []).Concat(value.RequiredScopes).Distinct(StringComparer.Ordinal).ToList();
+        if (headless)
+        {
+            // The integrator runs the dance itself (SPEC §5): required_scopes is what to ask for — the same union a connect
+            // link would ask for, else the provider's defaults — or following one envelope would narrow the grant, and the
+            // next call needing the old scopes would ask for those alone, back and forth.
+            return envelope with
+            {
+                RequiredScopes = scopes.Count > 0 ? scopes : catalog.Find(value.Provider)?.DefaultScopes ?? [],
+                CredentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken),
+            };
+        }
+
         var start = await starter.EnvelopeFlowAsync(value.OrgId, value.Provider, scopes.Count > 0 ? scopes : null, connection?.CredentialId, cancellationToken,
             connection?.Parameters);
         return start switch

@@ -161,6 +161,75 @@ public sealed class EnvelopeMatrixTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal("at-unknown-scopes", unknownScopes.AccessToken);
     }
 
+    [Fact]
+    public async Task HeadlessMissingScopes_AsksForTheWholeGrant_SoFollowingItNeverNarrowsIt()
+    {
+        using var admin = _server.Client();
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "wl", headless = true })).EnsureSuccessStatusCode();
+        var credentialId = await CreateCredentialAsync(admin, "wl");
+        var connectionId = await ImportAsync(admin, "wl", credentialId, "wl-user", scopes: ["read"], refreshToken: "rt-wl-1");
+        var (_, key) = await _server.CreateKeyAsync("wl", new { connection = connectionId }, new { provider = "idp" });
+        using var agent = _server.Client(key);
+
+        // The integrator runs the OAuth dance itself with required_scopes: stored ∪ missing, as a connect link would ask.
+        var missing = await RefreshKit.TokenAsync(agent, connectionId, new { scopes = new[] { "write" } });
+        RefreshKit.AssertEnvelope(missing, "missing_scopes");
+        AssertHeadless(missing.Body, missing.Text, credentialId);
+        Assert.Equal(["write"], RefreshKit.Strings(missing.Body.GetProperty("missing_scopes")));
+        Assert.Equal(["read", "write"], RefreshKit.Strings(missing.Body.GetProperty("required_scopes")));
+
+        // Re-imported with exactly those scopes, both needs are met: no back and forth.
+        await ImportAsync(admin, "wl", credentialId, "wl-user", scopes: ["read", "write"], accessToken: "at-wl-2", refreshToken: "rt-wl-2");
+        Assert.Equal(HttpStatusCode.OK, (await RefreshKit.TokenAsync(agent, connectionId, new { scopes = new[] { "write" } })).Status);
+        Assert.Equal(HttpStatusCode.OK, (await RefreshKit.TokenAsync(agent, connectionId, new { scopes = new[] { "read" } })).Status);
+
+        // Nothing connected yet and no scopes asked: the provider's default scopes, not an empty list.
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "wl2", headless = true })).EnsureSuccessStatusCode();
+        var otherCredential = await CreateCredentialAsync(admin, "wl2");
+        var (_, newcomerKey) = await _server.CreateKeyAsync("wl2", new { provider = "idp" });
+        using var newcomer = _server.Client(newcomerKey);
+        var nothing = await RefreshKit.TokenAsync(newcomer, new Uri(_server.BaseUrl, "/v1/providers/idp/token"));
+        RefreshKit.AssertEnvelope(nothing, "needs_authentication");
+        AssertHeadless(nothing.Body, nothing.Text, otherCredential);
+        Assert.Equal(["openid", "offline_access", "profile", "read"], RefreshKit.Strings(nothing.Body.GetProperty("required_scopes")));
+    }
+
+    [Fact]
+    public async Task ReImport_UnderAnotherClient_WithoutARefreshToken_IsRefused_TheOldTokenBelongsToTheOldClient()
+    {
+        using var admin = _server.Client();
+        var first = await CreateCredentialAsync(admin, "default");
+        var connectionId = await ImportAsync(admin, "default", first, "switcher", scopes: ["read"], refreshToken: "rt-of-the-first-client");
+        var second = (await (await admin.PostAsJsonAsync("/v1/orgs/default/credentials",
+            new { provider = "idp", client_id = IdpFixture.BasicClientId, client_secret = IdpFixture.BasicClientSecret })).Content.ReadFromJsonAsync<JsonElement>())
+            .GetProperty("id").GetString()!;
+
+        var refused = await admin.PostAsJsonAsync("/v1/orgs/default/connections/import", new Dictionary<string, object?>
+        {
+            ["provider"] = "idp",
+            ["credential_id"] = second,
+            ["access_token"] = "at-of-the-second-client",
+            ["expires_in"] = 3600,
+            ["account"] = new { id = "switcher" },
+        });
+        var problem = await refused.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("refresh_token_required", problem.GetProperty("code").GetString());
+        var stored = await RefreshKit.StoredAsync(_server.Services, connectionId);
+        Assert.Equal(first, stored.CredentialId);
+        Assert.Equal("rt-of-the-first-client", stored.RefreshToken!.Value.Reveal());
+
+        // The same client without a refresh token keeps the stored one (and its background refresh schedule).
+        Assert.Equal(connectionId, await ImportAsync(admin, "default", first, "switcher", scopes: ["read"], accessToken: "at-again"));
+        stored = await RefreshKit.StoredAsync(_server.Services, connectionId);
+        Assert.Equal("rt-of-the-first-client", stored.RefreshToken!.Value.Reveal());
+        Assert.NotNull(stored.NextRefreshAt);
+
+        // With the new grant's refresh token, the switch is accepted.
+        Assert.Equal(connectionId, await ImportAsync(admin, "default", second, "switcher", scopes: ["read"], refreshToken: "rt-of-the-second-client"));
+        Assert.Equal(second, (await RefreshKit.StoredAsync(_server.Services, connectionId)).CredentialId);
+    }
+
     private static void AssertHeadless(JsonElement envelope, string wholeText, string credentialId)
     {
         Assert.DoesNotContain("http", wholeText, StringComparison.OrdinalIgnoreCase);

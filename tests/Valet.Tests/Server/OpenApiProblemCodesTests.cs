@@ -48,6 +48,7 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
         ["antiforgery"] = "dashboard forms (/signin, dashboard actions), not in the REST description",
         ["invalid_credentials"] = "POST /signin (dashboard), not in the REST description",
         ["device_flow_unsupported"] = "/internal device routes (the CLI's), not in the REST description",
+        ["device_authorization_refused"] = "/internal device routes (the CLI's), not in the REST description",
         ["managed_target"] = "PUT/PATCH/DELETE /v1/targets/{id} by an operator: served by the target proxy's endpoint, not described as a path of its own",
         ["method_not_allowed"] = "a method a path does not have (405), the operator's /v1/targets/{id}, and TRACE/TRACK/CONNECT on the proxy routes (not operations of the document; ProxyHeaderTests)",
         ["not_found"] = "a path no route matches",
@@ -252,6 +253,10 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
         var widened = (await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{acme}")).GetProperty("account").GetProperty("id").GetString();
         await probe.ExpectAsync("POST", Import, import, ValetTestServer.AdminToken, 400, "scopes_widened_without_refresh_token",
             Json(new { provider = "acme", credential_id = credentials["acme"], access_token = "a", scopes = new[] { "read", "write" }, account = new { id = widened } }));
+        var otherAcmeClient = (await PostOkAsync(admin, $"/v1/orgs/{Org}/credentials",
+            new { provider = "acme", client_id = "client-acme-2", client_secret = "secret-acme-2" })).GetProperty("id").GetString()!;
+        await probe.ExpectAsync("POST", Import, import, ValetTestServer.AdminToken, 400, "refresh_token_required",
+            Json(new { provider = "acme", credential_id = otherAcmeClient, access_token = "a", account = new { id = widened } }));
         await probe.ExpectAsync("POST", Import, import, ValetTestServer.AdminToken, 400, "invalid_json", Json("{"));
 
         await probe.ExpectAsync("GET", "/v1/connections/{id}", "/v1/connections/nope", ValetTestServer.AdminToken, 404, "connection_not_found");
