@@ -77,6 +77,15 @@ internal static class ConnectCommand
 
                 if (parse.GetValue(device))
                 {
+                    // What only the browser flow uses: refused rather than silently ignored.
+                    var unused = new (Option Option, string Name)[] { (transport, "--callback-transport"), (parameters, "--param"), (force, "--force") }
+                        .Where(o => parse.GetResult(o.Option) is { Implicit: false }).Select(o => o.Name).ToList();
+                    if (unused.Count > 0)
+                    {
+                        throw new CliException($"{string.Join(", ", unused)} cannot be used with --device (the device grant has no callback, "
+                            + "connection parameters or second-account start).", ExitCodes.Usage);
+                    }
+
                     var started = ValetApi.EnsureSuccess(await api.PostAsync("internal/oauth/connect/device", new
                     {
                         org = parse.GetValue(KeysCommand.Org),
@@ -94,7 +103,7 @@ internal static class ConnectCommand
                     }
 
                     var decided = await PollAsync(api, "internal/oauth/connect/device/" + Uri.EscapeDataString(started.Str("state")), wait,
-                        ExpiresAt(started), ct);
+                        ExpiresAt(started), ct, "Waiting for the code to be entered and approved…");
                     return Outcome(json, decided);
                 }
 
@@ -207,7 +216,8 @@ internal static class ConnectCommand
             : null;
     }
 
-    private static async Task<JsonElement> PollAsync(ValetApi api, string path, TimeSpan wait, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
+    private static async Task<JsonElement> PollAsync(ValetApi api, string path, TimeSpan wait, DateTimeOffset? expiresAt, CancellationToken cancellationToken,
+        string waiting = "Waiting for you to finish in the browser…")
     {
         var started = DateTimeOffset.UtcNow;
         // Bounded by --timeout and by the flow's lifetime (its expiry moves later only while the code is being exchanged).
@@ -225,7 +235,7 @@ internal static class ConnectCommand
                     return status;
                 }
 
-                report?.Invoke($"Waiting for you to finish in the browser… ({(int)(deadline - DateTimeOffset.UtcNow).TotalSeconds}s left)");
+                report?.Invoke($"{waiting} ({(int)(deadline - DateTimeOffset.UtcNow).TotalSeconds}s left)");
                 await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
             }
         }
@@ -237,7 +247,7 @@ internal static class ConnectCommand
 
         // Spinner on stderr only: stdout stays clean for --json.
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        return await console.Status().StartAsync("Waiting for you to finish in the browser…", context => Loop(text => context.Status(text)));
+        return await console.Status().StartAsync(waiting, context => Loop(text => context.Status(text)));
     }
 
     private static int Finish(bool json, Dictionary<string, object?> outcome, string? line, int exitCode)

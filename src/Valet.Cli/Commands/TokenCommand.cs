@@ -17,8 +17,9 @@ internal static class TokenCommand
                 new { scopes = required ?? [] }, ct);
             if (response.Status == 409 && parse.GetValue(Verb.Json))
             {
-                // An envelope is data an automation wants whole; still a failure exit.
+                // An envelope is data an automation wants whole; still a failure exit, and the one stderr line every failure has.
                 CliJson.Print(response.Body);
+                Console.Error.WriteLine($"valet: {response.Body.Str("code")}: {response.Body.Str("detail")}");
                 return ExitCodes.Failure;
             }
 

@@ -160,8 +160,9 @@ public sealed partial class DeviceFlowEngine(
                 await flows.ScheduleAsync(flow.Id, flow.IntervalSeconds, now + TimeSpan.FromSeconds(flow.IntervalSeconds), cancellationToken);
                 break;
             case "slow_down":
-                // RFC 8628 §3.5: this and every later poll waits five seconds longer.
-                var slower = Math.Min(flow.IntervalSeconds + 5, 120);
+                // RFC 8628 §3.5: this and every later poll waits five seconds longer (never less than the provider asked: no cap
+                // that could bring a long interval down; the code's lifetime bounds how often this can happen).
+                var slower = flow.IntervalSeconds + 5;
                 LogSlowDown(logger, flow.Id, slower);
                 await flows.ScheduleAsync(flow.Id, slower, now + TimeSpan.FromSeconds(slower), cancellationToken);
                 break;

@@ -79,7 +79,9 @@ public sealed partial class OAuthClient : IDeviceAuthorizationClient
                 VerificationUriComplete = Uri.TryCreate(complete, UriKind.Absolute, out var completeUri) && completeUri.Host == verificationUri.Host
                     ? completeUri.AbsoluteUri : null,
                 ExpiresIn = long.TryParse(TokenResponseReader.Str(json, "expires_in"), out var expiresIn) && expiresIn > 0 ? Math.Min(expiresIn, 3600) : 600,
-                Interval = int.TryParse(TokenResponseReader.Str(json, "interval"), out var interval) && interval > 0 ? Math.Min(interval, 60) : 5,
+                // RFC 8628 §3.5: the client must wait at least `interval` seconds between polls, so a long one is kept (capped
+                // only by the code's own lifetime); absent, 5 s (§3.2).
+                Interval = int.TryParse(TokenResponseReader.Str(json, "interval"), out var interval) && interval > 0 ? Math.Min(interval, 3600) : 5,
             }, null);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -64,6 +64,22 @@ public sealed class CliTokenTests(IdpFixture idp, BrowserFixture browser) : IAsy
     }
 
     [Fact]
+    public async Task ValetToken_Json_OnAnEnvelope_PrintsItWhole_AndOneStderrLine_Exit1()
+    {
+        using var admin = _server.Client();
+        var credentialId = await EnvelopeMatrixTests.CreateCredentialAsync(admin, "default");
+        var connectionId = await EnvelopeMatrixTests.ImportAsync(admin, "default", credentialId, "cli-scoped", scopes: ["read"]);
+
+        var result = await CliRunner.RunAsync(["token", connectionId, "--scopes", "write", "--json"], Environment);
+
+        Assert.Equal(1, result.ExitCode);
+        var envelope = JsonDocument.Parse(result.StdOut).RootElement;
+        Assert.Equal("missing_scopes", envelope.GetProperty("code").GetString());
+        var line = Assert.Single(result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("valet: missing_scopes: ", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ValetToken_ServerUnreachable_Exits1_WithOneLineNamingTheUrlAndValetServe()
     {
         var url = $"http://127.0.0.1:{RefreshKit.FreePort()}";

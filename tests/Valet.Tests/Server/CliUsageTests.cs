@@ -45,6 +45,15 @@ public sealed class CliUsageTests
     }
 
     [Fact]
+    public async Task Device_WithAnOptionOnlyTheBrowserFlowUses_IsRefused_NotSilentlyIgnored()
+    {
+        var result = await CliRunner.RunAsync(["connect", "github", "--device", "--force", "--param", "subdomain=acme"], Env());
+
+        var line = AssertUsageError(result);
+        Assert.StartsWith("valet: --param, --force cannot be used with --device", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BadBoolean_SaysTrueOrFalse_NotTheDotNetType()
     {
         var result = await CliRunner.RunAsync(["orgs", "set-headless", "acme", "maybe"], Env());
