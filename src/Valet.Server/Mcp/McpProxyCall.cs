@@ -121,7 +121,7 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             request.ContentLength = 0;
         }
 
-        var sink = new CappedStream(MaxBodyBytes);
+        var sink = new CappedStream(MaxBodyBytes, via, context.Response);
         context.Response.Body = sink;
         await handler.HandleAsync(context, viaTarget);
 
@@ -136,8 +136,11 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             return new ProxyAnswer.Refused(response.StatusCode, ParseOrText(sink.Written, response.ContentType));
         }
 
+        // A copy stopped at the cap: the forwarder then resets the (never sent) response to an error; the upstream's status
+        // and headers are the ones the sink saw.
+        var (status, answered) = sink.Stopped ?? (response.StatusCode, response.Headers);
         var safe = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, value) in response.Headers)
+        foreach (var (name, value) in answered)
         {
             if (SafeHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || name.StartsWith("X-RateLimit-", StringComparison.OrdinalIgnoreCase))
             {
@@ -145,16 +148,16 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             }
         }
 
-        var contentType = response.ContentType;
+        var contentType = answered.ContentType.ToString() is { Length: > 0 } type ? type : null;
         if (sink.Length > 0 && !IsText(contentType))
         {
-            return new ProxyAnswer.Upstream(new CallApiOutput(response.StatusCode, safe, null, false), contentType ?? "application/octet-stream");
+            return new ProxyAnswer.Upstream(new CallApiOutput(status, safe, null, false), contentType ?? "application/octet-stream");
         }
 
         JsonElement? parsed = sink.Length == 0 ? null
             : sink.Truncated ? JsonSerializer.SerializeToElement(Text(sink.Written))
             : ParseOrText(sink.Written, contentType);
-        return new ProxyAnswer.Upstream(new CallApiOutput(response.StatusCode, safe, parsed, sink.Truncated), null);
+        return new ProxyAnswer.Upstream(new CallApiOutput(status, safe, parsed, sink.Truncated), null);
     }
 
     private static bool IsJson(string? contentType) =>
@@ -195,8 +198,16 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
     private static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
 
     /// <summary>Keeps the first <c>cap</c> bytes written and counts (then drops) the rest, so the upstream is read to its end.</summary>
-    private sealed class CappedStream(int cap) : Stream
+    /// <summary>
+    /// Keeps the first <c>cap</c> bytes of the upstream's body. The first write past them ends the copy (the forwarder's
+    /// write fails, it stops reading and drops the upstream connection), marked on <paramref name="via"/> as the caller's
+    /// choice: a download through <c>call_api</c> then costs 100 KB, not the whole body.
+    /// </summary>
+    private sealed class CappedStream(int cap, ProxyVia via, HttpResponse response) : Stream
     {
+        /// <summary>The upstream's status and headers when the copy was stopped at the cap (null: it was not).</summary>
+        public (int Status, IHeaderDictionary Headers)? Stopped { get; private set; }
+
         private readonly MemoryStream _kept = new();
 
         public bool Truncated { get; private set; }
@@ -217,7 +228,10 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             if (buffer.Length > room)
             {
                 Truncated = true;
-                buffer = buffer[..Math.Max(room, 0)];
+                _kept.Write(buffer[..Math.Max(room, 0)]);
+                via.StoppedReading = true;
+                Stopped = (response.StatusCode, new HeaderDictionary(response.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase)));
+                throw new IOException("The MCP answer keeps only the first " + cap + " bytes of the body; the rest is not read.");
             }
 
             _kept.Write(buffer);

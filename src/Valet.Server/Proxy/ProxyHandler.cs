@@ -257,7 +257,7 @@ internal sealed class ProxyHandler(
                 $"The value of header '{header}' is not visible ASCII; it cannot be forwarded. Encode it (RFC 8187, base64, percent-encoding) first.");
         }
 
-        if (error != ForwarderError.None)
+        if (Failed(context, error))
         {
             return ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
         }
@@ -291,8 +291,12 @@ internal sealed class ProxyHandler(
         call.Replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(call.Provider!, call.Upstream!, retryToken);
         error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken);
-        return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
+        return Failed(context, error) ? ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger) : null;
     }
+
+    /// <summary>The forward failed — unless it only stopped because an in-process caller had read all it wanted (<see cref="ProxyVia.StoppedReading"/>).</summary>
+    private static bool Failed(HttpContext context, ForwarderError error) =>
+        error != ForwarderError.None && !(error == ForwarderError.ResponseBodyClient && context.Features.Get<ProxyVia>() is { StoppedReading: true });
 
     /// <summary>No token: the envelope a person must act on, or the problem (provider unavailable, connection gone).</summary>
     private async Task<IResult> RefusedAsync(AccessOutcome outcome, ProxyCall call, HttpResponse response, CancellationToken cancellationToken)

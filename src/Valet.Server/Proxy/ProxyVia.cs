@@ -17,6 +17,12 @@ internal sealed class ProxyVia(string name)
     /// <summary>The envelope, when a person must act first.</summary>
     public AuthEnvelope? Envelope { get; set; }
 
+    /// <summary>
+    /// The caller stopped reading the upstream's body on purpose (the MCP answer keeps a capped prefix): the forward
+    /// ending with <c>ResponseBodyClient</c> then is the caller's choice, not a failure to report or log.
+    /// </summary>
+    public bool StoppedReading { get; set; }
+
     /// <summary>The audit detail with the way the call came: <c>via mcp</c>, or <c>reauth_required via mcp</c>.</summary>
     public static string Mark(string? detail, string name) => detail is null ? "via " + name : detail + " via " + name;
 }

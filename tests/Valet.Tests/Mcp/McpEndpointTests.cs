@@ -81,6 +81,7 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
         var text = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "/text" });
         var big = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "big" });
         var image = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "image" });
+        var endless = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "endless" });
         var cookie = await client.CallToolAsync("call_api", new Dictionary<string, object?>
         {
             ["connection_id"] = connectionId, ["path"] = "whoami", ["headers"] = new Dictionary<string, string> { ["Cookie"] = "a=b" },
@@ -99,8 +100,17 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
         Assert.False(result.GetProperty("truncated").GetBoolean());
 
         Assert.Equal("plain words", text.StructuredContent!.Value.GetProperty("body").GetString());
+        Assert.True(big.StructuredContent is not null, string.Join(" | ", big.Content.Select(c => (c as ModelContextProtocol.Protocol.TextContentBlock)?.Text)));
         Assert.True(big.StructuredContent!.Value.GetProperty("truncated").GetBoolean());
         Assert.Equal(100 * 1024, big.StructuredContent!.Value.GetProperty("body").GetString()!.Length);
+
+        // A download is not read to its end for a 100 KB answer: the copy stops at the cap, and the upstream sees its reader go.
+        Assert.True(endless.IsError != true, string.Join(" | ", endless.Content.Select(c => (c as ModelContextProtocol.Protocol.TextContentBlock)?.Text)));
+        Assert.Equal(200, endless.StructuredContent!.Value.GetProperty("status").GetInt32());
+        Assert.True(endless.StructuredContent!.Value.GetProperty("truncated").GetBoolean());
+        Assert.Equal(100 * 1024, endless.StructuredContent!.Value.GetProperty("body").GetString()!.Length);
+        Assert.InRange(EndlessBytesSent, 100 * 1024, 64L << 20); // socket buffers, not the gigabyte
+        Assert.DoesNotContain(Server.Logs.Lines, l => l.Contains("[5003]", StringComparison.Ordinal)); // not logged as an upstream failure
         Assert.True(image.IsError);
         Assert.Contains("binary", Text(image), StringComparison.Ordinal);
         Assert.True(cookie.IsError);
@@ -119,9 +129,10 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
             var page = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=100");
             var viaMcp = page.GetProperty("events").EnumerateArray()
                 .Count(e => e.GetProperty("kind").GetString() == "proxy.request" && e.TryGetProperty("detail", out var d) && d.GetString() == "via mcp");
-            if (viaMcp >= 4 || i == 50)
+            // whoami, text, big, image and the stopped download (a call like the others, not an upstream failure).
+            if (viaMcp >= 5 || i == 50)
             {
-                Assert.Equal(4, viaMcp);
+                Assert.Equal(5, viaMcp);
                 break;
             }
 

@@ -31,6 +31,11 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
     /// <summary>How many calls the upstream refused with 401.</summary>
     protected int Rejected => Volatile.Read(ref _rejected);
 
+    /// <summary>Bytes <c>/api/endless</c> managed to send before its reader went away.</summary>
+    protected long EndlessBytesSent => Interlocked.Read(ref _endlessBytes);
+
+    private long _endlessBytes;
+
     protected override IDictionary<string, string?> ExtraSettings
     {
         get
@@ -55,6 +60,24 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
             _upstream.MapGet("/api/text", () => Results.Text("plain words", "text/plain"));
             _upstream.MapGet("/api/big", () => Results.Text(new string('x', 300 * 1024), "text/plain"));
             _upstream.MapGet("/api/image", () => Results.Bytes([0x89, 0x50, 0x4e, 0x47], "image/png"));
+            _upstream.MapGet("/api/endless", async (HttpContext context) =>
+            {
+                // A download as large as the reader will take (up to 1 GB): how much is sent shows when the reader stopped.
+                context.Response.ContentType = "text/plain";
+                var chunk = System.Text.Encoding.ASCII.GetBytes(new string('y', 16 * 1024));
+                try
+                {
+                    for (var sent = 0L; sent < 1L << 30; sent += chunk.Length)
+                    {
+                        await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+                        Interlocked.Add(ref _endlessBytes, chunk.Length);
+                    }
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException)
+                {
+                    // The reader went away: the point.
+                }
+            });
             _upstream.StartAsync().GetAwaiter().GetResult();
             var url = _upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             return new Dictionary<string, string?> { ["Providers:idp:ApiBaseUrl"] = url + "/api" };
