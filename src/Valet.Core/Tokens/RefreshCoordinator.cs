@@ -300,7 +300,13 @@ public sealed class RefreshCoordinator(
             catch (Exception commitError) when (commitError is not ConnectionReplacedException)
             {
                 await lease.DisposeAsync(); // PostgreSQL: end the failed transaction (and its row lock) before taking a new one
-                stored = await CommitAgainAsync(current, tokens, provider, settings, commitError);
+                if (await CommitAgainAsync(current, tokens, provider, settings, commitError) is not { } again)
+                {
+                    // Only the refresh lock stayed out of reach (someone holds it past every wait): answered as a lock timeout.
+                    return new TokenOutcome.ProviderUnavailable(RetryAfter: null, TimedOut: true);
+                }
+
+                stored = again;
             }
 
             TokensLog.Refreshed(logger, current.Id, ValetMetrics.ReasonTag(reason));
@@ -336,7 +342,7 @@ public sealed class RefreshCoordinator(
     /// reconnect, an import, a delete), that grant wins, as in <see cref="ConnectionReplacedException"/>. Past the window
     /// the last error propagates and the loss is logged (3109). See docs/refresh.md, "Storing the answer".
     /// </summary>
-    private async Task<Connection> CommitAgainAsync(Connection refreshedFrom, TokenSet tokens, ProviderDefinition provider, RefreshOptions settings,
+    private async Task<Connection?> CommitAgainAsync(Connection refreshedFrom, TokenSet tokens, ProviderDefinition provider, RefreshOptions settings,
         Exception firstError)
     {
         TokensLog.CommitFailed(logger, refreshedFrom.Id, firstError.GetType().Name, settings.CommitRetryWindow);
@@ -349,6 +355,11 @@ public sealed class RefreshCoordinator(
             if (wait <= TimeSpan.Zero)
             {
                 TokensLog.CommitAbandoned(logger, refreshedFrom.Id, attempt - 1, lastError.GetType().Name);
+                if (lastError is OperationCanceledException)
+                {
+                    return null; // the lock wait, not the database: not a storage error for the caller
+                }
+
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lastError);
             }
 
@@ -356,8 +367,11 @@ public sealed class RefreshCoordinator(
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             try
             {
+                // The lock wait ends with the window (at least a second): waiters are not held much past it.
+                var remaining = deadline - time.GetUtcNow();
+                var lockTimeout = remaining < settings.LockTimeout ? (remaining > TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1)) : settings.LockTimeout;
                 IConnectionLease? lease;
-                using (var lockWait = new CancellationTokenSource(settings.LockTimeout, time))
+                using (var lockWait = new CancellationTokenSource(lockTimeout, time))
                 {
                     lease = await locks.AcquireAsync(refreshedFrom.Id, lockWait.Token);
                 }
@@ -369,9 +383,15 @@ public sealed class RefreshCoordinator(
 
                 await using (lease)
                 {
+                    // Replaced: another grant (tokens, client), or the connection was marked dead meanwhile — the row lock was
+                    // free between the attempts, and a node that refreshed with the spent token and was told invalid_grant
+                    // marks it reauth_required, keeping the tokens. Its verdict stands (with a rotating provider the reuse
+                    // has revoked the grant, this answer's tokens included). A transient failure there (only the failure
+                    // count moves) does not: this answer may be the grant's only live refresh token.
                     var latest = lease.Connection;
                     if (latest.AccessToken != refreshedFrom.AccessToken || latest.RefreshToken != refreshedFrom.RefreshToken
-                        || latest.CredentialId != refreshedFrom.CredentialId)
+                        || latest.CredentialId != refreshedFrom.CredentialId
+                        || (latest.Status == ConnectionStatus.ReauthRequired && refreshedFrom.Status != ConnectionStatus.ReauthRequired))
                     {
                         throw new ConnectionReplacedException(refreshedFrom.Id, latest);
                     }

@@ -78,9 +78,10 @@ internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKey
     /// <summary>
     /// While the request's address is locked out (too many failed authentications): does it present a secret this node
     /// has already seen succeed, checked without a database read or a hash? An agent key whose row is cached here and
-    /// whose secret is the one that row last verified, or the local service token. Both are generated with 256 bits of
-    /// entropy, so letting them through tells a guesser nothing it could have guessed; the admin token, which an operator
-    /// may have chosen, and every other bearer stay refused until the lockout ends (docs/decisions.md, "Rate limits").
+    /// whose secret is the one that row last verified, or the service token Valet generated itself (the local file; not
+    /// one set with VALET_SERVICE_TOKEN). Both carry 256 bits of entropy, so letting them through tells a guesser nothing it
+    /// could have guessed; the admin token and a chosen service token, which may be weak, and every other bearer stay
+    /// refused until the lockout ends (docs/decisions.md, "Rate limits").
     /// </summary>
     public bool KnownWithoutLookup(HttpRequest request)
     {
@@ -102,7 +103,7 @@ internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKey
             return keys.FindCachedByPrefix(prefix) is { } key && Principals.TryGetValue(key, out var principal) && principal.VerifiedBefore(presented);
         }
 
-        return operatorTokens.IsService(presented);
+        return operatorTokens.ServiceTokenGenerated && operatorTokens.IsService(presented);
     }
 
     private static BearerOutcome Fail(string why) => new(null, why);

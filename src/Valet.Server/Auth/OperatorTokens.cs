@@ -7,8 +7,14 @@ namespace Valet.Server.Auth;
 /// <summary>
 /// The operator's admin token and the local service token, kept only as SHA-256 hashes and compared in constant time.
 /// </summary>
-internal sealed class OperatorTokens(string? adminToken, string? serviceToken, string? providerSignIn = null)
+internal sealed class OperatorTokens(string? adminToken, string? serviceToken, string? providerSignIn = null, bool serviceTokenGenerated = false)
 {
+    /// <summary>
+    /// The service token is the one Valet generated (the local <c>service-token</c> file, 256 bits), not one an operator
+    /// chose (<c>VALET_SERVICE_TOKEN</c>): only then may it pass an address's lockout (docs/decisions.md, "Rate limits").
+    /// </summary>
+    public bool ServiceTokenGenerated { get; } = serviceTokenGenerated && serviceToken is not null;
+
     public const string AdminKind = "admin";
     public const string ServiceKind = "service";
 

@@ -150,7 +150,8 @@ public static class ValetHost
         services.AddSingleton(providerChanges);
         services.AddSingleton(providers);
         services.AddSingleton<IProviderCatalog>(providers);
-        services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken, providerSignIn.Configuration));
+        services.AddSingleton(new OperatorTokens(settings.AdminToken, serviceToken, providerSignIn.Configuration,
+            serviceTokenGenerated: settings.ServiceToken is null && serviceToken is not null));
         services.AddSingleton(providerSignIn);
         services.AddSingleton<ISignInGate>(providerSignIn);
         services.AddSingleton<BearerAuthenticator>();

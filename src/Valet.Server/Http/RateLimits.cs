@@ -26,6 +26,15 @@ internal sealed record RateLimitOptions
     /// <summary>Failures an address may make in a row before it is refused.</summary>
     public int FailureBurst { get; init; } = 20;
 
+    /// <summary>
+    /// Provider sign-ins ("Sign in with …", <c>POST /signin/provider</c>) an address may start per minute: each is a pending
+    /// flow, and starting one needs no credentials. IPv6 addresses count by their /64.
+    /// </summary>
+    public int SignInStartsPerMinute { get; init; } = 10;
+
+    /// <summary>Provider sign-ins an address may start in a row before it must wait.</summary>
+    public int SignInStartBurst { get; init; } = 20;
+
     /// <summary>Requests per second per API key on the agent routes (tokens, bootstrap, proxy, targets).</summary>
     public int AgentRequestsPerSecond { get; init; } = 100;
 
@@ -40,6 +49,7 @@ internal sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOpti
         var errors = new List<string>();
         Check(errors, options.FailuresPerMinute, options.FailureBurst, "FailuresPerMinute", "FailureBurst");
         Check(errors, options.AgentRequestsPerSecond, options.AgentBurst, "AgentRequestsPerSecond", "AgentBurst");
+        Check(errors, options.SignInStartsPerMinute, options.SignInStartBurst, "SignInStartsPerMinute", "SignInStartBurst");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
@@ -74,6 +84,7 @@ internal sealed class ValetRateLimiter : IDisposable
 {
     private readonly PartitionedRateLimiter<IPAddress>? _failures;
     private readonly PartitionedRateLimiter<string>? _agents;
+    private readonly PartitionedRateLimiter<IPAddress>? _signInStarts;
     private readonly long _failureMemoryMs;
     private readonly TimeSpan _failurePeriod;
     private long _lastFailureAt = long.MinValue / 2;
@@ -99,6 +110,20 @@ internal sealed class ValetRateLimiter : IDisposable
 
             // After this long without any failure every bucket is full again, and the lockout check can be skipped.
             _failureMemoryMs = (long)Math.Ceiling(failures.ReplenishmentPeriod.TotalMilliseconds * settings.FailureBurst) + 1000;
+        }
+
+        if (settings.SignInStartsPerMinute > 0)
+        {
+            var starts = new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = settings.SignInStartBurst,
+                TokensPerPeriod = 1,
+                ReplenishmentPeriod = TimeSpan.FromMinutes(1) / settings.SignInStartsPerMinute,
+                QueueLimit = 0,
+                AutoReplenishment = false,
+            };
+            Func<IPAddress, RateLimiter> create = _ => new TokenBucketRateLimiter(starts);
+            _signInStarts = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, create));
         }
 
         if (settings.AgentRequestsPerSecond > 0)
@@ -145,6 +170,31 @@ internal sealed class ValetRateLimiter : IDisposable
         _failures.AttemptAcquire(address, 1).Dispose();
     }
 
+    /// <summary>Null when <paramref name="address"/> may start a provider sign-in now (and it is counted); else how long to wait.</summary>
+    public TimeSpan? SignInStartLimited(IPAddress address)
+    {
+        if (_signInStarts is null)
+        {
+            return null;
+        }
+
+        using var lease = _signInStarts.AttemptAcquire(Slash64(address), 1);
+        return lease.IsAcquired ? null : RetryAfter(lease);
+    }
+
+    /// <summary>An IPv6 address's /64 (what one host or one customer usually holds whole); an IPv4 address as it is.</summary>
+    private static IPAddress Slash64(IPAddress address)
+    {
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address;
+        }
+
+        var bytes = address.GetAddressBytes();
+        bytes.AsSpan(8).Clear();
+        return new IPAddress(bytes);
+    }
+
     /// <summary>Null when the key may go on; else how long it must wait.</summary>
     public TimeSpan? AgentLimited(string keyId)
     {
@@ -164,6 +214,7 @@ internal sealed class ValetRateLimiter : IDisposable
     {
         _failures?.Dispose();
         _agents?.Dispose();
+        _signInStarts?.Dispose();
     }
 }
 
@@ -193,10 +244,21 @@ internal static class RateLimits
             var signIn = HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin", StringComparison.OrdinalIgnoreCase);
             var signInLink = HttpMethods.IsGet(request.Method) && request.Path.StartsWithSegments("/signin/link", StringComparison.OrdinalIgnoreCase);
 
-            // "Sign in with a provider" needs no credentials to start, and each start is a pending flow: it spends from the
-            // same per-address budget, so one address cannot start sign-ins without end (docs/decisions.md, "Rate limits").
-            var providerSignIn = HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin/provider", StringComparison.OrdinalIgnoreCase);
-            signIn |= providerSignIn;
+            // "Sign in with a provider" needs no credentials to start, and each start is a pending flow: an address (an IPv6
+            // /64) may start only so many (a bucket of their own, so an office's sign-ins lock nobody out of anything else).
+            if (HttpMethods.IsPost(request.Method) && request.Path.Equals("/signin/provider", StringComparison.OrdinalIgnoreCase))
+            {
+                if (limiter.SignInStartLimited(ClientAddress(context)) is { } startWait)
+                {
+                    const string TooMany = "Too many sign-ins started from this address.";
+                    await (PlainPage.WantsHtml(request) ? RefusePageAsync(context, startWait, TooMany) : RefuseAsync(context, startWait, TooMany));
+                    return;
+                }
+
+                await next(context);
+                return;
+            }
+
             if (!signIn && !signInLink && !request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.Authorization))
             {
                 await next(context);
@@ -219,8 +281,7 @@ internal static class RateLimits
             // comes with an authenticated caller and is not a failure of Valet's authentication.
             // A sign-in link that is unknown, used or expired (410) counts too.
             if ((context.Response.StatusCode == StatusCodes.Status401Unauthorized && (signIn || context.User.Identity?.IsAuthenticated != true)) ||
-                (signInLink && context.Response.StatusCode == StatusCodes.Status410Gone) ||
-                (providerSignIn && context.Response.StatusCode == StatusCodes.Status303SeeOther))
+                (signInLink && context.Response.StatusCode == StatusCodes.Status410Gone))
             {
                 limiter.Failed(address);
             }
@@ -246,14 +307,14 @@ internal static class RateLimits
             $"{detail} Try again in {seconds} s.").ExecuteAsync(context);
     }
 
-    private static async Task RefusePageAsync(HttpContext context, TimeSpan wait)
+    private static async Task RefusePageAsync(HttpContext context, TimeSpan wait, string what = "Too many failed sign-ins from this address.")
     {
         var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
         context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         PlainPage.ApplySecurityHeaders(context.Response);
         await CallbackPage.WriteHtmlAsync(context.Response, "Too many attempts",
-            $"Too many failed sign-ins from this address. Try again in {seconds} s.", false, "rate_limited", "<p><a href=\"/signin\">Back to sign-in</a></p>");
+            $"{what} Try again in {seconds} s.", false, "rate_limited", "<p><a href=\"/signin\">Back to sign-in</a></p>");
     }
 
     public const string LockedOutDetail = "Too many failed authentications from this address.";

@@ -230,6 +230,7 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
                 Truncated = true;
                 _kept.Write(buffer[..Math.Max(room, 0)]);
                 via.StoppedReading = true;
+                via.StoppedStatus = response.StatusCode;
                 Stopped = (response.StatusCode, new HeaderDictionary(response.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase)));
                 throw new IOException("The MCP answer keeps only the first " + cap + " bytes of the body; the rest is not read.");
             }

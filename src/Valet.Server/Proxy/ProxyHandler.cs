@@ -62,7 +62,7 @@ internal sealed class ProxyHandler(
 
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
-                var error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken);
+                var error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken));
                 if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null || first.RefusedHeader is not null)
                 {
                     result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
@@ -257,7 +257,7 @@ internal sealed class ProxyHandler(
                 $"The value of header '{header}' is not visible ASCII; it cannot be forwarded. Encode it (RFC 8187, base64, percent-encoding) first.");
         }
 
-        if (Failed(context, error))
+        if (error != ForwarderError.None)
         {
             return ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
         }
@@ -290,13 +290,25 @@ internal sealed class ProxyHandler(
         call.Detail = "retried_after_401";
         call.Replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(call.Provider!, call.Upstream!, retryToken);
-        error = await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken);
-        return Failed(context, error) ? ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger) : null;
+        error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken));
+        return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
     }
 
-    /// <summary>The forward failed — unless it only stopped because an in-process caller had read all it wanted (<see cref="ProxyVia.StoppedReading"/>).</summary>
-    private static bool Failed(HttpContext context, ForwarderError error) =>
-        error != ForwarderError.None && !(error == ForwarderError.ResponseBodyClient && context.Features.Get<ProxyVia>() is { StoppedReading: true });
+    /// <summary>
+    /// A forward that ended because an in-process caller had read all it wanted (<see cref="ProxyVia.StoppedReading"/>) is
+    /// no failure: the forwarder reset the unsent response to 502, so the upstream's status is put back (for the audit row
+    /// and the log). Anything else is returned as it is.
+    /// </summary>
+    private static ForwarderError Settled(HttpContext context, ForwarderError error)
+    {
+        if (error != ForwarderError.ResponseBodyClient || context.Features.Get<ProxyVia>() is not { StoppedReading: true } via)
+        {
+            return error;
+        }
+
+        context.Response.StatusCode = via.StoppedStatus;
+        return ForwarderError.None;
+    }
 
     /// <summary>No token: the envelope a person must act on, or the problem (provider unavailable, connection gone).</summary>
     private async Task<IResult> RefusedAsync(AccessOutcome outcome, ProxyCall call, HttpResponse response, CancellationToken cancellationToken)

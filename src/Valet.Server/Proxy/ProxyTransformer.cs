@@ -189,8 +189,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             return;
         }
 
-        var escaped = Uri.EscapeDataString(secret);
-        string[] forms = [escaped, LowerEscapes(escaped), System.Net.WebUtility.UrlEncode(secret), secret];
+        var pattern = SecretPattern(secret);
         foreach (var (name, values) in headers.ToList())
         {
             var changed = false;
@@ -198,16 +197,9 @@ internal sealed class ProxyTransformer : HttpTransformer
             for (var i = 0; i < values.Count; i++)
             {
                 var value = values[i] ?? string.Empty;
-                foreach (var form in forms)
-                {
-                    if (value.Contains(form, StringComparison.Ordinal))
-                    {
-                        value = value.Replace(form, Redacted, StringComparison.Ordinal);
-                        changed = true;
-                    }
-                }
-
-                rewritten[i] = value;
+                var redacted = pattern.Replace(value, Redacted);
+                changed |= !string.Equals(redacted, value, StringComparison.Ordinal);
+                rewritten[i] = redacted;
             }
 
             if (changed)
@@ -215,21 +207,37 @@ internal sealed class ProxyTransformer : HttpTransformer
                 headers[name] = new Microsoft.Extensions.Primitives.StringValues(rewritten);
             }
         }
+    }
 
-        static string LowerEscapes(string escaped)
+    /// <summary>
+    /// The secret in any spelling a URL can give it: each character raw, percent-encoded (either case of hex), or encoded
+    /// twice (<c>%252F</c>, a URL nested in another's query) — an upstream that decodes and re-serialises the query may
+    /// escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>).
+    /// </summary>
+    private static System.Text.RegularExpressions.Regex SecretPattern(string secret)
+    {
+        var pattern = new System.Text.StringBuilder();
+        Span<byte> utf8 = stackalloc byte[4];
+        foreach (var rune in secret.EnumerateRunes())
         {
-            var chars = escaped.ToCharArray();
-            for (var i = 0; i + 2 < chars.Length; i++)
+            var length = rune.EncodeToUtf8(utf8);
+            var encoded = new System.Text.StringBuilder();
+            var twice = new System.Text.StringBuilder();
+            foreach (var b in utf8[..length])
             {
-                if (chars[i] == '%')
-                {
-                    chars[i + 1] = char.ToLowerInvariant(chars[i + 1]);
-                    chars[i + 2] = char.ToLowerInvariant(chars[i + 2]);
-                }
+                encoded.Append('%').Append(Hex(b >> 4)).Append(Hex(b & 0xF));
+                twice.Append("%25").Append(Hex(b >> 4)).Append(Hex(b & 0xF));
             }
 
-            return new string(chars);
+            pattern.Append("(?:").Append(System.Text.RegularExpressions.Regex.Escape(rune.ToString())).Append('|').Append(encoded).Append('|')
+                .Append(twice).Append(')');
         }
+
+        return new System.Text.RegularExpressions.Regex(pattern.ToString(), System.Text.RegularExpressions.RegexOptions.CultureInvariant,
+            TimeSpan.FromMilliseconds(200));
+
+        // One hex digit, matching either case.
+        static string Hex(int digit) => digit < 10 ? ((char)('0' + digit)).ToString() : $"[{(char)('a' + digit - 10)}{(char)('A' + digit - 10)}]";
     }
 
     /// <summary>Providers that only send a reset time: <c>RateLimit-Reset</c> (delta seconds) or <c>X-RateLimit-Reset</c> (epoch seconds).</summary>

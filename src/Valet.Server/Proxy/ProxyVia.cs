@@ -23,6 +23,9 @@ internal sealed class ProxyVia(string name)
     /// </summary>
     public bool StoppedReading { get; set; }
 
+    /// <summary>The upstream's status when the caller stopped reading (the forwarder then resets the unsent response).</summary>
+    public int StoppedStatus { get; set; }
+
     /// <summary>The audit detail with the way the call came: <c>via mcp</c>, or <c>reauth_required via mcp</c>.</summary>
     public static string Mark(string? detail, string name) => detail is null ? "via " + name : detail + " via " + name;
 }

@@ -85,6 +85,10 @@ public sealed class KeyedApi : IAsyncDisposable
             context.Response.Headers.Link = $"<{self}&page=2>; rel=\"next\", <{LowerEscapes(self)}&page=9>; rel=\"last\"";
             context.Response.Headers.ContentLocation = Uri.UnescapeDataString(self);
             context.Response.Headers["Valet-Upstream"] = "forged";
+
+            // Re-serialised by RFC 3986 query rules ('/' and '=' left as they are, '+' escaped), and nested in another URL's query.
+            context.Response.Headers["X-Reencoded"] = self.Replace("%2F", "/", StringComparison.Ordinal).Replace("%3D", "=", StringComparison.Ordinal);
+            context.Response.Headers["X-Nested"] = "https://elsewhere.test/?next=" + Uri.EscapeDataString(self);
         }
 
         context.Response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status401Unauthorized;

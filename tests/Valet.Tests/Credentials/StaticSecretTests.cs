@@ -185,6 +185,10 @@ public sealed class StaticSecretTests : IAsyncLifetime
         Assert.Contains("api_key=REDACTED&page=9", headers, StringComparison.Ordinal);
         Assert.DoesNotContain("Do-Not-Leak", headers, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain(Uri.EscapeDataString(QueryKey), headers, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("5566%2B/=", headers, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("5566%252B", headers, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("X-Reencoded: ", headers, StringComparison.Ordinal);
+        Assert.Contains("api_key%3DREDACTED", headers, StringComparison.Ordinal); // the nested URL's copy
 
         // The upstream cannot claim or drop the marker: Valet's own value replaces its "forged".
         Assert.Equal(["1"], paged.Headers.GetValues("Valet-Upstream"));

@@ -109,7 +109,8 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
         Assert.Equal(200, endless.StructuredContent!.Value.GetProperty("status").GetInt32());
         Assert.True(endless.StructuredContent!.Value.GetProperty("truncated").GetBoolean());
         Assert.Equal(100 * 1024, endless.StructuredContent!.Value.GetProperty("body").GetString()!.Length);
-        Assert.InRange(EndlessBytesSent, 100 * 1024, 64L << 20); // socket buffers, not the gigabyte
+        Assert.True(await EndlessCutOff.WaitAsync(TimeSpan.FromSeconds(30)), "the upstream sent the whole gigabyte: its reader never went away");
+        Assert.InRange(EndlessBytesSent, 100 * 1024, (1L << 30) - 1);
         Assert.DoesNotContain(Server.Logs.Lines, l => l.Contains("[5003]", StringComparison.Ordinal)); // not logged as an upstream failure
         Assert.True(image.IsError);
         Assert.Contains("binary", Text(image), StringComparison.Ordinal);
@@ -133,6 +134,10 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
             if (viaMcp >= 5 || i == 50)
             {
                 Assert.Equal(5, viaMcp);
+
+                // Each with the upstream's status: the truncated ones (big, the stopped download) too, not the forwarder's 502.
+                Assert.All(page.GetProperty("events").EnumerateArray().Where(e => e.TryGetProperty("detail", out var d) && d.GetString() == "via mcp"),
+                    e => Assert.Equal(200, e.GetProperty("status").GetInt32()));
                 break;
             }
 

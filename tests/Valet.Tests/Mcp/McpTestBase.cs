@@ -34,7 +34,11 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
     /// <summary>Bytes <c>/api/endless</c> managed to send before its reader went away.</summary>
     protected long EndlessBytesSent => Interlocked.Read(ref _endlessBytes);
 
+    /// <summary>Completed when <c>/api/endless</c> stopped sending: true if its reader went away, false if it sent everything.</summary>
+    protected Task<bool> EndlessCutOff => _endlessEnded.Task;
+
     private long _endlessBytes;
+    private readonly TaskCompletionSource<bool> _endlessEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     protected override IDictionary<string, string?> ExtraSettings
     {
@@ -72,10 +76,12 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
                         await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
                         Interlocked.Add(ref _endlessBytes, chunk.Length);
                     }
+
+                    _endlessEnded.TrySetResult(false);
                 }
                 catch (Exception e) when (e is IOException or OperationCanceledException)
                 {
-                    // The reader went away: the point.
+                    _endlessEnded.TrySetResult(true); // the reader went away: the point
                 }
             });
             _upstream.StartAsync().GetAwaiter().GetResult();

@@ -135,6 +135,23 @@ public sealed class RateLimitTests
     }
 
     [Fact]
+    public async Task AServiceTokenTheOperatorChose_DoesNotPassALockout_OnlyAGeneratedOneDoes()
+    {
+        const string Chosen = "service-token-an-operator-typed";
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["SERVICE_TOKEN"] = Chosen });
+        using var chosen = server.Client(Chosen);
+        Assert.Equal(HttpStatusCode.OK, (await chosen.GetAsync("/v1/orgs/default")).StatusCode);
+        using var wrong = server.Client("a-wrong-guess");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("/v1/orgs/default")).StatusCode);
+        }
+
+        // It may be weak: passing it through would make the lockout an oracle for guessing it.
+        await AssertRateLimitedAsync(await chosen.GetAsync("/v1/orgs/default"));
+    }
+
+    [Fact]
     public async Task FailureLimit_OnlyFailuresCount_ManyGoodCallsAndAFewBadOnesNeverLockOut()
     {
         await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["RateLimits:FailureBurst"] = "3" });

@@ -63,6 +63,42 @@ public sealed class RefreshCommitRetryTests
     }
 
     [Fact]
+    public async Task MarkedDeadBeforeTheRetry_ByANodeThatPresentedTheSpentToken_TheVerdictStands()
+    {
+        using var rig = new RefreshRig();
+        var original = rig.Add(Expired);
+        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n, refreshToken: "rt-1"));
+        rig.Locks.FailingCommits = 1;
+
+        var refresh = rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default);
+        await RefreshRig.Eventually(() => rig.Locks.CommitAttempts == 1, "the first commit failed");
+        rig.Store.Put(original with { Status = ConnectionStatus.ReauthRequired, StatusReason = "invalid_grant", Version = original.Version + 1 });
+        await AdvanceUntil(rig, refresh, TimeSpan.FromSeconds(10));
+
+        Assert.IsType<TokenOutcome.ReauthRequired>(await refresh);
+        Assert.Equal(ConnectionStatus.ReauthRequired, rig.Stored().Status);
+        Assert.Equal(new Secret("rt-0"), rig.Stored().RefreshToken);
+        Assert.Equal(1, rig.Locks.CommitAttempts);
+    }
+
+    [Fact]
+    public async Task AnotherNodesTransientFailureMeanwhile_DoesNotDropTheAnswer()
+    {
+        using var rig = new RefreshRig();
+        var original = rig.Add(Expired);
+        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n, refreshToken: "rt-1"));
+        rig.Locks.FailingCommits = 1;
+
+        var refresh = rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default);
+        await RefreshRig.Eventually(() => rig.Locks.CommitAttempts == 1, "the first commit failed");
+        rig.Store.Put(original with { RefreshFailures = 1, Version = original.Version + 1 });
+        await AdvanceUntil(rig, refresh, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(new Secret("at-1"), OutcomeAssert.Success(await refresh).AccessToken);
+        Assert.Equal(new Secret("rt-1"), rig.Stored().RefreshToken);
+    }
+
+    [Fact]
     public async Task StoreDownForTheWholeWindow_TheErrorReachesTheCallers_OnceTheWindowHasPassed()
     {
         using var rig = new RefreshRig();
