@@ -46,8 +46,8 @@ internal static class ProxyEndpoints
             .WithDescription("Forwards to the provider's API base (from the catalog; never an arbitrary host) plus {path} and the query, with " +
                 "the connection's token injected. On a 401 from upstream the token is refreshed once and the call retried once (when its " +
                 "body is small enough to replay). Bodies stream both ways; the agent's Authorization, Cookie and hop-by-hop headers are " +
-                "not forwarded. The upstream's answer comes back as it is, marked with the header Valet-Upstream: 1 (set over any the upstream " +
-                "sent); Valet's own refusals are problem+json and never carry it, so a 409 envelope without it is Valet's.")
+                "not forwarded. The upstream's answer comes back as it is; one that is not a 2xx is marked with the header Valet-Upstream: 1 (set " +
+                "over any the upstream sent). Valet's own refusals are problem+json and never carry it, so a 409 envelope without it is Valet's.")
             .DocumentProxyRoute()
             .ProducesProblemCodes(StatusCodes.Status404NotFound, "connection_not_found", "unknown_provider")
             .ProducesProblemCodes(StatusCodes.Status409Conflict, EnvelopeCodes.ReauthRequired);

@@ -152,8 +152,17 @@ internal sealed class ProxyTransformer : HttpTransformer
         headers.Remove("Set-Cookie2");
 
         // The upstream's answer, whatever it says: an upstream's problem+json that looks like one of Valet's (an envelope
-        // with its own connect_url) must not pass for Valet's. Set over any such header of the upstream's.
-        headers[UpstreamHeader] = "1";
+        // with its own connect_url) must not pass for Valet's. Set over any such header of the upstream's on every answer
+        // that is not a success; Valet's own answers are never successes, so a 2xx needs no mark (and the hot path no extra
+        // header, docs/proxy.md "Headers") — only any the upstream claimed is taken off.
+        if ((int)proxyResponse.StatusCode is < 200 or > 299)
+        {
+            headers[UpstreamHeader] = "1";
+        }
+        else
+        {
+            headers.Remove(UpstreamHeader);
+        }
 
         // A query secret may come back in a URL the upstream echoes: a redirect's Location, a next page's Link.
         if (SecretQuery is { } secretQuery)
@@ -169,8 +178,9 @@ internal sealed class ProxyTransformer : HttpTransformer
     }
 
     /// <summary>
-    /// On every response Valet relays from an upstream (/v1/proxy, /v1/targets), never on an answer of Valet's own: how an
-    /// agent (and the SDK) tells an upstream's 409 problem from a Valet envelope (docs/proxy.md, "Whose answer is it").
+    /// On every non-2xx response Valet relays from an upstream (/v1/proxy, /v1/targets), never on an answer of Valet's own
+    /// (which is never a 2xx): how an agent (and the SDK) tells an upstream's 409 problem from a Valet envelope
+    /// (docs/proxy.md, "Whose answer is it").
     /// </summary>
     public const string UpstreamHeader = "Valet-Upstream";
 
