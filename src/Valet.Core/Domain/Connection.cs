@@ -56,4 +56,14 @@ public sealed record Connection
 
     /// <summary>Consecutive transient refresh failures (drives backoff).</summary>
     public int RefreshFailures { get; init; }
+
+    /// <summary>
+    /// <paramref name="other"/> holds the same grant: the same tokens and the same client. Every grant write (connect,
+    /// import, refresh) changes the access token, so a row that differs here was given a new grant since.
+    /// </summary>
+    public bool HoldsSameGrant(Connection other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return AccessToken == other.AccessToken && RefreshToken == other.RefreshToken && CredentialId == other.CredentialId;
+    }
 }

@@ -389,8 +389,7 @@ public sealed class RefreshCoordinator(
                     // has revoked the grant, this answer's tokens included). A transient failure there (only the failure
                     // count moves) does not: this answer may be the grant's only live refresh token.
                     var latest = lease.Connection;
-                    if (latest.AccessToken != refreshedFrom.AccessToken || latest.RefreshToken != refreshedFrom.RefreshToken
-                        || latest.CredentialId != refreshedFrom.CredentialId
+                    if (!latest.HoldsSameGrant(refreshedFrom)
                         || (latest.Status == ConnectionStatus.ReauthRequired && refreshedFrom.Status != ConnectionStatus.ReauthRequired))
                     {
                         throw new ConnectionReplacedException(refreshedFrom.Id, latest);

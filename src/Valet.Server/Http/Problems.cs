@@ -18,6 +18,17 @@ internal static class Problems
     /// </summary>
     public static readonly TimeSpan ProviderRetryAfter = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// 502 (504 when <paramref name="timedOut"/>) <c>provider_unavailable</c>, always with <c>Retry-After</c>:
+    /// <paramref name="retryAfter"/> when the provider or the backoff said when, else <see cref="ProviderRetryAfter"/>.
+    /// </summary>
+    public static ProblemResult ProviderUnavailable(HttpResponse response, bool timedOut, string? detail, TimeSpan? retryAfter = null)
+    {
+        response.Headers.RetryAfter = RetryAfterResult.Seconds(retryAfter ?? ProviderRetryAfter);
+        return Create(timedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, "provider_unavailable",
+            "Provider unavailable", detail);
+    }
+
     public static ProblemResult Create(int status, string code, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
     {
         var body = new Dictionary<string, object?>(StringComparer.Ordinal)

@@ -94,17 +94,8 @@ internal sealed class ValetRateLimiter : IDisposable
         var settings = options.Value;
         if (settings.FailuresPerMinute > 0)
         {
-            // One token every 60/N seconds, so an address regains its guesses steadily, not all at once.
-            var failures = new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = settings.FailureBurst,
-                TokensPerPeriod = 1,
-                ReplenishmentPeriod = TimeSpan.FromMinutes(1) / settings.FailuresPerMinute,
-                QueueLimit = 0,
-                AutoReplenishment = false, // the partitioned limiter's own timer replenishes every partition
-            };
-            Func<IPAddress, RateLimiter> create = _ => new TokenBucketRateLimiter(failures);
-            _failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, create));
+            var failures = PerMinute(settings.FailuresPerMinute, settings.FailureBurst);
+            _failures = PerAddress(failures);
 
             _failurePeriod = failures.ReplenishmentPeriod; // the longest wait for the next whole token
 
@@ -114,16 +105,7 @@ internal sealed class ValetRateLimiter : IDisposable
 
         if (settings.SignInStartsPerMinute > 0)
         {
-            var starts = new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = settings.SignInStartBurst,
-                TokensPerPeriod = 1,
-                ReplenishmentPeriod = TimeSpan.FromMinutes(1) / settings.SignInStartsPerMinute,
-                QueueLimit = 0,
-                AutoReplenishment = false,
-            };
-            Func<IPAddress, RateLimiter> create = _ => new TokenBucketRateLimiter(starts);
-            _signInStarts = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, create));
+            _signInStarts = PerAddress(PerMinute(settings.SignInStartsPerMinute, settings.SignInStartBurst));
         }
 
         if (settings.AgentRequestsPerSecond > 0)
@@ -139,6 +121,22 @@ internal sealed class ValetRateLimiter : IDisposable
             Func<string, RateLimiter> create = _ => new TokenBucketRateLimiter(agents);
             _agents = PartitionedRateLimiter.Create<string, string>(keyId => RateLimitPartition.Get(keyId, create));
         }
+    }
+
+    /// <summary>One token every 60/<paramref name="perMinute"/> seconds, so an address regains its budget steadily, not all at once.</summary>
+    private static TokenBucketRateLimiterOptions PerMinute(int perMinute, int burst) => new()
+    {
+        TokenLimit = burst,
+        TokensPerPeriod = 1,
+        ReplenishmentPeriod = TimeSpan.FromMinutes(1) / perMinute,
+        QueueLimit = 0,
+        AutoReplenishment = false, // the partitioned limiter's own timer replenishes every partition
+    };
+
+    private static PartitionedRateLimiter<IPAddress> PerAddress(TokenBucketRateLimiterOptions options)
+    {
+        Func<IPAddress, RateLimiter> create = _ => new TokenBucketRateLimiter(options);
+        return PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, create));
     }
 
     /// <summary>For a request that presents a bearer: null when its address may try; else how long it must wait.</summary>

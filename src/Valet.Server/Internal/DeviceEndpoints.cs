@@ -82,7 +82,7 @@ internal static class DeviceEndpoints
             DeviceStartError.NotSupported => Problems.Unprocessable("device_flow_unsupported", start.Detail!),
             DeviceStartError.NoClient => Problems.Unprocessable("no_client", start.Detail!),
             DeviceStartError.ProviderRefused => Problems.Unprocessable("device_authorization_refused", start.Detail!),
-            _ => ProviderUnavailable(http.Response, start.Detail),
+            _ => Problems.ProviderUnavailable(http.Response, timedOut: false, start.Detail),
         };
     }
 
@@ -112,11 +112,5 @@ internal static class DeviceEndpoints
         }
 
         return TypedResults.Ok(new InternalStatusResponse(status, flow.Id, flow.Provider, flow.ConnectionId, account, granted, flow.Error, flow.ExpiresAt));
-    }
-
-    private static IResult ProviderUnavailable(HttpResponse response, string? detail)
-    {
-        response.Headers.RetryAfter = RetryAfterResult.Seconds(Problems.ProviderRetryAfter);
-        return Problems.Create(StatusCodes.Status502BadGateway, "provider_unavailable", "Provider unavailable", detail);
     }
 }

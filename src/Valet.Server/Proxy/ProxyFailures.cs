@@ -37,16 +37,13 @@ internal static class ProxyFailures
         {
             ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled or ForwarderError.RequestCanceled =>
                 Problems.Create(StatusCodes.Status400BadRequest, "request_body_failed", "Bad request", "The request body could not be read from the caller."),
-            ForwarderError.RequestTimedOut => Unavailable(context, StatusCodes.Status504GatewayTimeout, "The provider did not answer in time."),
-            _ => Unavailable(context, StatusCodes.Status502BadGateway, "The provider could not be reached."),
+            ForwarderError.RequestTimedOut => Unavailable(context, timedOut: true, "The provider did not answer in time."),
+            _ => Unavailable(context, timedOut: false, "The provider could not be reached."),
         };
     }
 
-    private static IResult Unavailable(HttpContext context, int status, string detail)
-    {
-        context.Response.Headers.RetryAfter = RetryAfterResult.Seconds(Problems.ProviderRetryAfter);
-        return Problems.Create(status, "provider_unavailable", "Provider unavailable", detail + " The connection is unchanged; try again later.");
-    }
+    private static IResult Unavailable(HttpContext context, bool timedOut, string detail) =>
+        Problems.ProviderUnavailable(context.Response, timedOut, detail + " The connection is unchanged; try again later.");
 
     public static IResult TooLarge(long limit) =>
         Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",

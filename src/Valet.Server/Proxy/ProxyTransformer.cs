@@ -199,7 +199,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             return;
         }
 
-        var pattern = SecretPattern(secret);
+        var pattern = SecretPatterns.GetValue(secret, SecretPattern);
         foreach (var (name, values) in headers.ToList())
         {
             var changed = false;
@@ -218,6 +218,12 @@ internal sealed class ProxyTransformer : HttpTransformer
             }
         }
     }
+
+    /// <summary>
+    /// Built once per secret (the cached connection's string instance), not per proxied call; a rotated secret is a new
+    /// string, and the old pattern goes with it.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<string, System.Text.RegularExpressions.Regex> SecretPatterns = new();
 
     /// <summary>
     /// The secret in any spelling a URL can give it: each character raw, percent-encoded (either case of hex), or encoded

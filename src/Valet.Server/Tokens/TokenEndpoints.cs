@@ -124,13 +124,9 @@ internal static class TokenEndpoints
         _ => throw new InvalidOperationException("No problem for outcome " + outcome.GetType().Name + "."),
     };
 
-    private static ProblemResult ProviderUnavailable(AccessOutcome.ProviderUnavailable outcome, HttpResponse response)
-    {
-        response.Headers.RetryAfter = RetryAfterResult.Seconds(outcome.RetryAfter ?? Problems.ProviderRetryAfter);
-
-        return Problems.Create(outcome.TimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, "provider_unavailable",
-            "Provider unavailable", "The provider could not refresh the token right now. The connection is unchanged; try again later.");
-    }
+    private static ProblemResult ProviderUnavailable(AccessOutcome.ProviderUnavailable outcome, HttpResponse response) =>
+        Problems.ProviderUnavailable(response, outcome.TimedOut,
+            "The provider could not refresh the token right now. The connection is unchanged; try again later.", outcome.RetryAfter);
 
     /// <summary>Optional body <c>{"scopes": [...]}</c>; an empty body means no scope requirement.</summary>
     private static async ValueTask<(IReadOnlyList<string> Scopes, ProblemResult? Problem)> ReadScopesAsync(HttpRequest request,

@@ -148,8 +148,7 @@ internal sealed class SqliteConnectionLocks(Db db, IVault vault, TimeProvider ti
                     }
 
                     var latest = await owner._rows.ReadAsync(connection, null, Connection.Id, forUpdate: false, cancellationToken);
-                    if (latest is null || latest.AccessToken != Connection.AccessToken || latest.RefreshToken != Connection.RefreshToken
-                        || latest.CredentialId != Connection.CredentialId)
+                    if (latest is null || !latest.HoldsSameGrant(Connection))
                     {
                         throw new ConnectionReplacedException(Connection.Id, latest);
                     }
