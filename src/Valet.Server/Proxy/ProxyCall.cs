@@ -16,11 +16,23 @@ internal sealed class ProxyCall(AgentAccess access) : IUpstreamUnauthorized
     public string? Path { get; set; }
     public string? Detail { get; set; }
 
+    /// <summary>The forward under way (the first attempt, or the retry after a refresh).</summary>
+    public ProxyTransformer? Attempt { get; set; }
+
+    /// <summary>
+    /// Body bytes the agent got: the relayed answer's, then Valet's own answer's. Null when a body of declared length broke
+    /// off (how much got out is not known).
+    /// </summary>
+    public long? BytesOut { get; set; } = 0;
+
     /// <summary>The token the first attempt carries.</summary>
     public AccessOutcome.Token? Token { get; set; }
 
     /// <summary>A target's required scopes (for the envelope a refresh may end in).</summary>
     public IReadOnlyList<string> RequiredScopes { get; set; } = [];
+
+    /// <summary>The agent's request may carry a body (HandleAsync's reading, made once).</summary>
+    public bool HasBody { get; set; }
 
     /// <summary>The body can be sent again (small and buffered, or none).</summary>
     public bool Replayable { get; set; }

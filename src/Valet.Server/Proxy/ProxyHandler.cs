@@ -42,14 +42,21 @@ internal sealed class ProxyHandler(
         var call = new ProxyCall(access);
         var via = context.Features.Get<ProxyVia>();
         // A request that cannot have a body (a GET without Content-Length, Content-Length: 0) has 0 bytes in: nothing to count.
-        var requestBody = HasBody(context) ? new CountingStream(context.Request.Body) : null;
-        var responseBody = new CountingStream(context.Response.Body);
+        call.HasBody = HasBody(context);
+        var requestBody = call.HasBody ? new CountingStream(context.Request.Body) : null;
         if (requestBody is not null)
         {
             context.Request.Body = requestBody;
         }
 
-        context.Response.Body = responseBody;
+        // Bytes out: what the upstream's answer declared or what a chunked one counted (ProxyTransformer.RelayedBytes),
+        // plus Valet's own answer. An in-process caller's whole response is counted as it is written instead.
+        var responseBody = via is null ? null : new CountingStream(context.Response.Body);
+        if (responseBody is not null)
+        {
+            context.Response.Body = responseBody;
+        }
+
         try
         {
             // One async layer on the hot path: the checks complete synchronously on a cached connection, and the
@@ -58,11 +65,12 @@ internal sealed class ProxyHandler(
             var result = await PrepareAsync(context, viaTarget, call, cancellationToken);
             if (result is null)
             {
-                var first = Transformer(call.Provider!, call.Upstream!, call.Token!);
+                var first = call.Attempt = Transformer(call.Provider!, call.Upstream!, call.Token!, counts: via is null);
 
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
                 var error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken));
+                call.BytesOut = first.RelayedBytes(context, completed: error == ForwarderError.None);
                 if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null || first.RefusedHeader is not null)
                 {
                     result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
@@ -72,12 +80,17 @@ internal sealed class ProxyHandler(
             if (result is not null && !context.Response.HasStarted)
             {
                 via?.Refused = true;
-                await result.ExecuteAsync(context);
+                await OwnAnswerAsync(context, result, call, counted: responseBody is not null);
             }
         }
         finally
         {
-            context.Response.Body = responseBody.Inner;
+            call.Attempt?.Unwrap(context); // only when the forward threw: otherwise its bytes were taken already
+            if (responseBody is not null)
+            {
+                context.Response.Body = responseBody.Inner;
+            }
+
             if (call.OrgId is not null)
             {
                 var elapsed = time.GetElapsedTime(started);
@@ -93,7 +106,7 @@ internal sealed class ProxyHandler(
                     Status = context.Response.StatusCode,
                     DurationMs = (long)elapsed.TotalMilliseconds,
                     BytesIn = requestBody?.Count ?? 0,
-                    BytesOut = responseBody.Count,
+                    BytesOut = responseBody?.Count ?? call.BytesOut,
                     Detail = via is null ? call.Detail : ProxyVia.Mark(call.Detail, via.Name),
                     At = time.GetUtcNow(),
                 }, CancellationToken.None);
@@ -102,6 +115,28 @@ internal sealed class ProxyHandler(
                     ProxyLog.Forwarded(logger, context.Request.Method, call.ConnectionId, context.Response.StatusCode, (long)elapsed.TotalMilliseconds);
                 }
             }
+        }
+    }
+
+    /// <summary>Valet's own answer (a problem or an envelope), its body bytes added to the audit event's.</summary>
+    private static async Task OwnAnswerAsync(HttpContext context, IResult result, ProxyCall call, bool counted)
+    {
+        if (counted)
+        {
+            await result.ExecuteAsync(context);
+            return;
+        }
+
+        var own = new CountingStream(context.Response.Body);
+        context.Response.Body = own;
+        try
+        {
+            await result.ExecuteAsync(context);
+        }
+        finally
+        {
+            context.Response.Body = own.Inner;
+            call.BytesOut += own.Count;
         }
     }
 
@@ -234,9 +269,10 @@ internal sealed class ProxyHandler(
             return await RefusedAsync(issued, call, context.Response, cancellationToken);
         }
 
-        call.Replay = await BufferIfSmallAsync(context, settings, cancellationToken);
+        // A GET (no body) skips the buffering step altogether: it is on every proxied call.
+        call.Replay = context.Request.ContentLength is > 0 ? await BufferIfSmallAsync(context, settings, cancellationToken) : null;
         call.Token = token;
-        call.Replayable = call.Replay is not null || !HasBody(context);
+        call.Replayable = call.Replay is not null || !call.HasBody;
         call.IsStatic = isStatic;
         call.Provider = provider;
         call.Upstream = upstream;
@@ -289,8 +325,9 @@ internal sealed class ProxyHandler(
         ProxyLog.RetryingAfterRefresh(logger, connectionId);
         call.Detail = "retried_after_401";
         call.Replay?.Seek(0, SeekOrigin.Begin);
-        var second = Transformer(call.Provider!, call.Upstream!, retryToken);
+        var second = call.Attempt = Transformer(call.Provider!, call.Upstream!, retryToken, counts: first.CountsUnknownLength);
         error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken));
+        call.BytesOut = second.RelayedBytes(context, completed: error == ForwarderError.None);
         return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
     }
 
@@ -330,27 +367,39 @@ internal sealed class ProxyHandler(
     }
 
     /// <summary>The credential as the provider takes it: a bearer token, HTTP Basic, or an API key by header template or query.</summary>
-    private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, AccessOutcome.Token token)
+    private static ProxyTransformer Transformer(ProviderDefinition provider, Uri upstream, AccessOutcome.Token token, bool counts)
     {
         var connection = token.Connection;
         if (connection.TokenType == StaticSecrets.BasicType)
         {
-            return new() { Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic", Token = StaticSecrets.BasicCredential(connection.AccessToken) };
+            return new()
+            {
+                Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic", Token = StaticSecrets.BasicCredential(connection.AccessToken),
+                CountsUnknownLength = counts,
+            };
         }
 
         if (connection.TokenType == StaticSecrets.ApiKeyType && provider.ApiKey is { } apiKey)
         {
             var secret = connection.AccessToken.Reveal();
             return apiKey.QueryParameter is { } parameter
-                ? new() { Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null, SecretQuery = (parameter, secret) }
+                ? new()
+                {
+                    Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null, SecretQuery = (parameter, secret),
+                    CountsUnknownLength = counts,
+                }
                 : new()
                 {
                     Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null,
-                    SecretHeader = (apiKey.HeaderName!, apiKey.HeaderValue(secret)),
+                    SecretHeader = (apiKey.HeaderName!, apiKey.HeaderValue(secret)), CountsUnknownLength = counts,
                 };
         }
 
-        return new() { Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = token.AccessToken.Reveal(), TokenType = token.TokenType };
+        return new()
+        {
+            Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = token.AccessToken.Reveal(), TokenType = token.TokenType,
+            CountsUnknownLength = counts,
+        };
     }
 
     private static string RefreshOutcomeName(AccessOutcome outcome) => outcome switch

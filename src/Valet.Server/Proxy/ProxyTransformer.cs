@@ -15,6 +15,7 @@ namespace Valet.Server.Proxy;
 /// header the upstream's Connection header names are dropped; a 429 always carries Retry-After. An upstream 401 on a replayable first attempt is held back (its body is not
 /// copied) so the handler can refresh and retry.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The counting stream holds nothing of its own: the response body it wraps is Kestrel's, and is put back (Unwrap).")]
 internal sealed class ProxyTransformer : HttpTransformer
 {
     /// <summary>Default wait told to a caller when a 429 came without Retry-After or a usable reset header.</summary>
@@ -49,6 +50,46 @@ internal sealed class ProxyTransformer : HttpTransformer
 
     /// <summary>A header of the agent's, to be forwarded, whose value is not visible ASCII: the call was not sent.</summary>
     public string? RefusedHeader { get; private set; }
+
+    /// <summary>
+    /// Count a body of unknown length (chunked) with a stream around the agent's response body. False when the caller
+    /// counts every byte itself (an in-process caller, <see cref="ProxyVia"/>).
+    /// </summary>
+    public bool CountsUnknownLength { get; init; } = true;
+
+    /// <summary>
+    /// The upstream's answer was relayed to the agent (status, headers, then the body): set when this transform let it through.
+    /// </summary>
+    private bool _relayed;
+
+    /// <summary>The body length the agent's response declares (Content-Length, or 0 when it has no body); null: chunked.</summary>
+    private long? _declaredLength;
+
+    /// <summary>Counts a chunked body as it is written (null when the length was declared, or nothing was relayed).</summary>
+    private CountingStream? _counter;
+
+    /// <summary>
+    /// The body bytes this attempt relayed to the agent, for the audit event (docs/proxy.md, "Audit"); call once, after the
+    /// forward returned. A declared length is exact once the forward completed: Kestrel sends a response whose body
+    /// matches its Content-Length or aborts it, and the forwarder reports an error for a body that broke off. A chunked
+    /// body is counted as it passes. Null when the body broke off and its length was declared: how much got out is not known.
+    /// Puts the agent's response body back when it was wrapped, so whatever Valet writes afterwards is not counted twice.
+    /// </summary>
+    public long? RelayedBytes(HttpContext httpContext, bool completed) =>
+        Unwrap(httpContext) ?? (!_relayed ? 0 : completed || _declaredLength == 0 ? _declaredLength : null);
+
+    /// <summary>Puts the agent's response body back if this attempt wrapped it; the bytes counted, or null when it did not.</summary>
+    public long? Unwrap(HttpContext httpContext)
+    {
+        if (_counter is not { } counter)
+        {
+            return null;
+        }
+
+        httpContext.Response.Body = counter.Inner;
+        _counter = null;
+        return counter.Count;
+    }
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
         CancellationToken cancellationToken)
@@ -137,7 +178,18 @@ internal sealed class ProxyTransformer : HttpTransformer
             return true;
         }
 
-        var headers = httpContext.Response.Headers;
+        // What the audit event will say the agent got: the declared length, or a count of what passes (docs/proxy.md,
+        // "Audit"). No stream around the body for a declared length: wrapping the response body swaps a request
+        // feature, which cost the hot path more than the rest of this transform.
+        _relayed = true;
+        var response = httpContext.Response;
+        _declaredLength = HasNoBody(httpContext.Request.Method, response.StatusCode) ? 0 : response.ContentLength;
+        if (_declaredLength is null && CountsUnknownLength)
+        {
+            response.Body = _counter = new CountingStream(response.Body);
+        }
+
+        var headers = response.Headers;
 
         // YARP drops the hop-by-hop headers themselves, not the ones the upstream's Connection header names (RFC 9110 §7.6.1).
         if (proxyResponse.Headers.NonValidated.TryGetValues(HeaderNames.Connection, out var connection))
@@ -176,6 +228,10 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         return true;
     }
+
+    /// <summary>A response that carries no body whatever its headers say (RFC 9110 §6.4.1): to HEAD, 1xx, 204, 304.</summary>
+    private static bool HasNoBody(string method, int status) =>
+        status is < 200 or StatusCodes.Status204NoContent or StatusCodes.Status304NotModified || HttpMethods.IsHead(method);
 
     /// <summary>
     /// On every non-2xx response Valet relays from an upstream (/v1/proxy, /v1/targets), never on an answer of Valet's own

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
@@ -233,7 +234,7 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
             Integer(statement, offset + 10, e.BytesIn);
             Integer(statement, offset + 11, e.BytesOut);
             Text(statement, offset + 12, e.Detail);
-            Integer(statement, offset + 13, (long?)Db.Time(OrNow(e.At)));
+            Integer(statement, offset + 13, OrNow(e.At).ToUnixTimeMilliseconds()); // what Db.Time stores on SQLite, unboxed
         }
 
         static void Step(sqlite3_stmt statement, sqlite3 db)
@@ -244,9 +245,19 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
             }
         }
 
-        static void Text(sqlite3_stmt statement, int index, string? value) => _ = value is null
-            ? raw.sqlite3_bind_null(statement, index)
-            : raw.sqlite3_bind_text16(statement, index, value.AsSpan());
+        // As UTF-8, the database's encoding: bound as UTF-16, SQLite converted every value itself, slower than .NET does.
+        static void Text(sqlite3_stmt statement, int index, string? value)
+        {
+            if (value is null)
+            {
+                _ = raw.sqlite3_bind_null(statement, index);
+                return;
+            }
+
+            var length = Encoding.UTF8.GetMaxByteCount(value.Length);
+            Span<byte> utf8 = length <= 512 ? stackalloc byte[512] : new byte[length];
+            _ = raw.sqlite3_bind_text(statement, index, utf8[..Encoding.UTF8.GetBytes(value, utf8)]);
+        }
 
         static void Integer(sqlite3_stmt statement, int index, long? value) => _ = value is { } v
             ? raw.sqlite3_bind_int64(statement, index, v)

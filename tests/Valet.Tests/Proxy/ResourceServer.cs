@@ -132,6 +132,26 @@ public sealed class ResourceServer : IAsyncDisposable
                 }
 
                 return;
+            case "/api/chunked":
+                // Flushed part by part, so Kestrel cannot count it first: chunked, no Content-Length.
+                var parts = int.Parse(context.Request.Query["parts"].ToString(), CultureInfo.InvariantCulture);
+                for (var part = 0; part < parts; part++)
+                {
+                    await context.Response.WriteAsync("part " + part + ";", context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                    await Task.Delay(20, context.RequestAborted);
+                }
+
+                return;
+            case "/api/broken":
+                // Declares its length, sends half of it, then drops the connection: a body that breaks off.
+                var declared = long.Parse(context.Request.Query["bytes"].ToString(), CultureInfo.InvariantCulture);
+                context.Response.ContentLength = declared;
+                await context.Response.Body.WriteAsync(Chunk.AsMemory(0, (int)Math.Min(Chunk.Length, declared / 2)), context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(100, context.RequestAborted);
+                context.Abort();
+                return;
             default:
                 await context.Response.WriteAsJsonAsync(new { method = context.Request.Method, raw_target = raw, body_bytes = bytes });
                 return;
