@@ -16,9 +16,6 @@ internal sealed class ProxyCall(AgentAccess access) : IUpstreamUnauthorized
     public string? Path { get; set; }
     public string? Detail { get; set; }
 
-    /// <summary>The forward under way (the first attempt, or the retry after a refresh).</summary>
-    public ProxyTransformer? Attempt { get; set; }
-
     /// <summary>
     /// Body bytes the agent got: the relayed answer's, then Valet's own answer's. Null when a body of declared length broke
     /// off (how much got out is not known).

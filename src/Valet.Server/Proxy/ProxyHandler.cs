@@ -65,12 +65,12 @@ internal sealed class ProxyHandler(
             var result = await PrepareAsync(context, viaTarget, call, cancellationToken);
             if (result is null)
             {
-                var first = call.Attempt = Transformer(call.Provider!, call.Upstream!, call.Token!, counts: via is null);
+                var first = Transformer(call.Provider!, call.Upstream!, call.Token!, counts: via is null);
 
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
                 var error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken));
-                call.BytesOut = first.RelayedBytes(context, completed: error == ForwarderError.None);
+                call.BytesOut = first.RelayedBytes(completed: error == ForwarderError.None);
                 if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null || first.RefusedHeader is not null)
                 {
                     result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
@@ -85,7 +85,6 @@ internal sealed class ProxyHandler(
         }
         finally
         {
-            call.Attempt?.Unwrap(context); // only when the forward threw: otherwise its bytes were taken already
             if (responseBody is not null)
             {
                 context.Response.Body = responseBody.Inner;
@@ -325,9 +324,9 @@ internal sealed class ProxyHandler(
         ProxyLog.RetryingAfterRefresh(logger, connectionId);
         call.Detail = "retried_after_401";
         call.Replay?.Seek(0, SeekOrigin.Begin);
-        var second = call.Attempt = Transformer(call.Provider!, call.Upstream!, retryToken, counts: first.CountsUnknownLength);
+        var second = Transformer(call.Provider!, call.Upstream!, retryToken, counts: first.CountsUnknownLength);
         error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken));
-        call.BytesOut = second.RelayedBytes(context, completed: error == ForwarderError.None);
+        call.BytesOut = second.RelayedBytes(completed: error == ForwarderError.None);
         return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
     }
 

@@ -15,7 +15,7 @@ namespace Valet.Server.Proxy;
 /// header the upstream's Connection header names are dropped; a 429 always carries Retry-After. An upstream 401 on a replayable first attempt is held back (its body is not
 /// copied) so the handler can refresh and retry.
 /// </summary>
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The counting stream holds nothing of its own: the response body it wraps is Kestrel's, and is put back (Unwrap).")]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The counting content is the upstream response's: the forwarder disposes it with that response.")]
 internal sealed class ProxyTransformer : HttpTransformer
 {
     /// <summary>Default wait told to a caller when a 429 came without Retry-After or a usable reset header.</summary>
@@ -65,31 +65,18 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// <summary>The body length the agent's response declares (Content-Length, or 0 when it has no body); null: chunked.</summary>
     private long? _declaredLength;
 
-    /// <summary>Counts a chunked body as it is written (null when the length was declared, or nothing was relayed).</summary>
-    private CountingStream? _counter;
+    /// <summary>Counts a chunked body as the forwarder reads it (null when the length was declared, or nothing was relayed).</summary>
+    private CountingContent? _counter;
 
     /// <summary>
-    /// The body bytes this attempt relayed to the agent, for the audit event (docs/proxy.md, "Audit"); call once, after the
+    /// The body bytes this attempt relayed to the agent, for the audit event (docs/proxy.md, "Audit"); asked once the
     /// forward returned. A declared length is exact once the forward completed: Kestrel sends a response whose body
     /// matches its Content-Length or aborts it, and the forwarder reports an error for a body that broke off. A chunked
-    /// body is counted as it passes. Null when the body broke off and its length was declared: how much got out is not known.
-    /// Puts the agent's response body back when it was wrapped, so whatever Valet writes afterwards is not counted twice.
+    /// body is counted as it is read from the upstream. Null when the body broke off and its length was declared: how
+    /// much got out is not known.
     /// </summary>
-    public long? RelayedBytes(HttpContext httpContext, bool completed) =>
-        Unwrap(httpContext) ?? (!_relayed ? 0 : completed || _declaredLength == 0 ? _declaredLength : null);
-
-    /// <summary>Puts the agent's response body back if this attempt wrapped it; the bytes counted, or null when it did not.</summary>
-    public long? Unwrap(HttpContext httpContext)
-    {
-        if (_counter is not { } counter)
-        {
-            return null;
-        }
-
-        httpContext.Response.Body = counter.Inner;
-        _counter = null;
-        return counter.Count;
-    }
+    public long? RelayedBytes(bool completed) =>
+        _counter?.Count ?? (!_relayed ? 0 : completed || _declaredLength == 0 ? _declaredLength : null);
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
         CancellationToken cancellationToken)
@@ -179,14 +166,14 @@ internal sealed class ProxyTransformer : HttpTransformer
         }
 
         // What the audit event will say the agent got: the declared length, or a count of what passes (docs/proxy.md,
-        // "Audit"). No stream around the body for a declared length: wrapping the response body swaps a request
-        // feature, which cost the hot path more than the rest of this transform.
+        // "Audit"). Never a stream around the agent's response body: that swaps a request feature on every call.
         _relayed = true;
         var response = httpContext.Response;
         _declaredLength = HasNoBody(httpContext.Request.Method, response.StatusCode) ? 0 : response.ContentLength;
         if (_declaredLength is null && CountsUnknownLength)
         {
-            response.Body = _counter = new CountingStream(response.Body);
+            // The forwarder reads the body from the response's content after this transform (YARP's HttpForwarder, step 7-B).
+            proxyResponse.Content = _counter = new CountingContent(proxyResponse.Content);
         }
 
         var headers = response.Headers;
