@@ -36,7 +36,7 @@ internal static class McpBench
         var rounds = Option(args, "--rounds", 3);
         var warmup = Option(args, "--warmup", 20); // the MCP side runs many more methods than the proxy: longer until tiered JIT settles
 
-        var upstreamBuilder = WebApplication.CreateSlimBuilder();
+        var upstreamBuilder = WebApplication.CreateSlimBuilder(BenchHosts.Options);
         upstreamBuilder.WebHost.UseUrls("http://127.0.0.1:0");
         upstreamBuilder.Logging.ClearProviders();
         await using var upstream = upstreamBuilder.Build();

@@ -215,7 +215,7 @@ internal static class ProxyBenchmark
 
     private static async Task<Host> StartAsync(Action<WebApplication> map, Action<IServiceCollection>? services = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(BenchHosts.Options);
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         services?.Invoke(builder.Services);

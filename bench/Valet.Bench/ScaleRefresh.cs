@@ -219,7 +219,7 @@ internal sealed class ScaleIdp(Child child) : IAsyncDisposable
     /// <summary>The IdP process itself (<c>scale --idp-server PORT</c>).</summary>
     public static async Task<int> ServeAsync(int port)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(BenchHosts.Options);
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         var app = builder.Build();
