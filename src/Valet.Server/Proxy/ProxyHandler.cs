@@ -371,10 +371,11 @@ internal sealed class ProxyHandler(
         var connection = token.Connection;
         if (connection.TokenType == StaticSecrets.BasicType)
         {
+            var basic = AuthorizationValues.For(connection.AccessToken, "Basic", StaticSecrets.BasicCredential);
             return new()
             {
-                Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic", Token = StaticSecrets.BasicCredential(connection.AccessToken),
-                CountsUnknownLength = counts,
+                Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic",
+                Token = basic is null ? StaticSecrets.BasicCredential(connection.AccessToken) : null, Authorization = basic, CountsUnknownLength = counts,
             };
         }
 
@@ -394,10 +395,11 @@ internal sealed class ProxyHandler(
                 };
         }
 
+        var scheme = string.Equals(token.TokenType, "bearer", StringComparison.OrdinalIgnoreCase) ? "Bearer" : token.TokenType;
         return new()
         {
-            Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = token.AccessToken.Reveal(), TokenType = token.TokenType,
-            CountsUnknownLength = counts,
+            Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = token.AccessToken.Reveal(), TokenType = scheme,
+            Authorization = AuthorizationValues.For(token.AccessToken, scheme, static secret => secret.Reveal()), CountsUnknownLength = counts,
         };
     }
 

@@ -31,6 +31,12 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// <summary>The Authorization credential that goes with <see cref="TokenType"/>.</summary>
     public required string? Token { get; set; }
 
+    /// <summary>
+    /// The whole <c>Authorization</c> value (<c>Bearer …</c>, <c>Basic …</c>), sent as it is when set: built once per stored
+    /// secret (<see cref="AuthorizationValues"/>). Null: <see cref="TokenType"/> and <see cref="Token"/> are formatted instead.
+    /// </summary>
+    public string? Authorization { get; init; }
+
     /// <summary>An api_key provider's own header (<c>x-api-key</c>) and its value; replaces any the agent sent.</summary>
     public (string Name, string Value)? SecretHeader { get; init; }
 
@@ -83,9 +89,10 @@ internal sealed class ProxyTransformer : HttpTransformer
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
 
-        // The proxy request's headers are a copy of the agent's, so the names to drop are read off the agent's request
-        // (cheap in Kestrel) rather than by enumerating HttpHeaders, which parses and allocates every value.
-        var drop = Dropped(httpContext.Request.Headers, RawConnectionHeader.For(httpContext), out var unsendable);
+        // The proxy request's headers are the forwarder's copy of the agent's (minus the hop-by-hop ones it skips), read
+        // through the non-validating view: no value is parsed, no enumerator boxed (a second walk over Kestrel's request
+        // headers allocated one per call).
+        var drop = Dropped(proxyRequest, httpContext.Request.Headers, RawConnectionHeader.For(httpContext), out var unsendable);
         if (unsendable is not null)
         {
             // HttpClient sends ASCII header values only and would fail the call as if the provider were down (502). Refused
@@ -117,7 +124,13 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         proxyRequest.RequestUri = Upstream;
         proxyRequest.Headers.Host = null; // from the URI: the upstream's own
-        if (TokenType is not null && Token is not null)
+        proxyRequest.Headers.Authorization = null; // the agent's credential (its Valet API key), on every call: not in the drop list
+        if (Authorization is not null)
+        {
+            // Visible ASCII only (checked when it was built), so nothing to parse or validate per call.
+            proxyRequest.Headers.TryAddWithoutValidation(HeaderNames.Authorization, Authorization);
+        }
+        else if (TokenType is not null && Token is not null)
         {
             proxyRequest.Headers.Authorization = new AuthenticationHeaderValue(
                 string.Equals(TokenType, "bearer", StringComparison.OrdinalIgnoreCase) ? "Bearer" : TokenType, Token);
@@ -325,20 +338,14 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// The agent's headers that must not reach the provider: its credentials, forwarding and Valet headers, hop-by-hop
     /// headers, and every header its <c>Connection</c> header names. Null when there are none (the common case).
     /// </summary>
-    private static List<string>? Dropped(IHeaderDictionary headers, string? rawConnection, out string? unsendable)
+    private static List<string>? Dropped(HttpRequestMessage proxyRequest, IHeaderDictionary agentHeaders, string? rawConnection, out string? unsendable)
     {
         List<string>? drop = null;
         List<string>? unsendables = null;
-        foreach (var header in headers)
+        Scan(proxyRequest.Headers.NonValidated, ref drop, ref unsendables);
+        if (proxyRequest.Content is { } content)
         {
-            if (IsDropped(header.Key))
-            {
-                (drop ??= []).Add(header.Key);
-            }
-            else if (!IsSendable(header.Value))
-            {
-                (unsendables ??= []).Add(header.Key);
-            }
+            Scan(content.Headers.NonValidated, ref drop, ref unsendables);
         }
 
         // Kestrel may have cut the value down to its directive; the raw one names everything the agent said.
@@ -347,7 +354,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             AddNamedBy(rawConnection, ref drop);
         }
 
-        foreach (var value in headers.Connection)
+        foreach (var value in agentHeaders.Connection)
         {
             AddNamedBy(value, ref drop);
         }
@@ -355,6 +362,28 @@ internal sealed class ProxyTransformer : HttpTransformer
         // Only a header that would be sent matters: one the agent's Connection header names is dropped anyway.
         unsendable = unsendables?.FirstOrDefault(name => drop is null || !drop.Contains(name, StringComparer.OrdinalIgnoreCase));
         return drop;
+
+        static void Scan(HttpHeadersNonValidated headers, ref List<string>? drop, ref List<string>? unsendables)
+        {
+            foreach (var header in headers)
+            {
+                // Host and Authorization are on every call and are replaced after the scan, not listed (no list on a plain call).
+                if (header.Key.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase)
+                    || header.Key.Equals(HeaderNames.Authorization, StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                if (IsDropped(header.Key))
+                {
+                    (drop ??= []).Add(header.Key);
+                }
+                else if (!IsSendable(header.Value))
+                {
+                    (unsendables ??= []).Add(header.Key);
+                }
+            }
+        }
     }
 
     private static void AddNamedBy(string? value, ref List<string>? drop)
@@ -404,7 +433,7 @@ internal sealed class ProxyTransformer : HttpTransformer
         token.Equals("close", StringComparison.OrdinalIgnoreCase) || token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Visible ASCII, spaces and tabs (RFC 9110 §5.5 without obs-text): what HttpClient will put on the wire.</summary>
-    private static bool IsSendable(StringValues values)
+    private static bool IsSendable(HeaderStringValues values)
     {
         foreach (var value in values)
         {

@@ -37,8 +37,12 @@ internal sealed class RawConnectionHeader : Encoding
     }
 
     /// <summary>The raw <c>Connection</c> lines of this request, comma-joined; null when Kestrel decoded none.</summary>
+    /// <remarks>
+    /// A request without a <c>Connection</c> header (Kestrel keeps at least its directive when it cuts one down) has
+    /// none: its items are not touched, since the first read of <c>HttpContext.Items</c> allocates the dictionary.
+    /// </remarks>
     public static string? For(HttpContext context) =>
-        context.Items.TryGetValue(ItemKey, out var value) ? value as string : null;
+        context.Request.Headers.ContainsKey("Connection") && context.Items.TryGetValue(ItemKey, out var value) ? value as string : null;
 
     private static void Decoded(string value)
     {
