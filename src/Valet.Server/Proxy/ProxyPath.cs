@@ -203,8 +203,11 @@ internal static class ProxyPath
             return null;
         }
 
-        var path = uri.AbsolutePath;
-        return basePath.Length == 0 || path == basePath || (path.StartsWith(basePath, StringComparison.Ordinal) && path[basePath.Length] == '/')
+        // Read off PathAndQuery, which HttpClient builds (and the Uri keeps) for the request line anyway: AbsolutePath would
+        // be one more string per proxied call.
+        var pathAndQuery = uri.PathAndQuery;
+        return basePath.Length == 0
+            || (pathAndQuery.StartsWith(basePath, StringComparison.Ordinal) && (pathAndQuery.Length == basePath.Length || pathAndQuery[basePath.Length] is '/' or '?'))
             ? uri
             : null;
     }
