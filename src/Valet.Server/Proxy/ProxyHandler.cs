@@ -254,7 +254,8 @@ internal sealed class ProxyHandler(
             return ProxyFailures.TooLarge(settings.MaxRequestBytes);
         }
 
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        // Kestrel's own limit, for a body that streams (chunked, or larger than it says); a call without a body has none to limit.
+        if (call.HasBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
         {
             sizeFeature.MaxRequestBodySize = settings.MaxRequestBytes;
         }
