@@ -17,9 +17,12 @@ internal static class AuthorizationValues
     private static readonly SearchValues<char> Credential = SearchValues.Create(
         [.. Enumerable.Range('!', '~' - '!' + 1).Select(c => (char)c)]);
 
+    /// <summary>An authentication scheme is an RFC 9110 token (§11.1, §5.6.2).</summary>
+    private static readonly SearchValues<char> SchemeChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
     /// <summary>
     /// <c>{scheme} {credential}</c>, or null when the credential is not visible ASCII (RFC 9110 token68 and RFC 6750 b64token
-    /// are): such a value is then formatted per call as before, and never sent unchecked.
+    /// are), or the scheme not a token: such a value is then formatted per call as before.
     /// </summary>
     public static string? For(Secret secret, string scheme, Func<Secret, string> credential)
     {
@@ -31,7 +34,7 @@ internal static class AuthorizationValues
         }
 
         var value = credential(secret);
-        if (value.Length == 0 || value.AsSpan().ContainsAnyExcept(Credential))
+        if (value.Length == 0 || value.AsSpan().ContainsAnyExcept(Credential) || scheme.Length == 0 || scheme.AsSpan().ContainsAnyExcept(SchemeChars))
         {
             return null;
         }

@@ -69,8 +69,13 @@ internal sealed class CountingContent(HttpContent inner) : HttpContent
     /// <summary>Body bytes read from the upstream so far.</summary>
     public long Count => _count;
 
-    protected override Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
-        Task.FromResult<Stream>(new ReadCounter(inner.ReadAsStream(cancellationToken), this));
+    protected override Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
+    {
+        var stream = inner.ReadAsStreamAsync(cancellationToken);
+        return stream.IsCompletedSuccessfully ? Task.FromResult<Stream>(new ReadCounter(stream.Result, this)) : CountedAsync(stream);
+    }
+
+    private async Task<Stream> CountedAsync(Task<Stream> stream) => new ReadCounter(await stream, this);
 
     protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
         new ReadCounter(inner.ReadAsStream(cancellationToken), this);

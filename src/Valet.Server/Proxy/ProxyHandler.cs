@@ -70,7 +70,7 @@ internal sealed class ProxyHandler(
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
                 var error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, call.Settings!.ForwarderConfig, first, cancellationToken));
-                call.BytesOut = first.RelayedBytes(completed: error == ForwarderError.None);
+                call.BytesOut = first.RelayedBytes(context, error);
                 if (error != ForwarderError.None || first.HeldUnauthorized || call.Refreshed is not null || first.RefusedHeader is not null)
                 {
                     result = await AfterFirstAttemptAsync(context, call, first, error, cancellationToken);
@@ -327,7 +327,7 @@ internal sealed class ProxyHandler(
         call.Replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(call.Provider!, call.Upstream!, retryToken, counts: first.CountsUnknownLength);
         error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken));
-        call.BytesOut = second.RelayedBytes(completed: error == ForwarderError.None);
+        call.BytesOut = second.RelayedBytes(context, error);
         return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
     }
 

@@ -15,7 +15,7 @@ namespace Valet.Server.Proxy;
 /// header the upstream's Connection header names are dropped; a 429 always carries Retry-After. An upstream 401 on a replayable first attempt is held back (its body is not
 /// copied) so the handler can refresh and retry.
 /// </summary>
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The counting content is the upstream response's: the forwarder disposes it with that response.")]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The counting content is the upstream response's content: disposed with that response where the forwarder disposes it, and its read stream (which closes the inner one) always after the body copy.")]
 internal sealed class ProxyTransformer : HttpTransformer
 {
     /// <summary>Default wait told to a caller when a 429 came without Retry-After or a usable reset header.</summary>
@@ -58,8 +58,8 @@ internal sealed class ProxyTransformer : HttpTransformer
     public string? RefusedHeader { get; private set; }
 
     /// <summary>
-    /// Count a body of unknown length (chunked) with a stream around the agent's response body. False when the caller
-    /// counts every byte itself (an in-process caller, <see cref="ProxyVia"/>).
+    /// Count a body of unknown length (chunked) as the forwarder reads it (<see cref="CountingContent"/>). False when the
+    /// caller counts every byte itself (an in-process caller, <see cref="ProxyVia"/>).
     /// </summary>
     public bool CountsUnknownLength { get; init; } = true;
 
@@ -83,6 +83,27 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// </summary>
     public long? RelayedBytes(bool completed) =>
         _counter?.Count ?? (!_relayed ? 0 : completed || _declaredLength == 0 ? _declaredLength : null);
+
+    /// <summary>
+    /// <see cref="RelayedBytes(bool)"/> for a forward that returned <paramref name="error"/>. One that failed before the
+    /// agent's response started relayed nothing (the forwarder cleared it for a 502, and what follows is Valet's own
+    /// answer); a request-body error reported after the whole response went out (YARP's last step, an upstream that
+    /// answered an upload early) leaves that response complete.
+    /// </summary>
+    public long? RelayedBytes(HttpContext httpContext, ForwarderError error)
+    {
+        if (error == ForwarderError.None)
+        {
+            return RelayedBytes(completed: true);
+        }
+
+        if (!httpContext.Response.HasStarted)
+        {
+            return 0;
+        }
+
+        return RelayedBytes(completed: error is ForwarderError.RequestBodyClient or ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyCanceled);
+    }
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
         CancellationToken cancellationToken)
@@ -178,17 +199,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             return true;
         }
 
-        // What the audit event will say the agent got: the declared length, or a count of what passes (docs/proxy.md,
-        // "Audit"). Never a stream around the agent's response body: that swaps a request feature on every call.
-        _relayed = true;
         var response = httpContext.Response;
-        _declaredLength = HasNoBody(httpContext.Request.Method, response.StatusCode) ? 0 : response.ContentLength;
-        if (_declaredLength is null && CountsUnknownLength)
-        {
-            // The forwarder reads the body from the response's content after this transform (YARP's HttpForwarder, step 7-B).
-            proxyResponse.Content = _counter = new CountingContent(proxyResponse.Content);
-        }
-
         var headers = response.Headers;
 
         // YARP drops the hop-by-hop headers themselves, not the ones the upstream's Connection header names (RFC 9110 §7.6.1).
@@ -202,6 +213,17 @@ internal sealed class ProxyTransformer : HttpTransformer
 
         headers.Remove(HeaderNames.SetCookie);
         headers.Remove("Set-Cookie2");
+
+        // What the audit event will say the agent got (docs/proxy.md, "Audit"): the length the agent's response declares
+        // (read after the headers the upstream's Connection names are gone: a Content-Length named there is not sent), or
+        // a count of what passes. Never a stream around the agent's response body: that swaps a request feature on every call.
+        _relayed = true;
+        _declaredLength = HasNoBody(httpContext.Request.Method, response.StatusCode) ? 0 : response.ContentLength;
+        if (_declaredLength is null && CountsUnknownLength)
+        {
+            // The forwarder reads the body from the response's content after this transform (YARP's HttpForwarder, step 7-B).
+            proxyResponse.Content = _counter = new CountingContent(proxyResponse.Content);
+        }
 
         // The upstream's answer, whatever it says: an upstream's problem+json that looks like one of Valet's (an envelope
         // with its own connect_url) must not pass for Valet's. Set over any such header of the upstream's on every answer

@@ -54,6 +54,34 @@ public sealed class AuditBytesTests(ProxyHarness harness)
     }
 
     [Fact]
+    public async Task A204_RelaysNoBody()
+    {
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}/nocontent");
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(0, (await OnlyEventAsync(connectionId)).GetProperty("bytes_out").GetInt64());
+    }
+
+    [Fact]
+    public async Task AnUpstreamThatDropsBeforeItsBody_GivesValetsOwn502_CountedWhole()
+    {
+        // Headers with a Content-Length, then nothing: the forwarder clears the unstarted response, and Valet answers.
+        var (connectionId, key, _) = await harness.ConnectedAsync();
+        using var agent = harness.Client(key);
+
+        using var response = await agent.GetAsync($"/v1/proxy/{connectionId}/headers-only");
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("provider_unavailable", System.Text.Encoding.UTF8.GetString(body), StringComparison.Ordinal);
+        var audited = await OnlyEventAsync(connectionId);
+        Assert.Equal(body.Length, audited.GetProperty("bytes_out").GetInt64());
+    }
+
+    [Fact]
     public async Task ADeclaredBodyThatBreaksOff_IsAuditedWithoutAByteCount()
     {
         var (connectionId, key, _) = await harness.ConnectedAsync();

@@ -38,8 +38,17 @@ public sealed class AuthorizationValuesTests
         var bearer = AuthorizationValues.For(secret, "Bearer", s => s.Reveal());
         var basic = AuthorizationValues.For(secret, "Basic", s => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(s.Reveal())));
 
-        Assert.StartsWith("Bearer ", bearer, StringComparison.Ordinal);
-        Assert.StartsWith("Basic ", basic, StringComparison.Ordinal);
+        Assert.Equal("Bearer " + secret.Reveal(), bearer);
+        Assert.Equal("Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(secret.Reveal())), basic);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("Bear er")]
+    [InlineData("Bearer\r\nX-Injected:")]
+    public void ASchemeThatIsNotAToken_IsNotBuilt(string scheme)
+    {
+        Assert.Null(AuthorizationValues.For(new Secret("token-" + Guid.NewGuid().ToString("N")), scheme, s => s.Reveal()));
     }
 
     [Theory]

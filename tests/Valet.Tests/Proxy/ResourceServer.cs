@@ -143,6 +143,17 @@ public sealed class ResourceServer : IAsyncDisposable
                 }
 
                 return;
+            case "/api/headers-only":
+                // Declares a body, sends the headers, then drops the connection before the first byte of it.
+                context.Response.ContentLength = 1000;
+                await context.Response.StartAsync(context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(100, context.RequestAborted);
+                context.Abort();
+                return;
+            case "/api/nocontent":
+                context.Response.StatusCode = 204;
+                return;
             case "/api/broken":
                 // Declares its length, sends half of it, then drops the connection: a body that breaks off.
                 var declared = long.Parse(context.Request.Query["bytes"].ToString(), CultureInfo.InvariantCulture);
