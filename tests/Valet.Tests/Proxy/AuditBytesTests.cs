@@ -133,22 +133,5 @@ public sealed class AuditBytesTests(ProxyHarness harness)
         Assert.Equal(19, audited.GetProperty("bytes_in").GetInt64());
     }
 
-    private async Task<JsonElement> OnlyEventAsync(string connectionId)
-    {
-        using var admin = harness.Client();
-        for (var i = 0; ; i++)
-        {
-            // The audit writer stores events off the request path: give it a moment.
-            var page = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=500");
-            var mine = page.GetProperty("events").EnumerateArray()
-                .Where(e => e.GetProperty("kind").GetString() == "proxy.request" && e.TryGetProperty("connection_id", out var c) && c.GetString() == connectionId)
-                .ToList();
-            if (mine.Count > 0 || i == 50)
-            {
-                return Assert.Single(mine);
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    private async Task<JsonElement> OnlyEventAsync(string connectionId) => (await harness.AuditEventsAsync(connectionId, expected: 1))[0];
 }

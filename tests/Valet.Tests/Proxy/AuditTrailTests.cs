@@ -17,7 +17,7 @@ public sealed class AuditTrailTests(ProxyHarness harness)
         (await agent.GetAsync($"/v1/proxy/{connectionId}/{marker}-second")).EnsureSuccessStatusCode();
         using var admin = harness.Client();
 
-        var events = await PollAsync(admin, connectionId, expected: 2);
+        var events = await harness.AuditEventsAsync(connectionId, expected: 2);
 
         var second = events[0];
         var first = events[1];
@@ -42,24 +42,5 @@ public sealed class AuditTrailTests(ProxyHarness harness)
         Assert.True(page2.GetProperty("events")[0].GetProperty("id").GetInt64() < next);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, (await admin.GetAsync("/v1/orgs/default/audit?limit=0")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await agent.GetAsync("/v1/orgs/default/audit")).StatusCode);
-    }
-
-    private static async Task<List<JsonElement>> PollAsync(HttpClient admin, string connectionId, int expected)
-    {
-        // The audit writer stores events off the request path: give it a moment.
-        for (var i = 0; ; i++)
-        {
-            var page = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=500");
-            var mine = page.GetProperty("events").EnumerateArray()
-                .Where(e => e.GetProperty("kind").GetString() == "proxy.request" && e.TryGetProperty("connection_id", out var c) && c.GetString() == connectionId)
-                .ToList();
-            if (mine.Count >= expected || i == 50)
-            {
-                Assert.Equal(expected, mine.Count);
-                return mine;
-            }
-
-            await Task.Delay(100);
-        }
     }
 }

@@ -171,6 +171,29 @@ public sealed class ProxyHarness : IAsyncLifetime
         return (id, await KeyAsync("default", new { connection = id }), token);
     }
 
+    /// <summary>
+    /// The <c>proxy.request</c> events of one connection, newest first, once <paramref name="expected"/> of them are stored
+    /// (the audit writer stores events off the request path: polled for up to about 5 s).
+    /// </summary>
+    public async Task<List<JsonElement>> AuditEventsAsync(string connectionId, int expected)
+    {
+        using var admin = Client();
+        for (var i = 0; ; i++)
+        {
+            var page = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=500");
+            var mine = page.GetProperty("events").EnumerateArray()
+                .Where(e => e.GetProperty("kind").GetString() == "proxy.request" && e.TryGetProperty("connection_id", out var c) && c.GetString() == connectionId)
+                .ToList();
+            if (mine.Count >= expected || i == 50)
+            {
+                Assert.Equal(expected, mine.Count);
+                return mine;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     public static async Task<JsonElement> PostOkAsync(HttpClient client, string path, object body)
     {
         var response = await client.PostAsJsonAsync(path, body);
