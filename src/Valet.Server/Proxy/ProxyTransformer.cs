@@ -76,33 +76,33 @@ internal sealed class ProxyTransformer : HttpTransformer
 
     /// <summary>
     /// The body bytes this attempt relayed to the agent, for the audit event (docs/proxy.md, "Audit"); asked once the
-    /// forward returned. A declared length is exact once the forward completed: Kestrel sends a response whose body
-    /// matches its Content-Length or aborts it, and the forwarder reports an error for a body that broke off. A chunked
-    /// body is counted as it is read from the upstream. Null when the body broke off and its length was declared: how
-    /// much got out is not known.
-    /// </summary>
-    public long? RelayedBytes(bool completed) =>
-        _counter?.Count ?? (!_relayed ? 0 : completed || _declaredLength == 0 ? _declaredLength : null);
-
-    /// <summary>
-    /// <see cref="RelayedBytes(bool)"/> for a forward that returned <paramref name="error"/>. One that failed before the
-    /// agent's response started relayed nothing (the forwarder cleared it for a 502, and what follows is Valet's own
-    /// answer); a request-body error reported after the whole response went out (YARP's last step, an upstream that
-    /// answered an upload early) leaves that response complete.
+    /// forward returned <paramref name="error"/>. A declared length is exact once the response went out whole: Kestrel
+    /// sends a body that matches its Content-Length or aborts it, and the forwarder reports a body that broke off. A
+    /// request-body error reported after the whole response went out (YARP's last step: an upstream that answered an
+    /// upload early) leaves that response whole. A chunked body is counted as it is read from the upstream. A forward that
+    /// failed before the agent's response started relayed nothing (the forwarder cleared it for a 502; what follows is
+    /// Valet's own answer). Null when a body of declared length broke off: how much got out is not known.
     /// </summary>
     public long? RelayedBytes(HttpContext httpContext, ForwarderError error)
     {
-        if (error == ForwarderError.None)
-        {
-            return RelayedBytes(completed: true);
-        }
-
-        if (!httpContext.Response.HasStarted)
+        if (error != ForwarderError.None && !httpContext.Response.HasStarted)
         {
             return 0;
         }
 
-        return RelayedBytes(completed: error is ForwarderError.RequestBodyClient or ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyCanceled);
+        if (_counter is { } counter)
+        {
+            return counter.Count;
+        }
+
+        if (!_relayed)
+        {
+            return 0;
+        }
+
+        var whole = error is ForwarderError.None or ForwarderError.RequestBodyClient or ForwarderError.RequestBodyDestination
+            or ForwarderError.RequestBodyCanceled;
+        return whole || _declaredLength == 0 ? _declaredLength : null;
     }
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,

@@ -41,12 +41,7 @@ public sealed class RefreshCommitRetryTests
     public async Task GrantReplacedBeforeTheRetry_TheNewGrantWins_AndTheRefreshResultIsDropped()
     {
         using var rig = new RefreshRig();
-        var original = rig.Add(Expired);
-        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n, refreshToken: "rt-1"));
-        rig.Locks.FailingCommits = 1;
-
-        var refresh = rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default);
-        await RefreshRig.Eventually(() => rig.Locks.CommitAttempts == 1, "the first commit failed");
+        var (original, refresh) = await FirstCommitFailedAsync(rig);
         rig.Store.Put(original with
         {
             AccessToken = new Secret("at-reconnected"),
@@ -66,12 +61,7 @@ public sealed class RefreshCommitRetryTests
     public async Task MarkedDeadBeforeTheRetry_ByANodeThatPresentedTheSpentToken_TheVerdictStands()
     {
         using var rig = new RefreshRig();
-        var original = rig.Add(Expired);
-        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n, refreshToken: "rt-1"));
-        rig.Locks.FailingCommits = 1;
-
-        var refresh = rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default);
-        await RefreshRig.Eventually(() => rig.Locks.CommitAttempts == 1, "the first commit failed");
+        var (original, refresh) = await FirstCommitFailedAsync(rig);
         rig.Store.Put(original with { Status = ConnectionStatus.ReauthRequired, StatusReason = "invalid_grant", Version = original.Version + 1 });
         await AdvanceUntil(rig, refresh, TimeSpan.FromSeconds(10));
 
@@ -85,12 +75,7 @@ public sealed class RefreshCommitRetryTests
     public async Task AnotherNodesTransientFailureMeanwhile_DoesNotDropTheAnswer()
     {
         using var rig = new RefreshRig();
-        var original = rig.Add(Expired);
-        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n, refreshToken: "rt-1"));
-        rig.Locks.FailingCommits = 1;
-
-        var refresh = rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default);
-        await RefreshRig.Eventually(() => rig.Locks.CommitAttempts == 1, "the first commit failed");
+        var (original, refresh) = await FirstCommitFailedAsync(rig);
         rig.Store.Put(original with { RefreshFailures = 1, Version = original.Version + 1 });
         await AdvanceUntil(rig, refresh, TimeSpan.FromSeconds(10));
 
@@ -129,6 +114,18 @@ public sealed class RefreshCommitRetryTests
     }
 
     /// <summary>Moves the fake clock in 50 ms steps until <paramref name="task"/> ends; at most <paramref name="limit"/> of fake time.</summary>
+    /// <summary>An expired connection, a refresh whose answer rotates the refresh token to rt-1, and its first commit failed.</summary>
+    private static async Task<(Connection Original, Task<TokenOutcome> Refresh)> FirstCommitFailedAsync(RefreshRig rig)
+    {
+        var original = rig.Add(Expired);
+        rig.OAuth.Handler = (n, _, _) => Task.FromResult(FakeOAuthClient.Ok(n, refreshToken: "rt-1"));
+        rig.Locks.FailingCommits = 1;
+
+        var refresh = rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default);
+        await RefreshRig.Eventually(() => rig.Locks.CommitAttempts == 1, "the first commit failed");
+        return (original, refresh);
+    }
+
     private static async Task AdvanceUntil(RefreshRig rig, Task task, TimeSpan limit)
     {
         var until = rig.Now + limit;
