@@ -93,6 +93,7 @@ internal static class ProxyBenchmark
                 using var sampler = new AllocationSampler { Recording = true };
                 var (allocated, gen0, items, contention, cpu) = (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), ThreadPool.CompletedWorkItemCount,
                     Monitor.LockContentionCount, Environment.CpuUsage.TotalTime);
+                var (gen1, gen2, paused) = (GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
                 var alone = await LoadAsync(client, target, concurrency, TimeSpan.FromSeconds(seconds));
                 double PerRequest(double total) => total / alone.Requests;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -100,6 +101,11 @@ internal static class ProxyBenchmark
                     $"{PerRequest((Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds):F1} us CPU, {PerRequest(GC.GetTotalAllocatedBytes() - allocated):F0} B allocated, " +
                     $"{PerRequest(ThreadPool.CompletedWorkItemCount - items):F2} pool work items, {PerRequest(Monitor.LockContentionCount - contention):F4} lock contentions; " +
                     $"gen0 GCs {GC.CollectionCount(0) - gen0}"));
+                // What the collections cost: they are blocking here (gen0/gen1), so their pause is their time.
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  GCs gen0/gen1/gen2 {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2}, " +
+                    $"paused {PerRequest((GC.GetTotalPauseDuration() - paused).TotalMicroseconds):F2} us per request, " +
+                    $"last gen0 promoted {GC.GetGCMemoryInfo(GCKind.Ephemeral).PromotedBytes} B"));
                 sampler.Recording = false;
                 Console.WriteLine("  allocated bytes per request by type (sampled):");
                 foreach (var (type, bytes) in sampler.Top(45))
