@@ -36,6 +36,24 @@ public static class StorageFailures
         return false;
     }
 
+    /// <summary>
+    /// True when PostgreSQL refused a text value it cannot store (the NUL character, or one with no equivalent in the
+    /// database's encoding): bad input, not an outage and not a bug. JSON bodies refuse NUL before they get here; this is
+    /// for any value that reaches the database by another path.
+    /// </summary>
+    public static bool IsUnstorableText(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is PostgresException pg)
+            {
+                return pg.SqlState is PostgresErrorCodes.CharacterNotInRepertoire or PostgresErrorCodes.UntranslatableCharacter;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>What a log line says about an outage: the exception type and the SQL state or SQLite code, never a message.</summary>
     public static string Describe(Exception? error)
     {

@@ -70,6 +70,13 @@ internal sealed record ValetSettings
             throw new ValetConfigurationException($"VALET_ADMIN_TOKEN is too weak: {weakness} (generate one with `openssl rand -base64 32`).");
         }
 
+        // The service principal reaches every org's tokens and /internal/* (it is the CLI's), more than the admin token: an
+        // operator-chosen one must be at least as strong.
+        if (settings.ServiceToken is not null && AdminTokenWeakness(settings.ServiceToken) is { } serviceWeakness)
+        {
+            throw new ValetConfigurationException($"VALET_SERVICE_TOKEN is too weak: {serviceWeakness} (generate one with `openssl rand -base64 32`).");
+        }
+
         return settings;
     }
 

@@ -14,11 +14,17 @@ namespace Valet.Server.Http;
 internal static class ErrorHandling
 {
     /// <summary>
-    /// A request path for a log line: a single-use sign-in link carries its token in the path, and a request that failed
-    /// on the database did not use it up, so the token is cut off (<c>/signin/link/…</c>).
+    /// A request path for a log line. Two paths carry a live secret: a single-use sign-in link its token, and the CLI's
+    /// connect poll (<c>/internal/oauth/connect/status/{state}</c>) the flow's OAuth state. A request that failed on the
+    /// database used neither up, so what follows the prefix is cut off (<c>/signin/link/…</c>).
     /// </summary>
     internal static string LoggablePath(PathString path) =>
-        path.StartsWithSegments("/signin/link", StringComparison.OrdinalIgnoreCase) ? "/signin/link/…" : path.Value ?? string.Empty;
+        path.StartsWithSegments(SignInLinkPrefix, StringComparison.OrdinalIgnoreCase) ? SignInLinkPrefix + "/…"
+        : path.StartsWithSegments(ConnectStatusPrefix, StringComparison.OrdinalIgnoreCase) ? ConnectStatusPrefix + "/…"
+        : path.Value ?? string.Empty;
+
+    private const string SignInLinkPrefix = "/signin/link";
+    private const string ConnectStatusPrefix = "/internal/oauth/connect/status";
 
     /// <summary>Bodies on the admin and agent JSON routes; the proxy sets its own limit.</summary>
     public const long JsonBodyLimit = 64 * 1024;
@@ -38,7 +44,7 @@ internal static class ErrorHandling
     private static string Shorten(string message) => message.Length <= 300 ? message : message[..300] + "…";
 
     private static bool IsExpected(Exception error, HttpContext context) =>
-        StorageFailures.IsUnavailable(error) || error is BadHttpRequestException or JsonException or InvalidDataException
+        StorageFailures.IsUnavailable(error) || StorageFailures.IsUnstorableText(error) || error is BadHttpRequestException or JsonException or InvalidDataException
         || (error is OperationCanceledException && context.RequestAborted.IsCancellationRequested);
 
     private static async Task Handle(HttpContext context)
@@ -48,6 +54,8 @@ internal static class ErrorHandling
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
+            BadHttpRequestException { InnerException: NulInTextException } or NulInTextException =>
+                Problems.BadRequest("invalid_json", "A text value in the body contains the NUL character (\\u0000), which no value may contain."),
             BadHttpRequestException { InnerException: JsonException } or JsonException =>
                 Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
             // Binding says what it could not read (`Failed to bind parameter "int? timeout" from "abc".`, `Expected a supported
@@ -57,6 +65,8 @@ internal static class ErrorHandling
             // ReadFormAsync: a form value that decodes to a NUL, or a malformed form body.
             InvalidDataException =>
                 Problems.BadRequest("invalid_request", "The form body could not be read (malformed, or containing forbidden characters)."),
+            _ when StorageFailures.IsUnstorableText(error) =>
+                Problems.Unprocessable("validation_failed", "A text value contains a character that cannot be stored (such as \\u0000)."),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
                 Problems.Create(499, "client_closed_request", "Client closed request"),
             _ => null,

@@ -154,7 +154,9 @@ internal sealed class ValetRateLimiter : IDisposable
 
         // Not AttemptAcquire(0): the bucket refills continuously, so a fraction of a token already counts as "available" to
         // it, and an address would never stay locked. The statistics round down to whole tokens.
-        return _failures.GetStatistics(address)?.CurrentAvailablePermits > 0 ? null : _failurePeriod;
+        // Counted per IPv6 /64, as sign-in starts are: one host usually holds a whole /64, and rotating addresses inside it
+        // must not buy a fresh bucket per guess.
+        return _failures.GetStatistics(Slash64(address))?.CurrentAvailablePermits > 0 ? null : _failurePeriod;
     }
 
     public void Failed(IPAddress address)
@@ -165,7 +167,7 @@ internal sealed class ValetRateLimiter : IDisposable
         }
 
         Volatile.Write(ref _lastFailureAt, Environment.TickCount64);
-        _failures.AttemptAcquire(address, 1).Dispose();
+        _failures.AttemptAcquire(Slash64(address), 1).Dispose();
     }
 
     /// <summary>Null when <paramref name="address"/> may start a provider sign-in now (and it is counted); else how long to wait.</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Valet.Server.Http;
 
 namespace Valet.Server.Mcp;
 
@@ -28,6 +29,12 @@ internal static class McpArguments
         try
         {
             value = JsonSerializer.SerializeToElement(arguments).Deserialize<T>(json);
+        }
+        catch (NulInTextException)
+        {
+            value = null;
+            refusal = "An argument contains the NUL character (\\u0000), which no value may contain.";
+            return false;
         }
         catch (JsonException e)
         {

@@ -74,6 +74,19 @@ public sealed class BootFailureTests
     }
 
     [Fact]
+    public async Task WeakServiceToken_FailsTheBoot_SayingWhy()
+    {
+        // The service principal may read every org's tokens: a chosen one is held to the admin token's rules.
+        const string Token = "changeme-ops";
+        var result = await CliRunner.RunAsync(["serve", "--urls", "http://127.0.0.1:0"], Env(TempDir(), ("VALET_SERVICE_TOKEN", Token)),
+            timeout: TimeSpan.FromSeconds(30));
+
+        AssertOneLineFailure(result, "at least 32 characters");
+        Assert.Contains("VALET_SERVICE_TOKEN is too weak", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain(Token, result.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WrongKey_ForExistingData_FailsTheBoot()
     {
         var dir = TempDir();

@@ -137,7 +137,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task AServiceTokenTheOperatorChose_DoesNotPassALockout_OnlyAGeneratedOneDoes()
     {
-        const string Chosen = "service-token-an-operator-typed";
+        const string Chosen = "service-token-an-operator-typed-in-2026";
         await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["SERVICE_TOKEN"] = Chosen });
         using var chosen = server.Client(Chosen);
         Assert.Equal(HttpStatusCode.OK, (await chosen.GetAsync("/v1/orgs/default")).StatusCode);
@@ -169,6 +169,33 @@ public sealed class RateLimitTests
         }
 
         await AssertRateLimitedAsync(await wrong.GetAsync("/v1/orgs/default"));
+    }
+
+    [Fact]
+    public async Task FailureLimit_CountsAnIPv6ClientByItsSlash64_RotatingAddressesInsideItBuysNoFreshBucket()
+    {
+        // The client's address comes from a trusted proxy's X-Forwarded-For, the real path behind a load balancer.
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["RateLimits:FailureBurst"] = "3", ["TRUSTED_PROXIES"] = "127.0.0.1",
+        });
+        using var wrong = server.Client("not-the-admin-token");
+
+        Task<HttpResponseMessage> From(string address)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, "/v1/orgs/default");
+            request.Headers.Add("X-Forwarded-For", address);
+            return wrong.SendAsync(request);
+        }
+
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await From($"2001:db8:0:7::{i}")).StatusCode);
+        }
+
+        await AssertRateLimitedAsync(await From("2001:db8:0:7:ffff::99")); // same /64, an address never seen
+        Assert.Equal(HttpStatusCode.Unauthorized, (await From("2001:db8:0:8::1")).StatusCode); // the next /64 has its own bucket
+        Assert.Equal(HttpStatusCode.Unauthorized, (await From("192.0.2.7")).StatusCode);
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public sealed class StorageOutageTests(PostgresFixture postgres)
         {
             ["DATABASE"] = database,
             ["ENCRYPTION_KEY"] = ValetTestServer.RandomKey(),
+            ["SERVICE_TOKEN"] = ServiceToken,
         });
         using var admin = server.Client();
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default/connections")).StatusCode);
@@ -48,6 +49,14 @@ public sealed class StorageOutageTests(PostgresFixture postgres)
             var valetLines = server.Logs.Lines.Where(line => line.Contains(" Valet.", StringComparison.Ordinal)).ToList();
             Assert.Contains(valetLines, line => line.Contains("/signin/link/…", StringComparison.Ordinal));
             Assert.DoesNotContain(valetLines, line => line.Contains("unspent-link-token", StringComparison.Ordinal));
+
+            // Nor the OAuth state of a CLI's connect poll, which the failed request did not spend either.
+            using var cli = server.Client(ServiceToken);
+            using var status = await cli.GetAsync("/internal/oauth/connect/status/unspent-oauth-state-0123456789");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status.StatusCode);
+            valetLines = server.Logs.Lines.Where(line => line.Contains(" Valet.", StringComparison.Ordinal)).ToList();
+            Assert.Contains(valetLines, line => line.Contains("/internal/oauth/connect/status/…", StringComparison.Ordinal));
+            Assert.DoesNotContain(valetLines, line => line.Contains("unspent-oauth-state", StringComparison.Ordinal));
         }
         finally
         {
@@ -57,6 +66,8 @@ public sealed class StorageOutageTests(PostgresFixture postgres)
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default/connections")).StatusCode);
         Assert.DoesNotContain(server.Logs.Lines, line => line.Contains(ValetTestServer.AdminToken, StringComparison.Ordinal));
     }
+
+    private const string ServiceToken = "outage-test-service-token-0123456789abcdef";
 
     private async Task AdminSqlAsync(string sql)
     {

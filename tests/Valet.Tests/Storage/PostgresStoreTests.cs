@@ -1,5 +1,6 @@
 using System.Text;
 using Npgsql;
+using Valet.Core.Domain;
 using Valet.Storage;
 using Valet.Tests.Infrastructure;
 
@@ -20,6 +21,19 @@ public sealed class PostgresStoreTests(PostgresFixture postgres) : StoreSuite
     {
         NpgsqlConnection.ClearAllPools();
         await postgres.DropDatabaseAsync(_connectionString!);
+    }
+
+    [Fact]
+    public async Task ANulCharacter_IsRefusedByPostgres_AndClassedAsUnstorableText_NotAnOutage()
+    {
+        // What the error handler turns into 422 instead of 500 (JSON bodies refuse NUL before the database sees it).
+        await using var node = await StartNodeAsync();
+        var error = await Assert.ThrowsAsync<PostgresException>(() =>
+            node.Orgs.CreateAsync(new Org { Id = "nul", Name = "a\0b" }, CancellationToken.None));
+
+        Assert.True(StorageFailures.IsUnstorableText(error), error.SqlState);
+        Assert.False(StorageFailures.IsUnavailable(error));
+        Assert.False(StorageFailures.IsUnstorableText(new InvalidOperationException("other")));
     }
 
     protected override async Task<byte[]> ReadAtRestAsync(Node node) =>
