@@ -76,10 +76,7 @@ internal static class ImportEndpoint
             validation.Add("expires_at", "must be within ten years of now");
         }
 
-        if (request.Scopes is { } scopes && (scopes.Length > 200 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200)))
-        {
-            validation.Add("scopes", "must be at most 200 non-empty scope strings");
-        }
+        validation.Scopes("scopes", request.Scopes, 200);
 
         if (!validation.IsValid)
         {

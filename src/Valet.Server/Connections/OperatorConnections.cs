@@ -211,10 +211,7 @@ internal static class OperatorConnections
             validation.Add("api_key", $"provider '{provider.Id}' uses client credentials: no api_key, username or password (register the client with POST /v1/orgs/{{org}}/credentials, or configure the platform client)");
         }
 
-        if (request.Scopes is { } scopes && (scopes.Length > 200 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200 || s.Contains(' '))))
-        {
-            validation.Add("scopes", "must be at most 200 non-empty scope strings without spaces");
-        }
+        validation.Scopes("scopes", request.Scopes, 200);
 
         string? credentialId = null;
         if (request.CredentialId is { } requested)

@@ -63,10 +63,7 @@ internal static class FlowEndpoints
     {
         var validation = new Validation();
         var provider = validation.Required("provider", request?.Provider, 64);
-        if (request?.Scopes is { } scopes && (scopes.Length > 100 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200)))
-        {
-            validation.Add("scopes", "must be at most 100 non-empty scope strings");
-        }
+        validation.Scopes("scopes", request?.Scopes, 100);
 
         if (!validation.IsValid)
         {

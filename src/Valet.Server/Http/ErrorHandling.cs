@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -11,7 +12,7 @@ using Valet.Storage;
 namespace Valet.Server.Http;
 
 /// <summary>Maps every failure to problem+json: bad input never becomes a 500, a 500 never carries a stack trace.</summary>
-internal static class ErrorHandling
+internal static partial class ErrorHandling
 {
     /// <summary>
     /// A request path for a log line. Two paths carry a live secret: a single-use sign-in link its token, and the CLI's
@@ -58,10 +59,13 @@ internal static class ErrorHandling
                 Problems.BadRequest("invalid_json", "A text value in the body contains the NUL character (\\u0000), which no value may contain."),
             BadHttpRequestException { InnerException: JsonException } or JsonException =>
                 Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
-            // Binding says what it could not read (`Failed to bind parameter "int? timeout" from "abc".`, `Expected a supported
-            // JSON media type but got "text/plain".`): the caller's own input and the parameter, nothing of the server's.
+            // A body without a JSON Content-Type (none at all, too): the same answer as the status-code page gives.
+            BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } =>
+                Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type", UnsupportedMediaType(context)),
+            // Binding says what it could not read (`Failed to bind parameter "Nullable<int> timeout" from "abc".`): said again
+            // with the parameter's name and the caller's value, without the .NET type.
             BadHttpRequestException bad =>
-                Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read: " + Shorten(bad.Message)),
+                Problems.Create(bad.StatusCode, "invalid_request", "Bad request", "The request could not be read: " + Shorten(Readable(bad.Message))),
             // ReadFormAsync: a form value that decodes to a NUL, or a malformed form body.
             InvalidDataException =>
                 Problems.BadRequest("invalid_request", "The form body could not be read (malformed, or containing forbidden characters)."),
@@ -92,6 +96,41 @@ internal static class ErrorHandling
         await result.ExecuteAsync(context);
     }
 
+    private static string UnsupportedMediaType(HttpContext context) =>
+        $"This route does not take a body of Content-Type '{Shorten(context.Request.ContentType ?? "none")}' (the API's routes take application/json).";
+
+    /// <summary>
+    /// A binding failure in the caller's terms: <c>Failed to bind parameter "Nullable&lt;int&gt; timeout" from "abc".</c>
+    /// becomes <c>the parameter 'timeout' must be a whole number, not "abc".</c> Other messages are kept as they are.
+    /// </summary>
+    internal static string Readable(string message)
+    {
+        if (RequiredMissing().Match(message) is { Success: true } missing)
+        {
+            return missing.Groups["source"].Value.Contains("body", StringComparison.OrdinalIgnoreCase)
+                ? "a JSON body is required."
+                : $"the parameter '{missing.Groups["name"].Value}' is required.";
+        }
+
+        var match = BindFailure().Match(message);
+        if (!match.Success)
+        {
+            return message;
+        }
+
+        var type = match.Groups["type"].Value;
+        var expected = type.Contains("int", StringComparison.OrdinalIgnoreCase) || type.Contains("long", StringComparison.OrdinalIgnoreCase) ? "a whole number"
+            : type.Contains("bool", StringComparison.OrdinalIgnoreCase) ? "true or false"
+            : "a valid value";
+        return $"the parameter '{match.Groups["name"].Value}' must be {expected}, not \"{match.Groups["value"].Value}\".";
+    }
+
+    [GeneratedRegex("^Failed to bind parameter \"(?<type>[^\"]*) (?<name>[A-Za-z_][A-Za-z0-9_]*)\" from \"(?<value>.*)\"\\.?$")]
+    private static partial Regex BindFailure();
+
+    [GeneratedRegex("^Required parameter \"(?<type>[^\"]*) (?<name>[A-Za-z_][A-Za-z0-9_]*)\" was not provided from (?<source>.*?)\\.?$")]
+    private static partial Regex RequiredMissing();
+
     /// <summary>Bodiless 4xx/5xx of Valet's own routes become problem+json; JSON routes get their body limit.</summary>
     public static IApplicationBuilder UseValetStatusPagesAndLimits(this IApplicationBuilder app)
     {
@@ -104,11 +143,18 @@ internal static class ErrorHandling
                 StatusCodes.Status404NotFound => ("not_found", "Not found"),
                 StatusCodes.Status405MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
                 StatusCodes.Status415UnsupportedMediaType => ("unsupported_media_type", "Unsupported media type"),
+                // A chunked body over the limit: Kestrel stops it while the body is bound, with no answer of its own; the same
+                // code as a declared Content-Length over the limit gets.
+                StatusCodes.Status413PayloadTooLarge => ("payload_too_large", "Payload too large"),
+                StatusCodes.Status400BadRequest => ("invalid_request", "Bad request"),
                 _ => ("http_" + context.Response.StatusCode, "Error"),
             };
-            var detail = context.Response.StatusCode == StatusCodes.Status415UnsupportedMediaType
-                ? $"This route does not take a body of Content-Type '{Shorten(context.Request.ContentType ?? "none")}' (the API's routes take application/json)."
-                : null;
+            var detail = context.Response.StatusCode switch
+            {
+                StatusCodes.Status415UnsupportedMediaType => UnsupportedMediaType(context),
+                StatusCodes.Status413PayloadTooLarge => "The request body is larger than this route accepts.",
+                _ => null,
+            };
             await Problems.Create(context.Response.StatusCode, code, title, detail).ExecuteAsync(context);
         });
 

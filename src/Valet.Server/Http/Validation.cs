@@ -50,6 +50,29 @@ internal sealed partial class Validation
         return trimmed;
     }
 
+    /// <summary>
+    /// A scope as RFC 6749 §3.3 defines it: <c>scope-token = 1*( %x21 / %x23-5B / %x5D-7E )</c>, visible ASCII without
+    /// space, <c>"</c> or <c>\</c>; at most 200 characters here. A space would split one scope into two at the provider, a
+    /// control character has no place in an authorization URL or a stored grant.
+    /// </summary>
+    public static bool IsScopeToken(string? scope) =>
+        scope is { Length: > 0 and <= 200 } && !scope.AsSpan().ContainsAnyExcept(ScopeTokenChars);
+
+    /// <summary>Adds one problem to <paramref name="field"/> when the list is too long or a scope is not a scope token.</summary>
+    public void Scopes(string field, IReadOnlyCollection<string?>? scopes, int max)
+    {
+        if (scopes is not null && (scopes.Count > max || !scopes.All(IsScopeToken)))
+        {
+            Add(field, ScopesRule(max));
+        }
+    }
+
+    public static string ScopesRule(int max) =>
+        $"must be at most {max} scopes, each 1 to 200 visible ASCII characters without spaces, '\"' or '\\' (RFC 6749 section 3.3)";
+
+    private static readonly System.Buffers.SearchValues<char> ScopeTokenChars = System.Buffers.SearchValues.Create(
+        "!#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
     /// <summary>Every problem as one readable line ("name is required"), for the dashboard's error banner.</summary>
     public IEnumerable<string> Messages => _errors.SelectMany(e => e.Value.Select(message => $"{e.Key} {message}"));
 

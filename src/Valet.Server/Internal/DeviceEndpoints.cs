@@ -40,10 +40,7 @@ internal static class DeviceEndpoints
             validation.Add("client_id", "client_id and client_secret go together");
         }
 
-        if (request?.Scopes is { } scopes && (scopes.Length > 100 || scopes.Any(s => string.IsNullOrWhiteSpace(s) || s.Length > 200 || s.Contains(' '))))
-        {
-            validation.Add("scopes", "must be at most 100 non-empty scope strings without spaces");
-        }
+        validation.Scopes("scopes", request?.Scopes, 100);
 
         if (!validation.IsValid)
         {

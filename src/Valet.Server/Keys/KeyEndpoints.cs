@@ -113,7 +113,8 @@ internal static class KeyEndpoints
         JsonElement? list = body.ValueKind switch
         {
             JsonValueKind.Array => body,
-            JsonValueKind.Object when body.TryGetProperty("permissions", out var inner) => inner,
+            // null is not "no permissions": replacing a key's access with nothing takes an explicit [].
+            JsonValueKind.Object when body.TryGetProperty("permissions", out var inner) && inner.ValueKind != JsonValueKind.Null => inner,
             _ => null,
         };
         var validation = new Validation();

@@ -238,9 +238,9 @@ internal sealed class McpTools(
             return McpRecovery.Failure($"This API key has no permission on provider '{definition.Id}'.");
         }
 
-        if (input.Scopes?.Any(string.IsNullOrWhiteSpace) == true)
+        if (input.Scopes is { } asked && (asked.Count > 100 || !asked.All(Http.Validation.IsScopeToken)))
         {
-            return McpRecovery.Failure("scopes must be an array of non-empty strings.");
+            return McpRecovery.Failure("scopes " + Http.Validation.ScopesRule(100) + ".");
         }
 
         var scopes = input.Scopes ?? [];

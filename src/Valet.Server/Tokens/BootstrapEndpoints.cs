@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Valet.Core.Access;
 using Valet.Core.Domain;
+using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Auth;
 using Valet.Server.Connections;
@@ -42,7 +43,7 @@ internal static class BootstrapEndpoints
         routes.MapPut("/v1/orgs/{org}/defaults/{provider}", SetDefaultAsync).RequireAuthorization(ValetClaims.OperatorPolicy).WithTags("Connections")
             .WithName("SetDefaultConnection").WithSummary("Make a connection the org's default (active) one for its provider")
             .Produces<DefaultResponse>()
-            .ProducesProblemCodes(StatusCodes.Status404NotFound, "org_not_found", "connection_not_found")
+            .ProducesProblemCodes(StatusCodes.Status404NotFound, "org_not_found", "unknown_provider", "connection_not_found")
             .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "validation_failed", "provider_mismatch");
     }
 
@@ -89,12 +90,17 @@ internal static class BootstrapEndpoints
 
     /// <summary>The connection <c>POST /v1/providers/{provider}/token</c> uses when several could serve. Others are kept.</summary>
     private static async Task<IResult> SetDefaultAsync(string org, string provider, DefaultRequest? request, ClaimsPrincipal user, IOrgStore orgs,
-        IConnectionStore connections, CancellationToken cancellationToken)
+        IConnectionStore connections, IProviderCatalog catalog, CancellationToken cancellationToken)
     {
         var found = await OrgAccess.FindAsync(org, user, orgs, cancellationToken);
         if (found.Problem is not null)
         {
             return found.Problem;
+        }
+
+        if (catalog.Find(provider) is null)
+        {
+            return Problems.NotFound("unknown_provider", $"No provider '{provider}' (GET /v1/providers lists them).");
         }
 
         var validation = new Validation();

@@ -174,9 +174,9 @@ internal static class TokenEndpoints
             if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("scopes", out var scopes))
             {
                 if (scopes.ValueKind != JsonValueKind.Array || scopes.GetArrayLength() > 100 ||
-                    scopes.EnumerateArray().Any(s => s.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(s.GetString())))
+                    scopes.EnumerateArray().Any(s => s.ValueKind != JsonValueKind.String || !Validation.IsScopeToken(s.GetString())))
                 {
-                    return ([], Problems.Unprocessable("validation_failed", "scopes must be an array of at most 100 non-empty strings."));
+                    return ([], Problems.Unprocessable("validation_failed", "scopes must be an array of strings: " + Validation.ScopesRule(100) + "."));
                 }
 
                 return ([.. scopes.EnumerateArray().Select(s => s.GetString()!).Distinct(StringComparer.Ordinal)], null);
