@@ -37,14 +37,7 @@ internal static class DemoCommand
 
             await using (app)
             {
-                try
-                {
-                    await app.StartAsync(cancellationToken);
-                }
-                catch (IOException error)
-                {
-                    throw new CliException($"cannot listen on {urls}: {error.Message} (is `valet serve` already running? stop it, or pass --urls http://127.0.0.1:7879).");
-                }
+                await ServeCommand.StartAsync(app, "is `valet serve` already running? stop it, or pass --urls http://127.0.0.1:7879", cancellationToken);
 
                 Console.Out.WriteLine($"Valet is running at {baseUrl} on SQLite in {app.Services.GetRequiredService<ValetSettings>().DataDirectory}.");
                 Console.Out.WriteLine("DEMO MODE: a built-in demo OAuth provider named 'demo' is on (local, in-process, not a real service).");
@@ -60,7 +53,10 @@ internal static class DemoCommand
                     : "Step 3 — see the connection in the dashboard. Open this link to sign in (it works once, for 5 minutes; `valet dashboard` prints a new one):");
                 Console.Out.WriteLine($"  {link!.Url}");
 
-                Console.Out.WriteLine("Valet keeps running. In another terminal: `valet connections list`, `valet connect demo --force`. Ctrl+C stops it.");
+                // From a clone, `valet` is not on PATH yet; and on another address the CLI must be told where.
+                var cli = (baseUrl == ValetSettings.DefaultUrl ? "" : $"VALET_URL={baseUrl} ") + "valet";
+                Console.Out.WriteLine($"Valet keeps running. In another terminal: `{cli} connections list`, `{cli} connect demo --force`");
+                Console.Out.WriteLine("  (from a clone without the tool installed: `dotnet run --project src/Valet.Cli -- connections list`). Ctrl+C stops it.");
                 await app.WaitForShutdownAsync(cancellationToken);
             }
 
@@ -106,24 +102,34 @@ internal static class DemoCommand
             Name = "demo agent",
             Prefix = minted.Prefix,
             Hash = minted.Hash,
-            Permissions = [new Permission(PermissionKind.Provider, DemoAuthorizationServer.ProviderId)],
+            // This connection only: a data directory from an earlier run may hold other demo connections (`valet connect
+            // demo --force`), and a key allowed the whole provider would then get 409 ambiguous_connection by provider.
+            Permissions = [new Permission(PermissionKind.Connection, flow.ConnectionId!)],
             CreatedAt = DateTimeOffset.UtcNow,
         }, cancellationToken);
 
         Console.Out.WriteLine();
-        Console.Out.WriteLine("Step 2 — an agent gets a token with its API key (created for you, allowed provider:demo):");
+        Console.Out.WriteLine($"Step 2 — an agent gets a token with its API key (created for you, allowed connection:{flow.ConnectionId}):");
         Console.Out.WriteLine($"  curl -s -X POST -H 'Authorization: Bearer {minted.Key.Reveal()}' {baseUrl}/v1/providers/demo/token");
         using var http = new HttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/v1/providers/demo/token");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", minted.Key.Reveal());
         using var response = await http.SendAsync(request, cancellationToken);
-        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken)).RootElement;
-        Console.Out.WriteLine($"  → HTTP {(int)response.StatusCode}: access_token {Shorten(body.Str("access_token"))}, expires_at {body.Str("expires_at")}, scopes {body.GetProperty("scopes")}");
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            // Not expected, but the server keeps running either way: say what came back instead of ending the process.
+            Console.Out.WriteLine($"  → HTTP {(int)response.StatusCode}: {Shorten(text, 300)}");
+            return flow.ConnectionId;
+        }
+
+        var body = JsonDocument.Parse(text).RootElement;
+        Console.Out.WriteLine($"  → HTTP {(int)response.StatusCode}: access_token {Shorten(body.Str("access_token"))}, expires_at {body.Str("expires_at")}, scopes {(body.TryGetProperty("scopes", out var scopes) ? scopes.ToString() : "none")}");
         Console.Out.WriteLine();
         Console.Out.WriteLine("That is Valet's job: the agent never saw a refresh token or a client secret, and Valet refreshes for it.");
         Console.Out.WriteLine("Connect a real provider: see README (register the redirect URI, set VALET_PROVIDERS__GITHUB__CLIENTID/__CLIENTSECRET).");
         return flow.ConnectionId;
     }
 
-    private static string Shorten(string token) => token.Length <= 12 ? token : token[..12] + "…";
+    private static string Shorten(string token, int length = 12) => token.Length <= length ? token : token[..length] + "…";
 }

@@ -71,20 +71,43 @@ internal static class ServeCommand
     }
 
     /// <summary>Starts listening; an address in use is one line ending in <paramref name="hint"/>.</summary>
-    private static async Task StartAsync(WebApplication app, string hint, CancellationToken cancellationToken)
+    internal static async Task StartAsync(WebApplication app, string hint, CancellationToken cancellationToken)
     {
+        // Checked before the host starts: a failed start logs the bind error's stack trace and, as the host is then disposed,
+        // every background service's cancellation as a failure (about 100 lines for a port in use). The check can race
+        // another process binding in between; then the host's own error below still ends in one line.
+        if (ListenAddresses.InUse(app.Configuration["urls"] ?? ValetSettings.DefaultUrl) is { } taken)
+        {
+            throw new CliException($"cannot listen on {taken}: the address is already in use ({hint}).", ExitCodes.Failure);
+        }
+
         try
         {
             await app.StartAsync(cancellationToken);
         }
         catch (IOException error)
         {
+            await StopQuietlyAsync(app);
             throw new CliException($"cannot listen: {error.Message} ({hint}).", ExitCodes.Failure);
         }
         catch (FormatException error)
         {
+            await StopQuietlyAsync(app);
             // An address from configuration (valet.json "urls") that Kestrel cannot read; the CLI checked the ones it can see.
             throw new CliException($"cannot listen: {error.Message} (a listening address looks like {ValetSettings.DefaultUrl}).", ExitCodes.Usage);
+        }
+    }
+
+    /// <summary>A host whose start failed is stopped before it is disposed, so its background services end as stopped, not failed.</summary>
+    private static async Task StopQuietlyAsync(WebApplication app)
+    {
+        try
+        {
+            await app.StopAsync(CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // Stopping what never fully started: nothing to report beyond the start's own error.
         }
     }
 }

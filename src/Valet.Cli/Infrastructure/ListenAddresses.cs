@@ -1,3 +1,4 @@
+using System.Net;
 using Valet.Server.Hosting;
 
 namespace Valet.Cli.Infrastructure;
@@ -48,5 +49,56 @@ internal static class ListenAddresses
 
         return Uri.TryCreate($"{scheme}://{rest}", UriKind.Absolute, out var uri) && uri.Host.Length > 0 && uri.AbsolutePath == "/" &&
             uri.Query.Length == 0 && uri.Fragment.Length == 0 && uri.UserInfo.Length == 0;
+    }
+
+    /// <summary>
+    /// The first of <paramref name="urls"/> whose TCP address another process already listens on, or null. Only addresses
+    /// that name an IP (or localhost, or a wildcard) and a port are checked; anything else is left to Kestrel.
+    /// </summary>
+    public static string? InUse(string urls)
+    {
+        foreach (var entry in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var separator = entry.IndexOf("://", StringComparison.Ordinal);
+            var hostAndPort = (separator > 0 ? entry[(separator + 3)..] : entry).TrimEnd('/');
+            var colon = hostAndPort.LastIndexOf(':');
+            if (colon < 0 || hostAndPort.EndsWith(']') || !int.TryParse(hostAndPort[(colon + 1)..], out var port) || port is <= 0 or > 65535)
+            {
+                continue; // no explicit port (Kestrel's default), port 0 (any free one), or not an address: Kestrel's to judge
+            }
+
+            var host = hostAndPort[..colon].Trim('[', ']');
+            IPAddress[] addresses = host switch
+            {
+                "*" or "+" => [IPAddress.Any],
+                _ when host.Equals("localhost", StringComparison.OrdinalIgnoreCase) => [IPAddress.Loopback],
+                _ when IPAddress.TryParse(host, out var address) => [address],
+                _ => [],
+            };
+            if (addresses.Any(address => Taken(new IPEndPoint(address, port))))
+            {
+                return entry;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool Taken(IPEndPoint endpoint)
+    {
+        using var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(endpoint);
+            return false;
+        }
+        catch (System.Net.Sockets.SocketException error) when (error.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false; // not ours to judge (no such address here, permission…): Kestrel says what is wrong
+        }
     }
 }

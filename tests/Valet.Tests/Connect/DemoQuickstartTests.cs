@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Playwright;
 using Valet.Tests.Infrastructure;
 
 namespace Valet.Tests.Connect;
@@ -13,70 +14,113 @@ public sealed class DemoQuickstartTests(BrowserFixture browser)
     public async Task Demo_ConnectsInTheBrowser_ThenAnAgentGetsAToken()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "valet-demo-" + Guid.NewGuid().ToString("N"));
-        var port = FreePort();
-        using var process = Process.Start(CliRunner.StartInfo(["demo", "--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string?> { ["VALET_DATA_DIR"] = dataDir }))!;
-        process.StandardInput.Close();
-        _ = process.StandardError.ReadToEndAsync();
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var output = new List<string>();
-            string? url = null;
-            while (url is null && await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            var (output, page, link, port) = await RunDemoAsync(dataDir, account: null);
+            try
             {
-                output.Add(line);
-                if (line.TrimStart().StartsWith($"http://127.0.0.1:{port}/demo-oauth/authorize", StringComparison.Ordinal))
-                {
-                    url = line.Trim();
-                }
+                Assert.Contains(output, l => l.Contains("DEMO MODE", StringComparison.Ordinal));
+                Assert.Contains(output, l => l.Contains("→ HTTP 200: access_token demo_at_", StringComparison.Ordinal));
+
+                // The walkthrough ends in the dashboard, signed in, on the new connection.
+                Assert.Contains(output, l => l.StartsWith("Connected: conn_", StringComparison.Ordinal));
+                var connectionId = output.First(l => l.StartsWith("Connected: ", StringComparison.Ordinal))["Connected: ".Length..].TrimEnd('.');
+                await page.GotoAsync(link);
+                await page.Locator("main h1").WaitForAsync();
+                Assert.EndsWith("/connections/" + connectionId, page.Url, StringComparison.Ordinal);
+                Assert.Contains("demo", await page.Locator("main").InnerTextAsync(), StringComparison.OrdinalIgnoreCase);
             }
-
-            Assert.True(url is not null, string.Join('\n', output));
-            Assert.Contains(output, l => l.Contains("DEMO MODE", StringComparison.Ordinal));
-
-            var page = await browser.NewPageAsync();
-            await page.GotoAsync(url!);
-            Assert.Contains("DEMO", await page.ContentAsync(), StringComparison.Ordinal);
-            await page.Locator("#allow").ClickAsync();
-            await page.Locator("#result[data-success=true]").WaitForAsync();
-
-            string? tokenLine = null;
-            while (tokenLine is null && await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            finally
             {
-                output.Add(line);
-                if (line.Contains("→ HTTP", StringComparison.Ordinal))
-                {
-                    tokenLine = line;
-                }
+                await port.DisposeAsync();
             }
-
-            Assert.True(tokenLine is not null, string.Join('\n', output));
-            Assert.Contains("→ HTTP 200: access_token demo_at_", tokenLine, StringComparison.Ordinal);
-
-            // The walkthrough ends in the dashboard, signed in, on the new connection.
-            string? link = null;
-            while (link is null && await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
-            {
-                output.Add(line);
-                if (line.TrimStart().StartsWith($"http://127.0.0.1:{port}/signin/link/", StringComparison.Ordinal))
-                {
-                    link = line.Trim();
-                }
-            }
-
-            Assert.True(link is not null, string.Join('\n', output));
-            Assert.Contains(output, l => l.StartsWith("Connected: conn_", StringComparison.Ordinal));
-            var connectionId = output.First(l => l.StartsWith("Connected: ", StringComparison.Ordinal))["Connected: ".Length..].TrimEnd('.');
-            await page.GotoAsync(link!);
-            await page.Locator("main h1").WaitForAsync();
-            Assert.EndsWith("/connections/" + connectionId, page.Url, StringComparison.Ordinal);
-            Assert.Contains("demo", await page.Locator("main").InnerTextAsync(), StringComparison.OrdinalIgnoreCase);
         }
         finally
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
             Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Demo_RunAgain_OnADataDirectoryWithAnotherDemoAccount_StillGetsItsToken()
+    {
+        // The second run's data directory holds two demo connections: its key must not be ambiguous between them.
+        var dataDir = Path.Combine(Path.GetTempPath(), "valet-demo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            foreach (var account in new[] { "alice", "bob" })
+            {
+                var (output, _, _, process) = await RunDemoAsync(dataDir, account);
+                await process.DisposeAsync();
+                Assert.Contains(output, l => l.Contains("→ HTTP 200: access_token demo_at_", StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    /// <summary>Runs `valet demo` until it prints its sign-in link; the output so far, the browser page, the link and the process (dispose to stop).</summary>
+    private async Task<(List<string> Output, IPage Page, string Link, DemoProcess Process)> RunDemoAsync(string dataDir, string? account)
+    {
+        var port = FreePort();
+        var process = new DemoProcess(Process.Start(CliRunner.StartInfo(["demo", "--urls", $"http://127.0.0.1:{port}"],
+            new Dictionary<string, string?> { ["VALET_DATA_DIR"] = dataDir }))!);
+        try
+        {
+            process.Value.StandardInput.Close();
+            _ = process.Value.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var output = new List<string>();
+
+            async Task<string> LineAsync(Func<string, bool> wanted)
+            {
+                while (await process.Value.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+                {
+                    output.Add(line);
+                    if (wanted(line))
+                    {
+                        return line.Trim();
+                    }
+                }
+
+                throw new Xunit.Sdk.XunitException("valet demo ended early:\n" + string.Join('\n', output));
+            }
+
+            var url = await LineAsync(l => l.TrimStart().StartsWith($"http://127.0.0.1:{port}/demo-oauth/authorize", StringComparison.Ordinal));
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(url);
+            Assert.Contains("DEMO", await page.ContentAsync(), StringComparison.Ordinal);
+            if (account is not null)
+            {
+                await page.Locator("#demo-user").FillAsync(account);
+            }
+
+            await page.Locator("#allow").ClickAsync();
+            await page.Locator("#result[data-success=true]").WaitForAsync();
+
+            await LineAsync(l => l.Contains("→ HTTP", StringComparison.Ordinal));
+            var link = await LineAsync(l => l.TrimStart().StartsWith($"http://127.0.0.1:{port}/signin/link/", StringComparison.Ordinal));
+            return (output, page, link, process);
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the demo (and its whole process tree) when disposed.</summary>
+    private sealed class DemoProcess(Process value) : IAsyncDisposable
+    {
+        public Process Value => value;
+
+        public async ValueTask DisposeAsync()
+        {
+            value.Kill(entireProcessTree: true);
+            await value.WaitForExitAsync();
+            value.Dispose();
         }
     }
 

@@ -73,6 +73,24 @@ public sealed class BootFailureTests
         Assert.DoesNotContain(token, result.StdErr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("serve")]
+    [InlineData("demo")]
+    public async Task AnAddressInUse_IsOneLine_NotAHundredLinesOfStackTraces(string verb)
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)taken.LocalEndpoint).Port}";
+
+        var result = await CliRunner.RunAsync([verb, "--urls", url], Env(TempDir()), timeout: TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, result.ExitCode);
+        var lines = result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith($"valet: cannot listen on {url}: the address is already in use", lines[^1], StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, line => line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task WeakServiceToken_FailsTheBoot_SayingWhy()
     {
