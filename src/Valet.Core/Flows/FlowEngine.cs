@@ -210,7 +210,10 @@ public sealed partial class FlowEngine(
     {
         var now = time.GetUtcNow();
         var flow = await flows.FindAsync(flowId, now, cancellationToken);
-        if (flow is null || flow.Status is not (FlowStatus.Pending or FlowStatus.Expired) || catalog.Find(flow.Provider) is not { } found ||
+        // Only an envelope's flow is re-armed (a connect link): a CLI's or API caller's flow keeps the state its owner polls
+        // with, and a sign-in flow belongs to the browser that started it.
+        if (flow is null || flow.EnvelopeKey is null || flow.SignIn || flow.Status is not (FlowStatus.Pending or FlowStatus.Expired) ||
+            catalog.Find(flow.Provider) is not { } found ||
             ConnectionParameters.Bind(found, flow.Parameters, out _) is not { } provider ||
             await clients.ResolveAsync(provider, flow.CredentialId, cancellationToken) is not { } client)
         {

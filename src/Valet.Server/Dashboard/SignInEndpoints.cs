@@ -13,8 +13,7 @@ namespace Valet.Server.Dashboard;
 
 /// <summary>
 /// A minimal operator sign-in (admin token, or the local service token) that sets a session cookie for one org, <c>/me</c>,
-/// and <c>/connect-authorize?flow=</c>: the gated connect link of an envelope. It works only for a signed-in operator of
-/// the flow's org, and arms the flow with a fresh state and PKCE verifier before sending the person to the provider.
+/// the single-use sign-in links, and the envelope's connect link (<see cref="ConnectLinkEndpoints"/>).
 /// </summary>
 internal static class SignInEndpoints
 {
@@ -39,7 +38,7 @@ internal static class SignInEndpoints
             .AllowAnonymous().WithTags("Dashboard").WithName("GetSession").WithSummary("The dashboard session: org, operator, since, and the provider account when signed in through one").Produces<MeResponse>().ProducesProblemCodes(StatusCodes.Status401Unauthorized, "unauthorized");
         routes.MapProviderSignIn();
         routes.MapGet(SignInLinks.Path + "{token}", UseLinkAsync).AllowAnonymous().ExcludeFromDescription();
-        routes.MapGet("/connect-authorize", ConnectAuthorizeAsync).AllowAnonymous().ExcludeFromDescription();
+        routes.MapConnectLink();
     }
 
     private static async Task<IResult> SignInPageAsync(HttpContext context, string? @return, string? org, string? done)
@@ -184,45 +183,6 @@ internal static class SignInEndpoints
             : ("This sign-in link has already been used, or is not a link this server issued. Each link signs in once.", "signin_link_used");
         await CallbackPage.WriteHtmlAsync(context.Response, "Sign-in link not valid", message + " Run “valet dashboard” for a new one.", false, code,
             "<p><a href=\"/signin\">Sign in with a token instead</a></p>");
-    }
-
-    private static async Task ConnectAuthorizeAsync(HttpContext context, string? flow, IFlowStore flows, FlowEngine engine,
-        ConnectStarter starter, TimeProvider time)
-    {
-        CallbackPage.ApplySecurityHeaders(context.Response);
-        var found = string.IsNullOrEmpty(flow) || flow.Length > 64 ? null : await flows.FindAsync(flow, time.GetUtcNow(), context.RequestAborted);
-        var back = "/connect-authorize?flow=" + Uri.EscapeDataString(flow ?? string.Empty);
-        var signIn = "/signin?return=" + Uri.EscapeDataString(back) + (found is null ? string.Empty : "&org=" + Uri.EscapeDataString(found.OrgId));
-        var session = await OperatorSessions.ReadAsync(context);
-        if (session is null)
-        {
-            // Sign in first (the form already names the flow's org), then straight back here and on to the provider.
-            context.Response.Redirect(signIn);
-            return;
-        }
-
-        if (found is null || found.OrgId != session.OrgId)
-        {
-            context.Response.StatusCode = found is null ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden;
-            await CallbackPage.WriteHtmlAsync(context.Response, "Cannot continue",
-                found is null
-                    ? "This connect link is unknown, or has expired. Ask the agent to try again for a fresh link."
-                    : "This connect link belongs to another org than the one you are signed in to.",
-                false, found is null ? "flow_not_found" : "forbidden",
-                found is null ? "<p><a href=\"/\">Open the dashboard</a></p>" : $"<p><a href=\"{Html.E(signIn)}\">Sign in to the link's org</a></p>");
-            return;
-        }
-
-        var armed = await engine.RearmAsync(found.Id, starter.GatewayRedirectUri, context.RequestAborted);
-        if (armed is null)
-        {
-            context.Response.StatusCode = StatusCodes.Status409Conflict;
-            await CallbackPage.WriteHtmlAsync(context.Response, "Already finished", "This connect link has already been used.", false, "flow_finished",
-                "<p><a href=\"/\">Open the dashboard</a></p>");
-            return;
-        }
-
-        context.Response.Redirect(armed.AbsoluteUri);
     }
 
     /// <summary>

@@ -46,7 +46,7 @@ internal static class SignInPage
             <section class="card signin" aria-labelledby="signin-title">
             <h1 id="signin-title">Sign in to Valet</h1>
             <p class="lead" id="signin-why">{E(returnPath.StartsWith("/connect-authorize?", StringComparison.Ordinal)
-                ? "An agent asked for an account to be connected. Sign in as an operator of its org; you then go straight on to the provider to consent."
+                ? "An agent asked for an account to be connected. Sign in as an operator of its org; you then see what it asked for, and go on to the provider to consent."
                 : "An operator of the org signs in to connect accounts and manage keys and settings.")}</p>
             {Flash(ok, error is null ? null : [error])}{providers}
             <form method="post" action="/signin" id="signin-form">{af}<input type="hidden" name="return" value="{E(returnPath)}">

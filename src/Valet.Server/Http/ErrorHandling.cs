@@ -55,8 +55,6 @@ internal static partial class ErrorHandling
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
-            BadHttpRequestException { InnerException: NulInTextException } or NulInTextException =>
-                Problems.BadRequest("invalid_json", "A text value in the body contains the NUL character (\\u0000), which no value may contain."),
             BadHttpRequestException { InnerException: JsonException } or JsonException =>
                 Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
             // A body without a JSON Content-Type (none at all, too): the same answer as the status-code page gives.
@@ -173,6 +171,15 @@ internal static partial class ErrorHandling
                 {
                     await Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
                         $"The request body is larger than {JsonBodyLimit} bytes.").ExecuteAsync(context);
+                    return;
+                }
+
+                // A JSON body with \u0000 in a text value (NulFreeStrings). Not /mcp: its tool arguments are refused as tool errors.
+                if (context.Request.HasJsonContentType() && context.Request.ContentLength != 0 && !context.Request.Path.StartsWithSegments("/mcp")
+                    && await NulFreeStrings.HasNulAsync(context.Request))
+                {
+                    await Problems.BadRequest("invalid_json", "A text value in the body contains the NUL character (\\u0000), which no value may contain.")
+                        .ExecuteAsync(context);
                     return;
                 }
             }

@@ -28,7 +28,7 @@ internal static class McpArguments
         arguments ??= new Dictionary<string, JsonElement>();
         try
         {
-            value = JsonSerializer.SerializeToElement(arguments).Deserialize<T>(json);
+            value = JsonSerializer.SerializeToElement(arguments).Deserialize<T>(NulFreeStrings.ReadingOptions(json));
         }
         catch (NulInTextException)
         {

@@ -239,7 +239,7 @@ public sealed class ClientAgainstServerTests(IdpFixture idp, BrowserFixture brow
         });
         Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
 
-        using var toIdp = await person.GetAsync(connectUrl);
+        using var toIdp = await ConnectLinks.ContinueAsync(person, connectUrl);
         Assert.Equal(HttpStatusCode.Redirect, toIdp.StatusCode);
         var page = await browser.AuthorizeAsync(toIdp.Headers.Location!.AbsoluteUri, login);
         Assert.Equal("true", await page.Locator("#result").GetAttributeAsync("data-success"));

@@ -176,15 +176,21 @@ public sealed class GatewayFlowTests(IdpFixture idp, BrowserFixture browser) : C
     }
 
     [Fact]
-    public async Task ConnectAuthorize_WorksOnlyForASessionOfTheFlowsOrg()
+    public async Task ConnectAuthorize_WorksOnlyForASessionOfTheFlowsOrg_AndOnlyAfterItsContinueForm()
     {
         using var admin = Server.Client();
         await admin.PostAsJsonAsync("/v1/orgs", new { id = "other" });
-        var (flowId, _) = await StartGatewayFlowAsync();
+        var (_, key) = await Server.CreateKeyAsync("default", new { provider = "idp" });
+        using var agent = Server.Client(key);
+        using var envelopeResponse = await agent.PostAsJsonAsync("/v1/providers/idp/token", new { });
+        var envelope = await envelopeResponse.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("needs_authentication", envelope.GetProperty("code").GetString());
+        var connectUrl = new Uri(envelope.GetProperty("connect_url").GetString()!);
+        var (apiFlowId, _) = await StartGatewayFlowAsync(); // an operator's own flow: not a connect link
         using var handler = new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new System.Net.CookieContainer() };
         using var person = new HttpClient(handler) { BaseAddress = Server.BaseUrl };
 
-        var anonymous = await person.GetAsync($"/connect-authorize?flow={flowId}");
+        var anonymous = await person.GetAsync(connectUrl);
         Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
         Assert.StartsWith("/signin", anonymous.Headers.Location!.OriginalString, StringComparison.Ordinal);
 
@@ -193,13 +199,36 @@ public sealed class GatewayFlowTests(IdpFixture idp, BrowserFixture browser) : C
         await SignInForms.SignInAsync(person, new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "other" });
         Assert.Equal("other", (await person.GetFromJsonAsync<JsonElement>("/me")).GetProperty("org").GetString());
 
-        var otherOrg = await person.GetAsync($"/connect-authorize?flow={flowId}");
+        var otherOrg = await person.GetAsync(connectUrl);
         Assert.Equal(HttpStatusCode.Forbidden, otherOrg.StatusCode);
 
         await SignInForms.SignInAsync(person, new Dictionary<string, string> { ["token"] = ValetTestServer.AdminToken, ["org"] = "default" });
-        var ownOrg = await person.GetAsync($"/connect-authorize?flow={flowId}");
+
+        // Opening the link signed in shows what is asked and goes nowhere by itself (a page elsewhere can send a signed-in
+        // operator here, SameSite=Lax lets the cookie through): no redirect to the provider, the flow not armed.
+        var page = await person.GetAsync(connectUrl);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("id=\"connect-continue\"", html, StringComparison.Ordinal);
+        Assert.Contains("default", html, StringComparison.Ordinal);
+
+        // A post without the page's antiforgery token is refused.
+        var forged = await person.PostAsync("/connect-authorize", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["flow"] = envelope.GetProperty("flow_id").GetString()!,
+        }));
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+
+        // Only an envelope's flow is a connect link: an operator's API flow (or a CLI's) keeps the state its owner polls.
+        Assert.Equal(HttpStatusCode.NotFound, (await person.GetAsync($"/connect-authorize?flow={apiFlowId}")).StatusCode);
+
+        var ownOrg = await ConnectLinks.ContinueAsync(person, connectUrl);
         Assert.Equal(HttpStatusCode.Redirect, ownOrg.StatusCode);
         Assert.StartsWith(Idp.Issuer, ownOrg.Headers.Location!.ToString(), StringComparison.Ordinal);
+
+        // Once the org turns headless, its old links lead nowhere: its people never use Valet's pages.
+        (await admin.PatchAsJsonAsync("/v1/orgs/default", new { headless = true })).EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.Conflict, (await person.GetAsync(connectUrl)).StatusCode);
     }
 
     private static string QueryValue(string url, string name) =>

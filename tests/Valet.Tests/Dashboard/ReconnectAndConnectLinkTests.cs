@@ -121,7 +121,7 @@ public sealed class ReconnectAndConnectLinkTests(IdpFixture idp, BrowserFixture 
     }
 
     [Fact]
-    public async Task EnvelopeConnectUrl_OpenedWithoutASession_GoesThroughSignIn_StraightIntoTheFlow_AndTheAgentsWaitCompletes()
+    public async Task EnvelopeConnectUrl_OpenedWithoutASession_GoesThroughSignIn_AndAConfirmation_IntoTheFlow_AndTheAgentsWaitCompletes()
     {
         // An agent of org "acme" has nothing connected: its envelope carries the gated link and the flow to wait on.
         using var admin = _server.Client();
@@ -154,14 +154,25 @@ public sealed class ReconnectAndConnectLinkTests(IdpFixture idp, BrowserFixture 
         await DashboardKit.ScreenshotAsync(page, "signin-for-connect-link");
         await DashboardKit.AssertAccessibleAsync(page);
 
-        // 2. Sign in with the token: straight on to the IdP, no dashboard page in between.
+        // 2. Sign in with the token: back on the link, which says what the agent asked for and goes nowhere by itself.
         navigations.Clear();
         await page.Locator("#signin-token").FillAsync(ValetTestServer.AdminToken);
         await page.Locator("#signin").ClickAsync();
+        await page.Locator("#connect-continue").WaitForAsync();
+        Assert.Equal(connectUrl.ToString(), page.Url);
+        Assert.Contains("acme", await page.Locator("#message").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.False(agentWait.IsCompleted, "the agent is still waiting");
+        await DashboardKit.AssertStyledAsync(page);
+        await DashboardKit.ScreenshotAsync(page, "connect-link-confirm");
+        await DashboardKit.AssertAccessibleAsync(page);
+
+        // Continue: on to the IdP, no dashboard page in between.
+        await page.Locator("#connect-continue").ClickAsync();
         await page.Locator("input[name=login]").WaitForAsync();
         Assert.StartsWith(idp.Issuer + "/", page.Url, StringComparison.Ordinal);
         var valet = _server.BaseUrl.GetLeftPart(UriPartial.Authority);
-        Assert.Equal(["POST " + valet + "/signin", "GET " + connectUrl], navigations.Where(n => n.Contains(valet, StringComparison.Ordinal)));
+        Assert.Equal(["POST " + valet + "/signin", "GET " + connectUrl, "POST " + valet + "/connect-authorize"],
+            navigations.Where(n => n.Contains(valet, StringComparison.Ordinal)));
 
         // 3. Consent at the IdP: back on Valet's result page.
         await DashboardKit.ConsentAtIdpAsync(page, "gina");

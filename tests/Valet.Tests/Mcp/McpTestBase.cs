@@ -109,7 +109,7 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
     }
 
-    /// <summary>Signs a person of the org in (the sign-in form, as a browser posts it) and opens the connect link: the IdP's authorize URL.</summary>
+    /// <summary>Signs a person of the org in (the sign-in form, as a browser posts it), opens the connect link and continues: the IdP's authorize URL.</summary>
     protected async Task<string> PersonOpensAsync(string connectUrl)
     {
         using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
@@ -118,7 +118,7 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
         {
             ["token"] = ValetTestServer.AdminToken, ["org"] = "default", ["return"] = new Uri(connectUrl).PathAndQuery,
         })).Dispose();
-        using var authorize = await person.GetAsync(new Uri(connectUrl));
+        using var authorize = await ConnectLinks.ContinueAsync(person, new Uri(connectUrl));
         Assert.Equal(HttpStatusCode.Redirect, authorize.StatusCode);
         return authorize.Headers.Location!.AbsoluteUri;
     }

@@ -178,7 +178,7 @@ public sealed class TypeScriptClientTests(IdpFixture idp, BrowserFixture browser
         var flowId = elicitation.GetProperty("elicitationId").GetString()!;
         var waiting = agent.CallAsync("wait_for_connection", new { flow_id = flowId, timeout_seconds = 60 });
 
-        // The person signs in to the dashboard, opens the link, signs in at the IdP and consents.
+        // The person signs in to the dashboard, opens the link, continues, signs in at the IdP and consents.
         var page = await Browser.NewPageAsync();
         await page.GotoAsync(new Uri(Server.BaseUrl, "/").ToString());
         Assert.Contains("/signin", page.Url, StringComparison.Ordinal);
@@ -187,6 +187,8 @@ public sealed class TypeScriptClientTests(IdpFixture idp, BrowserFixture browser
         await page.WaitForURLAsync(u => !new Uri(u).AbsolutePath.StartsWith("/signin", StringComparison.Ordinal),
             new() { WaitUntil = Microsoft.Playwright.WaitUntilState.Commit });
         await page.GotoAsync(url);
+        await page.Locator("#connect-continue").ClickAsync();
+        await page.Locator("input[name=login]").WaitForAsync();
         Assert.StartsWith(Idp.Issuer + "/", page.Url, StringComparison.Ordinal);
         await page.Locator("input[name=login]").FillAsync("tess");
         await page.Locator("input[name=password]").FillAsync("any-password");

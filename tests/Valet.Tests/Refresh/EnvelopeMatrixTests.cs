@@ -75,7 +75,7 @@ public sealed class EnvelopeMatrixTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
         Assert.Equal(connectUrl.PathAndQuery, signIn.Headers.Location!.OriginalString);
 
-        var signedIn = await person.GetAsync(connectUrl);
+        var signedIn = await ConnectLinks.ContinueAsync(person, connectUrl);
         Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
         var authorizeUrl = signedIn.Headers.Location!.AbsoluteUri;
         Assert.StartsWith(idp.Issuer + "/", authorizeUrl, StringComparison.Ordinal);
