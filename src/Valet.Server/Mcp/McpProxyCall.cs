@@ -136,6 +136,9 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             return new ProxyAnswer.Refused(response.StatusCode, ParseOrText(sink.Written, response.ContentType));
         }
 
+        // The upstream's answer may echo the credential Valet sent (a debug endpoint that returns its request's headers).
+        var written = EchoedSecrets.Redact(sink.Written, via.Secrets, sink.Truncated);
+
         // A copy stopped at the cap: the forwarder then resets the (never sent) response to an error; the upstream's status
         // and headers are the ones the sink saw.
         var (status, answered) = sink.Stopped ?? (response.StatusCode, response.Headers);
@@ -144,7 +147,7 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
         {
             if (SafeHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || name.StartsWith("X-RateLimit-", StringComparison.OrdinalIgnoreCase))
             {
-                safe[name.ToLowerInvariant()] = value.ToString();
+                safe[name.ToLowerInvariant()] = EchoedSecrets.Redact(value.ToString(), via.Secrets);
             }
         }
 
@@ -155,8 +158,8 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
         }
 
         JsonElement? parsed = sink.Length == 0 ? null
-            : sink.Truncated ? JsonSerializer.SerializeToElement(Text(sink.Written))
-            : ParseOrText(sink.Written, contentType);
+            : sink.Truncated ? JsonSerializer.SerializeToElement(Text(written))
+            : ParseOrText(written, contentType);
         return new ProxyAnswer.Upstream(new CallApiOutput(status, safe, parsed, sink.Truncated), null);
     }
 

@@ -66,6 +66,7 @@ internal sealed class ProxyHandler(
             if (result is null)
             {
                 var first = Transformer(call.Provider!, call.Upstream!, call.Token!, counts: via is null);
+                via?.Sent(first.Secret);
 
                 // A static secret cannot be refreshed: the upstream's 401 goes to the agent as it is.
                 first.OnUnauthorized = call.IsStatic ? null : call;
@@ -326,6 +327,7 @@ internal sealed class ProxyHandler(
         call.Detail = "retried_after_401";
         call.Replay?.Seek(0, SeekOrigin.Begin);
         var second = Transformer(call.Provider!, call.Upstream!, retryToken, counts: first.CountsUnknownLength);
+        context.Features.Get<ProxyVia>()?.Sent(second.Secret);
         error = Settled(context, await forwarder.SendAsync(context, call.Prefix!, call.Client!, settings.ForwarderConfig, second, cancellationToken));
         call.BytesOut = second.RelayedBytes(context, error);
         return error == ForwarderError.None ? null : ProxyFailures.Upstream(context, error, connectionId, call, settings.MaxRequestBytes, logger);
@@ -373,10 +375,12 @@ internal sealed class ProxyHandler(
         if (connection.TokenType == StaticSecrets.BasicType)
         {
             var basic = AuthorizationValues.For(connection.AccessToken, "Basic", StaticSecrets.BasicCredential);
+            var credential = basic is null ? StaticSecrets.BasicCredential(connection.AccessToken) : null;
             return new()
             {
                 Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic",
-                Token = basic is null ? StaticSecrets.BasicCredential(connection.AccessToken) : null, Authorization = basic, CountsUnknownLength = counts,
+                Token = credential, Authorization = basic, CountsUnknownLength = counts,
+                Secret = credential ?? basic!["Basic ".Length..],
             };
         }
 
@@ -387,19 +391,20 @@ internal sealed class ProxyHandler(
                 ? new()
                 {
                     Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null, SecretQuery = (parameter, secret),
-                    CountsUnknownLength = counts,
+                    CountsUnknownLength = counts, Secret = secret,
                 }
                 : new()
                 {
                     Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = null, Token = null,
-                    SecretHeader = (apiKey.HeaderName!, apiKey.HeaderValue(secret)), CountsUnknownLength = counts,
+                    SecretHeader = (apiKey.HeaderName!, apiKey.HeaderValue(secret)), CountsUnknownLength = counts, Secret = secret,
                 };
         }
 
         var scheme = string.Equals(token.TokenType, "bearer", StringComparison.OrdinalIgnoreCase) ? "Bearer" : token.TokenType;
+        var revealed = token.AccessToken.Reveal();
         return new()
         {
-            Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = token.AccessToken.Reveal(), TokenType = scheme,
+            Upstream = upstream, ApiHeaders = provider.ApiHeaders, Token = revealed, TokenType = scheme, Secret = revealed,
             Authorization = AuthorizationValues.For(token.AccessToken, scheme, static secret => secret.Reveal()), CountsUnknownLength = counts,
         };
     }

@@ -37,6 +37,12 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// </summary>
     public string? Authorization { get; init; }
 
+    /// <summary>
+    /// The credential this call carries, as it goes on the wire (a token, an API key, a Basic credential's base64): what an
+    /// in-process caller must not hand on if the upstream echoes it (<see cref="ProxyVia.Sent"/>).
+    /// </summary>
+    public string? Secret { get; init; }
+
     /// <summary>An api_key provider's own header (<c>x-api-key</c>) and its value; replaces any the agent sent.</summary>
     public (string Name, string Value)? SecretHeader { get; init; }
 

@@ -26,6 +26,21 @@ internal sealed class ProxyVia(string name)
     /// <summary>The upstream's status when the caller stopped reading (the forwarder then resets the unsent response).</summary>
     public int StoppedStatus { get; set; }
 
+    /// <summary>
+    /// The credentials Valet put on this call's upstream requests (the first, and the retry after a refresh): an upstream
+    /// that echoes its request (httpbin's <c>/headers</c>, a debug endpoint) would hand them back, and a tool result must
+    /// never carry a token (SPEC §11), so the caller redacts them from what it returns.
+    /// </summary>
+    public List<string> Secrets { get; } = [];
+
+    public void Sent(string? secret)
+    {
+        if (!string.IsNullOrEmpty(secret) && !Secrets.Contains(secret))
+        {
+            Secrets.Add(secret);
+        }
+    }
+
     /// <summary>The audit detail with the way the call came: <c>via mcp</c>, or <c>reauth_required via mcp</c>.</summary>
     public static string Mark(string? detail, string name) => detail is null ? "via " + name : detail + " via " + name;
 }

@@ -146,6 +146,31 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
     }
 
     [Fact]
+    public async Task CallApi_AnUpstreamThatEchoesTheCredential_NeverPutsTheTokenInTheToolResult()
+    {
+        var (connectionId, _) = await ConnectAsync("echo");
+        var (_, key) = await Server.CreateKeyAsync("default", new { connection = connectionId });
+        await using var client = await ConnectAsync(key, urlElicitation: false);
+        var token = await AccessTokenAsync(connectionId);
+
+        var echoed = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "echo" });
+        var cut = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "echo-cut" });
+
+        var body = echoed.StructuredContent!.Value;
+        Assert.Equal(200, body.GetProperty("status").GetInt32());
+        Assert.Equal("Bearer [redacted by Valet]", body.GetProperty("body").GetProperty("headers").GetProperty("authorization").GetString());
+        Assert.Equal("\"Bearer [redacted by Valet]\"", body.GetProperty("headers").GetProperty("etag").GetString());
+        Assert.True(cut.StructuredContent!.Value.GetProperty("truncated").GetBoolean());
+        Assert.EndsWith("Bearer [redacted by Valet]", cut.StructuredContent!.Value.GetProperty("body").GetString(), StringComparison.Ordinal);
+        foreach (var result in new[] { echoed, cut })
+        {
+            var text = JsonSerializer.Serialize(result);
+            Assert.DoesNotContain(token, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(token[..8], text, StringComparison.Ordinal); // not even the start of it, where the cap cut it
+        }
+    }
+
+    [Fact]
     public async Task CallApi_RefusesATargetOrMethodOrHeaderThePlainProxyWouldNeverForward()
     {
         var (connectionId, _) = await ConnectAsync("mona");

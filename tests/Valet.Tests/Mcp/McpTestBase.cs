@@ -62,6 +62,16 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
                 return Results.Json(new { ok = true, query = request.QueryString.Value, cookie = request.Headers.Cookie.ToString() });
             });
             _upstream.MapGet("/api/text", () => Results.Text("plain words", "text/plain"));
+            // A debug endpoint that hands its request back: the credential Valet sent, in the body (JSON) and in an ETag.
+            _upstream.MapGet("/api/echo", (HttpContext context) =>
+            {
+                var authorization = context.Request.Headers.Authorization.ToString();
+                context.Response.Headers.ETag = "\"" + authorization + "\"";
+                return Results.Json(new { headers = new { authorization }, note = "echoed" });
+            });
+            // The same, as text past the 100 KB cap: the cut falls inside the token.
+            _upstream.MapGet("/api/echo-cut", (HttpContext context) =>
+                Results.Text(new string('.', 100 * 1024 - 16) + context.Request.Headers.Authorization.ToString(), "text/plain"));
             _upstream.MapGet("/api/big", () => Results.Text(new string('x', 300 * 1024), "text/plain"));
             _upstream.MapGet("/api/image", () => Results.Bytes([0x89, 0x50, 0x4e, 0x47], "image/png"));
             _upstream.MapGet("/api/endless", async (HttpContext context) =>

@@ -1,0 +1,77 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Valet.Server.Mcp;
+
+/// <summary>
+/// Takes the credentials Valet sent upstream out of what <c>call_api</c> returns (SPEC §11: tokens never appear in a tool
+/// result), for an upstream that echoes its request back: as sent, and as JSON escapes them. A body cut at the cap that
+/// ends in the first characters of one loses that tail too. The plain proxy route does not do this: its caller is the
+/// agent's own HTTP client, which gets the upstream's answer byte for byte.
+/// </summary>
+internal static class EchoedSecrets
+{
+    public const string Mark = "[redacted by Valet]";
+
+    /// <summary>The shortest tail of a cut body that is taken for the start of a credential.</summary>
+    private const int MinimumTail = 6;
+
+    public static ReadOnlyMemory<byte> Redact(ReadOnlyMemory<byte> body, IReadOnlyList<string> secrets, bool truncated)
+    {
+        if (secrets.Count == 0 || body.IsEmpty)
+        {
+            return body;
+        }
+
+        var original = Encoding.UTF8.GetString(body.Span);
+        var text = original;
+        foreach (var secret in secrets)
+        {
+            foreach (var form in Forms(secret))
+            {
+                text = text.Replace(form, Mark, StringComparison.Ordinal);
+                if (truncated && TailLength(text, form) is > 0 and var tail)
+                {
+                    text = text[..^tail] + Mark;
+                }
+            }
+        }
+
+        return ReferenceEquals(text, original) || text == original ? body : Encoding.UTF8.GetBytes(text);
+    }
+
+    public static string Redact(string value, IReadOnlyList<string> secrets)
+    {
+        foreach (var secret in secrets)
+        {
+            value = value.Replace(secret, Mark, StringComparison.Ordinal);
+        }
+
+        return value;
+    }
+
+    /// <summary>The secret as an echo would carry it: raw, and JSON-escaped when that differs (a JSON echo of a header).</summary>
+    private static IEnumerable<string> Forms(string secret)
+    {
+        yield return secret;
+        var escaped = JsonEncodedText.Encode(secret).ToString();
+        if (escaped != secret)
+        {
+            yield return escaped;
+        }
+    }
+
+    /// <summary>How many characters at the end of <paramref name="text"/> are the start of <paramref name="secret"/> (0: none, or too few to tell).</summary>
+    private static int TailLength(string text, string secret)
+    {
+        for (var length = Math.Min(secret.Length - 1, text.Length); length >= MinimumTail; length--)
+        {
+            if (text.AsSpan(text.Length - length).SequenceEqual(secret.AsSpan(0, length)))
+            {
+                return length;
+            }
+        }
+
+        return 0;
+    }
+}
