@@ -30,6 +30,14 @@ internal static class VaultCommand
                     .Build();
                 var settings = ValetSettings.From(configuration);
                 var database = DatabaseTarget.Parse(settings.Database, settings.DataDirectory);
+
+                // Nothing to rotate in a database that does not exist: a mistyped VALET_DATA_DIR would otherwise get a new
+                // key, a new empty database and "re-encrypted 0 values", which reads like a successful rotation.
+                if (database.SqlitePath is { } file && !File.Exists(file))
+                {
+                    throw new CliException($"no Valet database at {file}: nothing to rotate (is VALET_DATA_DIR or VALET_DATABASE right?).", ExitCodes.Usage);
+                }
+
                 var ring = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, database.IsPostgres, settings.DataDirectory);
                 var collection = new ServiceCollection();
                 collection.AddSingleton(TimeProvider.System);

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Valet.Core.Vault;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -46,6 +47,7 @@ internal static partial class ErrorHandling
 
     private static bool IsExpected(Exception error, HttpContext context) =>
         StorageFailures.IsUnavailable(error) || StorageFailures.IsUnstorableText(error) || error is BadHttpRequestException or JsonException or InvalidDataException
+        or VaultException
         || (error is OperationCanceledException && context.RequestAborted.IsCancellationRequested);
 
     private static async Task Handle(HttpContext context)
@@ -82,6 +84,16 @@ internal static partial class ErrorHandling
             context.Response.Headers.RetryAfter = StorageRetryAfterSeconds;
             result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "Storage unavailable",
                 "Valet's database is unreachable or overloaded right now. Nothing was changed; try again shortly.");
+        }
+
+        if (result is null && error is VaultException vault)
+        {
+            // A stored secret this node cannot open: sealed under a key it was not given (a `valet vault rotate` run with a new
+            // key ring before every node was restarted with it), or tampered with. The operator's to fix; said once per call,
+            // with the vault's own message (key ids, never key material), without a stack trace.
+            Log.VaultUnavailable(logger, context.Request.Method, LoggablePath(context.Request.Path), vault.Message);
+            result = Problems.Create(StatusCodes.Status503ServiceUnavailable, "vault_key_unavailable", "Encryption key unavailable",
+                "A stored secret is sealed with an encryption key this server was not given. The operator must configure it (see the server log).");
         }
 
         if (result is null)

@@ -245,7 +245,7 @@ internal static class OpenApiSetup
             Add(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type");
         }
 
-        Add(StatusCodes.Status503ServiceUnavailable, "storage_unavailable");
+        Add(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "vault_key_unavailable");
         foreach (var declared in metadata.OfType<ProblemCodesMetadata>())
         {
             Add(declared.StatusCode, [.. declared.Codes]);

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Service token for the CLI is in {Path}")]
     public static partial void ServiceTokenFile(ILogger logger, string path);
 
+    [LoggerMessage(EventId = 1097, Level = LogLevel.Error, Message = "Cannot open a stored secret on {Method} {Path}: {Reason}; answered 503")]
+    public static partial void VaultUnavailable(ILogger logger, string method, string path, string reason);
+
     [LoggerMessage(EventId = 1098, Level = LogLevel.Warning, Message = "Storage unavailable ({Failure}) on {Method} {Path}: answered 503")]
     public static partial void StorageUnavailable(ILogger logger, string method, string path, string failure);
 

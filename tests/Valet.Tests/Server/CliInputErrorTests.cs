@@ -63,6 +63,19 @@ public sealed class CliInputErrorTests
     }
 
     [Fact]
+    public async Task VaultRotate_OnADataDirectoryWithNoDatabase_IsRefused_AndCreatesNothing()
+    {
+        // A mistyped VALET_DATA_DIR must not become a new key, a new database and "re-encrypted 0 values".
+        var env = Env();
+        var dataDirectory = env["VALET_DATA_DIR"]!;
+
+        var result = await CliRunner.RunAsync(["vault", "rotate"], env);
+
+        Assert.Contains("no Valet database at", AssertUsageError(result), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dataDirectory) && Directory.EnumerateFileSystemEntries(dataDirectory).Any());
+    }
+
+    [Fact]
     public async Task MalformedValetJson_IsOneLineNamingTheFile()
     {
         var env = Env();
