@@ -208,7 +208,14 @@ internal static class ConnectCommand
                     ExitCodes.Usage);
             }
 
-            return (await Console.In.ReadLineAsync(cancellationToken))?.Trim();
+            if (!hasClientId)
+            {
+                // Without a client id the secret has nothing to go with: reading it silently and then using the org's own
+                // client would look like success with the wrong client.
+                throw new CliException("--client-secret - goes with --client-id (the client it belongs to).", ExitCodes.Usage);
+            }
+
+            return (await SecretInput.ReadAsync("Client secret", cancellationToken))?.Trim();
         }
 
         return hasClientId && Environment.GetEnvironmentVariable(ClientSecretVariable) is { Length: > 0 } fromEnvironment

@@ -149,12 +149,7 @@ internal static class ConnectionsCommand
                 "(`printf %s \"$KEY\" | valet connections add PROVIDER --secret -`).", ExitCodes.Usage);
         }
 
-        if (!Console.IsInputRedirected)
-        {
-            await Console.Error.WriteAsync(what + ": ");
-        }
-
-        var secret = (await Console.In.ReadLineAsync(cancellationToken))?.TrimEnd('\r', '\n');
+        var secret = await SecretInput.ReadAsync(what, cancellationToken);
         return string.IsNullOrEmpty(secret)
             ? throw new CliException($"no {what.ToLowerInvariant()} on stdin (pipe it in: `printf %s \"$SECRET\" | valet ...`).", ExitCodes.Usage)
             : secret;

@@ -17,12 +17,7 @@ internal static class CredentialsCommand
             .With(provider, clientId, KeysCommand.Org, Verb.Json)
             .WithApi(async (parse, api, ct) =>
             {
-                if (!Console.IsInputRedirected)
-                {
-                    await Console.Error.WriteAsync("Client secret: ");
-                }
-
-                var secret = (await Console.In.ReadLineAsync(ct))?.Trim();
+                var secret = (await SecretInput.ReadAsync("Client secret", ct))?.Trim();
                 if (string.IsNullOrEmpty(secret))
                 {
                     throw new CliException("no client secret on stdin (pipe it in: `echo \"$SECRET\" | valet credentials add ...`).", ExitCodes.Usage);
