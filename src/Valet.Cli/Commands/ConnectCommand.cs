@@ -127,6 +127,8 @@ internal static class ConnectCommand
                         ["status"] = "already_connected",
                         ["connection_id"] = body.Str("connection_id"),
                         ["provider"] = body.Str("provider"),
+                        ["account"] = body.TryGetProperty("account", out var account) ? account : null,
+                        ["granted_scopes"] = body.TryGetProperty("granted_scopes", out var granted) ? granted : null,
                     }, $"Already connected: {body.Str("connection_id")} (use --force to connect another account).", ExitCodes.Success);
                 }
 
@@ -180,7 +182,17 @@ internal static class ConnectCommand
             return Finish(json, outcome, $"Connected {status.Str("provider")} account {who} as {status.Str("connection_id")}.", ExitCodes.Success);
         }
 
-        outcome["error"] = status.Str("status") == "expired" ? "flow_expired" : status.Str("error") is { Length: > 0 } e ? e : "timeout";
+        // Every failed outcome reads the same way (README: {"status": "error", "provider", "error": CODE, "detail"}).
+        var (error, detail) = status.Str("status") switch
+        {
+            "expired" => ("flow_expired", "The flow expired before the person finished at the provider; run valet connect again."),
+            "pending" => ("timeout", "No answer within --timeout; the flow stays open at the server until it expires."),
+            _ when status.Str("error") is { Length: > 0 } e => (e, $"The flow ended with the error '{e}' (the provider's or the person's refusal)."),
+            _ => ("timeout", "No answer within --timeout."),
+        };
+        outcome["status"] = "error";
+        outcome["error"] = error;
+        outcome["detail"] = detail;
         Finish(json, outcome, null, ExitCodes.Failure);
         // No code: the outcome document is printed already (AsOutcomeAsync prints one only for a failure with a code).
         throw new CliException($"connection failed: {outcome["error"]}.");

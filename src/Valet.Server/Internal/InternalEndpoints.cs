@@ -17,7 +17,8 @@ namespace Valet.Server.Internal;
 internal sealed record InternalConnectRequest(string? Org, string? Provider, string[]? Scopes, string? CallbackTransport, string? ClientId,
     string? ClientSecret, bool? Force, Dictionary<string, string>? Parameters = null);
 
-internal sealed record AlreadyConnectedResponse(string Status, string ConnectionId, string Provider);
+internal sealed record AlreadyConnectedResponse(string Status, string ConnectionId, string Provider, AccountResponse Account,
+    IReadOnlyList<string>? GrantedScopes);
 
 internal sealed record InternalStartResponse(string State, string AuthUrl, string FlowId, DateTimeOffset ExpiresAt, string RedirectUri);
 
@@ -123,7 +124,8 @@ internal static class InternalEndpoints
                 if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, needed).Count == 0
                     && SameParameters(existing.Parameters, parameters))
                 {
-                    return TypedResults.Ok(new AlreadyConnectedResponse("already_connected", existing.Id, provider.Id));
+                    return TypedResults.Ok(new AlreadyConnectedResponse("already_connected", existing.Id, provider.Id,
+                        new AccountResponse(existing.AccountId, existing.AccountLogin, existing.AccountEmail), existing.Scopes));
                 }
             }
         }

@@ -86,7 +86,11 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
         // Connecting again with the same scopes: already connected, no browser needed.
         var again = await CliRunner.RunAsync(["connect", "idp", "--json", "--no-browser", "--timeout", "5s"], CliEnv());
         Assert.True(again.ExitCode == 0, again.StdErr + again.StdOut + json);
-        Assert.Equal("already_connected", JsonDocument.Parse(again.StdOut).RootElement.GetProperty("status").GetString());
+        var already = JsonDocument.Parse(again.StdOut).RootElement;
+        Assert.Equal("already_connected", already.GetProperty("status").GetString());
+        Assert.Equal(json.GetProperty("connection_id").GetString(), already.GetProperty("connection_id").GetString());
+        Assert.Equal("mallory", already.GetProperty("account").GetProperty("id").GetString()); // SPEC §6: the outcome's fields
+        Assert.Contains("read", already.GetProperty("granted_scopes").EnumerateArray().Select(s => s.GetString()));
     }
 
     [Fact]

@@ -37,6 +37,28 @@ public sealed class CliConnectJsonTests
     }
 
     [Fact]
+    public async Task Connect_Json_NoAnswerWithinTimeout_IsAnErrorDocumentToo_WithTimeoutAndADetail()
+    {
+        // The flow starts (github has a client here; nothing is fetched at start), and nobody consents before --timeout.
+        await using var server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Providers:github:ClientId"] = "Iv1.timeout", ["Providers:github:ClientSecret"] = "timeout-secret",
+        });
+        var env = new Dictionary<string, string?> { ["VALET_URL"] = server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = server.DataDirectory };
+
+        var result = await CliRunner.RunAsync(["connect", "github", "--no-browser", "--json", "--timeout", "2s"], env);
+
+        Assert.Equal(1, result.ExitCode);
+        var outcome = JsonDocument.Parse(result.StdOut).RootElement;
+        Assert.Equal("error", outcome.GetProperty("status").GetString());
+        Assert.Equal("timeout", outcome.GetProperty("error").GetString());
+        Assert.Contains("--timeout", outcome.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var lines = result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("Open this URL to continue: ", lines[0], StringComparison.Ordinal); // the URL goes to stderr, as SPEC §6 says
+        Assert.Equal("valet: connection failed: timeout.", lines[^1]);
+    }
+
+    [Fact]
     public async Task Connect_Json_ServerUnreachable_PrintsOneErrorDocument_AndTheLineNamingTheUrl_Exit1()
     {
         var url = $"http://127.0.0.1:{ValetTestServer.FreePort()}";
