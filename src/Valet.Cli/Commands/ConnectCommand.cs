@@ -283,6 +283,11 @@ internal static class ConnectCommand
         return exitCode;
     }
 
+    /// <summary>
+    /// True when an opener took the URL: it exited 0, or is still running after a moment (some stay until the browser
+    /// has started). An opener that exits non-zero found no browser (xdg-open exits 3 on a machine without one): the next
+    /// is tried, then the caller prints the URL instead of claiming a browser opened.
+    /// </summary>
     internal static bool TryOpenBrowser(string url)
     {
         foreach (var opener in OperatingSystem.IsMacOS() ? ["open"] : new[] { "xdg-open", "sensible-browser" })
@@ -290,7 +295,7 @@ internal static class ConnectCommand
             try
             {
                 using var process = Process.Start(new ProcessStartInfo(opener, url) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true });
-                if (process is not null)
+                if (process is not null && (!process.WaitForExit(TimeSpan.FromSeconds(3)) || process.ExitCode == 0))
                 {
                     return true;
                 }

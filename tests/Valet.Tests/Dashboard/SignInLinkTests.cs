@@ -17,6 +17,31 @@ public sealed class SignInLinkTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
+    [Theory]
+    [InlineData(3, "Open this link to sign in")] // xdg-open's "no browser found"
+    [InlineData(0, "Opened your browser")]
+    public async Task ValetDashboard_SaysItOpenedABrowser_OnlyWhenTheOpenerSucceeded(int openerExit, string said)
+    {
+        // Stand-in openers on PATH: the real xdg-open and sensible-browser of whatever machine runs this are not the test.
+        var bin = Directory.CreateTempSubdirectory("valet-openers-").FullName;
+        foreach (var opener in new[] { "xdg-open", "sensible-browser" })
+        {
+            var script = Path.Combine(bin, opener);
+            await File.WriteAllTextAsync(script, $"#!/bin/sh\nexit {openerExit}\n");
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        }
+
+        var result = await CliRunner.RunAsync(["dashboard"], new Dictionary<string, string?>
+        {
+            ["VALET_URL"] = _server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = _server.DataDirectory,
+            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+
+        Assert.True(result.ExitCode == 0, result.StdErr);
+        Assert.StartsWith(said, result.StdErr, StringComparison.Ordinal);
+        Directory.Delete(bin, recursive: true);
+    }
+
     [Fact]
     public async Task ValetDashboard_PrintsALink_ThatSignsInOnce_AsTheLocalOperator_OnTheAskedPage()
     {
