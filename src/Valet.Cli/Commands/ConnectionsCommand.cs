@@ -77,8 +77,12 @@ internal static class ConnectionsCommand
         var login = new Option<string>("--login") { Description = "Account login shown in listings" };
         var credential = new Option<string>("--credential") { Description = "oauth2_cc: the BYOC credential id (valet credentials add)" };
         var scopes = new Option<string>("--scopes") { Description = "oauth2_cc: scopes to ask for, comma-separated" };
+        var apiBase = new Option<string>("--api-base-url")
+        {
+            Description = "The site this connection calls, for a provider whose API lives on each customer's own host (jira, confluence: https://SITE.atlassian.net)",
+        };
         return new Command("add", "Create a connection holding an API key or a username and password (read from stdin), or a client-credentials one")
-            .With(provider, Secret, Username, account, login, credential, scopes, KeysCommand.Org, Verb.Json)
+            .With(provider, Secret, Username, account, login, credential, scopes, apiBase, KeysCommand.Org, Verb.Json)
             .WithApi(async (parse, api, ct) =>
             {
                 var username = parse.GetValue(Username);
@@ -96,6 +100,7 @@ internal static class ConnectionsCommand
 
                 body["username"] = username;
                 body["credential_id"] = parse.GetValue(credential);
+                body["api_base_url"] = parse.GetValue(apiBase);
                 body["scopes"] = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 var created = ValetApi.EnsureSuccess(await api.PostAsync(
                     $"v1/orgs/{Uri.EscapeDataString(parse.GetValue(KeysCommand.Org)!)}/connections",

@@ -335,6 +335,15 @@ public sealed class StaticSecretTests : IAsyncLifetime
         var bad = await CliRunner.RunAsync(["connections", "add", "github", "--secret", "-"], env, stdin: "x\n");
         Assert.Equal(1, bad.ExitCode);
         Assert.Single(bad.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        // A provider whose API is on each customer's own site (Jira): the site comes with --api-base-url.
+        var jira = await CliRunner.RunAsync(["connections", "add", "jira", "--username", "dev@example.com", "--secret", "-",
+            "--api-base-url", "https://acme.atlassian.net", "--json"], env, stdin: "jira-api-token\n");
+        Assert.True(jira.ExitCode == 0, jira.StdErr);
+        var jiraId = JsonDocument.Parse(jira.StdOut).RootElement.GetProperty("id").GetString()!;
+        using var admin = _server.Client();
+        var stored = await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{jiraId}");
+        Assert.Equal("https://acme.atlassian.net", stored.GetProperty("api_base_url").GetString());
     }
 
     private async Task<(HttpStatusCode Status, string Text, JsonElement Body)> SendAsync(HttpClient client, HttpMethod method, string path, object? body)
