@@ -113,7 +113,9 @@ internal static class KeysCommand
                 rest = rest[..^":reveal".Length];
             }
 
-            if (kind is not ("connection" or "provider" or "target") || rest.Length == 0)
+            // No id has a colon in it (connection and target ids, provider slugs): one left over is a typo such as
+            // provider:github:bogus or target:x:reveal (a target has no reveal), caught here as usage, not by the server.
+            if (kind is not ("connection" or "provider" or "target") || rest.Length == 0 || rest.Contains(':', StringComparison.Ordinal))
             {
                 throw new CliException($"--allow '{value}' must be connection:ID, provider:PROVIDER or target:ID (connection and provider may end in :reveal).",
                     ExitCodes.Usage);

@@ -30,6 +30,8 @@ public sealed class CliAdminTests
         var key = await CliRunner.RunAsync(["keys", "create", "bot", "--allow", "provider:github", "--org", "acme"], env);
         var keys = await CliRunner.RunAsync(["keys", "list", "--org", "acme", "--json"], env);
         var badAllow = await CliRunner.RunAsync(["keys", "create", "bot", "--allow", "everything"], env);
+        var typoAllow = await CliRunner.RunAsync(["keys", "create", "bot", "--allow", "provider:github:bogus"], env);
+        var revealTarget = await CliRunner.RunAsync(["keys", "create", "bot", "--allow", "target:tgt_x:reveal"], env);
         var providers = await CliRunner.RunAsync(["providers", "list", "--json"], env);
         var providersTable = await CliRunner.RunAsync(["providers", "list"], env);
 
@@ -41,6 +43,8 @@ public sealed class CliAdminTests
         Assert.DoesNotContain(key.StdOut.Trim(), keys.StdOut, StringComparison.Ordinal);
         Assert.Equal("bot", JsonDocument.Parse(keys.StdOut).RootElement[0].GetProperty("name").GetString());
         Assert.Equal(2, badAllow.ExitCode);
+        Assert.Equal(2, typoAllow.ExitCode); // usage, caught before the server: no id has a colon in it
+        Assert.Equal(2, revealTarget.ExitCode);
         Assert.Contains(JsonDocument.Parse(providers.StdOut).RootElement.EnumerateArray(), p => p.GetProperty("id").GetString() == "microsoft");
         Assert.Contains("no (no client configured)", providersTable.StdOut, StringComparison.Ordinal);
 
