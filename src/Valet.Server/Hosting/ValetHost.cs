@@ -134,6 +134,13 @@ public static class ValetHost
             builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         }
 
+        // The MCP SDK logs every exception a tools/call handler throws at Error, with its stack trace: an agent naming a tool
+        // that does not exist (answered -32602) is not a server error. Valet logs a tool's real failures itself (event 5200).
+        if (builder.Configuration["Logging:LogLevel:ModelContextProtocol"] is null)
+        {
+            builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Critical);
+        }
+
         // Hosting starts an Activity and a logging scope for every request whenever this category is enabled at any level.
         // It logs only "request starting/finished" (Information); errors are logged by our exception handler and Kestrel.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);

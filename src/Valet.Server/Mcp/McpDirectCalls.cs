@@ -194,7 +194,7 @@ internal sealed partial class McpDirectCalls(McpTools tools, ILogger<McpDirectCa
 
     private sealed record ToolCall(JsonRpcRequest Request, CallToolRequestParams Parameters);
 
-    private static partial class Log
+    internal static partial class Log
     {
         [LoggerMessage(EventId = 5200, Level = LogLevel.Error, Message = "MCP tool {Tool} failed: {ErrorType}")]
         public static partial void ToolFailed(ILogger logger, Exception exception, string tool, string errorType);

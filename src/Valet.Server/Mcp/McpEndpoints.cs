@@ -3,7 +3,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
 using Valet.Server.Auth;
 
 namespace Valet.Server.Mcp;
@@ -45,9 +48,27 @@ internal static class McpEndpoints
             .WithHttpTransport(options => options.Stateless = true)
             .WithListToolsHandler((request, _) =>
                 ValueTask.FromResult(new ListToolsResult { Tools = request.Services!.GetRequiredService<McpTools>().Describe() }))
-            .WithCallToolHandler((request, cancellationToken) => request.Services!.GetRequiredService<McpTools>()
-                .CallAsync(request, request.Services!.GetRequiredService<McpHttpRequest>().Context, cancellationToken));
+            .WithCallToolHandler(CallLoggedAsync);
         return services;
+    }
+
+    /// <summary>
+    /// The SDK's tools/call: the SDK logs whatever a handler throws at Error with its stack trace, an unknown tool name (an
+    /// agent's mistake, answered with -32602) included, so its category starts at Critical (ValetHost). A real failure is
+    /// logged here instead, as the direct path logs it (event 5200), and then goes on to the SDK, which answers it.
+    /// </summary>
+    private static async ValueTask<CallToolResult> CallLoggedAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await request.Services!.GetRequiredService<McpTools>()
+                .CallAsync(request, request.Services!.GetRequiredService<McpHttpRequest>().Context, cancellationToken);
+        }
+        catch (Exception e) when (e is not McpProtocolException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            McpDirectCalls.Log.ToolFailed(request.Services!.GetRequiredService<ILogger<McpTools>>(), e, request.Params?.Name ?? "?", e.GetType().Name);
+            throw;
+        }
     }
 
     public static IEndpointConventionBuilder MapValetMcp(this IEndpointRouteBuilder routes)

@@ -27,7 +27,19 @@ public sealed class YarpLogLevelTests
         Assert.Equal([LogLevel.Information], rules.Select(r => r.LogLevel));
     }
 
-    private static List<LoggerFilterRule> YarpRules(ValetTestServer server) =>
+    [Fact]
+    public async Task TheMcpSdk_StartsAtCritical_SoAnAgentsUnknownToolIsNotLoggedAsAServerError_UnlessTheOperatorSaysOtherwise()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        Assert.Equal([LogLevel.Critical], Rules(server, "ModelContextProtocol").Select(r => r.LogLevel));
+
+        await using var configured = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["Logging:LogLevel:ModelContextProtocol"] = "Warning" });
+        Assert.Equal([LogLevel.Warning], Rules(configured, "ModelContextProtocol").Select(r => r.LogLevel));
+    }
+
+    private static List<LoggerFilterRule> YarpRules(ValetTestServer server) => Rules(server, "Yarp");
+
+    private static List<LoggerFilterRule> Rules(ValetTestServer server, string category) =>
         server.Services.GetRequiredService<IOptions<LoggerFilterOptions>>().Value.Rules
-            .Where(r => r.CategoryName == "Yarp" && r.ProviderName is null).ToList();
+            .Where(r => r.CategoryName == category && r.ProviderName is null).ToList();
 }
