@@ -142,7 +142,23 @@ internal static class ConnectCommand
                     Console.Error.WriteLine($"Opened your browser. If nothing happened, open: {url}");
                 }
 
-                var status = await PollAsync(api, "internal/oauth/connect/status/" + Uri.EscapeDataString(body.Str("state")), wait, ExpiresAt(body), ct);
+                var state = Uri.EscapeDataString(body.Str("state"));
+                JsonElement status;
+                try
+                {
+                    status = await PollAsync(api, "internal/oauth/connect/status/" + state, wait, ExpiresAt(body), ct);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    await CancelFlowAsync(api, state); // Ctrl+C: nobody will wait for this flow any more
+                    throw;
+                }
+
+                if (status.Str("status") == "pending")
+                {
+                    await CancelFlowAsync(api, state); // --timeout: the same
+                }
+
                 return Outcome(json, status);
             }));
     }
@@ -186,9 +202,9 @@ internal static class ConnectCommand
         var (error, detail) = status.Str("status") switch
         {
             "expired" => ("flow_expired", "The flow expired before the person finished at the provider; run valet connect again."),
-            "pending" => ("timeout", "No answer within --timeout; the flow stays open at the server until it expires."),
+            "pending" => ("timeout", "No answer within --timeout; the flow was cancelled at the server."),
             _ when status.Str("error") is { Length: > 0 } e => (e, $"The flow ended with the error '{e}' (the provider's or the person's refusal)."),
-            _ => ("timeout", "No answer within --timeout."),
+            _ => ("flow_failed", "The flow ended without a connection, and without a reason from the server."),
         };
         outcome["status"] = "error";
         outcome["error"] = error;
@@ -196,6 +212,24 @@ internal static class ConnectCommand
         Finish(json, outcome, null, ExitCodes.Failure);
         // No code: the outcome document is printed already (AsOutcomeAsync prints one only for a failure with a code).
         throw new CliException($"connection failed: {outcome["error"]}.");
+    }
+
+    /// <summary>
+    /// Tells the server this CLI gave up on its flow: it ends as cancelled and its loopback listener closes now, not at the
+    /// flow's expiry (a consent given later would connect an account nobody is waiting for). Best effort, briefly: the
+    /// flow expires anyway.
+    /// </summary>
+    private static async Task CancelFlowAsync(ValetApi api, string escapedState)
+    {
+        using var brief = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        try
+        {
+            await api.PostAsync("internal/oauth/connect/cancel/" + escapedState, null, brief.Token);
+        }
+        catch (Exception error) when (error is HttpRequestException or OperationCanceledException or CliException)
+        {
+            // The server is gone or slow: the flow expires on its own.
+        }
     }
 
     /// <summary>Past the flow's expiry the server answers <c>expired</c>; this margin only covers clock skew and a lost answer.</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Valet.Cli.Infrastructure;
 using Valet.Core;
@@ -76,7 +77,9 @@ internal static class ServeCommand
         // Checked before the host starts: a failed start logs the bind error's stack trace and, as the host is then disposed,
         // every background service's cancellation as a failure (about 100 lines for a port in use). The check can race
         // another process binding in between; then the host's own error below still ends in one line.
-        if (ListenAddresses.InUse(app.Configuration["urls"] ?? ValetSettings.DefaultUrl) is { } taken)
+        // Endpoints from a Kestrel:Endpoints section (HTTPS with a certificate) replace the urls: nothing to check here then.
+        if (!app.Configuration.GetSection("Kestrel:Endpoints").Exists() &&
+            ListenAddresses.InUse(app.Configuration["urls"] ?? ValetSettings.DefaultUrl) is { } taken)
         {
             throw new CliException($"cannot listen on {taken}: the address is already in use ({hint}).", ExitCodes.Failure);
         }

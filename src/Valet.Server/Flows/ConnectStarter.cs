@@ -35,13 +35,6 @@ internal sealed class ConnectStarter(FlowEngine engine, LoopbackCallbacks loopba
         string? credentialId, CallbackTransport transport, string? returnUrl, bool signIn, IReadOnlyDictionary<string, string>? parameters,
         CancellationToken cancellationToken)
     {
-        // Every entry point's scopes (API, CLI, dashboard, envelope links) meet the same rule before they reach an
-        // authorization URL: one scope with a space would be two at the provider.
-        if (scopes is not null && (scopes.Count > 100 || !scopes.All(Validation.IsScopeToken)))
-        {
-            return (null, Problems.Validation(new Dictionary<string, string[]> { ["scopes"] = [Validation.ScopesRule(100)] }));
-        }
-
         // Refuse a bad return_url before anything exists (no flow row, no listener). It later becomes a Location header,
         // which can carry only visible ASCII: anything else (control characters, spaces, raw non-ASCII) is refused here
         // rather than failing the callback after the connection is saved.

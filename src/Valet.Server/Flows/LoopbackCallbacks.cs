@@ -18,6 +18,7 @@ namespace Valet.Server.Flows;
 internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogger<LoopbackCallbacks> logger) : IAsyncDisposable
 {
     private readonly HashSet<WebApplication> _open = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, WebApplication> _byRedirectUri = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     public int OpenCount
@@ -86,8 +87,14 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
         }, CancellationToken.None);
 
         LogOpened(logger, port);
-        return new Opened($"http://127.0.0.1:{port}/oauth/callback", () => CloseAsync(listener));
+        var redirectUri = $"http://127.0.0.1:{port}/oauth/callback";
+        _byRedirectUri[redirectUri] = listener;
+        return new Opened(redirectUri, () => CloseAsync(listener));
     }
+
+    /// <summary>Closes this node's listener for <paramref name="redirectUri"/>, if it has one (a flow its CLI gave up on).</summary>
+    public Task CloseAsync(string redirectUri) =>
+        _byRedirectUri.TryGetValue(redirectUri, out var listener) ? CloseAsync(listener) : Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {
@@ -110,6 +117,14 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
             if (!_open.Remove(listener))
             {
                 return;
+            }
+        }
+
+        foreach (var (uri, open) in _byRedirectUri)
+        {
+            if (ReferenceEquals(open, listener))
+            {
+                _byRedirectUri.TryRemove(uri, out _);
             }
         }
 

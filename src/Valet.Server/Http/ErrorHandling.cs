@@ -16,17 +16,31 @@ namespace Valet.Server.Http;
 internal static partial class ErrorHandling
 {
     /// <summary>
-    /// A request path for a log line. Two paths carry a live secret: a single-use sign-in link its token, and the CLI's
-    /// connect poll (<c>/internal/oauth/connect/status/{state}</c>) the flow's OAuth state. A request that failed on the
-    /// database used neither up, so what follows the prefix is cut off (<c>/signin/link/…</c>).
+    /// A request path for a log line. Some paths carry a live secret: a single-use sign-in link its token, and the CLI's
+    /// flow routes (<c>/internal/oauth/connect/status/{state}</c>, <c>…/cancel/{state}</c>, <c>…/device/{handle}</c>) the
+    /// flow's OAuth state or handle. A request that failed on the database used none of them up, so what follows the
+    /// route's own segments is cut off (<c>/signin/link/…</c>, <c>/internal/oauth/connect/status/…</c>).
     /// </summary>
-    internal static string LoggablePath(PathString path) =>
-        path.StartsWithSegments(SignInLinkPrefix, StringComparison.OrdinalIgnoreCase) ? SignInLinkPrefix + "/…"
-        : path.StartsWithSegments(ConnectStatusPrefix, StringComparison.OrdinalIgnoreCase) ? ConnectStatusPrefix + "/…"
-        : path.Value ?? string.Empty;
+    internal static string LoggablePath(PathString path)
+    {
+        if (path.StartsWithSegments(SignInLinkPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return SignInLinkPrefix + "/…";
+        }
+
+        if (path.StartsWithSegments(ConnectPrefix, StringComparison.OrdinalIgnoreCase, out var rest) && rest.HasValue)
+        {
+            // Keep the verb (status, cancel, device, start), cut whatever comes after it.
+            var verb = rest.Value!.TrimStart('/');
+            var slash = verb.IndexOf('/', StringComparison.Ordinal);
+            return slash < 0 ? path.Value! : ConnectPrefix + "/" + verb[..slash] + "/…";
+        }
+
+        return path.Value ?? string.Empty;
+    }
 
     private const string SignInLinkPrefix = "/signin/link";
-    private const string ConnectStatusPrefix = "/internal/oauth/connect/status";
+    private const string ConnectPrefix = "/internal/oauth/connect";
 
     /// <summary>Bodies on the admin and agent JSON routes; the proxy sets its own limit.</summary>
     public const long JsonBodyLimit = 64 * 1024;
@@ -187,7 +201,8 @@ internal static partial class ErrorHandling
                 }
 
                 // A JSON body with \u0000 in a text value (NulFreeStrings). Not /mcp: its tool arguments are refused as tool errors.
-                if (context.Request.HasJsonContentType() && context.Request.ContentLength != 0 && !context.Request.Path.StartsWithSegments("/mcp")
+                if (context.Request.HasJsonContentType() && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true
+                    && !context.Request.Path.StartsWithSegments("/mcp")
                     && await NulFreeStrings.HasNulAsync(context.Request))
                 {
                     await Problems.BadRequest("invalid_json", "A text value in the body contains the NUL character (\\u0000), which no value may contain.")

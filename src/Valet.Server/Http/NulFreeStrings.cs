@@ -39,27 +39,48 @@ internal sealed class NulFreeStrings : JsonConverter<string>
         return HasNul(copy.GetBuffer().AsSpan(0, (int)copy.Length));
     }
 
-    private static bool HasNul(ReadOnlySpan<byte> json)
+    internal static bool HasNul(ReadOnlySpan<byte> json)
     {
+        // The binder skips a UTF-8 byte order mark; the reader refuses one, which would end the scan before it began.
+        if (json.StartsWith("\uFEFF"u8))
+        {
+            json = json[3..];
+        }
+
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, MaxDepth = 256 });
         try
         {
             while (reader.Read())
             {
                 // An unescaped NUL is not JSON at all (the reader refuses it); only an escape can carry one.
-                if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped &&
-                    reader.GetString()!.Contains('\0', StringComparison.Ordinal))
+                if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped && HasNul(ref reader))
                 {
                     return true;
                 }
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (JsonException)
         {
-            // Not JSON, or an escape that is not text (a lone surrogate): the binder answers that, with its own problem.
+            // Not JSON: the binder answers that, with its own problem.
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The current string's NUL, if any. A string that is not text (a lone surrogate escape) cannot be decoded: it is
+    /// skipped and the scan goes on, since the binder may ignore that property and bind the next one.
+    /// </summary>
+    private static bool HasNul(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString()!.Contains('\0', StringComparison.Ordinal);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     private sealed class ConditionalWeakTableCache

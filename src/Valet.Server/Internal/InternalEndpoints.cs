@@ -43,6 +43,7 @@ internal static class InternalEndpoints
         var group = routes.MapGroup("/internal/oauth/connect").RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         group.MapPost("/start", StartAsync);
         group.MapGet("/status/{state}", StatusAsync);
+        group.MapPost("/cancel/{state}", CancelAsync);
         routes.MapPost("/internal/dashboard/signin-link", SignInLinkAsync).RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         return group;
     }
@@ -97,6 +98,7 @@ internal static class InternalEndpoints
             validation.Add("client_id", "client_id and client_secret go together");
         }
 
+        validation.Scopes("scopes", request?.Scopes, 100);
         if (!validation.IsValid)
         {
             return validation.Problem();
@@ -179,6 +181,34 @@ internal static class InternalEndpoints
 
         return TypedResults.Ok(new InternalStatusResponse(FlowResponse.StatusOf(flow.Status), flow.Id, flow.Provider, flow.ConnectionId, account,
             flow.GrantedScopes, flow.Error, flow.ExpiresAt));
+    }
+
+    /// <summary>
+    /// The CLI gave up on its flow (timeout, Ctrl+C): a still-pending flow ends as <c>cancelled</c> and this node's loopback
+    /// listener for it closes now rather than at the flow's expiry, so a consent given later connects nothing nobody waits
+    /// for. A flow already past the callback (exchanging, decided) is left to finish. 204, or 404 for an unknown state.
+    /// </summary>
+    private static async Task<IResult> CancelAsync(string state, IFlowStore flows, LoopbackCallbacks loopback, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var flow = state.Length <= 512 ? await flows.FindByStateAsync(Ids.Sha256Hex(state), now, cancellationToken) : null;
+        if (flow is null)
+        {
+            return Problems.NotFound("flow_not_found", "No flow for this state.");
+        }
+
+        if (flow.Status == FlowStatus.Pending)
+        {
+            await flows.FailAsync(flow.Id, "cancelled", now, cancellationToken);
+        }
+
+        if (flow.RedirectUri is { } redirectUri)
+        {
+            await loopback.CloseAsync(redirectUri);
+        }
+
+        return TypedResults.NoContent();
     }
 
     internal static async Task<string> FindOrCreateCredentialAsync(string org, string provider, string clientId, string clientSecret,

@@ -44,21 +44,27 @@ internal static class EchoedSecrets
     {
         foreach (var secret in secrets)
         {
-            value = value.Replace(secret, Mark, StringComparison.Ordinal);
+            foreach (var form in Forms(secret))
+            {
+                value = value.Replace(form, Mark, StringComparison.Ordinal);
+            }
         }
 
         return value;
     }
 
-    /// <summary>The secret as an echo would carry it: raw, and JSON-escaped when that differs (a JSON echo of a header).</summary>
+    /// <summary>
+    /// The secret as an echo would carry it: raw; JSON-escaped as .NET escapes it and with only <c>/</c> escaped (PHP's
+    /// <c>\/</c>), since the body is redacted before it is parsed; and percent-encoded with either case of hex, as a query
+    /// secret goes on the wire (<see cref="Proxy.SecretQueryHandler"/>) and comes back in an echoed URL.
+    /// </summary>
     private static IEnumerable<string> Forms(string secret)
     {
-        yield return secret;
-        var escaped = JsonEncodedText.Encode(secret).ToString();
-        if (escaped != secret)
-        {
-            yield return escaped;
-        }
+        var forms = new HashSet<string>(StringComparer.Ordinal) { secret, JsonEncodedText.Encode(secret).ToString(), secret.Replace("/", "\\/", StringComparison.Ordinal) };
+        var encoded = Uri.EscapeDataString(secret);
+        forms.Add(encoded);
+        forms.Add(System.Text.RegularExpressions.Regex.Replace(encoded, "%[0-9A-F]{2}", m => m.Value.ToLowerInvariant()));
+        return forms.OrderByDescending(f => f.Length); // longest first: a shorter form inside a longer one is not cut in half
     }
 
     /// <summary>How many characters at the end of <paramref name="text"/> are the start of <paramref name="secret"/> (0: none, or too few to tell).</summary>

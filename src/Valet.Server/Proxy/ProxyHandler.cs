@@ -380,7 +380,7 @@ internal sealed class ProxyHandler(
             {
                 Upstream = upstream, ApiHeaders = provider.ApiHeaders, TokenType = "Basic",
                 Token = credential, Authorization = basic, CountsUnknownLength = counts,
-                Secret = credential ?? basic!["Basic ".Length..],
+                Secret = credential ?? basic, // the whole "Basic …" value: ProxyVia.Sent takes the scheme off, off the hot path
             };
         }
 

@@ -35,6 +35,11 @@ internal sealed class ProxyVia(string name)
 
     public void Sent(string? secret)
     {
+        if (secret is not null && secret.StartsWith("Basic ", StringComparison.Ordinal))
+        {
+            secret = secret["Basic ".Length..];
+        }
+
         if (!string.IsNullOrEmpty(secret) && !Secrets.Contains(secret))
         {
             Secrets.Add(secret);

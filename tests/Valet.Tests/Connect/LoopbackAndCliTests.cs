@@ -65,6 +65,25 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
     }
 
     [Fact]
+    public async Task Cli_GivingUp_CancelsItsFlow_AndClosesItsLoopbackListener_NowNotAtExpiry()
+    {
+        var listeners = Server.Services.GetRequiredService<LoopbackCallbacks>();
+        var before = listeners.OpenCount;
+
+        var result = await CliRunner.RunAsync(["connect", "idp", "--no-browser", "--json", "--timeout", "2s"], CliEnv());
+
+        Assert.Equal(1, result.ExitCode);
+        var url = result.StdErr.Split('\n').First(l => l.StartsWith("Open this URL to continue: ", StringComparison.Ordinal))["Open this URL to continue: ".Length..].Trim();
+        var state = System.Web.HttpUtility.ParseQueryString(new Uri(url).Query)["state"]!;
+        using var service = Server.Client(Server.ServiceToken);
+        var flow = await service.GetFromJsonAsync<JsonElement>($"/internal/oauth/connect/status/{Uri.EscapeDataString(state)}");
+        Assert.Equal("error", flow.GetProperty("status").GetString());
+        Assert.Equal("cancelled", flow.GetProperty("error").GetString());
+        Assert.Equal(before, listeners.OpenCount); // not five minutes later
+        Assert.False(await CanConnectAsync(new Uri(System.Web.HttpUtility.ParseQueryString(new Uri(url).Query)["redirect_uri"]!).Port));
+    }
+
+    [Fact]
     public async Task Cli_NoBrowser_Json_PrintsTheUrlOnStderr_AndOneJsonDocumentOnStdout()
     {
         using var process = Process.Start(CliRunner.StartInfo(["connect", "idp", "--no-browser", "--json", "--timeout", "60s"], CliEnv()))!;

@@ -85,22 +85,14 @@ public sealed class AdminApiTests : IAsyncLifetime
     public async Task OversizedChunkedBody_Is413PayloadTooLarge_LikeADeclaredOne()
     {
         using var admin = _server.Client();
-        var huge = Encoding.UTF8.GetBytes("""{"id":"big","name":" """ + new string('a', 70_000) + "\"}");
+        // Just over the 64 KB limit, so the client has written it all before the server stops reading and answers.
+        var huge = Encoding.UTF8.GetBytes("""{"id":"big","name":" """ + new string('a', 64 * 1024) + "\"}");
         using var chunked = new StreamContent(new MemoryStream(huge)); // no length: sent chunked
         chunked.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/orgs") { Content = chunked };
         request.Headers.TransferEncodingChunked = true;
 
-        HttpResponseMessage response;
-        try
-        {
-            response = await admin.SendAsync(request);
-        }
-        catch (HttpRequestException)
-        {
-            // The server may close while the client is still sending; then the answer was not read, and there is nothing to check.
-            return;
-        }
+        using var response = await admin.SendAsync(request);
 
         await AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
     }

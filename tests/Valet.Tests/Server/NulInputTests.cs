@@ -33,9 +33,13 @@ public sealed class NulInputTests(PostgresFixture postgres)
             ("/v1/orgs", """{"id":"nul-org","name":"a\u0000b"}"""),
             ("/v1/orgs/default/keys", """{"name":"a\u0000b","permissions":[]}"""),
             ("/v1/orgs/default/credentials", """{"provider":"github","client_id":"id\u0000","client_secret":"s"}"""),
+            // A property the binder ignores, holding what is not text (a lone surrogate), must not end the check early.
+            ("/v1/orgs", """{"junk":"\ud800","id":"nul-org-2","name":"a\u0000b"}"""),
+            // Nor a byte order mark, which the binder skips and a JSON reader refuses.
+            ("/v1/orgs", "\uFEFF" + """{"id":"nul-org-3","name":"a\u0000b"}"""),
         })
         {
-            using var response = await admin.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+            using var response = await admin.PostAsync(path, new StringContent(body, new UTF8Encoding(false), "application/json"));
             var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
             Assert.Equal("invalid_json", problem.GetProperty("code").GetString());

@@ -1,0 +1,34 @@
+using System.Text;
+using Valet.Server.Mcp;
+
+namespace Valet.Tests.Mcp;
+
+/// <summary>The spellings an upstream's echo can give a credential, each taken out of a call_api result (SPEC §11).</summary>
+public sealed class EchoedSecretsTests
+{
+    private const string Secret = "Ab/Cd+Ef==";
+
+    [Theory]
+    [InlineData("raw " + Secret)]
+    [InlineData("""{"key":"Ab\/Cd+Ef=="}""")] // PHP's json_encode escapes '/'
+    [InlineData("next=https://api.example/items?key=Ab%2FCd%2BEf%3D%3D&page=2")] // a query secret, as it went on the wire
+    [InlineData("next=https://api.example/items?key=Ab%2fCd%2bEf%3d%3d")] // the same, lower-case hex
+    public void EverySpellingOfTheSecret_IsRedacted(string echoed)
+    {
+        var redacted = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [Secret], truncated: false).Span);
+
+        Assert.Contains(EchoedSecrets.Mark, redacted, StringComparison.Ordinal);
+        Assert.DoesNotContain("Cd", redacted, StringComparison.Ordinal);
+        Assert.Equal(EchoedSecrets.Mark, EchoedSecrets.Redact("Bearer " + Secret, [Secret])["Bearer ".Length..]);
+    }
+
+    [Fact]
+    public void ABodyWithoutTheSecret_IsReturnedAsItWas_AndACutTailIsTakenOff()
+    {
+        var body = Encoding.UTF8.GetBytes("nothing to see");
+        Assert.True(EchoedSecrets.Redact(body, [Secret], truncated: false).Span.SequenceEqual(body));
+
+        var cut = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes("token: Ab/Cd+E"), [Secret], truncated: true).Span);
+        Assert.Equal("token: " + EchoedSecrets.Mark, cut);
+    }
+}
