@@ -53,10 +53,16 @@ internal static class DemoCommand
                     : "Step 3 — see the connection in the dashboard. Open this link to sign in (it works once, for 5 minutes; `valet dashboard` prints a new one):");
                 Console.Out.WriteLine($"  {link!.Url}");
 
-                // From a clone, `valet` is not on PATH yet; and on another address the CLI must be told where.
-                var cli = (baseUrl == ValetSettings.DefaultUrl ? "" : $"VALET_URL={baseUrl} ") + "valet";
-                Console.Out.WriteLine($"Valet keeps running. In another terminal: `{cli} connections list`, `{cli} connect demo --force`");
-                Console.Out.WriteLine("  (from a clone without the tool installed: `dotnet run --project src/Valet.Cli -- connections list`). Ctrl+C stops it.");
+                // From a clone, `valet` is not on PATH yet; and on another address or data directory the CLI must be told where.
+                var dataDirectory = app.Services.GetRequiredService<ValetSettings>().DataDirectory;
+                var environment = string.Join(" ", new[]
+                {
+                    baseUrl == ValetSettings.DefaultUrl ? null : "VALET_URL=" + baseUrl,
+                    Environment.GetEnvironmentVariable("VALET_DATA_DIR") is { Length: > 0 } ? "VALET_DATA_DIR=" + dataDirectory : null,
+                }.OfType<string>());
+                Console.Out.WriteLine("Valet keeps running. Ctrl+C stops it. In another terminal" +
+                    (environment.Length == 0 ? ":" : $", with {environment} set:") + " `valet connections list`, `valet connect demo --force`");
+                Console.Out.WriteLine("  (from a clone, without the tool installed: `dotnet run --project src/Valet.Cli -- connections list`).");
                 await app.WaitForShutdownAsync(cancellationToken);
             }
 
