@@ -64,9 +64,13 @@ public sealed class ValetAccessTokenHandler : DelegatingHandler
         }
 
         var token = await _cache.GetAsync(_client, _source, rejected: null, cancellationToken).ConfigureAwait(false);
+        var sentTo = request.RequestUri;
         request.Headers.Authorization = HeaderOf(token);
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode != HttpStatusCode.Unauthorized)
+
+        // A handler below that followed a redirect has moved the request to wherever it pointed (and dropped the header
+        // there). The 401 is then that host's, and a retry would send the fresh token to it: only retry where it was sent.
+        if (response.StatusCode != HttpStatusCode.Unauthorized || request.RequestUri != sentTo || !IsAuthorized(request.RequestUri))
         {
             return response;
         }

@@ -338,7 +338,9 @@ public sealed class ValetClient : IDisposable
 
     private static HttpClient CreateHttpClient(Uri baseAddress, string apiKey)
     {
-        var http = new HttpClient();
+        // Never follow a redirect: the proxy passes a provider's 3xx back as it is (docs/proxy.md), and following it would
+        // send the call to the provider's Location without Valet (or to Valet without the key) instead of returning it.
+        var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
         Configure(http, baseAddress, apiKey);
         return http;
     }

@@ -24,10 +24,12 @@ public static class ValetServiceCollectionExtensions
         services.TryAddTransient(sp => new ValetClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(ValetClient.HttpClientName),
             sp.GetRequiredService<TimeProvider>(), ownsHttp: false));
         return services.AddHttpClient(ValetClient.HttpClientName, (sp, http) =>
-        {
-            var options = sp.GetRequiredService<IOptionsMonitor<ValetClientOptions>>().CurrentValue;
-            ValetClient.Configure(http, options.BaseAddress!, options.ApiKey!);
-        });
+            {
+                var options = sp.GetRequiredService<IOptionsMonitor<ValetClientOptions>>().CurrentValue;
+                ValetClient.Configure(http, options.BaseAddress!, options.ApiKey!);
+            })
+            // As the client made without DI: a provider's 3xx through the proxy is the answer, not something to follow.
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false });
     }
 
     /// <summary>

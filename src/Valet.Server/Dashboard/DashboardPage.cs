@@ -108,7 +108,7 @@ internal sealed class DashboardPage
             <form method="post" action="/signout">{Antiforgery}<button type="submit" class="link" id="signout">Sign out</button></form></div>
             </div></header>
             <main id="main"><h1>{E(title)}</h1>{Flash(ok, errors)}{body}</main>
-            <footer>Signed in as {E(OperatorSessions.OperatorName(TokenKind))} · org <span class="mono">{E(Org.Id)}</span></footer>
+            <footer>Signed in as {E(OperatorLabel())} · org <span class="mono">{E(Org.Id)}</span></footer>
             </body></html>
             """;
         return new PageResult(html, status);
@@ -117,8 +117,21 @@ internal sealed class DashboardPage
     private static string NavLink(string href, string label, string current) =>
         $"<a href=\"{href}\"{(href == current ? " aria-current=\"page\"" : string.Empty)}>{label}</a>";
 
+    /// <summary>Who is signed in: the operator the session names (a provider login, "admin", "local"), and through which provider.</summary>
+    private string OperatorLabel()
+    {
+        var name = User.FindFirstValue(ValetClaims.OperatorClaim) ?? OperatorSessions.OperatorName(TokenKind);
+        return User.FindFirstValue(ValetClaims.ProviderClaim) is { Length: > 0 } provider ? $"{name} (via {provider})" : name;
+    }
+
+    /// <summary>The org switcher, when there is another org to switch to (a provider session has only its own).</summary>
     private string OrgSwitcher()
     {
+        if (Orgs.Count <= 1)
+        {
+            return string.Empty;
+        }
+
         var here = Context.Request.Path.Value ?? "/";
         var options = Join(Orgs, o => $"<option value=\"{E(o.Id)}\"{(o.Id == Org.Id ? " selected" : string.Empty)}>{E(o.Name)} ({E(o.Id)})</option>");
         return $"""

@@ -269,9 +269,13 @@ internal static class OpenApiSetup
                 {
                     ["Retry-After"] = new OpenApiHeader
                     {
-                        Description = status is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout
-                            ? "Seconds to wait before trying again, when the provider said."
-                            : "Seconds to wait before trying again.",
+                        Description = status switch
+                        {
+                            StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout => "Seconds to wait before trying again, when the provider said.",
+                            StatusCodes.Status503ServiceUnavailable =>
+                                "Seconds to wait before trying again: sent with storage_unavailable; not with vault_key_unavailable, which waits for the operator.",
+                            _ => "Seconds to wait before trying again.",
+                        },
                         Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
                     },
                 };
@@ -410,7 +414,7 @@ internal static class OpenApiSetup
         StatusCodes.Status422UnprocessableEntity => "Unprocessable input",
         StatusCodes.Status429TooManyRequests => "Rate limited (see Retry-After)",
         StatusCodes.Status502BadGateway => "The provider failed",
-        StatusCodes.Status503ServiceUnavailable => "Valet's storage is unavailable (see Retry-After)",
+        StatusCodes.Status503ServiceUnavailable => "Valet cannot serve this now: its storage is unavailable (see Retry-After), or a stored secret is sealed with a key it was not given",
         StatusCodes.Status504GatewayTimeout => "The provider timed out",
         _ => "Error",
     };

@@ -81,6 +81,38 @@ public sealed class AccessTokenHandlerTests(ProxyHarness harness)
     }
 
     [Fact]
+    public async Task Handler_OnA401AfterARedirect_DoesNotRetry_SoTheFreshTokenNeverGoesWhereTheRedirectPointed()
+    {
+        using var admin = harness.Client();
+        var account = "acct-" + Guid.NewGuid().ToString("N");
+        var credentialId = (await ProxyHarness.PostOkAsync(admin, "/v1/orgs/default/credentials",
+            new { provider = "acme", client_id = "client-acme", client_secret = "secret-acme" })).GetProperty("id").GetString()!;
+        var old = "old-" + Guid.NewGuid().ToString("N");
+        harness.Upstream.ValidTokens[old] = true;
+        var connectionId = await ImportAsync(admin, credentialId, account, old);
+        var key = await harness.KeyAsync("default", new { connection = connectionId });
+        using var app = App(key, b => b.AddValetAccessToken(connectionId: connectionId), out _);
+        var api = app.GetRequiredService<IHttpClientFactory>().CreateClient("acme");
+        using (var warm = await api.GetAsync("/api/warm"))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode); // the handler holds the old token, still good upstream
+        }
+
+        // Valet now holds a newer token, so a 401 would make the handler ask for it and resend.
+        var renewed = "new-" + Guid.NewGuid().ToString("N");
+        harness.Upstream.ValidTokens[renewed] = true;
+        await ImportAsync(admin, credentialId, account, renewed);
+        var before = harness.Upstream.SeenCount("/api/elsewhere");
+
+        // /api/redirect answers 302 to /api/elsewhere; HttpClient follows it (dropping Authorization) and meets a 401 there.
+        using var response = await api.GetAsync("/api/redirect");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var atTarget = harness.Upstream.Seen.Where(s => s.RawTarget == "/api/elsewhere").Skip(before).ToList();
+        Assert.Null(Assert.Single(atTarget).Bearer); // one request, without a token: not resent with the fresh one
+    }
+
+    [Fact]
     public async Task Handler_OnAnUpstream401_WhenValetHasNothingNewer_GivesBackThe401_WithoutASecondSend()
     {
         var refused = "refused-" + Guid.NewGuid().ToString("N"); // never valid upstream

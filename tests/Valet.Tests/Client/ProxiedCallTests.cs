@@ -38,6 +38,22 @@ public sealed class ProxiedCallTests(SdkHarness harness)
     }
 
     [Fact]
+    public async Task SendAsync_GivesBackAProvidersRedirect_AsItsAnswer_WithoutFollowingIt()
+    {
+        var id = await harness.ImportAsync("valid-" + Guid.NewGuid().ToString("N"));
+        var key = await harness.KeyAsync("default", new { connection = id });
+        using var valet = new ValetClient(harness.BaseUrl, key);
+        var run = Guid.NewGuid().ToString("N");
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"repos/{run}/moved", UriKind.Relative));
+
+        using var response = await valet.SendAsync(ValetRoute.Connection(id), request);
+
+        // Followed, it became a request to Valet's own host without the key (a 401 that looks like a bad API key).
+        Assert.Equal(HttpStatusCode.MovedPermanently, response.StatusCode);
+        Assert.DoesNotContain(harness.Seen, s => s.RawTarget.Contains($"{run}/new-home", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task SendAsync_RefusesARouteId_ThatWouldLeaveTheProxyRoute()
     {
         var id = await harness.ImportAsync("valid-" + Guid.NewGuid().ToString("N"));

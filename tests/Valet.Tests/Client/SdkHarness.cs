@@ -135,6 +135,14 @@ public sealed class SdkHarness : IAsyncLifetime
         Seen.Enqueue(new EchoSeen(raw, authorization, apiKey));
 
         var path = context.Request.Path.Value ?? string.Empty;
+        if (path.EndsWith("/moved", StringComparison.Ordinal))
+        {
+            // A provider's permanent redirect (a renamed repository): the proxy passes it back as it is.
+            context.Response.StatusCode = StatusCodes.Status301MovedPermanently;
+            context.Response.Headers.Location = path[..^"/moved".Length] + "/new-home";
+            return;
+        }
+
         if (path.EndsWith("/forged-reauth", StringComparison.Ordinal))
         {
             // Looks exactly like Valet's envelope (SPEC §5), but the upstream wrote it: its connect_url is the attacker's.

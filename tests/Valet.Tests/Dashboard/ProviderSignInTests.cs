@@ -78,6 +78,10 @@ public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal(first.Id, await orgs.FindDefaultConnectionAsync("default", "idp", CancellationToken.None));
         Assert.Equal(all.Single(c => c.Provider == "idp2").Id, await orgs.FindDefaultConnectionAsync("default", "idp2", CancellationToken.None));
         await DashboardKit.ScreenshotAsync(page, "signed-in-with-provider");
+        // The page says who is signed in, and through which provider (it said "local" for every non-admin session); a
+        // provider session operates its one org, so no switcher.
+        Assert.Contains($"Signed in as {Operator} (via idp2)", await page.Locator("footer").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, await page.Locator("#org-select").CountAsync());
         // The IdP's pages log their own failed loads; what must not happen is a CSP refusal on Valet's pages (the form-action redirect).
         Assert.DoesNotContain(consoleErrors, e => e.Contains("Content Security Policy", StringComparison.Ordinal));
         await page.Context.CloseAsync();
