@@ -57,7 +57,7 @@ internal static class ConnectLinkEndpoints
             <input type="hidden" name="{E(tokens.FormFieldName)}" value="{E(tokens.RequestToken)}">
             <input type="hidden" name="flow" value="{E(found.Id)}">
             <button type="submit" class="primary wide" id="connect-continue">Continue to {E(name)}</button></form>
-            <p><a href="/" id="connect-cancel">Cancel and open the dashboard</a></p>
+            <p><a href="/" id="connect-cancel">Not now: open the dashboard instead</a> (the agent's link stays valid until it expires)</p>
             """;
         await CallbackPage.WriteHtmlAsync(context.Response, $"Connect {name}?",
             $"An agent of the org {found.OrgId} asked for an account at {name} to be connected. Continue to sign in at {name} and consent: " +

@@ -103,8 +103,9 @@ internal static partial class IntegrationsPage
 
         var byoc = credentials.OrderByDescending(c => c.CreatedAt).FirstOrDefault();
         var upper = provider.Id.ToUpperInvariant();
-        var client = provider.HasPlatformClient ? "<span class=\"chip ok\">Client configured</span>"
-            : byoc is not null ? "<span class=\"chip ok\">Your own client</span>"
+        // In the order Connect picks a client (ClientResolver: the org's newest own client first, then the server's).
+        var client = byoc is not null ? "<span class=\"chip ok\">Your own client</span>"
+            : provider.HasPlatformClient ? "<span class=\"chip ok\">Client configured</span>"
             : "<span class=\"chip warn\">No client</span>";
         var setup = provider.HasPlatformClient || byoc is not null ? string.Empty : $"""
             <p class="muted">To connect, set <code class="env">VALET_PROVIDERS__<wbr>{E(upper)}__<wbr>CLIENTID</code> and <code class="env">VALET_PROVIDERS__<wbr>{E(upper)}__<wbr>CLIENTSECRET</code>
@@ -207,7 +208,7 @@ internal static partial class IntegrationsPage
     /// </summary>
     public static string ReconnectForm(DashboardPage page, Connection connection, string label, bool onDetailPage = false) => $"""
         <form method="post" action="/integrations/connect">{page.Antiforgery}<input type="hidden" name="connection" value="{E(connection.Id)}">{(onDetailPage ? "<input type=\"hidden\" name=\"back\" value=\"connection\">" : string.Empty)}
-        <button type="submit" aria-label="{E(label)}" data-reconnect="{E(connection.Id)}">Reconnect</button></form>
+        <button type="submit"{(connection.Status == ConnectionStatus.Active ? string.Empty : " class=\"primary\"")} aria-label="{E(label)}" data-reconnect="{E(connection.Id)}">Reconnect</button></form>
         """;
 
     /// <summary>

@@ -69,7 +69,7 @@ internal static class SettingsPage
             <form method="post" action="/settings/credentials">{page.Antiforgery}
             <div class="field"><label for="cred-provider">Provider</label><select id="cred-provider" name="provider">{providerOptions}</select></div>
             <div class="field"><label for="cred-id">Client id</label><input type="text" id="cred-id" name="client_id" maxlength="512" required autocomplete="off"></div>
-            <div class="field"><label for="cred-secret">Client secret</label><input type="password" id="cred-secret" name="client_secret" maxlength="4096" required autocomplete="off"></div>
+            <div class="field"><label for="cred-secret">Client secret</label><input type="password" id="cred-secret" name="client_secret" required autocomplete="off"></div>
             <button type="submit" class="primary">Add client</button></form></section>
             <section class="card" aria-labelledby="h-defaults"><h2 id="h-defaults">Default connections</h2>
             <p class="muted">When an agent asks for a provider and may use several accounts, the default one answers; if it needs reconnecting, the agent is told so — Valet never switches to another person's account on its own.</p>
