@@ -41,6 +41,16 @@ internal sealed class DashboardPage
     public T Service<T>() where T : notnull => Context.RequestServices.GetRequiredService<T>();
 
     /// <summary>The hidden antiforgery field every dashboard form carries.</summary>
+    /// <summary>
+    /// The redirect URI to register with a provider for Connect and connect links: <c>{VALET_PUBLIC_URL}/oauth/callback</c>
+    /// (else under the listening address), never from the request's Host. The CLI's loopback flows use their own.
+    /// </summary>
+    public string CallbackUrl => Context.RequestServices.GetRequiredService<Flows.ConnectStarter>().GatewayRedirectUri;
+
+    /// <summary>The callback URL as the pages show it: in code, with a Copy button (script only enhances).</summary>
+    public string CallbackUrlHtml(string id) =>
+        $"""<code id="{E(id)}">{E(CallbackUrl)}</code> <button type="button" class="link" data-copy="{E(id)}" hidden>Copy</button>""";
+
     public string Antiforgery
     {
         get

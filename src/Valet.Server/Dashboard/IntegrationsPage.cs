@@ -65,7 +65,7 @@ internal static partial class IntegrationsPage
         var body = $"""
             <p class="lead">Providers your agents can use, and the accounts connected to each. Connecting sends you to the provider to consent; an API-key provider takes its secret here.</p>
             <div class="grid">{string.Concat(cards)}</div>
-            {Unconfigured(waiting, retry)}
+            {Unconfigured(page, waiting, retry)}
             """;
         return page.Render("Integrations", "/", body, errors ?? outcomeErrors, ok, status);
     }
@@ -74,7 +74,7 @@ internal static partial class IntegrationsPage
     /// OAuth providers nobody can connect yet (no platform client, no org client, no account): one disclosure listing each
     /// with the two settings it needs, instead of a card apiece with a disabled Connect. Open when a refused post names one.
     /// </summary>
-    private static string Unconfigured(List<ProviderDefinition> waiting, Retry? retry)
+    private static string Unconfigured(DashboardPage page, List<ProviderDefinition> waiting, Retry? retry)
     {
         if (waiting.Count == 0)
         {
@@ -85,7 +85,8 @@ internal static partial class IntegrationsPage
         return $"""
             <details class="card unconfigured" id="unconfigured"{open}>
             <summary><span class="summary-title">{waiting.Count} more {(waiting.Count == 1 ? "provider needs" : "providers need")} an OAuth client first</span></summary>
-            <p class="muted">Register an OAuth application at the provider, then either give its id and secret to the server —
+            <p class="muted">Register an OAuth application at the provider, with the redirect URI {page.CallbackUrlHtml("callback-url")}</p>
+            <p class="muted">Then either give its id and secret to the server —
             <code class="env">VALET_PROVIDERS__<wbr>&lt;ID&gt;__<wbr>CLIENTID</code> and <code class="env">VALET_PROVIDERS__<wbr>&lt;ID&gt;__<wbr>CLIENTSECRET</code> —
             or register it as this org's own client in <a href="/settings#credentials">Settings</a>. The provider then appears above with Connect.</p>
             <ul class="provider-list">{Join(waiting, p => $"""<li id="provider-{E(p.Id)}" data-provider="{E(p.Id)}"><span class="name">{E(p.DisplayName)}</span> <code>{E(p.Id)}</code></li>""")}</ul>

@@ -66,6 +66,7 @@ internal static class SettingsPage
             <p class="muted">Register this org's own client for a provider (bring your own client). The secret is stored encrypted and never shown again.</p>
             {credentialRows}
             <h3>Add a client</h3>
+            <p class="muted">The redirect URI to register with the provider: {page.CallbackUrlHtml("settings-callback-url")}</p>
             <form method="post" action="/settings/credentials">{page.Antiforgery}
             <div class="field"><label for="cred-provider">Provider</label><select id="cred-provider" name="provider">{providerOptions}</select></div>
             <div class="field"><label for="cred-id">Client id</label><input type="text" id="cred-id" name="client_id" maxlength="512" required autocomplete="off"></div>

@@ -265,6 +265,8 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         await unconfigured.Locator("summary").ClickAsync();
         Assert.True(await unconfigured.Locator("#provider-github").IsVisibleAsync());
         Assert.Contains("VALET_PROVIDERS__", await unconfigured.InnerTextAsync(), StringComparison.Ordinal);
+        // The redirect URI to register at the provider, from the server's own address (never the request's Host).
+        Assert.Equal(new Uri(_server.BaseUrl, "/oauth/callback").ToString(), (await page.Locator("#callback-url").InnerTextAsync()).Trim());
         Assert.Equal(0, await page.Locator("section.card#provider-github").CountAsync()); // no card with a disabled Connect
         Assert.Equal(1, await page.Locator("section.card#provider-idp").CountAsync());
         await DashboardKit.ScreenshotAsync(page, "integrations-unconfigured-open");
