@@ -153,6 +153,20 @@ public sealed record ProviderDefinition
 
     /// <summary>Documentation page the catalog's injection rule was taken from (catalog API-key providers).</summary>
     public string? DocsUrl { get; init; }
+
+    /// <summary>
+    /// What a static secret's parts are called at this provider, for forms (a basic provider's username and password are
+    /// an Atlassian email and an API token, a Twilio SID and auth token); null: "Username", "Password", "API key".
+    /// </summary>
+    public SecretLabels? SecretLabels { get; init; }
+}
+
+/// <summary>The provider's own names for a static secret's parts (<see cref="ProviderDefinition.SecretLabels"/>).</summary>
+/// <param name="Username">The first part's label ("Atlassian account email").</param>
+/// <param name="Password">The second part's label ("API token").</param>
+/// <param name="Brief">Both in a few words, for a chip that must fit a phone's width ("Email and API token").</param>
+public sealed record SecretLabels(string Username, string Password, string Brief)
+{
 }
 
 public interface IProviderCatalog

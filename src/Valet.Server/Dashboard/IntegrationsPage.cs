@@ -146,7 +146,7 @@ internal static partial class IntegrationsPage
         var form = $"""
             <details class="add-secret" id="add-{E(id)}"{(retry is null ? string.Empty : " open")}><summary class="button primary">Add secret</summary>
             <form method="post" action="/integrations/secret" aria-label="Add a {E(SecretForms.KindName(provider))} for {E(provider.DisplayName)}">{page.Antiforgery}<input type="hidden" name="provider" value="{E(id)}">
-            {retry?.Inline("add-" + id)}{SecretForms.Fields(provider, "add-" + id)}{site}
+            {retry?.Inline("add-" + id)}{SecretForms.DocsLink(provider)}{SecretForms.Fields(provider, "add-" + id)}{site}
             <div class="field"><label for="add-{E(id)}-account">Account name <span class="muted">(optional)</span></label><input type="text" id="add-{E(id)}-account" name="account" autocomplete="off" spellcheck="false" aria-describedby="add-{E(id)}-account-hint">
             <small class="muted" id="add-{E(id)}-account-hint">Tells several secrets of this provider apart. The same name again replaces that one's secret.</small></div>
             <button type="submit" class="primary" id="add-{E(id)}-save">Save secret</button>
@@ -154,7 +154,7 @@ internal static partial class IntegrationsPage
             """;
         return $"""
             <section class="card" id="provider-{E(id)}" data-provider="{E(id)}" aria-labelledby="title-{E(id)}">
-            <div class="card-head"><h2 id="title-{E(id)}">{E(provider.DisplayName)}</h2><span class="chip ok">{(provider.AuthMode == AuthMode.Basic ? "Username and password" : "API key")}</span></div>
+            <div class="card-head"><h2 id="title-{E(id)}">{E(provider.DisplayName)}</h2><span class="chip ok">{E(SecretForms.KindChip(provider))}</span></div>
             <p class="muted mono">{E(id)}</p>{rows}
             <div class="card-foot">{form}</div></section>
             """;

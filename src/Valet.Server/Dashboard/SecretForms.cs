@@ -14,13 +14,22 @@ namespace Valet.Server.Dashboard;
 internal static class SecretForms
 {
     public static string KindName(ProviderDefinition provider) =>
-        provider.AuthMode == AuthMode.Basic ? "username and password" : "API key";
+        provider.AuthMode == AuthMode.Basic ? provider.SecretLabels?.Brief.ToLowerInvariant() ?? "username and password" : "API key";
+
+    /// <summary>The chip on a static-secret card: what the provider calls its secret, short ("Email and API token").</summary>
+    public static string KindChip(ProviderDefinition provider) =>
+        provider.AuthMode == AuthMode.Basic ? provider.SecretLabels?.Brief ?? "Username and password" : "API key";
+
+    /// <summary>A link to the provider's page on where its secret comes from, when the catalog has one.</summary>
+    public static string DocsLink(ProviderDefinition provider) => provider.DocsUrl is { } url
+        ? $"""<p class="muted hint"><a href="{E(url)}" rel="noopener noreferrer" target="_blank">Where to find it at {E(provider.DisplayName)}</a></p>"""
+        : string.Empty;
 
     /// <summary>The secret inputs, with ids under <paramref name="prefix"/> (unique on the page).</summary>
     public static string Fields(ProviderDefinition provider, string prefix) => provider.AuthMode == AuthMode.Basic
         ? $"""
-            <div class="field"><label for="{E(prefix)}-username">Username</label><input type="text" id="{E(prefix)}-username" name="username" required autocomplete="off" spellcheck="false" autocapitalize="off"></div>
-            <div class="field"><label for="{E(prefix)}-password">Password</label><input type="password" id="{E(prefix)}-password" name="password" required autocomplete="new-password"></div>
+            <div class="field"><label for="{E(prefix)}-username">{E(provider.SecretLabels?.Username ?? "Username")}</label><input type="text" id="{E(prefix)}-username" name="username" required autocomplete="off" spellcheck="false" autocapitalize="off"></div>
+            <div class="field"><label for="{E(prefix)}-password">{E(provider.SecretLabels?.Password ?? "Password")}</label><input type="password" id="{E(prefix)}-password" name="password" required autocomplete="new-password"></div>
             """
         : $"""
             <div class="field"><label for="{E(prefix)}-key">API key</label><input type="password" id="{E(prefix)}-key" name="api_key" required autocomplete="new-password" spellcheck="false"></div>

@@ -269,6 +269,13 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         Assert.Equal(new Uri(_server.BaseUrl, "/oauth/callback").ToString(), (await page.Locator("#callback-url").InnerTextAsync()).Trim());
         Assert.Equal(0, await page.Locator("section.card#provider-github").CountAsync()); // no card with a disabled Connect
         Assert.Equal(1, await page.Locator("section.card#provider-idp").CountAsync());
+        // A basic provider's card and form use its own words for the two parts (an Atlassian email and an API token, not a
+        // "password", which Atlassian refuses), and link to where the token comes from.
+        var jira = page.Locator("#provider-jira");
+        Assert.Equal("Email and API token", (await jira.Locator(".chip").InnerTextAsync()).Trim());
+        Assert.Equal("Atlassian account email", (await jira.Locator("label[for=add-jira-username]").TextContentAsync())?.Trim());
+        Assert.Equal("API token", (await jira.Locator("label[for=add-jira-password]").TextContentAsync())?.Trim());
+        Assert.StartsWith("https://developer.atlassian.com/", await jira.Locator("a[target=_blank]").GetAttributeAsync("href"), StringComparison.Ordinal);
         await DashboardKit.ScreenshotAsync(page, "integrations-unconfigured-open");
         await DashboardKit.AssertAccessibleAsync(page);
         Assert.Empty(consoleErrors);
