@@ -13,7 +13,10 @@ namespace Valet.Server.Dashboard;
 /// <summary><c>/connections/{id}</c>: one grant in detail, its history and its managed targets; and Disconnect, confirmed.</summary>
 internal static class ConnectionPage
 {
-    private const int HistoryLength = 20;
+    /// <summary>Events read for the history table, and the rows it shows once runs of the same event are one row each.</summary>
+    private const int HistoryLength = 200;
+
+    private const int HistoryRows = 20;
 
     public static async Task<IResult> RenderAsync(DashboardPage page)
     {
@@ -85,7 +88,8 @@ internal static class ConnectionPage
             """;
         var historyRows = history.Count == 0 ? "<p class=\"empty\">No events yet.</p>" : $"""
             <div class="table-wrap"><table><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Detail</th></tr></thead><tbody>
-            {Join(history, e => $"<tr><td>{When(e.At)}</td><td class=\"mono\">{E(e.Kind)}</td><td class=\"mono\">{E(e.Detail)}</td></tr>")}
+            {Join(Runs(history).Take(HistoryRows), r => $"<tr data-kind=\"{E(r.Kind)}\"><td>{(r.Count == 1 || When(r.First) == When(r.Last) ? When(r.Last) : $"{When(r.First)} – {When(r.Last)}")}</td>" +
+                $"<td>{E(EventLabel(r.Kind))}{(r.Count == 1 ? string.Empty : $" <span class=\"chip\">×{r.Count}</span>")}</td><td class=\"mono\">{E(r.Detail)}</td></tr>")}
             </tbody></table></div><p><a href="/audit?connection={U(connection.Id)}">All events of this connection</a></p>
             """;
         var body = $"""
@@ -95,7 +99,7 @@ internal static class ConnectionPage
             <a class="button danger" href="/connections/{U(connection.Id)}/disconnect">Disconnect</a></div></div>{facts}</section>
             {(isStatic && provider is not null ? RotateCard(page, connection, provider, kind) : string.Empty)}
             <section class="card" aria-labelledby="h-targets"><h2 id="h-targets">Targets</h2>{targetRows}</section>
-            <section class="card" aria-labelledby="h-history"><h2 id="h-history">Refresh and failure history</h2>{historyRows}</section>
+            <section class="card" aria-labelledby="h-history"><h2 id="h-history">{(isStatic ? "History" : "Refresh and failure history")}</h2>{historyRows}</section>
             """;
         var (ok, errors) = await IntegrationsPage.OutcomeAsync(page);
         // An operator-made secret without an account name is the provider's one "default" account: title it by the provider.
@@ -192,4 +196,38 @@ internal static class ConnectionPage
     private static IResult NotFound(DashboardPage page) =>
         page.Render("Connection not found", "/", "<p><a href=\"/\">Back to Integrations</a></p>",
             ["No such connection in this org. It may have been disconnected."], status: StatusCodes.Status404NotFound);
+
+    /// <summary>
+    /// Consecutive events of the same kind and detail as one row (newest first): every proactive refresh writes a row, and
+    /// twenty "refreshed" rows would push a reconnect or a dead grant out of the table.
+    /// </summary>
+    private static List<(string Kind, string? Detail, int Count, DateTimeOffset First, DateTimeOffset Last)> Runs(IReadOnlyList<AuditEvent> newestFirst)
+    {
+        var runs = new List<(string Kind, string? Detail, int Count, DateTimeOffset First, DateTimeOffset Last)>();
+        foreach (var e in newestFirst)
+        {
+            if (runs.Count > 0 && runs[^1].Kind == e.Kind && runs[^1].Detail == e.Detail)
+            {
+                runs[^1] = runs[^1] with { Count = runs[^1].Count + 1, First = e.At };
+            }
+            else
+            {
+                runs.Add((e.Kind, e.Detail, 1, e.At, e.At));
+            }
+        }
+
+        return runs;
+    }
+
+    /// <summary>An audit kind in words; an unknown one as it is.</summary>
+    private static string EventLabel(string kind) => kind switch
+    {
+        "connection.created" => "Connected",
+        "connection.updated" => "Reconnected or updated",
+        "connection.refreshed" => "Token refreshed",
+        "connection.refresh_failed" => "Refresh failed",
+        "connection.reauth_required" => "Grant ended: reconnect needed",
+        "connection.deleted" => "Disconnected",
+        _ => kind,
+    };
 }
