@@ -150,6 +150,13 @@ public sealed class ValetClient : IDisposable
             {
                 throw ToException(response, problem);
             }
+
+            // A HEAD answer has no body to read, so no type to tell by: a problem without the upstream's mark is Valet's own
+            // (Valet marks every non-2xx answer it relays with Valet-Upstream), thrown with its status and no code.
+            if (problem is null && request.Method == HttpMethod.Head)
+            {
+                throw ToException(response, null);
+            }
         }
         catch
         {

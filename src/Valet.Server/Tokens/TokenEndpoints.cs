@@ -142,6 +142,14 @@ internal static class TokenEndpoints
             return ([], null);
         }
 
+        // A body that says it is something other than JSON: 415, as routing answers it on every other JSON route (the lane
+        // skips routing). A body without a Content-Type is still read as JSON, as it always was.
+        if (request.ContentType is { Length: > 0 } && !request.HasJsonContentType())
+        {
+            return ([], Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
+                "The token routes take an optional JSON body such as {\"scopes\": [\"repo\"]} (Content-Type: application/json)."));
+        }
+
         // The agent lane answers these routes before the JSON routes' body limit is set (ErrorHandling): set it here.
         if (request.ContentLength > ErrorHandling.JsonBodyLimit)
         {

@@ -54,6 +54,24 @@ public sealed class ProxiedCallTests(SdkHarness harness)
     }
 
     [Fact]
+    public async Task SendAsync_AHeadThatValetRefused_IsThrown_LikeAnyOtherOfItsProblems_NotPassedOffAsTheProvidersAnswer()
+    {
+        var id = await harness.ImportAsync("valid-" + Guid.NewGuid().ToString("N"));
+        var key = await harness.KeyAsync("default", new { connection = id });
+        using var valet = new ValetClient(harness.BaseUrl, key);
+
+        // Valet's 404 for an unknown connection: on HEAD its problem+json has no body to read.
+        using var head = new HttpRequestMessage(HttpMethod.Head, new Uri("user", UriKind.Relative));
+        var refused = await Assert.ThrowsAsync<ValetApiException>(() => valet.SendAsync(ValetRoute.Connection("conn_nope"), head));
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+
+        // The provider's own answer to a HEAD (here the echo API's 200) is still the answer.
+        using var ok = new HttpRequestMessage(HttpMethod.Head, new Uri("user", UriKind.Relative));
+        using var response = await valet.SendAsync(ValetRoute.Connection(id), ok);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
     public async Task SendAsync_RefusesARouteId_ThatWouldLeaveTheProxyRoute()
     {
         var id = await harness.ImportAsync("valid-" + Guid.NewGuid().ToString("N"));

@@ -25,6 +25,26 @@ public sealed class AgentLaneTests
     }
 
     [Fact]
+    public async Task TokenRoutes_ABodyOfAnotherMediaType_Is415_AsTheDocumentSays_ABodyWithoutOneIsStillJson()
+    {
+        await using var provider = await FakeOAuthServer.StartAsync();
+        await using var server = await ValetTestServer.StartAsync(provider.ProviderSettings("acme"));
+        using var admin = server.Client();
+        var connectionId = await ImportAsync(admin);
+        var (_, key) = await server.CreateKeyAsync("default", new { connection = connectionId });
+        using var agent = server.Client(key);
+
+        using var plain = await agent.PostAsync($"/v1/connections/{connectionId}/token",
+            new StringContent("""{"scopes":[]}""", System.Text.Encoding.UTF8, "text/plain"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, plain.StatusCode);
+        Assert.Equal("unsupported_media_type", (await plain.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+
+        var untyped = new ByteArrayContent("""{"scopes":[]}"""u8.ToArray());
+        using var noType = await agent.PostAsync($"/v1/connections/{connectionId}/token", untyped);
+        Assert.Equal(HttpStatusCode.OK, noType.StatusCode);
+    }
+
+    [Fact]
     public async Task TokenRoutes_AnswerThroughTheLaneAsThroughRouting()
     {
         await using var provider = await FakeOAuthServer.StartAsync();
