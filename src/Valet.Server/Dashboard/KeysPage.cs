@@ -59,7 +59,9 @@ internal static class KeysPage
         return $"""
             <tr data-key="{E(key.Id)}"><td>{E(key.Name)}</td><td class="mono">{E(key.Prefix)}</td><td>{access}</td><td>{When(key.CreatedAt)}</td><td>{When(key.LastUsedAt)}</td>
             <td><div class="actions"><a class="button" href="/keys/{U(key.Id)}/access" data-dialog="access-{E(key.Id)}">Manage access</a>
-            <form method="post" action="/keys/{U(key.Id)}/revoke">{page.Antiforgery}<button type="submit" class="danger" aria-label="Revoke {E(key.Name)}">Revoke</button></form></div></td></tr>
+            <details class="confirm"><summary class="button danger" aria-label="Revoke {E(key.Name)}">Revoke</summary>
+            <form method="post" action="/keys/{U(key.Id)}/revoke">{page.Antiforgery}<p>Agents holding <strong>{E(key.Name)}</strong> are refused from their next call. This cannot be undone.</p>
+            <button type="submit" class="danger" aria-label="Revoke {E(key.Name)} now">Revoke now</button></form></details></div></td></tr>
             """;
     }
 

@@ -200,7 +200,11 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
 
         // Revoke: the agent is refused from then on.
         await page.GotoAsync(new Uri(_server.BaseUrl, "/keys").ToString());
-        await page.GetByRole(AriaRole.Button, new() { Name = "Revoke release-bot" }).ClickAsync();
+        // One click opens the question, a second revokes: nothing is revoked by the first.
+        await page.Locator("summary[aria-label='Revoke release-bot']").ClickAsync();
+        Assert.Equal(1, await page.Locator("tr[data-key]").CountAsync());
+        await DashboardKit.ScreenshotAsync(page, "keys-revoke-confirm");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Revoke release-bot now" }).ClickAsync();
         await page.WaitForURLAsync(url => url.Contains("done=revoked", StringComparison.Ordinal));
         Assert.Equal(0, await page.Locator("tr[data-key]").CountAsync());
         Assert.Equal(HttpStatusCode.Unauthorized, (await agent.PostAsync("/v1/providers/idp/token", null)).StatusCode);
