@@ -17,8 +17,8 @@ namespace Valet.Server.Flows;
 /// </summary>
 internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogger<LoopbackCallbacks> logger) : IAsyncDisposable
 {
-    private readonly HashSet<WebApplication> _open = [];
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, WebApplication> _byRedirectUri = new(StringComparer.Ordinal);
+    /// <summary>The open listeners, by the redirect URI each serves (what a flow remembers, so what cancelling one names).</summary>
+    private readonly Dictionary<string, WebApplication> _open = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     public int OpenCount
@@ -65,9 +65,10 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
         await listener.StartAsync(cancellationToken);
         var address = listener.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var port = new Uri(address).Port;
+        var redirectUri = $"http://127.0.0.1:{port}/oauth/callback";
         lock (_gate)
         {
-            _open.Add(listener);
+            _open[redirectUri] = listener;
         }
 
         _ = Task.Run(async () =>
@@ -82,49 +83,37 @@ internal sealed partial class LoopbackCallbacks(IServiceProvider services, ILogg
                 await Task.Delay(TimeSpan.FromMilliseconds(1500), CancellationToken.None);
             }
 
-            await CloseAsync(listener);
+            await CloseAsync(redirectUri);
             done.Dispose();
         }, CancellationToken.None);
 
         LogOpened(logger, port);
-        var redirectUri = $"http://127.0.0.1:{port}/oauth/callback";
-        _byRedirectUri[redirectUri] = listener;
-        return new Opened(redirectUri, () => CloseAsync(listener));
+        return new Opened(redirectUri, () => CloseAsync(redirectUri));
     }
-
-    /// <summary>Closes this node's listener for <paramref name="redirectUri"/>, if it has one (a flow its CLI gave up on).</summary>
-    public Task CloseAsync(string redirectUri) =>
-        _byRedirectUri.TryGetValue(redirectUri, out var listener) ? CloseAsync(listener) : Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {
-        WebApplication[] open;
+        string[] open;
         lock (_gate)
         {
-            open = [.. _open];
+            open = [.. _open.Keys];
         }
 
-        foreach (var listener in open)
+        foreach (var redirectUri in open)
         {
-            await CloseAsync(listener);
+            await CloseAsync(redirectUri);
         }
     }
 
-    private async Task CloseAsync(WebApplication listener)
+    /// <summary>Closes this node's listener for <paramref name="redirectUri"/>, if it has one (its flow decided, expired or cancelled).</summary>
+    public async Task CloseAsync(string redirectUri)
     {
+        WebApplication? listener;
         lock (_gate)
         {
-            if (!_open.Remove(listener))
+            if (!_open.Remove(redirectUri, out listener))
             {
                 return;
-            }
-        }
-
-        foreach (var (uri, open) in _byRedirectUri)
-        {
-            if (ReferenceEquals(open, listener))
-            {
-                _byRedirectUri.TryRemove(uri, out _);
             }
         }
 
