@@ -89,7 +89,7 @@ internal static class ConnectionPage
         var historyRows = history.Count == 0 ? "<p class=\"empty\">No events yet.</p>" : $"""
             <div class="table-wrap"><table><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Detail</th></tr></thead><tbody>
             {Join(Runs(history).Take(HistoryRows), r => $"<tr data-kind=\"{E(r.Kind)}\"><td>{(r.Count == 1 || When(r.First) == When(r.Last) ? When(r.Last) : $"{When(r.First)} – {When(r.Last)}")}</td>" +
-                $"<td>{E(EventLabel(r.Kind))}{(r.Count == 1 ? string.Empty : $" <span class=\"chip\">×{r.Count}</span>")}</td><td class=\"mono\">{E(r.Detail)}</td></tr>")}
+                $"<td>{E(AuditKinds.Label(r.Kind))}{(r.Count == 1 ? string.Empty : $" <span class=\"chip\">×{r.Count}</span>")}</td><td class=\"mono\">{E(r.Detail)}</td></tr>")}
             </tbody></table></div><p><a href="/audit?connection={U(connection.Id)}">All events of this connection</a></p>
             """;
         var body = $"""
@@ -218,16 +218,5 @@ internal static class ConnectionPage
 
         return runs;
     }
-
-    /// <summary>An audit kind in words; an unknown one as it is.</summary>
-    private static string EventLabel(string kind) => kind switch
-    {
-        "connection.created" => "Connected",
-        "connection.updated" => "Reconnected or updated",
-        "connection.refreshed" => "Token refreshed",
-        "connection.refresh_failed" => "Refresh failed",
-        "connection.reauth_required" => "Grant ended: reconnect needed",
-        "connection.deleted" => "Disconnected",
-        _ => kind,
-    };
 }
+

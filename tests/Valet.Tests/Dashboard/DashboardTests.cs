@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Valet.Core.Domain;
+using Valet.Core.Stores;
 using Valet.Tests.Infrastructure;
 
 namespace Valet.Tests.Dashboard;
@@ -142,6 +145,9 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         await page.WaitForURLAsync(url => url.Contains("kind=connection.deleted", StringComparison.Ordinal));
         var kinds = await page.Locator("tr[data-kind]").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.kind)");
         Assert.Equal(["connection.deleted"], kinds);
+        var deleted = page.Locator("tr[data-kind]");
+        Assert.Equal("Disconnected", (await deleted.Locator("td").Nth(1).InnerTextAsync()).Trim());
+        Assert.Equal($"{connectionId} (disconnected)", (await deleted.Locator("td").Nth(2).InnerTextAsync()).Trim());
         await DashboardKit.ScreenshotAsync(page, "audit-filtered");
         await DashboardKit.AssertAccessibleAsync(page);
         Assert.Empty(consoleErrors);
@@ -281,6 +287,41 @@ public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAs
         Assert.Equal("API token", (await jira.Locator("label[for=add-jira-password]").TextContentAsync())?.Trim());
         Assert.StartsWith("https://developer.atlassian.com/", await jira.Locator("a[target=_blank]").GetAttributeAsync("href"), StringComparison.Ordinal);
         await DashboardKit.ScreenshotAsync(page, "integrations-unconfigured-open");
+        await DashboardKit.AssertAccessibleAsync(page);
+        Assert.Empty(consoleErrors);
+    }
+
+    [Fact]
+    public async Task Audit_NamesConnectionsAndKeys_AndMarksARevokedKey()
+    {
+        var connectionId = await ConnectThroughApiAsync("dash-carol");
+        using var admin = _server.Client();
+        async Task<string> CreateKeyAsync(string name) =>
+            (await (await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        var live = await CreateKeyAsync("release-bot");
+        var revoked = await CreateKeyAsync("old-bot");
+        var audit = _server.Services.GetRequiredService<IAuditStore>();
+        foreach (var (keyId, path) in new[] { (revoked, "/user/old"), (live, "/user/new") })
+        {
+            await audit.AppendAsync(new AuditEvent
+            {
+                OrgId = "default", Kind = "proxy.request", KeyId = keyId, ConnectionId = connectionId, Method = "GET", Path = path, Status = 200,
+                At = DateTimeOffset.UtcNow,
+            }, CancellationToken.None);
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/v1/keys/{revoked}")).StatusCode);
+
+        var (page, consoleErrors) = await DashboardKit.NewPageAsync(browser);
+        await DashboardKit.SignInAsync(page, _server, "/audit?kind=proxy.request");
+        var rows = page.Locator("tr[data-kind='proxy.request']");
+        Assert.Equal(2, await rows.CountAsync());
+        Assert.Equal("API call", (await rows.Nth(0).Locator("td").Nth(1).InnerTextAsync()).Trim());
+        Assert.Equal("idp: dash-carol", (await rows.Nth(0).Locator($"a[data-connection='{connectionId}']").InnerTextAsync()).Trim());
+        Assert.Equal("release-bot", (await rows.Nth(0).Locator($"[data-key='{live}']").InnerTextAsync()).Trim());
+        Assert.Equal($"{revoked} (revoked)", (await rows.Nth(1).Locator("td").Nth(3).InnerTextAsync()).Trim());
+        Assert.Equal("API call", await page.Locator("#f-kind option:checked").InnerTextAsync());
+        await DashboardKit.ScreenshotAsync(page, "audit-named");
         await DashboardKit.AssertAccessibleAsync(page);
         Assert.Empty(consoleErrors);
     }
