@@ -33,6 +33,9 @@ public sealed class ValetClient : IDisposable
     /// <summary>Longest single long poll: under the idle timeout of common proxies and HttpClient's default timeout.</summary>
     private static readonly TimeSpan MaxPoll = TimeSpan.FromSeconds(50);
 
+    /// <summary>Between two immediate checks, when the <see cref="HttpClient.Timeout"/> leaves no room for a long poll.</summary>
+    private static readonly TimeSpan ShortPollPause = TimeSpan.FromMilliseconds(500);
+
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
 
@@ -184,25 +187,53 @@ public sealed class ValetClient : IDisposable
     /// (<see cref="ValetFlow.IsTerminal"/>) or <paramref name="timeout"/> has passed; then returns its latest state (still
     /// <c>pending</c> at the deadline). The flow routes answer an operator of the flow's org and the org's agent keys
     /// (an agent key gets 404 <c>flow_not_found</c> for another org's flow); older servers gave agent keys 403.
+    /// Each poll is at most 50 s, and shorter when the <see cref="HttpClient"/> you passed has a shorter
+    /// <see cref="HttpClient.Timeout"/>, so a long <paramref name="timeout"/> never trips it.
     /// </summary>
     public async Task<ValetFlow> WaitForFlowAsync(string flowId, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(flowId);
         var started = Time.GetTimestamp();
+        var cap = PollCap(_http.Timeout);
         while (true)
         {
             var left = timeout - Time.GetElapsedTime(started);
-            var poll = left <= TimeSpan.Zero ? TimeSpan.Zero : left < MaxPoll ? left : MaxPoll;
-            var seconds = ((int)Math.Ceiling(poll.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            using var response = await _http.GetAsync(Url($"v1/flows/{Uri.EscapeDataString(flowId)}/wait?timeout={seconds}"), cancellationToken)
+            var poll = left <= TimeSpan.Zero ? TimeSpan.Zero : left < cap ? left : cap;
+            var seconds = (int)Math.Ceiling(poll.TotalSeconds);
+            if (seconds > cap.TotalSeconds)
+            {
+                seconds = (int)cap.TotalSeconds; // whole seconds only: never round a poll up past the cap
+            }
+
+            using var response = await _http.GetAsync(
+                Url($"v1/flows/{Uri.EscapeDataString(flowId)}/wait?timeout={seconds.ToString(CultureInfo.InvariantCulture)}"), cancellationToken)
                 .ConfigureAwait(false);
             var flow = await ReadAsync(response, ValetJson.Default.ValetFlow, cancellationToken).ConfigureAwait(false);
             if (flow.IsTerminal || Time.GetElapsedTime(started) >= timeout)
             {
                 return flow;
             }
+
+            if (seconds == 0)
+            {
+                // An immediate check (the HttpClient's timeout is under two seconds): pause rather than spin.
+                await Task.Delay(Min(ShortPollPause, timeout - Time.GetElapsedTime(started)), Time, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
+
+    /// <summary>
+    /// The longest poll a request may ask for: <see cref="MaxPoll"/>, or less when the <see cref="HttpClient"/>'s own
+    /// <see cref="HttpClient.Timeout"/> is shorter, so that the server answers (pending) before HttpClient gives up and
+    /// throws. Four fifths of that timeout in whole seconds leaves room for the answer's way back; under two seconds that is
+    /// zero, an immediate check.
+    /// </summary>
+    internal static TimeSpan PollCap(TimeSpan httpTimeout) =>
+        httpTimeout == Timeout.InfiniteTimeSpan || httpTimeout * 0.8 >= MaxPoll
+            ? MaxPoll
+            : TimeSpan.FromSeconds(Math.Floor((httpTimeout * 0.8).TotalSeconds));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => TimeSpan.FromTicks(Math.Max(0, Math.Min(a.Ticks, b.Ticks)));
 
     /// <summary>Disposes the <see cref="HttpClient"/> if this client made it.</summary>
     public void Dispose()

@@ -1,5 +1,6 @@
 extern alias sdk;
 
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -119,6 +120,34 @@ public sealed class ClientAgainstServerTests(IdpFixture idp, BrowserFixture brow
         Assert.Equal(ValetFlowStatus.Complete, byOperator.Status);
         Assert.Equal(connectionId, byOperator.ConnectionId);
     }
+
+    [Theory]
+    [InlineData(3, 4)] // polls capped at 2 s, under the client's 3 s timeout
+    [InlineData(1, 2)] // no room for a long poll: immediate checks with a pause between
+    public async Task WaitForFlow_StaysUnderTheHttpClientsOwnTimeout(int httpTimeoutSeconds, int waitSeconds)
+    {
+        var (_, key) = await _server.CreateKeyAsync("default", new { provider = "idp" });
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(httpTimeoutSeconds) };
+        ValetClient.Configure(http, _server.BaseUrl, key);
+        var valet = new ValetClient(http);
+        var envelope = await Assert.ThrowsAsync<ValetNeedsAuthenticationException>(() => valet.GetProviderTokenAsync("idp"));
+
+        var started = Stopwatch.StartNew();
+        var flow = await envelope.WaitForFlowAsync(valet, TimeSpan.FromSeconds(waitSeconds));
+
+        Assert.Equal(ValetFlowStatus.Pending, flow.Status);
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(waitSeconds - 0.2), TimeSpan.FromSeconds(waitSeconds + 3));
+    }
+
+    [Theory]
+    [InlineData(100, 50)]
+    [InlineData(-1, 50)]
+    [InlineData(30, 24)]
+    [InlineData(3, 2)]
+    [InlineData(1, 0)]
+    public void PollCap_IsUnderTheHttpClientTimeout(int httpTimeoutSeconds, int expectedSeconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(expectedSeconds),
+            ValetClient.PollCap(httpTimeoutSeconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(httpTimeoutSeconds)));
 
     [Fact]
     public async Task HeadlessOrg_EnvelopesAreTyped_WithTheCredential_NoUrl_AndNothingToWaitOn()
