@@ -3,7 +3,8 @@
 //
 //   VALET_URL=http://127.0.0.1:7878 VALET_API_KEY=valet_… dotnet run --project samples/AgentSample [PROVIDER] [PATH]
 //
-// PROVIDER defaults to the first one the key may use; PATH (under the provider's API base) defaults to "user".
+// PROVIDER (or a connection id) defaults to the first one the key may use; PATH (under the provider's API base) defaults
+// to "user".
 using Valet.Client;
 
 namespace AgentSample;
@@ -51,9 +52,9 @@ internal static class Program
         // 1. What may this key use, and what needs a person?
         var bootstrap = await valet.GetBootstrapAsync(cancellationToken);
         Console.WriteLine($"org {bootstrap.Org}: {bootstrap.Connections.Count} connection(s), {bootstrap.Targets.Count} target(s)");
-        foreach (var connection in bootstrap.Connections)
+        foreach (var c in bootstrap.Connections)
         {
-            Console.WriteLine($"  {connection.Id}  {connection.Provider}  {connection.Account?.Login ?? connection.Account?.Id}  {connection.Status}");
+            Console.WriteLine($"  {c.Id}  {c.Provider}  {c.Account?.Login ?? c.Account?.Id}  {c.Status}");
         }
 
         foreach (var need in bootstrap.Needs)
@@ -61,10 +62,11 @@ internal static class Program
             Console.WriteLine($"  {need.Provider}: {need.Code}");
         }
 
-        var provider = args.Length > 0 ? args[0]
+        // PROVIDER may also be a connection id (conn_…), for a key with several connections of one provider.
+        var wanted = args.Length > 0 ? args[0]
             : bootstrap.Connections.Count > 0 ? bootstrap.Connections[0].Provider
             : bootstrap.Needs.Count > 0 ? bootstrap.Needs[0].Provider : null;
-        if (provider is null)
+        if (wanted is null)
         {
             await Console.Error.WriteLineAsync("This key may use nothing yet: give it a permission (valet keys create … --allow provider:ID).");
             return 1;
@@ -72,35 +74,65 @@ internal static class Program
 
         var path = args.Length > 1 ? args[1] : "user";
 
-        // 2. One call through the proxy, recovering once if a person must act first.
+        // 2. Which connection: the bootstrap already names them, so no token is fetched just to learn an id (a key
+        //    without "reveal" would be refused one for an API-key provider anyway: the proxy is the way to use those).
+        var matching = bootstrap.Connections.Where(c => c.Id == wanted || c.Provider == wanted).ToList();
+        if (matching.Count > 1)
+        {
+            await Console.Error.WriteLineAsync($"This key may use {matching.Count} {wanted} connections; name one: "
+                + string.Join(", ", matching.Select(c => $"{c.Id} ({c.Account?.Login ?? c.Account?.Email ?? c.Account?.Id})")));
+            return 2;
+        }
+
+        var connection = matching.SingleOrDefault();
+        var requirement = connection?.Envelope ?? (connection is null ? bootstrap.Needs.FirstOrDefault(n => n.Provider == wanted) : null);
+        if (connection is null && requirement is null)
+        {
+            await Console.Error.WriteLineAsync($"This key may not use '{wanted}' (bootstrap lists what it may use).");
+            return 1;
+        }
+
+        // 3. A person acts first if the bootstrap says so; then one call through the proxy, recovering once more if the
+        //    call itself finds the grant gone (a refresh refused between the bootstrap and now).
+        var acted = false;
         for (var attempt = 1; ; attempt++)
         {
-            try
+            if (requirement is not null)
             {
-                var token = await valet.GetProviderTokenAsync(provider, cancellationToken: cancellationToken);
-                using var response = await valet.GetAsync(ValetRoute.Connection(token.ConnectionId!), path, cancellationToken);
-                Console.WriteLine($"GET {path} via {provider} ({token.ConnectionId}): {(int)response.StatusCode}");
-                Console.WriteLine(await response.Content.ReadAsStringAsync(cancellationToken));
-                return response.IsSuccessStatusCode ? 0 : 1;
-            }
-            catch (ValetAuthRequiredException e) when (attempt == 1)
-            {
-                if (!await PersonActsAsync(valet, e, cancellationToken))
+                if (acted || await PersonActsAsync(valet, requirement, cancellationToken) is not { } connected)
                 {
                     return 1;
                 }
+
+                acted = true;
+                connection = null;
+                requirement = null;
+                wanted = connected;
+            }
+
+            var connectionId = connection?.Id ?? wanted;
+            try
+            {
+                using var response = await valet.GetAsync(ValetRoute.Connection(connectionId), path, cancellationToken);
+                Console.WriteLine($"GET {path} via {connectionId}: {(int)response.StatusCode}");
+                Console.WriteLine(await response.Content.ReadAsStringAsync(cancellationToken));
+                return response.IsSuccessStatusCode ? 0 : 1;
+            }
+            catch (ValetAuthRequiredException e)
+            {
+                requirement = e.Requirement;
             }
             catch (ValetProviderUnavailableException e) when (attempt == 1)
             {
                 var wait = e.RetryAfter ?? TimeSpan.FromSeconds(5);
-                await Console.Error.WriteLineAsync($"{provider} is unavailable; trying again in {wait.TotalSeconds:0} s.");
+                await Console.Error.WriteLineAsync($"The provider is unavailable; trying again in {wait.TotalSeconds:0} s.");
                 await Task.Delay(wait, cancellationToken);
             }
         }
     }
 
-    /// <summary>Says what the person must do; for an ordinary org waits for them. True when the call is worth retrying.</summary>
-    private static async Task<bool> PersonActsAsync(ValetClient valet, ValetAuthRequiredException e, CancellationToken cancellationToken)
+    /// <summary>Says what the person must do; for an ordinary org waits for them. The connection they made, or null.</summary>
+    private static async Task<string?> PersonActsAsync(ValetClient valet, ValetAuthRequirement e, CancellationToken cancellationToken)
     {
         var scopes = e.RequiredScopes.Count > 0 ? string.Join(' ', e.RequiredScopes) : "(default scopes)";
         if (e.Headless)
@@ -108,7 +140,7 @@ internal static class Program
             // White-label org: no Valet page to send anyone to. The integrator runs its own OAuth dance and imports.
             Console.WriteLine($"{e.Code}: run your own OAuth authorization for provider '{e.Provider}' with scopes {scopes}");
             Console.WriteLine($"  using credential {e.CredentialId}, then import the tokens (POST /v1/orgs/{{org}}/connections/import).");
-            return false;
+            return null;
         }
 
         Console.WriteLine(e.Code switch
@@ -121,7 +153,7 @@ internal static class Program
         {
             // Valet could not start a flow (e.g. no OAuth client is configured for the provider): nothing to wait on.
             Console.WriteLine($"Valet has no way to connect {e.Provider} yet: an operator must configure an OAuth client for it.");
-            return false;
+            return null;
         }
 
         Console.WriteLine($"An operator of this org should open: {e.ConnectUrl}");
@@ -129,6 +161,6 @@ internal static class Program
 
         var flow = await e.WaitForFlowAsync(valet, PersonTimeout, cancellationToken);
         Console.WriteLine($"Flow {flow.Status}{(flow.Error is null ? "" : ": " + flow.Error)}");
-        return flow.IsComplete;
+        return flow.IsComplete ? flow.ConnectionId : null;
     }
 }
