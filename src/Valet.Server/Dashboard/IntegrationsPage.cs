@@ -112,9 +112,7 @@ internal static partial class IntegrationsPage
             <p class="muted">To connect, set <code class="env">VALET_PROVIDERS__<wbr>{E(upper)}__<wbr>CLIENTID</code> and <code class="env">VALET_PROVIDERS__<wbr>{E(upper)}__<wbr>CLIENTSECRET</code>
             for the server, or register this org's own client in <a href="/settings#credentials">Settings</a>.</p>
             """;
-        var rows = connections.Count == 0
-            ? "<p class=\"empty\">No account connected.</p>"
-            : "<ul class=\"rows\">" + Join(connections, c => Row(page, c, connections.Count > 1 && c.Id == defaultId)) + "</ul>";
+        var rows = Rows(page, provider, connections, defaultId, "No account connected.");
         var canConnect = provider.HasPlatformClient || byoc is not null;
         var connect = $"""
             <form method="post" action="/integrations/connect" class="{(provider.ConnectionParameters.Count > 0 ? "connect-form" : string.Empty)}">{page.Antiforgery}<input type="hidden" name="provider" value="{E(provider.Id)}">
@@ -135,9 +133,7 @@ internal static partial class IntegrationsPage
     private static string StaticCard(DashboardPage page, ProviderDefinition provider, List<Connection> connections, string? defaultId, Retry? retry)
     {
         var id = provider.Id;
-        var rows = connections.Count == 0
-            ? "<p class=\"empty\">No secret stored.</p>"
-            : "<ul class=\"rows\">" + Join(connections, c => Row(page, c, connections.Count > 1 && c.Id == defaultId)) + "</ul>";
+        var rows = Rows(page, provider, connections, defaultId, "No secret stored.");
         // Jira and Confluence have no API host of their own: each connection names its site.
         var site = provider.ApiBaseUrls.Count > 0 ? string.Empty : $"""
             <div class="field"><label for="add-{E(id)}-site">Site</label><input type="url" id="add-{E(id)}-site" name="api_base_url" required autocomplete="off" spellcheck="false"
@@ -185,11 +181,33 @@ internal static partial class IntegrationsPage
         });
     }
 
-    private static string Row(DashboardPage page, Connection connection, bool isDefault)
+    /// <summary>
+    /// A card's connections. Several of one provider: the default is marked, and without one the card says what an agent
+    /// asking by provider then gets (AgentAccess: the only active one with the scopes, else 409 <c>ambiguous_connection</c>).
+    /// Two that would read the same (same login) also show their ids.
+    /// </summary>
+    private static string Rows(DashboardPage page, ProviderDefinition provider, List<Connection> connections, string? defaultId, string empty)
     {
-        var who = connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
+        if (connections.Count == 0)
+        {
+            return $"<p class=\"empty\">{E(empty)}</p>";
+        }
+
+        var names = connections.GroupBy(Who, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+        var list = "<ul class=\"rows\">" + Join(connections, c => Row(page, c, connections.Count > 1 && c.Id == defaultId, names.Contains(Who(c)))) + "</ul>";
+        return connections.Count > 1 && defaultId is null
+            ? list + $"""
+                <p class="notice" id="no-default-{E(provider.Id)}">No default account: an agent that asks for {E(provider.DisplayName)} without naming a connection
+                gets <code>ambiguous_connection</code> unless exactly one of these is active. <a href="/settings#default-{U(provider.Id)}">Choose a default</a></p>
+                """
+            : list;
+    }
+
+    private static string Row(DashboardPage page, Connection connection, bool isDefault, bool showId)
+    {
+        var who = Who(connection);
         return $"""
-            <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>{(connection.Parameters is { Count: > 0 } values ? " <span class=\"muted mono\">" + E(string.Join(", ", values.Values)) + "</span>" : string.Empty)}
+            <li data-connection="{E(connection.Id)}"><div class="who"><a href="/connections/{U(connection.Id)}">{E(who)}</a>{(showId ? $" <span class=\"muted mono\">{E(connection.Id)}</span>" : string.Empty)}{(connection.Parameters is { Count: > 0 } values ? " <span class=\"muted mono\">" + E(string.Join(", ", values.Values)) + "</span>" : string.Empty)}
             {StatusChip(connection)}{(isDefault ? " <span class=\"badge\">Default</span>" : string.Empty)}</div>
             <div class="actions">
             {(StaticSecrets.IsStatic(connection)

@@ -49,6 +49,35 @@ public sealed class SecretFormTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwoAccountsWithoutADefault_TheCardSaysWhatAgentsGet_TellsLookalikesApart_AndTheNoteGoesWithADefault()
+    {
+        using var admin = _server.Client();
+        var first = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "keyed", api_key = FirstKey, account = new { id = "ops-1", login = "ops" } });
+        var second = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "keyed", api_key = SecondKey, account = new { id = "ops-2", login = "ops" } });
+        var (page, consoleErrors) = await DashboardKit.NewPageAsync(browser);
+        await DashboardKit.SignInAsync(page, _server);
+
+        var card = page.Locator("#provider-keyed");
+        Assert.Contains("ambiguous_connection", await card.Locator("#no-default-keyed").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Contains(first, await card.Locator($"li[data-connection='{first}'] .who").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Contains(second, await card.Locator($"li[data-connection='{second}'] .who").InnerTextAsync(), StringComparison.Ordinal);
+        await card.ScrollIntoViewIfNeededAsync();
+        await DashboardKit.ScreenshotAsync(page, "integrations-no-default");
+        await DashboardKit.AssertAccessibleAsync(page);
+
+        await card.Locator("#no-default-keyed a").ClickAsync();
+        await page.WaitForURLAsync(url => url.EndsWith("/settings#default-keyed", StringComparison.Ordinal));
+        await page.Locator("#default-keyed").SelectOptionAsync(second);
+        await page.Locator("form[action='/settings/defaults']:has(#default-keyed) button").ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("done=default_saved", StringComparison.Ordinal));
+
+        await page.GotoAsync(new Uri(_server.BaseUrl, "/").ToString());
+        Assert.Equal(0, await card.Locator("#no-default-keyed").CountAsync());
+        Assert.Equal("Default", await card.Locator($"li[data-connection='{second}'] .badge").InnerTextAsync());
+        Assert.Empty(consoleErrors);
+    }
+
+    [Fact]
     public async Task AddSecret_ThenAnAgentsProxiedCallCarriesIt_RotateKeepsTheId_RefusalsAreReadable_AndNoPageShowsTheSecret()
     {
         var basic = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(Username + ":" + Password));
