@@ -86,6 +86,12 @@ public sealed class PlainPagesTests(IdpFixture idp, BrowserFixture browser) : IA
         me = (await (await page.APIRequest.GetAsync(new Uri(_server.BaseUrl, "/me").ToString())).JsonAsync())!.Value;
         Assert.Equal("acme", me.GetProperty("org").GetString());
 
+        // At phone width the header keeps the brand, the switcher and Sign out within the screen.
+        await page.SetViewportSizeAsync(390, 844);
+        await DashboardKit.AssertFitsWidthAsync(page);
+        await DashboardKit.ScreenshotAsync(page, "org-switcher-phone");
+        await page.SetViewportSizeAsync(1280, 860);
+
         var used = await page.GotoAsync(link);
         Assert.Equal(410, used!.Status);
         Assert.Contains("already been used", await page.Locator("#message").InnerTextAsync(), StringComparison.Ordinal);
