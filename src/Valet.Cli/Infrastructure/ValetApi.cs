@@ -18,8 +18,9 @@ internal sealed record ApiResponse(int Status, JsonElement Body)
 }
 
 /// <summary>
-/// The CLI's HTTP client. Finds the server at <c>VALET_URL</c> (default http://127.0.0.1:7878) and authenticates with the
-/// local service token from the data directory, or <c>VALET_ADMIN_TOKEN</c>. Never falls back to anything else.
+/// The CLI's HTTP client. Finds the server at <c>VALET_URL</c> (default http://127.0.0.1:7878) and authenticates with
+/// <c>VALET_SERVICE_TOKEN</c>, the local service token from the data directory, or <c>VALET_ADMIN_TOKEN</c>, in that
+/// order. Never falls back to anything else.
 /// </summary>
 internal sealed class ValetApi : IDisposable
 {
@@ -52,9 +53,16 @@ internal sealed class ValetApi : IDisposable
             throw new CliException($"VALET_URL '{url}' is not an http(s) URL such as {ValetSettings.DefaultUrl}.", ExitCodes.Usage);
         }
 
-        var token = ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory()) ?? Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN");
+        // The service principal may do everything the admin may, and also the /internal routes `valet connect` uses: a
+        // hosted server's VALET_SERVICE_TOKEN when the operator set it here too, else the local data directory's file,
+        // else the admin token (enough for every verb but connect's).
+        var token = NonEmpty(Environment.GetEnvironmentVariable("VALET_SERVICE_TOKEN"))
+            ?? ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory())
+            ?? NonEmpty(Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN"));
         return new ValetApi(baseUrl, token);
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     public Task<ApiResponse> GetAsync(string path, CancellationToken cancellationToken) => SendAsync(HttpMethod.Get, path, null, cancellationToken);
 
@@ -119,7 +127,7 @@ internal sealed class ValetApi : IDisposable
         var code = response.ErrorCode;
         if (response.Status == 401)
         {
-            message = "not authorized: the server did not accept the service token (is VALET_DATA_DIR the server's?) or VALET_ADMIN_TOKEN.";
+            message = "not authorized: the server did not accept VALET_SERVICE_TOKEN, the data directory's service token (is VALET_DATA_DIR the server's?) or VALET_ADMIN_TOKEN.";
         }
 
         var fields = body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object

@@ -68,7 +68,7 @@ internal static class InternalEndpoints
         if (normalised.Contains("/internal", StringComparison.OrdinalIgnoreCase) &&
             normalised.TrimStart('/').StartsWith("internal", StringComparison.OrdinalIgnoreCase) && !context.User.IsService())
         {
-            await (context.User.Identity?.IsAuthenticated == true ? Problems.Forbidden("Only the local service principal may use /internal routes.") : Problems.Unauthorized())
+            await (context.User.Identity?.IsAuthenticated == true ? Problems.Forbidden("Only the service principal may use /internal routes: the CLI sends it from the data directory's service-token file, or from VALET_SERVICE_TOKEN against a hosted server that sets it.") : Problems.Unauthorized())
                 .ExecuteAsync(context);
             return;
         }

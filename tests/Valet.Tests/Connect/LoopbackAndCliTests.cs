@@ -131,6 +131,32 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
     }
 
     [Fact]
+    public async Task Cli_AgainstAHostedServer_UsesVALET_SERVICE_TOKEN_ForConnect_AndTheAdminTokenAloneIsToldWhy()
+    {
+        // A CLI on an operator's machine: no data directory of the server's, only tokens in the environment.
+        var elsewhere = Directory.CreateTempSubdirectory("valet-cli-").FullName;
+        try
+        {
+            var adminOnly = new Dictionary<string, string?>
+            {
+                ["VALET_URL"] = Server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = elsewhere, ["VALET_ADMIN_TOKEN"] = ValetTestServer.AdminToken,
+            };
+            var refused = await CliRunner.RunAsync(["connect", "idp", "--no-browser", "--timeout", "2s"], adminOnly);
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("VALET_SERVICE_TOKEN", Assert.Single(refused.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+
+            var withService = new Dictionary<string, string?>(adminOnly) { ["VALET_SERVICE_TOKEN"] = Server.ServiceToken };
+            var started = await CliRunner.RunAsync(["connect", "idp", "--no-browser", "--json", "--timeout", "2s", "--callback-transport", "gateway"], withService);
+            Assert.Contains("Open this URL to continue: ", started.StdErr, StringComparison.Ordinal);
+            Assert.Equal("timeout", JsonDocument.Parse(started.StdOut).RootElement.GetProperty("error").GetString());
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Cli_ServerUnreachable_OneLine_NamesTheUrl_AndValetServe_Exit1()
     {
         var port = FreePort();
