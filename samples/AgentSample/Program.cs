@@ -1,7 +1,7 @@
 // A small agent on Valet.Client: bootstrap, one API call through Valet's proxy, and — when a person must act — say
 // what they must do, wait for them, and try again.
 //
-//   VALET_URL=http://127.0.0.1:7878 VALET_API_KEY=valet_… dotnet run --project samples/AgentSample [PROVIDER] [PATH]
+//   VALET_URL=http://127.0.0.1:7878 VALET_API_KEY=vk_… dotnet run --project samples/AgentSample [PROVIDER] [PATH]
 //
 // PROVIDER (or a connection id) defaults to the first one the key may use; PATH (under the provider's API base) defaults
 // to "user".
