@@ -116,10 +116,15 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
             // The integrator runs the dance itself (SPEC §5): required_scopes is what to ask for — the same union a connect
             // link would ask for, else the provider's defaults — or following one envelope would narrow the grant, and the
             // next call needing the old scopes would ask for those alone, back and forth.
+            var credentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken);
             return envelope with
             {
                 RequiredScopes = scopes.Count > 0 ? scopes : catalog.Find(value.Provider)?.DefaultScopes ?? [],
-                CredentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken),
+                CredentialId = credentialId,
+
+                // An import into a headless org must pin the org's own client (SPEC §5): without one, say what comes first.
+                Detail = credentialId is not null ? envelope.Detail
+                    : envelope.Detail + $" This org has no OAuth client of its own for {value.Provider} yet: register one (POST /v1/orgs/{value.OrgId}/credentials), run the authorization with it, and import the tokens pinned to it.",
             };
         }
 

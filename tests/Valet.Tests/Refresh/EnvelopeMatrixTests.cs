@@ -162,6 +162,22 @@ public sealed class EnvelopeMatrixTests(IdpFixture idp, BrowserFixture browser) 
     }
 
     [Fact]
+    public async Task HeadlessOrg_WithoutItsOwnClient_TheEnvelopeSaysToRegisterOneFirst()
+    {
+        using var admin = _server.Client();
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "noclient", headless = true })).EnsureSuccessStatusCode();
+        var (_, key) = await _server.CreateKeyAsync("noclient", new { provider = "idp" });
+        using var agent = _server.Client(key);
+
+        var needs = await RefreshKit.TokenAsync(agent, new Uri(_server.BaseUrl, "/v1/providers/idp/token"));
+
+        RefreshKit.AssertEnvelope(needs, "needs_authentication");
+        Assert.Equal(JsonValueKind.Null, needs.Body.GetProperty("credential_id").ValueKind);
+        Assert.Contains("POST /v1/orgs/noclient/credentials", needs.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("http", needs.Text, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task HeadlessMissingScopes_AsksForTheWholeGrant_SoFollowingItNeverNarrowsIt()
     {
         using var admin = _server.Client();
