@@ -44,9 +44,10 @@ public sealed partial class StorageInitializer : IDisposable
             var applied = _db is PostgresDb postgres
                 ? await MigratePostgresAsync(postgres, cancellationToken)
                 : await MigrateSqliteAsync((SqliteDb)_db, cancellationToken);
-            foreach (var script in applied)
+            // One line for the whole upgrade (a first run applies every script; a line each was most of a newcomer's screen).
+            if (applied.Count > 0)
             {
-                LogApplied(script, _target.Description);
+                LogApplied(applied.Count, _target.Description, string.Join(", ", applied.Select(ShortName)));
             }
 
             _done = true;
@@ -148,6 +149,13 @@ public sealed partial class StorageInitializer : IDisposable
         Message = "Data directory {Directory} was readable by other users: removed group and other permissions from {Paths}")]
     private partial void LogTightened(string directory, string paths);
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Applied database migration {Script} to {Database}")]
-    private partial void LogApplied(string script, string database);
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Applied {Count} database migration(s) to {Database}: {Scripts}")]
+    private partial void LogApplied(int count, string database, string scripts);
+
+    /// <summary><c>Valet.Storage.Migrations.Sqlite.0001_initial.sql</c> → <c>0001_initial</c>.</summary>
+    private static string ShortName(string script)
+    {
+        var name = script.EndsWith(".sql", StringComparison.Ordinal) ? script[..^4] : script;
+        return name[(name.LastIndexOf('.') + 1)..];
+    }
 }
