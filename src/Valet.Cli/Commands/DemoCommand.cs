@@ -131,6 +131,14 @@ internal static class DemoCommand
 
         var body = JsonDocument.Parse(text).RootElement;
         Console.Out.WriteLine($"  → HTTP {(int)response.StatusCode}: access_token {Shorten(body.Str("access_token"))}, expires_at {body.Str("expires_at")}, scopes {(body.TryGetProperty("scopes", out var scopes) ? scopes.ToString() : "none")}");
+
+        // The other half: the agent calls the provider's API through Valet, which injects the token (docs/proxy.md).
+        Console.Out.WriteLine("  or lets Valet call the provider's API for it, the token injected (the agent never holds it):");
+        Console.Out.WriteLine($"  curl -s -H 'Authorization: Bearer {minted.Key.Reveal()}' {baseUrl}/v1/proxy/{flow.ConnectionId}/me");
+        using var proxied = new HttpRequestMessage(HttpMethod.Get, $"{baseUrl}/v1/proxy/{flow.ConnectionId}/me");
+        proxied.Headers.Authorization = new AuthenticationHeaderValue("Bearer", minted.Key.Reveal());
+        using var answer = await http.SendAsync(proxied, cancellationToken);
+        Console.Out.WriteLine($"  → HTTP {(int)answer.StatusCode}: {Shorten((await answer.Content.ReadAsStringAsync(cancellationToken)).ReplaceLineEndings(" "), 120)}");
         Console.Out.WriteLine();
         Console.Out.WriteLine("That is Valet's job: the agent never saw a refresh token or a client secret, and Valet refreshes for it.");
         Console.Out.WriteLine("Connect a real provider: see README (register the redirect URI, set VALET_PROVIDERS__GITHUB__CLIENTID/__CLIENTSECRET).");

@@ -21,6 +21,7 @@ public sealed class DemoQuickstartTests(BrowserFixture browser)
             {
                 Assert.Contains(output, l => l.Contains("DEMO MODE", StringComparison.Ordinal));
                 Assert.Contains(output, l => l.Contains("→ HTTP 200: access_token demo_at_", StringComparison.Ordinal));
+                Assert.Contains(output, l => l.Contains("→ HTTP 200: {", StringComparison.Ordinal) && l.Contains("\"sub\"", StringComparison.Ordinal));
 
                 // The walkthrough ends in the dashboard, signed in, on the new connection.
                 Assert.Contains(output, l => l.StartsWith("Connected: conn_", StringComparison.Ordinal));
