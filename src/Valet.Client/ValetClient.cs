@@ -199,11 +199,7 @@ public sealed class ValetClient : IDisposable
         {
             var left = timeout - Time.GetElapsedTime(started);
             var poll = left <= TimeSpan.Zero ? TimeSpan.Zero : left < cap ? left : cap;
-            var seconds = (int)Math.Ceiling(poll.TotalSeconds);
-            if (seconds > cap.TotalSeconds)
-            {
-                seconds = (int)cap.TotalSeconds; // whole seconds only: never round a poll up past the cap
-            }
+            var seconds = (int)Math.Ceiling(poll.TotalSeconds); // never past the cap: it is whole seconds
 
             using var response = await _http.GetAsync(
                 Url($"v1/flows/{Uri.EscapeDataString(flowId)}/wait?timeout={seconds.ToString(CultureInfo.InvariantCulture)}"), cancellationToken)
@@ -225,13 +221,20 @@ public sealed class ValetClient : IDisposable
     /// <summary>
     /// The longest poll a request may ask for: <see cref="MaxPoll"/>, or less when the <see cref="HttpClient"/>'s own
     /// <see cref="HttpClient.Timeout"/> is shorter, so that the server answers (pending) before HttpClient gives up and
-    /// throws. Four fifths of that timeout in whole seconds leaves room for the answer's way back; under two seconds that is
-    /// zero, an immediate check.
+    /// throws. The server answers a poll of N seconds up to a quarter second late (it looks every 250 ms), plus the way
+    /// back: so the cap is four fifths of the timeout and at least a second under it, in whole seconds. Under two seconds
+    /// that is zero, an immediate check.
     /// </summary>
-    internal static TimeSpan PollCap(TimeSpan httpTimeout) =>
-        httpTimeout == Timeout.InfiniteTimeSpan || httpTimeout * 0.8 >= MaxPoll
-            ? MaxPoll
-            : TimeSpan.FromSeconds(Math.Floor((httpTimeout * 0.8).TotalSeconds));
+    internal static TimeSpan PollCap(TimeSpan httpTimeout)
+    {
+        if (httpTimeout == Timeout.InfiniteTimeSpan || httpTimeout * 0.8 >= MaxPoll)
+        {
+            return MaxPoll;
+        }
+
+        var room = Math.Min((httpTimeout * 0.8).TotalSeconds, (httpTimeout - TimeSpan.FromSeconds(1)).TotalSeconds);
+        return TimeSpan.FromSeconds(Math.Max(0, Math.Floor(room)));
+    }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => TimeSpan.FromTicks(Math.Max(0, Math.Min(a.Ticks, b.Ticks)));
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Valet.Core.Access;
 using Valet.Core.Connections;
 using Valet.Core.Flows;
+using Valet.Core.Providers;
 using Valet.Core.Stores;
 using Valet.Server.Flows;
 using Valet.Server.Http;
@@ -116,15 +117,13 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
             // The integrator runs the dance itself (SPEC §5): required_scopes is what to ask for — the same union a connect
             // link would ask for, else the provider's defaults — or following one envelope would narrow the grant, and the
             // next call needing the old scopes would ask for those alone, back and forth.
+            var provider = catalog.Find(value.Provider);
             var credentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken);
             return envelope with
             {
-                RequiredScopes = scopes.Count > 0 ? scopes : catalog.Find(value.Provider)?.DefaultScopes ?? [],
+                RequiredScopes = scopes.Count > 0 ? scopes : provider?.DefaultScopes ?? [],
                 CredentialId = credentialId,
-
-                // An import into a headless org must pin the org's own client (SPEC §5): without one, say what comes first.
-                Detail = credentialId is not null ? envelope.Detail
-                    : envelope.Detail + $" This org has no OAuth client of its own for {value.Provider} yet: register one (POST /v1/orgs/{value.OrgId}/credentials), run the authorization with it, and import the tokens pinned to it.",
+                Detail = envelope.Detail + HeadlessNextStep(provider, value.OrgId, credentialId),
             };
         }
 
@@ -157,4 +156,17 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
 
     public async Task<JsonHttpResult<AuthEnvelope>> ResultAsync(AccessOutcome.Envelope value, CancellationToken cancellationToken) =>
         ToResult(await BuildAsync(value, cancellationToken));
+
+    /// <summary>
+    /// What the integrator of a headless org does first when the envelope alone does not say: an import there must pin the
+    /// org's own OAuth client (SPEC §5), so without one that comes first; an API-key or basic provider has no OAuth at all,
+    /// its secret is stored as a connection.
+    /// </summary>
+    private static string HeadlessNextStep(ProviderDefinition? provider, string orgId, string? credentialId) => provider switch
+    {
+        { AuthMode: AuthMode.ApiKey or AuthMode.Basic } => $" Store its secret for this org: POST /v1/orgs/{orgId}/connections with the provider and its secret.",
+        { AuthMode: AuthMode.OAuth2 } oauth when credentialId is null =>
+            $" This org has no OAuth client of its own for {oauth.Id} yet: register one (POST /v1/orgs/{orgId}/credentials), run the authorization with it, and import the tokens pinned to it.",
+        _ => string.Empty,
+    };
 }

@@ -175,6 +175,16 @@ public sealed class EnvelopeMatrixTests(IdpFixture idp, BrowserFixture browser) 
         Assert.Equal(JsonValueKind.Null, needs.Body.GetProperty("credential_id").ValueKind);
         Assert.Contains("POST /v1/orgs/noclient/credentials", needs.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain("http", needs.Text, StringComparison.OrdinalIgnoreCase);
+
+        // An API-key provider has no OAuth client to register: its secret is stored as a connection.
+        var (_, keyedKey) = await _server.CreateKeyAsync("noclient", new { provider = "openai" });
+        using var keyedAgent = _server.Client(keyedKey);
+        var secret = await RefreshKit.TokenAsync(keyedAgent, new Uri(_server.BaseUrl, "/v1/providers/openai/token"));
+        Assert.Equal(HttpStatusCode.Conflict, secret.Status);
+        Assert.Equal("needs_authentication", secret.Code);
+        var detail = secret.Body.GetProperty("detail").GetString();
+        Assert.Contains("POST /v1/orgs/noclient/connections", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("credentials", detail, StringComparison.Ordinal);
     }
 
     [Fact]
