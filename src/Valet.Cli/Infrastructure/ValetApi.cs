@@ -19,8 +19,8 @@ internal sealed record ApiResponse(int Status, JsonElement Body)
 
 /// <summary>
 /// The CLI's HTTP client. Finds the server at <c>VALET_URL</c> (default http://127.0.0.1:7878) and authenticates with
-/// <c>VALET_SERVICE_TOKEN</c>, the local service token from the data directory, or <c>VALET_ADMIN_TOKEN</c>, in that
-/// order. Never falls back to anything else.
+/// <c>VALET_SERVICE_TOKEN</c> (only with an explicit <c>VALET_URL</c>, and only over https or to a loopback address), the
+/// local service token from the data directory, or <c>VALET_ADMIN_TOKEN</c>, in that order. Never falls back to anything else.
 /// </summary>
 internal sealed class ValetApi : IDisposable
 {
@@ -54,9 +54,19 @@ internal sealed class ValetApi : IDisposable
         }
 
         // The service principal may do everything the admin may, and also the /internal routes `valet connect` uses: a
-        // hosted server's VALET_SERVICE_TOKEN when the operator set it here too, else the local data directory's file,
-        // else the admin token (enough for every verb but connect's).
-        var token = NonEmpty(Environment.GetEnvironmentVariable("VALET_SERVICE_TOKEN"))
+        // hosted server's VALET_SERVICE_TOKEN when the operator set it here too (and named that server in VALET_URL: the
+        // token is not sent to whatever listens on the default local address), else the local data directory's file, else
+        // the admin token (enough for every verb but connect's).
+        var hostedService = string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("VALET_URL"))
+            ? null : NonEmpty(Environment.GetEnvironmentVariable("VALET_SERVICE_TOKEN"));
+        if (hostedService is not null && baseUrl.Scheme == Uri.UriSchemeHttp && !baseUrl.IsLoopback)
+        {
+            // It can read every org's tokens: never in clear text across a network.
+            throw new CliException($"VALET_SERVICE_TOKEN is sent only over https or to a loopback address, and VALET_URL is {baseUrl.GetLeftPart(UriPartial.Authority)}.",
+                ExitCodes.Usage);
+        }
+
+        var token = hostedService
             ?? ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory())
             ?? NonEmpty(Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN"));
         return new ValetApi(baseUrl, token);

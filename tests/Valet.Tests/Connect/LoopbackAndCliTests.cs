@@ -149,6 +149,13 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
             var started = await CliRunner.RunAsync(["connect", "idp", "--no-browser", "--json", "--timeout", "2s", "--callback-transport", "gateway"], withService);
             Assert.Contains("Open this URL to continue: ", started.StdErr, StringComparison.Ordinal);
             Assert.Equal("timeout", JsonDocument.Parse(started.StdOut).RootElement.GetProperty("error").GetString());
+
+            // The most privileged token never crosses a network in clear text: refused before anything is sent.
+            var overHttp = new Dictionary<string, string?>(withService) { ["VALET_URL"] = "http://192.0.2.10:7878" };
+            var refusedHttp = await CliRunner.RunAsync(["keys", "list"], overHttp);
+            Assert.Equal(2, refusedHttp.ExitCode);
+            Assert.Contains("only over https or to a loopback address", Assert.Single(refusedHttp.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries)),
+                StringComparison.Ordinal);
         }
         finally
         {
