@@ -77,9 +77,14 @@ internal static class Program
         // 2. Which connection: the bootstrap already names them, so no token is fetched just to learn an id (a key
         //    without "reveal" would be refused one for an API-key provider anyway: the proxy is the way to use those).
         var matching = bootstrap.Connections.Where(c => c.Id == wanted || c.Provider == wanted).ToList();
+        if (matching.Count > 1 && await DefaultConnectionAsync(valet, wanted, cancellationToken) is { } chosen)
+        {
+            matching = [.. matching.Where(c => c.Id == chosen)];
+        }
+
         if (matching.Count > 1)
         {
-            await Console.Error.WriteLineAsync($"This key may use {matching.Count} {wanted} connections; name one: "
+            await Console.Error.WriteLineAsync($"This key may use {matching.Count} {wanted} connections; name one by its id: "
                 + string.Join(", ", matching.Select(c => $"{c.Id} ({c.Account?.Login ?? c.Account?.Email ?? c.Account?.Id})")));
             return 2;
         }
@@ -99,7 +104,13 @@ internal static class Program
         {
             if (requirement is not null)
             {
-                if (acted || await PersonActsAsync(valet, requirement, cancellationToken) is not { } connected)
+                if (acted)
+                {
+                    await Console.Error.WriteLineAsync($"Still {requirement.Code} after the person acted: {requirement.Detail}");
+                    return 1;
+                }
+
+                if (await PersonActsAsync(valet, requirement, cancellationToken) is not { } connected)
                 {
                     return 1;
                 }
@@ -131,6 +142,23 @@ internal static class Program
         }
     }
 
+    /// <summary>
+    /// Several connections of one provider: the one an agent asking by provider gets (the org's default), learned from the
+    /// token route's answer. Null when that is ambiguous, or when the route does not hand this key a token (an API-key
+    /// provider's secret, for a key without "reveal": such keys use the proxy with a connection id).
+    /// </summary>
+    private static async Task<string?> DefaultConnectionAsync(ValetClient valet, string provider, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await valet.GetProviderTokenAsync(provider, cancellationToken: cancellationToken)).ConnectionId;
+        }
+        catch (ValetApiException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Says what the person must do; for an ordinary org waits for them. The connection they made, or null.</summary>
     private static async Task<string?> PersonActsAsync(ValetClient valet, ValetAuthRequirement e, CancellationToken cancellationToken)
     {
@@ -138,6 +166,12 @@ internal static class Program
         if (e.Headless)
         {
             // White-label org: no Valet page to send anyone to. The integrator runs its own OAuth dance and imports.
+            if (e.CredentialId is null)
+            {
+                Console.WriteLine($"{e.Code}: {e.Detail}"); // what comes first: the org's own client, or (API-key provider) the secret
+                return null;
+            }
+
             Console.WriteLine($"{e.Code}: run your own OAuth authorization for provider '{e.Provider}' with scopes {scopes}");
             Console.WriteLine($"  using credential {e.CredentialId}, then import the tokens (POST /v1/orgs/{{org}}/connections/import).");
             return null;
