@@ -89,6 +89,14 @@ public sealed class PlainPagesTests(IdpFixture idp, BrowserFixture browser) : IA
         // At phone width the header keeps the brand, the switcher and Sign out within the screen.
         await page.SetViewportSizeAsync(390, 844);
         await DashboardKit.AssertFitsWidthAsync(page);
+        var brand = (await page.Locator(".brand").BoundingBoxAsync())!;
+        var signOut = (await page.Locator("#signout").BoundingBoxAsync())!;
+        var switcher = (await page.Locator("#org-select").BoundingBoxAsync())!;
+        var nav = (await page.Locator("nav.nav").BoundingBoxAsync())!;
+        Assert.True(Math.Abs((brand.Y + brand.Height / 2) - (signOut.Y + signOut.Height / 2)) < 12, "Sign out shares the brand's row");
+        Assert.True(signOut.X > 390 / 2, "Sign out is on the right");
+        Assert.True(switcher.Y >= brand.Y + brand.Height, "the org switcher is on the next row");
+        Assert.True(nav.Y >= switcher.Y + switcher.Height, "the navigation comes last");
         await DashboardKit.ScreenshotAsync(page, "org-switcher-phone");
         await page.SetViewportSizeAsync(1280, 860);
 
