@@ -147,7 +147,14 @@ public sealed class FuzzTests(ProxyHarness harness, ITestOutputHelper output)
         }
 
         output.WriteLine($"seed {Seed}: {checkedCount} requests checked");
+        Assert.True(Iterations > 0, "VALET_FUZZ_ITERATIONS must be at least 1: a run of none checks nothing");
+        Assert.True(checkedCount >= Iterations, $"{checkedCount} requests checked for {Iterations} iterations");
         Assert.DoesNotContain(harness.Logs.Lines, line => line.Contains("[1099]", StringComparison.Ordinal));
+
+        // A request answered by a dropped connection (taken above as 413 or 400) must not have been the application
+        // failing mid-answer: Kestrel logs that as an unhandled exception.
+        Assert.DoesNotContain(harness.Logs.Lines, line => line.StartsWith("Error Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal)
+            || line.StartsWith("Critical Microsoft.AspNetCore", StringComparison.Ordinal));
     }
 
     private async Task<(int Status, string Body)> SendRaw(string method, string target, string? bearer, string extraHeaders = "")

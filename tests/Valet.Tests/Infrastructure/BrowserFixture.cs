@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Playwright;
 
 namespace Valet.Tests.Infrastructure;
@@ -46,8 +47,12 @@ public sealed class BrowserFixture : IAsyncLifetime
     public async Task<IPage> AuthorizeAsync(string authorizeUrl, string login, bool deny = false) =>
         (await AuthorizeCapturingAsync(authorizeUrl, login, deny)).Page;
 
-    /// <summary>As <see cref="AuthorizeAsync"/>, also returning the callback URL as the provider sent it (with code and state).</summary>
-    public async Task<(IPage Page, string CallbackUrl)> AuthorizeCapturingAsync(string authorizeUrl, string login, bool deny = false)
+    /// <summary>
+    /// As <see cref="AuthorizeAsync"/>, also returning the callback URL as the provider sent it (with code and state). With
+    /// <paramref name="fromCallback"/>, every request the page makes from the callback's navigation on is added to it.
+    /// </summary>
+    public async Task<(IPage Page, string CallbackUrl)> AuthorizeCapturingAsync(string authorizeUrl, string login, bool deny = false,
+        ConcurrentQueue<string>? fromCallback = null)
     {
         var page = await NewPageAsync();
         string? callbackUrl = null;
@@ -56,6 +61,11 @@ public sealed class BrowserFixture : IAsyncLifetime
             if (request.IsNavigationRequest && request.Url.Contains("/oauth/callback?", StringComparison.Ordinal))
             {
                 callbackUrl = request.Url;
+            }
+
+            if (callbackUrl is not null)
+            {
+                fromCallback?.Enqueue(request.Url);
             }
         };
         await page.GotoAsync(authorizeUrl);
