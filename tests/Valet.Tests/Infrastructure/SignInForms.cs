@@ -38,6 +38,11 @@ internal static partial class SignInForms
         {
             body[token.Groups["name"].Value] = WebUtility.HtmlDecode(token.Groups["value"].Value);
         }
+        else if (page == "/signin")
+        {
+            // The sign-in page always carries the form: without its token a "refused" answer could be antiforgery's.
+            throw new InvalidOperationException("GET /signin drew no antiforgery field: " + html[..Math.Min(html.Length, 300)]);
+        }
 
         return await client.PostAsync(action, new FormUrlEncodedContent(body));
     }
