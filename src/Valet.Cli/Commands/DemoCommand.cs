@@ -117,10 +117,8 @@ internal static class DemoCommand
         Console.Out.WriteLine();
         Console.Out.WriteLine($"Step 2 — an agent gets a token with its API key (created for you, allowed connection:{flow.ConnectionId}):");
         Console.Out.WriteLine($"  curl -s -X POST -H 'Authorization: Bearer {minted.Key.Reveal()}' {baseUrl}/v1/providers/demo/token");
-        using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/v1/providers/demo/token");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", minted.Key.Reveal());
-        using var response = await http.SendAsync(request, cancellationToken);
+        using var http = new HttpClient { DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", minted.Key.Reveal()) } };
+        using var response = await http.PostAsync($"{baseUrl}/v1/providers/demo/token", null, cancellationToken);
         var text = await response.Content.ReadAsStringAsync(cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
@@ -135,9 +133,7 @@ internal static class DemoCommand
         // The other half: the agent calls the provider's API through Valet, which injects the token (docs/proxy.md).
         Console.Out.WriteLine("  or lets Valet call the provider's API for it, the token injected (the agent never holds it):");
         Console.Out.WriteLine($"  curl -s -H 'Authorization: Bearer {minted.Key.Reveal()}' {baseUrl}/v1/proxy/{flow.ConnectionId}/me");
-        using var proxied = new HttpRequestMessage(HttpMethod.Get, $"{baseUrl}/v1/proxy/{flow.ConnectionId}/me");
-        proxied.Headers.Authorization = new AuthenticationHeaderValue("Bearer", minted.Key.Reveal());
-        using var answer = await http.SendAsync(proxied, cancellationToken);
+        using var answer = await http.GetAsync($"{baseUrl}/v1/proxy/{flow.ConnectionId}/me", cancellationToken);
         Console.Out.WriteLine($"  → HTTP {(int)answer.StatusCode}: {Shorten((await answer.Content.ReadAsStringAsync(cancellationToken)).ReplaceLineEndings(" "), 120)}");
         Console.Out.WriteLine();
         Console.Out.WriteLine("That is Valet's job: the agent never saw a refresh token or a client secret, and Valet refreshes for it.");

@@ -37,7 +37,7 @@ internal static class AuditPage
             e => (connectionFilter is null || e.ConnectionId == connectionFilter) && (kindFilter is null || e.Kind == kindFilter), page.Aborted);
 
         var connectionOptions = Join(connections.OrderBy(x => x.Provider, StringComparer.Ordinal), x =>
-            $"<option value=\"{E(x.Id)}\"{(x.Id == connectionFilter ? " selected" : string.Empty)}>{E(Name(x))}</option>");
+            $"<option value=\"{E(x.Id)}\"{(x.Id == connectionFilter ? " selected" : string.Empty)}>{E(IntegrationsPage.Label(x))}</option>");
         if (connectionFilter is not null && connections.All(x => x.Id != connectionFilter))
         {
             connectionOptions += $"<option value=\"{E(connectionFilter)}\" selected>{E(connectionFilter)} (disconnected)</option>";
@@ -66,8 +66,6 @@ internal static class AuditPage
         return page.Render("Audit", "/audit", body);
     }
 
-    private static string Name(Connection connection) => $"{connection.Provider}: {IntegrationsPage.Who(connection)}";
-
     private static string Row(AuditEvent e, Dictionary<string, Connection> connections, Dictionary<string, string> keyNames) => $"""
         <tr data-kind="{E(e.Kind)}"><td>{When(e.At)}</td><td title="{E(e.Kind)}">{E(AuditKinds.Label(e.Kind))}</td>
         <td>{ConnectionCell(e.ConnectionId, connections)}</td><td>{KeyCell(e.KeyId, keyNames)}</td><td class="mono">{E(e.Method)} {E(e.Path)}</td>
@@ -77,7 +75,7 @@ internal static class AuditPage
     private static string ConnectionCell(string? id, Dictionary<string, Connection> connections) => id switch
     {
         null => string.Empty,
-        _ when connections.TryGetValue(id, out var connection) => $"<a href=\"/connections/{U(id)}\" title=\"{E(id)}\" data-connection=\"{E(id)}\">{E(Name(connection))}</a>",
+        _ when connections.TryGetValue(id, out var connection) => $"<a href=\"/connections/{U(id)}\" title=\"{E(id)}\" data-connection=\"{E(id)}\">{E(IntegrationsPage.Label(connection))}</a>",
         _ => $"<span class=\"mono\" data-connection=\"{E(id)}\">{E(id)}</span> <span class=\"muted\">(disconnected)</span>",
     };
 

@@ -264,6 +264,9 @@ internal static partial class IntegrationsPage
 
     public static string Who(Connection connection) => connection.AccountLogin ?? connection.AccountEmail ?? connection.AccountId;
 
+    /// <summary>A connection named across providers ("github: alice"), as the access switches and the audit page show it.</summary>
+    public static string Label(Connection connection) => $"{connection.Provider}: {Who(connection)}";
+
     private static async Task<Connection?> OrgConnectionAsync(DashboardPage page, string id) =>
         id.Length is > 0 and <= 64 && await page.Service<IConnectionStore>().FindAsync(id, page.Aborted) is { } found && found.OrgId == page.Org.Id
             ? found

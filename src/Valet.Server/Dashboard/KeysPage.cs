@@ -180,7 +180,7 @@ internal static class KeysPage
         var connections = new List<(PermissionKind, string, string, string?)>();
         await foreach (var c in page.Service<IConnectionStore>().ListAsync(page.Org.Id, page.Aborted))
         {
-            connections.Add((PermissionKind.Connection, c.Id, $"{c.Provider}: {c.AccountLogin ?? c.AccountEmail ?? c.AccountId}", "this account only"));
+            connections.Add((PermissionKind.Connection, c.Id, IntegrationsPage.Label(c), "this account only"));
         }
 
         var providers = page.Service<IProviderCatalog>().All.OrderBy(p => p.DisplayName, StringComparer.OrdinalIgnoreCase)
