@@ -326,8 +326,8 @@ public sealed class RefreshCoordinator(
         var backoff = Backoff.Compute(current.RefreshFailures + 1, settings.BackoffBase, settings.BackoffMax, settings.Jitter, Random.Shared.NextDouble());
         var delay = Backoff.WithRetryAfter(backoff, error.RetryAfter);
         var postponed = await lease.CommitAsync(RefreshPolicy.Postponed(current, error.Kind, now + delay, now), CancellationToken.None);
-        TokensLog.ProviderUnavailable(logger, current.Id, failureClass, postponed.RefreshFailures, now + delay);
-        await AuditAsync(current, "connection.refresh_failed", failureClass, now);
+        TokensLog.ProviderUnavailable(logger, current.Id, failureClass, error.Code, postponed.RefreshFailures, now + delay);
+        await AuditAsync(current, "connection.refresh_failed", RefreshPolicy.FailureDetail(failureClass, error.Code), now);
 
         // Retry-After always: when the provider may be called again (the backoff, or a 429's own Retry-After when longer).
         return new TokenOutcome.ProviderUnavailable(RetryAfter: delay, TimedOut: error.Kind == TokenErrorKind.Timeout);

@@ -120,6 +120,13 @@ internal static class RefreshPolicy
         : InvalidGrant;
 
     /// <summary>The <c>class</c> tag of <c>valet.refresh.failures</c>.</summary>
+    /// <summary>
+    /// The audit detail of a failed refresh that will be retried: the class, and the reason when it says more
+    /// (<c>transient: invalid_token_value</c>, <c>oauth_error: http_418</c>; a timeout is just <c>timeout</c>).
+    /// </summary>
+    public static string FailureDetail(string failureClass, string code) =>
+        code == failureClass ? failureClass : failureClass + ": " + code;
+
     public static string FailureClass(TokenErrorKind kind) => kind switch
     {
         TokenErrorKind.InvalidGrant => "invalid_grant",

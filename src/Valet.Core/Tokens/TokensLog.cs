@@ -14,8 +14,9 @@ internal static partial class TokensLog
     [LoggerMessage(3102, LogLevel.Warning, "Connection {ConnectionId} needs re-authorization: {StatusReason}.")]
     public static partial void ReauthRequired(ILogger logger, string connectionId, string statusReason);
 
-    [LoggerMessage(3103, LogLevel.Warning, "Refresh of connection {ConnectionId} failed ({FailureClass}, {Failures} in a row); next attempt at {NextRefreshAt:o}.")]
-    public static partial void ProviderUnavailable(ILogger logger, string connectionId, string failureClass, int failures, DateTimeOffset nextRefreshAt);
+    // Reason: the provider's error code or Valet's own (TokenResponseReader.SanitizeCode: [a-z0-9_.-], at most 64), never a value.
+    [LoggerMessage(3103, LogLevel.Warning, "Refresh of connection {ConnectionId} failed ({FailureClass}: {Reason}, {Failures} in a row); next attempt at {NextRefreshAt:o}.")]
+    public static partial void ProviderUnavailable(ILogger logger, string connectionId, string failureClass, string reason, int failures, DateTimeOffset nextRefreshAt);
 
     [LoggerMessage(3104, LogLevel.Warning, "Connection {ConnectionId} cannot be refreshed: {Problem} (provider {Provider}). Fix the configuration or credential.")]
     public static partial void NoClient(ILogger logger, string connectionId, string problem, string provider);

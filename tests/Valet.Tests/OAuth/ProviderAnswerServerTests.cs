@@ -128,7 +128,6 @@ public sealed class ProviderAnswerServerTests(QuirkyProviderServer fixture) : IC
     [MemberData(nameof(RefusedAnswers))]
     public async Task Refresh_UnsendableTokenOrForeignTokenType_IsProviderUnavailable_ConnectionKeptAsItWas(string scenario, string code)
     {
-        _ = code;
         var id = await ImportExpiredAsync(refreshToken: scenario, account: "refresh-" + scenario);
         using var service = Server.Client(Server.ServiceToken);
 
@@ -139,6 +138,11 @@ public sealed class ProviderAnswerServerTests(QuirkyProviderServer fixture) : IC
         using var admin = Server.Client();
         var connection = await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{id}");
         Assert.Equal("active", connection.GetProperty("status").GetString());
+        // The operator learns why from the log (3103) and the connection's history (the audit trail), not only "transient".
+        Assert.Contains(Server.Logs.Lines, l => l.Contains(id, StringComparison.Ordinal) && l.Contains("transient: " + code, StringComparison.Ordinal));
+        var audit = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=500");
+        Assert.Contains(audit.GetProperty("events").EnumerateArray(), e => e.GetProperty("connection_id").GetString() == id
+            && e.GetProperty("kind").GetString() == "connection.refresh_failed" && e.GetProperty("detail").GetString() == "transient: " + code);
     }
 
     [Fact]
