@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Npgsql;
 using Valet.Tests.Infrastructure;
 using Valet.Tests.Refresh;
 
@@ -122,8 +121,7 @@ public sealed class CredentialsMultiNodeTests(PostgresFixture postgres, IdpFixtu
         Assert.True(await idp.IsActiveAsync(token!));
 
         // After expiry: renewed once more, however many ask.
-        await ExpireAsync(connectionId);
-        await Task.Delay(TimeSpan.FromSeconds(1)); // the NOTIFY that evicts each node's cached row
+        await RefreshKit.ExpireOnEveryNodeAsync(_database, bases, connectionId); // every node has evicted its cached row
         var renewed = await RefreshKit.StormAsync(agent, bases, connectionId, 300);
         Assert.All(renewed, a => Assert.True(a.Status == HttpStatusCode.OK, $"{a.Status}: {a.Text}"));
         var second = Assert.Single(renewed.Select(a => a.AccessToken).Distinct());
@@ -199,14 +197,5 @@ public sealed class CredentialsMultiNodeTests(PostgresFixture postgres, IdpFixtu
 
         Assert.Fail($"{path} never answered {status}");
         return watch.Elapsed;
-    }
-
-    private async Task ExpireAsync(string connectionId)
-    {
-        await using var db = new NpgsqlConnection(_database);
-        await db.OpenAsync();
-        await using var command = new NpgsqlCommand("UPDATE connections SET expires_at = now() - interval '1 minute' WHERE id = @id", db);
-        command.Parameters.AddWithValue("id", connectionId);
-        Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 }

@@ -115,6 +115,45 @@ internal static class RefreshKit
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 
+    /// <summary>
+    /// <see cref="ExpireInPostgresAsync"/> on nodes that may have the row cached, returning once every node has evicted
+    /// it, instead of sleeping a guessed second for the NOTIFY. A probe key, first used on every node (so each caches it),
+    /// is deleted in the same transaction, after the update. PostgreSQL delivers one transaction's notifications in the
+    /// order they were sent, and a listener applies them in order, so a node that refuses the probe has also evicted the
+    /// connection. Each node is asked until its first 401: one failed authentication per node, far below the lockout.
+    /// </summary>
+    public static async Task ExpireOnEveryNodeAsync(string database, IReadOnlyList<Uri> nodes, string connectionId)
+    {
+        using var admin = Client(nodes[0], ValetTestServer.AdminToken);
+        var created = await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = "notify-probe", permissions = new[] { new { connection = connectionId } } });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var body = await created.Content.ReadFromJsonAsync<JsonElement>();
+        using var probe = Client(nodes[0], body.GetProperty("key").GetString());
+        foreach (var node in nodes)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await probe.GetAsync(new Uri(node, "/v1/bootstrap"))).StatusCode);
+        }
+
+        await using (var db = new Npgsql.NpgsqlConnection(database))
+        {
+            await db.OpenAsync();
+            await using var transaction = await db.BeginTransactionAsync();
+            await using var expire = new Npgsql.NpgsqlCommand("UPDATE connections SET expires_at = now() - interval '1 minute' WHERE id = @id", db, transaction);
+            expire.Parameters.AddWithValue("id", connectionId);
+            Assert.Equal(1, await expire.ExecuteNonQueryAsync());
+            await using var delete = new Npgsql.NpgsqlCommand("DELETE FROM api_keys WHERE id = @id", db, transaction);
+            delete.Parameters.AddWithValue("id", body.GetProperty("id").GetString()!);
+            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
+            await transaction.CommitAsync();
+        }
+
+        foreach (var node in nodes)
+        {
+            Assert.True(await EventuallyAsync(async () => (await probe.GetAsync(new Uri(node, "/v1/bootstrap"))).StatusCode == HttpStatusCode.Unauthorized,
+                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(20)), $"{node} did not hear of the change within 30 s");
+        }
+    }
+
     /// <summary>Makes Valet see the stored access token as expired (the IdP's token itself is untouched).</summary>
     public static async Task ExpireAsync(IServiceProvider services, string connectionId)
     {
