@@ -73,7 +73,7 @@ public sealed partial class DeviceFlowEngine(
             return new(null, null, DeviceStartError.NoClient, $"No OAuth client for '{provider.Id}': configure one or pass --client-id.");
         }
 
-        IReadOnlyList<string> wanted = scopes is { Count: > 0 } ? scopes : provider.DefaultScopes;
+        IReadOnlyList<string> wanted = provider.AuthorizationScopes(scopes);
         var (authorization, error) = await device.StartDeviceAuthorizationAsync(provider, client, wanted, cancellationToken);
         if (authorization is null)
         {

@@ -109,7 +109,7 @@ public sealed partial class FlowEngine(
                 $"Provider '{provider.Id}' has no OAuth client: set VALET_PROVIDERS__{provider.Id.ToUpperInvariant()}__CLIENTID and __CLIENTSECRET, or register one with POST /v1/orgs/{{org}}/credentials.");
         }
 
-        var scopes = request.Scopes is { Count: > 0 } requested ? requested.Distinct(StringComparer.Ordinal).ToList() : [.. provider.DefaultScopes];
+        var scopes = provider.AuthorizationScopes(request.Scopes);
         var now = time.GetUtcNow();
         if (request.ForEnvelope)
         {

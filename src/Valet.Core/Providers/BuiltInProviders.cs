@@ -49,6 +49,7 @@ public static class BuiltInProviders
             RevocationEndpoint = U("https://oauth2.googleapis.com/revoke"),
             UserInfoEndpoint = U("https://openidconnect.googleapis.com/v1/userinfo"),
             DefaultScopes = ["openid", "email", "profile"],
+            RequiredScopes = ["openid", "email"],
             ExtraAuthorizationParameters = P(("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")),
             Identity = new() { IdPath = "sub", LoginPath = "email", EmailPath = "email" },
             ApiBaseUrls =
@@ -66,6 +67,7 @@ public static class BuiltInProviders
             TokenEndpoint = U("https://login.microsoftonline.com/common/oauth2/v2.0/token"),
             UserInfoEndpoint = U("https://graph.microsoft.com/v1.0/me"),
             DefaultScopes = ["offline_access", "User.Read"],
+            RequiredScopes = ["offline_access", "User.Read"],
             Identity = new() { IdPath = "id", LoginPath = "userPrincipalName", EmailPath = "mail" },
             ApiBaseUrls = ["https://graph.microsoft.com"],
             Targets =
@@ -131,6 +133,7 @@ public static class BuiltInProviders
             TokenEndpoint = U("https://auth.atlassian.com/oauth/token"),
             UserInfoEndpoint = U("https://api.atlassian.com/me"),
             DefaultScopes = ["read:me", "offline_access"],
+            RequiredScopes = ["read:me", "offline_access"],
             ExtraAuthorizationParameters = P(("audience", "api.atlassian.com"), ("prompt", "consent")),
             Identity = new() { IdPath = "account_id", LoginPath = "nickname", EmailPath = "email" },
             ApiBaseUrls = ["https://api.atlassian.com"],
@@ -157,6 +160,7 @@ public static class BuiltInProviders
             RevocationEndpoint = U("https://login.salesforce.com/services/oauth2/revoke"),
             UserInfoEndpoint = U("https://login.salesforce.com/services/oauth2/userinfo"),
             DefaultScopes = ["api", "refresh_token"],
+            RequiredScopes = ["refresh_token"],
             Quirks = ProviderQuirks.InstanceUrlApiBase,
             Identity = new() { IdPath = "user_id", LoginPath = "preferred_username", EmailPath = "email" },
             ApiBaseUrls = ["https://login.salesforce.com"],

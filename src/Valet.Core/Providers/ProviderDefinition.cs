@@ -94,6 +94,25 @@ public sealed record ProviderDefinition
     public Uri? UserInfoEndpoint { get; init; }
 
     public IReadOnlyList<string> DefaultScopes { get; init; } = [];
+
+    /// <summary>
+    /// Scopes Valet itself depends on at this provider, sent with every authorization request whatever else is asked for:
+    /// the one that yields a refresh token (<c>offline_access</c>) and the ones its user-info call needs. Without them, a
+    /// connect that asks only for an API scope (<c>--scopes Mail.Read</c>) ends in <c>identity_unavailable</c>, or in a
+    /// connection with no refresh token that dies at its first expiry. Defaults, by contrast, are only what is asked for
+    /// when nothing is.
+    /// </summary>
+    public IReadOnlyList<string> RequiredScopes { get; init; } = [];
+
+    /// <summary>
+    /// What an authorization request asks for: the <paramref name="requested"/> scopes, or the defaults when none are, with
+    /// every <see cref="RequiredScopes"/> scope added (first, once each).
+    /// </summary>
+    public List<string> AuthorizationScopes(IEnumerable<string>? requested)
+    {
+        var asked = requested?.ToList() is { Count: > 0 } given ? given : [.. DefaultScopes];
+        return [.. RequiredScopes.Concat(asked).Distinct(StringComparer.Ordinal)];
+    }
     public string ScopeSeparator { get; init; } = " ";
     public IReadOnlyDictionary<string, string> ExtraAuthorizationParameters { get; init; } = new Dictionary<string, string>();
     public TokenEndpointAuthMethod TokenEndpointAuth { get; init; } = TokenEndpointAuthMethod.ClientSecretPost;

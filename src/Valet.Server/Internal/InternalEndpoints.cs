@@ -110,7 +110,7 @@ internal static class InternalEndpoints
             return Problems.Unprocessable("unknown_provider", $"Unknown provider '{providerId}'.");
         }
 
-        var scopes = request!.Scopes is { Length: > 0 } ? request.Scopes : [.. provider.DefaultScopes];
+        var scopes = provider.AuthorizationScopes(request!.Scopes).ToArray();
         var parameters = ConnectionParameters.Normalize(provider, request.Parameters, out var parameterProblem);
         if (parameterProblem is not null)
         {
@@ -119,8 +119,9 @@ internal static class InternalEndpoints
 
         if (request.Force != true)
         {
-            // Protocol scopes are not API permissions, and providers often leave them out of the granted list.
-            var needed = scopes.Where(s => s is not ("openid" or "offline_access")).ToList();
+            // Protocol scopes and the provider's required ones (Valet's own: refresh, identity) are not API permissions the
+            // caller asked for, and providers often leave them out of the granted list or spell them differently.
+            var needed = scopes.Where(s => s is not ("openid" or "offline_access") && !provider.RequiredScopes.Contains(s, StringComparer.Ordinal)).ToList();
             await foreach (var existing in connections.ListAsync(org, cancellationToken))
             {
                 if (existing.Provider == provider.Id && existing.Status == ConnectionStatus.Active && ScopeCheck.Missing(existing.Scopes, needed).Count == 0

@@ -87,36 +87,26 @@ public abstract partial class StoreSuite
         var node = await StartWithOrgAsync();
         var (stored, _) = await node.Connections.UpsertAsync(NewConnection("1"), None);
 
-        // A reconnect lands while a refresh holds the lease. PostgreSQL makes it wait for the row lock; SQLite's lease is
-        // in-process and the reconnect does not wait, so the refresh's commit must yield to the newer grant.
+        // A reconnect lands while a refresh holds the lease. PostgreSQL makes it wait for the row lock, so the refresh
+        // commits first and the reconnect then overwrites it; SQLite's lease is in-process and the reconnect does not
+        // wait, so the refresh's commit must yield to the newer grant. Either way the newer grant is what stays.
         var lease = await node.Locks.AcquireAsync(stored.Id, None);
         var reconnect = node.Connections.UpsertAsync(NewConnection("1") with
         {
             AccessToken = new Secret("new-grant-access"), RefreshToken = new Secret("new-grant-refresh"), Scopes = ["repo", "read:user", "admin:org"],
         }, None);
-        await Task.WhenAny(reconnect, Task.Delay(300));
-        var refreshed = lease!.Connection with { AccessToken = new Secret("old-grant-access-2"), RefreshToken = new Secret("old-grant-refresh-2") };
-        try
-        {
-            await lease.CommitAsync(refreshed, None);
-        }
-        catch (ConnectionReplacedException replaced)
-        {
-            Assert.Equal("new-grant-refresh", replaced.Current!.RefreshToken!.Value.Reveal());
-        }
-
-        await reconnect.WaitAsync(TimeSpan.FromSeconds(10));
+        await CommitsAfterAsync(reconnect, lease!, lease!.Connection with { AccessToken = new Secret("old-grant-access-2"), RefreshToken = new Secret("old-grant-refresh-2") },
+            replaced => Assert.Equal("new-grant-refresh", replaced!.RefreshToken!.Value.Reveal()));
         var final = await node.Connections.FindAsync(stored.Id, None);
         Assert.Equal("new-grant-refresh", final!.RefreshToken!.Value.Reveal());
         Assert.Contains("admin:org", final.Scopes!);
 
-        // A bookkeeping write meanwhile (the refresher's schedule: same grant) does not stop the refresh from storing.
+        // A bookkeeping write meanwhile (the refresher's schedule: same grant) does not stop the refresh from storing:
+        // SQLite lands it at once and the commit still stores; PostgreSQL's waits, then finds the version moved and
+        // writes nothing.
         var second = await node.Locks.AcquireAsync(stored.Id, None);
         var schedule = node.Connections.UpdateAsync(final with { NextRefreshAt = DateTimeOffset.UtcNow.AddMinutes(3) }, None);
-        await Task.WhenAny(schedule, Task.Delay(300)); // SQLite: lands now; PostgreSQL: waits for the lease
-        var committed = await second!.CommitAsync(second.Connection with { RefreshToken = new Secret("rotated-after-reconnect") }, None);
-        Assert.Equal("rotated-after-reconnect", committed.RefreshToken!.Value.Reveal());
-        await schedule.WaitAsync(TimeSpan.FromSeconds(10)); // PostgreSQL: then finds the version moved and writes nothing
+        await CommitsAfterAsync(schedule, second!, second!.Connection with { RefreshToken = new Secret("rotated-after-reconnect") }, replaced: null);
         Assert.Equal("rotated-after-reconnect", (await node.Connections.FindAsync(stored.Id, None))!.RefreshToken!.Value.Reveal());
 
         // A new grant that keeps the refresh token (a client-credentials re-post, a provider that returns the same one):
@@ -126,34 +116,60 @@ public abstract partial class StoreSuite
         {
             AccessToken = new Secret("reposted-access"), RefreshToken = new Secret("rotated-after-reconnect"), Scopes = ["repo", "workflow"],
         }, None);
-        await Task.WhenAny(repost, Task.Delay(300));
-        try
-        {
-            await fourth!.CommitAsync(fourth.Connection with { AccessToken = new Secret("stale-refresh-result"), Scopes = ["repo"] }, None);
-        }
-        catch (ConnectionReplacedException replaced)
-        {
-            Assert.Equal("reposted-access", replaced.Current!.AccessToken.Reveal());
-        }
-
-        await repost.WaitAsync(TimeSpan.FromSeconds(10));
+        await CommitsAfterAsync(repost, fourth!, fourth!.Connection with { AccessToken = new Secret("stale-refresh-result"), Scopes = ["repo"] },
+            replaced => Assert.Equal("reposted-access", replaced!.AccessToken.Reveal()));
         Assert.Contains("workflow", (await node.Connections.FindAsync(stored.Id, None))!.Scopes!);
 
         // A delete during the refresh: the row stays deleted (SQLite: the commit says so instead of failing).
         var third = await node.Locks.AcquireAsync(stored.Id, None);
         var delete = node.Connections.DeleteAsync(stored.Id, None);
-        await Task.WhenAny(delete, Task.Delay(300));
-        try
+        await CommitsAfterAsync(delete, third!, third!.Connection with { RefreshToken = new Secret("too-late") }, replaced => Assert.Null(replaced));
+        Assert.True(await delete);
+        Assert.Null(await node.Connections.FindAsync(stored.Id, None));
+    }
+
+    /// <summary>
+    /// <paramref name="write"/> was started while <paramref name="lease"/> is held; the lease then commits
+    /// <paramref name="refreshed"/>. PostgreSQL: the write must be waiting on the row lock (seen in
+    /// <c>pg_stat_activity</c>, not guessed from a delay), the commit succeeds, then the write completes. SQLite: the write
+    /// has landed already; the commit yields with <see cref="ConnectionReplacedException"/> when <paramref name="replaced"/>
+    /// is given (its check gets the row that won), and stores when it is null (same grant).
+    /// </summary>
+    private async Task CommitsAfterAsync(Task write, IConnectionLease lease, Connection refreshed, Action<Connection?>? replaced)
+    {
+        if (Target.IsPostgres)
         {
-            await third!.CommitAsync(third.Connection with { RefreshToken = new Secret("too-late") }, None);
-        }
-        catch (ConnectionReplacedException gone)
-        {
-            Assert.Null(gone.Current);
+            await WaitingOnALockAsync();
+            Assert.False(write.IsCompleted, "the write must wait for the lease's row lock");
+            await lease.CommitAsync(refreshed, None);
+            await write.WaitAsync(TimeSpan.FromSeconds(10));
+            return;
         }
 
-        Assert.True(await delete.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Null(await node.Connections.FindAsync(stored.Id, None));
+        await write.WaitAsync(TimeSpan.FromSeconds(10));
+        if (replaced is null)
+        {
+            await lease.CommitAsync(refreshed, None);
+            return;
+        }
+
+        var thrown = await Assert.ThrowsAsync<ConnectionReplacedException>(() => lease.CommitAsync(refreshed, None));
+        replaced(thrown.Current);
+    }
+
+    /// <summary>PostgreSQL: until some session of this test's database waits on a lock (10 s at most).</summary>
+    private async Task WaitingOnALockAsync()
+    {
+        await using var db = new Npgsql.NpgsqlConnection(Target.ConnectionString);
+        await db.OpenAsync();
+        await using var query = new Npgsql.NpgsqlCommand(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", db);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while ((long)(await query.ExecuteScalarAsync())! == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no session waited on the lease's row lock within 10 s");
+            await Task.Delay(10);
+        }
     }
 
     [Fact]

@@ -130,6 +130,25 @@ public sealed class InteractionRequiredTests(MicrosoftServer fixture) : IClassFi
         Assert.Contains("offline_access", connection.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()));
     }
 
+    [Fact]
+    public async Task Connect_AskingOnlyForAnApiScope_StillAsksForRefreshAndIdentity_AndTheConnectionRefreshes()
+    {
+        // `valet connect microsoft --scopes Mail.Read`: without offline_access Entra issues no refresh token, and without
+        // User.Read Graph refuses /me, so the connect used to end in identity_unavailable.
+        var (id, connection) = await FidelityConnect.ConnectAsync(Server, "microsoft", scopes: ["Mail.Read"]);
+
+        var granted = connection.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()).ToList();
+        Assert.Equal(["offline_access", "User.Read", "Mail.Read"], granted);
+        Assert.Equal(Microsoft.LastUser, connection.GetProperty("account").GetProperty("id").GetString());
+        await RefreshKit.ExpireAsync(Server.Services, id);
+        var (_, key) = await Server.CreateKeyAsync("default", new { connection = id });
+        using var agent = Server.Client(key);
+        using var token = await agent.PostAsync($"/v1/connections/{id}/token", null);
+        Assert.Equal(HttpStatusCode.OK, token.StatusCode); // refreshed with the refresh token that offline_access brought
+        Assert.Equal("refresh_token", Microsoft.TokenRequests.Last().Form["grant_type"]);
+        Assert.Equal(Microsoft.LastAccessToken, (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString());
+    }
+
     private async Task<(string Id, HttpClient Agent)> ConnectedExpiredAsync()
     {
         var (id, _) = await FidelityConnect.ConnectAsync(Server, "microsoft");

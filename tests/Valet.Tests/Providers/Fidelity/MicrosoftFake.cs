@@ -21,7 +21,9 @@ namespace Valet.Tests.Providers.Fidelity;
 /// (https://learn.microsoft.com/entra/identity-platform/reference-error-codes) — <c>error</c>, <c>error_description</c>
 /// ("AADSTSnnnnn: …"), <c>error_codes</c> [nnnnn], timestamp, trace_id, correlation_id, error_uri;</item>
 /// <item>Graph: "Use the access token" (GET https://graph.microsoft.com/v1.0/me/messages with the bearer token) and the
-/// user resource (GET /v1.0/me → id, userPrincipalName, mail); Graph's error body <c>{"error":{"code":…,"message":…}}</c>.</item>
+/// user resource (GET /v1.0/me → id, userPrincipalName, mail); Graph's error body <c>{"error":{"code":…,"message":…}}</c>.
+/// Each call needs its delegated permission in the token ("Get user": User.Read; "List messages": Mail.Read), else 403
+/// <c>Authorization_RequestDenied</c>.</item>
 /// </list>
 /// National clouds use the same paths on other hosts (https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud),
 /// so one fake, reached at an overridden host, serves for them too.
@@ -32,7 +34,7 @@ internal sealed class MicrosoftFake : IAsyncDisposable
     public const string ClientSecret = "sampleCredentia1s~with.url-encoding+needed";
 
     private readonly ConcurrentDictionary<string, Grant> _codes = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _accessTokens = new(StringComparer.Ordinal); // token → user
+    private readonly ConcurrentDictionary<string, (string User, string[] Scopes)> _accessTokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (string User, string[] Scopes)> _refreshTokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (string Error, long[] Codes)> _interrupts = new(StringComparer.Ordinal);
     private WebApplication _app = null!;
@@ -142,9 +144,16 @@ internal sealed class MicrosoftFake : IAsyncDisposable
         var authorization = request.Headers.Authorization.ToString();
         var bearer = authorization.StartsWith("Bearer ", StringComparison.Ordinal) ? authorization["Bearer ".Length..] : null;
         GraphCalls.Enqueue((request.Path + request.QueryString, bearer));
-        if (bearer is null || !_accessTokens.TryGetValue(bearer, out var user))
+        if (bearer is null || !_accessTokens.TryGetValue(bearer, out var held))
         {
             return Results.Json(new { error = new { code = "InvalidAuthenticationToken", message = "Access token is empty or invalid." } }, statusCode: 401);
+        }
+
+        var (user, scopes) = held;
+        var needs = request.Path.Value switch { "/v1.0/me" => "User.Read", "/v1.0/me/messages" => "Mail.Read", _ => null };
+        if (needs is not null && !scopes.Contains(needs, StringComparer.OrdinalIgnoreCase))
+        {
+            return Results.Json(new { error = new { code = "Authorization_RequestDenied", message = "Insufficient privileges to complete the operation." } }, statusCode: 403);
         }
 
         return request.Path.Value switch
@@ -158,7 +167,7 @@ internal sealed class MicrosoftFake : IAsyncDisposable
     private object Issue(string user, string[] scopes)
     {
         LastAccessToken = "eyJ0eXAiOiJKV1Q." + Guid.NewGuid().ToString("N");
-        _accessTokens[LastAccessToken] = user;
+        _accessTokens[LastAccessToken] = (user, scopes);
         var refresh = scopes.Contains("offline_access") ? "AwABAAAAvPM1KaPlrEqdFSBzjqfTG-" + Guid.NewGuid().ToString("N") : null;
         if (refresh is not null)
         {
