@@ -30,7 +30,7 @@ internal sealed class ValetAuthenticationHandler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         // RFC 6750 §3: a 401 names the scheme it wants (MCP clients look for it before anything else).
-        Response.Headers.WWWAuthenticate = "Bearer";
+        Response.Headers.WWWAuthenticate = BearerChallenge.For(Request);
         await Problems.Unauthorized().ExecuteAsync(Context);
     }
 

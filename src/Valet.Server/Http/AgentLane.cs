@@ -97,7 +97,7 @@ internal static class AgentLane
                 if (route is Route.TokenByConnection or Route.TokenByProvider)
                 {
                     // What the scheme's challenge answers (RFC 6750 §3).
-                    context.Response.Headers.WWWAuthenticate = "Bearer";
+                    context.Response.Headers.WWWAuthenticate = BearerChallenge.For(context.Request);
                     return Problems.Unauthorized().ExecuteAsync(context);
                 }
             }

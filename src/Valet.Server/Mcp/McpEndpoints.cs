@@ -7,7 +7,9 @@ using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
+using Microsoft.Extensions.Configuration;
 using Valet.Server.Auth;
+using Valet.Server.Hosting;
 
 namespace Valet.Server.Mcp;
 
@@ -46,8 +48,11 @@ internal static class McpEndpoints
                     "connection; when a person must connect or reconnect an account, tell them what the result says.";
             })
             .WithHttpTransport(options => options.Stateless = true)
-            .WithListToolsHandler((request, _) =>
-                ValueTask.FromResult(new ListToolsResult { Tools = request.Services!.GetRequiredService<McpTools>().Describe() }))
+            .WithListToolsHandler((request, _) => request.Params?.Cursor is not null
+                // One page, so no cursor was ever handed out: "Invalid cursors SHOULD result in an error with code -32602"
+                // (https://modelcontextprotocol.io/specification/2025-11-25/server/utilities/pagination#error-handling).
+                ? throw new McpProtocolException("Invalid cursor: tools/list has a single page and hands out no cursor.", McpErrorCode.InvalidParams)
+                : ValueTask.FromResult(new ListToolsResult { Tools = request.Services!.GetRequiredService<McpTools>().Describe() }))
             .WithCallToolHandler(CallLoggedAsync);
         return services;
     }
@@ -75,6 +80,8 @@ internal static class McpEndpoints
     {
         var sessions = routes.ServiceProvider.GetRequiredService<McpSessionIds>();
         var direct = routes.ServiceProvider.GetRequiredService<McpDirectCalls>();
+        var origins = new McpOrigins(routes.ServiceProvider.GetRequiredService<PublicBaseUrl>(),
+            routes.ServiceProvider.GetRequiredService<IConfiguration>()[McpOrigins.ConfigurationKey]);
 
         // MCP (JSON-RPC over Streamable HTTP) is described by its own tools/list, not by the REST document (docs/mcp.md).
         var mcp = routes.MapMcp(Path).RequireAuthorization(ValetClaims.AgentPolicy).WithMetadata(new ExcludeFromDescriptionAttribute());
@@ -86,6 +93,11 @@ internal static class McpEndpoints
             RequestDelegate declared = context => direct.InvokeAsync(context, sdk); // the hot tool calls, without a per-request server
             endpoint.RequestDelegate = context =>
             {
+                if (McpOrigins.Refusal(context, origins) is { } refused)
+                {
+                    return refused;
+                }
+
                 context.RequestServices.GetRequiredService<McpHttpRequest>().Context = context;
                 return sessions.InvokeAsync(context, declared);
             };

@@ -189,7 +189,8 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
         }
     }
 
-    private static async Task RefuseAsync(HttpContext context, int status, int code, string message)
+    /// <summary>A JSON-RPC error without an id, as the transport answers a request it refuses before reading it.</summary>
+    internal static async Task RefuseAsync(HttpContext context, int status, int code, string message)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";

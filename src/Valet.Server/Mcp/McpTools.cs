@@ -147,7 +147,12 @@ internal sealed class McpTools(
             return McpRecovery.Failure($"'{input.Method}' is not an HTTP method.");
         }
 
-        if (string.IsNullOrEmpty(input.Path) || input.Path.Contains("://", StringComparison.Ordinal))
+        if (string.IsNullOrEmpty(input.Path))
+        {
+            return McpRecovery.Failure("path is required: the part after the provider's API base (e.g. user/repos).");
+        }
+
+        if (input.Path.Contains("://", StringComparison.Ordinal))
         {
             return McpRecovery.Failure("path is the part after the provider's API base (e.g. user/repos), never a full URL.");
         }

@@ -27,6 +27,8 @@ public sealed class McpArgumentTests : IAsyncLifetime
     [InlineData("call_api", """{"connection_id": "conn_x", "path": "x", "query": "a=1"}""", "query must be an object, not a string.")]
     [InlineData("call_api", """{"connection_id": "conn_x", "path": "x", "headers": {"Accept": 1}}""", "headers must be an object whose values are strings.")]
     [InlineData("call_api", """{"connection_id": "conn_x", "path": "x", "headers": true}""", "headers must be an object whose values are strings, not a boolean.")]
+    [InlineData("call_api", """{"provider": "github"}""", "path is required: the part after the provider's API base (e.g. user/repos).")]
+    [InlineData("call_api", """{"provider": "github", "path": "https://api.github.com/user"}""", "path is the part after the provider's API base (e.g. user/repos), never a full URL.")]
     [InlineData("connect_account", """{"provider": 7}""", "provider must be a string, not the number 7.")]
     [InlineData("connect_account", """{"provider": "github", "scopes": "repo"}""", "scopes must be an array of strings, not a string.")]
     [InlineData("connect_account", """{"provider": "github", "scopes": [1]}""", "scopes must be an array of strings.")]

@@ -26,6 +26,11 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).Scheme);
+        using var forged = new HttpClient { BaseAddress = Server.BaseUrl };
+        forged.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "valet_sk_forged");
+        var refused = await forged.PostAsJsonAsync("/mcp", new { jsonrpc = "2.0", id = 1, method = "tools/list" });
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal("error=\"invalid_token\"", Assert.Single(refused.Headers.WwwAuthenticate).Parameter);
     }
 
     [Fact]

@@ -76,6 +76,7 @@ public sealed class AgentLaneTests
         var unauthorized = await forged.PostAsync($"/v1/connections/{connectionId}/token", null);
         Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
         Assert.Equal("Bearer", unauthorized.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Equal("error=\"invalid_token\"", unauthorized.Headers.WwwAuthenticate.Single().Parameter); // RFC 6750 §3.1: a token was sent
         Assert.Equal("unauthorized", await CodeAsync(unauthorized));
 
         // No header at all, the operator token, a wrong method: what the routed endpoint answers.
@@ -83,6 +84,7 @@ public sealed class AgentLaneTests
         var anonymous = await nobody.PostAsync($"/v1/connections/{connectionId}/token", null);
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
         Assert.Equal("Bearer", anonymous.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Null(anonymous.Headers.WwwAuthenticate.Single().Parameter); // none was sent: just the scheme
         var operatorCall = await admin.PostAsync($"/v1/connections/{connectionId}/token", null);
         Assert.Equal(HttpStatusCode.Forbidden, operatorCall.StatusCode);
         Assert.Equal("forbidden", await CodeAsync(operatorCall));
