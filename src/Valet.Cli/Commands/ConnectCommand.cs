@@ -102,8 +102,23 @@ internal static class ConnectCommand
                         Console.Error.WriteLine($"(or open {complete})");
                     }
 
-                    var decided = await PollAsync(api, "internal/oauth/connect/device/" + Uri.EscapeDataString(started.Str("state")), wait,
-                        ExpiresAt(started), ct, "Waiting for the code to be entered and approved…");
+                    var handle = "internal/oauth/connect/device/" + Uri.EscapeDataString(started.Str("state"));
+                    JsonElement decided;
+                    try
+                    {
+                        decided = await PollAsync(api, handle, wait, ExpiresAt(started), ct, "Waiting for the code to be entered and approved…");
+                    }
+                    catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                    {
+                        await CancelFlowAsync(api, handle + "/cancel"); // Ctrl+C: a code entered later must connect nothing
+                        throw;
+                    }
+
+                    if (decided.Str("status") == "pending")
+                    {
+                        await CancelFlowAsync(api, handle + "/cancel"); // --timeout: the same
+                    }
+
                     return Outcome(json, decided);
                 }
 
@@ -150,13 +165,13 @@ internal static class ConnectCommand
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
-                    await CancelFlowAsync(api, state); // Ctrl+C: nobody will wait for this flow any more
+                    await CancelFlowAsync(api, "internal/oauth/connect/cancel/" + state); // Ctrl+C: nobody will wait for this flow any more
                     throw;
                 }
 
                 if (status.Str("status") == "pending")
                 {
-                    await CancelFlowAsync(api, state); // --timeout: the same
+                    await CancelFlowAsync(api, "internal/oauth/connect/cancel/" + state); // --timeout: the same
                 }
 
                 return Outcome(json, status);
@@ -219,12 +234,12 @@ internal static class ConnectCommand
     /// flow's expiry (a consent given later would connect an account nobody is waiting for). Best effort, briefly: the
     /// flow expires anyway.
     /// </summary>
-    private static async Task CancelFlowAsync(ValetApi api, string escapedState)
+    private static async Task CancelFlowAsync(ValetApi api, string cancelPath)
     {
         using var brief = new CancellationTokenSource(TimeSpan.FromSeconds(3));
         try
         {
-            await api.PostAsync("internal/oauth/connect/cancel/" + escapedState, null, brief.Token);
+            await api.PostAsync(cancelPath, null, brief.Token);
         }
         catch (Exception error) when (error is HttpRequestException or OperationCanceledException or CliException)
         {

@@ -190,6 +190,13 @@ public sealed partial class DeviceFlowEngine(
 
     private async Task CompleteAsync(DeviceFlow flow, ProviderDefinition provider, TokenSet tokens, CancellationToken cancellationToken)
     {
+        // Cancelled (the CLI gave up) while this poll was at the provider: nobody waits for this grant, so it is not stored.
+        if (await flows.FindByHandleAsync(flow.HandleHash, cancellationToken) is not { Status: DeviceFlowStatus.Pending })
+        {
+            LogEnded(logger, flow.Id, "cancelled");
+            return;
+        }
+
         var account = await oauth.GetIdentityAsync(provider, tokens, cancellationToken);
         if (account is null)
         {

@@ -26,7 +26,24 @@ internal static class DeviceEndpoints
         var group = routes.MapGroup("/internal/oauth/connect/device").RequireAuthorization(ValetClaims.ServicePolicy).ExcludeFromDescription();
         group.MapPost("", StartAsync);
         group.MapGet("/{state}", StatusAsync);
+        group.MapPost("/{state}/cancel", CancelAsync);
         return group;
+    }
+
+    /// <summary>
+    /// The CLI gave up (<c>--timeout</c>, Ctrl+C): the flow ends as <c>cancelled</c> and no node polls it again, so a code
+    /// entered later (by the person, or by whoever else saw it) connects nothing. A flow already decided is left as it is.
+    /// </summary>
+    private static async Task<IResult> CancelAsync(string state, IDeviceFlowStore flows, CancellationToken cancellationToken)
+    {
+        var flow = state.Length <= 512 ? await flows.FindByHandleAsync(Ids.Sha256Hex(state), cancellationToken) : null;
+        if (flow is null)
+        {
+            return Problems.NotFound("flow_not_found", "No device flow for this state.");
+        }
+
+        await flows.FinishAsync(flow.Id, DeviceFlowStatus.Error, null, "cancelled", cancellationToken); // only while pending
+        return TypedResults.NoContent();
     }
 
     private static async Task<IResult> StartAsync(InternalDeviceRequest? request, DeviceFlowEngine engine, IProviderCatalog catalog, IOrgStore orgs,

@@ -103,6 +103,26 @@ public sealed partial class DeviceFlowTests(IdpFixture idp, BrowserFixture brows
         Assert.Contains("device_flow_unsupported", Assert.Single(unsupported.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Device_CliGivesUp_TheFlowIsCancelled_ACodeEnteredLaterConnectsNothing()
+    {
+        // The browser flow is cancelled when the CLI gives up; the device flow was not: the server kept polling, and
+        // whoever entered the code later (a person who saw it on a shared screen) connected their account to the org.
+        await using var cli = await DeviceCli.StartAsync(_server, ["connect", "idpdev", "--device", "--json", "--timeout", "3s"]);
+        var (uri, code) = await cli.PromptAsync();
+        var result = await cli.ExitAsync();
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal("timeout", JsonDocument.Parse(result.StdOut).RootElement.GetProperty("error").GetString());
+
+        var polls = await DeviceCallsAsync(idp);
+        await EnterCodeAsync(browser, uri, code, "latecomer");
+        await Task.Delay(TimeSpan.FromSeconds(3)); // three poll intervals of this flow (1 s), had it still been pending
+
+        Assert.Equal(polls, await DeviceCallsAsync(idp)); // nobody polls a cancelled flow
+        using var admin = _server.Client();
+        Assert.Equal("[]", await admin.GetStringAsync("/v1/orgs/default/connections"));
+    }
+
     internal static async Task<int> DeviceCallsAsync(IdpFixture idp) => (await idp.StatsAsync()).GetProperty("device_code").GetInt32();
 
     /// <summary>A person on the IdP's device page: enters the code, confirms (or aborts), signs in and consents.</summary>
