@@ -318,7 +318,7 @@ public sealed class RefreshCoordinator(
         var failureClass = RefreshPolicy.FailureClass(error.Kind);
         metrics.Failure(failureClass);
 
-        if (error.IsTerminal)
+        if (RefreshPolicy.IsTerminal(error, provider))
         {
             return await MarkDeadAsync(lease, current, RefreshPolicy.TerminalReason(current, error), now);
         }

@@ -113,9 +113,22 @@ internal static class RefreshPolicy
     }
 
     /// <summary>Coarse status reason for a terminal error; an earlier unknown outcome explains an invalid_grant best.</summary>
+    public const string InvalidScope = "invalid_scope";
+
+    /// <summary>
+    /// Asking again cannot help. For every grant: dead, client refused, a person must act (<see cref="TokenError.IsTerminal"/>).
+    /// For a client-credentials connection also <c>invalid_scope</c> (RFC 6749 §5.2): its client may not have the scopes
+    /// it asks for, and retrying with backoff only repeated the refusal while agents read "try again later". There is no
+    /// refresh token to lose, so it ends as <c>reauth_required</c> with that reason until an operator posts it again. For a
+    /// refresh-token grant it stays retried: an error the spec does not define as the grant's death never kills a grant.
+    /// </summary>
+    public static bool IsTerminal(TokenError error, ProviderDefinition provider) =>
+        error.IsTerminal || (provider.AuthMode == AuthMode.OAuth2ClientCredentials && error.Code == InvalidScope);
+
     public static string TerminalReason(Connection current, TokenError error) =>
         error.Kind == TokenErrorKind.InvalidClient ? InvalidClient
         : error.Kind == TokenErrorKind.InteractionRequired ? error.Code // what the person must do (InteractionReasons)
+        : error.Code == InvalidScope ? InvalidScope // client credentials: the scopes must change, an operator's fix
         : current.StatusReason == OutcomeUnknown ? OutcomeUnknown
         : InvalidGrant;
 

@@ -70,14 +70,19 @@ internal static class OperatorConnections
             return null;
         }
 
-        // Posting again for an account replaces its secret in place; a login or email left out keeps the stored one, as an import does.
+        // Posting again for an account replaces its secret in place; a login or email left out keeps the stored one, as an
+        // import does, and so do a client-credentials connection's scopes (re-posting is how it recovers from invalid_client:
+        // it must not come back with only the provider's defaults).
         var account = request.Account;
         var id = accountId?.Trim() ?? grant.Account.Id;
-        var existing = account is { Login: not null, Email: not null } ? null : await connections.FindByAccountAsync(orgId, provider.Id, id, cancellationToken);
+        var existing = await connections.FindByAccountAsync(orgId, provider.Id, id, cancellationToken);
         grant = grant with
         {
             Account = new AccountIdentity(id, account?.Login ?? existing?.AccountLogin ?? grant.Account.Login, account?.Email ?? existing?.AccountEmail),
             ApiBaseUrl = apiBase,
+            Scopes = request.Scopes is null && provider.AuthMode == AuthMode.OAuth2ClientCredentials && existing?.Scopes is { Count: > 0 } kept
+                ? kept
+                : grant.Scopes,
         };
         return await registry.SaveAsync(grant, cancellationToken);
     }

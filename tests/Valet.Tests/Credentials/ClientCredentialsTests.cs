@@ -86,7 +86,7 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
         var good = await CredentialsKit.RegisterClientAsync(admin, "machine");
         var goodId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = good, account = new { id = "good" } });
         var bad = await CredentialsKit.RegisterClientAsync(admin, "machine", secret: "not-the-secret");
-        var badId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = bad, account = new { id = "bad" } });
+        var badId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = bad, account = new { id = "bad" }, scopes = new[] { "write" } });
         var (_, key) = await _server.CreateKeyAsync("default", new { provider = "machine" });
         using var agent = _server.Client(key);
 
@@ -110,8 +110,34 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
         // Fixing the client (posting the connection again with a good one) brings it back, same id.
         var fixedId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = good, account = new { id = "bad" } });
         Assert.Equal(badId, fixedId);
-        Assert.Equal(HttpStatusCode.OK, (await agent.PostAsync($"/v1/connections/{badId}/token", null)).StatusCode);
+        var revived = await agent.PostAsync($"/v1/connections/{badId}/token", null);
+        Assert.Equal(HttpStatusCode.OK, revived.StatusCode);
+        // The re-post named no scopes: the connection keeps the ones it was created with, not the provider's defaults.
+        Assert.Equal(["write"], (await revived.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("scopes").EnumerateArray().Select(s => s.GetString()));
         Assert.DoesNotContain("valet-cc-secret", _server.Logs.All, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InvalidScope_IsReauthRequiredWithThatReason_NotAnOutageRetriedForever_AndARepostWithOtherScopesFixesIt()
+    {
+        using var admin = _server.Client();
+        var credential = await CredentialsKit.RegisterClientAsync(admin, "machine");
+        var id = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = credential, scopes = new[] { "openid" } });
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+
+        var refused = await agent.PostAsync($"/v1/connections/{id}/token", null);
+        var again = await agent.PostAsync($"/v1/connections/{id}/token", null);
+
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        var envelope = await refused.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("reauth_required", "invalid_scope"), (envelope.GetProperty("code").GetString(), envelope.GetProperty("reason").GetString()));
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal(1, await CredentialsKit.ClientCredentialsCallsAsync(idp)); // answered from the row the second time
+        Assert.Equal("invalid_scope", (await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{id}")).GetProperty("status_reason").GetString());
+
+        Assert.Equal(id, await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = credential, scopes = new[] { "read" } }));
+        Assert.Equal(HttpStatusCode.OK, (await agent.PostAsync($"/v1/connections/{id}/token", null)).StatusCode);
     }
 
     [Fact]
