@@ -48,6 +48,11 @@ internal sealed class McpRecovery(bool urlElicitation, JsonSerializerOptions jso
 
     private static string Sentence(AuthEnvelope envelope)
     {
+        if (envelope.OperatorConnected)
+        {
+            return envelope.Detail + " Then try again."; // no person's step: what an operator must post
+        }
+
         var what = envelope.Code switch
         {
             "reauth_required" => $"reconnect their {envelope.Provider} account (the grant is no longer valid)",

@@ -57,6 +57,10 @@ internal sealed record AuthEnvelope
     /// <summary>Ordinary orgs: a Valet URL that works only for a person with a dashboard session of the org.</summary>
     public string? ConnectUrl { get; init; }
 
+    /// <summary>Not on the wire: an operator connects this provider (api_key, basic, oauth2_cc), so the detail says how.</summary>
+    [JsonIgnore]
+    public bool OperatorConnected { get; init; }
+
     /// <summary>
     /// JSON contract modifier: <c>credential_id</c> is written exactly when the org is headless (null included), as the
     /// envelope always has; the other optional members are left out when null.
@@ -112,6 +116,18 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
 
         // Scopes to ask for: what the grant has plus what is missing, so reconnecting never narrows it.
         var scopes = (connection?.Scopes ?? []).Concat(value.RequiredScopes).Distinct(StringComparer.Ordinal).ToList();
+        if (catalog.Find(value.Provider) is { AuthMode: not AuthMode.OAuth2 } operated)
+        {
+            // An API key, a basic login or a client-credentials client: an operator stores it, nobody consents in a browser,
+            // so there is no connect link in any org and "a person must connect" would send the agent's user nowhere.
+            return envelope with
+            {
+                Detail = OperatorDetail(operated, value, connection?.Id),
+                OperatorConnected = true,
+                CredentialId = headless ? connection?.CredentialId : null,
+            };
+        }
+
         if (headless)
         {
             // The integrator runs the dance itself (SPEC §5): required_scopes is what to ask for — the same union a connect
@@ -164,9 +180,35 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
     /// </summary>
     private static string HeadlessNextStep(ProviderDefinition? provider, string orgId, string? credentialId) => provider switch
     {
-        { AuthMode: AuthMode.ApiKey or AuthMode.Basic } => $" Store its secret for this org: POST /v1/orgs/{orgId}/connections with the provider and its secret.",
         { AuthMode: AuthMode.OAuth2 } oauth when credentialId is null =>
             $" This org has no OAuth client of its own for {oauth.Id} yet: register one (POST /v1/orgs/{orgId}/credentials), run the authorization with it, and import the tokens pinned to it.",
+        { AuthMode: AuthMode.OAuth2 } =>
+            $" Run the authorization with credential {credentialId} for required_scopes, then import the tokens: POST /v1/orgs/{orgId}/connections/import.",
         _ => string.Empty,
     };
+
+    /// <summary>
+    /// The envelope's detail for a provider an operator connects (api_key, basic, oauth2_cc): what is wrong, and the one
+    /// route that fixes it. The same in ordinary and headless orgs, since neither has a connect link for it.
+    /// </summary>
+    internal static string OperatorDetail(ProviderDefinition provider, AccessOutcome.Envelope value, string? connectionId)
+    {
+        var p = provider.Id;
+        var post = $"POST /v1/orgs/{value.OrgId}/connections";
+        var what = provider.AuthMode == AuthMode.OAuth2ClientCredentials
+            ? $"with the provider and a registered client's credential_id (valet connections add {p} --credential ID)"
+            : $"with the provider and its secret (valet connections add {p} --secret -)";
+        return value.Code switch
+        {
+            EnvelopeCodes.NeedsAuthentication =>
+                $"No usable {p} connection for this key yet. {p} is connected by an operator, not in a browser: {post} {what}.",
+            EnvelopeCodes.ReauthRequired => value.Reason switch
+            {
+                "invalid_client" => $"The {p} client was refused (invalid_client): an operator fixes or replaces the client, then posts connection {connectionId} again ({post}).",
+                "invalid_scope" => $"The {p} client may not have the scopes it asks for (invalid_scope): an operator posts connection {connectionId} again with scopes it may have ({post}, scopes).",
+                _ => $"The {p} connection {connectionId} no longer works ({value.Reason ?? "refused"}): an operator posts it again ({post}) {what}.",
+            },
+            _ => $"The {p} connection lacks scopes this call needs ({string.Join(", ", value.MissingScopes)}): an operator posts it again with them ({post}, scopes).",
+        };
+    }
 }

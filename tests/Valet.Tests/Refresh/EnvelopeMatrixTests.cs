@@ -188,6 +188,44 @@ public sealed class EnvelopeMatrixTests(IdpFixture idp, BrowserFixture browser) 
     }
 
     [Fact]
+    public async Task OrdinaryOrg_ApiKeyProvider_HasNoConnectLink_AndTheDetailNamesTheOperatorsRoute_NotAPersonsStep()
+    {
+        // Before: "a person must connect an account", with neither a connect_url nor a way forward (no flow can start).
+        var (_, key) = await _server.CreateKeyAsync("default", new { provider = "openai" });
+        using var agent = _server.Client(key);
+
+        var needs = await RefreshKit.TokenAsync(agent, new Uri(_server.BaseUrl, "/v1/providers/openai/token"));
+
+        Assert.Equal(HttpStatusCode.Conflict, needs.Status);
+        Assert.Equal("needs_authentication", needs.Code);
+        Assert.False(needs.Body.TryGetProperty("connect_url", out _));
+        Assert.False(needs.Body.TryGetProperty("flow_id", out _));
+        var detail = needs.Body.GetProperty("detail").GetString()!;
+        Assert.Contains("connected by an operator", detail, StringComparison.Ordinal);
+        Assert.Contains("POST /v1/orgs/default/connections", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("a person must", detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HeadlessOrg_WithItsOwnClient_TheEnvelopeSaysToRunTheAuthorizationWithIt_AndImport()
+    {
+        using var admin = _server.Client();
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "ownclient", headless = true })).EnsureSuccessStatusCode();
+        var credentialId = await CreateCredentialAsync(admin, "ownclient");
+        var (_, key) = await _server.CreateKeyAsync("ownclient", new { provider = "idp" });
+        using var agent = _server.Client(key);
+
+        var needs = await RefreshKit.TokenAsync(agent, new Uri(_server.BaseUrl, "/v1/providers/idp/token"));
+
+        RefreshKit.AssertEnvelope(needs, "needs_authentication");
+        Assert.Equal(credentialId, needs.Body.GetProperty("credential_id").GetString());
+        var detail = needs.Body.GetProperty("detail").GetString()!;
+        Assert.Contains($"credential {credentialId}", detail, StringComparison.Ordinal);
+        Assert.Contains("POST /v1/orgs/ownclient/connections/import", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("http", needs.Text, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task HeadlessMissingScopes_AsksForTheWholeGrant_SoFollowingItNeverNarrowsIt()
     {
         using var admin = _server.Client();
