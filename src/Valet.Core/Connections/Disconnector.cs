@@ -26,12 +26,18 @@ public sealed partial class Disconnector(IConnectionStore connections, IAuditSto
         {
             try
             {
-                revoked = connection.RefreshToken is { } refresh
-                    ? await oauth.RevokeAsync(provider, client, refresh.Reveal(), "refresh_token", cancellationToken)
-                    : await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
-                if (connection.RefreshToken is not null)
+                // Revoking the refresh token ends the grant, and the provider SHOULD invalidate its access tokens with it
+                // (RFC 7009 §2.1): that is what "revoked" reports. The access token is then revoked too, for providers that
+                // do not cascade, but its answer does not count: Google and Salesforce answer 400 for a token the first
+                // call already revoked, which made a successful disconnect read "not_revoked".
+                if (connection.RefreshToken is { } refresh)
                 {
-                    revoked &= await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
+                    revoked = await oauth.RevokeAsync(provider, client, refresh.Reveal(), "refresh_token", cancellationToken);
+                    _ = await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
+                }
+                else
+                {
+                    revoked = await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
                 }
             }
             catch (Exception error) when (error is HttpRequestException or TaskCanceledException)

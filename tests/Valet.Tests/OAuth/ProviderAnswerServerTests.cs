@@ -30,6 +30,9 @@ public sealed class QuirkyProviderServer : IAsyncLifetime
 
     private FakeProvider _provider = null!;
 
+    /// <summary>The tokens the revocation endpoint received, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Revocations { get; } = new();
+
     public ValetTestServer Server { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -43,6 +46,17 @@ public sealed class QuirkyProviderServer : IAsyncLifetime
                 return Answers.TryGetValue(scenario, out var answer) ? Results.Json(answer) : Results.Json(new { error = "invalid_grant" }, statusCode: 400);
             });
             app.MapGet("/userinfo", () => Results.Json(new { sub = "user-" + Guid.NewGuid().ToString("N") }));
+
+            // As Google and Salesforce revoke: a refresh token ends the grant and its access tokens with it, and a token
+            // that is no longer valid is a 400 invalid_token (not RFC 7009's 200).
+            app.MapPost("/revoke", async (HttpRequest request) =>
+            {
+                var token = (await request.ReadFormAsync())["token"].ToString();
+                Revocations.Enqueue(token);
+                return token.StartsWith("rt-", StringComparison.Ordinal)
+                    ? Results.Ok()
+                    : Results.Json(new { error = "invalid_token", error_description = "Token expired or revoked" }, statusCode: 400);
+            });
         });
         var baseUrl = _provider.BaseUri.AbsoluteUri.TrimEnd('/');
         Server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
@@ -50,6 +64,7 @@ public sealed class QuirkyProviderServer : IAsyncLifetime
             ["Providers:quirky:AuthorizationEndpoint"] = baseUrl + "/authorize",
             ["Providers:quirky:TokenEndpoint"] = baseUrl + "/token",
             ["Providers:quirky:UserInfoEndpoint"] = baseUrl + "/userinfo",
+            ["Providers:quirky:RevocationEndpoint"] = baseUrl + "/revoke",
             ["Providers:quirky:ApiBaseUrl"] = baseUrl + "/api",
             ["Providers:quirky:ClientId"] = "quirky-client",
             ["Providers:quirky:ClientSecret"] = "quirky-secret",
@@ -220,6 +235,21 @@ public sealed class ProviderAnswerServerTests(QuirkyProviderServer fixture) : IC
         var token = await (await service.PostAsync($"/v1/connections/{id}/token", null)).Content.ReadFromJsonAsync<JsonElement>();
 
         Assert.Equal("Bearer", token.GetProperty("token_type").GetString());
+    }
+
+    [Fact]
+    public async Task Disconnect_RefreshTokenRevoked_IsRevoked_EvenWhenTheAccessTokenIsThenRefusedAsAlreadyInvalid()
+    {
+        var id = await ImportExpiredAsync(refreshToken: "rt-cascade", account: "revoke-cascade");
+        using var admin = Server.Client();
+
+        var deleted = await (await admin.DeleteAsync($"/v1/connections/{id}")).Content.ReadFromJsonAsync<JsonElement>();
+
+        Assert.True(deleted.GetProperty("revoked").GetBoolean()); // was false: the access token's 400 was ANDed in
+        Assert.Equal(["rt-cascade", "expired-at"], fixture.Revocations.Where(t => t is "rt-cascade" or "expired-at"));
+        var audit = await admin.GetFromJsonAsync<JsonElement>("/v1/orgs/default/audit?limit=500");
+        Assert.Contains(audit.GetProperty("events").EnumerateArray(), e => e.GetProperty("connection_id").GetString() == id
+            && e.GetProperty("kind").GetString() == "connection.deleted" && e.GetProperty("detail").GetString() == "revoked");
     }
 
     private async Task<string> CredentialAsync()
