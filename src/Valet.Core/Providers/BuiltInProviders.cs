@@ -169,10 +169,15 @@ public static class BuiltInProviders
         new()
         {
             // HubSpot's token introspection puts the token in the URL; the account-info call names the portal instead.
+            // The token endpoint is the date-versioned one: /oauth/v1/token is removed on 16 February 2027
+            // (https://developers.hubspot.com/changelog/v1-oauth-api-deprecation); the new one takes the same form-encoded
+            // body (client_id, client_secret, code, code_verifier, redirect_uri, refresh_token:
+            // https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token).
+            // Its new revoke endpoint (/oauth/2026-03/token/revoke) is not used: its request format was not checked here.
             Id = "hubspot",
             DisplayName = "HubSpot",
             AuthorizationEndpoint = U("https://app.hubspot.com/oauth/authorize"),
-            TokenEndpoint = U("https://api.hubapi.com/oauth/v1/token"),
+            TokenEndpoint = U("https://api.hubapi.com/oauth/2026-03/token"),
             UserInfoEndpoint = U("https://api.hubapi.com/account-info/v3/details"),
             DefaultScopes = ["oauth"],
             Identity = new() { IdPath = "portalId" },
