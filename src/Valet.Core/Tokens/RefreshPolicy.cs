@@ -20,9 +20,26 @@ internal static class RefreshPolicy
     /// <summary>Active, but the provider asked us to wait (429): on-demand callers honour it too.</summary>
     public const string RateLimited = "rate_limited";
 
-    /// <summary>Usable without refreshing: no expiry (non-expiring), or expiring later than now + skew.</summary>
-    public static bool IsFresh(Connection connection, DateTimeOffset now, TimeSpan skew) =>
-        connection.ExpiresAt is not { } expiresAt || expiresAt > now + skew;
+    /// <summary>
+    /// Usable without refreshing: no expiry (non-expiring), or expiring later than now + skew. For a token Valet fetched
+    /// itself (<see cref="Connection.LastRefreshedAt"/> known) the skew is at most half its lifetime, as the proactive
+    /// schedule's lead is (<see cref="NextRefresh"/>): a 20-second client-credentials token was never fresh under the
+    /// 2-minute default skew, so every call fetched a new one.
+    /// </summary>
+    public static bool IsFresh(Connection connection, DateTimeOffset now, TimeSpan skew)
+    {
+        if (connection.ExpiresAt is not { } expiresAt)
+        {
+            return true;
+        }
+
+        if (connection.LastRefreshedAt is { } issued && expiresAt > issued && (expiresAt - issued) / 2 < skew)
+        {
+            skew = (expiresAt - issued) / 2;
+        }
+
+        return expiresAt > now + skew;
+    }
 
     /// <summary>
     /// When the background refresher should renew a token: <c>ProactiveLead</c> before expiry, but never earlier than
