@@ -52,10 +52,11 @@ internal static class ConnectionEndpoints
 
     private static async Task<Results<Created<ConnectionResponse>, Ok<ConnectionResponse>, ProblemResult>> CreateAsync(string org,
         CreateConnectionRequest? request, IProviderCatalog catalog, ICredentialStore credentials, IConnectionStore connections, ConnectionRegistry registry,
-        ClientResolver clients, TimeProvider time, CancellationToken cancellationToken)
+        ClientResolver clients, IOrgStore orgs, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation();
-        var saved = await OperatorConnections.CreateAsync(org, request, validation, catalog, credentials, connections, registry, clients, time,
+        var headless = (await orgs.FindAsync(org, cancellationToken))?.Headless ?? false;
+        var saved = await OperatorConnections.CreateAsync(org, request, validation, catalog, credentials, connections, registry, clients, time, headless,
             cancellationToken);
         if (saved is not var (connection, created))
         {

@@ -27,7 +27,7 @@ internal static class OperatorConnections
     /// <summary>The stored connection (and whether it was created), or null with every problem in <paramref name="validation"/>.</summary>
     public static async Task<(Connection Connection, bool Created)?> CreateAsync(string orgId, CreateConnectionRequest? request, Validation validation,
         IProviderCatalog catalog, ICredentialStore credentials, IConnectionStore connections, ConnectionRegistry registry, ClientResolver clients,
-        TimeProvider time, CancellationToken cancellationToken)
+        TimeProvider time, bool headless, CancellationToken cancellationToken)
     {
         var providerId = validation.Required("provider", request?.Provider, 64);
         var provider = providerId is null ? null : catalog.Find(providerId);
@@ -56,7 +56,7 @@ internal static class OperatorConnections
         {
             AuthMode.ApiKey or AuthMode.Basic => StaticGrant(orgId, provider, request.ApiKey, request.Username, request.Password, validation),
             AuthMode.OAuth2ClientCredentials => await ClientCredentialsGrantAsync(orgId, provider, request, validation, credentials, clients, time,
-                cancellationToken),
+                headless, cancellationToken),
             _ => Refuse(validation, provider),
         };
         if (grant is null || !validation.IsValid)
@@ -209,7 +209,7 @@ internal static class OperatorConnections
     }
 
     private static async Task<GrantToStore?> ClientCredentialsGrantAsync(string orgId, ProviderDefinition provider, CreateConnectionRequest request,
-        Validation validation, ICredentialStore credentials, ClientResolver clients, TimeProvider time, CancellationToken cancellationToken)
+        Validation validation, ICredentialStore credentials, ClientResolver clients, TimeProvider time, bool headless, CancellationToken cancellationToken)
     {
         if (request.ApiKey is not null || request.Username is not null || request.Password is not null)
         {
@@ -235,6 +235,13 @@ internal static class OperatorConnections
         if (request.CredentialId is null && validation.IsValid)
         {
             credentialId = await clients.OrgCredentialIdAsync(orgId, provider.Id, cancellationToken);
+        }
+
+        // A client-credentials token is the client's own identity, not a person's grant: the platform's client would hand a
+        // headless (white-label) org the operator's machine identity, shared with every other org. Its own client only.
+        if (headless && validation.IsValid && credentialId is null)
+        {
+            validation.Add("credential_id", $"a headless org uses its own client for '{provider.Id}': register one (POST /v1/orgs/{orgId}/credentials) and give its credential_id; the platform's client is not lent to headless orgs");
         }
 
         var client = validation.IsValid ? await clients.ResolveAsync(provider, credentialId, cancellationToken) : null;

@@ -101,7 +101,7 @@ internal static partial class IntegrationsPage
         var validation = new Validation();
         var saved = await OperatorConnections.CreateAsync(page.Org.Id, new CreateConnectionRequest(provider.Id, account, apiKey, username, password, null, null, site),
             validation, catalog, page.Service<ICredentialStore>(), page.Service<IConnectionStore>(), page.Service<ConnectionRegistry>(), page.Service<ClientResolver>(),
-            page.Service<TimeProvider>(), page.Aborted);
+            page.Service<TimeProvider>(), page.Org.Headless, page.Aborted);
         if (saved is not var (connection, created))
         {
             var messages = SecretForms.Messages(validation).Select(m => $"{provider.DisplayName}: {m}").ToList();

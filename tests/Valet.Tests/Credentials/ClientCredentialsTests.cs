@@ -25,6 +25,15 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
             ["Refresh:Skew"] = "00:00:02",
             ["Refresh:ProactiveInterval"] = "00:00:01",
             ["Refresh:Jitter"] = "00:00:00",
+
+            // The same IdP with a platform client, as an operator configures one.
+            ["Providers:platformcc:AuthMode"] = "oauth2_cc",
+            ["Providers:platformcc:Issuer"] = idp.Issuer,
+            ["Providers:platformcc:ClientId"] = CredentialsKit.CcClientId,
+            ["Providers:platformcc:ClientSecret"] = CredentialsKit.CcClientSecret,
+            ["Providers:platformcc:Scopes"] = "read",
+            ["Providers:platformcc:ApiBaseUrl"] = _api.BaseUrl.ToString(),
+            ["Providers:platformcc:AllowPrivateNetwork"] = "true",
         });
         using var admin = _server.Client();
         var put = await admin.PutAsJsonAsync("/v1/providers/machine", CredentialsKit.ClientCredentialsProvider(idp, _api.BaseUrl.ToString()));
@@ -154,6 +163,29 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
         var errors = (await withSecret.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
         Assert.True(errors.TryGetProperty("api_key", out _) && errors.TryGetProperty("credential_id", out _) && errors.TryGetProperty("scopes", out _),
             errors.ToString());
+    }
+
+    [Fact]
+    public async Task HeadlessOrg_IsNotLentThePlatformsClient_ItsOwnIsRequired()
+    {
+        using var admin = _server.Client();
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "whitelabel", headless = true })).EnsureSuccessStatusCode();
+
+        // An ordinary org may use the platform's client; a headless one may not: that token is the operator's machine
+        // identity, the same for every org.
+        var ordinary = await admin.PostAsJsonAsync("/v1/orgs/default/connections", new { provider = "platformcc" });
+        var headless = await admin.PostAsJsonAsync("/v1/orgs/whitelabel/connections", new { provider = "platformcc" });
+
+        Assert.Equal(HttpStatusCode.Created, ordinary.StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, headless.StatusCode);
+        var errors = (await headless.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        Assert.Contains("POST /v1/orgs/whitelabel/credentials", errors.GetProperty("credential_id")[0].GetString(), StringComparison.Ordinal);
+
+        // With its own client registered, it connects.
+        var own = await admin.PostAsJsonAsync("/v1/orgs/whitelabel/credentials",
+            new { provider = "platformcc", client_id = CredentialsKit.CcClientId, client_secret = CredentialsKit.CcClientSecret });
+        Assert.True(own.IsSuccessStatusCode, await own.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/v1/orgs/whitelabel/connections", new { provider = "platformcc" })).StatusCode);
     }
 
     private static async Task<JsonElement> TokenAsync(HttpClient agent, string id)
