@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
@@ -133,6 +134,11 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
         }
     }
 
+    /// <summary>The revisions of the initialize handshake this server speaks.</summary>
+    private static readonly HashSet<string> HandshakeRevisions = new(StringComparer.Ordinal) { "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25" };
+
+    private const string NewestHandshakeRevision = "2025-11-25";
+
     /// <summary>2026-07-28 and later: capabilities in every request's <c>_meta</c>, no sessions (the SDK ignores the header).</summary>
     private static bool IsPerRequestRevision(string version) =>
         version.Length == 10 && string.CompareOrdinal(version, "2026-07-28") >= 0;
@@ -176,6 +182,23 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
                 && parameters.TryGetProperty("capabilities", out var capabilities) && capabilities.ValueKind == JsonValueKind.Object
                 && capabilities.TryGetProperty("elicitation", out var elicitation) && elicitation.ValueKind == JsonValueKind.Object
                 && elicitation.TryGetProperty("url", out var urlMode) && urlMode.ValueKind == JsonValueKind.Object;
+
+            // "If the server supports the requested version, it MUST respond with the same version. Otherwise, the server
+            // MUST respond with another protocol version it supports"
+            // (https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#version-negotiation). The SDK
+            // answers an initialize naming a revision without the handshake (2026-07-28 and later, or one it cannot read)
+            // with error -32022 instead; clients do send those in initialize. Such a request is offered the newest
+            // handshake revision, as the SDK already does for an older unknown one.
+            if (parameters.ValueKind == JsonValueKind.Object && parameters.TryGetProperty("protocolVersion", out var version)
+                && version.ValueKind == JsonValueKind.String && !HandshakeRevisions.Contains(version.GetString()!))
+            {
+                var rewritten = JsonNode.Parse(buffer.AsMemory(0, length).Span)!;
+                rewritten["params"]!["protocolVersion"] = NewestHandshakeRevision;
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(rewritten);
+                request.Body = new MemoryStream(bytes);
+                request.ContentLength = bytes.Length;
+            }
+
             return new McpClientDeclaration(url);
         }
         catch (JsonException)

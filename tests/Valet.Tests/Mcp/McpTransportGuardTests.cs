@@ -74,6 +74,27 @@ public sealed class McpTransportGuardTests : IAsyncLifetime
         Assert.DoesNotContain(_server.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal) || l.StartsWith("Critical", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("2026-07-28")] // a per-request revision, sent in initialize anyway (clients do)
+    [InlineData("2099-01-01")]
+    [InlineData("garbage")]
+    [InlineData("1999-01-01")]
+    public async Task Initialize_WithARevisionWithoutTheHandshake_IsOfferedTheNewestHandshakeRevision_NotAnError(string requested)
+    {
+        // Lifecycle, version negotiation: "Otherwise, the server MUST respond with another protocol version it supports".
+        using var agent = _server.Client(_key);
+        using var request = McpDirectCallTests.Request(McpDirectCallTests.Body("initialize",
+            new { protocolVersion = requested, capabilities = new { }, clientInfo = new { name = "raw", version = "1" } }), null, null);
+
+        using var response = await agent.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("\"protocolVersion\":\"2025-11-25\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"error\"", text, StringComparison.Ordinal);
+        Assert.Single(response.Headers.GetValues("Mcp-Session-Id"));
+    }
+
     [Fact]
     public async Task ToolsList_WithACursorValetNeverHandedOut_IsInvalidParams()
     {
