@@ -47,6 +47,9 @@ public static class AuthModes
         _ => OAuth2,
     };
 
+    /// <summary>The mode's name with its article, for sentences: "a basic", "an api_key", "an oauth2_cc".</summary>
+    public static string WithArticle(AuthMode mode) => (mode == AuthMode.Basic ? "a " : "an ") + Name(mode);
+
     public static AuthMode? Parse(string? name) => name?.Trim().ToLowerInvariant() switch
     {
         OAuth2 => AuthMode.OAuth2,

@@ -124,7 +124,7 @@ internal static partial class ProviderValidator
                 // Without a base of its own, every connection names its site, on one of the instance host suffixes.
                 if (p.ApiBaseUrls.Count == 0 && p.InstanceUrlHostSuffixes.Count == 0)
                 {
-                    problems.Add($"{where}: an {AuthModes.Name(p.AuthMode)} provider needs an ApiBaseUrl (where the proxy injects the secret).");
+                    problems.Add($"{where}: {AuthModes.WithArticle(p.AuthMode)} provider needs an ApiBaseUrl (where the proxy injects the secret).");
                 }
 
                 break;

@@ -48,7 +48,7 @@ internal static class ImportEndpoint
         {
             // An import would overwrite a stored API key or password with a bearer token (and reveal it without "reveal");
             // client-credentials tokens are Valet's own to fetch.
-            validation.Add("provider", $"'{provider.Id}' is an {AuthModes.Name(provider.AuthMode)} provider: tokens are imported only for oauth2 " +
+            validation.Add("provider", $"'{provider.Id}' is {AuthModes.WithArticle(provider.AuthMode)} provider: tokens are imported only for oauth2 " +
                 "providers; an operator creates its connection with POST /v1/orgs/{org}/connections");
         }
 

@@ -22,7 +22,7 @@ internal static class CredentialIssuer
         }
         else if (definition is not null && AuthModes.IsStatic(definition.AuthMode))
         {
-            validation.Add("provider", $"'{definition.Id}' is an {AuthModes.Name(definition.AuthMode)} provider: it takes no OAuth client (its connections hold their secret)");
+            validation.Add("provider", $"'{definition.Id}' is {AuthModes.WithArticle(definition.AuthMode)} provider: it takes no OAuth client (its connections hold their secret)");
         }
 
         var id = validation.Required("client_id", clientId, 512);
