@@ -170,7 +170,7 @@ internal static class OperatorConnections
         {
             if (apiKey is not null)
             {
-                validation.Add("api_key", $"provider '{provider.Id}' takes a username and password (HTTP Basic), not an api_key");
+                validation.Add("api_key", $"provider '{provider.Id}' takes a username and password (HTTP Basic), not an api_key (valet: --username NAME, and the password on stdin with --secret -)");
             }
 
             var user = validation.Required("username", username, 512);
