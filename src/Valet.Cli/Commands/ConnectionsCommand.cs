@@ -35,7 +35,9 @@ internal static class ConnectionsCommand
             else
             {
                 Console.Out.WriteLine($"{c.Str("id")}  {c.Str("provider")}  {Account(c)}  {c.Str("status")}");
-                Console.Out.WriteLine($"  scopes:  {(c.TryGetProperty("scopes", out var s) ? string.Join(' ', s.EnumerateArray().Select(x => x.GetString())) : "(unknown)")}");
+                var kind = c.Str("credential") is { Length: > 0 } credential ? credential : "oauth";
+                Console.Out.WriteLine($"  holds:   {(kind == "oauth" ? "OAuth tokens" : kind + " secret (never shown)")}");
+                Console.Out.WriteLine($"  scopes:  {(c.TryGetProperty("scopes", out var s) ? string.Join(' ', s.EnumerateArray().Select(x => x.GetString())) : kind == "oauth" ? "(unknown)" : "(none: a static secret has no scopes)")}");
                 Console.Out.WriteLine($"  expires: {(c.Str("expires_at") is { Length: > 0 } e ? e : "(no expiry)")}");
             }
 

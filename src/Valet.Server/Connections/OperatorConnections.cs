@@ -224,7 +224,7 @@ internal static class OperatorConnections
             var credential = requested.Length <= 64 ? await credentials.FindAsync(requested, cancellationToken) : null;
             if (credential is null || credential.OrgId != orgId || credential.Provider != provider.Id)
             {
-                validation.Add("credential_id", $"no credential '{requested}' for provider '{provider.Id}' in this org");
+                validation.Add("credential_id", $"no credential '{(requested.Length <= 64 ? requested : requested[..64] + "…")}' for provider '{provider.Id}' in this org");
             }
             else
             {
