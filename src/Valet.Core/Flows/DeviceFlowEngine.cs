@@ -190,17 +190,19 @@ public sealed partial class DeviceFlowEngine(
 
     private async Task CompleteAsync(DeviceFlow flow, ProviderDefinition provider, TokenSet tokens, CancellationToken cancellationToken)
     {
-        // Cancelled (the CLI gave up) while this poll was at the provider: nobody waits for this grant, so it is not stored.
-        if (await flows.FindByHandleAsync(flow.HandleHash, cancellationToken) is not { Status: DeviceFlowStatus.Pending })
-        {
-            LogEnded(logger, flow.Id, "cancelled");
-            return;
-        }
-
         var account = await oauth.GetIdentityAsync(provider, tokens, cancellationToken);
         if (account is null)
         {
             await FinishAsync(flow, DeviceFlowStatus.Error, null, "identity_unavailable", cancellationToken);
+            return;
+        }
+
+        // Cancelled (the CLI gave up) while this poll was at the provider, or at its identity call: nobody waits for this
+        // grant, so it is not stored. Checked last, right before storing; a cancel landing in the few milliseconds between
+        // this read and the save is not caught (an atomic pending→completing claim would close that too).
+        if (await flows.FindByHandleAsync(flow.HandleHash, cancellationToken) is not { Status: DeviceFlowStatus.Pending })
+        {
+            LogEnded(logger, flow.Id, "cancelled");
             return;
         }
 

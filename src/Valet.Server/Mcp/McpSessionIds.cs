@@ -201,9 +201,10 @@ internal sealed class McpSessionIds(IDataProtectionProvider dataProtection)
 
             return new McpClientDeclaration(url);
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or ArgumentException)
         {
-            // Not JSON: the SDK answers it (400) when it reads the same body.
+            // Not JSON (or, for the version rewrite, an object with duplicate keys, which JsonNode refuses): the SDK answers
+            // it when it reads the same body, unchanged.
             return null;
         }
         finally

@@ -137,7 +137,9 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
             var credentialId = connection?.CredentialId ?? await clients.OrgCredentialIdAsync(value.OrgId, value.Provider, cancellationToken);
             return envelope with
             {
-                RequiredScopes = scopes.Count > 0 ? scopes : provider?.DefaultScopes ?? [],
+                // The provider's required scopes too (offline_access…), as a connect link's flow adds them: without them the
+                // integrator's re-import would have no refresh token.
+                RequiredScopes = provider?.AuthorizationScopes(scopes) ?? scopes,
                 CredentialId = credentialId,
                 Detail = envelope.Detail + HeadlessNextStep(provider, value.OrgId, credentialId),
             };
@@ -195,16 +197,20 @@ internal sealed class Envelopes(IOrgStore orgs, ClientResolver clients, ConnectS
     {
         var p = provider.Id;
         var post = $"POST /v1/orgs/{value.OrgId}/connections";
-        var what = provider.AuthMode == AuthMode.OAuth2ClientCredentials
-            ? $"with the provider and a registered client's credential_id (valet connections add {p} --credential ID)"
-            : $"with the provider and its secret (valet connections add {p} --secret -)";
+        var account = connectionId is null ? "" : $" --account {value.Connection?.AccountId}";
+        var what = provider.AuthMode switch
+        {
+            AuthMode.OAuth2ClientCredentials => $"with the provider and a registered client's credential_id (valet connections add {p} --credential ID{account})",
+            AuthMode.Basic => $"with the provider, a username and a password (valet connections add {p} --username NAME --secret -{account})",
+            _ => $"with the provider and its secret (valet connections add {p} --secret -{account})",
+        };
         return value.Code switch
         {
             EnvelopeCodes.NeedsAuthentication =>
                 $"No usable {p} connection for this key yet. {p} is connected by an operator, not in a browser: {post} {what}.",
             EnvelopeCodes.ReauthRequired => value.Reason switch
             {
-                "invalid_client" => $"The {p} client was refused (invalid_client): an operator fixes or replaces the client, then posts connection {connectionId} again ({post}).",
+                "invalid_client" => $"The {p} client was refused (invalid_client): an operator fixes or replaces the client, then posts connection {connectionId} again with its account id ({post} with account.id {value.Connection?.AccountId}: valet connections add {p} --credential ID{account}).",
                 "invalid_scope" => $"The {p} client may not have the scopes it asks for (invalid_scope): an operator posts connection {connectionId} again with scopes it may have ({post}, scopes).",
                 _ => $"The {p} connection {connectionId} no longer works ({value.Reason ?? "refused"}): an operator posts it again ({post}) {what}.",
             },
