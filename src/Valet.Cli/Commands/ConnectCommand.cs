@@ -110,13 +110,19 @@ internal static class ConnectCommand
                     }
                     catch (OperationCanceledException) when (ct.IsCancellationRequested)
                     {
-                        await CancelFlowAsync(api, handle + "/cancel"); // Ctrl+C: a code entered later must connect nothing
+                        // Ctrl+C: a code entered later must connect nothing.
+                        if (await CancelFlowAsync(api, handle + "/cancel") == "flow_decided")
+                        {
+                            Console.Error.WriteLine("The code had already been approved: the connection is stored anyway (see `valet connections list`).");
+                        }
+
                         throw;
                     }
 
-                    if (decided.Str("status") == "pending")
+                    // --timeout: the same; a code approved at the last moment is reported, not left unsaid.
+                    if (decided.Str("status") == "pending" && await CancelFlowAsync(api, handle + "/cancel") == "flow_decided")
                     {
-                        await CancelFlowAsync(api, handle + "/cancel"); // --timeout: the same
+                        decided = await PollAsync(api, handle, TimeSpan.FromSeconds(10), null, CancellationToken.None, "The code was approved just now: storing the connection…");
                     }
 
                     return Outcome(json, decided);
@@ -234,16 +240,18 @@ internal static class ConnectCommand
     /// flow's expiry (a consent given later would connect an account nobody is waiting for). Best effort, briefly: the
     /// flow expires anyway.
     /// </summary>
-    private static async Task CancelFlowAsync(ValetApi api, string cancelPath)
+    /// <summary>Cancels a flow the CLI gave up on; the server's error code when it refused (<c>flow_decided</c>), else null.</summary>
+    private static async Task<string?> CancelFlowAsync(ValetApi api, string cancelPath)
     {
         using var brief = new CancellationTokenSource(TimeSpan.FromSeconds(3));
         try
         {
-            await api.PostAsync(cancelPath, null, brief.Token);
+            var answer = await api.PostAsync(cancelPath, null, brief.Token);
+            return answer.IsSuccess ? null : answer.ErrorCode;
         }
         catch (Exception error) when (error is HttpRequestException or OperationCanceledException or CliException)
         {
-            // The server is gone or slow: the flow expires on its own.
+            return null; // The server is gone or slow: the flow expires on its own.
         }
     }
 

@@ -198,16 +198,16 @@ public sealed partial class DeviceFlowEngine(
         }
 
         // Cancelled (the CLI gave up) while this poll was at the provider, or at its identity call: nobody waits for this
-        // grant, so it is not stored. Checked last, right before storing; a cancel landing in the few milliseconds between
-        // this read and the save is not caught (an atomic pending→completing claim would close that too).
-        if (await flows.FindByHandleAsync(flow.HandleHash, cancellationToken) is not { Status: DeviceFlowStatus.Pending })
+        // grant, so it is not stored. The claim is atomic (pending → completing): a cancel either lands before it and
+        // nothing is stored, or after it and is refused (the CLI then reports the connection).
+        if (!await flows.TryStartCompletingAsync(flow.Id, cancellationToken))
         {
             LogEnded(logger, flow.Id, "cancelled");
             return;
         }
 
         var now = time.GetUtcNow();
-        var (connection, created) = await registry.SaveAsync(new GrantToStore
+        var grant = new GrantToStore
         {
             OrgId = flow.OrgId,
             Provider = provider,
@@ -219,7 +219,21 @@ public sealed partial class DeviceFlowEngine(
             ExpiresAt = TokenRules.ExpiresAt(now, tokens.ExpiresIn),
             Scopes = tokens.Scopes ?? flow.Scopes,
             Source = "device",
-        }, CancellationToken.None); // the grant exists at the provider: store it and end the flow even when stopping
+        };
+        Connection connection;
+        bool created;
+        try
+        {
+            // The grant exists at the provider: store it and end the flow even when stopping.
+            (connection, created) = await registry.SaveAsync(grant, CancellationToken.None);
+        }
+        catch
+        {
+            // Not left "completing" for ever (the CLI would wait until the flow's expiry).
+            await flows.FinishAsync(flow.Id, DeviceFlowStatus.Error, null, "store_failed", CancellationToken.None);
+            throw;
+        }
+
         await flows.FinishAsync(flow.Id, DeviceFlowStatus.Complete, connection.Id, null, CancellationToken.None);
         LogCompleted(logger, flow.Id, connection.Id, created);
     }

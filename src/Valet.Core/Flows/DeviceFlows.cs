@@ -5,6 +5,9 @@ namespace Valet.Core.Flows;
 public enum DeviceFlowStatus
 {
     Pending,
+
+    /// <summary>The code was approved and the grant is being stored: no longer cancellable (shown as pending).</summary>
+    Completing,
     Complete,
     Error,
     Expired,
@@ -60,6 +63,15 @@ public interface IDeviceFlowStore
     /// <summary>After a poll: the interval and the next poll time (still pending).</summary>
     Task ScheduleAsync(string id, int intervalSeconds, DateTimeOffset nextPollAt, CancellationToken cancellationToken);
 
-    /// <summary>The flow ends: complete (with the connection), error or expired.</summary>
+    /// <summary>
+    /// The poll that got the tokens claims the flow for storing them: pending → completing, atomically. False when it was
+    /// no longer pending (cancelled meanwhile): nothing may be stored.
+    /// </summary>
+    Task<bool> TryStartCompletingAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>The CLI gave up: pending → error <c>cancelled</c>, atomically. False when the flow was no longer pending.</summary>
+    Task<bool> TryCancelAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>The flow ends (from pending or completing): complete (with the connection), error or expired.</summary>
     Task FinishAsync(string id, DeviceFlowStatus status, string? connectionId, string? error, CancellationToken cancellationToken);
 }

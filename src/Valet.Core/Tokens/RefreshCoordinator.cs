@@ -19,6 +19,7 @@ public sealed class RefreshCoordinator(
     IProviderCatalog catalog,
     IOAuthClient oauth,
     IAuditStore audit,
+    IOrgStore orgs,
     IOptionsMonitor<RefreshOptions> options,
     TimeProvider time,
     ValetMetrics metrics,
@@ -80,8 +81,11 @@ public sealed class RefreshCoordinator(
         }
     }
 
-    /// <summary>A client read before the lease was taken, for the credential the connection had then.</summary>
-    private sealed record EarlyClient(string? CredentialId, ClientCredentials? Client);
+    /// <summary>
+    /// A client read before the lease was taken, for the credential the connection had then; for a client-credentials
+    /// connection on the platform's client, also whether its org is headless (null: not read).
+    /// </summary>
+    private sealed record EarlyClient(string? CredentialId, ClientCredentials? Client, bool? OrgHeadless);
 
     private async Task<TokenOutcome> RefreshUnderLockAsync(string connectionId, RefreshReason reason, Connection? observed)
     {
@@ -91,7 +95,8 @@ public sealed class RefreshCoordinator(
         // would hold a second pooled connection per refresh; as many concurrent refreshes as the pool has connections
         // would then wait on each other (PostgreSQL). Read again under the lease only if the connection changed client.
         var early = observed is not null && catalog.Find(observed.Provider) is { } seen
-            ? new EarlyClient(observed.CredentialId, await clients.ResolveAsync(seen, observed.CredentialId, CancellationToken.None))
+            ? new EarlyClient(observed.CredentialId, await clients.ResolveAsync(seen, observed.CredentialId, CancellationToken.None),
+                seen.AuthMode == AuthMode.OAuth2ClientCredentials && observed.CredentialId is null ? await OrgHeadlessAsync(observed.OrgId) : null)
             : null;
 
         IConnectionLease? lease;
@@ -245,7 +250,11 @@ public sealed class RefreshCoordinator(
         RefreshOptions settings, EarlyClient? early)
     {
         // No client on this node (its configuration, or a credential being replaced): answered, not persisted, as for oauth2.
-        if (await ClientAsync(provider, current, early) is not { } client)
+        // A headless org is never lent the platform's client (the operator's machine identity, shared by every org): a
+        // connection made on it before the org turned headless stops here too, until it is posted again with its own
+        // credential (docs/credentials.md, "Headless orgs").
+        if (await ClientAsync(provider, current, early) is not { } client
+            || (current.CredentialId is null && (early?.OrgHeadless ?? await OrgHeadlessAsync(current.OrgId))))
         {
             TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
             return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
@@ -255,6 +264,8 @@ public sealed class RefreshCoordinator(
             settings);
         return await ApplyAsync(lease, current, provider, result, reason, settings);
     }
+
+    private async ValueTask<bool> OrgHeadlessAsync(string orgId) => await orgs.FindAsync(orgId, CancellationToken.None) is { Headless: true };
 
     /// <summary>The client read before the lease when the connection still names the same credential; else read now.</summary>
     private async ValueTask<ClientCredentials?> ClientAsync(ProviderDefinition provider, Connection current, EarlyClient? early) =>

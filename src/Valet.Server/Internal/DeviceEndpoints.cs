@@ -32,7 +32,8 @@ internal static class DeviceEndpoints
 
     /// <summary>
     /// The CLI gave up (<c>--timeout</c>, Ctrl+C): the flow ends as <c>cancelled</c> and no node polls it again, so a code
-    /// entered later (by the person, or by whoever else saw it) connects nothing. A flow already decided is left as it is.
+    /// entered later (by the person, or by whoever else saw it) connects nothing. A flow already decided is left as it is
+    /// (409 <c>flow_decided</c>).
     /// </summary>
     private static async Task<IResult> CancelAsync(string state, IDeviceFlowStore flows, CancellationToken cancellationToken)
     {
@@ -42,8 +43,14 @@ internal static class DeviceEndpoints
             return Problems.NotFound("flow_not_found", "No device flow for this state.");
         }
 
-        await flows.FinishAsync(flow.Id, DeviceFlowStatus.Error, null, "cancelled", cancellationToken); // only while pending
-        return TypedResults.NoContent();
+        // Atomic: a poll that already claimed the flow to store its grant wins, and the CLI is told so (it then reports
+        // the connection instead of saying nothing was connected). Cancelling twice is fine.
+        if (await flows.TryCancelAsync(flow.Id, cancellationToken) || flow is { Status: DeviceFlowStatus.Error, Error: "cancelled" })
+        {
+            return TypedResults.NoContent();
+        }
+
+        return Problems.Conflict("flow_decided", "This device flow was not cancelled: the code was already approved (its connection is stored) or the flow had ended.");
     }
 
     private static async Task<IResult> StartAsync(InternalDeviceRequest? request, DeviceFlowEngine engine, IProviderCatalog catalog, IOrgStore orgs,
@@ -113,6 +120,7 @@ internal static class DeviceEndpoints
         {
             DeviceFlowStatus.Pending when time.GetUtcNow() >= flow.ExpiresAt => "expired",
             DeviceFlowStatus.Pending => "pending",
+            DeviceFlowStatus.Completing => "pending", // approved, being stored: "complete" in a moment
             DeviceFlowStatus.Complete => "complete",
             DeviceFlowStatus.Expired => "expired",
             _ => "error",

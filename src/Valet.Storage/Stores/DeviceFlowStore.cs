@@ -45,9 +45,19 @@ internal sealed class DeviceFlowStore(Db db, IVault vault, TimeProvider time) : 
             "UPDATE device_flows SET interval_seconds = @intervalSeconds, next_poll_at = @next, updated_at = @now WHERE id = @id AND status = 'pending'",
             new { id, intervalSeconds, next = Db.Time(Db.Truncate(nextPollAt)), now = Db.Time(Now()) }, cancellationToken);
 
+    public async Task<bool> TryStartCompletingAsync(string id, CancellationToken cancellationToken) =>
+        await ExecAsync(
+            "UPDATE device_flows SET status = 'completing', updated_at = @now WHERE id = @id AND status = 'pending'",
+            new { id, now = Db.Time(Now()) }, cancellationToken) == 1;
+
+    public async Task<bool> TryCancelAsync(string id, CancellationToken cancellationToken) =>
+        await ExecAsync(
+            "UPDATE device_flows SET status = 'error', error = 'cancelled', updated_at = @now WHERE id = @id AND status = 'pending'",
+            new { id, now = Db.Time(Now()) }, cancellationToken) == 1;
+
     public Task FinishAsync(string id, DeviceFlowStatus status, string? connectionId, string? error, CancellationToken cancellationToken) =>
         ExecAsync(
-            "UPDATE device_flows SET status = @status, connection_id = @connectionId, error = @error, updated_at = @now WHERE id = @id AND status = 'pending'",
+            "UPDATE device_flows SET status = @status, connection_id = @connectionId, error = @error, updated_at = @now WHERE id = @id AND status IN ('pending', 'completing')",
             new { id, status = status.ToString().ToLowerInvariant(), connectionId, error, now = Db.Time(Now()) }, cancellationToken);
 
     private static SealContext Context(string id) => new("device_flows", id, "device_code");

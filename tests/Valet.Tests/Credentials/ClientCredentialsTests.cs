@@ -188,6 +188,31 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
         Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/v1/orgs/whitelabel/connections", new { provider = "platformcc" })).StatusCode);
     }
 
+    [Fact]
+    public async Task AConnectionOnThePlatformsClient_IsNotRenewedWithIt_OnceItsOrgTurnsHeadless()
+    {
+        using var admin = _server.Client();
+        (await admin.PostAsJsonAsync("/v1/orgs", new { id = "turning" })).EnsureSuccessStatusCode();
+        var id = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "platformcc" }, org: "turning");
+        var patched = await admin.PatchAsync("/v1/orgs/turning", JsonContent.Create(new { headless = true }));
+        Assert.True(patched.IsSuccessStatusCode, await patched.Content.ReadAsStringAsync());
+        var (_, key) = await _server.CreateKeyAsync("turning", new { connection = id });
+        using var agent = _server.Client(key);
+
+        // The first fetch would have used the platform's client: refused, not persisted (the org can register its own).
+        var refused = await agent.PostAsync($"/v1/connections/{id}/token", null);
+        var envelope = await refused.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Equal(("reauth_required", "no_client"), (envelope.GetProperty("code").GetString(), envelope.GetProperty("reason").GetString()));
+        Assert.Equal(0, await CredentialsKit.ClientCredentialsCallsAsync(idp));
+        Assert.Equal("active", (await admin.GetFromJsonAsync<JsonElement>($"/v1/connections/{id}")).GetProperty("status").GetString());
+
+        // Posted again with the org's own client, it renews with that one.
+        var own = await CredentialsKit.RegisterClientAsync(admin, "platformcc", org: "turning");
+        Assert.Equal(id, await CredentialsKit.CreateConnectionAsync(admin, new { provider = "platformcc", credential_id = own }, org: "turning"));
+        Assert.Equal(HttpStatusCode.OK, (await agent.PostAsync($"/v1/connections/{id}/token", null)).StatusCode);
+    }
+
     private static async Task<JsonElement> TokenAsync(HttpClient agent, string id)
     {
         var response = await agent.PostAsync($"/v1/connections/{id}/token", null);

@@ -33,17 +33,17 @@ internal static class CredentialsKit
         (await idp.StatsAsync()).GetProperty("client_credentials").GetInt32();
 
     /// <summary>Registers the IdP's machine client as a BYOC credential of <paramref name="provider"/>; returns its id.</summary>
-    public static async Task<string> RegisterClientAsync(HttpClient admin, string provider, string secret = CcClientSecret)
+    public static async Task<string> RegisterClientAsync(HttpClient admin, string provider, string secret = CcClientSecret, string org = "default")
     {
-        var response = await admin.PostAsJsonAsync("/v1/orgs/default/credentials", new { provider, client_id = CcClientId, client_secret = secret });
+        var response = await admin.PostAsJsonAsync($"/v1/orgs/{org}/credentials", new { provider, client_id = CcClientId, client_secret = secret });
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(response.IsSuccessStatusCode, body.ToString());
         return body.GetProperty("id").GetString()!;
     }
 
-    public static async Task<string> CreateConnectionAsync(HttpClient admin, object request)
+    public static async Task<string> CreateConnectionAsync(HttpClient admin, object request, string org = "default")
     {
-        var response = await admin.PostAsJsonAsync("/v1/orgs/default/connections", request);
+        var response = await admin.PostAsJsonAsync($"/v1/orgs/{org}/connections", request);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(response.IsSuccessStatusCode, body.ToString());
         return body.GetProperty("id").GetString()!;

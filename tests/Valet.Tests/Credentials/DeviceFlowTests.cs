@@ -123,6 +123,39 @@ public sealed partial class DeviceFlowTests(IdpFixture idp, BrowserFixture brows
         Assert.Equal("[]", await admin.GetStringAsync("/v1/orgs/default/connections"));
     }
 
+    [Fact]
+    public async Task Device_Cancel_IsRefusedOnceTheCodeWasApproved_AndIdempotentOnACancelledFlow()
+    {
+        using var cli = _server.Client(_server.ServiceToken);
+        async Task<JsonElement> StartAsync()
+        {
+            using var started = await cli.PostAsJsonAsync("/internal/oauth/connect/device", new { provider = "idpdev" });
+            var body = await started.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.True(started.IsSuccessStatusCode, body.ToString());
+            return body;
+        }
+
+        // Approved and stored: the CLI's late cancel is told so (409 flow_decided), and the connection stays.
+        var approved = await StartAsync();
+        var handle = "/internal/oauth/connect/device/" + Uri.EscapeDataString(approved.GetProperty("state").GetString()!);
+        await EnterCodeAsync(browser, approved.GetProperty("verification_uri").GetString()!, approved.GetProperty("user_code").GetString()!, "erin");
+        Assert.True(await CredentialsKit.EventuallyAsync(
+            async () => (await cli.GetFromJsonAsync<JsonElement>(handle)).GetProperty("status").GetString() == "complete", TimeSpan.FromSeconds(20)));
+        using (var late = await cli.PostAsync(handle + "/cancel", null))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, late.StatusCode);
+            Assert.Equal("flow_decided", (await late.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        }
+
+        Assert.Equal("complete", (await cli.GetFromJsonAsync<JsonElement>(handle)).GetProperty("status").GetString());
+
+        // Cancelled while pending: 204, and again 204 (a retried cancel is not an error).
+        var given = await StartAsync();
+        var other = "/internal/oauth/connect/device/" + Uri.EscapeDataString(given.GetProperty("state").GetString()!) + "/cancel";
+        Assert.Equal(HttpStatusCode.NoContent, (await cli.PostAsync(other, null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await cli.PostAsync(other, null)).StatusCode);
+    }
+
     internal static async Task<int> DeviceCallsAsync(IdpFixture idp) => (await idp.StatsAsync()).GetProperty("device_code").GetInt32();
 
     /// <summary>A person on the IdP's device page: enters the code, confirms (or aborts), signs in and consents.</summary>

@@ -75,6 +75,11 @@ public sealed class DevicePollLeaseTests
             return Task.CompletedTask;
         }
 
+        public Task<bool> TryStartCompletingAsync(string id, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException($"{id} should still be pending");
+
+        public Task<bool> TryCancelAsync(string id, CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public Task FinishAsync(string id, DeviceFlowStatus status, string? connectionId, string? error, CancellationToken cancellationToken) =>
             throw new InvalidOperationException($"{id} should still be pending, not {status} ({error})");
     }

@@ -1,4 +1,5 @@
 using Valet.Core.Domain;
+using Valet.Core.Flows;
 using Valet.Core.Stores;
 
 namespace Valet.Tests.Storage;
@@ -31,6 +32,52 @@ public abstract partial class StoreSuite
         Assert.Equal(found with { Scopes = [], Parameters = null }, byState! with { Scopes = [], Parameters = null });
         Assert.Equal(found.Parameters, byState.Parameters);
         await Assert.ThrowsAsync<StoreConflictException>(() => node.Flows.CreateAsync(flow with { Id = Ids.New("flow") }, None));
+    }
+
+    [Fact]
+    public async Task DeviceFlows_CompletingAndCancelling_ExcludeEachOther_EvenUnderRace()
+    {
+        var node = await StartWithOrgAsync();
+        var other = await StartNodeAsync();
+        DeviceFlow NewDeviceFlow() => new()
+        {
+            Id = Ids.New("dflow"), HandleHash = Ids.Sha256Hex(Ids.New("h")), OrgId = Org, Provider = "github", DeviceCode = new Secret("dc"),
+            UserCode = "ABCD-EFGH", VerificationUri = "https://github.example/login/device", IntervalSeconds = 5, NextPollAt = T0,
+            ExpiresAt = T0.AddMinutes(15), Status = DeviceFlowStatus.Pending,
+        };
+
+        // Claimed for storing first: the cancel is refused, and the flow completes.
+        var approved = NewDeviceFlow();
+        await node.DeviceFlows.CreateAsync(approved, None);
+        Assert.True(await node.DeviceFlows.TryStartCompletingAsync(approved.Id, None));
+        Assert.False(await other.DeviceFlows.TryCancelAsync(approved.Id, None));
+        Assert.Equal(DeviceFlowStatus.Completing, (await other.DeviceFlows.FindByHandleAsync(approved.HandleHash, None))!.Status);
+        await node.DeviceFlows.FinishAsync(approved.Id, DeviceFlowStatus.Complete, "conn_x", null, None);
+        Assert.Equal((DeviceFlowStatus.Complete, "conn_x"), await StatusAsync(approved));
+
+        // Cancelled first: the claim is refused, nothing may be stored.
+        var cancelled = NewDeviceFlow();
+        await node.DeviceFlows.CreateAsync(cancelled, None);
+        Assert.True(await other.DeviceFlows.TryCancelAsync(cancelled.Id, None));
+        Assert.False(await node.DeviceFlows.TryStartCompletingAsync(cancelled.Id, None));
+        Assert.False(await other.DeviceFlows.TryCancelAsync(cancelled.Id, None)); // already ended
+        var ended = (await node.DeviceFlows.FindByHandleAsync(cancelled.HandleHash, None))!;
+        Assert.Equal((DeviceFlowStatus.Error, "cancelled"), (ended.Status, ended.Error));
+
+        // Both at once, from two nodes, many times: exactly one wins each flow.
+        for (var i = 0; i < 20; i++)
+        {
+            var raced = NewDeviceFlow();
+            await node.DeviceFlows.CreateAsync(raced, None);
+            var both = await Task.WhenAll(
+                Task.Run(() => node.DeviceFlows.TryStartCompletingAsync(raced.Id, None)),
+                Task.Run(() => other.DeviceFlows.TryCancelAsync(raced.Id, None)));
+            Assert.True(both[0] ^ both[1], $"round {i}: completing {both[0]}, cancelled {both[1]}");
+            Assert.Equal(both[0] ? DeviceFlowStatus.Completing : DeviceFlowStatus.Error, (await node.DeviceFlows.FindByHandleAsync(raced.HandleHash, None))!.Status);
+        }
+
+        async Task<(DeviceFlowStatus, string?)> StatusAsync(DeviceFlow flow) =>
+            (await node.DeviceFlows.FindByHandleAsync(flow.HandleHash, None)) is { } found ? (found.Status, found.ConnectionId) : default;
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Valet.Core.Flows;
 using System.Security.Cryptography;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
@@ -147,6 +148,7 @@ public abstract partial class StoreSuite : IAsyncLifetime
         public IConnectionStore Connections => services.GetRequiredService<IConnectionStore>();
         public IConnectionLocks Locks => services.GetRequiredService<IConnectionLocks>();
         public IFlowStore Flows => services.GetRequiredService<IFlowStore>();
+        public IDeviceFlowStore DeviceFlows => services.GetRequiredService<IDeviceFlowStore>();
         public IApiKeyStore Keys => services.GetRequiredService<IApiKeyStore>();
         public ITargetStore Targets => services.GetRequiredService<ITargetStore>();
         public IAuditStore Audit => services.GetRequiredService<IAuditStore>();

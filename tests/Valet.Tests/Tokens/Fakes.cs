@@ -341,6 +341,37 @@ internal sealed class FakeOAuthClient : IOAuthClient
         throw new NotSupportedException();
 }
 
+/// <summary>Orgs as the refresh engine reads them (is it headless?).</summary>
+internal sealed class FakeOrgStore : IOrgStore
+{
+    private readonly ConcurrentDictionary<string, Org> _rows = new(StringComparer.Ordinal);
+
+    public Task CreateAsync(Org org, CancellationToken cancellationToken)
+    {
+        _rows[org.Id] = org;
+        return Task.CompletedTask;
+    }
+
+    public Task EnsureAsync(Org org, CancellationToken cancellationToken)
+    {
+        _rows.TryAdd(org.Id, org);
+        return Task.CompletedTask;
+    }
+
+    public ValueTask<Org?> FindAsync(string id, CancellationToken cancellationToken) => ValueTask.FromResult(_rows.GetValueOrDefault(id));
+
+    public IAsyncEnumerable<Org> ListAsync(CancellationToken cancellationToken) => _rows.Values.ToAsyncEnumerable();
+
+    public Task<Org?> SetHeadlessAsync(string id, bool headless, CancellationToken cancellationToken) =>
+        Task.FromResult(_rows.TryGetValue(id, out var org) ? _rows[id] = org with { Headless = headless } : null);
+
+    public Task SetDefaultConnectionAsync(string orgId, string provider, string connectionId, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
+    public ValueTask<string?> FindDefaultConnectionAsync(string orgId, string provider, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+}
+
 internal sealed class FakeCredentialStore : ICredentialStore
 {
     private readonly ConcurrentDictionary<string, Credential> _rows = new(StringComparer.Ordinal);

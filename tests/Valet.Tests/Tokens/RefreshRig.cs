@@ -18,6 +18,7 @@ internal sealed class RefreshRig : IDisposable
     public FakeOAuthClient OAuth { get; } = new();
     public FakeAuditStore Audit { get; } = new();
     public FakeCredentialStore Credentials { get; } = new();
+    public FakeOrgStore Orgs { get; } = new();
     public ValetMetrics Metrics { get; }
     public RefreshOptions Options { get; set; } = new();
     public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
@@ -40,8 +41,8 @@ internal sealed class RefreshRig : IDisposable
     public DateTimeOffset Now => Time.GetUtcNow();
 
     public RefreshCoordinator NewCoordinator() =>
-        new(Locks, new Valet.Core.Connections.ClientResolver(Credentials), Catalog, OAuth, Audit, new StaticOptionsMonitor<RefreshOptions>(Options), Time, Metrics,
-            LoggerFactory.CreateLogger<RefreshCoordinator>());
+        new(Locks, new Valet.Core.Connections.ClientResolver(Credentials), Catalog, OAuth, Audit, Orgs, new StaticOptionsMonitor<RefreshOptions>(Options), Time,
+            Metrics, LoggerFactory.CreateLogger<RefreshCoordinator>());
 
     public TokenService NewService(RefreshCoordinator? coordinator = null) =>
         new(Store, coordinator ?? NewCoordinator(), new StaticOptionsMonitor<RefreshOptions>(Options), Time);
