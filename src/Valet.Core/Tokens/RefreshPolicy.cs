@@ -129,7 +129,7 @@ internal static class RefreshPolicy
         return current.StatusReason == RateLimited || failedMeanwhile ? next - now : null;
     }
 
-    /// <summary>Coarse status reason for a terminal error; an earlier unknown outcome explains an invalid_grant best.</summary>
+    /// <summary>A client-credentials connection's client may not have the scopes it asks for (RFC 6749 §5.2).</summary>
     public const string InvalidScope = "invalid_scope";
 
     /// <summary>
@@ -142,6 +142,7 @@ internal static class RefreshPolicy
     public static bool IsTerminal(TokenError error, ProviderDefinition provider) =>
         error.IsTerminal || (provider.AuthMode == AuthMode.OAuth2ClientCredentials && error.Code == InvalidScope);
 
+    /// <summary>Coarse status reason for a terminal error; an earlier unknown outcome explains an invalid_grant best.</summary>
     public static string TerminalReason(Connection current, TokenError error) =>
         error.Kind == TokenErrorKind.InvalidClient ? InvalidClient
         : error.Kind == TokenErrorKind.InteractionRequired ? error.Code // what the person must do (InteractionReasons)
@@ -149,7 +150,6 @@ internal static class RefreshPolicy
         : current.StatusReason == OutcomeUnknown ? OutcomeUnknown
         : InvalidGrant;
 
-    /// <summary>The <c>class</c> tag of <c>valet.refresh.failures</c>.</summary>
     /// <summary>
     /// The audit detail of a failed refresh that will be retried: the class, and the reason when it says more
     /// (<c>transient: invalid_token_value</c>, <c>oauth_error: http_418</c>; a timeout is just <c>timeout</c>).
@@ -157,6 +157,7 @@ internal static class RefreshPolicy
     public static string FailureDetail(string failureClass, string code) =>
         code == failureClass ? failureClass : failureClass + ": " + code;
 
+    /// <summary>The <c>class</c> tag of <c>valet.refresh.failures</c>.</summary>
     public static string FailureClass(TokenErrorKind kind) => kind switch
     {
         TokenErrorKind.InvalidGrant => "invalid_grant",
