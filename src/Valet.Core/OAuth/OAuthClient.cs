@@ -126,6 +126,11 @@ public sealed partial class OAuthClient(IHttpClientFactory httpClientFactory, Ti
         try
         {
             using var request = new HttpRequestMessage(provider.Identity.UsePost ? HttpMethod.Post : HttpMethod.Get, endpoint).For(provider.AllowPrivateNetwork);
+            if (provider.Identity is { UsePost: true, PostJson: { } query })
+            {
+                request.Content = new StringContent(query, Encoding.UTF8, "application/json");
+            }
+
             foreach (var (name, value) in provider.ApiHeaders)
             {
                 request.Headers.TryAddWithoutValidation(name, value);

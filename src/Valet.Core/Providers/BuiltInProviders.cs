@@ -113,16 +113,21 @@ public static class BuiltInProviders
         },
         new()
         {
-            // Linear's API is GraphQL only; the viewer query is sent as a GET query string.
+            // Linear's API is GraphQL only, and its GraphQL requests are POSTs with a JSON body
+            // (https://linear.app/developers/graphql): the viewer query is sent that way, not as a GET query string.
             Id = "linear",
             DisplayName = "Linear",
             AuthorizationEndpoint = U("https://linear.app/oauth/authorize"),
             TokenEndpoint = U("https://api.linear.app/oauth/token"),
             RevocationEndpoint = U("https://api.linear.app/oauth/revoke"),
-            UserInfoEndpoint = U("https://api.linear.app/graphql?query=%7Bviewer%7Bid%20name%20email%7D%7D"),
+            UserInfoEndpoint = U("https://api.linear.app/graphql"),
             DefaultScopes = ["read"],
             ScopeSeparator = ",",
-            Identity = new() { IdPath = "data.viewer.id", LoginPath = "data.viewer.name", EmailPath = "data.viewer.email" },
+            Identity = new()
+            {
+                IdPath = "data.viewer.id", LoginPath = "data.viewer.name", EmailPath = "data.viewer.email",
+                UsePost = true, PostJson = """{"query":"{ viewer { id name email } }"}""",
+            },
             ApiBaseUrls = ["https://api.linear.app"],
         },
         new()

@@ -54,8 +54,11 @@ public sealed record IdentityMapping
     public string? LoginPath { get; init; }
     public string? EmailPath { get; init; }
 
-    /// <summary>The user-info call is a POST (Dropbox) rather than a GET.</summary>
+    /// <summary>The user-info call is a POST (Dropbox, Linear) rather than a GET.</summary>
     public bool UsePost { get; init; }
+
+    /// <summary>The JSON body of a POST user-info call (Linear's GraphQL <c>viewer</c> query); none when null.</summary>
+    public string? PostJson { get; init; }
 }
 
 /// <summary>A managed target the catalog creates on connect (e.g. Microsoft 365 <c>mail</c>).</summary>

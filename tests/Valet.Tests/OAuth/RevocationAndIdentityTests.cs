@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Valet.Core.Domain;
@@ -67,6 +68,24 @@ public sealed class RevocationAndIdentityTests
         var identity = await NewClient().GetIdentityAsync(At("dropbox", fake), new TokenSet { AccessToken = new Secret("sl.x") }, default);
 
         Assert.Equal(new AccountIdentity("dbid:AAH", "Franz", "f@example.com"), identity);
+    }
+
+    [Fact]
+    public async Task Identity_Linear_IsAGraphQlPost_WithTheViewerQueryAsJson()
+    {
+        (string? Type, string? Query) seen = default;
+        await using var fake = await FakeProvider.StartAsync(app => app.MapPost("/userinfo", async (HttpRequest r) =>
+        {
+            var body = await JsonDocument.ParseAsync(r.Body);
+            seen = (r.ContentType, body.RootElement.GetProperty("query").GetString());
+            return Results.Json(new { data = new { viewer = new { id = "lin-1", name = "Lin", email = "lin@example.com" } } });
+        }));
+
+        var identity = await NewClient().GetIdentityAsync(At("linear", fake), new TokenSet { AccessToken = new Secret("lin_oauth_x") }, default);
+
+        Assert.Equal(new AccountIdentity("lin-1", "Lin", "lin@example.com"), identity);
+        Assert.StartsWith("application/json", seen.Type, StringComparison.Ordinal);
+        Assert.Equal("{ viewer { id name email } }", seen.Query);
     }
 
     [Fact]
