@@ -103,8 +103,34 @@ internal static partial class ExternalBench
                     };
                     var profiled = profile == "yarp" ? bareYarp.ProcessId : valet.ProcessId;
                     await Wrk.RunAsync(target, pinning, connections, warmup);
+                    if (args.Contains("--syscalls"))
+                    {
+                        // Every system call the server makes, by name, per request served (perf's syscall tracepoints).
+                        var events = "context-switches,cpu-migrations," + string.Join(',', SyscallsTraced.Select(name => "syscalls:sys_enter_" + name));
+                        var counted = Process.Start(new ProcessStartInfo("perf", ["stat", "-x", ";", "-e", events, "-p",
+                            profiled.ToString(CultureInfo.InvariantCulture), "--", "sleep", seconds.ToString(CultureInfo.InvariantCulture)])
+                        { RedirectStandardError = true })!;
+                        var stderr = counted.StandardError.ReadToEndAsync();
+                        var traced = await Wrk.RunAsync(target, pinning, connections, seconds);
+                        await counted.WaitForExitAsync();
+                        var requests = traced.Rps * seconds;
+                        Console.WriteLine($"system calls of {(profile == "yarp" ? "the bare forwarder" : "Valet")} per request ({traced.Rps:N0} rps):");
+                        foreach (var line in (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                        {
+                            var fields = line.Split(';');
+                            if (fields.Length > 2 && double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var count) && count > 0)
+                            {
+                                Console.WriteLine($"  {fields[2].Replace("syscalls:sys_enter_", "", StringComparison.Ordinal),-17} {count / requests,8:F3}");
+                            }
+                        }
+
+                        continue;
+                    }
+
                     var output = Path.GetFullPath($"perf-{profile}-{backend.ToLowerInvariant()}.data");
-                    using var perf = Process.Start(new ProcessStartInfo("perf", ["record", "-F", "999", "-g", "-o", output, "-p",
+                    // --events E: record those events (e.g. syscalls:sys_enter_futex) with their call graphs instead of CPU samples.
+                    string[] sampling = StringOption(args, "--events") is { } recorded ? ["-e", recorded] : ["-F", "999"];
+                    using var perf = Process.Start(new ProcessStartInfo("perf", ["record", .. sampling, "-g", "-o", output, "-p",
                         profiled.ToString(CultureInfo.InvariantCulture), "--", "sleep", seconds.ToString(CultureInfo.InvariantCulture)]))!;
                     var run = await Wrk.RunAsync(target, pinning, connections, seconds);
                     await perf.WaitForExitAsync();
@@ -150,6 +176,14 @@ internal static partial class ExternalBench
     }
 
     /// <summary>What wrk calls, and the server processes whose CPU time it costs (baseline or Valet, plus the upstream for the proxy).</summary>
+    /// <summary>The system calls a server's request path makes (and what its background threads do), for <c>--syscalls</c>.</summary>
+    private static readonly string[] SyscallsTraced =
+    [
+        "read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg", "epoll_wait", "epoll_pwait", "epoll_ctl",
+        "futex", "sched_yield", "madvise", "mprotect", "mmap", "munmap", "pread64", "pwrite64", "fsync", "fdatasync", "accept4",
+        "close", "getsockopt", "setsockopt", "getpid", "gettid", "openat", "fcntl", "ioctl", "nanosleep", "clock_nanosleep",
+    ];
+
     internal sealed record Target(Uri Url, string Method, string? Bearer, params Func<double>[] Servers)
     {
         public double CpuSeconds() => Servers.Sum(s => s());
