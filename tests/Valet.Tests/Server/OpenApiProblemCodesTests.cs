@@ -50,6 +50,7 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
         ["invalid_credentials"] = "POST /signin (dashboard), not in the REST description",
         ["device_flow_unsupported"] = "/internal device routes (the CLI's), not in the REST description",
         ["device_authorization_refused"] = "/internal device routes (the CLI's), not in the REST description",
+        ["flow_decided"] = "/internal device routes (the CLI's cancel), not in the REST description",
         ["managed_target"] = "PUT/PATCH/DELETE /v1/targets/{id} by an operator: served by the target proxy's endpoint, not described as a path of its own",
         ["method_not_allowed"] = "a method a path does not have (405), the operator's /v1/targets/{id}, and TRACE/TRACK/CONNECT on the proxy routes (not operations of the document; ProxyHeaderTests)",
         ["not_found"] = "a path no route matches",
