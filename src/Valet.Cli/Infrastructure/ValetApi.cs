@@ -20,7 +20,8 @@ internal sealed record ApiResponse(int Status, JsonElement Body)
 /// <summary>
 /// The CLI's HTTP client. Finds the server at <c>VALET_URL</c> (default http://127.0.0.1:7878) and authenticates with
 /// <c>VALET_SERVICE_TOKEN</c> (only with an explicit <c>VALET_URL</c>, and only over https or to a loopback address), the
-/// local service token from the data directory, or <c>VALET_ADMIN_TOKEN</c>, in that order. Never falls back to anything else.
+/// local service token from the data directory (only to a loopback address: it is the local server's), or
+/// <c>VALET_ADMIN_TOKEN</c>, in that order. Never falls back to anything else.
 /// </summary>
 internal sealed class ValetApi : IDisposable
 {
@@ -66,11 +67,23 @@ internal sealed class ValetApi : IDisposable
                 ExitCodes.Usage);
         }
 
-        var token = hostedService
-            ?? ServiceTokenFile.TryRead(ValetSettings.DefaultDataDirectory())
-            ?? NonEmpty(Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN"));
+        // The data directory's token belongs to the server on this machine that uses that directory: never sent to another
+        // host (an operator who ran the demo, then pointed VALET_URL at a remote node, sent it there and got a 401).
+        var directory = ValetSettings.DefaultDataDirectory();
+        var local = baseUrl.IsLoopback ? ServiceTokenFile.TryRead(directory) : null;
+        var admin = NonEmpty(Environment.GetEnvironmentVariable("VALET_ADMIN_TOKEN"));
+        (var token, Credential) = (hostedService, local, admin) switch
+        {
+            ({ } service, _, _) => (service, "VALET_SERVICE_TOKEN"),
+            (_, { } file, _) => (file, $"the service token of the data directory {directory} (is VALET_DATA_DIR the server's?)"),
+            (_, _, { } operator_) => (operator_, "VALET_ADMIN_TOKEN"),
+            _ => ((string?)null, (string?)null),
+        };
         return new ValetApi(baseUrl, token);
     }
+
+    /// <summary>Which credential this process sends (for a 401's message); null when it found none.</summary>
+    private static string? Credential { get; set; }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
@@ -137,7 +150,9 @@ internal sealed class ValetApi : IDisposable
         var code = response.ErrorCode;
         if (response.Status == 401)
         {
-            message = "not authorized: the server did not accept VALET_SERVICE_TOKEN, the data directory's service token (is VALET_DATA_DIR the server's?) or VALET_ADMIN_TOKEN.";
+            message = Credential is null
+                ? "not authorized: no token was found to send. Set VALET_ADMIN_TOKEN to the server's admin token (or, for a server on this machine, VALET_DATA_DIR to its data directory)."
+                : $"not authorized: the server did not accept {Credential}.";
         }
 
         var fields = body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object

@@ -164,6 +164,59 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
     }
 
     [Fact]
+    public async Task Cli_NeverSendsTheDataDirectorysServiceToken_ToAnotherHost_AndSaysWhichTokenWasRefused()
+    {
+        // An operator who ran the demo (a local data directory with its service token) points VALET_URL at a remote node.
+        // The remote "node" is reached through an HTTP proxy on 127.0.0.1 (tests listen on loopback only): the proxy sees
+        // exactly what the CLI sends to 192.0.2.10.
+        using var proxy = new TcpListener(IPAddress.Loopback, 0);
+        proxy.Start();
+        var seen = AnswerOnce(proxy, 401, """{"type":"about:blank","title":"Unauthorized","status":401,"code":"unauthorized"}""");
+        var env = new Dictionary<string, string?>
+        {
+            ["VALET_URL"] = "http://192.0.2.10:7878", ["VALET_DATA_DIR"] = Server.DataDirectory, ["VALET_ADMIN_TOKEN"] = "operator-admin-token",
+            ["HTTP_PROXY"] = $"http://127.0.0.1:{((IPEndPoint)proxy.LocalEndpoint).Port}", ["NO_PROXY"] = "",
+        };
+
+        var result = await CliRunner.RunAsync(["keys", "list"], env);
+
+        var request = await seen.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Contains("GET http://192.0.2.10:7878/v1/orgs/default/keys", request, StringComparison.Ordinal);
+        Assert.Contains("Authorization: Bearer operator-admin-token", request, StringComparison.Ordinal);
+        Assert.DoesNotContain(Server.ServiceToken, request, StringComparison.Ordinal);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("did not accept VALET_ADMIN_TOKEN", Assert.Single(result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+
+        // No token at all: the line says so, and which variable to set.
+        var empty = Directory.CreateTempSubdirectory("valet-cli-none-");
+        var none = await CliRunner.RunAsync(["keys", "list"], new Dictionary<string, string?>
+        {
+            ["VALET_URL"] = Server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = empty.FullName,
+        });
+        empty.Delete(recursive: true);
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("no token was found to send. Set VALET_ADMIN_TOKEN", none.StdErr, StringComparison.Ordinal);
+
+        static async Task<string> AnswerOnce(TcpListener listener, int status, string body)
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            using var reader = new StreamReader(stream, leaveOpen: true);
+            var head = new System.Text.StringBuilder();
+            while (await reader.ReadLineAsync() is { Length: > 0 } line)
+            {
+                head.AppendLine(line);
+            }
+
+            var bytes = System.Text.Encoding.UTF8.GetBytes(body);
+            var answer = $"HTTP/1.1 {status} Unauthorized\r\nContent-Type: application/problem+json\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(answer));
+            await stream.WriteAsync(bytes);
+            return head.ToString();
+        }
+    }
+
+    [Fact]
     public async Task Cli_ServerUnreachable_OneLine_NamesTheUrl_AndValetServe_Exit1()
     {
         var port = FreePort();
