@@ -19,10 +19,33 @@ internal static class CliJson
 
     public static void Print(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(JsonSerializer.SerializeToElement(value, Options), Pretty));
 
+    /// <summary>
+    /// A field as text for a person's terminal: booleans as <c>true</c>/<c>false</c>, and control characters shown as
+    /// <c>?</c>: an account name a provider returned, or a value stored before the server refused them, must not move
+    /// the cursor, clear the screen or break a table (an escape sequence is a terminal command).
+    /// </summary>
     public static string Str(this JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null
-            ? value.ValueKind == JsonValueKind.String ? value.GetString() ?? string.Empty : value.ToString()
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value)
+            ? value.ValueKind switch
+            {
+                JsonValueKind.Null => string.Empty,
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                JsonValueKind.String => Printable(value.GetString() ?? string.Empty),
+                _ => Printable(value.ToString()),
+            }
             : string.Empty;
+
+    public static string Printable(string text) =>
+        text.AsSpan().IndexOfAnyInRange('\u0000', '\u001f') < 0 && text.AsSpan().IndexOfAnyInRange('\u007f', '\u009f') < 0
+            ? text
+            : string.Create(text.Length, text, static (span, source) =>
+            {
+                for (var i = 0; i < source.Length; i++)
+                {
+                    span[i] = char.IsControl(source[i]) ? '?' : source[i];
+                }
+            });
 }
 
 /// <summary>Plain aligned text tables on stdout (no colour, pipe-friendly).</summary>

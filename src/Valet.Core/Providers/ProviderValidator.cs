@@ -31,6 +31,10 @@ internal static partial class ProviderValidator
         {
             problems.Add($"{where}: DisplayName is empty.");
         }
+        else if (p.DisplayName.Any(char.IsControl))
+        {
+            problems.Add($"{where}: DisplayName must not contain control characters.");
+        }
 
         ValidateAuthMode(p, where, problems);
 

@@ -58,7 +58,9 @@ internal static class ImportEndpoint
             validation.Add("refresh_token", "must be a non-empty string of at most 16384 characters");
         }
 
-        var accountId = validation.Required("account.id", request.Account?.Id, 256);
+        var accountId = validation.Text("account.id", request.Account?.Id, 256);
+        validation.OptionalText("account.login", request.Account?.Login, 256);
+        validation.OptionalText("account.email", request.Account?.Email, 320);
         if (request.ExpiresAt is not null && request.ExpiresIn is not null)
         {
             validation.Add("expires_in", "give expires_at or expires_in, not both");

@@ -41,11 +41,12 @@ internal static class OperatorConnections
         {
             validation.Add("account.id", "must be a non-empty string of at most 256 characters");
         }
-
-        if (request?.Account?.Login is { Length: > 256 })
+        else if (accountId is not null && Validation.HasControl(accountId))
         {
-            validation.Add("account.login", "must be at most 256 characters");
+            validation.Add("account.id", "must not contain control characters (line breaks, tabs, escape sequences)");
         }
+
+        validation.OptionalText("account.login", request?.Account?.Login, 256);
 
         if (provider is null || request is null)
         {

@@ -111,7 +111,7 @@ internal static class KeysPage
     public static async Task<IResult> CreateAsync(DashboardPage page, IFormCollection form)
     {
         var validation = new Validation();
-        var name = validation.Required("name", form["name"].ToString(), 100);
+        var name = validation.Text("name", form["name"].ToString(), 100);
         if (!validation.IsValid)
         {
             return await RenderAsync(page, null, validation.Messages, StatusCodes.Status422UnprocessableEntity);

@@ -38,6 +38,54 @@ internal sealed partial class Validation
         return value.Trim();
     }
 
+    /// <summary>
+    /// A name a person reads (an org's, a key's, an account's): required, at most <paramref name="maxLength"/>, and no
+    /// control characters — an escape sequence in a name is a command to whichever terminal lists it, and a line break
+    /// breaks every table and log line it appears in.
+    /// </summary>
+    public string? Text(string field, string? value, int maxLength = 200)
+    {
+        var trimmed = Required(field, value, maxLength);
+        if (trimmed is not null && HasControl(trimmed))
+        {
+            Add(field, "must not contain control characters (line breaks, tabs, escape sequences)");
+            return null;
+        }
+
+        return trimmed;
+    }
+
+    /// <summary>An optional name (an account's login or email): at most <paramref name="maxLength"/>, no control characters.</summary>
+    public void OptionalText(string field, string? value, int maxLength)
+    {
+        if (value is null)
+        {
+            return;
+        }
+
+        if (value.Length > maxLength)
+        {
+            Add(field, $"must be at most {maxLength} characters");
+        }
+        else if (HasControl(value))
+        {
+            Add(field, "must not contain control characters (line breaks, tabs, escape sequences)");
+        }
+    }
+
+    public static bool HasControl(string value)
+    {
+        foreach (var c in value)
+        {
+            if (char.IsControl(c))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public string? Slug(string field, string? value)
     {
         var trimmed = Required(field, value, 64);

@@ -58,7 +58,7 @@ internal static class KeyEndpoints
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var validation = new Validation();
-        var name = validation.Required("name", request?.Name, 100);
+        var name = validation.Text("name", request?.Name, 100);
         var permissions = await PermissionJson.ParseAsync(request?.Permissions, org, validation, catalog, connections, targets, cancellationToken);
         if (!validation.IsValid)
         {

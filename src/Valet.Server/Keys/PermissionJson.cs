@@ -81,7 +81,7 @@ internal static class PermissionJson
             if (property.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(property.Value.GetString()) ||
                 property.Value.GetString()!.Length > 128)
             {
-                validation.Add(field, "the value must be a non-empty string");
+                validation.Add(field, "the value must be a non-empty string of at most 128 characters");
                 continue;
             }
 

@@ -48,7 +48,7 @@ internal static class OrgEndpoints
 
         var validation = new Validation();
         var id = validation.Slug("id", request?.Id);
-        var name = request?.Name is null ? id : validation.Required("name", request.Name);
+        var name = request?.Name is null ? id : validation.Text("name", request.Name);
         if (!validation.IsValid)
         {
             return validation.Problem();

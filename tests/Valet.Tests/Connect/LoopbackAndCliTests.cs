@@ -196,24 +196,27 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
         empty.Delete(recursive: true);
         Assert.Equal(1, none.ExitCode);
         Assert.Contains("no token was found to send. Set VALET_ADMIN_TOKEN", none.StdErr, StringComparison.Ordinal);
+    }
 
-        static async Task<string> AnswerOnce(TcpListener listener, int status, string body)
+    [Fact]
+    public async Task Cli_ShowsControlCharactersOfAnswers_AsQuestionMarks_NotAsTerminalCommands()
+    {
+        // Names stored before the server refused control characters, or an account name a provider returned.
+        using var server = new TcpListener(IPAddress.Loopback, 0);
+        server.Start();
+        var answered = AnswerOnce(server, 200, """[{"id":"ctl","name":"a\u001b[31mred\nline2\u009b2J","headless":false}]""", "application/json");
+
+        var result = await CliRunner.RunAsync(["orgs", "list"], new Dictionary<string, string?>
         {
-            using var client = await listener.AcceptTcpClientAsync();
-            var stream = client.GetStream();
-            using var reader = new StreamReader(stream, leaveOpen: true);
-            var head = new System.Text.StringBuilder();
-            while (await reader.ReadLineAsync() is { Length: > 0 } line)
-            {
-                head.AppendLine(line);
-            }
+            ["VALET_URL"] = $"http://127.0.0.1:{((IPEndPoint)server.LocalEndpoint).Port}", ["VALET_ADMIN_TOKEN"] = "operator-admin-token",
+        });
+        await answered.WaitAsync(TimeSpan.FromSeconds(30));
 
-            var bytes = System.Text.Encoding.UTF8.GetBytes(body);
-            var answer = $"HTTP/1.1 {status} Unauthorized\r\nContent-Type: application/problem+json\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
-            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(answer));
-            await stream.WriteAsync(bytes);
-            return head.ToString();
-        }
+        Assert.True(result.ExitCode == 0, result.StdErr);
+        Assert.DoesNotContain('\u001b', result.StdOut);
+        Assert.DoesNotContain('\u009b', result.StdOut);
+        var row = result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1];
+        Assert.Equal("ctl  a?[31mred?line2?2J  false", row);
     }
 
     [Fact]
@@ -276,6 +279,25 @@ public sealed class LoopbackAndCliTests(IdpFixture idp, BrowserFixture browser) 
         {
             return false;
         }
+    }
+
+    /// <summary>Answers one HTTP request on <paramref name="listener"/> with <paramref name="body"/>; returns the request's head.</summary>
+    private static async Task<string> AnswerOnce(TcpListener listener, int status, string body, string contentType = "application/problem+json")
+    {
+        using var client = await listener.AcceptTcpClientAsync();
+        var stream = client.GetStream();
+        using var reader = new StreamReader(stream, leaveOpen: true);
+        var head = new System.Text.StringBuilder();
+        while (await reader.ReadLineAsync() is { Length: > 0 } line)
+        {
+            head.AppendLine(line);
+        }
+
+        var bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        var answer = $"HTTP/1.1 {status} Answer\r\nContent-Type: {contentType}\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(answer));
+        await stream.WriteAsync(bytes);
+        return head.ToString();
     }
 
     private static int FreePort()

@@ -147,6 +147,31 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NamesWithControlCharacters_AreRefused_ForOrgsKeysImportsAndOperatorConnections()
+    {
+        using var admin = _server.Client();
+        const string control = "must not contain control characters";
+        async Task RefusedAsync(string path, string body, string field)
+        {
+            var problem = await AssertProblemAsync(await admin.PostAsync(path, Json(body)), HttpStatusCode.UnprocessableEntity, "validation_failed");
+            Assert.Contains(control, problem.GetProperty("errors").GetProperty(field)[0].GetString(), StringComparison.Ordinal);
+        }
+
+        // An escape sequence (colour, clear screen) or a line break in a name is a command to the terminal that lists it.
+        await RefusedAsync("/v1/orgs", """{"id":"ctl","name":"a\u001b[31mred"}""", "name");
+        await RefusedAsync("/v1/orgs", """{"id":"ctl","name":"line1\nline2"}""", "name");
+        await RefusedAsync("/v1/orgs/default/keys", """{"name":"evil\u001b[2Jname","permissions":[]}""", "name");
+        var credential = await admin.PostAsync("/v1/orgs/default/credentials", Json("""{"provider":"github","client_id":"Iv1.x","client_secret":"s3cret-value"}"""));
+        var credentialId = (await credential.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        await RefusedAsync("/v1/orgs/default/connections/import",
+            $$$"""{"provider":"github","credential_id":"{{{credentialId}}}","access_token":"gho_x","account":{"id":"1","login":"oct\u0007cat"}}""", "account.login");
+        await RefusedAsync("/v1/orgs/default/connections", """{"provider":"anthropic","api_key":"sk-ant-x","account":{"id":"a\tb"}}""", "account.id");
+
+        // A plain name with non-ASCII letters is fine.
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsync("/v1/orgs", Json("""{"id":"ctl","name":"Zoë & Co — Ops"}"""))).StatusCode);
+    }
+
+    [Fact]
     public async Task Orgs_CreateGetPatch_AndConflicts()
     {
         using var admin = _server.Client();
