@@ -104,9 +104,19 @@ internal static class ConnectionsCommand
                 body["credential_id"] = parse.GetValue(credential);
                 body["api_base_url"] = parse.GetValue(apiBase);
                 body["scopes"] = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                var created = ValetApi.EnsureSuccess(await api.PostAsync(
+                var answer = await api.PostAsync(
                     $"v1/orgs/{Uri.EscapeDataString(parse.GetValue(KeysCommand.Org)!)}/connections",
-                    body.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value), ct));
+                    body.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value), ct);
+                if (secret is null && !answer.IsSuccess && answer.Body.ValueKind == JsonValueKind.Object
+                    && answer.Body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object
+                    && (errors.TryGetProperty("api_key", out _) || errors.TryGetProperty("password", out _)))
+                {
+                    // The secret was not asked for: say how to give it, not only that the server misses it.
+                    throw new CliException(ValetApi.Describe(answer) + " Pipe the secret in with --secret - (`printf %s \"$KEY\" | valet connections add "
+                        + parse.GetValue(provider) + " --secret -`).", code: answer.ErrorCode);
+                }
+
+                var created = ValetApi.EnsureSuccess(answer);
                 Print(parse, created);
                 return ExitCodes.Success;
             });

@@ -332,6 +332,12 @@ public sealed class StaticSecretTests : IAsyncLifetime
 
         var empty = await CliRunner.RunAsync(["connections", "add", "keyed", "--secret", "-"], env, stdin: string.Empty);
         Assert.Equal(2, empty.ExitCode);
+
+        // Piped without --secret (rotate reads stdin by itself; add, which also makes client-credentials connections,
+        // does not): the one line says how to give it.
+        var unasked = await CliRunner.RunAsync(["connections", "add", "keyed"], env, stdin: FirstKey + "\n");
+        Assert.Equal(1, unasked.ExitCode);
+        Assert.Contains("--secret -", Assert.Single(unasked.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
         var bad = await CliRunner.RunAsync(["connections", "add", "github", "--secret", "-"], env, stdin: "x\n");
         Assert.Equal(1, bad.ExitCode);
         Assert.Single(bad.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
