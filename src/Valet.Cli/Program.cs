@@ -58,7 +58,7 @@ internal static class Program
         }
         catch (CliException error)
         {
-            await Console.Error.WriteLineAsync("valet: " + error.Message);
+            await Console.Error.WriteLineAsync("valet: " + (error.ExitCode == ExitCodes.Usage ? Usage.WithHint(error.Message, parse) : error.Message));
             return error.ExitCode;
         }
         catch (Exception error) when (error is not OutOfMemoryException)

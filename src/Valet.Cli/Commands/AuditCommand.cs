@@ -15,6 +15,11 @@ internal static class AuditCommand
             .With(KeysCommand.Org, limit, before, Verb.Json)
             .WithApi(async (parse, api, ct) =>
             {
+                if (parse.GetValue(limit) is < 1 or > 500)
+                {
+                    throw new CliException($"--limit must be between 1 and 500, not {parse.GetValue(limit).ToString(CultureInfo.InvariantCulture)}.", ExitCodes.Usage);
+                }
+
                 var path = $"v1/orgs/{Uri.EscapeDataString(parse.GetValue(KeysCommand.Org)!)}/audit?limit={parse.GetValue(limit).ToString(CultureInfo.InvariantCulture)}";
                 if (parse.GetValue(before) is { } from)
                 {

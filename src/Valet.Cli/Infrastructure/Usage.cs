@@ -11,6 +11,15 @@ namespace Valet.Cli.Infrastructure;
 /// </summary>
 internal static class Usage
 {
+    /// <summary>
+    /// A usage error a verb found itself (a value the parser accepted, refused by the verb) ends like a parse error's:
+    /// with where to find the verb's help, unless it is several lines or names its help already.
+    /// </summary>
+    public static string WithHint(string message, ParseResult parse) =>
+        message.Contains('\n', StringComparison.Ordinal) || message.Contains("--help", StringComparison.Ordinal)
+            ? message
+            : $"{message} See '{PathOf(parse.CommandResult)} --help'.";
+
     /// <summary>One line per parse error, each ending with where to find the verb's help.</summary>
     public static IReadOnlyList<string> Describe(ParseResult parse)
     {

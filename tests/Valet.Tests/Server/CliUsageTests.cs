@@ -44,6 +44,18 @@ public sealed class CliUsageTests
         Assert.Equal("valet: --callback-transport must be loopback or gateway, not 'carrier'. See 'valet connect --help'.", line);
     }
 
+    [Theory]
+    [InlineData("valet keys create --help", "keys", "create", "a", "--allow", "bogus:x")]
+    [InlineData("valet connect --help", "connect", "github", "--timeout", "abc")]
+    [InlineData("valet connect --help", "connect", "github", "--param", "nonsense")]
+    [InlineData("valet audit --help", "audit", "--limit", "0")]
+    public async Task UsageErrorsTheVerbFindsItself_EndWithItsHelp_LikeParseErrors(string help, params string[] args)
+    {
+        var line = AssertUsageError(await CliRunner.RunAsync(args, Env(("VALET_ADMIN_TOKEN", "operator-admin-token"))));
+
+        Assert.EndsWith($"See '{help}'.", line, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Device_WithAnOptionOnlyTheBrowserFlowUses_IsRefused_NotSilentlyIgnored()
     {
