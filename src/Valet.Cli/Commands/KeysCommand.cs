@@ -53,10 +53,18 @@ internal static class KeysCommand
         });
 
         var id = new Argument<string>("id") { Description = "Key id (key_…)" };
-        var revoke = new Command("revoke", "Revoke (delete) an API key").With(id).WithApi(async (parse, api, ct) =>
+        var revoke = new Command("revoke", "Revoke (delete) an API key").With(id, Verb.Json).WithApi(async (parse, api, ct) =>
         {
             ValetApi.EnsureSuccess(await api.SendAsync(HttpMethod.Delete, "v1/keys/" + Uri.EscapeDataString(parse.GetValue(id)!), null, ct));
-            Console.Error.WriteLine($"Revoked {parse.GetValue(id)}.");
+            if (parse.GetValue(Verb.Json))
+            {
+                CliJson.Print(new { id = parse.GetValue(id), revoked = true }); // like connections disconnect and providers delete
+            }
+            else
+            {
+                Console.Error.WriteLine($"Revoked {parse.GetValue(id)}.");
+            }
+
             return ExitCodes.Success;
         });
 

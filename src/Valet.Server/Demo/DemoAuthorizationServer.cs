@@ -19,6 +19,16 @@ namespace Valet.Server.Demo;
 internal static class DemoAuthorizationServer
 {
     public const string ProviderId = "demo";
+
+    /// <summary>Where the demo's authorization server lives on Valet's own host.</summary>
+    public const string Root = "/demo-oauth";
+
+    /// <summary>The demo provider's API (one route, <c>/me</c>), also on Valet's own host.</summary>
+    public const string ApiRoot = "/demo-api";
+
+    /// <summary>The demo's own routes, which check the demo's access tokens themselves (not Valet keys).</summary>
+    public static bool Owns(PathString path) =>
+        path.StartsWithSegments(Root, StringComparison.Ordinal) || path.StartsWithSegments(ApiRoot, StringComparison.Ordinal);
     public const string ClientId = "valet-demo-client";
     public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(10);
 
@@ -40,7 +50,7 @@ internal static class DemoAuthorizationServer
         ["Providers:demo:TokenEndpoint"] = baseUrl + "/demo-oauth/token",
         ["Providers:demo:RevocationEndpoint"] = baseUrl + "/demo-oauth/revoke",
         ["Providers:demo:UserInfoEndpoint"] = baseUrl + "/demo-oauth/userinfo",
-        ["Providers:demo:ApiBaseUrl"] = baseUrl + "/demo-api",
+        ["Providers:demo:ApiBaseUrl"] = baseUrl + ApiRoot,
         ["Providers:demo:Scopes"] = "profile notes.read",
         ["Providers:demo:ClientId"] = ClientId,
         ["Providers:demo:ClientSecret"] = clientSecret,
@@ -49,13 +59,13 @@ internal static class DemoAuthorizationServer
 
     public static void MapDemoAuthorizationServer(this IEndpointRouteBuilder routes, string clientSecret)
     {
-        var group = routes.MapGroup("/demo-oauth").AllowAnonymous().ExcludeFromDescription();
+        var group = routes.MapGroup(Root).AllowAnonymous().ExcludeFromDescription();
         group.MapGet("/authorize", Authorize);
         group.MapPost("/decide", (HttpRequest request) => Decide(request.HttpContext)).DisableAntiforgery();
         group.MapPost("/token", (HttpRequest request) => Token(request.HttpContext, clientSecret)).DisableAntiforgery();
         group.MapPost("/revoke", (HttpRequest request) => Revoke(request.HttpContext)).DisableAntiforgery();
         group.MapGet("/userinfo", (HttpContext context) => UserInfo(context));
-        routes.MapGet("/demo-api/me", (HttpContext context) => UserInfo(context)).AllowAnonymous().ExcludeFromDescription();
+        routes.MapGet(ApiRoot + "/me", (HttpContext context) => UserInfo(context)).AllowAnonymous().ExcludeFromDescription();
     }
 
     private static async Task Authorize(HttpContext context)

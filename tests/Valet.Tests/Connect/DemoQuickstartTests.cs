@@ -35,6 +35,11 @@ public sealed class DemoQuickstartTests(BrowserFixture browser)
             {
                 await port.DisposeAsync();
             }
+
+            // A successful walkthrough logs no authentication failure (the demo's user-info call carries the demo's own
+            // access token, which is not a Valet key).
+            var log = await port.Stderr;
+            Assert.False(log.Contains("not authenticated", StringComparison.Ordinal), log);
         }
         finally
         {
@@ -71,7 +76,7 @@ public sealed class DemoQuickstartTests(BrowserFixture browser)
         try
         {
             process.Value.StandardInput.Close();
-            _ = process.Value.StandardError.ReadToEndAsync();
+            process.Stderr = process.Value.StandardError.ReadToEndAsync();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             var output = new List<string>();
 
@@ -116,6 +121,9 @@ public sealed class DemoQuickstartTests(BrowserFixture browser)
     private sealed class DemoProcess(Process value) : IAsyncDisposable
     {
         public Process Value => value;
+
+        /// <summary>Everything the demo wrote on stderr (its log), complete once it is disposed.</summary>
+        public Task<string> Stderr { get; set; } = Task.FromResult(string.Empty);
 
         public async ValueTask DisposeAsync()
         {

@@ -50,6 +50,14 @@ public sealed class CliAdminTests
 
         using var agent = server.Client(key.StdOut.Trim());
         Assert.Equal(System.Net.HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+
+        // Revoked, with --json like every other verb that deletes: one document, the key no longer works.
+        var keyId = JsonDocument.Parse(keys.StdOut).RootElement[0].GetProperty("id").GetString()!;
+        var revoked = await CliRunner.RunAsync(["keys", "revoke", keyId, "--json"], env);
+        Assert.True(revoked.ExitCode == 0, revoked.StdErr);
+        var document = JsonDocument.Parse(revoked.StdOut).RootElement;
+        Assert.Equal((keyId, true), (document.GetProperty("id").GetString(), document.GetProperty("revoked").GetBoolean()));
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
     }
 
     [Fact]
