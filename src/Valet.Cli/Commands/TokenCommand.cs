@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Valet.Cli.Infrastructure;
 
 namespace Valet.Cli.Commands;
@@ -19,8 +20,13 @@ internal static class TokenCommand
             {
                 // An envelope is data an automation wants whole; still a failure exit, and the one stderr line every failure has.
                 CliJson.Print(response.Body);
-                Console.Error.WriteLine($"valet: {response.Body.Str("code")}: {response.Body.Str("detail")}");
+                Console.Error.WriteLine($"valet: {response.Body.Str("code")}: {response.Body.Str("detail")}{NextStep(response.Body)}");
                 return ExitCodes.Failure;
+            }
+
+            if (response.Status == 409 && response.Body.ValueKind == JsonValueKind.Object && response.Body.TryGetProperty("required_scopes", out _))
+            {
+                throw new CliException(ValetApi.Describe(response) + NextStep(response.Body), code: response.ErrorCode);
             }
 
             var body = ValetApi.EnsureSuccess(response);
@@ -35,5 +41,29 @@ internal static class TokenCommand
 
             return ExitCodes.Success;
         });
+    }
+
+    /// <summary>
+    /// What a person does about an auth-recovery envelope, from the CLI: open its connect link when it has one, else
+    /// connect with the scopes it names. A headless org's envelope has no link and is answered by its integrator (import),
+    /// and an operator-connected provider's detail names the operator's route already: nothing to add to those.
+    /// </summary>
+    private static string NextStep(JsonElement envelope)
+    {
+        if (envelope.Str("connect_url") is { Length: > 0 } url)
+        {
+            return $" Open {url} to grant it.";
+        }
+
+        if (envelope.Str("headless") == "true" || envelope.Str("provider") is not { Length: > 0 } provider
+            || envelope.Str("detail").Contains("/v1/orgs/", StringComparison.Ordinal))
+        {
+            return string.Empty;
+        }
+
+        var scopes = envelope.TryGetProperty("required_scopes", out var required) && required.ValueKind == JsonValueKind.Array
+            ? string.Join(',', required.EnumerateArray().Select(s => s.GetString()))
+            : string.Empty;
+        return $" Run `valet connect {provider}{(scopes.Length > 0 ? " --scopes " + scopes : string.Empty)}` to grant it.";
     }
 }

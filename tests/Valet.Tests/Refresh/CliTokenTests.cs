@@ -77,6 +77,14 @@ public sealed class CliTokenTests(IdpFixture idp, BrowserFixture browser) : IAsy
         Assert.Equal("missing_scopes", envelope.GetProperty("code").GetString());
         var line = Assert.Single(result.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("valet: missing_scopes: ", line, StringComparison.Ordinal);
+
+        // The line says what a person does next: open the envelope's connect link (an ordinary org has one).
+        var link = envelope.GetProperty("connect_url").GetString()!;
+        Assert.EndsWith($" Open {link} to grant it.", line, StringComparison.Ordinal);
+        var plain = await CliRunner.RunAsync(["token", connectionId, "--scopes", "write"], Environment);
+        Assert.Equal(1, plain.ExitCode);
+        Assert.Contains(" to grant it.", Assert.Single(plain.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.Equal(string.Empty, plain.StdOut);
     }
 
     [Fact]
