@@ -17,6 +17,13 @@ internal static class DashboardCommand
             .With(page, noBrowser, Verb.Json, KeysCommand.Org)
             .WithApi(async (parse, api, ct) =>
             {
+                if (parse.GetValue(page) is not { Length: > 0 } landing || landing[0] != '/')
+                {
+                    // The server calls it "return"; here it is --page, and a page is a path on the dashboard.
+                    throw new CliException($"--page takes a dashboard path starting with '/', such as /keys, not '{CliJson.Printable(parse.GetValue(page) ?? string.Empty)}'.",
+                        ExitCodes.Usage);
+                }
+
                 var body = ValetApi.EnsureSuccess(await api.PostAsync("internal/dashboard/signin-link", new
                 {
                     org = parse.GetValue(KeysCommand.Org),

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -47,7 +48,7 @@ internal sealed record ProviderDetail(ProviderResponse Provider, string? Authori
 
 internal sealed record ProviderDeleted(string Id, bool Deleted);
 
-internal static class ProviderEndpoints
+internal static partial class ProviderEndpoints
 {
     /// <summary><c>ready</c> = a platform client is configured (or none is needed); orgs may still bring their own (BYOC).</summary>
     public static RouteGroupBuilder MapProviders(this IEndpointRouteBuilder routes)
@@ -166,7 +167,25 @@ internal static class ProviderEndpoints
         row is null ? null : JsonDocument.Parse(row.Document).RootElement.Clone(), row?.UpdatedAt);
 
     private static ProblemResult Invalid(IReadOnlyList<string> problems) =>
-        Problems.Validation(new Dictionary<string, string[]> { ["provider"] = [.. problems] });
+        Problems.Validation(new Dictionary<string, string[]> { ["provider"] = [.. Readable(problems)] });
+
+    /// <summary>
+    /// The validator's problems as a <c>provider</c> field's messages: without the <c>provider 'ID': </c> each starts with
+    /// (the field already says it; a CLI printed "provider provider 'x': …"), and without the "no X" that follows an
+    /// unreadable X (the URL was refused while reading, so the check after it found none: it was given, just not usable).
+    /// </summary>
+    internal static IEnumerable<string> Readable(IReadOnlyList<string> problems)
+    {
+        var shown = problems.Select(p => ProviderPrefix().Replace(p, string.Empty, 1)).ToList();
+        static string Key(string text) => text.Replace("_", string.Empty, StringComparison.Ordinal);
+        var unreadable = shown.Select(p => p.IndexOf(" is not an absolute", StringComparison.Ordinal) is var at and > 0 ? Key(p[..at]) : null)
+            .OfType<string>().ToHashSet(StringComparer.OrdinalIgnoreCase);
+        return shown.Where(p => !(p.StartsWith("no ", StringComparison.Ordinal) && p.IndexOf(' ', 3) is var end and > 3
+            && unreadable.Contains(Key(p[3..end]))));
+    }
+
+    [GeneratedRegex("^provider '[^']*': ", RegexOptions.CultureInvariant)]
+    private static partial Regex ProviderPrefix();
 
     private static ProblemResult ReadOnly(string id) => Problems.Conflict("provider_read_only",
         $"Provider '{id}' comes from the catalog or the configuration, which the API does not change (Providers:{id} in configuration overrides it).");

@@ -137,6 +137,17 @@ public sealed class RuntimeProviderTests : IAsyncLifetime
         Assert.Contains("authorization_endpoint", oauthProblems, StringComparison.Ordinal);
         Assert.Contains("token_endpoint", oauthProblems, StringComparison.Ordinal);
 
+        // An unreadable URL is one problem, not also a missing one; and the field already names the provider.
+        var unreadable = await admin.PutAsJsonAsync("/v1/providers/broken", new
+        {
+            authorization_endpoint = "https://idp.example.com/authorize", token_endpoint = "not a url", scopes = "read",
+        });
+        var messages = (await AssertProblemAsync(unreadable, HttpStatusCode.UnprocessableEntity, "validation_failed"))
+            .GetProperty("errors").GetProperty("provider").EnumerateArray().Select(p => p.GetString()!).ToList();
+        var only = Assert.Single(messages);
+        Assert.StartsWith("token_endpoint", only, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("is not an absolute", only, StringComparison.Ordinal);
+
         await AssertProblemAsync(await admin.PutAsJsonAsync("/v1/providers/Not A Slug", KeyedDocument()), HttpStatusCode.UnprocessableEntity, "validation_failed");
         using var text = new StringContent("[1,", System.Text.Encoding.UTF8, "application/json");
         await AssertProblemAsync(await admin.PutAsync("/v1/providers/broken", text), HttpStatusCode.BadRequest, "invalid_json");

@@ -49,6 +49,7 @@ public sealed class CliUsageTests
     [InlineData("valet connect --help", "connect", "github", "--timeout", "abc")]
     [InlineData("valet connect --help", "connect", "github", "--param", "nonsense")]
     [InlineData("valet audit --help", "audit", "--limit", "0")]
+    [InlineData("valet dashboard --help", "dashboard", "--no-browser", "--page", "keys")]
     public async Task UsageErrorsTheVerbFindsItself_EndWithItsHelp_LikeParseErrors(string help, params string[] args)
     {
         var line = AssertUsageError(await CliRunner.RunAsync(args, Env(("VALET_ADMIN_TOKEN", "operator-admin-token"))));
