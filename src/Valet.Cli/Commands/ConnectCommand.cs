@@ -238,9 +238,9 @@ internal static class ConnectCommand
     /// <summary>
     /// Tells the server this CLI gave up on its flow: it ends as cancelled and its loopback listener closes now, not at the
     /// flow's expiry (a consent given later would connect an account nobody is waiting for). Best effort, briefly: the
-    /// flow expires anyway.
+    /// flow expires anyway. Returns the server's error code when it refused (<c>flow_decided</c>: a device code already
+    /// approved), else null.
     /// </summary>
-    /// <summary>Cancels a flow the CLI gave up on; the server's error code when it refused (<c>flow_decided</c>), else null.</summary>
     private static async Task<string?> CancelFlowAsync(ValetApi api, string cancelPath)
     {
         using var brief = new CancellationTokenSource(TimeSpan.FromSeconds(3));

@@ -37,15 +37,7 @@ internal static class CliJson
             : string.Empty;
 
     public static string Printable(string text) =>
-        text.AsSpan().IndexOfAnyInRange('\u0000', '\u001f') < 0 && text.AsSpan().IndexOfAnyInRange('\u007f', '\u009f') < 0
-            ? text
-            : string.Create(text.Length, text, static (span, source) =>
-            {
-                for (var i = 0; i < source.Length; i++)
-                {
-                    span[i] = char.IsControl(source[i]) ? '?' : source[i];
-                }
-            });
+        text.Any(char.IsControl) ? string.Concat(text.Select(c => char.IsControl(c) ? '?' : c)) : text;
 }
 
 /// <summary>Plain aligned text tables on stdout (no colour, pipe-friendly).</summary>

@@ -43,7 +43,7 @@ internal static class OperatorConnections
         }
         else if (accountId is not null && Validation.HasControl(accountId))
         {
-            validation.Add("account.id", "must not contain control characters (line breaks, tabs, escape sequences)");
+            validation.Add("account.id", Validation.NoControlCharacters);
         }
 
         validation.OptionalText("account.login", request?.Account?.Login, 256);

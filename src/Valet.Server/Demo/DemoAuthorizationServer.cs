@@ -26,11 +26,12 @@ internal static class DemoAuthorizationServer
     /// <summary>The demo provider's API (one route, <c>/me</c>), also on Valet's own host.</summary>
     public const string ApiRoot = "/demo-api";
 
+    public const string ClientId = "valet-demo-client";
+    public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(10);
+
     /// <summary>The demo's own routes, which check the demo's access tokens themselves (not Valet keys).</summary>
     public static bool Owns(PathString path) =>
         path.StartsWithSegments(Root, StringComparison.Ordinal) || path.StartsWithSegments(ApiRoot, StringComparison.Ordinal);
-    public const string ClientId = "valet-demo-client";
-    public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(10);
 
     private sealed record PendingCode(string ClientId, string RedirectUri, string Challenge, string Scope, string User, DateTimeOffset Expires);
 
@@ -46,10 +47,10 @@ internal static class DemoAuthorizationServer
         ["DEMO"] = "true",
         ["DEMO_CLIENT_SECRET"] = clientSecret,
         ["Providers:demo:DisplayName"] = "Valet demo provider (local, not a real service)",
-        ["Providers:demo:AuthorizationEndpoint"] = baseUrl + "/demo-oauth/authorize",
-        ["Providers:demo:TokenEndpoint"] = baseUrl + "/demo-oauth/token",
-        ["Providers:demo:RevocationEndpoint"] = baseUrl + "/demo-oauth/revoke",
-        ["Providers:demo:UserInfoEndpoint"] = baseUrl + "/demo-oauth/userinfo",
+        ["Providers:demo:AuthorizationEndpoint"] = baseUrl + Root + "/authorize",
+        ["Providers:demo:TokenEndpoint"] = baseUrl + Root + "/token",
+        ["Providers:demo:RevocationEndpoint"] = baseUrl + Root + "/revoke",
+        ["Providers:demo:UserInfoEndpoint"] = baseUrl + Root + "/userinfo",
         ["Providers:demo:ApiBaseUrl"] = baseUrl + ApiRoot,
         ["Providers:demo:Scopes"] = "profile notes.read",
         ["Providers:demo:ClientId"] = ClientId,

@@ -43,12 +43,14 @@ internal sealed partial class Validation
     /// control characters — an escape sequence in a name is a command to whichever terminal lists it, and a line break
     /// breaks every table and log line it appears in.
     /// </summary>
+    public const string NoControlCharacters = "must not contain control characters (line breaks, tabs, escape sequences)";
+
     public string? Text(string field, string? value, int maxLength = 200)
     {
         var trimmed = Required(field, value, maxLength);
         if (trimmed is not null && HasControl(trimmed))
         {
-            Add(field, "must not contain control characters (line breaks, tabs, escape sequences)");
+            Add(field, NoControlCharacters);
             return null;
         }
 
@@ -69,22 +71,11 @@ internal sealed partial class Validation
         }
         else if (HasControl(value))
         {
-            Add(field, "must not contain control characters (line breaks, tabs, escape sequences)");
+            Add(field, NoControlCharacters);
         }
     }
 
-    public static bool HasControl(string value)
-    {
-        foreach (var c in value)
-        {
-            if (char.IsControl(c))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool HasControl(string value) => value.Any(char.IsControl);
 
     public string? Slug(string field, string? value)
     {
