@@ -171,7 +171,8 @@ public static class ValetHost
             options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
             options.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
             options.SerializerOptions.TypeInfoResolver = (options.SerializerOptions.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver())
-                .WithAddedModifier(AuthEnvelope.Modify);
+                .WithAddedModifier(AuthEnvelope.Modify)
+                .WithAddedModifier(Timestamps.Modify);
         });
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         services.AddAuthentication(ValetClaims.Scheme)
