@@ -195,7 +195,10 @@ public static class BuiltInProviders
             AuthorizationEndpoint = U("https://discord.com/oauth2/authorize"),
             TokenEndpoint = U("https://discord.com/api/oauth2/token"),
             RevocationEndpoint = U("https://discord.com/api/oauth2/token/revoke"),
-            UserInfoEndpoint = U("https://discord.com/api/users/@me"),
+            // Versioned: an unversioned path goes to Discord's default API version, v6, which is deprecated
+            // (https://discord.com/developers/docs/reference, "API Versioning"). The API base stays unversioned, so an
+            // agent names its version in the path (v10/users/@me).
+            UserInfoEndpoint = U("https://discord.com/api/v10/users/@me"),
             DefaultScopes = ["identify", "email"],
             Identity = new() { IdPath = "id", LoginPath = "username", EmailPath = "email" },
             ApiBaseUrls = ["https://discord.com/api"],

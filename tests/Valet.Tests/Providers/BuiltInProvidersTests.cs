@@ -49,6 +49,15 @@ public sealed class BuiltInProvidersTests
     }
 
     [Fact]
+    public void Discord_IdentityCall_NamesAnApiVersion()
+    {
+        // Unversioned Discord paths reach its default version, v6, which is deprecated (docs/providers.md).
+        var discord = BuiltInProviders.Find("discord")!;
+        Assert.Equal("/api/v10/users/@me", discord.UserInfoEndpoint!.AbsolutePath);
+        Assert.Equal(["https://discord.com/api"], discord.ApiBaseUrls);
+    }
+
+    [Fact]
     public void Quirks_AreDeclaredAsData()
     {
         var slack = BuiltInProviders.Find("slack")!;
