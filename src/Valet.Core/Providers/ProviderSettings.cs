@@ -32,6 +32,9 @@ internal sealed record ProviderSettings
     public ApiKeyInjection? ApiKey { get; init; }
     public Uri? DeviceAuthorizationEndpoint { get; init; }
 
+    /// <summary>The problem for a URL setting that was given but could not be read (the validator then does not also call it missing).</summary>
+    public static string UnreadableUrl(string where, string key) => $"{where}: {key} is not an absolute http(s) URL.";
+
     public static ProviderSettings Read(string id, IConfigurationSection section, List<string> problems)
     {
         var where = $"provider '{id}'";
@@ -58,7 +61,7 @@ internal sealed record ProviderSettings
                 return uri;
             }
 
-            problems.Add($"{where}: {key} is not an absolute http(s) URL.");
+            problems.Add(UnreadableUrl(where, key));
             return null;
         }
 

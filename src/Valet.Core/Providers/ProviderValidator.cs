@@ -108,17 +108,20 @@ internal static partial class ProviderValidator
     /// <summary>What each auth mode needs: OAuth endpoints, a client-credentials token endpoint, or an API to inject into.</summary>
     private static void ValidateAuthMode(ProviderDefinition p, string where, List<string> problems)
     {
+        // A URL that was given but could not be read is already one problem (ProviderSettings): not "no X" as well.
+        bool Missing(Uri? url, string key) => url is null && !problems.Contains(ProviderSettings.UnreadableUrl(where, key));
+
         switch (p.AuthMode)
         {
             case AuthMode.OAuth2:
-                if (p.AuthorizationEndpoint is null)
+                if (Missing(p.AuthorizationEndpoint, "AuthorizationEndpoint"))
                 {
                     problems.Add($"{where}: no AuthorizationEndpoint (set it, or an Issuer for discovery).");
                 }
 
                 goto case AuthMode.OAuth2ClientCredentials;
             case AuthMode.OAuth2ClientCredentials:
-                if (p.TokenEndpoint is null)
+                if (Missing(p.TokenEndpoint, "TokenEndpoint"))
                 {
                     problems.Add($"{where}: no TokenEndpoint (set it, or an Issuer for discovery).");
                 }

@@ -170,19 +170,11 @@ internal static partial class ProviderEndpoints
         Problems.Validation(new Dictionary<string, string[]> { ["provider"] = [.. Readable(problems)] });
 
     /// <summary>
-    /// The validator's problems as a <c>provider</c> field's messages: without the <c>provider 'ID': </c> each starts with
-    /// (the field already says it; a CLI printed "provider provider 'x': …"), and without the "no X" that follows an
-    /// unreadable X (the URL was refused while reading, so the check after it found none: it was given, just not usable).
+    /// The validator's problems as a <c>provider</c> field's messages, without the <c>provider 'ID': </c> each starts with
+    /// (the field already says it; a CLI printed "provider provider 'x': …").
     /// </summary>
-    internal static IEnumerable<string> Readable(IReadOnlyList<string> problems)
-    {
-        var shown = problems.Select(p => ProviderPrefix().Replace(p, string.Empty, 1)).ToList();
-        static string Key(string text) => text.Replace("_", string.Empty, StringComparison.Ordinal);
-        var unreadable = shown.Select(p => p.IndexOf(" is not an absolute", StringComparison.Ordinal) is var at and > 0 ? Key(p[..at]) : null)
-            .OfType<string>().ToHashSet(StringComparer.OrdinalIgnoreCase);
-        return shown.Where(p => !(p.StartsWith("no ", StringComparison.Ordinal) && p.IndexOf(' ', 3) is var end and > 3
-            && unreadable.Contains(Key(p[3..end]))));
-    }
+    internal static IEnumerable<string> Readable(IReadOnlyList<string> problems) =>
+        problems.Select(p => ProviderPrefix().Replace(p, string.Empty, 1));
 
     [GeneratedRegex("^provider '[^']*': ", RegexOptions.CultureInvariant)]
     private static partial Regex ProviderPrefix();

@@ -88,6 +88,8 @@ public sealed class ProviderCatalogBuilderTests
         var all = string.Join("\n", ex.Problems);
         Assert.Contains(ex.Problems, p => p.Contains("'acme'", StringComparison.Ordinal) && p.Contains("AuthorizationEndpoint is not an absolute", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.Contains("'acme'", StringComparison.Ordinal) && p.Contains("no TokenEndpoint", StringComparison.Ordinal));
+        // Given but unreadable is one problem, not also "no AuthorizationEndpoint" (the same rule as the runtime API's).
+        Assert.DoesNotContain(ex.Problems, p => p.Contains("'acme'", StringComparison.Ordinal) && p.Contains("no AuthorizationEndpoint", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.Contains("'acme'", StringComparison.Ordinal) && p.Contains("ClientSecret is set without ClientId", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.Contains("'plain'", StringComparison.Ordinal) && p.Contains("plain http", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.Contains("'local'", StringComparison.Ordinal) && p.Contains("AllowPrivateNetwork", StringComparison.Ordinal));
