@@ -88,6 +88,100 @@ public sealed class RevocationAndIdentityTests
         Assert.Equal("{ viewer { id name email } }", seen.Query);
     }
 
+    /// <summary>
+    /// A fake of monday's GraphQL endpoint (https://api.monday.com/v2): only a POST whose JSON body is the me query, with a
+    /// Bearer token, gets the user; anything else (a GET, a POST without that body) gets an error, never an identity.
+    /// </summary>
+    private static Task<FakeProvider> MondayGraphQlFake(List<string> seen) => FakeProvider.StartAsync(app => app.Map("/userinfo", async (HttpRequest r) =>
+    {
+        using var reader = new StreamReader(r.Body);
+        var text = await reader.ReadToEndAsync();
+        seen.Add($"{r.Method} {r.ContentType} {r.Headers.Authorization} {text}");
+        if (!HttpMethods.IsPost(r.Method) || r.ContentType?.StartsWith("application/json", StringComparison.Ordinal) != true
+            || r.Headers.Authorization != "Bearer mon_at")
+        {
+            return Results.BadRequest();
+        }
+
+        string? query;
+        try
+        {
+            query = JsonDocument.Parse(text).RootElement.GetProperty("query").GetString();
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return Results.Json(new { errors = new[] { new { message = "No query string was present" } } }, statusCode: 400);
+        }
+
+        return query == "{ me { id name email } }"
+            ? Results.Json(new { data = new { me = new { id = "58241312", name = "Mona Day", email = "mona@example.com" } }, account_id = 9421 })
+            : Results.Json(new { errors = new[] { new { message = "unexpected query" } } }, statusCode: 400);
+    }));
+
+    [Fact]
+    public async Task Identity_Monday_IsAGraphQlPost_WithTheMeQueryAsJson()
+    {
+        var seen = new List<string>();
+        await using var fake = await MondayGraphQlFake(seen);
+
+        var identity = await NewClient().GetIdentityAsync(At("monday", fake), new TokenSet { AccessToken = new Secret("mon_at") }, default);
+
+        Assert.Equal(new AccountIdentity("58241312", "Mona Day", "mona@example.com"), identity);
+        var call = Assert.Single(seen);
+        Assert.StartsWith("POST application/json", call, StringComparison.Ordinal);
+        Assert.EndsWith("""{"query":"{ me { id name email } }"}""", call, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Identity_Monday_AsAGetOrWithoutTheQuery_GetsNoIdentity()
+    {
+        // The fake answers only the documented call: were the catalog's identity a GET or a bodiless POST, it would fail.
+        var seen = new List<string>();
+        await using var fake = await MondayGraphQlFake(seen);
+        var monday = At("monday", fake);
+        var tokens = new TokenSet { AccessToken = new Secret("mon_at") };
+
+        Assert.Null(await NewClient().GetIdentityAsync(monday with { Identity = monday.Identity with { UsePost = false } }, tokens, default));
+        Assert.Null(await NewClient().GetIdentityAsync(monday with { Identity = monday.Identity with { PostJson = null } }, tokens, default));
+        Assert.Null(await NewClient().GetIdentityAsync(
+            monday with { Identity = monday.Identity with { PostJson = """{"query":"{ viewer { id } }"}""" } }, tokens, default));
+
+        Assert.Equal(3, seen.Count);
+        Assert.StartsWith("GET ", seen[0], StringComparison.Ordinal);
+        Assert.StartsWith("POST ", seen[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Identity_Monday_GraphQlErrorsWithoutData_AreNoIdentity()
+    {
+        // A token without me:read: GraphQL answers errors and no data.me; nothing is guessed.
+        await using var fake = await FakeProvider.StartAsync(app => app.MapPost("/userinfo", () =>
+            Results.Json(new { errors = new[] { new { message = "Missing required permissions: me:read" } }, account_id = 9421 })));
+
+        Assert.Null(await NewClient().GetIdentityAsync(At("monday", fake), new TokenSet { AccessToken = new Secret("mon_at") }, default));
+    }
+
+    [Fact]
+    public async Task Revoke_Monday_SendsRfc7009ParametersAsJson_AndTakesItsSuccessAnswer()
+    {
+        (string? Type, string? Authorization, JsonElement Body) seen = default;
+        await using var fake = await FakeProvider.StartAsync(app => app.MapPost("/revoke", async (HttpRequest r) =>
+        {
+            seen = (r.ContentType, r.Headers.Authorization, (await JsonDocument.ParseAsync(r.Body)).RootElement.Clone());
+            return Results.Json(new { success = true });
+        }));
+
+        var revoked = await NewClient().RevokeAsync(At("monday", fake), Client(), "mon_rt", "refresh_token", default);
+
+        Assert.True(revoked);
+        Assert.Equal("application/json", seen.Type);
+        Assert.True(string.IsNullOrEmpty(seen.Authorization)); // client authentication in the body, as documented
+        Assert.Equal("mon_rt", seen.Body.GetProperty("token").GetString());
+        Assert.Equal("refresh_token", seen.Body.GetProperty("token_type_hint").GetString());
+        Assert.Equal("client-id", seen.Body.GetProperty("client_id").GetString());
+        Assert.Equal("client-secret-value", seen.Body.GetProperty("client_secret").GetString());
+    }
+
     [Fact]
     public async Task Identity_FallsBackToTheTokenHint_WithoutUserInfoEndpoint()
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Valet.Core.Domain;
@@ -188,6 +189,57 @@ public sealed class TokenQuirkTests
         Assert.Equal("rt-1", form["refresh_token"]);
         Assert.Equal("rt-2", result.Tokens!.RefreshToken!.Value.Reveal());
         Assert.Equal("at-2", result.Tokens.AccessToken.Reveal());
+    }
+
+    /// <summary>monday's OAuth 2.1 token endpoint as documented: a JSON body with the client's id and secret in it, nothing else.</summary>
+    private static Task<FakeProvider> MondayTokenFake(List<JsonElement> bodies, object answer) => FakeProvider.StartAsync(app => app.MapPost("/token", async (HttpRequest r) =>
+    {
+        if (r.ContentType != "application/json" || !string.IsNullOrEmpty(r.Headers.Authorization))
+        {
+            return Results.Json(new { error = "invalid_request" }, statusCode: 400);
+        }
+
+        bodies.Add((await JsonDocument.ParseAsync(r.Body)).RootElement.Clone());
+        return Results.Json(answer);
+    }));
+
+    [Fact]
+    public async Task Monday_CodeExchange_IsAJsonBody_WithPkce_AndNoExpiresIn()
+    {
+        var bodies = new List<JsonElement>();
+        await using var fake = await MondayTokenFake(bodies, new { access_token = "eyJ.mon-at.sig", refresh_token = "eyJ.mon-rt.sig", token_type = "Bearer", scope = "me:read boards:read" });
+
+        var result = await NewClient().ExchangeCodeAsync(At("monday", fake), Client(), "code-1", "http://127.0.0.1/cb", "verifier-1", default);
+
+        Assert.True(result.IsSuccess);
+        var body = Assert.Single(bodies);
+        Assert.Equal("authorization_code", body.GetProperty("grant_type").GetString());
+        Assert.Equal("code-1", body.GetProperty("code").GetString());
+        Assert.Equal("verifier-1", body.GetProperty("code_verifier").GetString());
+        Assert.Equal("http://127.0.0.1/cb", body.GetProperty("redirect_uri").GetString());
+        Assert.Equal("client-id", body.GetProperty("client_id").GetString());
+        Assert.Equal("client-secret-value", body.GetProperty("client_secret").GetString());
+        Assert.Equal("eyJ.mon-rt.sig", result.Tokens!.RefreshToken!.Value.Reveal());
+        Assert.Equal("Bearer", result.Tokens.TokenType);
+        Assert.Null(result.Tokens.ExpiresIn); // the JWT's exp is the only expiry: Valet refreshes after the API's 401
+        Assert.Equal(["me:read", "boards:read"], result.Tokens.Scopes);
+    }
+
+    [Fact]
+    public async Task Monday_Refresh_IsAJsonBody_AndKeepsTheRotatedRefreshToken()
+    {
+        var bodies = new List<JsonElement>();
+        await using var fake = await MondayTokenFake(bodies, new { access_token = "eyJ.at-2.sig", refresh_token = "eyJ.rt-2.sig", token_type = "Bearer", scope = "me:read" });
+
+        var result = await NewClient().RefreshAsync(At("monday", fake), Client(), "eyJ.rt-1.sig", default);
+
+        Assert.True(result.IsSuccess);
+        var body = Assert.Single(bodies);
+        Assert.Equal("refresh_token", body.GetProperty("grant_type").GetString());
+        Assert.Equal("eyJ.rt-1.sig", body.GetProperty("refresh_token").GetString());
+        Assert.Equal("client-secret-value", body.GetProperty("client_secret").GetString());
+        Assert.Equal("eyJ.rt-2.sig", result.Tokens!.RefreshToken!.Value.Reveal()); // "Each refresh returns a new refresh_token"
+        Assert.Equal("eyJ.at-2.sig", result.Tokens.AccessToken.Reveal());
     }
 
     [Fact]

@@ -8,6 +8,7 @@ public sealed class WorkCatalogTests
     private static readonly string[] Ids =
     [
         "box", "bitbucket", "todoist", "miro", "calendly", "webex", "intercom", "airtable-oauth", "clickup", "pipedrive", "codeberg", "webflow",
+        "monday",
     ];
 
     public static TheoryData<string> WorkIds() => new(Ids);
@@ -43,11 +44,11 @@ public sealed class WorkCatalogTests
     }
 
     [Fact]
-    public void Catalog_HasAtLeastTwelveWorkProviders_AllInTheTheory()
+    public void Catalog_HasAtLeastThirteenWorkProviders_AllInTheTheory()
     {
         var ids = BuiltInWorkProviders.All.Select(p => p.Id).ToList();
 
-        Assert.True(ids.Count >= 12, $"{ids.Count} work providers");
+        Assert.True(ids.Count >= 13, $"{ids.Count} work providers");
         Assert.Equal(Ids.Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
     }
 
@@ -77,12 +78,13 @@ public sealed class WorkCatalogTests
     }
 
     [Fact]
-    public void NoWorkProvider_TakesJsonBodiesOrANamedQuirk()
+    public void NoWorkProvider_TakesANamedQuirk_AndOnlyMondayTakesJsonBodies()
     {
-        // None of these documents JSON token bodies, nested tokens, HTTP-200 errors or an instance URL: each difference is data.
+        // None of these documents nested tokens, HTTP-200 errors or an instance URL: each difference is data. JSON token,
+        // refresh and revoke bodies are monday's alone ("Content-Type: application/json", migrating-to-the-new-oauth-flow).
         Assert.All(BuiltInWorkProviders.All, p =>
         {
-            Assert.Equal(TokenRequestFormat.Form, p.TokenRequestFormat);
+            Assert.Equal(p.Id == "monday" ? TokenRequestFormat.Json : TokenRequestFormat.Form, p.TokenRequestFormat);
             Assert.Equal(ProviderQuirks.None, p.Quirks);
             Assert.Empty(p.ConnectionParameters);
             Assert.Null(p.UrlTemplates);
@@ -124,7 +126,7 @@ public sealed class WorkCatalogTests
         Assert.Equal(("data.id", "data.name"), Paths("pipedrive"));
         Assert.Equal(("user.id", "user.username"), Paths("clickup"));
         Assert.Equal("login", BuiltInProviders.Find("box")!.Identity.EmailPath); // Box's login is the email
-        Assert.All(BuiltInWorkProviders.All, p => Assert.False(p.Identity.UsePost));
+        Assert.All(BuiltInWorkProviders.All.Where(p => p.Id != "monday"), p => Assert.False(p.Identity.UsePost));
 
         static (string, string?) Paths(string id) => (BuiltInProviders.Find(id)!.Identity.IdPath, BuiltInProviders.Find(id)!.Identity.LoginPath);
     }
@@ -133,6 +135,35 @@ public sealed class WorkCatalogTests
     public void Revocation_IsOnlyWhereAnRfc7009EndpointIsKnown()
     {
         Assert.Equal(new Uri("https://api.box.com/oauth2/revoke"), BuiltInProviders.Find("box")!.RevocationEndpoint);
-        Assert.All(BuiltInWorkProviders.All.Where(p => p.Id != "box"), p => Assert.Null(p.RevocationEndpoint));
+        // token, client_id, client_secret, token_type_hint: RFC 7009's parameters, in monday's JSON body.
+        Assert.Equal(new Uri("https://auth.monday.com/oauth_ms/oauth/revoke"), BuiltInProviders.Find("monday")!.RevocationEndpoint);
+        Assert.All(BuiltInWorkProviders.All.Where(p => p.Id is not ("box" or "monday")), p => Assert.Null(p.RevocationEndpoint));
+    }
+
+    [Fact]
+    public void Monday_IsOAuth21_WithAGraphQlPostIdentity_AndMeReadRequired()
+    {
+        var monday = BuiltInProviders.Find("monday")!;
+
+        // https://developer.monday.com/apps/docs/oauth-2-1: the OAuth 2.1 token endpoint, not the legacy /oauth2/token.
+        Assert.Equal(new Uri("https://auth.monday.com/oauth2/authorize"), monday.AuthorizationEndpoint);
+        Assert.Equal(new Uri("https://auth.monday.com/oauth_ms/oauth/token"), monday.TokenEndpoint);
+        Assert.Equal(TokenEndpointAuthMethod.ClientSecretPost, monday.TokenEndpointAuth); // client_id and client_secret in the body
+        Assert.Equal(" ", monday.ScopeSeparator);
+
+        // The me query: "Required scope: me:read", sent with whatever else a connect names.
+        Assert.Equal(["me:read"], monday.DefaultScopes);
+        Assert.Equal(["me:read"], monday.RequiredScopes);
+        Assert.Equal(["me:read", "boards:read"], monday.AuthorizationScopes(["boards:read"]));
+
+        // One GraphQL endpoint: the identity is a POST of the me query to it, read from data.me.
+        Assert.Equal(new Uri("https://api.monday.com/v2"), monday.UserInfoEndpoint);
+        Assert.True(monday.Identity.UsePost);
+        Assert.Equal("""{"query":"{ me { id name email } }"}""", monday.Identity.PostJson);
+        Assert.Equal(("data.me.id", "data.me.name", "data.me.email"), (monday.Identity.IdPath, monday.Identity.LoginPath, monday.Identity.EmailPath));
+        Assert.Equal(["https://api.monday.com/v2"], monday.ApiBaseUrls);
+
+        // API-Version is optional (the Current version answers without it): none pinned; an agent sends its own.
+        Assert.Empty(monday.ApiHeaders);
     }
 }
