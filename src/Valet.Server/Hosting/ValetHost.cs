@@ -269,7 +269,11 @@ public static class ValetHost
     {
         app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().ExcludeFromDescription();
         app.MapOpenApi("/openapi/v1.json");
-        app.MapScalarApiReference("/docs", options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API"));
+        // The API reference page talks to nothing but this server: no AI chat (Agent Scalar sends the document to Scalar's
+        // service), no telemetry, no fonts from a CDN, no MCP hand-off, and no developer-tools bar (its Share, Generate SDK and
+        // Deploy buttons lead to Scalar's cloud). Test requests go straight from the browser to Valet: no proxy is set.
+        app.MapScalarApiReference("/docs", options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API")
+            .DisableAgent().DisableTelemetry().DisableDefaultFonts().DisableMcp().HideDeveloperTools());
 
         app.MapOrgs();
         app.MapCredentials();

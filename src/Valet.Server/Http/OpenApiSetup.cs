@@ -257,7 +257,7 @@ internal static class OpenApiSetup
         {
             var key = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var response = operation.Responses.TryGetValue(key, out var existing) && existing is OpenApiResponse concrete ? concrete : new OpenApiResponse();
-            response.Description = $"{Reason(status)}. Problem `code`: {string.Join(", ", set.Select(c => $"`{c}`"))}.";
+            response.Description = $"{Reason(status, set)}. Problem `code`: {string.Join(", ", set.Select(c => $"`{c}`"))}.";
             response.Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal)
             {
                 [Problems.ContentType] = new OpenApiMediaType { Schema = await ProblemSchemaForAsync(set, members, context, cancellationToken) },
@@ -400,6 +400,15 @@ internal static class OpenApiSetup
 
         return alternatives.Count == 1 ? alternatives[0] : new OpenApiSchema { OneOf = alternatives };
     }
+
+    /// <summary>A 409 that can carry an auth-recovery envelope says so, and what to do with it, before its codes.</summary>
+    private static string Reason(int status, IEnumerable<string> codes) =>
+        status == StatusCodes.Status409Conflict && codes.Any(EnvelopeCodes.Contains)
+            ? "A person must act first (auth-recovery envelope, schema `AuthRecoveryEnvelope`): in an ordinary org show `connect_url` to a " +
+              "person of the org and wait on `flow_id` (`GET /v1/flows/{flow_id}/wait`), then call again; in a headless org (`headless`: true) " +
+              "run the OAuth dance with `credential_id` and import the tokens" +
+              (codes.All(EnvelopeCodes.Contains) ? string.Empty : ". The other codes listed are plain conflicts")
+            : Reason(status);
 
     private static string Reason(int status) => status switch
     {

@@ -1,0 +1,44 @@
+using Microsoft.Playwright;
+using Valet.Tests.Infrastructure;
+
+namespace Valet.Tests.Server;
+
+/// <summary>
+/// The API reference page (<c>/docs</c>, Scalar) is opened by operators of a self-hosted broker: it must talk to nothing
+/// but this server. By default Scalar loads its fonts from a CDN, sends telemetry, offers an AI chat that sends the
+/// document to Scalar's service, and shows a developer-tools bar whose buttons lead to Scalar's cloud.
+/// </summary>
+public sealed class ApiReferencePageTests(BrowserFixture browser) : IClassFixture<BrowserFixture>, IAsyncLifetime
+{
+    private ValetTestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await ValetTestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task TheReferencePage_Renders_AndRequestsNothingButThisServer_WithoutAiChatOrCloudButtons()
+    {
+        var page = await browser.NewPageAsync();
+        var requested = new List<string>();
+        page.Request += (_, request) => requested.Add(request.Url);
+
+        var response = await page.GotoAsync(new Uri(_server.BaseUrl, "/docs").ToString(), new PageGotoOptions { WaitUntil = WaitUntilState.NetworkIdle });
+        Assert.Equal(200, response!.Status);
+
+        // Rendered: the document's own title and an operation of the agent lane.
+        await page.GetByText("409 with an auth-recovery envelope").First.WaitForAsync();
+        await page.GetByText("A fresh access token for a connection").First.WaitForAsync();
+        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetTempPath(), "valet-docs-page.png") });
+
+        var elsewhere = requested.Where(url => !url.StartsWith(_server.BaseUrl.ToString(), StringComparison.Ordinal) && !url.StartsWith("data:", StringComparison.Ordinal)).ToList();
+        Assert.True(elsewhere.Count == 0, "the page requested: " + string.Join(", ", elsewhere));
+        Assert.NotEmpty(requested); // the listener saw the page's own requests
+
+        foreach (var cloud in new[] { "Ask AI", "Deploy", "Generate SDK", "Developer Tools" })
+        {
+            Assert.Equal(0, await page.GetByText(cloud, new PageGetByTextOptions { Exact = true }).CountAsync());
+        }
+    }
+}
