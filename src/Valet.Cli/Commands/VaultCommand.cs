@@ -22,6 +22,7 @@ internal static class VaultCommand
         rotate.SetAction(async (parse, cancellationToken) =>
         {
             ServiceProvider services;
+            VaultKeyRing ring;
             try
             {
                 var configuration = new ConfigurationBuilder()
@@ -38,7 +39,7 @@ internal static class VaultCommand
                     throw new CliException($"no Valet database at {file}: nothing to rotate (is VALET_DATA_DIR or VALET_DATABASE right?).", ExitCodes.Usage);
                 }
 
-                var ring = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, database.IsPostgres, settings.DataDirectory);
+                ring = VaultKeyRing.Load(settings.EncryptionKey, settings.EncryptionKeys, database.IsPostgres, settings.DataDirectory);
                 var collection = new ServiceCollection();
                 collection.AddSingleton(TimeProvider.System);
                 collection.AddSingleton<IVault>(new XChaChaVault(ring));
@@ -64,7 +65,8 @@ internal static class VaultCommand
                 }
                 catch (VaultException error)
                 {
-                    throw new CliException(error.Message, ExitCodes.Usage);
+                    var reported = error is VaultKeyMismatchException mismatch ? ring.NoKeyForExistingData(mismatch) ?? error : error;
+                    throw new CliException(reported.Message, ExitCodes.Usage);
                 }
 
                 var before = await maintenance.CountStaleAsync(cancellationToken);

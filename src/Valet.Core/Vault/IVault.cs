@@ -23,4 +23,8 @@ public interface IVault
 public class VaultException(string message) : Exception(message);
 
 /// <summary>The configured key(s) cannot open data already stored: the wrong key was given.</summary>
-public sealed class VaultKeyMismatchException(string message) : VaultException(message);
+public sealed class VaultKeyMismatchException(string message, string? keyId = null) : VaultException(message)
+{
+    /// <summary>The id of the key the stored data was sealed with, when it could be read.</summary>
+    public string? KeyId { get; } = keyId;
+}

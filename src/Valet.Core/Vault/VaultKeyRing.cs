@@ -31,6 +31,35 @@ public sealed class VaultKeyRing
     public static VaultKeyRing FromKeys(params VaultKeyMaterial[] keys) => new(keys, null);
 
     /// <summary>
+    /// What to report when the key check failed (<paramref name="mismatch"/>) and this ring's key was generated on this very
+    /// start, because none was configured or found: a restored database without its key file, typically. That key can never
+    /// open the data, so its file is removed (it would otherwise pass for the data's key, and be backed up as such), and the
+    /// problem names what is missing rather than a "configured" key. Null when the ring was configured or loaded.
+    /// </summary>
+    public VaultKeyMismatchException? NoKeyForExistingData(VaultKeyMismatchException mismatch)
+    {
+        ArgumentNullException.ThrowIfNull(mismatch);
+        if (GeneratedKeyFile is null || mismatch.KeyId is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            File.Delete(GeneratedKeyFile);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // Left in place; the message below still says the data needs another key.
+        }
+
+        return new VaultKeyMismatchException(
+            $"No encryption key was configured (VALET_ENCRYPTION_KEY, VALET_ENCRYPTION_KEYS) or found in the data directory " +
+            $"({KeyFileName}), but the database already holds data sealed with key id {mismatch.KeyId}: restore that key, e.g. the " +
+            $"{KeyFileName} backed up with this database. A new key could not open this data, so none was kept.", mismatch.KeyId);
+    }
+
+    /// <summary>
     /// SPEC §3: <c>VALET_ENCRYPTION_KEYS</c> (<c>kid:base64,…</c>, first current) or <c>VALET_ENCRYPTION_KEY</c>; a key
     /// under 32 bytes fails in every mode; no key fails with PostgreSQL; locally a 0600 key file is generated once.
     /// </summary>

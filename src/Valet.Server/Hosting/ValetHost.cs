@@ -213,7 +213,14 @@ public static class ValetHost
         BootCheck.Options(app.Services);
 
         await app.Services.GetRequiredService<StorageInitializer>().InitializeAsync(cancellationToken);
-        await app.Services.GetRequiredService<IVaultMaintenance>().VerifyKeyAsync(cancellationToken);
+        try
+        {
+            await app.Services.GetRequiredService<IVaultMaintenance>().VerifyKeyAsync(cancellationToken);
+        }
+        catch (VaultKeyMismatchException mismatch) when (keyRing.GeneratedKeyFile is not null)
+        {
+            throw keyRing.NoKeyForExistingData(mismatch) ?? mismatch;
+        }
         await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
             new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
             cancellationToken);

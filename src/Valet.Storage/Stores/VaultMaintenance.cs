@@ -60,7 +60,7 @@ internal sealed class VaultMaintenance(Db db, IVault vault) : IVaultMaintenance
 
         throw new VaultKeyMismatchException(
             $"The configured encryption key cannot decrypt existing data (sealed with key id {keyId}); configure that key, " +
-            "or list it after the new one in VALET_ENCRYPTION_KEYS and run 'valet vault rotate'.");
+            "or list it after the new one in VALET_ENCRYPTION_KEYS and run 'valet vault rotate'.", keyId);
     }
 
     public async Task<long> CountStaleAsync(CancellationToken cancellationToken)

@@ -208,6 +208,37 @@ public sealed class BootFailureTests
     }
 
     [Fact]
+    public async Task ARestoredDatabase_WithoutItsKeyFile_FailsInOneLine_NamingTheKeyId_AndKeepsNoNewKey()
+    {
+        // A backup restored without its key file: a key generated now could never open the data. It is not kept (it would
+        // pass for the data's key), and the line says what is missing instead of blaming a "configured" key.
+        var dir = TempDir();
+        await using (await ValetTestServer.StartAsync(dataDirectory: dir))
+        {
+            // Data sealed under the generated key.
+        }
+
+        var keyFile = Path.Combine(dir, "encryption.key");
+        var original = await File.ReadAllTextAsync(keyFile);
+        File.Delete(keyFile);
+
+        foreach (var verb in new[] { new[] { "serve", "--urls", "http://127.0.0.1:0" }, new[] { "vault", "rotate" } })
+        {
+            var result = await CliRunner.RunAsync(verb, Env(dir));
+            AssertOneLineFailure(result, "No encryption key was configured");
+            Assert.Contains("sealed with key id k", result.StdErr, StringComparison.Ordinal);
+            Assert.False(File.Exists(keyFile), $"{verb[0]}: a key that cannot open the data was left in the data directory");
+        }
+
+        // The key restored, the data opens again.
+        await File.WriteAllTextAsync(keyFile, original);
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await using var restored = await ValetTestServer.StartAsync(dataDirectory: dir);
+        using var admin = restored.Client();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default")).StatusCode);
+    }
+
+    [Fact]
     public async Task LocalFirstRun_GeneratesAKeyFile_AndSaysWhere()
     {
         var dir = TempDir();
