@@ -221,6 +221,7 @@ public static class ValetHost
         {
             throw keyRing.NoKeyForExistingData(mismatch) ?? mismatch;
         }
+
         await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
             new Org { Id = Org.DefaultId, Name = "Default", CreatedAt = app.Services.GetRequiredService<TimeProvider>().GetUtcNow() },
             cancellationToken);
