@@ -65,7 +65,7 @@ internal static class VaultCommand
                 }
                 catch (VaultException error)
                 {
-                    var reported = error is VaultKeyMismatchException mismatch ? ring.NoKeyForExistingData(mismatch) ?? error : error;
+                    var reported = error is VaultKeyMismatchException mismatch ? ring.DiscardGeneratedKey(mismatch) ?? error : error;
                     throw new CliException(reported.Message, ExitCodes.Usage);
                 }
 

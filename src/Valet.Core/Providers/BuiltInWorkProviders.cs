@@ -213,36 +213,12 @@ internal static class BuiltInWorkProviders
         },
         new()
         {
-            // monday.com, OAuth 2.1 (the flow of every new monday app; the legacy flow's /oauth2/token and non-expiring tokens
-            // are not used). https://developer.monday.com/apps/docs/oauth-2-1: PKCE; authorize at
-            // https://auth.monday.com/oauth2/authorize; code + code_verifier swapped at https://auth.monday.com/oauth_ms/oauth/token
-            // for an access token and a refresh token. https://developer.monday.com/apps/docs/migrating-to-the-new-oauth-flow:
-            // the code exchange, the refresh and the revocation are JSON bodies (Content-Type: application/json) carrying
-            // client_id and client_secret; PKCE S256 only; the answer is access_token, refresh_token, token_type "Bearer", scope
-            // and no expires_in (the access token is a JWT: its exp says when); "Each refresh returns a new refresh_token"
-            // (rotation); "If an API call returns a 401 Unauthorized, attempt a token refresh" (what Valet does without an
-            // expires_in). Revocation: POST https://auth.monday.com/oauth_ms/oauth/revoke with token, client_id, client_secret
-            // and token_type_hint (RFC 7009's parameters, in JSON), answering {"success": true}. The discovery document it
-            // shows names token_endpoint_auth_methods_supported ["client_secret_post"]; whether a form body is taken too is
-            // not said, so the documented JSON is sent.
-            // https://developer.monday.com/apps/docs/oauth: scope is space-separated, every scope asked for must be one the
-            // app is configured with, and without a scope parameter the app's whole list is granted; me:read is "Read a user's
-            // profile information". https://developer.monday.com/api-reference/reference/me: "Required scope: me:read";
-            // id (ID!, "The user's unique identifier"), name, email. Hence me:read is required (sent with any --scopes).
-            // https://developer.monday.com/api-reference/docs/getting-started: one GraphQL endpoint, https://api.monday.com/v2;
-            // a request is a POST with a JSON body {"query": …}, the token in Authorization; API-Version "should be used to call
-            // a specific API version". https://developer.monday.com/api-reference/docs/versioning: without it the Current
-            // version is used; a new version comes every quarter and each is stable "for at least six months". None is pinned
-            // here (a pinned one would age out; me { id name email } reads the same in every version): an agent sends its own
-            // API-Version and the proxy passes it on.
-            // https://developer.monday.com/api-reference/docs/authentication shows a personal token sent bare
-            // ("Authorization: xxxx", no scheme); for OAuth tokens monday's pages say only token_type "Bearer" ("All monday OAuth
-            // tokens are bearer tokens"). Valet sends "<token_type> <token>", so "Bearer …": that api.monday.com takes the
-            // Bearer form is not shown on monday's own pages (third-party integrations send it for OAuth tokens).
-            // Identity is the user id alone, not account + user: IdentityMapping reads one path, and me { account { id } } would
-            // need account:read too ("Required scope: account:read", /api-reference/reference/account). No page read says
-            // whether a user id is unique across monday accounts; that a person in two accounts is two users with two ids is
-            // from memory, not checked here (were it wrong, connecting one person's second account replaces the first's).
+            // monday.com, OAuth 2.1 (https://developer.monday.com/apps/docs/oauth-2-1): PKCE, refresh tokens. Token, refresh
+            // and revocation are JSON bodies with client_id/client_secret; no expires_in; refresh tokens rotate
+            // (https://developer.monday.com/apps/docs/migrating-to-the-new-oauth-flow). Identity: the GraphQL me query, POSTed
+            // to https://api.monday.com/v2, "Required scope: me:read" (https://developer.monday.com/api-reference/reference/me).
+            // No API-Version pinned (optional; the Current version answers without it). Decisions and what monday's pages do
+            // not confirm (Bearer for OAuth tokens, user ids across accounts): docs/providers.md, "monday".
             Id = "monday",
             DisplayName = "monday.com",
             AuthorizationEndpoint = U("https://auth.monday.com/oauth2/authorize"),

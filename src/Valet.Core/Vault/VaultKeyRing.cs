@@ -31,12 +31,13 @@ public sealed class VaultKeyRing
     public static VaultKeyRing FromKeys(params VaultKeyMaterial[] keys) => new(keys, null);
 
     /// <summary>
-    /// What to report when the key check failed (<paramref name="mismatch"/>) and this ring's key was generated on this very
-    /// start, because none was configured or found: a restored database without its key file, typically. That key can never
-    /// open the data, so its file is removed (it would otherwise pass for the data's key, and be backed up as such), and the
-    /// problem names what is missing rather than a "configured" key. Null when the ring was configured or loaded.
+    /// The key check failed (<paramref name="mismatch"/>) and this ring's key was generated on this very start, because none
+    /// was configured or found: a restored database without its key file, typically. That key can never open the data, so
+    /// its file is removed (it would otherwise pass for the data's key, and be backed up as such), but only while it still
+    /// holds the generated key: a key file put in place since is left alone. Returns the problem to report, which names
+    /// what is missing rather than a "configured" key; null when the ring was configured or loaded.
     /// </summary>
-    public VaultKeyMismatchException? NoKeyForExistingData(VaultKeyMismatchException mismatch)
+    public VaultKeyMismatchException? DiscardGeneratedKey(VaultKeyMismatchException mismatch)
     {
         ArgumentNullException.ThrowIfNull(mismatch);
         if (GeneratedKeyFile is null || mismatch.KeyId is null)
@@ -44,19 +45,25 @@ public sealed class VaultKeyRing
             return null;
         }
 
+        var removed = false;
         try
         {
-            File.Delete(GeneratedKeyFile);
+            if (Fingerprint(Decode(File.ReadAllText(GeneratedKeyFile), GeneratedKeyFile)) == Keys[0].Id)
+            {
+                File.Delete(GeneratedKeyFile);
+                removed = true;
+            }
         }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException or ValetConfigurationException)
         {
-            // Left in place; the message below still says the data needs another key.
+            // Gone already, unreadable, or replaced by something that is not a key: left as it is.
         }
 
         return new VaultKeyMismatchException(
             $"No encryption key was configured (VALET_ENCRYPTION_KEY, VALET_ENCRYPTION_KEYS) or found in the data directory " +
             $"({KeyFileName}), but the database already holds data sealed with key id {mismatch.KeyId}: restore that key, e.g. the " +
-            $"{KeyFileName} backed up with this database. A new key could not open this data, so none was kept.", mismatch.KeyId);
+            $"{KeyFileName} backed up with this database." +
+            (removed ? " The key generated on this start could not open this data and was removed." : string.Empty), mismatch.KeyId);
     }
 
     /// <summary>

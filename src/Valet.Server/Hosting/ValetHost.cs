@@ -219,7 +219,7 @@ public static class ValetHost
         }
         catch (VaultKeyMismatchException mismatch) when (keyRing.GeneratedKeyFile is not null)
         {
-            throw keyRing.NoKeyForExistingData(mismatch) ?? mismatch;
+            throw keyRing.DiscardGeneratedKey(mismatch) ?? mismatch;
         }
 
         await app.Services.GetRequiredService<IOrgStore>().EnsureAsync(
@@ -281,7 +281,8 @@ public static class ValetHost
         // service), no telemetry, no fonts from a CDN, no MCP hand-off, and no developer-tools bar (its Share, Generate SDK and
         // Deploy buttons lead to Scalar's cloud). Test requests go straight from the browser to Valet: no proxy is set.
         app.MapScalarApiReference("/docs", options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API")
-            .DisableAgent().DisableTelemetry().DisableDefaultFonts().DisableMcp().HideDeveloperTools());
+            .DisableAgent().DisableTelemetry().DisableDefaultFonts().DisableMcp().HideDeveloperTools()
+            .HideClientButton()); // "Open API Client" links to Scalar's hosted client, which sends requests through Scalar's proxy
 
         app.MapOrgs();
         app.MapCredentials();

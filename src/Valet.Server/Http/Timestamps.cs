@@ -3,10 +3,10 @@ using System.Text.Json.Serialization.Metadata;
 namespace Valet.Server.Http;
 
 /// <summary>
-/// Every timestamp the API writes has millisecond precision. SQLite stores milliseconds and PostgreSQL microseconds, and
-/// a value answered straight after it was made carries the clock's full 100 ns ticks: without this, a create's
-/// <c>created_at</c> (7 fractional digits) differed from the same row read back (3 on SQLite, 6 on PostgreSQL).
-/// Truncated, not rounded, as the SQLite store truncates, so every answer about one row shows the same instant.
+/// Every timestamp the API writes has millisecond precision. The stores keep milliseconds on both backends
+/// (<c>Db.Truncate</c>), but a value answered straight after it was made carries the clock's full 100 ns ticks: without
+/// this, a create's <c>created_at</c> (7 fractional digits) differed from the same row read back (3). Truncated, not
+/// rounded, as the stores truncate, so every answer about one row shows the same instant.
 /// <para>
 /// A contract modifier on the getters rather than a converter: the schemas (OpenAPI, MCP tools) still describe these
 /// members as <c>date-time</c> strings, and the wire format is System.Text.Json's own (ISO 8601 with offset).

@@ -105,7 +105,12 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/healthz")).StatusCode);
         var openapi = await anonymous.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
         Assert.True(openapi.GetProperty("paths").TryGetProperty("/v1/orgs", out _));
-        Assert.True(openapi.GetProperty("paths").TryGetProperty("/v1/connections/{id}/token", out _));
+        Assert.True(openapi.GetProperty("paths").TryGetProperty("/v1/connections/{id}/token", out var tokenRoute));
+        // A 409 that carries an envelope says what to do with it, for both kinds of org.
+        var conflict = tokenRoute.GetProperty("post").GetProperty("responses").GetProperty("409").GetProperty("description").GetString();
+        Assert.Contains("`connect_url`", conflict, StringComparison.Ordinal);
+        Assert.Contains("`flow_id`", conflict, StringComparison.Ordinal);
+        Assert.Contains("`credential_id`", conflict, StringComparison.Ordinal);
         var docs = await anonymous.GetAsync("/docs");
         Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
         Assert.Contains("text/html", docs.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);

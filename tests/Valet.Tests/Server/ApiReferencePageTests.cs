@@ -36,9 +36,17 @@ public sealed class ApiReferencePageTests(BrowserFixture browser) : IClassFixtur
         Assert.True(elsewhere.Count == 0, "the page requested: " + string.Join(", ", elsewhere));
         Assert.NotEmpty(requested); // the listener saw the page's own requests
 
-        foreach (var cloud in new[] { "Ask AI", "Deploy", "Generate SDK", "Developer Tools" })
+        foreach (var cloud in new[] { "Ask AI", "Deploy", "Generate SDK", "Developer Tools", "Open API Client" })
         {
             Assert.Equal(0, await page.GetByText(cloud, new PageGetByTextOptions { Exact = true }).CountAsync());
         }
+
+        // Nor a link that hands the document (or a request) to another site: "Open API Client" pointed at Scalar's hosted
+        // client, which sends requests through Scalar's proxy. The "Powered by Scalar" credit is the one outside link.
+        var links = await page.EvalOnSelectorAllAsync<string[]>("a[href]", "links => links.map(a => a.href)");
+        var outside = links.Where(href => href.StartsWith("http", StringComparison.Ordinal)
+            && !href.StartsWith(_server.BaseUrl.ToString(), StringComparison.Ordinal)
+            && !href.StartsWith("https://www.scalar.com", StringComparison.Ordinal) && !href.StartsWith("https://scalar.com", StringComparison.Ordinal)).ToList();
+        Assert.True(outside.Count == 0, "links to other sites: " + string.Join(", ", outside));
     }
 }

@@ -226,6 +226,7 @@ public sealed class BootFailureTests
         {
             var result = await CliRunner.RunAsync(verb, Env(dir));
             AssertOneLineFailure(result, "No encryption key was configured");
+            Assert.Contains("was removed", result.StdErr, StringComparison.Ordinal);
             Assert.Contains("sealed with key id k", result.StdErr, StringComparison.Ordinal);
             Assert.False(File.Exists(keyFile), $"{verb[0]}: a key that cannot open the data was left in the data directory");
         }
@@ -236,6 +237,27 @@ public sealed class BootFailureTests
         await using var restored = await ValetTestServer.StartAsync(dataDirectory: dir);
         using var admin = restored.Client();
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/orgs/default")).StatusCode);
+    }
+
+    [Fact]
+    public async Task AWrongKeyFile_ThatWasLoaded_NotGenerated_IsKept()
+    {
+        // Only a key generated on this very start is discarded: a key file the operator put there stays, whatever it opens.
+        var dir = TempDir();
+        await using (await ValetTestServer.StartAsync(dataDirectory: dir))
+        {
+            // Data sealed under the generated key.
+        }
+
+        var keyFile = Path.Combine(dir, "encryption.key");
+        var wrong = ValetTestServer.RandomKey();
+        await File.WriteAllTextAsync(keyFile, wrong);
+        foreach (var verb in new[] { new[] { "serve", "--urls", "http://127.0.0.1:0" }, new[] { "vault", "rotate" } })
+        {
+            var result = await CliRunner.RunAsync(verb, Env(dir));
+            AssertOneLineFailure(result, "cannot decrypt");
+            Assert.Equal(wrong, await File.ReadAllTextAsync(keyFile));
+        }
     }
 
     [Fact]
