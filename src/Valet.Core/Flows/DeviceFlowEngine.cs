@@ -216,7 +216,7 @@ public sealed partial class DeviceFlowEngine(
             AccessToken = tokens.AccessToken,
             RefreshToken = tokens.RefreshToken,
             TokenType = string.IsNullOrEmpty(tokens.TokenType) ? "Bearer" : tokens.TokenType,
-            ExpiresAt = TokenRules.ExpiresAt(now, tokens.ExpiresIn),
+            ExpiresAt = TokenRules.ExpiresAt(now, tokens),
             Scopes = tokens.Scopes ?? flow.Scopes,
             Source = "device",
         };

@@ -129,7 +129,7 @@ public sealed partial class FlowEngine
             AccessToken = tokens.AccessToken,
             RefreshToken = tokens.RefreshToken,
             TokenType = tokens.TokenType,
-            ExpiresAt = TokenRules.ExpiresAt(time.GetUtcNow(), tokens.ExpiresIn),
+            ExpiresAt = TokenRules.ExpiresAt(time.GetUtcNow(), tokens),
             Scopes = tokens.Scopes ?? flow.Scopes,
             ApiBaseUrl = tokens.InstanceUrl,
             Parameters = flow.Parameters,

@@ -15,6 +15,12 @@ public sealed record TokenSet
     /// <summary>Seconds from the response, when present.</summary>
     public long? ExpiresIn { get; init; }
 
+    /// <summary>
+    /// The access token's own <c>exp</c>, when the response has no <c>expires_in</c> and the token is a JWT (monday's
+    /// tokens). Read, never verified: it only schedules the refresh, as <c>expires_in</c> would (<see cref="TokenRules.ExpiresAt(DateTimeOffset, TokenSet)"/>).
+    /// </summary>
+    public DateTimeOffset? AccessTokenExp { get; init; }
+
     /// <summary>Scopes from the response; null when the response did not say.</summary>
     public IReadOnlyList<string>? Scopes { get; init; }
 

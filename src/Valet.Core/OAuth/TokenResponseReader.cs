@@ -171,6 +171,7 @@ internal static class TokenResponseReader
             RefreshToken = string.IsNullOrEmpty(refresh) ? null : new Secret(refresh),
             TokenType = tokenType,
             ExpiresIn = TokenRules.ExpiresInSeconds(Str(source, "expires_in")),
+            AccessTokenExp = TokenRules.ExpiresInSeconds(Str(source, "expires_in")) is null ? TokenRules.JwtExp(access) : null,
             Scopes = Scopes(source["scope"]),
             InstanceUrl = provider.Has(ProviderQuirks.InstanceUrlApiBase) ? InstanceUrl(provider, Str(json, "instance_url")) : null,
             AccountIdHint = ReferenceEquals(source, json)

@@ -33,6 +33,42 @@ public static class TokenRules
     public static DateTimeOffset? ExpiresAt(DateTimeOffset now, long? seconds) =>
         seconds is > 0 ? now + TimeSpan.FromSeconds(Math.Min(seconds.Value, MaxLifetimeSeconds)) : null;
 
+    /// <summary>
+    /// The expiry of a provider's answer: its <c>expires_in</c>, else the access token's own JWT <c>exp</c> when that is
+    /// in the future and within <see cref="MaxLifetime"/> (a token answer without <c>expires_in</c> would otherwise count
+    /// as never expiring, and the token route would hand out an expired token). Null when neither says.
+    /// </summary>
+    public static DateTimeOffset? ExpiresAt(DateTimeOffset now, TokenSet tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        return ExpiresAt(now, tokens.ExpiresIn)
+            ?? (tokens.AccessTokenExp is { } exp && exp > now && IsPlausibleExpiry(now, exp) ? exp : null);
+    }
+
+    /// <summary>The <c>exp</c> claim of a token that is a JWT (three base64url parts, a JSON payload); null otherwise.</summary>
+    public static DateTimeOffset? JwtExp(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        var parts = token.Split('.');
+        if (parts.Length != 3 || parts[1].Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return System.Text.Json.Nodes.JsonNode.Parse(System.Buffers.Text.Base64Url.DecodeFromChars(parts[1])) is System.Text.Json.Nodes.JsonObject payload
+                && payload["exp"] is System.Text.Json.Nodes.JsonValue exp && exp.TryGetValue<long>(out var seconds)
+                && seconds > 0 && seconds < 253_402_300_800 // before year 10000
+                    ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                    : null;
+        }
+        catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Whether an explicit expiry (an import's <c>expires_at</c>) is within <see cref="MaxLifetime"/> of now, either way.</summary>
     public static bool IsPlausibleExpiry(DateTimeOffset now, DateTimeOffset expiresAt) =>
         Math.Abs(expiresAt.UtcTicks - now.UtcTicks) <= MaxLifetime.Ticks;

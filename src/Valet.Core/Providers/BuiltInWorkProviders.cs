@@ -214,7 +214,8 @@ internal static class BuiltInWorkProviders
         new()
         {
             // monday.com, OAuth 2.1 (https://developer.monday.com/apps/docs/oauth-2-1): PKCE, refresh tokens. Token, refresh
-            // and revocation are JSON bodies with client_id/client_secret; no expires_in; refresh tokens rotate
+            // and revocation are JSON bodies with client_id/client_secret; no expires_in (the JWT access token's exp is read
+            // instead: TokenRules.ExpiresAt); refresh tokens rotate
             // (https://developer.monday.com/apps/docs/migrating-to-the-new-oauth-flow). Identity: the GraphQL me query, POSTed
             // to https://api.monday.com/v2, "Required scope: me:read" (https://developer.monday.com/api-reference/reference/me).
             // No API-Version pinned (optional; the Current version answers without it). Decisions and what monday's pages do

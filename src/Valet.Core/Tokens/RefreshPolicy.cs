@@ -60,7 +60,7 @@ internal static class RefreshPolicy
     public static DateTimeOffset? ExpiryFrom(TokenSet tokens, DateTimeOffset now, RefreshOptions options)
     {
         // One lifetime rule (TokenRules): expires_in ≤ 0 is as good as absent, and at most MaxLifetime counts.
-        return TokenRules.ExpiresAt(now, tokens.ExpiresIn)
+        return TokenRules.ExpiresAt(now, tokens)
             ?? (options.NoExpiryPolicy == NoExpiryPolicy.AssumedLifetime ? now + options.NoExpiryAssumedLifetime : null);
     }
 

@@ -43,6 +43,42 @@ public sealed class TokenResponseReaderTests
         Assert.Equal(expected, result.Tokens!.ExpiresIn);
     }
 
+    private static string Jwt(string payloadJson) =>
+        "eyJhbGciOiJIUzI1NiJ9." + System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(payloadJson)) + ".c2ln";
+
+    [Fact]
+    public void WithoutExpiresIn_AJwtAccessTokensExp_IsItsExpiry_NeverOverExpiresIn_AndOnlyWhenPlausible()
+    {
+        // monday's OAuth 2.1 answer has no expires_in; its access token is a JWT whose exp says when it ends. Without
+        // reading it the connection counted as never expiring and the token route handed out an expired token.
+        var now = DateTimeOffset.UtcNow;
+        var exp = DateTimeOffset.FromUnixTimeSeconds(now.AddHours(1).ToUnixTimeSeconds());
+        var options = new RefreshOptions();
+
+        var jwt = Read(new { access_token = Jwt($$"""{"sub":"u1","exp":{{exp.ToUnixTimeSeconds()}}}"""), token_type = "Bearer" }).Tokens!;
+        Assert.Null(jwt.ExpiresIn);
+        Assert.Equal(exp, jwt.AccessTokenExp);
+        Assert.Equal(exp, RefreshPolicy.ExpiryFrom(jwt, now, options));
+        Assert.Equal(exp, TokenRules.ExpiresAt(now, jwt));
+
+        // expires_in, when given, is the provider's word: the JWT is not read.
+        var both = Read(new { access_token = Jwt($$"""{"exp":{{exp.ToUnixTimeSeconds()}}}"""), expires_in = 600 }).Tokens!;
+        Assert.Null(both.AccessTokenExp);
+        Assert.Equal(now.AddSeconds(600), TokenRules.ExpiresAt(now, both));
+
+        // Not a JWT, no exp, an exp that is past, absurd or not a number: no expiry, as before.
+        foreach (var token in new[]
+        {
+            "opaque-token", "a.b", Jwt("""{"sub":"u1"}"""), Jwt($$"""{"exp":{{now.AddMinutes(-5).ToUnixTimeSeconds()}}}"""),
+            Jwt("""{"exp":99999999999999}"""), Jwt("""{"exp":"tomorrow"}"""), "x.!!!.y", "x." + System.Buffers.Text.Base64Url.EncodeToString("[1]"u8) + ".y",
+        })
+        {
+            var tokens = Read(new { access_token = token }).Tokens!;
+            Assert.Null(TokenRules.ExpiresAt(now, tokens));
+            Assert.Null(RefreshPolicy.ExpiryFrom(tokens, now, options));
+        }
+    }
+
     [Fact]
     public void AnyLifetime_GivesAnExpiry_WithoutThrowing()
     {
