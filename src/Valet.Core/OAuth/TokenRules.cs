@@ -41,9 +41,12 @@ public static class TokenRules
     public static DateTimeOffset? ExpiresAt(DateTimeOffset now, TokenSet tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        return ExpiresAt(now, tokens.ExpiresIn)
-            ?? (tokens.AccessTokenExp is { } exp && exp > now && IsPlausibleExpiry(now, exp) ? exp : null);
+        return ExpiresAt(now, tokens.ExpiresIn) ?? UsableExp(now, tokens.AccessTokenExp);
     }
+
+    /// <summary>A JWT's <c>exp</c> as an expiry: only when it is in the future and within <see cref="MaxLifetime"/>.</summary>
+    public static DateTimeOffset? UsableExp(DateTimeOffset now, DateTimeOffset? exp) =>
+        exp is { } at && at > now && IsPlausibleExpiry(now, at) ? at : null;
 
     /// <summary>The <c>exp</c> claim of a token that is a JWT (three base64url parts, a JSON payload); null otherwise.</summary>
     public static DateTimeOffset? JwtExp(string token)

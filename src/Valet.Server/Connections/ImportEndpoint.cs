@@ -126,7 +126,9 @@ internal static class ImportEndpoint
                 "The stored refresh token was issued to the connection's other OAuth client; import the refresh token of the grant made with this credential.");
         }
 
-        DateTimeOffset? expiresAt = request.ExpiresAt ?? (request.ExpiresIn is { } seconds ? now.AddSeconds(seconds) : existing?.ExpiresAt);
+        // No expiry given: a JWT access token's own exp, as for a provider's answer without expires_in (TokenRules.ExpiresAt).
+        DateTimeOffset? expiresAt = request.ExpiresAt ?? (request.ExpiresIn is { } seconds ? now.AddSeconds(seconds) : (DateTimeOffset?)null)
+            ?? TokenRules.UsableExp(now, TokenRules.JwtExp(accessToken!)) ?? existing?.ExpiresAt;
         var (connection, created) = await registry.SaveAsync(new GrantToStore
         {
             OrgId = org,

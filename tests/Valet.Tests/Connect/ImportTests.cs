@@ -108,6 +108,21 @@ public sealed class ImportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AJwtAccessToken_ImportedWithoutAnExpiry_ExpiresAtItsExp()
+    {
+        var exp = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddMinutes(45).ToUnixTimeSeconds());
+        var jwt = "eyJhbGciOiJIUzI1NiJ9." + System.Buffers.Text.Base64Url.EncodeToString(
+            System.Text.Encoding.UTF8.GetBytes($$"""{"sub":"u9","exp":{{exp.ToUnixTimeSeconds()}}}""")) + ".c2ln";
+
+        var (status, body) = await ImportAsync(new { provider = "acme", credential_id = _credential, access_token = jwt, account = new { id = "u9" } });
+        var (_, opaque) = await ImportAsync(new { provider = "acme", credential_id = _credential, access_token = "opaque", account = new { id = "u10" } });
+
+        Assert.Equal(HttpStatusCode.Created, status);
+        Assert.Equal(exp, body.GetProperty("expires_at").GetDateTimeOffset());
+        Assert.False(opaque.TryGetProperty("expires_at", out var none) && none.ValueKind != JsonValueKind.Null);
+    }
+
+    [Fact]
     public async Task WideningScopes_WithoutANewRefreshToken_IsRefused()
     {
         await ImportAsync(new { provider = "acme", credential_id = _credential, access_token = "a1", refresh_token = "r1", scopes = new[] { "read" }, account = new { id = "w1" } });
