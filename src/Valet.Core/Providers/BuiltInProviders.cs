@@ -56,6 +56,9 @@ public static class BuiltInProviders
             [
                 "https://www.googleapis.com", "https://gmail.googleapis.com", "https://people.googleapis.com",
                 "https://sheets.googleapis.com", "https://docs.googleapis.com", "https://drive.googleapis.com",
+                // Service endpoints as each API's REST reference names them (developers.google.com/workspace/slides/api/reference/rest,
+                // /forms/api/reference/rest, /workspace/tasks/reference/rest). Calendar's is https://www.googleapis.com.
+                "https://slides.googleapis.com", "https://forms.googleapis.com", "https://tasks.googleapis.com",
             ],
         },
         new()

@@ -49,6 +49,17 @@ public sealed class BuiltInProvidersTests
     }
 
     [Fact]
+    public void Google_ProxiesToTheWorkspaceApisServiceEndpoints()
+    {
+        // Each Workspace API's REST reference names its service endpoint; a host not listed is refused by the proxy.
+        var google = BuiltInProviders.Find("google")!;
+        foreach (var host in new[] { "www", "gmail", "people", "sheets", "docs", "drive", "slides", "forms", "tasks" })
+        {
+            Assert.Contains($"https://{host}.googleapis.com", google.ApiBaseUrls);
+        }
+    }
+
+    [Fact]
     public void Discord_IdentityCall_NamesAnApiVersion()
     {
         // Unversioned Discord paths reach its default version, v6, which is deprecated (docs/providers.md).
