@@ -165,13 +165,14 @@ internal static class TokenResponseReader
             return Fail(TokenErrorKind.Transient, UnsupportedTokenType, status);
         }
 
+        var expiresIn = TokenRules.ExpiresInSeconds(Str(source, "expires_in"));
         return TokenResult.Success(new TokenSet
         {
             AccessToken = new Secret(access),
             RefreshToken = string.IsNullOrEmpty(refresh) ? null : new Secret(refresh),
             TokenType = tokenType,
-            ExpiresIn = TokenRules.ExpiresInSeconds(Str(source, "expires_in")),
-            AccessTokenExp = TokenRules.ExpiresInSeconds(Str(source, "expires_in")) is null ? TokenRules.JwtExp(access) : null,
+            ExpiresIn = expiresIn,
+            AccessTokenExp = expiresIn is null ? TokenRules.JwtExp(access) : null,
             Scopes = Scopes(source["scope"]),
             InstanceUrl = provider.Has(ProviderQuirks.InstanceUrlApiBase) ? InstanceUrl(provider, Str(json, "instance_url")) : null,
             AccountIdHint = ReferenceEquals(source, json)

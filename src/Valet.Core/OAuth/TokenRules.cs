@@ -1,4 +1,7 @@
+using System.Buffers.Text;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Valet.Core.Providers;
 
 namespace Valet.Core.OAuth;
@@ -60,13 +63,13 @@ public static class TokenRules
 
         try
         {
-            return System.Text.Json.Nodes.JsonNode.Parse(System.Buffers.Text.Base64Url.DecodeFromChars(parts[1])) is System.Text.Json.Nodes.JsonObject payload
-                && payload["exp"] is System.Text.Json.Nodes.JsonValue exp && exp.TryGetValue<long>(out var seconds)
+            return JsonNode.Parse(Base64Url.DecodeFromChars(parts[1])) is JsonObject payload
+                && payload["exp"] is JsonValue exp && exp.TryGetValue<long>(out var seconds)
                 && seconds > 0 && seconds < 253_402_300_800 // before year 10000
                     ? DateTimeOffset.FromUnixTimeSeconds(seconds)
                     : null;
         }
-        catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
+        catch (Exception e) when (e is FormatException or JsonException)
         {
             return null;
         }
