@@ -258,6 +258,7 @@ public static class ValetHost
         app.UseAgentRateLimits();
         app.UseInternalGuard();
         app.UseAuthorization();
+        app.UseApiReferencePageHeaders();
         app.MapValetEndpoints();
 
         app.Lifetime.ApplicationStarted.Register(() =>
