@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -30,7 +31,15 @@ internal sealed class McpTools(
 {
     public const int MaxWaitSeconds = 60;
 
-    private JsonSerializerOptions Json => json.Value.SerializerOptions;
+    /// <summary>
+    /// The API's JSON options, but numbers strict: a tool argument typed as a number must be a JSON number (the HTTP API's
+    /// web defaults also read <c>"30"</c> as 30), and the tool schemas then say <c>integer</c>, not "a string or an
+    /// integer" with a pattern, which a model would read as an invitation to send strings. One copy, so the NUL-refusing
+    /// reading options derived from it are built once.
+    /// </summary>
+    private readonly JsonSerializerOptions _json = new(json.Value.SerializerOptions) { NumberHandling = JsonNumberHandling.Strict };
+
+    private JsonSerializerOptions Json => _json;
 
     public IList<Tool> Describe()
     {

@@ -34,6 +34,7 @@ public sealed class McpArgumentTests : IAsyncLifetime
     [InlineData("connect_account", """{"provider": "github", "scopes": [1]}""", "scopes must be an array of strings.")]
     [InlineData("connect_account", """{"provider": "github", "scopes": ["repo", null]}""", "scopes must be at most 100 scopes, each 1 to 200 visible ASCII characters without spaces, '\"' or '\\' (RFC 6749 section 3.3).")]
     [InlineData("wait_for_connection", """{"flow_id": "flow_x", "timeout_seconds": "abc"}""", "timeout_seconds must be a whole number, not a string.")]
+    [InlineData("wait_for_connection", """{"flow_id": "flow_x", "timeout_seconds": "30"}""", "timeout_seconds must be a whole number, not a string.")]
     [InlineData("wait_for_connection", """{"flow_id": "flow_x", "timeout_seconds": 1e10}""", "timeout_seconds must be a whole number, not the number 1e10.")]
     [InlineData("wait_for_connection", """{"flow_id": "flow_x", "timeout_seconds": 2.5}""", "timeout_seconds must be a whole number, not the number 2.5.")]
     [InlineData("wait_for_connection", """{"flow_id": false}""", "flow_id must be a string, not a boolean.")]

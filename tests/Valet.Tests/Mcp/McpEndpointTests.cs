@@ -66,6 +66,14 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
 
         Assert.Equal(JsonValueKind.Object, tools.Single(t => t.Name == "call_api").ProtocolTool.OutputSchema!.Value
             .GetProperty("anyOf")[0].GetProperty("properties").GetProperty("body").ValueKind);
+
+        // A number is a JSON number: the schema does not offer a string with a digits pattern (the HTTP API's web defaults
+        // read "30" as 30; the tools do not, and say so).
+        var timeout = tools.Single(t => t.Name == "wait_for_connection").ProtocolTool.InputSchema.GetProperty("properties").GetProperty("timeout_seconds");
+        Assert.Equal(new[] { "integer", "null" }, timeout.GetProperty("type").EnumerateArray().Select(t => t.GetString()!).ToArray());
+        Assert.False(timeout.TryGetProperty("pattern", out _));
+        var status = tools.Single(t => t.Name == "call_api").ProtocolTool.OutputSchema!.Value.GetProperty("anyOf")[0].GetProperty("properties").GetProperty("status");
+        Assert.Equal("integer", status.GetProperty("type").GetString());
     }
 
     [Fact]
