@@ -156,7 +156,7 @@ internal sealed class ValetApi : IDisposable
         }
 
         var fields = body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object
-            ? " " + string.Join("; ", errors.EnumerateObject().Select(e => $"{e.Name} {string.Join(", ", e.Value.EnumerateArray().Select(v => v.GetString()))}"))
+            ? " " + string.Join("; ", errors.EnumerateObject().Select(e => $"{e.Name}: {string.Join(", ", e.Value.EnumerateArray().Select(v => v.GetString()))}"))
             : string.Empty;
         return $"{message}{fields} ({code})";
     }

@@ -106,7 +106,7 @@ public sealed partial class FlowEngine(
         if (client is null)
         {
             return FlowStart.Failed(FlowStartError.NoClient,
-                $"Provider '{provider.Id}' has no OAuth client: set VALET_PROVIDERS__{provider.Id.ToUpperInvariant()}__CLIENTID and __CLIENTSECRET, or register one with POST /v1/orgs/{{org}}/credentials.");
+                $"Provider '{provider.Id}' has no OAuth client: set VALET_PROVIDERS__{provider.Id.ToUpperInvariant()}__CLIENTID and __CLIENTSECRET, or register one with POST /v1/orgs/{{org}}/credentials (valet credentials add).");
         }
 
         var scopes = provider.AuthorizationScopes(request.Scopes);

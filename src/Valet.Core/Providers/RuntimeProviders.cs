@@ -117,7 +117,7 @@ public static class RuntimeProviders
 
             if (property.Name is "client_id" or "client_secret")
             {
-                problems.Add($"{where}: {property.Name} is not stored with a runtime provider; register the client with POST /v1/orgs/{{org}}/credentials.");
+                problems.Add($"{where}: {property.Name} is not stored with a runtime provider; register the client with POST /v1/orgs/{{org}}/credentials (valet credentials add).");
                 continue;
             }
 

@@ -28,7 +28,7 @@ internal static class ImportEndpoint
         if (string.IsNullOrWhiteSpace(request?.CredentialId))
         {
             return Problems.BadRequest("credential_required",
-                "credential_id is required: register the OAuth client that obtained these tokens with POST /v1/orgs/{org}/credentials.");
+                "credential_id is required: register the OAuth client that obtained these tokens with POST /v1/orgs/{org}/credentials (valet credentials add).");
         }
 
         var credential = request.CredentialId.Length <= 64 ? await credentials.FindAsync(request.CredentialId, cancellationToken) : null;
@@ -42,14 +42,14 @@ internal static class ImportEndpoint
         var provider = providerId is null ? null : catalog.Find(providerId);
         if (providerId is not null && provider is null)
         {
-            validation.Add("provider", $"unknown provider '{providerId}'");
+            validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers or valet providers list)");
         }
         else if (provider is not null && provider.AuthMode != AuthMode.OAuth2)
         {
             // An import would overwrite a stored API key or password with a bearer token (and reveal it without "reveal");
             // client-credentials tokens are Valet's own to fetch.
             validation.Add("provider", $"'{provider.Id}' is {AuthModes.WithArticle(provider.AuthMode)} provider: tokens are imported only for oauth2 " +
-                "providers; an operator creates its connection with POST /v1/orgs/{org}/connections");
+                "providers; an operator creates its connection with POST /v1/orgs/{org}/connections (valet connections add)");
         }
 
         var accessToken = validation.Required("access_token", request.AccessToken, 16 * 1024);

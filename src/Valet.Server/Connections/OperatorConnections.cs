@@ -33,7 +33,7 @@ internal static class OperatorConnections
         var provider = providerId is null ? null : catalog.Find(providerId);
         if (providerId is not null && provider is null)
         {
-            validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers)");
+            validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers or valet providers list)");
         }
 
         var accountId = request?.Account?.Id;
@@ -214,7 +214,7 @@ internal static class OperatorConnections
     {
         if (request.ApiKey is not null || request.Username is not null || request.Password is not null)
         {
-            validation.Add("api_key", $"provider '{provider.Id}' uses client credentials: no api_key, username or password (register the client with POST /v1/orgs/{{org}}/credentials, or configure the platform client)");
+            validation.Add("api_key", $"provider '{provider.Id}' uses client credentials: no api_key, username or password (register the client with POST /v1/orgs/{{org}}/credentials or valet credentials add, or configure the platform client)");
         }
 
         validation.Scopes("scopes", request.Scopes, 200);
@@ -242,7 +242,7 @@ internal static class OperatorConnections
         // headless (white-label) org the operator's machine identity, shared with every other org. Its own client only.
         if (headless && validation.IsValid && credentialId is null)
         {
-            validation.Add("credential_id", $"a headless org uses its own client for '{provider.Id}': register one (POST /v1/orgs/{orgId}/credentials) and give its credential_id; the platform's client is not lent to headless orgs");
+            validation.Add("credential_id", $"a headless org uses its own client for '{provider.Id}': register one (POST /v1/orgs/{orgId}/credentials, valet credentials add) and give its credential_id; the platform's client is not lent to headless orgs");
         }
 
         var client = validation.IsValid ? await clients.ResolveAsync(provider, credentialId, cancellationToken) : null;

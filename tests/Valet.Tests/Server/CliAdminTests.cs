@@ -61,6 +61,24 @@ public sealed class CliAdminTests
     }
 
     [Fact]
+    public async Task AnUnknownProvider_IsOneLine_NamingTheVerbThatListsProviders_AsWellAsTheRoute()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        var env = Env(server);
+
+        var connection = await CliRunner.RunAsync(["connections", "add", "nosuch", "--secret", "-"], env, stdin: "sk_whatever\n");
+        var credential = await CliRunner.RunAsync(["credentials", "add", "nosuch", "--client-id", "Iv1.x"], env, stdin: "shh\n");
+
+        foreach (var run in new[] { connection, credential })
+        {
+            Assert.NotEqual(0, run.ExitCode);
+            Assert.Contains("unknown provider 'nosuch'", run.StdErr, StringComparison.Ordinal);
+            Assert.Contains("valet providers list", run.StdErr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", run.StdErr, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task KeysList_ShowsEveryPermissionShape_InTheSyntaxAllowTakes_RevealIncluded()
     {
         await using var server = await ValetTestServer.StartAsync();
