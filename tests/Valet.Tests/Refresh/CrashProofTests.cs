@@ -72,8 +72,11 @@ public sealed class CrashProofTests(PostgresFixture postgres, IdpFixture idp, Br
             using var admin = RefreshKit.Client(live[0].Node.BaseUrl, ValetTestServer.AdminToken);
             var created = await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = $"agent{trial}", permissions = new[] { new { connection = connectionId } } });
             var apiKey = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
-            await RefreshKit.ExpireInPostgresAsync(_database, connectionId);
+            // Slow first, then expired: a node's proactive refresher may claim the row the moment it is due, and a refresh
+            // that ran before the IdP turned slow would finish unseen and leave the storm nothing to refresh (trial 9 of a
+            // loaded run once found no lock holder that way).
             await idp.SetSlowAsync(1000);
+            await RefreshKit.ExpireInPostgresAsync(_database, connectionId);
 
             using var agent = RefreshKit.StormClient(apiKey);
             agent.Timeout = TimeSpan.FromSeconds(60);

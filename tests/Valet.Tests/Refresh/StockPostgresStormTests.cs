@@ -53,8 +53,10 @@ public sealed class StockPostgresStormTests(StockPostgresFixture postgres, IdpFi
         using var admin = RefreshKit.Client(_nodes[0].BaseUrl, ValetTestServer.AdminToken);
         var created = await admin.PostAsJsonAsync("/v1/orgs/default/keys", new { name = "agent", permissions = new[] { new { connection = connectionId } } });
         var key = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
-        await RefreshKit.ExpireInPostgresAsync(_database, connectionId);
+        // Counted before the expiry: a node's proactive refresher may take the row the moment it is due, and that refresh
+        // is the one refresh the storm must then share.
         var refreshesBefore = await idp.RefreshRequestsAsync();
+        await RefreshKit.ExpireInPostgresAsync(_database, connectionId);
         using var agent = RefreshKit.StormClient(key);
 
         // No node has read the key or the connection yet: every cache is cold when the storm starts.
