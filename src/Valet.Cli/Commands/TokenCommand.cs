@@ -20,13 +20,13 @@ internal static class TokenCommand
             {
                 // An envelope is data an automation wants whole; still a failure exit, and the one stderr line every failure has.
                 CliJson.Print(response.Body);
-                Console.Error.WriteLine($"valet: {response.Body.Str("code")}: {response.Body.Str("detail")}{NextStep(response.Body)}");
+                Console.Error.WriteLine($"valet: {response.Body.Str("code")}: {response.Body.Str("detail")}{await NextStepAsync(api, response.Body, ct)}");
                 return ExitCodes.Failure;
             }
 
             if (response.Status == 409 && response.Body.ValueKind == JsonValueKind.Object && response.Body.TryGetProperty("required_scopes", out _))
             {
-                throw new CliException(ValetApi.Describe(response) + NextStep(response.Body), code: response.ErrorCode);
+                throw new CliException(ValetApi.Describe(response) + await NextStepAsync(api, response.Body, ct), code: response.ErrorCode);
             }
 
             var body = ValetApi.EnsureSuccess(response);
@@ -46,9 +46,12 @@ internal static class TokenCommand
     /// <summary>
     /// What a person does about an auth-recovery envelope, from the CLI: open its connect link when it has one, else
     /// connect with the scopes it names. A headless org's envelope has no link and is answered by its integrator (import),
-    /// and an operator-connected provider's detail names the operator's route already: nothing to add to those.
+    /// and a provider an operator connects (api_key, basic, oauth2_cc) is not connected in a browser: its detail already
+    /// says what the operator does, so nothing is added. Which kind of provider it is comes from the provider itself
+    /// (<c>GET /v1/providers/{id}</c>, its <c>auth_mode</c>), read only on this failure path; if that cannot be read, no
+    /// step is suggested rather than a wrong one.
     /// </summary>
-    private static string NextStep(JsonElement envelope)
+    private static async Task<string> NextStepAsync(ValetApi api, JsonElement envelope, CancellationToken cancellationToken)
     {
         if (envelope.Str("connect_url") is { Length: > 0 } url)
         {
@@ -56,7 +59,7 @@ internal static class TokenCommand
         }
 
         if (envelope.Str("headless") == "true" || envelope.Str("provider") is not { Length: > 0 } provider
-            || envelope.Str("detail").Contains("/v1/orgs/", StringComparison.Ordinal))
+            || !await IsBrowserConnectedAsync(api, provider, cancellationToken))
         {
             return string.Empty;
         }
@@ -65,5 +68,13 @@ internal static class TokenCommand
             ? string.Join(',', required.EnumerateArray().Select(s => s.GetString()))
             : string.Empty;
         return $" Run `valet connect {provider}{(scopes.Length > 0 ? " --scopes " + scopes : string.Empty)}` to grant it.";
+    }
+
+    private static async Task<bool> IsBrowserConnectedAsync(ValetApi api, string provider, CancellationToken cancellationToken)
+    {
+        var response = await api.GetAsync($"v1/providers/{Uri.EscapeDataString(provider)}", cancellationToken);
+        return response.Status == 200 && response.Body.ValueKind == JsonValueKind.Object
+            && response.Body.TryGetProperty("provider", out var definition) && definition.ValueKind == JsonValueKind.Object
+            && definition.Str("auth_mode") == "oauth2";
     }
 }

@@ -116,6 +116,18 @@ public sealed class ClientCredentialsTests(ShortClientCredentialsIdpFixture idp)
         Assert.Equal("invalid_client", dead.GetProperty("status_reason").GetString());
         Assert.Equal(HttpStatusCode.Conflict, (await agent.GetAsync($"/v1/proxy/{badId}/jobs")).StatusCode);
 
+        // From the CLI: one line, the operator's step from the envelope's detail, and no `valet connect` (nobody connects
+        // a client-credentials provider in a browser; the CLI asks the provider's auth_mode, not the detail's wording).
+        var cli = await CliRunner.RunAsync(["token", badId], new Dictionary<string, string?>
+        {
+            ["VALET_URL"] = _server.BaseUrl.ToString(), ["VALET_DATA_DIR"] = _server.DataDirectory,
+        });
+        Assert.Equal(1, cli.ExitCode);
+        var line = Assert.Single(cli.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("invalid_client", line, StringComparison.Ordinal);
+        Assert.Contains("valet connections add machine", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("valet connect ", line, StringComparison.Ordinal);
+
         // Fixing the client (posting the connection again with a good one) brings it back, same id.
         var fixedId = await CredentialsKit.CreateConnectionAsync(admin, new { provider = "machine", credential_id = good, account = new { id = "bad" } });
         Assert.Equal(badId, fixedId);
