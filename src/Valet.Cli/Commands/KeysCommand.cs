@@ -45,8 +45,8 @@ internal static class KeysCommand
             }
             else
             {
-                Table.Print(["id", "name", "prefix", "permissions"], body.EnumerateArray().Select(k => (IReadOnlyList<string>)
-                    [k.Str("id"), k.Str("name"), k.Str("prefix"), Permissions(k)]));
+                Table.Print(["id", "name", "prefix", "permissions", "last used"], body.EnumerateArray().Select(k => (IReadOnlyList<string>)
+                    [k.Str("id"), k.Str("name"), k.Str("prefix"), Permissions(k), k.Str("last_used_at") is { Length: > 0 } used ? used : "never"]));
             }
 
             return ExitCodes.Success;

@@ -181,6 +181,13 @@ public interface IApiKeyStore
     Task<ApiKey?> SetPermissionsAsync(string id, IReadOnlyList<Permission> permissions, CancellationToken cancellationToken);
 
     Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records that key <paramref name="id"/> was used at <paramref name="at"/> (its <see cref="ApiKey.LastUsedAt"/>);
+    /// never moves the stamp back, and does nothing for a key that no longer exists. Not a change of the key: no cache
+    /// is invalidated.
+    /// </summary>
+    Task RecordUseAsync(string id, DateTimeOffset at, CancellationToken cancellationToken);
 }
 
 public interface ITargetStore

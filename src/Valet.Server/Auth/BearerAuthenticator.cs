@@ -22,7 +22,7 @@ internal readonly record struct BearerOutcome(ClaimsPrincipal? Principal, string
 /// is compared in constant time rather than hashed again (<see cref="ApiKeyPrincipal"/>).
 /// </para>
 /// </summary>
-internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKeyStore keys)
+internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKeyStore keys, KeyUsage usage)
 {
     private const string BearerPrefix = "Bearer ";
 
@@ -62,6 +62,7 @@ internal sealed class BearerAuthenticator(OperatorTokens operatorTokens, IApiKey
                 var principal = Principals.GetValue(key, static k => new ApiKeyPrincipal(k));
                 if (principal.VerifiedBefore(header.AsSpan(start, length)) || principal.Verify(header.AsSpan(start, length)))
                 {
+                    usage.Used(key);
                     return new BearerOutcome(principal, null);
                 }
             }

@@ -162,6 +162,7 @@ public static class ValetHost
         services.AddSingleton(providerSignIn);
         services.AddSingleton<ISignInGate>(providerSignIn);
         services.AddSingleton<BearerAuthenticator>();
+        services.AddSingleton<KeyUsage>();
         services.AddValetStorage(database);
         services.AddValetOAuthClient();
 

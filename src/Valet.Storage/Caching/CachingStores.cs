@@ -40,6 +40,9 @@ internal sealed class CachingApiKeyStore(IApiKeyStore inner, StorageCache cache)
 
     public IAsyncEnumerable<ApiKey> ListAsync(string orgId, CancellationToken cancellationToken) => inner.ListAsync(orgId, cancellationToken);
 
+    /// <summary>Not a change of the key row (its own table, no notification): the cached key stays.</summary>
+    public Task RecordUseAsync(string id, DateTimeOffset at, CancellationToken cancellationToken) => inner.RecordUseAsync(id, at, cancellationToken);
+
     public async Task<ApiKey?> SetPermissionsAsync(string id, IReadOnlyList<Permission> permissions, CancellationToken cancellationToken)
     {
         ApiKey? updated = null;

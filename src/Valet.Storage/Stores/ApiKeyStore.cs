@@ -33,15 +33,32 @@ internal sealed class ApiKeyStore(Db db, TimeProvider time) : StoreBase(db, time
         await QueryOneAsync("SELECT * FROM api_keys WHERE prefix = @prefix", new { prefix }, Map, cancellationToken);
 
     public async ValueTask<ApiKey?> FindAsync(string id, CancellationToken cancellationToken) =>
-        await QueryOneAsync("SELECT * FROM api_keys WHERE id = @id", new { id }, Map, cancellationToken);
+        await QueryOneAsync(WithUsage + " WHERE k.id = @id", new { id }, Map, cancellationToken);
 
     public IAsyncEnumerable<ApiKey> ListAsync(string orgId, CancellationToken cancellationToken) =>
-        Yield(QueryAsync("SELECT * FROM api_keys WHERE org_id = @orgId ORDER BY created_at, id", new { orgId }, Map, cancellationToken));
+        Yield(QueryAsync(WithUsage + " WHERE k.org_id = @orgId ORDER BY k.created_at, k.id", new { orgId }, Map, cancellationToken));
 
-    public Task<ApiKey?> SetPermissionsAsync(string id, IReadOnlyList<Permission> permissions, CancellationToken cancellationToken) =>
-        QueryOneAsync(
-            "UPDATE api_keys SET permissions = @permissions WHERE id = @id RETURNING *",
-            new { id, permissions = ToJson(permissions) }, Map, cancellationToken);
+    public async Task<ApiKey?> SetPermissionsAsync(string id, IReadOnlyList<Permission> permissions, CancellationToken cancellationToken) =>
+        await ExecAsync("UPDATE api_keys SET permissions = @permissions WHERE id = @id", new { id, permissions = ToJson(permissions) }, cancellationToken) > 0
+            ? await FindAsync(id, cancellationToken)
+            : null;
+
+    /// <summary>
+    /// Stamps key <paramref name="id"/> as used at <paramref name="at"/>, never moving its stamp back (two nodes may record
+    /// out of order). A key deleted meanwhile gets no row: the insert selects from api_keys.
+    /// </summary>
+    public async Task RecordUseAsync(string id, DateTimeOffset at, CancellationToken cancellationToken) =>
+        await ExecAsync(
+            $"""
+            INSERT INTO api_key_usage (key_id, last_used_at) SELECT id, @at FROM api_keys WHERE id = @id
+            ON CONFLICT (key_id) DO UPDATE SET last_used_at = {(Db.IsPostgres ? "GREATEST" : "max")}(api_key_usage.last_used_at, excluded.last_used_at)
+            """,
+            new { id, at = Db.Time(at) }, cancellationToken);
+
+    /// <summary>The key's own columns, with its last use from api_key_usage (0011_key_usage.sql) rather than the unused column.</summary>
+    private const string WithUsage =
+        "SELECT k.id, k.org_id, k.name, k.prefix, k.hash, k.permissions, k.created_at, u.last_used_at " +
+        "FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id";
 
     public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) =>
         await ExecAsync("DELETE FROM api_keys WHERE id = @id", new { id }, cancellationToken) > 0;

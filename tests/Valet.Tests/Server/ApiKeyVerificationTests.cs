@@ -22,7 +22,7 @@ public sealed class ApiKeyVerificationTests
         var minted = ApiKeySecrets.Mint();
         var row = Row(minted);
         var store = new OneKeyStore { Key = row };
-        var authenticator = new BearerAuthenticator(new OperatorTokens(null, null), store);
+        var authenticator = new BearerAuthenticator(new OperatorTokens(null, null), store, Usage(store));
 
         var first = await authenticator.AuthenticateAsync(Request(minted.Key.Reveal()), CancellationToken.None);
         Assert.IsType<ApiKeyPrincipal>(first.Principal);
@@ -44,7 +44,7 @@ public sealed class ApiKeyVerificationTests
     {
         var minted = ApiKeySecrets.Mint();
         var store = new OneKeyStore { Key = Row(minted) };
-        var authenticator = new BearerAuthenticator(new OperatorTokens(null, null), store);
+        var authenticator = new BearerAuthenticator(new OperatorTokens(null, null), store, Usage(store));
         Assert.NotNull((await authenticator.AuthenticateAsync(Request(minted.Key.Reveal()), CancellationToken.None)).Principal);
 
         // The cache now hands out a new row for this prefix (the key was re-created with another secret): the old
@@ -71,6 +71,60 @@ public sealed class ApiKeyVerificationTests
         Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
         Assert.Equal("unauthorized", (await after.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("code").GetString());
     }
+
+    [Fact]
+    public async Task AKeyUsedByAnAgent_ShowsItsLastUse_InTheKeyList()
+    {
+        await using var server = await ValetTestServer.StartAsync();
+        var (id, key) = await server.CreateKeyAsync("default", new { provider = "github" });
+        using var admin = server.Client();
+        async Task<DateTimeOffset?> LastUsed() =>
+            (await admin.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/orgs/default/keys")).EnumerateArray().Single(k => k.GetProperty("id").GetString() == id)
+            .TryGetProperty("last_used_at", out var value) ? value.GetDateTimeOffset() : null;
+        Assert.Null(await LastUsed()); // never used: absent, as every null member is
+
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        using var agent = server.Client(key);
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/v1/bootstrap")).StatusCode);
+
+        // Recorded off the request: within moments, not necessarily by the time the answer arrived.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        DateTimeOffset? used;
+        while ((used = await LastUsed()) is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.NotNull(used);
+        Assert.InRange(used.Value, before, DateTimeOffset.UtcNow.AddSeconds(1));
+        Assert.Equal(used.Value, (await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/v1/keys/{id}")).GetProperty("last_used_at").GetDateTimeOffset());
+    }
+
+    [Fact]
+    public async Task AKeysUse_IsRecorded_OncePerMinute_AndNotForAFailedAttempt()
+    {
+        var minted = ApiKeySecrets.Mint();
+        var store = new OneKeyStore { Key = Row(minted) };
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.Parse("2026-12-01T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var authenticator = new BearerAuthenticator(new OperatorTokens(null, null), store, Usage(store, clock));
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.NotNull((await authenticator.AuthenticateAsync(Request(minted.Key.Reveal()), CancellationToken.None)).Principal);
+            clock.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Null((await authenticator.AuthenticateAsync(Request(minted.Prefix + "_" + new string('A', 40)), CancellationToken.None)).Principal);
+        Assert.Equal([("key_1", DateTimeOffset.Parse("2026-12-01T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture))], store.Uses);
+
+        clock.Advance(TimeSpan.FromSeconds(11)); // 61 s after the first recorded use
+        Assert.NotNull((await authenticator.AuthenticateAsync(Request(minted.Key.Reveal()), CancellationToken.None)).Principal);
+        Assert.Equal(2, store.Uses.Count);
+        Assert.Equal(clock.GetUtcNow(), store.Uses[1].At);
+    }
+
+    private static KeyUsage Usage(IApiKeyStore store, TimeProvider? time = null) =>
+        new(store, time ?? TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<KeyUsage>.Instance);
 
     private static ApiKey Row(ApiKeySecrets.Minted minted) => new()
     {
@@ -101,5 +155,17 @@ public sealed class ApiKeyVerificationTests
             throw new NotSupportedException();
 
         public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public List<(string Id, DateTimeOffset At)> Uses { get; } = [];
+
+        public Task RecordUseAsync(string id, DateTimeOffset at, CancellationToken cancellationToken)
+        {
+            lock (Uses)
+            {
+                Uses.Add((id, at));
+            }
+
+            return Task.CompletedTask;
+        }
     }
 }

@@ -99,7 +99,9 @@ public sealed class CliAdminTests
         Assert.True(list.ExitCode == 0, list.StdErr);
         Assert.Equal(string.Empty, list.StdErr);
         var row = Assert.Single(list.StdOut.Split('\n'), l => l.Contains("billing", StringComparison.Ordinal));
-        var permissions = row.Split("  ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1].Split(',');
+        var columns = row.Split("  ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal("never", columns[^1]); // last used: this key has not been
+        var permissions = columns[^2].Split(',');
         Assert.Equal(
             new[] { $"connection:{connectionId}:reveal", "provider:github", "provider:stripe:reveal", "target:tgt_cli_permissions" },
             permissions.Order(StringComparer.Ordinal));

@@ -245,6 +245,31 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task ApiKeys_RecordUse_ShowsInFindAndList_NeverMovesBack_AndIgnoresADeletedKey()
+    {
+        var node = await StartWithOrgAsync();
+        var key = new ApiKey { Id = Ids.New("key"), OrgId = Org, Name = "agent", Prefix = "vk_" + Ids.RandomString(8), Hash = [1], Permissions = [] };
+        await node.Keys.CreateAsync(key, None);
+        Assert.Null((await node.Keys.FindAsync(key.Id, None))!.LastUsedAt);
+
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_123);
+        await node.Keys.RecordUseAsync(key.Id, at, None);
+        await node.Keys.RecordUseAsync(key.Id, at.AddMinutes(-5), None); // another node's older stamp, arriving late
+
+        Assert.Equal(at, (await node.Keys.FindAsync(key.Id, None))!.LastUsedAt);
+        Assert.Equal(at, Assert.Single(await ToListAsync(node.Keys.ListAsync(Org, None))).LastUsedAt);
+        Assert.Equal(at, (await node.Keys.SetPermissionsAsync(key.Id, [], None))!.LastUsedAt);
+        await node.Keys.RecordUseAsync(key.Id, at.AddMinutes(1), None);
+        Assert.Equal(at.AddMinutes(1), (await node.Keys.FindAsync(key.Id, None))!.LastUsedAt);
+
+        // Revoked: its stamp goes with it, and a use recorded afterwards (a request that was in flight) is no error.
+        Assert.True(await node.Keys.DeleteAsync(key.Id, None));
+        await node.Keys.RecordUseAsync(key.Id, at.AddMinutes(2), None);
+        Assert.Null(await node.Keys.FindAsync(key.Id, None));
+        Assert.Empty(await ToListAsync(node.Keys.ListAsync(Org, None)));
+    }
+
+    [Fact]
     public async Task Audit_AppendMany_StoresEveryEventInOrder_WithNullsAndEveryField_AsyncAndSync()
     {
         var node = await StartWithOrgAsync();
