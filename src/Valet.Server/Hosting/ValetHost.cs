@@ -163,6 +163,7 @@ public static class ValetHost
         services.AddSingleton<ISignInGate>(providerSignIn);
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<KeyUsage>();
+        services.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(sp => sp.GetRequiredService<KeyUsage>()); // drains its queue on stop
         services.AddValetStorage(database);
         services.AddValetOAuthClient();
 
@@ -284,7 +285,8 @@ public static class ValetHost
         // Deploy buttons lead to Scalar's cloud). Test requests go straight from the browser to Valet: no proxy is set.
         app.MapScalarApiReference("/docs", options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API")
             .DisableAgent().DisableTelemetry().DisableDefaultFonts().DisableMcp().HideDeveloperTools()
-            .HideClientButton()); // "Open API Client" links to Scalar's hosted client, which sends requests through Scalar's proxy
+            .HideClientButton() // "Open API Client" links to Scalar's hosted client, which sends requests through Scalar's proxy
+            .WithNonce()); // a fresh nonce per page for its inline script, which the page's CSP allows (ApiReferencePage)
 
         app.MapOrgs();
         app.MapCredentials();

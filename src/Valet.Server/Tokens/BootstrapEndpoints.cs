@@ -100,7 +100,7 @@ internal static class BootstrapEndpoints
 
         if (catalog.Find(provider) is null)
         {
-            return Problems.NotFound("unknown_provider", $"No provider '{provider}' (GET /v1/providers, or valet providers list, lists them).");
+            return Problems.NotFound("unknown_provider", $"No provider '{provider}' (GET /v1/providers lists them).");
         }
 
         var validation = new Validation();

@@ -45,15 +45,25 @@ internal sealed class ApiKeyStore(Db db, TimeProvider time) : StoreBase(db, time
 
     /// <summary>
     /// Stamps key <paramref name="id"/> as used at <paramref name="at"/>, never moving its stamp back (two nodes may record
-    /// out of order). A key deleted meanwhile gets no row: the insert selects from api_keys.
+    /// out of order). A key deleted meanwhile gets no row: the insert selects from api_keys, and a revocation committed
+    /// between that read and the insert (a foreign-key conflict on PostgreSQL) is the same outcome, not an error.
     /// </summary>
-    public async Task RecordUseAsync(string id, DateTimeOffset at, CancellationToken cancellationToken) =>
-        await ExecAsync(
-            $"""
-            INSERT INTO api_key_usage (key_id, last_used_at) SELECT id, @at FROM api_keys WHERE id = @id
-            ON CONFLICT (key_id) DO UPDATE SET last_used_at = {(Db.IsPostgres ? "GREATEST" : "max")}(api_key_usage.last_used_at, excluded.last_used_at)
-            """,
-            new { id, at = Db.Time(at) }, cancellationToken);
+    public async Task RecordUseAsync(string id, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ExecAsync(
+                $"""
+                INSERT INTO api_key_usage (key_id, last_used_at) SELECT id, @at FROM api_keys WHERE id = @id
+                ON CONFLICT (key_id) DO UPDATE SET last_used_at = {(Db.IsPostgres ? "GREATEST" : "max")}(api_key_usage.last_used_at, excluded.last_used_at)
+                """,
+                new { id, at = Db.Time(at) }, cancellationToken);
+        }
+        catch (System.Data.Common.DbException e) when (Db.IsConflict(e))
+        {
+            // The key was revoked while its use was being recorded: nothing to stamp.
+        }
+    }
 
     /// <summary>The key's own columns, with its last use from api_key_usage (0011_key_usage.sql) rather than the unused column.</summary>
     private const string WithUsage =

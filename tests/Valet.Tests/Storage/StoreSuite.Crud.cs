@@ -262,9 +262,14 @@ public abstract partial class StoreSuite
         await node.Keys.RecordUseAsync(key.Id, at.AddMinutes(1), None);
         Assert.Equal(at.AddMinutes(1), (await node.Keys.FindAsync(key.Id, None))!.LastUsedAt);
 
-        // Revoked: its stamp goes with it, and a use recorded afterwards (a request that was in flight) is no error.
+        // Revoked: its stamp goes with it, and a use recorded afterwards (a request that was in flight) is no error and
+        // writes nothing. (An UPDATE that touches nothing counts the stamp rows without changing them.)
+        const string countStamps = "UPDATE api_key_usage SET last_used_at = last_used_at WHERE key_id = @id";
+        Assert.Equal(1, await node.ExecuteRawAsync(countStamps, new { id = key.Id }));
         Assert.True(await node.Keys.DeleteAsync(key.Id, None));
+        Assert.Equal(0, await node.ExecuteRawAsync(countStamps, new { id = key.Id }));
         await node.Keys.RecordUseAsync(key.Id, at.AddMinutes(2), None);
+        Assert.Equal(0, await node.ExecuteRawAsync(countStamps, new { id = key.Id }));
         Assert.Null(await node.Keys.FindAsync(key.Id, None));
         Assert.Empty(await ToListAsync(node.Keys.ListAsync(Org, None)));
     }
