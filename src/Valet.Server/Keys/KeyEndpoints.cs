@@ -25,7 +25,9 @@ internal sealed record CreateKeyBody(string Name, IReadOnlyList<PermissionItem>?
 internal sealed record SetPermissionsBody(IReadOnlyList<PermissionItem> Permissions);
 
 internal sealed record KeyResponse(string Id, string Org, string Name, string Prefix, IReadOnlyList<PermissionItem> Permissions,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt)
+    DateTimeOffset CreatedAt,
+    [property: System.ComponentModel.Description("When an agent last authenticated with this key, to within a minute (each node records the first use in every minute); absent until its first use.")]
+    DateTimeOffset? LastUsedAt)
 {
     public static KeyResponse From(ApiKey key) =>
         new(key.Id, key.OrgId, key.Name, key.Prefix, PermissionJson.ToJson(key.Permissions), key.CreatedAt, key.LastUsedAt);
