@@ -83,11 +83,19 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
                 {
                     for (var sent = 0L; sent < 1L << 30; sent += chunk.Length)
                     {
+                        // Once the connection is gone Kestrel may complete writes without throwing (its output is
+                        // discarded), so the abort is read from the request's token as well as from a failed write.
+                        if (context.RequestAborted.IsCancellationRequested)
+                        {
+                            _endlessEnded.TrySetResult(true);
+                            return;
+                        }
+
                         await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
                         Interlocked.Add(ref _endlessBytes, chunk.Length);
                     }
 
-                    _endlessEnded.TrySetResult(false);
+                    _endlessEnded.TrySetResult(context.RequestAborted.IsCancellationRequested);
                 }
                 catch (Exception e) when (e is IOException or OperationCanceledException)
                 {
