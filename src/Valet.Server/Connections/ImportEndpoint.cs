@@ -42,7 +42,7 @@ internal static class ImportEndpoint
         var provider = providerId is null ? null : catalog.Find(providerId);
         if (providerId is not null && provider is null)
         {
-            validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers or valet providers list)");
+            validation.UnknownProvider("provider", providerId);
         }
         else if (provider is not null && provider.AuthMode != AuthMode.OAuth2)
         {

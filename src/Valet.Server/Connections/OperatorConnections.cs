@@ -33,7 +33,7 @@ internal static class OperatorConnections
         var provider = providerId is null ? null : catalog.Find(providerId);
         if (providerId is not null && provider is null)
         {
-            validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers or valet providers list)");
+            validation.UnknownProvider("provider", providerId);
         }
 
         var accountId = request?.Account?.Id;

@@ -18,7 +18,7 @@ internal static class CredentialIssuer
         var definition = providerId is null ? null : catalog.Find(providerId);
         if (providerId is not null && definition is null)
         {
-            validation.Add("provider", $"unknown provider '{providerId}' (see GET /v1/providers or valet providers list)");
+            validation.UnknownProvider("provider", providerId);
         }
         else if (definition is not null && AuthModes.IsStatic(definition.AuthMode))
         {

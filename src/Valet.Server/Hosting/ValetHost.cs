@@ -283,7 +283,7 @@ public static class ValetHost
         // The API reference page talks to nothing but this server: no AI chat (Agent Scalar sends the document to Scalar's
         // service), no telemetry, no fonts from a CDN, no MCP hand-off, and no developer-tools bar (its Share, Generate SDK and
         // Deploy buttons lead to Scalar's cloud). Test requests go straight from the browser to Valet: no proxy is set.
-        app.MapScalarApiReference("/docs", options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API")
+        app.MapScalarApiReference(ApiReferencePage.Path, options => options.WithOpenApiRoutePattern("/openapi/v1.json").WithTitle("Valet API")
             .DisableAgent().DisableTelemetry().DisableDefaultFonts().DisableMcp().HideDeveloperTools()
             .HideClientButton() // "Open API Client" links to Scalar's hosted client, which sends requests through Scalar's proxy
             .WithNonce()); // a fresh nonce per page for its inline script, which the page's CSP allows (ApiReferencePage)

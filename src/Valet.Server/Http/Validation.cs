@@ -10,6 +10,10 @@ internal sealed partial class Validation
 
     public bool IsValid => _errors.Count == 0;
 
+    /// <summary>A provider id that is not in the catalog: where to see the ones that are (the API's route and the CLI's verb).</summary>
+    public void UnknownProvider(string field, string providerId) =>
+        Add(field, $"unknown provider '{providerId}' (see GET /v1/providers or valet providers list)");
+
     public void Add(string field, string message)
     {
         if (!_errors.TryGetValue(field, out var list))

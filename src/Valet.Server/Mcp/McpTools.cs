@@ -37,9 +37,7 @@ internal sealed class McpTools(
     /// integer" with a pattern, which a model would read as an invitation to send strings. One copy, so the NUL-refusing
     /// reading options derived from it are built once.
     /// </summary>
-    private readonly JsonSerializerOptions _json = new(json.Value.SerializerOptions) { NumberHandling = JsonNumberHandling.Strict };
-
-    private JsonSerializerOptions Json => _json;
+    private JsonSerializerOptions Json { get; } = new(json.Value.SerializerOptions) { NumberHandling = JsonNumberHandling.Strict };
 
     public IList<Tool> Describe()
     {

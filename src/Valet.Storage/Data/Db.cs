@@ -41,6 +41,9 @@ internal abstract class Db : IAsyncDisposable
     /// <summary>The first <paramref name="length"/> bytes of a blob column.</summary>
     public abstract string BlobPrefix(string column, int length);
 
+    /// <summary>The larger of two SQL expressions (SQLite's scalar <c>max</c>, PostgreSQL's <c>GREATEST</c>).</summary>
+    public abstract string Greatest(string a, string b);
+
     /// <summary>Claims due connections by moving next_refresh_at to @LeaseUntil; returns the claimed rows.</summary>
     public abstract string ClaimDueSql { get; }
 
@@ -90,6 +93,8 @@ internal sealed class SqliteDb(DatabaseTarget target) : Db
     public override string ForUpdate => string.Empty;
 
     public override string BlobPrefix(string column, int length) => $"substr({column}, 1, {length})";
+
+    public override string Greatest(string a, string b) => $"max({a}, {b})";
 
     public override string ClaimDueSql =>
         """
@@ -151,6 +156,8 @@ internal sealed class PostgresDb(DatabaseTarget target) : Db
     public override string ForUpdate => " FOR UPDATE";
 
     public override string BlobPrefix(string column, int length) => $"substring({column} from 1 for {length})";
+
+    public override string Greatest(string a, string b) => $"GREATEST({a}, {b})";
 
     public override string ClaimDueSql =>
         """

@@ -55,7 +55,7 @@ internal sealed class ApiKeyStore(Db db, TimeProvider time) : StoreBase(db, time
             await ExecAsync(
                 $"""
                 INSERT INTO api_key_usage (key_id, last_used_at) SELECT id, @at FROM api_keys WHERE id = @id
-                ON CONFLICT (key_id) DO UPDATE SET last_used_at = {(Db.IsPostgres ? "GREATEST" : "max")}(api_key_usage.last_used_at, excluded.last_used_at)
+                ON CONFLICT (key_id) DO UPDATE SET last_used_at = {Db.Greatest("api_key_usage.last_used_at", "excluded.last_used_at")}
                 """,
                 new { id, at = Db.Time(at) }, cancellationToken);
         }
