@@ -200,7 +200,6 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
 
     private static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
 
-    /// <summary>Keeps the first <c>cap</c> bytes written and counts (then drops) the rest, so the upstream is read to its end.</summary>
     /// <summary>
     /// Keeps the first <c>cap</c> bytes of the upstream's body. The first write past them ends the copy (the forwarder's
     /// write fails, it stops reading and drops the upstream connection), marked on <paramref name="via"/> as the caller's

@@ -83,8 +83,10 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
                 {
                     for (var sent = 0L; sent < 1L << 30; sent += chunk.Length)
                     {
-                        // Once the connection is gone Kestrel may complete writes without throwing (its output is
-                        // discarded), so the abort is read from the request's token as well as from a failed write.
+                        // Once the connection is gone Kestrel completes writes without throwing (its output is discarded)
+                        // and signals RequestAborted from a thread-pool work item. On a loaded machine that item can wait
+                        // while a tight loop "sends" the whole gigabyte into the void; yielding after each write lets it
+                        // run, so the count stays what actually left before the reader went away.
                         if (context.RequestAborted.IsCancellationRequested)
                         {
                             _endlessEnded.TrySetResult(true);
@@ -93,9 +95,13 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
 
                         await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
                         Interlocked.Add(ref _endlessBytes, chunk.Length);
+                        await Task.Yield();
                     }
 
-                    _endlessEnded.TrySetResult(context.RequestAborted.IsCancellationRequested);
+                    // Everything was written. A reader that took it all leaves the connection open (pooled); one that went
+                    // away aborts it, which Kestrel may report only now.
+                    await Task.Delay(TimeSpan.FromSeconds(5), context.RequestAborted);
+                    _endlessEnded.TrySetResult(false);
                 }
                 catch (Exception e) when (e is IOException or OperationCanceledException)
                 {
