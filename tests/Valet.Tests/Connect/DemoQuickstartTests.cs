@@ -7,7 +7,7 @@ using Valet.Tests.Infrastructure;
 namespace Valet.Tests.Connect;
 
 /// <summary>The README's first command: `valet demo` shows connect → token on a machine with no internet.</summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class DemoQuickstartTests(BrowserFixture browser)
 {
     [Fact]

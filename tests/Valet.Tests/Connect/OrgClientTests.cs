@@ -11,7 +11,7 @@ namespace Valet.Tests.Connect;
 /// credential for the provider, else the platform client. Against the real oidc-provider: <c>idp</c> has no platform
 /// client at all, <c>idp2</c> has one (the IdP's basic-auth client) and the org registers its own.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class OrgClientTests(IdpFixture idp, BrowserFixture browser) : ConnectTestBase(idp, browser)
 {
     protected override IDictionary<string, string?> ExtraSettings

@@ -8,7 +8,7 @@ using Valet.Tests.Refresh;
 namespace Valet.Tests.Connect;
 
 /// <summary>A return_url becomes a Location header: what cannot be one is refused at the start, and never fails the callback.</summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class ReturnUrlTests(IdpFixture idp, BrowserFixture browser) : ConnectTestBase(idp, browser)
 {
     private const string App = "https://app.example";

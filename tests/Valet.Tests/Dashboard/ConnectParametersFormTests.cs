@@ -11,7 +11,7 @@ namespace Valet.Tests.Dashboard;
 /// that subdomain through the API's flow start, and a value that is not a host label is the page's readable error. In
 /// Chromium against <see cref="ZendeskServer"/> (the real server and the Zendesk fake that plays every subdomain).
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class ConnectParametersFormTests(BrowserFixture browser) : IAsyncLifetime
 {
     private readonly ZendeskServer _zendesk = new();

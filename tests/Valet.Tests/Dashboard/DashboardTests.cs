@@ -13,7 +13,7 @@ namespace Valet.Tests.Dashboard;
 /// SPEC §10 in Debian's Chromium against a real server and the real oidc-provider: every page signed in with the admin
 /// token, empty and populated, screenshotted under TestResults/dashboard/ and checked with axe-core.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class DashboardTests(IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
 {
     private ValetTestServer _server = null!;

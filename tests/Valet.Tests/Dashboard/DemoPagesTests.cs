@@ -7,7 +7,7 @@ using Valet.Tests.Infrastructure;
 namespace Valet.Tests.Dashboard;
 
 /// <summary>The demo provider's consent page and the gateway callback's results (declined and connected), in Chromium.</summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class DemoPagesTests(BrowserFixture browser) : IAsyncLifetime
 {
     private ValetTestServer _server = null!;

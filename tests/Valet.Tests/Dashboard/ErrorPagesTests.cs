@@ -11,7 +11,7 @@ namespace Valet.Tests.Dashboard;
 /// provider sign-in's "Form expired" and "Cannot sign in", and the sign-in lockout (429). Each is reached in Chromium the
 /// way a person reaches it, checked for its status and words, styled, screenshotted and run through axe-core.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class ErrorPagesTests(IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
 {
     private ValetTestServer _server = null!;

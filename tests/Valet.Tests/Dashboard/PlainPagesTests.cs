@@ -10,7 +10,7 @@ namespace Valet.Tests.Dashboard;
 /// demo consent — in Chromium: drawn with the dashboard's stylesheet (light, dark, phone width), no CSP refusal, axe-clean,
 /// and screenshotted under TestResults/dashboard/.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class PlainPagesTests(IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
 {
     private ValetTestServer _server = null!;

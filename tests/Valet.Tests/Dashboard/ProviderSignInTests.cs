@@ -12,7 +12,7 @@ namespace Valet.Tests.Dashboard;
 /// SPEC §10 "Sign in with a provider", in Chromium against the real oidc-provider configured under two provider ids
 /// (<c>idp</c> and <c>idp2</c>), with an allow-list of one operator.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
 {
     private const string Operator = "op-alice";

@@ -15,7 +15,7 @@ namespace Valet.Tests.Dashboard;
 /// in place, and an agent's gated <c>connect_url</c> takes a person who is not signed in through sign-in straight into the
 /// flow, whose completion the agent sees.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class ReconnectAndConnectLinkTests(IdpFixture idp, BrowserFixture browser) : IAsyncLifetime
 {
     private static readonly string[] WithWrite = ["openid", "offline_access", "profile", "read", "write"];

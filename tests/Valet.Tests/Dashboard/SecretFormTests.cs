@@ -12,7 +12,7 @@ namespace Valet.Tests.Dashboard;
 /// on the connection page, in Chromium against the real server, proven by an agent's proxied call reaching a local API
 /// (<see cref="KeyedApi"/>) with the secret injected as the provider says — and the secret in no page, URL or audit event.
 /// </summary>
-[Collection("idp")]
+[Collection(IdpPagesCollection.Name)]
 public sealed class SecretFormTests(BrowserFixture browser) : IAsyncLifetime
 {
     private const string FirstKey = "sk-dash-first-Do-Not-Leak-4c5d";

@@ -177,3 +177,13 @@ public sealed class ShortLivedIdpFixture : IdpFixture
 
 [CollectionDefinition("idp")]
 public sealed class IdpCollection : ICollectionFixture<IdpFixture>, ICollectionFixture<BrowserFixture>;
+
+/// <summary>
+/// The dashboard's and the connect pages' browser tests, on an IdP and a browser of their own: with every IdP test in one
+/// collection, that collection (which runs its classes one after another) was the suite's longest path.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class IdpPagesCollection : ICollectionFixture<IdpFixture>, ICollectionFixture<BrowserFixture>
+{
+    public const string Name = "idp-pages";
+}
