@@ -76,6 +76,7 @@ internal static class AuditBench
         }
 
         var cpuBefore = databaseCpuSeconds();
+        var ownBefore = Environment.CpuUsage.TotalTime;
         var clock = Stopwatch.StartNew();
         for (var stored = 0; stored < rows; stored += batchSize)
         {
@@ -84,8 +85,10 @@ internal static class AuditBench
 
         var elapsed = clock.Elapsed;
         var cpu = databaseCpuSeconds() - cpuBefore;
+        var own = Environment.CpuUsage.TotalTime - ownBefore;
         var total = (rows + batchSize - 1) / batchSize * batchSize;
         Console.WriteLine($"audit rows on {backend}, batches of {batchSize}: {total:N0} rows in {elapsed.TotalSeconds:F2} s — " +
-            $"{elapsed.TotalMicroseconds / total:F1} us wall per row, {backend} CPU {cpu * 1e6 / total:F1} us per row");
+            $"{elapsed.TotalMicroseconds / total:F1} us wall per row, {backend} CPU {cpu * 1e6 / total:F1} us per row" +
+            (database is null ? string.Empty : $", the writer's (this process's) CPU {own.TotalMicroseconds / total:F1} us per row"));
     }
 }

@@ -188,6 +188,9 @@ internal static partial class ExternalBench
     {
         public double CpuSeconds() => Servers.Sum(s => s());
 
+        /// <summary>Each server's CPU seconds so far, in <see cref="Servers"/>' order (the round line prints the split).</summary>
+        public double[] CpuSecondsEach() => Servers.Select(s => s()).ToArray();
+
         /// <summary>The measured server's process id, whose tiered-compilation thread still working means it is not warm yet.</summary>
         public int? JitProcess { get; init; }
     }
@@ -320,9 +323,13 @@ internal static partial class ExternalBench
             valetRounds.Add(valetResult);
             Console.WriteLine($"  round {round}: bare {bareResult.Rps,9:N0} rps p50 {bareResult.P50Ms:F2} ms p99 {bareResult.P99Ms:F2} ms | " +
                 $"Valet {valetResult.Rps,9:N0} rps p50 {valetResult.P50Ms:F2} ms p99 {valetResult.P99Ms:F2} ms | ratio {valetResult.Rps / bareResult.Rps:F2} | " +
-                $"server CPU/request bare {bareResult.CpuUsPerRequest:F0} us, Valet {valetResult.CpuUsPerRequest:F0} us (ratio {bareResult.CpuUsPerRequest / valetResult.CpuUsPerRequest:F2})" +
+                $"server CPU/request bare {bareResult.CpuUsPerRequest:F0} us{Split(bareResult)}, Valet {valetResult.CpuUsPerRequest:F0} us{Split(valetResult)} " +
+                $"(ratio {bareResult.CpuUsPerRequest / valetResult.CpuUsPerRequest:F2})" +
                 (bareResult.Errors + valetResult.Errors > 0 ? $" | errors bare {bareResult.Errors} Valet {valetResult.Errors}" : ""));
         }
+
+        // Which server took it, where there is more than one: the measured server, then the upstream, then PostgreSQL.
+        static string Split(Wrk result) => result.CpuUsEach.Length < 2 ? string.Empty : " (" + string.Join(" + ", result.CpuUsEach.Select(c => c.ToString("F0", CultureInfo.InvariantCulture))) + ")";
 
         var ratios = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
         var median = ratios.Select((r, i) => (r, i)).OrderBy(x => x.r).ElementAt(ratios.Count / 2).i;
@@ -619,7 +626,7 @@ internal static partial class ExternalBench
     }
 
     /// <summary>One <c>wrk</c> run and what it printed.</summary>
-    internal sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest)
+    internal sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest, double[] CpuUsEach)
     {
         public static async Task<Wrk> RunAsync(Target target, Pinning pinning, int connections, int seconds)
         {
@@ -634,12 +641,13 @@ internal static partial class ExternalBench
             try
             {
                 var info = pinning.Wrap("wrk", ["-t1", $"-c{connections}", $"-d{seconds}s", "--latency", "-s", script, target.Url.ToString()], load: true);
-                var cpuBefore = target.CpuSeconds();
+                var cpuBefore = target.CpuSecondsEach();
                 using var process = Process.Start(info)!;
                 var stdout = process.StandardOutput.ReadToEndAsync();
                 var stderr = process.StandardError.ReadToEndAsync();
                 await process.WaitForExitAsync();
-                var cpu = target.CpuSeconds() - cpuBefore;
+                var cpuEach = target.CpuSecondsEach().Zip(cpuBefore, (after, before) => after - before).ToArray();
+                var cpu = cpuEach.Sum();
                 var output = await stdout + await stderr;
                 if (process.ExitCode != 0 || RpsLine().Match(output) is not { Success: true } rps)
                 {
@@ -656,7 +664,8 @@ internal static partial class ExternalBench
 
                 var requests = double.Parse(rps.Groups[1].Value, CultureInfo.InvariantCulture);
                 var total = TotalLine().Match(output) is { Success: true } t ? double.Parse(t.Groups[1].Value, CultureInfo.InvariantCulture) : requests * seconds;
-                return new Wrk(requests, Percentile(output, "50"), Percentile(output, "99"), errors, cpu * 1e6 / Math.Max(1, total));
+                return new Wrk(requests, Percentile(output, "50"), Percentile(output, "99"), errors, cpu * 1e6 / Math.Max(1, total),
+                    cpuEach.Select(c => c * 1e6 / Math.Max(1, total)).ToArray());
             }
             finally
             {

@@ -303,6 +303,36 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task Audit_AppendMany_KeepsEdgeValues_LongMultibyteText_ExtremeNumbers_Pre2000Times_LoneSurrogates()
+    {
+        // PostgreSQL's batch is encoded by Valet in the binary COPY format (PgBinaryRows): lengths, byte order, NULLs,
+        // the 2000-01-01 epoch and the buffer growing past its first guess must all come back as they went in.
+        var node = await StartWithOrgAsync();
+        var longPath = "/" + string.Concat(Enumerable.Repeat("ü€𝄞/", 700));
+        var events = new List<AuditEvent>
+        {
+            new()
+            {
+                OrgId = Org, Kind = "proxy.request", Path = longPath, Status = int.MinValue, DurationMs = long.MinValue, BytesIn = long.MaxValue,
+                BytesOut = 0, At = new DateTimeOffset(1999, 12, 31, 23, 59, 59, 999, TimeSpan.Zero),
+            },
+            new() { OrgId = Org, Kind = "proxy.request", Status = int.MaxValue, Detail = "", Method = "", At = DateTimeOffset.FromUnixTimeMilliseconds(0) },
+            new() { OrgId = Org, Kind = "proxy.request", Detail = "half \ud800 a pair", At = new DateTimeOffset(2999, 1, 2, 3, 4, 5, 6, TimeSpan.Zero) },
+        };
+
+        node.Audit.AppendMany(events);
+        var single = new AuditEvent { OrgId = Org, Kind = "proxy.request", Path = "/x\udc00", At = events[0].At }; // one event: an INSERT on PostgreSQL
+        node.Audit.AppendMany([single]);
+
+        var stored = (await node.Audit.ListAsync(Org, null, 10, None)).Reverse().ToList();
+        Assert.Equal(4, stored.Count);
+        Assert.Equal(single with { Path = "/x\ufffd" }, stored[3] with { Id = 0 });
+        Assert.Equal(events[0], stored[0] with { Id = 0 });
+        Assert.Equal(events[1], stored[1] with { Id = 0 });
+        Assert.Equal(events[2] with { Detail = "half \ufffd a pair" }, stored[2] with { Id = 0 }); // as UTF-8 can carry it, not a lost batch
+    }
+
+    [Fact]
     public async Task Audit_ListsNewestFirstAndPagesByIdPerOrg()
     {
         var node = await StartWithOrgAsync();
