@@ -141,14 +141,23 @@ internal static partial class ExternalBench
                 if (only is null or "token")
                 {
                     var bare = new Target(new Uri(bareToken.Url, $"/v1/connections/{connectionId}/token"), "POST", null, bareToken.CpuSeconds) { JitProcess = bareToken.ProcessId };
-                    var real = new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key, [valet.CpuSeconds, .. postgresCpu]) { JitProcess = valet.ProcessId };
+                    var real = new Target(new Uri(valet.Url, $"/v1/connections/{connectionId}/token"), "POST", key, [valet.CpuSeconds, .. postgresCpu])
+                    {
+                        JitProcess = valet.ProcessId, Names = ["valet", .. postgresCpu.Select(_ => "postgres")],
+                    };
                     rows.Add(await MeasureAsync($"token route ({backend}) vs bare endpoint", bare, real, pinning, connections, seconds, rounds, warmup));
                 }
 
                 if (only is null or "proxy")
                 {
-                    var bare = new Target(new Uri(bareYarp.Url, "/api/user"), "GET", null, bareYarp.CpuSeconds, upstream.CpuSeconds) { JitProcess = bareYarp.ProcessId };
-                    var real = new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key, [valet.CpuSeconds, upstream.CpuSeconds, .. postgresCpu]) { JitProcess = valet.ProcessId };
+                    var bare = new Target(new Uri(bareYarp.Url, "/api/user"), "GET", null, bareYarp.CpuSeconds, upstream.CpuSeconds)
+                    {
+                        JitProcess = bareYarp.ProcessId, Names = ["yarp", "upstream"],
+                    };
+                    var real = new Target(new Uri(valet.Url, $"/v1/proxy/{connectionId}/user"), "GET", key, [valet.CpuSeconds, upstream.CpuSeconds, .. postgresCpu])
+                    {
+                        JitProcess = valet.ProcessId, Names = ["valet", "upstream", .. postgresCpu.Select(_ => "postgres")],
+                    };
                     rows.Add(await MeasureAsync($"proxied GET ({backend}) vs bare YARP", bare, real, pinning, connections, seconds, rounds, warmup));
                 }
 
@@ -187,6 +196,9 @@ internal static partial class ExternalBench
     internal sealed record Target(Uri Url, string Method, string? Bearer, params Func<double>[] Servers)
     {
         public double CpuSeconds() => Servers.Sum(s => s());
+
+        /// <summary>What each of <see cref="Servers"/> is, for the round line's split (empty: no split printed).</summary>
+        public string[] Names { get; init; } = [];
 
         /// <summary>Each server's CPU seconds so far, in <see cref="Servers"/>' order (the round line prints the split).</summary>
         public double[] CpuSecondsEach() => Servers.Select(s => s()).ToArray();
@@ -328,8 +340,9 @@ internal static partial class ExternalBench
                 (bareResult.Errors + valetResult.Errors > 0 ? $" | errors bare {bareResult.Errors} Valet {valetResult.Errors}" : ""));
         }
 
-        // Which server took it, where there is more than one: the measured server, then the upstream, then PostgreSQL.
-        static string Split(Wrk result) => result.CpuUsEach.Length < 2 ? string.Empty : " (" + string.Join(" + ", result.CpuUsEach.Select(c => c.ToString("F0", CultureInfo.InvariantCulture))) + ")";
+        // Which server took it, where there is more than one and they are named: "(valet 55 + upstream 18 + postgres 7)".
+        static string Split(Wrk result) => result.CpuUsEach.Length < 2 || result.Names.Length != result.CpuUsEach.Length ? string.Empty
+            : " (" + string.Join(" + ", result.CpuUsEach.Select((c, i) => result.Names[i] + " " + c.ToString("F0", CultureInfo.InvariantCulture))) + ")";
 
         var ratios = bareRounds.Zip(valetRounds, (b, v) => v.Rps / b.Rps).ToList();
         var median = ratios.Select((r, i) => (r, i)).OrderBy(x => x.r).ElementAt(ratios.Count / 2).i;
@@ -626,7 +639,7 @@ internal static partial class ExternalBench
     }
 
     /// <summary>One <c>wrk</c> run and what it printed.</summary>
-    internal sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest, double[] CpuUsEach)
+    internal sealed partial record Wrk(double Rps, double P50Ms, double P99Ms, long Errors, double CpuUsPerRequest, double[] CpuUsEach, string[] Names)
     {
         public static async Task<Wrk> RunAsync(Target target, Pinning pinning, int connections, int seconds)
         {
@@ -665,7 +678,7 @@ internal static partial class ExternalBench
                 var requests = double.Parse(rps.Groups[1].Value, CultureInfo.InvariantCulture);
                 var total = TotalLine().Match(output) is { Success: true } t ? double.Parse(t.Groups[1].Value, CultureInfo.InvariantCulture) : requests * seconds;
                 return new Wrk(requests, Percentile(output, "50"), Percentile(output, "99"), errors, cpu * 1e6 / Math.Max(1, total),
-                    cpuEach.Select(c => c * 1e6 / Math.Max(1, total)).ToArray());
+                    cpuEach.Select(c => c * 1e6 / Math.Max(1, total)).ToArray(), target.Names);
             }
             finally
             {

@@ -33,11 +33,21 @@ internal sealed class PgBinaryRows : IDisposable
     public void StartRow(short fields) => Int16(fields);
 
     /// <summary>
-    /// The text as UTF-8 can carry it: an unpaired surrogate (possible in a .NET string, not in UTF-8) becomes U+FFFD, as
-    /// <see cref="Text"/> writes it, instead of Npgsql's strict encoder throwing and the event being lost.
+    /// The text as PostgreSQL's <c>text</c> can hold it: an unpaired surrogate (possible in a .NET string, not in UTF-8) and
+    /// U+0000 (which PostgreSQL refuses in text: "invalid byte sequence for encoding UTF8: 0x00") each become U+FFFD.
+    /// Otherwise one such value fails its whole audit batch (or the single INSERT) and every event in it is lost.
+    /// The common case, nothing to replace, returns the same string after two vectorised scans.
     /// </summary>
-    public static string WellFormed(string value) =>
-        value.AsSpan().IndexOfAnyInRange('\ud800', '\udfff') < 0 ? value : Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(value));
+    public static string WellFormed(string value)
+    {
+        var span = value.AsSpan();
+        if (span.IndexOfAnyInRange('\ud800', '\udfff') < 0 && !span.Contains('\0'))
+        {
+            return value;
+        }
+
+        return Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(value)).Replace('\0', '\ufffd'); // UTF8's replacement fallback: U+FFFD
+    }
 
     public void Text(string? value)
     {
@@ -47,6 +57,7 @@ internal sealed class PgBinaryRows : IDisposable
             return;
         }
 
+        value = WellFormed(value);
         Ensure(4 + Encoding.UTF8.GetMaxByteCount(value.Length));
         var written = Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length + 4));
         BinaryPrimitives.WriteInt32BigEndian(_buffer.AsSpan(_length), written);

@@ -107,11 +107,13 @@ internal sealed class AuditStore(Db db, TimeProvider time) : StoreBase(db, time)
     /// docs/performance.md), and every proxied call writes one row.
     /// <para>
     /// The rows are encoded here, in PostgreSQL's binary COPY format, and sent through Npgsql's raw binary COPY stream:
-    /// Npgsql's typed importer resolved and bound a converter for each of the 13 values of every row, about 6.5 µs of
-    /// the writer's CPU per row against well under 1 µs this way (<c>bench -- audit</c>). The format is PostgreSQL's
-    /// documented one (https://www.postgresql.org/docs/current/sql-copy.html, "Binary Format"); the columns' types are the
-    /// table's (0001_initial.sql): text, integer, bigint, timestamptz. A failure (a row PostgreSQL refuses) throws when the
-    /// stream is completed, and the batch is rolled back as one.
+    /// Npgsql's typed importer resolved and bound a converter for each of the 13 values of every row: 6.4–6.7 µs of the
+    /// bench process's CPU per row, against 2.7–2.9 µs this way (<c>bench -- audit --rows 300000</c>). The format is
+    /// PostgreSQL's documented one (https://www.postgresql.org/docs/current/sql-copy.html, "Binary Format"); the columns'
+    /// types are the table's (0001_initial.sql): text, integer, bigint, timestamptz. Text PostgreSQL cannot hold (U+0000,
+    /// an unpaired surrogate) is replaced (<see cref="PgBinaryRows.WellFormed"/>). A row PostgreSQL still refuses throws
+    /// from the stream's disposal (which sends CopyDone and reads the answer), the batch is rolled back as one, and the
+    /// connection goes back to the pool usable.
     /// </para>
     /// </summary>
     private void Copy(NpgsqlConnection connection, IReadOnlyList<AuditEvent> auditEvents)

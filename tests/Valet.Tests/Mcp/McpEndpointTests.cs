@@ -122,10 +122,12 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
         Assert.Equal(200, endless.StructuredContent!.Value.GetProperty("status").GetInt32());
         Assert.True(endless.StructuredContent!.Value.GetProperty("truncated").GetBoolean());
         Assert.Equal(100 * 1024, endless.StructuredContent!.Value.GetProperty("body").GetString()!.Length);
-        Assert.True(await EndlessCutOff.WaitAsync(TimeSpan.FromSeconds(30)), "the upstream sent the whole gigabyte: its reader never went away");
+        var ended = await Task.WhenAny(EndlessCutOff, Task.Delay(TimeSpan.FromSeconds(30)));
+        Assert.True(ended == EndlessCutOff, "the upstream was still sending after 30 s");
+        Assert.True(await EndlessCutOff, "the upstream sent the whole gigabyte: its reader never went away");
         // What left the upstream: the 100 KB kept, the client's bounded drain (SocketsHttpHandler's 1 MB) and what the two
-        // sockets buffer — megabytes, not the gigabyte.
-        Assert.InRange(EndlessBytesSent, 100 * 1024, 64L << 20);
+        // loopback sockets buffer (4 MB send + 6 MB receive at most with Linux's defaults): 3.9-5.3 MB measured under load.
+        Assert.InRange(EndlessBytesSent, 100 * 1024, 24L << 20);
         Assert.DoesNotContain(Server.Logs.Lines, l => l.Contains("[5003]", StringComparison.Ordinal)); // not logged as an upstream failure
         Assert.True(image.IsError);
         Assert.Contains("binary", Text(image), StringComparison.Ordinal);

@@ -303,7 +303,7 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
-    public async Task Audit_AppendMany_KeepsEdgeValues_LongMultibyteText_ExtremeNumbers_Pre2000Times_LoneSurrogates()
+    public async Task Audit_AppendMany_KeepsEdgeValues_LongMultibyteText_ExtremeNumbers_Pre2000Times_LoneSurrogatesAndNul()
     {
         // PostgreSQL's batch is encoded by Valet in the binary COPY format (PgBinaryRows): lengths, byte order, NULLs,
         // the 2000-01-01 epoch and the buffer growing past its first guess must all come back as they went in.
@@ -318,18 +318,22 @@ public abstract partial class StoreSuite
             },
             new() { OrgId = Org, Kind = "proxy.request", Status = int.MaxValue, Detail = "", Method = "", At = DateTimeOffset.FromUnixTimeMilliseconds(0) },
             new() { OrgId = Org, Kind = "proxy.request", Detail = "half \ud800 a pair", At = new DateTimeOffset(2999, 1, 2, 3, 4, 5, 6, TimeSpan.Zero) },
+            new() { OrgId = Org, Kind = "proxy.request", Detail = "nul \0 inside", At = DateTimeOffset.FromUnixTimeMilliseconds(1) },
         };
 
         node.Audit.AppendMany(events);
-        var single = new AuditEvent { OrgId = Org, Kind = "proxy.request", Path = "/x\udc00", At = events[0].At }; // one event: an INSERT on PostgreSQL
+        var single = new AuditEvent { OrgId = Org, Kind = "proxy.request", Path = "/x\udc00\0", At = events[0].At }; // one event: an INSERT on PostgreSQL
         node.Audit.AppendMany([single]);
 
         var stored = (await node.Audit.ListAsync(Org, null, 10, None)).Reverse().ToList();
-        Assert.Equal(4, stored.Count);
-        Assert.Equal(single with { Path = "/x\ufffd" }, stored[3] with { Id = 0 });
+        Assert.Equal(5, stored.Count);
+        Assert.Equal(single with { Path = Target.IsPostgres ? "/x\ufffd\ufffd" : "/x\ufffd\0" }, stored[4] with { Id = 0 });
         Assert.Equal(events[0], stored[0] with { Id = 0 });
         Assert.Equal(events[1], stored[1] with { Id = 0 });
         Assert.Equal(events[2] with { Detail = "half \ufffd a pair" }, stored[2] with { Id = 0 }); // as UTF-8 can carry it, not a lost batch
+
+        // U+0000: SQLite keeps it; PostgreSQL's text cannot hold it, so it is replaced there rather than the batch refused.
+        Assert.Equal(events[3] with { Detail = Target.IsPostgres ? "nul \ufffd inside" : "nul \0 inside" }, stored[3] with { Id = 0 });
     }
 
     [Fact]
