@@ -23,10 +23,49 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         {
             return await base.SendAsync(request, cancellationToken);
         }
+        catch (Exception error) when (Quotes(error, query))
+        {
+            // The client's own error can quote the request line: SocketsHttpHandler's "Received an invalid status line:
+            // 'GET /items?api_key=… HTTP/1.1'" when a non-HTTP server echoes it (a mis-set port on Redis or SMTP). YARP
+            // logs that exception with its message, so it is rethrown with the secret cut out, same kind and error class,
+            // and without the inner chain that may quote it too.
+            throw Redacted(error, query);
+        }
         finally
         {
             request.RequestUri = original;
         }
+    }
+
+    private static bool Quotes(Exception error, (string Name, string Value) query)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e.Message.Contains(Uri.EscapeDataString(query.Name) + "=", StringComparison.Ordinal)
+                || e.Message.Contains(query.Value, StringComparison.Ordinal)
+                || e.Message.Contains(Uri.EscapeDataString(query.Value), StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static Exception Redacted(Exception error, (string Name, string Value) query)
+    {
+        const string Mark = "[redacted]";
+        var message = error.Message.Replace(Uri.EscapeDataString(query.Value), Mark, StringComparison.Ordinal)
+            .Replace(query.Value, Mark, StringComparison.Ordinal);
+        // Whatever follows the parameter's name up to the next separator: a line cut short may hold part of the value.
+        message = System.Text.RegularExpressions.Regex.Replace(message,
+            "(?<=[?&]" + System.Text.RegularExpressions.Regex.Escape(Uri.EscapeDataString(query.Name)) + "=)[^&\\s'\"]*", Mark);
+        return error switch
+        {
+            OperationCanceledException canceled => new OperationCanceledException(message, null, canceled.CancellationToken),
+            HttpRequestException http => new HttpRequestException(http.HttpRequestError, message, null, http.StatusCode),
+            _ => new HttpRequestException(HttpRequestError.Unknown, message),
+        };
     }
 
     /// <summary><paramref name="uri"/> with <c>name=value</c> (escaped) appended to its query, byte for byte otherwise.</summary>

@@ -20,12 +20,17 @@ public sealed class StaticSecretTests : IAsyncLifetime
 
     private KeyedApi _api = null!;
     private ValetTestServer _server = null!;
+    private System.Net.Sockets.TcpListener _echo = null!;
+    private Task _echoing = Task.CompletedTask;
     private readonly List<string> _responses = [];
 
     public async Task InitializeAsync()
     {
         _api = await KeyedApi.StartAsync();
         var api = _api.BaseUrl.ToString().TrimEnd('/');
+        _echo = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        _echo.Start();
+        _echoing = EchoRequestLinesAsync(_echo);
         _server = await ValetTestServer.StartAsync(new Dictionary<string, string?>
         {
             ["Providers:keyed:AuthMode"] = "api_key",
@@ -39,13 +44,50 @@ public sealed class StaticSecretTests : IAsyncLifetime
             ["Providers:basicapi:AuthMode"] = "basic",
             ["Providers:basicapi:ApiBaseUrl"] = api + "/basic",
             ["Providers:basicapi:AllowPrivateNetwork"] = "true",
+            ["Providers:echoing:AuthMode"] = "api_key",
+            ["Providers:echoing:ApiKeyQuery"] = "api_key",
+            ["Providers:echoing:ApiBaseUrl"] = $"http://127.0.0.1:{((IPEndPoint)_echo.LocalEndpoint).Port}",
+            ["Providers:echoing:AllowPrivateNetwork"] = "true",
         });
+    }
+
+    /// <summary>
+    /// Not HTTP: answers each connection with the request line it received (a mis-set port on Redis or SMTP does much the
+    /// same), so the client's "invalid status line" error quotes the request line, secret query parameter included.
+    /// </summary>
+    private static async Task EchoRequestLinesAsync(System.Net.Sockets.TcpListener listener)
+    {
+        while (true)
+        {
+            System.Net.Sockets.TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync();
+            }
+            catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                return;
+            }
+
+            _ = Task.Run(async () =>
+            {
+                using (client)
+                {
+                    var stream = client.GetStream();
+                    using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+                    var line = await reader.ReadLineAsync() ?? string.Empty;
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n\r\n"));
+                }
+            });
+        }
     }
 
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
         await _api.DisposeAsync();
+        _echo.Stop();
+        await _echoing;
     }
 
     [Fact]
@@ -156,6 +198,37 @@ public sealed class StaticSecretTests : IAsyncLifetime
 
         Assert.Contains("proxy.request", audit, StringComparison.Ordinal);
         await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey));
+    }
+
+    [Fact]
+    public async Task ApiKeyQuery_QuotedInTheClientsErrorByANonHttpUpstream_NeverReachesTheLogOrTheAnswer()
+    {
+        // The request line is injected just before the socket (SecretQueryHandler); a failure that quotes it — here the
+        // upstream's "status line" is our own request line — must not carry the secret into YARP's warning or anywhere.
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "echoing", api_key = QueryKey });
+        Assert.Equal(HttpStatusCode.Created, created.Status);
+        var id = created.Body.GetProperty("id").GetString()!;
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+
+        var failed = await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/items?page=2", null);
+
+        Assert.Equal(HttpStatusCode.BadGateway, failed.Status);
+        Assert.Equal("provider_unavailable", failed.Body.GetProperty("code").GetString());
+        // The failure is still logged, with what went wrong (the line with the secret cut out), just not the secret.
+        await WaitForAsync(() => _server.Logs.All.Contains("invalid status line", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("api_key=[redacted]", _server.Logs.All, StringComparison.Ordinal);
+        await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey));
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            await Task.Delay(50, wait.Token);
+        }
     }
 
     [Fact]
