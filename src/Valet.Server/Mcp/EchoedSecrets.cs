@@ -5,8 +5,9 @@ namespace Valet.Server.Mcp;
 
 /// <summary>
 /// Takes the credentials Valet sent upstream out of what <c>call_api</c> returns (SPEC §11: tokens never appear in a tool
-/// result), for an upstream that echoes its request back: as sent, and as JSON escapes them. A body cut at the cap that
-/// ends in the first characters of one loses that tail too. The plain proxy route does not do this: its caller is the
+/// result), for an upstream that echoes its request back, in any spelling (<see cref="Proxy.SecretSpellings"/>: raw,
+/// percent-encoded whole or in part, JSON-escaped). A body cut at the cap that ends in the first characters of one loses
+/// that tail too. The plain proxy route does not do this: its caller is the
 /// agent's own HTTP client, which gets the upstream's answer byte for byte.
 /// </summary>
 internal static class EchoedSecrets
@@ -27,12 +28,18 @@ internal static class EchoedSecrets
         var text = original;
         foreach (var secret in secrets)
         {
-            foreach (var form in Forms(secret))
+            text = Proxy.SecretSpellings.Pattern(secret).Replace(text, Mark);
+            if (!truncated)
             {
-                text = text.Replace(form, Mark, StringComparison.Ordinal);
-                if (truncated && TailLength(text, form) is > 0 and var tail)
+                continue;
+            }
+
+            foreach (var form in TailForms(secret))
+            {
+                if (TailLength(text, form) is > 0 and var tail)
                 {
                     text = text[..^tail] + Mark;
+                    break;
                 }
             }
         }
@@ -44,27 +51,24 @@ internal static class EchoedSecrets
     {
         foreach (var secret in secrets)
         {
-            foreach (var form in Forms(secret))
-            {
-                value = value.Replace(form, Mark, StringComparison.Ordinal);
-            }
+            value = Proxy.SecretSpellings.Pattern(secret).Replace(value, Mark);
         }
 
         return value;
     }
 
     /// <summary>
-    /// The secret as an echo would carry it: raw; JSON-escaped as .NET escapes it and with only <c>/</c> escaped (PHP's
-    /// <c>\/</c>), since the body is redacted before it is parsed; and percent-encoded with either case of hex, as a query
-    /// secret goes on the wire (<see cref="Proxy.SecretQueryHandler"/>) and comes back in an echoed URL.
+    /// The spellings whose first characters are looked for at the end of a cut body: raw; JSON-escaped as .NET escapes it
+    /// and with only <c>/</c> escaped (PHP's <c>\/</c>); and percent-encoded with either case of hex, as a query secret goes
+    /// on the wire (<see cref="Proxy.SecretQueryHandler"/>). Longest first.
     /// </summary>
-    private static IEnumerable<string> Forms(string secret)
+    private static IEnumerable<string> TailForms(string secret)
     {
         var forms = new HashSet<string>(StringComparer.Ordinal) { secret, JsonEncodedText.Encode(secret).ToString(), secret.Replace("/", "\\/", StringComparison.Ordinal) };
         var encoded = Uri.EscapeDataString(secret);
         forms.Add(encoded);
         forms.Add(System.Text.RegularExpressions.Regex.Replace(encoded, "%[0-9A-F]{2}", m => m.Value.ToLowerInvariant()));
-        return forms.OrderByDescending(f => f.Length); // longest first: a shorter form inside a longer one is not cut in half
+        return forms.OrderByDescending(f => f.Length);
     }
 
     /// <summary>How many characters at the end of <paramref name="text"/> are the start of <paramref name="secret"/> (0: none, or too few to tell).</summary>

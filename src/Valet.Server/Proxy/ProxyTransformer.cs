@@ -272,8 +272,8 @@ internal sealed class ProxyTransformer : HttpTransformer
     public const string Redacted = "REDACTED";
 
     /// <summary>
-    /// Replaces <paramref name="secret"/> in every response header value: as sent (percent-encoded by
-    /// <see cref="SecretQueryHandler.With"/>), with lower-case escapes, form-encoded, and raw. Only for providers whose
+    /// Replaces <paramref name="secret"/> in every response header value, in any spelling (<see cref="SecretSpellings"/>):
+    /// as sent (percent-encoded by <see cref="SecretQueryHandler.With"/>), raw, partly escaped, with lower-case escapes. Only for providers whose
     /// secret goes in the query; a body that echoes the request URL is not rewritten (docs/credentials.md).
     /// </summary>
     internal static void RedactSecret(IHeaderDictionary headers, string secret)
@@ -283,7 +283,7 @@ internal sealed class ProxyTransformer : HttpTransformer
             return;
         }
 
-        var pattern = SecretPatterns.GetValue(secret, SecretPattern);
+        var pattern = SecretSpellings.Pattern(secret);
         foreach (var (name, values) in headers.ToList())
         {
             var changed = false;
@@ -301,43 +301,6 @@ internal sealed class ProxyTransformer : HttpTransformer
                 headers[name] = new Microsoft.Extensions.Primitives.StringValues(rewritten);
             }
         }
-    }
-
-    /// <summary>
-    /// Built once per secret (the cached connection's string instance), not per proxied call; a rotated secret is a new
-    /// string, and the old pattern goes with it.
-    /// </summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<string, System.Text.RegularExpressions.Regex> SecretPatterns = new();
-
-    /// <summary>
-    /// The secret in any spelling a URL can give it: each character raw, percent-encoded (either case of hex), or encoded
-    /// twice (<c>%252F</c>, a URL nested in another's query) — an upstream that decodes and re-serialises the query may
-    /// escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>).
-    /// </summary>
-    private static System.Text.RegularExpressions.Regex SecretPattern(string secret)
-    {
-        var pattern = new System.Text.StringBuilder();
-        Span<byte> utf8 = stackalloc byte[4];
-        foreach (var rune in secret.EnumerateRunes())
-        {
-            var length = rune.EncodeToUtf8(utf8);
-            var encoded = new System.Text.StringBuilder();
-            var twice = new System.Text.StringBuilder();
-            foreach (var b in utf8[..length])
-            {
-                encoded.Append('%').Append(Hex(b >> 4)).Append(Hex(b & 0xF));
-                twice.Append("%25").Append(Hex(b >> 4)).Append(Hex(b & 0xF));
-            }
-
-            pattern.Append("(?:").Append(System.Text.RegularExpressions.Regex.Escape(rune.ToString())).Append('|').Append(encoded).Append('|')
-                .Append(twice).Append(')');
-        }
-
-        return new System.Text.RegularExpressions.Regex(pattern.ToString(), System.Text.RegularExpressions.RegexOptions.CultureInvariant,
-            TimeSpan.FromMilliseconds(200));
-
-        // One hex digit, matching either case.
-        static string Hex(int digit) => digit < 10 ? ((char)('0' + digit)).ToString() : $"[{(char)('a' + digit - 10)}{(char)('A' + digit - 10)}]";
     }
 
     /// <summary>Providers that only send a reset time: <c>RateLimit-Reset</c> (delta seconds) or <c>X-RateLimit-Reset</c> (epoch seconds).</summary>

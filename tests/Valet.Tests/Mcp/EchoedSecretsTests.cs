@@ -13,6 +13,10 @@ public sealed class EchoedSecretsTests
     [InlineData("""{"key":"Ab\/Cd+Ef=="}""")] // PHP's json_encode escapes '/'
     [InlineData("next=https://api.example/items?key=Ab%2FCd%2BEf%3D%3D&page=2")] // a query secret, as it went on the wire
     [InlineData("next=https://api.example/items?key=Ab%2fCd%2bEf%3d%3d")] // the same, lower-case hex
+    [InlineData("self=http://127.0.0.1/items?page=2&api_key=Ab/Cd%2BEf%3D%3D")] // partly escaped: Python's quote(safe='/')
+    [InlineData("""{"self":"Ab\/Cd\u002bEf\u003d\u003d"}""")] // Go's encoding/json: lower-case \u escapes
+    [InlineData("""{"self":"Ab\u002FCd\u002BEf=\u003D"}""")] // upper-case \u escapes, mixed with raw
+    [InlineData("next=https%3A%2F%2Fx%2F%3Fkey%3DAb%252FCd%252BEf%253D%253D")] // a URL nested in another's query: encoded twice
     public void EverySpellingOfTheSecret_IsRedacted(string echoed)
     {
         var redacted = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [Secret], truncated: false).Span);
