@@ -75,8 +75,10 @@ public sealed class VaultKeyRing
         if (!string.IsNullOrWhiteSpace(encryptionKeys))
         {
             var keys = new List<VaultKeyMaterial>();
+            var number = 0;
             foreach (var entry in encryptionKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
+                number++;
                 var colon = entry.IndexOf(':', StringComparison.Ordinal);
                 if (colon <= 0)
                 {
@@ -86,7 +88,9 @@ public sealed class VaultKeyRing
                 var kid = entry[..colon];
                 if (kid.Length > 32 || !kid.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
                 {
-                    throw new ValetConfigurationException($"VALET_ENCRYPTION_KEYS: key id '{kid}' must be 1-32 characters of letters, digits, '-', '_' or '.'.");
+                    // Not quoted: written the wrong way round (base64:kid), the "id" is the key itself, and this goes to stderr.
+                    throw new ValetConfigurationException($"VALET_ENCRYPTION_KEYS: the key id of entry {number} must be 1-32 characters of letters, " +
+                        "digits, '-', '_' or '.' (each entry is kid:base64, the id first).");
                 }
 
                 if (keys.Any(k => k.Id == kid))

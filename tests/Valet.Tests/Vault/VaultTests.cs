@@ -123,5 +123,10 @@ public sealed class VaultTests
         Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load(null, "nocolon", true, Path.GetTempPath()));
         Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load(null, $"a:{k},a:{k}", true, Path.GetTempPath()));
         Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load("not base64!", null, true, Path.GetTempPath()));
+
+        // Written the wrong way round, the "key id" is the key: the error says which entry, never the value.
+        var backwards = Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load(null, $"new:{k},{k}:old", true, Path.GetTempPath()));
+        Assert.Contains("entry 2", backwards.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(k[..8], backwards.Message, StringComparison.Ordinal);
     }
 }
