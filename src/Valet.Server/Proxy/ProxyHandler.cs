@@ -169,6 +169,16 @@ internal sealed class ProxyHandler(
                 $"{context.Request.Method} is never forwarded: it would echo the injected credential back or open a tunnel.");
         }
 
+        // An upgradable request (Connection: Upgrade, Upgrade: websocket) is forwarded as a plain one. YARP puts the
+        // Upgrade headers back after the transformer drops them whenever the server says the request can be upgraded, and
+        // an upstream answering 101 then gets a raw byte tunnel: requests written into it skip the path checks, a target's
+        // path scope and the audit trail. Taking the feature away (only on such requests: setting a feature makes every
+        // cached feature of the request look up again) leaves YARP nothing to upgrade.
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+        {
+            context.Features.Set<IHttpUpgradeFeature>(null);
+        }
+
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value + context.Request.QueryString.Value;
         var parsed = ProxyPath.Parse(raw, viaTarget ? TargetsPrefix : ProxyPrefix, out var pathError);
         if (parsed is not { } path)

@@ -454,7 +454,11 @@ internal sealed class ProxyTransformer : HttpTransformer
         || name.Equals(HeaderNames.TE, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.Trailer, StringComparison.OrdinalIgnoreCase)
         || name.Equals(HeaderNames.TransferEncoding, StringComparison.OrdinalIgnoreCase)
-        || name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
+        || name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase)
+        // Path overrides some servers and gateways obey (IIS URL Rewrite, Symfony): a request for a target's allowed path
+        // must not name another one for the upstream to serve instead.
+        || name.Equals("X-Original-URL", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("X-Rewrite-URL", StringComparison.OrdinalIgnoreCase);
 }
 
 /// <summary>What an upstream 401 means for one proxied call (an interface, so the hook costs no closure per call).</summary>

@@ -69,6 +69,13 @@ public sealed class KeyedApi : IAsyncDisposable
         Seen.Enqueue(seen);
         var ok = Accepts(seen);
         var path = context.Request.Path.Value ?? string.Empty;
+        if (ok && path.EndsWith("/ws", StringComparison.Ordinal) && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
+        {
+            // A WebSocket endpoint that would take the upgrade (101) and echo whatever bytes follow: a tunnel, if allowed.
+            await using var tunnel = await upgrade.UpgradeAsync();
+            await tunnel.CopyToAsync(tunnel);
+            return;
+        }
         var self = BaseUrl.GetLeftPart(UriPartial.Authority) + seen.RawTarget;
         if (ok && path.EndsWith("/redirect", StringComparison.Ordinal))
         {

@@ -201,6 +201,36 @@ public sealed class StaticSecretTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AWebSocketUpgrade_IsForwardedAsAPlainRequest_NeverATunnel_AndPathOverrideHeadersAreDropped()
+    {
+        // An upstream that answers 101 would otherwise get a raw byte tunnel from the agent: requests written into it skip
+        // the path checks, a target's path scope and the audit trail.
+        _api.Accepts = r => r.Header("x-api-key") == FirstKey;
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "keyed", api_key = FirstKey });
+        var id = created.Body.GetProperty("id").GetString()!;
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.SetRequestHeader("Authorization", "Bearer " + key);
+        var wsUrl = new UriBuilder(new Uri(_server.BaseUrl, $"/v1/proxy/{id}/ws")) { Scheme = "ws" }.Uri;
+        var refused = await Assert.ThrowsAsync<System.Net.WebSockets.WebSocketException>(() => socket.ConnectAsync(wsUrl, CancellationToken.None));
+        Assert.Contains("200", refused.Message, StringComparison.Ordinal); // the upstream's plain answer, not a 101
+        Assert.Null(_api.Last.Header("Upgrade"));
+        Assert.DoesNotContain("upgrade", _api.Last.Header("Connection") ?? string.Empty, StringComparison.OrdinalIgnoreCase);
+        Assert.EndsWith("/ws", _api.Last.RawTarget, StringComparison.Ordinal);
+
+        using var agent = _server.Client(key);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/proxy/{id}/items");
+        request.Headers.TryAddWithoutValidation("X-Original-URL", "/admin");
+        request.Headers.TryAddWithoutValidation("X-Rewrite-URL", "/admin");
+        using var response = await agent.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Null(_api.Last.Header("X-Original-URL"));
+        Assert.Null(_api.Last.Header("X-Rewrite-URL"));
+    }
+
+    [Fact]
     public async Task ApiKeyQuery_QuotedInTheClientsErrorByANonHttpUpstream_NeverReachesTheLogOrTheAnswer()
     {
         // The request line is injected just before the socket (SecretQueryHandler); a failure that quotes it — here the
