@@ -104,6 +104,14 @@ internal static class ProxyPath
             return error;
         }
 
+        // Escapes an upstream might decode its own way: '%' without two hex digits (IIS's %u002e is '.'), and bytes that
+        // are not UTF-8 (the overlong %c0%ae is '.' to a lenient decoder). .NET leaves both undecoded, so the checks below
+        // would not see the dot; a real API path has neither.
+        if (!EscapesAreUtf8(raw, strict: true))
+        {
+            return "The path's percent escapes must be '%' and two hex digits, of valid UTF-8 (encode '%' itself as %25).";
+        }
+
         var once = Uri.UnescapeDataString(raw);
         error = CheckForm(once, first, decoded: true);
         if (error is not null || !once.Contains('%'))
@@ -111,7 +119,47 @@ internal static class ProxyPath
             return error;
         }
 
+        if (!EscapesAreUtf8(once, strict: false))
+        {
+            return "The path's percent escapes, decoded once, must still be valid UTF-8.";
+        }
+
         return CheckForm(Uri.UnescapeDataString(once), first, decoded: true);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="form"/>'s percent escapes decode to valid UTF-8 (the other characters taken as they are).
+    /// <paramref name="strict"/>: a '%' not followed by two hex digits fails too; otherwise it is a literal '%' (a once-
+    /// decoded <c>100%25</c> is <c>100%</c>).
+    /// </summary>
+    private static bool EscapesAreUtf8(ReadOnlySpan<char> form, bool strict)
+    {
+        Span<byte> bytes = form.Length <= 256 ? stackalloc byte[form.Length * 3] : new byte[form.Length * 3];
+        var length = 0;
+        for (var i = 0; i < form.Length; i++)
+        {
+            if (form[i] == '%' && i + 2 < form.Length && char.IsAsciiHexDigit(form[i + 1]) && char.IsAsciiHexDigit(form[i + 2]))
+            {
+                bytes[length++] = (byte)((HexValue(form[i + 1]) << 4) | HexValue(form[i + 2]));
+                i += 2;
+                continue;
+            }
+
+            if (form[i] == '%' && strict)
+            {
+                return false;
+            }
+
+            length += System.Text.Encoding.UTF8.GetBytes(form.Slice(i, char.IsHighSurrogate(form[i]) && i + 1 < form.Length ? 2 : 1), bytes[length..]);
+            if (char.IsHighSurrogate(form[i]) && i + 1 < form.Length)
+            {
+                i++;
+            }
+        }
+
+        return System.Text.Unicode.Utf8.IsValid(bytes[..length]);
+
+        static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
     }
 
     private static string? CheckForm(ReadOnlySpan<char> form, bool first, bool decoded)
@@ -160,7 +208,7 @@ internal static class ProxyPath
     private static bool IsDotSegment(ReadOnlySpan<char> form)
     {
         var semicolon = form.IndexOf(';');
-        var name = semicolon < 0 ? form : form[..semicolon];
+        var name = (semicolon < 0 ? form : form[..semicolon]).Trim(' '); // ".. " is ".." to a server that trims names (IIS)
         if (name.IsEmpty || name.Length > 2)
         {
             return false;

@@ -24,6 +24,11 @@ public sealed class ProxyPathTests(ProxyHarness harness)
         "/a/%EF%B9%92%EF%B9%92/admin",
         "/a/%E2%80%A5/admin",
         "/a/%EF%BC%8E%EF%BC%8E;/admin",
+        "/a/%u002e%u002e/admin", // IIS's %u escapes: a '%' without two hex digits
+        "/a/%c0%ae%c0%ae/admin", // overlong UTF-8 for '.', which a lenient decoder reads as a dot
+        "/a/%25c0%25ae%25c0%25ae/admin", // the same, encoded twice
+        "/a/..%20/admin", // '.. ': '..' to a server that trims trailing spaces from names
+        "/a/%20.%20/admin",
     ];
 
     [Theory]
@@ -45,6 +50,9 @@ public sealed class ProxyPathTests(ProxyHarness harness)
     [InlineData("/a/b;v=1/c")]
     [InlineData("/a/%EF%BC%8Eprofile")]
     [InlineData("/a/v1.2/b")]
+    [InlineData("/a/100%25/b")]
+    [InlineData("/a/%E2%82%AC%20off/b")]
+    [InlineData("/a/50%2525/b")]
     public async Task SegmentsThatOnlyLookSimilar_AreForwardedByteForByte(string rest)
     {
         var (connectionId, key, _) = await harness.ConnectedAsync();
