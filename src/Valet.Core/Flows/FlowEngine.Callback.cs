@@ -112,7 +112,7 @@ public sealed partial class FlowEngine
         }
 
         // Checked before anything is stored: an account that may not operate leaves no connection behind.
-        if (flow.SignIn && (signInGate is null || !signInGate.Allows(provider.Id, identity)))
+        if (flow.SignIn && (signInGate is null || !signInGate.Allows(provider, identity)))
         {
             return await FailAsync(flow, FlowErrors.NotAnOperator, cancellationToken);
         }

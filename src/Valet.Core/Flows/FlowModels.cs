@@ -1,5 +1,6 @@
 using Valet.Core.Domain;
 using Valet.Core.OAuth;
+using Valet.Core.Providers;
 
 namespace Valet.Core.Flows;
 
@@ -37,7 +38,7 @@ public sealed record StartFlowRequest
 /// <summary>Who may sign in to the dashboard through a provider: the operator allow-list.</summary>
 public interface ISignInGate
 {
-    bool Allows(string provider, AccountIdentity account);
+    bool Allows(ProviderDefinition provider, AccountIdentity account);
 }
 
 public enum FlowStartError

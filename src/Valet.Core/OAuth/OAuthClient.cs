@@ -158,7 +158,8 @@ public sealed partial class OAuthClient(IHttpClientFactory httpClientFactory, Ti
             var id = ReadPath(json, provider.Identity.IdPath);
             return id is null
                 ? fallback
-                : new AccountIdentity(id, ReadPath(json, provider.Identity.LoginPath), ReadPath(json, provider.Identity.EmailPath));
+                : new AccountIdentity(id, ReadPath(json, provider.Identity.LoginPath), ReadPath(json, provider.Identity.EmailPath),
+                    EmailVerified(json, provider.Identity.EmailPath));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -171,6 +172,23 @@ public sealed partial class OAuthClient(IHttpClientFactory httpClientFactory, Ti
     }
 
     private HttpClient Http() => httpClientFactory.CreateClient(OAuthHttp.ClientName);
+
+    /// <summary>
+    /// OIDC's <c>email_verified</c> (https://openid.net/specs/openid-connect-core-1_0.html#StandardClaims), read beside the
+    /// email (<c>email_verified</c> next to <c>email</c>, or next to <c>data.email</c>): true only when it is JSON true or
+    /// the text "true" (some providers send a string).
+    /// </summary>
+    internal static bool EmailVerified(JsonObject root, string? emailPath)
+    {
+        if (string.IsNullOrEmpty(emailPath))
+        {
+            return false;
+        }
+
+        var dot = emailPath.LastIndexOf('.');
+        var path = dot < 0 ? "email_verified" : emailPath[..(dot + 1)] + "email_verified";
+        return string.Equals(ReadPath(root, path), "true", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>Reads a dotted path (<c>data.viewer.id</c>); numbers and booleans come back as their JSON text.</summary>
     internal static string? ReadPath(JsonObject root, string? path)

@@ -80,7 +80,11 @@ public sealed record TokenResult
 }
 
 /// <summary>The account a grant belongs to.</summary>
-public sealed record AccountIdentity(string Id, string? Login, string? Email);
+/// <summary>
+/// The account a grant belongs to. <paramref name="EmailVerified"/>: the identity endpoint said so (OIDC's
+/// <c>email_verified</c> beside the email); false when it did not say.
+/// </summary>
+public sealed record AccountIdentity(string Id, string? Login, string? Email, bool EmailVerified = false);
 
 public sealed record AuthorizationRequest
 {

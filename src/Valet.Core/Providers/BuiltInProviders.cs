@@ -21,7 +21,7 @@ public static class BuiltInProviders
             TokenEndpoint = U("https://github.com/login/oauth/access_token"),
             UserInfoEndpoint = U("https://api.github.com/user"),
             DefaultScopes = ["read:user", "user:email"],
-            Identity = new() { IdPath = "id", LoginPath = "login", EmailPath = "email" },
+            Identity = new() { IdPath = "id", LoginPath = "login", EmailPath = "email", LoginIsUnique = true },
             ApiBaseUrls = ["https://api.github.com"],
             ApiHeaders = P(("X-GitHub-Api-Version", "2022-11-28")),
             Targets = [new() { Name = "api", Path = "" }],
@@ -36,7 +36,7 @@ public static class BuiltInProviders
             RevocationEndpoint = U("https://gitlab.com/oauth/revoke"),
             UserInfoEndpoint = U("https://gitlab.com/api/v4/user"),
             DefaultScopes = ["read_user"],
-            Identity = new() { IdPath = "id", LoginPath = "username", EmailPath = "email" },
+            Identity = new() { IdPath = "id", LoginPath = "username", EmailPath = "email", LoginIsUnique = true },
             ApiBaseUrls = ["https://gitlab.com/api/v4"],
         },
         new()
@@ -71,7 +71,7 @@ public static class BuiltInProviders
             UserInfoEndpoint = U("https://graph.microsoft.com/v1.0/me"),
             DefaultScopes = ["offline_access", "User.Read"],
             RequiredScopes = ["offline_access", "User.Read"],
-            Identity = new() { IdPath = "id", LoginPath = "userPrincipalName", EmailPath = "mail" },
+            Identity = new() { IdPath = "id", LoginPath = "userPrincipalName", EmailPath = "mail", LoginIsUnique = true },
             ApiBaseUrls = ["https://graph.microsoft.com"],
             Targets =
             [

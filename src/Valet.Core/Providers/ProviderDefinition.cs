@@ -54,6 +54,15 @@ public sealed record IdentityMapping
     public string? LoginPath { get; init; }
     public string? EmailPath { get; init; }
 
+    /// <summary>
+    /// The login names one account among everyone who can sign in at this provider, and its holder cannot set it to
+    /// someone else's: GitHub's login, GitLab's username, Microsoft's user principal name (its domain must be verified by
+    /// the tenant). Not a display name, a nickname, or a handle unique only within one workspace (Slack, Notion, Linear):
+    /// "Sign in with a provider" matches an operator's login only where this is true, or for a provider the operator
+    /// configured (their own identity provider). Emails match only when the provider says they are verified.
+    /// </summary>
+    public bool LoginIsUnique { get; init; }
+
     /// <summary>The user-info call is a POST (Dropbox, Linear) rather than a GET.</summary>
     public bool UsePost { get; init; }
 

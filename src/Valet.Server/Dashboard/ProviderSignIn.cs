@@ -31,9 +31,29 @@ internal sealed class ProviderSignIn : ISignInGate
     /// </summary>
     public string? Configuration => Enabled ? string.Join(',', Providers) + "|" + string.Join(',', Operators.Order(StringComparer.Ordinal)) : null;
 
-    public bool Allows(string provider, AccountIdentity account) =>
-        Providers.Contains(provider, StringComparer.Ordinal) &&
-        ((account.Login is { Length: > 0 } login && Operators.Contains(login)) || (account.Email is { Length: > 0 } email && Operators.Contains(email)));
+    /// <summary>
+    /// Whether the account that just signed in is an operator (docs/dashboard.md, "Who may sign in"): an entry
+    /// <c>provider:id</c> names the account's immutable id at that provider; a login matches where the provider's login
+    /// cannot be taken by someone else (<see cref="IdentityMapping.LoginIsUnique"/>, or a provider the operator configured);
+    /// an email matches only when the provider said it is verified. A display name, a workspace-local handle or an email the
+    /// provider does not vouch for lets anyone who can make an account there name themselves after an operator.
+    /// </summary>
+    public bool Allows(ProviderDefinition provider, AccountIdentity account)
+    {
+        if (!Providers.Contains(provider.Id, StringComparer.Ordinal))
+        {
+            return false;
+        }
+
+        if (Operators.Contains(provider.Id + ":" + account.Id))
+        {
+            return true;
+        }
+
+        var trustedLogin = provider.Identity.LoginIsUnique || provider.Source != ProviderSource.Catalog;
+        return (trustedLogin && account.Login is { Length: > 0 } login && Operators.Contains(login))
+            || (account.EmailVerified && account.Email is { Length: > 0 } email && Operators.Contains(email));
+    }
 
     public static ProviderSignIn From(IConfiguration configuration, IProviderCatalog catalog)
     {
