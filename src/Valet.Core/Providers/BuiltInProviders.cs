@@ -71,7 +71,7 @@ public static class BuiltInProviders
             UserInfoEndpoint = U("https://graph.microsoft.com/v1.0/me"),
             DefaultScopes = ["offline_access", "User.Read"],
             RequiredScopes = ["offline_access", "User.Read"],
-            Identity = new() { IdPath = "id", LoginPath = "userPrincipalName", EmailPath = "mail", LoginIsUnique = true },
+            Identity = new() { IdPath = "id", LoginPath = "userPrincipalName", EmailPath = "mail" },
             ApiBaseUrls = ["https://graph.microsoft.com"],
             Targets =
             [

@@ -56,8 +56,9 @@ public sealed record IdentityMapping
 
     /// <summary>
     /// The login names one account among everyone who can sign in at this provider, and its holder cannot set it to
-    /// someone else's: GitHub's login, GitLab's username, Microsoft's user principal name (its domain must be verified by
-    /// the tenant). Not a display name, a nickname, or a handle unique only within one workspace (Slack, Notion, Linear):
+    /// someone else's: GitHub's login, GitLab's username (while the name is held: a released name can be taken by the next
+    /// account). Not a display name, a nickname, a handle unique only within one workspace (Slack, Notion, Linear), nor
+    /// Microsoft's user principal name through <c>/common</c> (a personal account's is the email it was created with):
     /// "Sign in with a provider" matches an operator's login only where this is true, or for a provider the operator
     /// configured (their own identity provider). Emails match only when the provider says they are verified.
     /// </summary>

@@ -95,10 +95,10 @@ public sealed class VaultKeyRing
 
                 if (keys.Any(k => k.Id == kid))
                 {
-                    throw new ValetConfigurationException($"VALET_ENCRYPTION_KEYS: key id '{kid}' appears twice.");
+                    throw new ValetConfigurationException($"VALET_ENCRYPTION_KEYS: the key id of entry {number} appears in an earlier entry too.");
                 }
 
-                keys.Add(new VaultKeyMaterial(kid, Derive(Decode(entry[(colon + 1)..], $"VALET_ENCRYPTION_KEYS ({kid})"))));
+                keys.Add(new VaultKeyMaterial(kid, Derive(Decode(entry[(colon + 1)..], $"VALET_ENCRYPTION_KEYS (entry {number})"))));
             }
 
             if (keys.Count == 0)

@@ -50,8 +50,10 @@ internal sealed class ProviderSignIn : ISignInGate
             return true;
         }
 
+        // A login is compared with login entries only: an account whose login reads "alice@corp.example" or "github:1"
+        // must not pass for an email entry (unverified) or an id entry.
         var trustedLogin = provider.Identity.LoginIsUnique || provider.Source != ProviderSource.Catalog;
-        return (trustedLogin && account.Login is { Length: > 0 } login && Operators.Contains(login))
+        return (trustedLogin && account.Login is { Length: > 0 } login && login.IndexOfAny(['@', ':']) < 0 && Operators.Contains(login))
             || (account.EmailVerified && account.Email is { Length: > 0 } email && Operators.Contains(email));
     }
 

@@ -17,6 +17,13 @@ internal static class ProxyFailures
     {
         var exception = context.GetForwarderErrorFeature()?.Exception;
         call.Detail = "upstream_" + error.ToString().ToLowerInvariant();
+        if (!context.Response.HasStarted)
+        {
+            // Valet answers now, not the upstream: nothing the forwarder copied from a half-relayed answer (its status, its
+            // headers, an upstream mark such as Valet-Upstream) may stay on Valet's own problem.
+            context.Response.Clear();
+        }
+
         if (Find<UpstreamAddressRefusedException>(exception) is { } refused)
         {
             call.Detail = "upstream_address_refused";

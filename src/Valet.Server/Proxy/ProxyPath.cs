@@ -107,7 +107,7 @@ internal static class ProxyPath
         // Escapes an upstream might decode its own way: '%' without two hex digits (IIS's %u002e is '.'), and bytes that
         // are not UTF-8 (the overlong %c0%ae is '.' to a lenient decoder). .NET leaves both undecoded, so the checks below
         // would not see the dot; a real API path has neither.
-        if (!EscapesAreUtf8(raw, strict: true))
+        if (!EscapesAreUtf8(raw))
         {
             return "The path's percent escapes must be '%' and two hex digits, of valid UTF-8 (encode '%' itself as %25).";
         }
@@ -119,42 +119,70 @@ internal static class ProxyPath
             return error;
         }
 
-        if (!EscapesAreUtf8(once, strict: false))
+        if (HasLenientDotEscape(once))
         {
-            return "The path's percent escapes, decoded once, must still be valid UTF-8.";
+            return "The path's percent escapes, decoded once, must not spell a character another way (%u…, overlong UTF-8).";
         }
 
         return CheckForm(Uri.UnescapeDataString(once), first, decoded: true);
     }
 
     /// <summary>
-    /// Whether <paramref name="form"/>'s percent escapes decode to valid UTF-8 (the other characters taken as they are).
-    /// <paramref name="strict"/>: a '%' not followed by two hex digits fails too; otherwise it is a literal '%' (a once-
-    /// decoded <c>100%25</c> is <c>100%</c>).
+    /// In a once-decoded segment, a '%' is often just a '%' (<c>100%25Cafe</c> is <c>100%Cafe</c>), so only what a second,
+    /// lenient decode could turn into another character is refused: IIS's <c>%uXXXX</c>, and an overlong UTF-8 lead
+    /// (<c>%C0</c>/<c>%C1</c>, <c>%E0</c> then <c>%80</c>–<c>%9F</c>, <c>%F0</c> then <c>%80</c>–<c>%8F</c>).
     /// </summary>
-    private static bool EscapesAreUtf8(ReadOnlySpan<char> form, bool strict)
+    private static bool HasLenientDotEscape(ReadOnlySpan<char> form)
     {
-        Span<byte> bytes = form.Length <= 256 ? stackalloc byte[form.Length * 3] : new byte[form.Length * 3];
-        var length = 0;
-        for (var i = 0; i < form.Length; i++)
+        for (var i = form.IndexOf('%'); i >= 0 && i + 2 < form.Length; i = form[(i + 1)..].IndexOf('%') is var next and >= 0 ? i + 1 + next : -1)
         {
-            if (form[i] == '%' && i + 2 < form.Length && char.IsAsciiHexDigit(form[i + 1]) && char.IsAsciiHexDigit(form[i + 2]))
+            if (form[i + 1] is 'u' or 'U' && i + 5 < form.Length && form.Slice(i + 2, 4).IndexOfAnyExcept(HexDigits) < 0)
             {
-                bytes[length++] = (byte)((HexValue(form[i + 1]) << 4) | HexValue(form[i + 2]));
-                i += 2;
+                return true;
+            }
+
+            if (!char.IsAsciiHexDigit(form[i + 1]) || !char.IsAsciiHexDigit(form[i + 2]))
+            {
                 continue;
             }
 
-            if (form[i] == '%' && strict)
+            var lead = Convert.ToByte(form.Slice(i + 1, 2).ToString(), 16);
+            var second = i + 5 < form.Length && form[i + 3] == '%' && char.IsAsciiHexDigit(form[i + 4]) && char.IsAsciiHexDigit(form[i + 5])
+                ? Convert.ToByte(form.Slice(i + 4, 2).ToString(), 16) : (byte)0;
+            if (lead is 0xC0 or 0xC1 || (lead == 0xE0 && second is >= 0x80 and <= 0x9F) || (lead == 0xF0 && second is >= 0x80 and <= 0x8F))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
+
+    /// <summary>
+    /// Whether a segment as sent (visible ASCII, checked before) has only well-formed escapes ('%' and two hex digits)
+    /// that decode to valid UTF-8.
+    /// </summary>
+    private static bool EscapesAreUtf8(ReadOnlySpan<char> raw)
+    {
+        Span<byte> bytes = raw.Length <= 512 ? stackalloc byte[raw.Length] : new byte[raw.Length];
+        var length = 0;
+        for (var i = 0; i < raw.Length; i++)
+        {
+            if (raw[i] != '%')
+            {
+                bytes[length++] = (byte)raw[i];
+                continue;
+            }
+
+            if (i + 2 >= raw.Length || !char.IsAsciiHexDigit(raw[i + 1]) || !char.IsAsciiHexDigit(raw[i + 2]))
             {
                 return false;
             }
 
-            length += System.Text.Encoding.UTF8.GetBytes(form.Slice(i, char.IsHighSurrogate(form[i]) && i + 1 < form.Length ? 2 : 1), bytes[length..]);
-            if (char.IsHighSurrogate(form[i]) && i + 1 < form.Length)
-            {
-                i++;
-            }
+            bytes[length++] = (byte)((HexValue(raw[i + 1]) << 4) | HexValue(raw[i + 2]));
+            i += 2;
         }
 
         return System.Text.Unicode.Utf8.IsValid(bytes[..length]);

@@ -42,6 +42,17 @@ public sealed class SignInAllowListTests
     }
 
     [Fact]
+    public void ALogin_NeverPassesForAnEmailOrAnIdEntry()
+    {
+        var gate = Gate("alice@corp.example, github:583231");
+
+        // On the operator's own IdP a login is trusted as a login, not as the email or id it may be set to read like.
+        Assert.False(gate.Allows(OwnIdp, new AccountIdentity("mallory-sub", "alice@corp.example", "alice@corp.example", EmailVerified: false)));
+        Assert.False(gate.Allows(OwnIdp, new AccountIdentity("mallory-sub", "github:583231", null)));
+        Assert.True(gate.Allows(GitHub, new AccountIdentity("583231", "someone", null)));
+    }
+
+    [Fact]
     public void AnEmail_Matches_OnlyWhenTheProviderSaysItIsVerified()
     {
         var gate = Gate("alice@corp.example");

@@ -29,6 +29,7 @@ public sealed class ProxyPathTests(ProxyHarness harness)
         "/a/%25c0%25ae%25c0%25ae/admin", // the same, encoded twice
         "/a/..%20/admin", // '.. ': '..' to a server that trims trailing spaces from names
         "/a/%20.%20/admin",
+        "/a/%25u002e%25u002e/admin", // IIS's %u form, encoded twice
     ];
 
     [Theory]
@@ -53,6 +54,7 @@ public sealed class ProxyPathTests(ProxyHarness harness)
     [InlineData("/a/100%25/b")]
     [InlineData("/a/%E2%82%AC%20off/b")]
     [InlineData("/a/50%2525/b")]
+    [InlineData("/a/100%25Cafe/b")] // "100%Cafe": a literal '%' before hex letters, not an escape
     public async Task SegmentsThatOnlyLookSimilar_AreForwardedByteForByte(string rest)
     {
         var (connectionId, key, _) = await harness.ConnectedAsync();

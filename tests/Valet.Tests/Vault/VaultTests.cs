@@ -128,5 +128,12 @@ public sealed class VaultTests
         var backwards = Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load(null, $"new:{k},{k}:old", true, Path.GetTempPath()));
         Assert.Contains("entry 2", backwards.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(k[..8], backwards.Message, StringComparison.Ordinal);
+
+        // A short key that passes for an id, reversed: its decode error and a repeat name the entry, not the value.
+        var hexKey = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        var shortReversed = Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load(null, $"{hexKey}:old", true, Path.GetTempPath()));
+        Assert.DoesNotContain(hexKey, shortReversed.Message, StringComparison.Ordinal);
+        var repeated = Assert.Throws<ValetConfigurationException>(() => VaultKeyRing.Load(null, $"{hexKey}:{k},{hexKey}:{k}", true, Path.GetTempPath()));
+        Assert.DoesNotContain(hexKey, repeated.Message, StringComparison.Ordinal);
     }
 }
