@@ -134,21 +134,24 @@ internal static class ProxyPath
     /// </summary>
     private static bool HasLenientDotEscape(ReadOnlySpan<char> form)
     {
-        for (var i = form.IndexOf('%'); i >= 0 && i + 2 < form.Length; i = form[(i + 1)..].IndexOf('%') is var next and >= 0 ? i + 1 + next : -1)
+        for (var i = 0; i + 2 < form.Length; i++)
         {
-            if (form[i + 1] is 'u' or 'U' && i + 5 < form.Length && form.Slice(i + 2, 4).IndexOfAnyExcept(HexDigits) < 0)
-            {
-                return true;
-            }
-
-            if (!char.IsAsciiHexDigit(form[i + 1]) || !char.IsAsciiHexDigit(form[i + 2]))
+            if (form[i] != '%')
             {
                 continue;
             }
 
-            var lead = Convert.ToByte(form.Slice(i + 1, 2).ToString(), 16);
-            var second = i + 5 < form.Length && form[i + 3] == '%' && char.IsAsciiHexDigit(form[i + 4]) && char.IsAsciiHexDigit(form[i + 5])
-                ? Convert.ToByte(form.Slice(i + 4, 2).ToString(), 16) : (byte)0;
+            if (form[i + 1] is 'u' or 'U' && i + 5 < form.Length && !form.Slice(i + 2, 4).ContainsAnyExcept(HexDigits))
+            {
+                return true;
+            }
+
+            if (!TryEscapedByte(form, i, out var lead))
+            {
+                continue;
+            }
+
+            var second = TryEscapedByte(form, i + 3, out var next) ? next : (byte)0;
             if (lead is 0xC0 or 0xC1 || (lead == 0xE0 && second is >= 0x80 and <= 0x9F) || (lead == 0xF0 && second is >= 0x80 and <= 0x8F))
             {
                 return true;
@@ -173,19 +176,32 @@ internal static class ProxyPath
             if (raw[i] != '%')
             {
                 bytes[length++] = (byte)raw[i];
-                continue;
             }
-
-            if (i + 2 >= raw.Length || !char.IsAsciiHexDigit(raw[i + 1]) || !char.IsAsciiHexDigit(raw[i + 2]))
+            else if (TryEscapedByte(raw, i, out var escaped))
+            {
+                bytes[length++] = escaped;
+                i += 2;
+            }
+            else
             {
                 return false;
             }
-
-            bytes[length++] = (byte)((HexValue(raw[i + 1]) << 4) | HexValue(raw[i + 2]));
-            i += 2;
         }
 
         return System.Text.Unicode.Utf8.IsValid(bytes[..length]);
+    }
+
+    /// <summary>The byte a well-formed escape (<c>%</c> and two hex digits) at <paramref name="at"/> names; false when there is none.</summary>
+    private static bool TryEscapedByte(ReadOnlySpan<char> form, int at, out byte value)
+    {
+        value = 0;
+        if (at + 2 >= form.Length || form[at] != '%' || !char.IsAsciiHexDigit(form[at + 1]) || !char.IsAsciiHexDigit(form[at + 2]))
+        {
+            return false;
+        }
+
+        value = (byte)((HexValue(form[at + 1]) << 4) | HexValue(form[at + 2]));
+        return true;
 
         static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
     }
