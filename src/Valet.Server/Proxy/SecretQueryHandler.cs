@@ -1,3 +1,7 @@
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+
 namespace Valet.Server.Proxy;
 
 /// <summary>
@@ -21,7 +25,11 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         request.RequestUri = With(original, query.Name, query.Value);
         try
         {
-            return await base.SendAsync(request, cancellationToken);
+            var response = await base.SendAsync(request, cancellationToken);
+            // The body's reader can quote the request too: a non-HTTP server that sends a valid head declaring a chunked
+            // body and then echoes the request makes the chunk parser throw with the "size" line's bytes in hex.
+            response.Content = new RedactingContent(response.Content, query);
+            return response;
         }
         catch (Exception error) when (Quotes(error, query))
         {
@@ -37,13 +45,16 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         }
     }
 
+    /// <summary>
+    /// Whether an error's message, or an inner one's, quotes the parameter: its name followed by '=', or the value, as
+    /// text or as the request line's bytes in hex (<see cref="BitConverter.ToString(byte[])"/>, the chunk parser's form).
+    /// </summary>
     private static bool Quotes(Exception error, (string Name, string Value) query)
     {
+        string[] quoted = [Uri.EscapeDataString(query.Name) + "=", query.Value, Uri.EscapeDataString(query.Value), Hex(Uri.EscapeDataString(query.Name) + "="), Hex(Uri.EscapeDataString(query.Value))];
         for (var e = error; e is not null; e = e.InnerException)
         {
-            if (e.Message.Contains(Uri.EscapeDataString(query.Name) + "=", StringComparison.Ordinal)
-                || e.Message.Contains(query.Value, StringComparison.Ordinal)
-                || e.Message.Contains(Uri.EscapeDataString(query.Value), StringComparison.Ordinal))
+            if (quoted.Any(q => e.Message.Contains(q, StringComparison.Ordinal)))
             {
                 return true;
             }
@@ -55,17 +66,138 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
     private static Exception Redacted(Exception error, (string Name, string Value) query)
     {
         const string Mark = "[redacted]";
-        var message = error.Message.Replace(Uri.EscapeDataString(query.Value), Mark, StringComparison.Ordinal)
-            .Replace(query.Value, Mark, StringComparison.Ordinal);
-        // Whatever follows the parameter's name up to the next separator: a line cut short may hold part of the value.
-        message = System.Text.RegularExpressions.Regex.Replace(message,
-            "(?<=[?&]" + System.Text.RegularExpressions.Regex.Escape(Uri.EscapeDataString(query.Name)) + "=)[^&\\s'\"]*", Mark);
+        var name = Uri.EscapeDataString(query.Name);
+        var value = Uri.EscapeDataString(query.Value);
+        var message = error.Message.Replace(value, Mark, StringComparison.Ordinal).Replace(query.Value, Mark, StringComparison.Ordinal)
+            .Replace(Hex(value), Mark, StringComparison.Ordinal);
+        // Whatever follows the parameter's name up to the next separator: a line cut short may hold part of the value. In
+        // hex: the byte pairs after "?name=" or "&name=" up to '&' (26), a space (20) or the line's end.
+        message = Regex.Replace(message, "(?<=[?&]" + Regex.Escape(name) + "=)[^&\\s'\"]*", Mark);
+        message = Regex.Replace(message, "(?<=(?:3F|26)-" + Regex.Escape(Hex(name + "=")) + ")(?:-(?!26|20|0D|0A)[0-9A-F]{2})+", "-" + Mark);
         return error switch
         {
             OperationCanceledException canceled => new OperationCanceledException(message, null, canceled.CancellationToken),
             HttpRequestException http => new HttpRequestException(http.HttpRequestError, message, null, http.StatusCode),
+            HttpIOException io => new HttpIOException(io.HttpRequestError, message),
+            IOException => new IOException(message),
             _ => new HttpRequestException(HttpRequestError.Unknown, message),
         };
+    }
+
+    private static string Hex(string ascii) => BitConverter.ToString(Encoding.ASCII.GetBytes(ascii));
+
+    /// <summary>The upstream's body as it came, except that a read failure quoting the secret is rethrown without it.</summary>
+    private sealed class RedactingContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly (string Name, string Value) _query;
+
+        public RedactingContent(HttpContent inner, (string Name, string Value) query)
+        {
+            _inner = inner;
+            _query = query;
+            foreach (var (name, values) in inner.Headers.NonValidated)
+            {
+                Headers.TryAddWithoutValidation(name, values);
+            }
+        }
+
+        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
+            new RedactingStream(await _inner.ReadAsStreamAsync(cancellationToken), _query);
+
+        protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await using var body = await CreateContentReadStreamAsync(cancellationToken);
+            await body.CopyToAsync(stream, cancellationToken);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _inner.Headers.ContentLength ?? -1;
+            return length >= 0;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class RedactingStream(Stream inner, (string Name, string Value) query) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (Exception error) when (Quotes(error, query))
+            {
+                throw Redacted(error, query);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken);
+            }
+            catch (Exception error) when (Quotes(error, query))
+            {
+                throw Redacted(error, query);
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync();
+            await base.DisposeAsync();
+        }
     }
 
     /// <summary><paramref name="uri"/> with <c>name=value</c> (escaped) appended to its query, byte for byte otherwise.</summary>

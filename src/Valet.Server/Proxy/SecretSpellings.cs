@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -5,62 +6,152 @@ using System.Text.RegularExpressions;
 namespace Valet.Server.Proxy;
 
 /// <summary>
-/// A credential in any spelling an upstream's echo can give it, one regular expression per secret: each character raw,
-/// percent-encoded (either case of hex), encoded twice (<c>%252F</c>, a URL nested in another's query), or JSON-escaped
-/// (<c>\u002b</c> in either case, <c>\/</c>, <c>\"</c>, <c>\\</c>). Spellings mix freely: an upstream that decodes and
-/// re-serialises a URL may escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>), and a JSON
-/// writer may then escape what is left (Go's <c>\u002b</c>). Used on the proxy's response headers for a query secret
-/// (<see cref="ProxyTransformer"/>) and on everything <c>call_api</c> returns (<see cref="Mcp.EchoedSecrets"/>).
+/// A credential in any spelling an upstream's echo can give it. Each character may be raw, percent-encoded (either case
+/// of hex), encoded twice (<c>%252F</c>, a URL nested in another's query), JSON-escaped (<c>\u002b</c> in either case,
+/// <c>\/</c>, <c>\"</c>, <c>\\</c>) or an HTML character reference (<c>&amp;#x2B;</c> as Razor and <c>HtmlEncoder</c>
+/// write it, <c>&amp;#43;</c>, <c>&amp;quot;</c>). Spellings mix freely: an upstream that decodes and re-serialises a URL
+/// may escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>), and a JSON writer may then
+/// escape what is left (Go's <c>\u002b</c>). Used on the proxy's response headers for a query secret
+/// (<see cref="ProxyTransformer"/>) and on everything <c>call_api</c> returns (<see cref="Mcp.EchoedSecrets"/>), whose
+/// cut-tail check (<see cref="TailStart"/>) walks the same spellings.
 /// </summary>
 internal static class SecretSpellings
 {
     /// <summary>
     /// Built once per secret (the cached connection's string instance), not per call; a rotated secret is a new string,
-    /// and the old pattern goes with it.
+    /// and the old entry goes with it.
     /// </summary>
-    private static readonly ConditionalWeakTable<string, Regex> Patterns = new();
+    private static readonly ConditionalWeakTable<string, Spelled> Secrets = new();
 
-    public static Regex Pattern(string secret) => Patterns.GetValue(secret, Build);
+    public static Regex Pattern(string secret) => Secrets.GetValue(secret, Build).Pattern;
 
-    private static Regex Build(string secret)
+    /// <summary>
+    /// Where, in <paramref name="text"/>, the longest tail starts that spells the first characters of
+    /// <paramref name="secret"/> (at least <paramref name="minimumCharacters"/> of them, fewer than all), possibly ending
+    /// partway through one character's spelling (<c>…Cd%2</c>, a body cut mid-escape); -1 when no tail does.
+    /// </summary>
+    public static int TailStart(string text, string secret, int minimumCharacters)
     {
-        var pattern = new StringBuilder();
-        Span<byte> utf8 = stackalloc byte[4];
-        Span<char> utf16 = stackalloc char[2];
-        foreach (var rune in secret.EnumerateRunes())
+        var runes = Secrets.GetValue(secret, Build).Runes;
+        if (runes.Length <= minimumCharacters)
         {
-            pattern.Append("(?:").Append(Regex.Escape(rune.ToString()));
+            return -1;
+        }
 
-            var length = rune.EncodeToUtf8(utf8);
-            pattern.Append('|');
-            foreach (var b in utf8[..length])
+        // No spelling of one character is longer than this, so a tail of the whole secret is not longer than this many.
+        var longest = runes.Length * runes.Max(r => r.Max(s => s.Text.Length));
+        var failed = new HashSet<(int, int)>();
+        for (var start = Math.Max(0, text.Length - longest); start <= text.Length - minimumCharacters; start++)
+        {
+            if (ReachesEnd(text, start, 0))
             {
-                pattern.Append('%').Append(Hex(b >> 4)).Append(Hex(b & 0xF));
+                return start;
+            }
+        }
+
+        return -1;
+
+        // Whether text[at..] is, to its end, a spelling of the secret's characters from the index-th on (partly spelt
+        // last one allowed), with at least minimumCharacters spelt whole from the start. Failed states are remembered: a
+        // secret of many '%' would otherwise branch at each.
+        bool ReachesEnd(string text, int at, int index)
+        {
+            if (at == text.Length)
+            {
+                return index >= minimumCharacters;
             }
 
-            pattern.Append('|');
-            foreach (var b in utf8[..length])
+            if (index == runes.Length || failed.Contains((at, index)))
             {
-                pattern.Append("%25").Append(Hex(b >> 4)).Append(Hex(b & 0xF));
+                return false; // the whole secret followed by more text is not a cut tail (and the pattern took it)
             }
 
-            pattern.Append('|');
-            foreach (var unit in utf16[..rune.EncodeToUtf16(utf16)])
+            var rest = text.AsSpan(at);
+            foreach (var spelling in runes[index])
             {
-                pattern.Append(@"\\u").Append(Hex(unit >> 12)).Append(Hex((unit >> 8) & 0xF)).Append(Hex((unit >> 4) & 0xF)).Append(Hex(unit & 0xF));
+                var comparison = spelling.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+                if (rest.Length < spelling.Text.Length)
+                {
+                    if (index >= minimumCharacters && spelling.Text.AsSpan(0, rest.Length).Equals(rest, comparison))
+                    {
+                        return true;
+                    }
+                }
+                else if (rest.StartsWith(spelling.Text, comparison) && ReachesEnd(text, at + spelling.Text.Length, index + 1))
+                {
+                    return true;
+                }
             }
 
-            if (rune.Value is '/' or '"' or '\\')
+            failed.Add((at, index));
+            return false;
+        }
+    }
+
+    private static Spelled Build(string secret)
+    {
+        var runes = secret.EnumerateRunes().Select(Spellings).ToArray();
+        var pattern = new StringBuilder();
+        foreach (var spellings in runes)
+        {
+            pattern.Append("(?:");
+            foreach (var (text, ignoreCase) in spellings)
             {
-                pattern.Append('|').Append(@"\\").Append(Regex.Escape(rune.ToString()));
+                pattern.Append(ignoreCase ? "(?i:" : "(?:").Append(Regex.Escape(text)).Append(")|");
             }
 
+            pattern.Length--;
             pattern.Append(')');
         }
 
-        return new Regex(pattern.ToString(), RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200));
-
-        // One hex digit, matching either case.
-        static string Hex(int digit) => digit < 10 ? ((char)('0' + digit)).ToString() : $"[{(char)('a' + digit - 10)}{(char)('A' + digit - 10)}]";
+        return new Spelled(new Regex(pattern.ToString(), RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200)), runes);
     }
+
+    /// <summary>The ways one character can be written: raw first (the only one compared case-sensitively).</summary>
+    private static Spelling[] Spellings(Rune rune)
+    {
+        Span<byte> utf8 = stackalloc byte[4];
+        Span<char> utf16 = stackalloc char[2];
+        var bytes = utf8[..rune.EncodeToUtf8(utf8)];
+        var units = utf16[..rune.EncodeToUtf16(utf16)];
+
+        var once = new StringBuilder();
+        var twice = new StringBuilder();
+        foreach (var b in bytes)
+        {
+            once.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            twice.Append("%25").Append(b.ToString("X2", CultureInfo.InvariantCulture));
+        }
+
+        var json = new StringBuilder();
+        foreach (var unit in units)
+        {
+            json.Append(@"\u").Append(((int)unit).ToString("X4", CultureInfo.InvariantCulture));
+        }
+
+        var spellings = new List<Spelling>
+        {
+            new(rune.ToString(), false),
+            new(once.ToString(), true),
+            new(twice.ToString(), true),
+            new(json.ToString(), true),
+            new("&#x" + rune.Value.ToString("X", CultureInfo.InvariantCulture) + ";", true),
+            new("&#" + rune.Value.ToString(CultureInfo.InvariantCulture) + ";", false),
+        };
+        if (rune.Value is '/' or '"' or '\\')
+        {
+            spellings.Add(new("\\" + rune, false));
+        }
+
+        if (rune.Value switch { '&' => "&amp;", '"' => "&quot;", '\'' => "&apos;", '<' => "&lt;", '>' => "&gt;", _ => null } is { } named)
+        {
+            spellings.Add(new(named, true));
+        }
+
+        return [.. spellings];
+    }
+
+    private readonly record struct Spelling(string Text, bool IgnoreCase);
+
+    private sealed record Spelled(Regex Pattern, Spelling[][] Runes);
 }

@@ -53,7 +53,9 @@ public sealed class StaticSecretTests : IAsyncLifetime
 
     /// <summary>
     /// Not HTTP: answers each connection with the request line it received (a mis-set port on Redis or SMTP does much the
-    /// same), so the client's "invalid status line" error quotes the request line, secret query parameter included.
+    /// same), so the client's "invalid status line" error quotes the request line, secret query parameter included. For a
+    /// path with "/chunked" it first sends a valid head declaring a chunked body, so the request line arrives where the
+    /// client's chunk parser expects a chunk size, and its error quotes the line's bytes in hex.
     /// </summary>
     private static async Task EchoRequestLinesAsync(System.Net.Sockets.TcpListener listener)
     {
@@ -76,7 +78,8 @@ public sealed class StaticSecretTests : IAsyncLifetime
                     var stream = client.GetStream();
                     using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
                     var line = await reader.ReadLineAsync() ?? string.Empty;
-                    await stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n\r\n"));
+                    var head = line.Contains("/chunked", StringComparison.Ordinal) ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" : string.Empty;
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes(head + line + "\r\n\r\n"));
                 }
             });
         }
@@ -250,6 +253,34 @@ public sealed class StaticSecretTests : IAsyncLifetime
         await WaitForAsync(() => _server.Logs.All.Contains("invalid status line", StringComparison.OrdinalIgnoreCase));
         Assert.Contains("api_key=[redacted]", _server.Logs.All, StringComparison.Ordinal);
         await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey));
+    }
+
+    [Fact]
+    public async Task ApiKeyQuery_QuotedInHexByTheChunkParser_NeverReachesTheLogOrTheAnswer()
+    {
+        // The head is valid and declares a chunked body; the "chunk size" line is our own request line, which .NET's chunk
+        // parser quotes byte by byte in hex ("47-45-54-…") in the exception YARP logs as a response-body failure.
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "echoing", api_key = QueryKey });
+        var id = created.Body.GetProperty("id").GetString()!;
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+
+        try
+        {
+            await agent.GetAsync($"/v1/proxy/{id}/chunked?page=2");
+        }
+        catch (HttpRequestException)
+        {
+            // The 200 head was already relayed when the body failed: the agent sees its response cut short.
+        }
+
+        var hexName = BitConverter.ToString(Encoding.ASCII.GetBytes("api_key="));
+        await WaitForAsync(() => _server.Logs.All.Contains(hexName, StringComparison.Ordinal));
+        Assert.Contains(hexName + "-[redacted]", _server.Logs.All, StringComparison.Ordinal);
+        var hexSecret = BitConverter.ToString(Encoding.ASCII.GetBytes(Uri.EscapeDataString(QueryKey)));
+        Assert.DoesNotContain(hexSecret[..20], _server.Logs.All, StringComparison.Ordinal);
+        await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey), hexSecret);
     }
 
     private static async Task WaitForAsync(Func<bool> condition)

@@ -17,6 +17,8 @@ public sealed class EchoedSecretsTests
     [InlineData("""{"self":"Ab\/Cd\u002bEf\u003d\u003d"}""")] // Go's encoding/json: lower-case \u escapes
     [InlineData("""{"self":"Ab\u002FCd\u002BEf=\u003D"}""")] // upper-case \u escapes, mixed with raw
     [InlineData("next=https%3A%2F%2Fx%2F%3Fkey%3DAb%252FCd%252BEf%253D%253D")] // a URL nested in another's query: encoded twice
+    [InlineData("<a href=\"/items?key=Ab/Cd&#x2B;Ef==\">next</a>")] // Razor/HtmlEncoder: '+' as a hex character reference
+    [InlineData("<td>Ab&#47;Cd&#43;Ef&#61;&#61;</td>")] // decimal character references
     public void EverySpellingOfTheSecret_IsRedacted(string echoed)
     {
         var redacted = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [Secret], truncated: false).Span);
@@ -34,5 +36,27 @@ public sealed class EchoedSecretsTests
 
         var cut = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes("token: Ab/Cd+E"), [Secret], truncated: true).Span);
         Assert.Equal("token: " + EchoedSecrets.Mark, cut);
+    }
+
+    [Theory]
+    [InlineData("token: Ab/Cd+E", "token: ")] // raw
+    [InlineData("self=/items?api_key=Ab/Cd%2BEf%3D", "self=/items?api_key=")] // mixed spelling: Python's quote(safe='/')
+    [InlineData("self=/items?api_key=Ab/Cd%2BEf%3", "self=/items?api_key=")] // cut partway through an escape
+    [InlineData("{\"self\":\"Ab\\/Cd\\u002bE", "{\"self\":\"")] // Go's JSON, mixed with PHP's \/
+    [InlineData("<a href=\"Ab/Cd&#x2B;E", "<a href=\"")] // HTML character reference
+    [InlineData("x=Ab%252FCd%252BEf%25", "x=")] // encoded twice, cut mid-escape
+    public void ACutBodyEndingInTheStartOfTheSecret_InAnySpelling_LosesThatTail(string echoed, string kept)
+    {
+        var cut = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [Secret], truncated: true).Span);
+        Assert.Equal(kept + EchoedSecrets.Mark, cut);
+    }
+
+    [Theory]
+    [InlineData("ends in Ab/Cd")] // five characters: too few to tell from ordinary text
+    [InlineData("ends in Ab/Cd+Xy")] // diverges from the secret before the end
+    public void ACutBodyNotEndingInTheSecret_KeepsItsTail(string echoed)
+    {
+        var body = Encoding.UTF8.GetBytes(echoed);
+        Assert.True(EchoedSecrets.Redact(body, [Secret], truncated: true).Span.SequenceEqual(body));
     }
 }
