@@ -114,6 +114,8 @@ public sealed partial class FlowEngine
         // Checked before anything is stored: an account that may not operate leaves no connection behind.
         if (flow.SignIn && (signInGate is null || !signInGate.Allows(provider, identity)))
         {
+            // The account's immutable id, so an operator who means to let this account in can write the exact entry.
+            LogSignInRefused(logger, flow.Id, provider.Id, identity.Id);
             return await FailAsync(flow, FlowErrors.NotAnOperator, cancellationToken);
         }
 

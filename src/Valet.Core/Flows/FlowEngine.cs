@@ -252,6 +252,10 @@ public sealed partial class FlowEngine(
     [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Flow {FlowId} could not be finished ({Error}): {ExceptionType}")]
     private static partial void LogFinishFailed(ILogger logger, string flowId, string error, string exceptionType);
 
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning,
+        Message = "Sign-in refused for flow {FlowId}: the {Provider} account {AccountId} is not on VALET_DASHBOARD__OPERATORS (the entry {Provider}:{AccountId} would admit it)")]
+    private static partial void LogSignInRefused(ILogger logger, string flowId, string provider, string accountId);
+
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Code exchange for flow {FlowId} failed: {Kind} ({Code})")]
     private static partial void LogExchangeFailed(ILogger logger, string flowId, TokenErrorKind kind, string code);
 }

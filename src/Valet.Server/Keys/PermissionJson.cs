@@ -102,7 +102,7 @@ internal static class PermissionJson
                     var provider = catalog.Find(value);
                     if (provider is null)
                     {
-                        validation.Add(field, $"unknown provider '{value}'");
+                        validation.UnknownProvider(field, value);
                         continue;
                     }
 

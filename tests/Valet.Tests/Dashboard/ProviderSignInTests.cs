@@ -103,6 +103,8 @@ public sealed class ProviderSignInTests(IdpFixture idp, BrowserFixture browser) 
         var me = await page.APIRequest.GetAsync(new Uri(_server.BaseUrl, "/me").ToString());
         Assert.Equal(401, me.Status);
         Assert.Empty(await _server.Services.GetRequiredService<IConnectionStore>().ListAsync("default", CancellationToken.None).ToListAsync());
+        // The log names the account's immutable id, so an operator who means to admit it can write the exact entry.
+        Assert.Contains("the idp account op-mallory is not on VALET_DASHBOARD__OPERATORS (the entry idp:op-mallory would admit it)", _server.Logs.All, StringComparison.Ordinal);
         await page.Context.CloseAsync();
     }
 

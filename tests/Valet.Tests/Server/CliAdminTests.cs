@@ -68,8 +68,9 @@ public sealed class CliAdminTests
 
         var connection = await CliRunner.RunAsync(["connections", "add", "nosuch", "--secret", "-"], env, stdin: "sk_whatever\n");
         var credential = await CliRunner.RunAsync(["credentials", "add", "nosuch", "--client-id", "Iv1.x"], env, stdin: "shh\n");
+        var key = await CliRunner.RunAsync(["keys", "create", "agent", "--allow", "provider:nosuch"], env);
 
-        foreach (var run in new[] { connection, credential })
+        foreach (var run in new[] { connection, credential, key })
         {
             Assert.NotEqual(0, run.ExitCode);
             Assert.Contains("unknown provider 'nosuch'", run.StdErr, StringComparison.Ordinal);
