@@ -66,4 +66,22 @@ public sealed record Connection
         ArgumentNullException.ThrowIfNull(other);
         return AccessToken == other.AccessToken && RefreshToken == other.RefreshToken && CredentialId == other.CredentialId;
     }
+
+    /// <summary>
+    /// This row, a newer grant than <paramref name="spentFrom"/> (the row a refresh read before calling the provider), with
+    /// the refresh token that refresh was given (<paramref name="refreshed"/>) — when the newer grant kept the refresh token
+    /// the refresh spent (an import or a re-consent whose answer had none keeps the stored one), and the provider rotated
+    /// it. Dropping the refresh's answer then would leave the row holding a refresh token the provider has already
+    /// consumed: the next refresh would present it, and a rotating provider revokes the whole grant on reuse. Null when
+    /// the newer grant has its own refresh token (or another client's), or the refresh was not given a new one.
+    /// </summary>
+    public Connection? WithRotatedRefreshToken(Connection spentFrom, Connection refreshed)
+    {
+        ArgumentNullException.ThrowIfNull(spentFrom);
+        ArgumentNullException.ThrowIfNull(refreshed);
+        return spentFrom.RefreshToken is not null && RefreshToken == spentFrom.RefreshToken && CredentialId == spentFrom.CredentialId
+            && refreshed.RefreshToken is not null && refreshed.RefreshToken != spentFrom.RefreshToken
+            ? this with { RefreshToken = refreshed.RefreshToken }
+            : null;
+    }
 }

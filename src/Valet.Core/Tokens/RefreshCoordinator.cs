@@ -23,7 +23,7 @@ public sealed class RefreshCoordinator(
     IOptionsMonitor<RefreshOptions> options,
     TimeProvider time,
     ValetMetrics metrics,
-    ILogger<RefreshCoordinator> logger)
+    ILogger<RefreshCoordinator> logger) : IAsyncDisposable, IDisposable
 {
     private readonly ConcurrentDictionary<string, Task<TokenOutcome>> _inFlight = new(StringComparer.Ordinal);
 
@@ -80,6 +80,42 @@ public sealed class RefreshCoordinator(
             flight.SetException(ex);
         }
     }
+
+    /// <summary>
+    /// On shutdown (the container disposes this before the stores it uses), waits for the refreshes in flight: a flight
+    /// runs on after its callers are gone (a background pass cancelled by the stop, an agent that hung up), and one whose
+    /// provider call has returned holds the only copy of a rotated refresh token until it is stored. Without the wait a
+    /// graceful stop (a rolling deploy's SIGTERM) exits mid-flight and the next node presents the spent token, which a
+    /// rotating provider answers by revoking the grant. Bounded by <see cref="RefreshOptions.ProviderTimeout"/> plus
+    /// <see cref="RefreshOptions.CommitRetryWindow"/>, the longest a flight's provider call and its store can take.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        var pending = _inFlight.Values.ToArray();
+        if (pending.Length == 0)
+        {
+            return;
+        }
+
+        var settings = options.CurrentValue;
+        var bound = settings.ProviderTimeout + settings.CommitRetryWindow;
+        TokensLog.Draining(logger, pending.Length, bound);
+        try
+        {
+            await Task.WhenAll(pending).WaitAsync(bound, time);
+        }
+        catch (TimeoutException)
+        {
+            TokensLog.DrainAbandoned(logger, pending.Count(t => !t.IsCompleted), bound);
+        }
+        catch (Exception)
+        {
+            // A flight's own failure was its waiters' to see (and is logged where it happened); it has ended.
+        }
+    }
+
+    /// <summary>A container disposed synchronously still waits (blocking) rather than drop a flight.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>
     /// A client read before the lease was taken, for the credential the connection had then; for a client-credentials
@@ -400,10 +436,17 @@ public sealed class RefreshCoordinator(
                     // has revoked the grant, this answer's tokens included). A transient failure there (only the failure
                     // count moves) does not: this answer may be the grant's only live refresh token.
                     var latest = lease.Connection;
-                    if (!latest.HoldsSameGrant(refreshedFrom)
-                        || (latest.Status == ConnectionStatus.ReauthRequired && refreshedFrom.Status != ConnectionStatus.ReauthRequired))
+                    if (latest.Status == ConnectionStatus.ReauthRequired && refreshedFrom.Status != ConnectionStatus.ReauthRequired)
                     {
                         throw new ConnectionReplacedException(refreshedFrom.Id, latest);
+                    }
+
+                    if (!latest.HoldsSameGrant(refreshedFrom))
+                    {
+                        // A newer grant that kept the refresh token this answer replaced gets the rotated one instead.
+                        var refreshed = RefreshPolicy.Refreshed(refreshedFrom, tokens, provider, time.GetUtcNow(), settings);
+                        throw new ConnectionReplacedException(refreshedFrom.Id,
+                            latest.WithRotatedRefreshToken(refreshedFrom, refreshed) is { } merged ? await lease.CommitAsync(merged, CancellationToken.None) : latest);
                     }
 
                     var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(latest, tokens, provider, time.GetUtcNow(), settings),

@@ -47,4 +47,10 @@ internal static partial class TokensLog
 
     [LoggerMessage(3112, LogLevel.Debug, "Background refresher claimed {Count} due connection(s).")]
     public static partial void Claimed(ILogger logger, int count);
+
+    [LoggerMessage(3114, LogLevel.Information, "Stopping: waiting up to {Bound} for {Count} refresh(es) in flight, so a rotated refresh token is stored before the process exits.")]
+    public static partial void Draining(ILogger logger, int count, TimeSpan bound);
+
+    [LoggerMessage(3115, LogLevel.Error, "Stopped with {Count} refresh(es) still in flight after {Bound}: a provider may have rotated a refresh token that was not stored (the connection will need a reconnect).")]
+    public static partial void DrainAbandoned(ILogger logger, int count, TimeSpan bound);
 }

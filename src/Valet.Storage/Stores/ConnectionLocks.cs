@@ -135,7 +135,8 @@ internal sealed class SqliteConnectionLocks(Db db, IVault vault, TimeProvider ti
                 // The lock here is in-process and only refreshes take it: a reconnect, an import or a delete does not wait.
                 // So the write is guarded by the version read under the lock, and a miss is looked at: a row whose tokens or
                 // client changed holds a newer grant (every grant write changes the access token), which wins — this result
-                // belongs to the old one; a row that changed otherwise (the refresher's schedule) is written over, as before.
+                // belongs to the old one (except a rotated refresh token the newer grant would otherwise lose); a row that
+                // changed otherwise (the refresher's schedule) is written over, as before.
                 await using var connection = await owner.OpenAsync(cancellationToken);
                 var now = owner.Now();
                 var expected = Connection.Version;
@@ -148,9 +149,26 @@ internal sealed class SqliteConnectionLocks(Db db, IVault vault, TimeProvider ti
                     }
 
                     var latest = await owner._rows.ReadAsync(connection, null, Connection.Id, forUpdate: false, cancellationToken);
-                    if (latest is null || !latest.HoldsSameGrant(Connection))
+                    if (latest is null)
                     {
-                        throw new ConnectionReplacedException(Connection.Id, latest);
+                        throw new ConnectionReplacedException(Connection.Id, null);
+                    }
+
+                    if (!latest.HoldsSameGrant(Connection))
+                    {
+                        // The newer grant wins, but if it kept the refresh token this refresh spent, the rotated one goes in
+                        // its place: the spent one is dead at the provider (Connection.WithRotatedRefreshToken).
+                        if (latest.WithRotatedRefreshToken(Connection, updated) is not { } merged)
+                        {
+                            throw new ConnectionReplacedException(Connection.Id, latest);
+                        }
+
+                        if (await owner._rows.WriteIfVersionAsync(connection, merged, now, cancellationToken) is { } kept)
+                        {
+                            throw new ConnectionReplacedException(Connection.Id, kept);
+                        }
+
+                        continue; // changed again meanwhile: look again
                     }
 
                     expected = latest.Version;

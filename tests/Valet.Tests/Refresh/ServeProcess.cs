@@ -21,6 +21,23 @@ internal sealed class ServeProcess : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>
+    /// A graceful stop, as a rolling deploy or <c>systemctl stop</c> sends it (SIGTERM), and the wait for the process to
+    /// exit; returns how long that took.
+    /// </summary>
+    public async Task<TimeSpan> TerminateAsync(TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var wait = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(wait.Token);
+        return clock.Elapsed;
+    }
+
     public string Output
     {
         get
