@@ -62,12 +62,7 @@ internal static class SignInEndpoints
                 "This was not a sign-in form. Sign in below.");
         }
 
-        IFormCollection form;
-        try
-        {
-            form = await context.Request.ReadFormAsync(context.RequestAborted);
-        }
-        catch (InvalidDataException)
+        if (await ReadFormOrNullAsync(context) is not { } form)
         {
             return await RefuseAsync(context, StatusCodes.Status400BadRequest, "invalid_request",
                 "The form body could not be read (malformed, or containing forbidden characters).", null, null,
@@ -130,7 +125,11 @@ internal static class SignInEndpoints
         return Results.Redirect("/signin?done=signed_out");
     }
 
-    /// <summary>A form post whose antiforgery token is valid; false too for a body that is not a readable form.</summary>
+    /// <summary>
+    /// A form post whose antiforgery token is valid; false for anything else that is not such a post. A body that says it
+    /// is a form and cannot be read as one is the caller's error, answered 400 <c>invalid_request</c> (ErrorHandling maps
+    /// the <see cref="InvalidDataException"/>), never a 500.
+    /// </summary>
     internal static async Task<bool> IsValidFormAsync(HttpContext context, IAntiforgery antiforgery)
     {
         if (!context.Request.HasFormContentType)
@@ -138,13 +137,37 @@ internal static class SignInEndpoints
             return false;
         }
 
+        if (await ReadFormOrNullAsync(context) is null)
+        {
+            throw new InvalidDataException("The form body could not be read.");
+        }
+
         try
         {
             return await antiforgery.IsRequestValidAsync(context);
         }
-        catch (InvalidDataException)
+        catch (AntiforgeryValidationException)
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// The request's form, or null when the body is not a readable one: malformed urlencoded or multipart (Kestrel's
+    /// reader throws <see cref="InvalidDataException"/> or <see cref="IOException"/>), a value that decodes to NUL, more
+    /// fields than allowed. A body over the size limit still reaches ErrorHandling (413), and a client gone stays gone.
+    /// </summary>
+    internal static async Task<IFormCollection?> ReadFormOrNullAsync(HttpContext context)
+    {
+        try
+        {
+            return await context.Request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (Exception error) when (error is InvalidDataException or IOException
+            && error is not BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }
+            && !context.RequestAborted.IsCancellationRequested)
+        {
+            return null;
         }
     }
 

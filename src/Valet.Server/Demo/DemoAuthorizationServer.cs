@@ -94,9 +94,15 @@ internal static class DemoAuthorizationServer
             "This is Valet's built-in DEMO authorization server, running inside your local Valet. It is not a real service.", null, null, form);
     }
 
+    /// <summary>The posted form; a body that is not one is answered 400 by ErrorHandling (the InvalidDataException), not 500.</summary>
+    private static async Task<IFormCollection> FormAsync(HttpContext context) =>
+        context.Request.HasFormContentType && await Dashboard.SignInEndpoints.ReadFormOrNullAsync(context) is { } form
+            ? form
+            : throw new InvalidDataException("Expected a readable form body.");
+
     private static async Task<IResult> Decide(HttpContext context)
     {
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        var form = await FormAsync(context);
         var redirect = form["redirect_uri"].ToString();
         var local = Uri.TryCreate(redirect, UriKind.Absolute, out var redirectUri) &&
             (redirectUri.IsLoopback || string.Equals(redirectUri.Host, context.Request.Host.Host, StringComparison.OrdinalIgnoreCase));
@@ -121,7 +127,7 @@ internal static class DemoAuthorizationServer
 
     private static async Task<IResult> Token(HttpContext context, string clientSecret)
     {
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        var form = await FormAsync(context);
         if (form["client_id"] != ClientId || !FixedEquals(form["client_secret"].ToString(), clientSecret))
         {
             return Error("invalid_client", StatusCodes.Status401Unauthorized);
@@ -170,7 +176,7 @@ internal static class DemoAuthorizationServer
 
     private static async Task<IResult> Revoke(HttpContext context)
     {
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        var form = await FormAsync(context);
         var token = form["token"].ToString();
         if (RefreshTokens.TryRemove(token, out var grant))
         {

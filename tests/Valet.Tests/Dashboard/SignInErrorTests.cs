@@ -57,6 +57,49 @@ public sealed class SignInErrorTests : IAsyncLifetime
         Assert.Null(SessionKit.SetCookieOrNull(asProblem));
     }
 
+    /// <summary>
+    /// Anonymous form routes given a body that says it is a form and is not a readable one: each is a 400 with a code,
+    /// never a 500 (antiforgery wrapped the reader's error, and a broken multipart body threw an IOException, both 500s
+    /// with a stack trace in the log before). The demo authorization server's routes too, and a body that is not a form.
+    /// </summary>
+    [Theory]
+    [InlineData("/signin")]
+    [InlineData("/signout")]
+    [InlineData("/signin/provider")]
+    [InlineData("/connect-authorize")]
+    [InlineData("/demo-oauth/token")]
+    [InlineData("/demo-oauth/decide")]
+    [InlineData("/demo-oauth/revoke")]
+    public async Task AnonymousFormRoutes_GivenAnUnreadableForm_Answer400_Never500(string path)
+    {
+        await using var demo = await ValetTestServer.StartAsync(new Dictionary<string, string?> { ["DEMO"] = "true", ["DEMO_CLIENT_SECRET"] = "demo-secret" });
+        using var client = new HttpClient { BaseAddress = demo.BaseUrl };
+        var tooMany = string.Join('&', Enumerable.Range(0, 1100).Select(i => $"f{i}=x"));
+        var bodies = new List<HttpContent>
+        {
+            new StringContent("a=%00", Encoding.ASCII, "application/x-www-form-urlencoded"),
+            new StringContent(tooMany, Encoding.ASCII, "application/x-www-form-urlencoded"),
+            new StringContent("garbage", Encoding.ASCII, "multipart/form-data"),
+        };
+        bodies[2].Headers.ContentType!.Parameters.Add(new("boundary", "zz"));
+        if (path.StartsWith("/demo-oauth", StringComparison.Ordinal))
+        {
+            bodies.Add(JsonContent.Create(new { token = "x" }));
+        }
+
+        foreach (var body in bodies)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = body };
+            request.Headers.Accept.ParseAdd("application/json");
+            using var response = await client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{path} with {body.Headers.ContentType}: {(int)response.StatusCode} {text}");
+            Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(demo.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal) || line.StartsWith("Critical", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task SignInPage_ReRenderedAfterAnExpiredForm_SignsInWithItsFreshToken_AndKeepsTheReturnPath()
     {
