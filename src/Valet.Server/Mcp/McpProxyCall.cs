@@ -40,6 +40,7 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
     {
         "Authorization", "Proxy-Authorization", "Cookie", "Host", "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
         "Transfer-Encoding", "Upgrade", "Content-Length", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+        "Accept-Encoding", // the answer must come as text Valet can read (and redact), not compressed
     };
 
     /// <summary>Null when the header may be sent; else why not.</summary>
@@ -136,9 +137,6 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             return new ProxyAnswer.Refused(response.StatusCode, ParseOrText(sink.Written, response.ContentType));
         }
 
-        // The upstream's answer may echo the credential Valet sent (a debug endpoint that returns its request's headers).
-        var written = EchoedSecrets.Redact(sink.Written, via.Secrets, sink.Truncated);
-
         // A copy stopped at the cap: the forwarder then resets the (never sent) response to an error; the upstream's status
         // and headers are the ones the sink saw.
         var (status, answered) = sink.Stopped ?? (response.StatusCode, response.Headers);
@@ -151,16 +149,60 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             }
         }
 
+        // Only text Valet can read is returned, as UTF-8: redaction reads it, and an echoed credential in UTF-16 (or
+        // compressed) would pass it unseen. Anything else is answered like a binary body: its type, no content.
         var contentType = answered.ContentType.ToString() is { Length: > 0 } type ? type : null;
-        if (sink.Length > 0 && !IsText(contentType))
+        var utf8 = sink.Length == 0 ? ReadOnlyMemory<byte>.Empty : AsUtf8(sink.Written, contentType, answered.ContentEncoding.ToString());
+        if (utf8 is not { } readable)
         {
-            return new ProxyAnswer.Upstream(new CallApiOutput(status, safe, null, false), contentType ?? "application/octet-stream");
+            var encoding = answered.ContentEncoding.ToString();
+            return new ProxyAnswer.Upstream(new CallApiOutput(status, safe, null, false),
+                (contentType ?? "application/octet-stream") + (encoding.Length > 0 ? $", {encoding}-encoded" : string.Empty));
         }
 
+        // The upstream's answer may echo the credential Valet sent (a debug endpoint that returns its request's headers).
+        var written = EchoedSecrets.Redact(readable, via.Secrets, sink.Truncated);
         JsonElement? parsed = sink.Length == 0 ? null
             : sink.Truncated ? JsonSerializer.SerializeToElement(Text(written))
             : ParseOrText(written, contentType);
         return new ProxyAnswer.Upstream(new CallApiOutput(status, safe, parsed, sink.Truncated), null);
+    }
+
+    /// <summary>
+    /// The body as UTF-8 text, or null when it is not text Valet can read: not a text type, compressed
+    /// (<c>Content-Encoding</c> other than identity: call_api never asks for one, see <see cref="Forbidden"/>), or in a
+    /// charset .NET does not know. A declared charset (<c>utf-16</c>, <c>iso-8859-1</c>) or, without one, a UTF-16 byte
+    /// order mark is decoded and the text given back as UTF-8.
+    /// </summary>
+    private static ReadOnlyMemory<byte>? AsUtf8(ReadOnlyMemory<byte> bytes, string? contentType, string contentEncoding)
+    {
+        if (!IsText(contentType) || (contentEncoding.Length > 0 && !contentEncoding.Equals("identity", StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        var charset = MediaTypeHeaderValue.Parse(contentType).Charset.Value?.Trim('"');
+        Encoding encoding;
+        if (string.IsNullOrEmpty(charset))
+        {
+            var span = bytes.Span;
+            encoding = span.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) ? Encoding.Unicode
+                : span.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]) ? Encoding.BigEndianUnicode
+                : Encoding.UTF8;
+        }
+        else
+        {
+            try
+            {
+                encoding = Encoding.GetEncoding(charset);
+            }
+            catch (ArgumentException)
+            {
+                return null;
+            }
+        }
+
+        return encoding.CodePage is 65001 or 20127 ? bytes : Encoding.UTF8.GetBytes(encoding.GetString(bytes.Span));
     }
 
     private static bool IsJson(string? contentType) =>

@@ -33,11 +33,15 @@ internal sealed class ProxyVia(string name)
     /// </summary>
     public List<string> Secrets { get; } = [];
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<string, string> Credentials = new();
+
     public void Sent(string? secret)
     {
         if (secret is not null && secret.StartsWith("Basic ", StringComparison.Ordinal))
         {
-            secret = secret["Basic ".Length..];
+            // One instance per cached header value: redaction's patterns are cached per secret instance
+            // (SecretSpellings), and a slice made per call would build one per call (50 ms for a long credential).
+            secret = Credentials.GetValue(secret, basic => basic["Basic ".Length..]);
         }
 
         if (!string.IsNullOrEmpty(secret) && !Secrets.Contains(secret))

@@ -107,6 +107,15 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
 
         protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
+        protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
+            new RedactingStream(_inner.ReadAsStream(cancellationToken), _query);
+
+        protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            using var body = CreateContentReadStream(cancellationToken);
+            body.CopyTo(stream);
+        }
+
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)

@@ -39,54 +39,87 @@ internal static class SecretSpellings
         }
 
         // No spelling of one character is longer than this, so a tail of the whole secret is not longer than this many.
-        var longest = runes.Length * runes.Max(r => r.Max(s => s.Text.Length));
-        var failed = new HashSet<(int, int)>();
-        for (var start = Math.Max(0, text.Length - longest); start <= text.Length - minimumCharacters; start++)
+        var window = Math.Max(0, text.Length - runes.Length * runes.Max(r => r.Max(s => s.Text.Length)));
+
+        // A depth-first walk with its own stack (a recursive one overflowed the thread's stack on a token of some thousands
+        // of characters, which no catch can survive). A state is (position, characters spelt): whether text[position..]
+        // spells the rest to the end does not depend on where the walk started, so a state seen once (and not a success,
+        // which returns) is never walked again. A secret that repeats itself ("aaaa…") against text that does could still
+        // make the walk quadratic; past a budget of steps the whole window is taken as the tail: on a body already cut
+        // short, removing more is the safe side.
+        var seen = new HashSet<(int At, int Index)>();
+        var stack = new Stack<(int At, int Index)>();
+        var steps = 0;
+        for (var start = window; start <= text.Length - minimumCharacters; start++)
         {
-            if (ReachesEnd(text, start, 0))
+            if (!StartsASpelling(runes[0], text[start]))
             {
-                return start;
+                continue;
+            }
+
+            stack.Push((start, 0));
+            while (stack.TryPop(out var state))
+            {
+                var (at, index) = state;
+                if (at == text.Length)
+                {
+                    if (index >= minimumCharacters)
+                    {
+                        return start;
+                    }
+
+                    continue;
+                }
+
+                // The whole secret followed by more text is not a cut tail (and Pattern took it).
+                if (index == runes.Length || !seen.Add(state))
+                {
+                    continue;
+                }
+
+                if (++steps > StepBudget)
+                {
+                    return window;
+                }
+
+                var rest = text.AsSpan(at);
+                foreach (var spelling in runes[index])
+                {
+                    var comparison = spelling.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+                    if (rest.Length < spelling.Text.Length)
+                    {
+                        // The text ends partway through this spelling (a body cut mid-escape).
+                        if (index >= minimumCharacters && spelling.Text.AsSpan(0, rest.Length).Equals(rest, comparison))
+                        {
+                            return start;
+                        }
+                    }
+                    else if (rest.StartsWith(spelling.Text, comparison))
+                    {
+                        stack.Push((at + spelling.Text.Length, index + 1));
+                    }
+                }
             }
         }
 
         return -1;
 
-        // Whether text[at..] is, to its end, a spelling of the secret's characters from the index-th on (partly spelt
-        // last one allowed), with at least minimumCharacters spelt whole from the start. Failed states are remembered: a
-        // secret of many '%' would otherwise branch at each.
-        bool ReachesEnd(string text, int at, int index)
+        static bool StartsASpelling(Spelling[] spellings, char c)
         {
-            if (at == text.Length)
+            foreach (var spelling in spellings)
             {
-                return index >= minimumCharacters;
-            }
-
-            if (index == runes.Length || failed.Contains((at, index)))
-            {
-                return false; // the whole secret followed by more text is not a cut tail (and the pattern took it)
-            }
-
-            var rest = text.AsSpan(at);
-            foreach (var spelling in runes[index])
-            {
-                var comparison = spelling.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
-                if (rest.Length < spelling.Text.Length)
-                {
-                    if (index >= minimumCharacters && spelling.Text.AsSpan(0, rest.Length).Equals(rest, comparison))
-                    {
-                        return true;
-                    }
-                }
-                else if (rest.StartsWith(spelling.Text, comparison) && ReachesEnd(text, at + spelling.Text.Length, index + 1))
+                if (spelling.Text[0] == c || (spelling.IgnoreCase && char.ToUpperInvariant(spelling.Text[0]) == char.ToUpperInvariant(c)))
                 {
                     return true;
                 }
             }
 
-            failed.Add((at, index));
             return false;
         }
     }
+
+    /// <summary>How many states <see cref="TailStart"/> walks before it takes the whole window (a few tens of milliseconds).</summary>
+    private const int StepBudget = 1_000_000;
 
     private static Spelled Build(string secret)
     {
@@ -95,7 +128,9 @@ internal static class SecretSpellings
         foreach (var spellings in runes)
         {
             pattern.Append("(?:");
-            foreach (var (text, ignoreCase) in spellings)
+            // Longest first: an alternation takes the first that matches, and the raw '%' of a secret before its '%25'
+            // would leave "25" behind.
+            foreach (var (text, ignoreCase) in spellings.OrderByDescending(s => s.Text.Length))
             {
                 pattern.Append(ignoreCase ? "(?i:" : "(?:").Append(Regex.Escape(text)).Append(")|");
             }

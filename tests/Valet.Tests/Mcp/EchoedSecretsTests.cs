@@ -59,4 +59,48 @@ public sealed class EchoedSecretsTests
         var body = Encoding.UTF8.GetBytes(echoed);
         Assert.True(EchoedSecrets.Redact(body, [Secret], truncated: true).Span.SequenceEqual(body));
     }
+
+    [Theory]
+    [InlineData("Xy12abc%", "k=Xy12abc%25x", "k=[redacted by Valet]x")] // the secret's own '%' escaped: no "25" left behind
+    [InlineData("Xy12abc&", "<b>Xy12abc&amp;</b>", "<b>[redacted by Valet]</b>")]
+    [InlineData("Xy12abc\\", "{\"k\":\"Xy12abc\\\\\"}", "{\"k\":\"[redacted by Valet]\"}")] // JSON stays a string
+    public void ASecretWithAnEscapeCharacter_IsTakenWholeInItsLongestSpelling(string secret, string echoed, string expected) =>
+        Assert.Equal(expected, Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [secret], truncated: false).Span));
+
+    [Fact]
+    public void AVeryLongToken_CutNearItsEnd_LosesItsTail_WithoutExhaustingTheStack()
+    {
+        // No cap on an access token's length: a walk one frame per character overflowed the stack (which kills the process)
+        // on some thousands of characters, and the agent can place the cut by padding its request.
+        var token = string.Concat(Enumerable.Range(0, 60_000).Select(i => (char)('A' + (i * 7 % 26))));
+        var body = "{\"echo\":\"" + token[..59_990];
+
+        var result = RunOnSmallStack(() => Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(body), [token], truncated: true).Span));
+
+        Assert.Equal("{\"echo\":\"" + EchoedSecrets.Mark, result);
+    }
+
+    [Fact]
+    public void ASecretThatRepeatsItself_AgainstTextThatDoes_IsBoundedInTime_AndTakesTheWindow()
+    {
+        var secret = new string('a', 2_000);
+        var body = Encoding.UTF8.GetBytes("head " + new string('a', 60_000));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var result = Encoding.UTF8.GetString(EchoedSecrets.Redact(body, [secret], truncated: true).Span);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.EndsWith(EchoedSecrets.Mark, result, StringComparison.Ordinal);
+        Assert.DoesNotContain(new string('a', 1_999), result, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on a thread with a 256 KB stack, where deep recursion fails fast.</summary>
+    private static string RunOnSmallStack(Func<string> work)
+    {
+        string? result = null;
+        var thread = new Thread(() => result = work(), 256 * 1024);
+        thread.Start();
+        thread.Join();
+        return result!;
+    }
 }

@@ -188,6 +188,34 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
     }
 
     [Fact]
+    public async Task CallApi_AnEchoInUtf16_IsReadAndRedacted_AndACompressedOneIsNotReturned()
+    {
+        var (connectionId, _) = await ConnectAsync("echo16");
+        var (_, key) = await Server.CreateKeyAsync("default", new { connection = connectionId });
+        await using var client = await ConnectAsync(key, urlElicitation: false);
+        var token = await AccessTokenAsync(connectionId);
+
+        foreach (var path in new[] { "echo-utf16", "echo-bom" })
+        {
+            // Read as UTF-8 before, the token came back with a NUL between its characters.
+            var result = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = path });
+            Assert.Equal("auth=Bearer [redacted by Valet]", result.StructuredContent!.Value.GetProperty("body").GetString()!.TrimStart('\uFEFF'));
+            Assert.DoesNotContain(token[..8], JsonSerializer.Serialize(result).Replace("\\u0000", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+
+        var gzip = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "echo-gzip" });
+        Assert.True(gzip.IsError, JsonSerializer.Serialize(gzip));
+        Assert.Contains("(text/plain, gzip-encoded)", Text(gzip), StringComparison.Ordinal);
+
+        var asked = await client.CallToolAsync("call_api", new Dictionary<string, object?>
+        {
+            ["connection_id"] = connectionId, ["path"] = "echo", ["headers"] = new Dictionary<string, string> { ["Accept-Encoding"] = "gzip" },
+        });
+        Assert.True(asked.IsError);
+        Assert.Contains("Accept-Encoding", Text(asked), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CallApi_RefusesATargetOrMethodOrHeaderThePlainProxyWouldNeverForward()
     {
         var (connectionId, _) = await ConnectAsync("mona");

@@ -72,6 +72,22 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
             // The same, as text past the 100 KB cap: the cut falls inside the token.
             _upstream.MapGet("/api/echo-cut", (HttpContext context) =>
                 Results.Text(new string('.', 100 * 1024 - 16) + context.Request.Headers.Authorization.ToString(), "text/plain"));
+            // The echo in UTF-16 (declared), in UTF-16 with only a byte order mark, and gzip-compressed unasked.
+            _upstream.MapGet("/api/echo-utf16", (HttpContext context) =>
+                Results.Bytes(System.Text.Encoding.Unicode.GetBytes("auth=" + context.Request.Headers.Authorization), "text/plain; charset=utf-16"));
+            _upstream.MapGet("/api/echo-bom", (HttpContext context) =>
+                Results.Bytes([.. System.Text.Encoding.Unicode.GetPreamble(), .. System.Text.Encoding.Unicode.GetBytes("auth=" + context.Request.Headers.Authorization)], "text/plain"));
+            _upstream.MapGet("/api/echo-gzip", (HttpContext context) =>
+            {
+                using var packed = new MemoryStream();
+                using (var gzip = new System.IO.Compression.GZipStream(packed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+                {
+                    gzip.Write(System.Text.Encoding.UTF8.GetBytes("auth=" + context.Request.Headers.Authorization));
+                }
+
+                context.Response.Headers.ContentEncoding = "gzip";
+                return Results.Bytes(packed.ToArray(), "text/plain");
+            });
             _upstream.MapGet("/api/big", () => Results.Text(new string('x', 300 * 1024), "text/plain"));
             _upstream.MapGet("/api/image", () => Results.Bytes([0x89, 0x50, 0x4e, 0x47], "image/png"));
             _upstream.MapGet("/api/endless", async (HttpContext context) =>
