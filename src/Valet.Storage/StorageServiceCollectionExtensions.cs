@@ -63,7 +63,13 @@ public static class StorageServiceCollectionExtensions
             var db = sp.GetRequiredService<Db>();
             var vault = sp.GetRequiredService<IVault>();
             var time = sp.GetRequiredService<TimeProvider>();
-            return db.IsPostgres ? new PostgresConnectionLocks(db, vault, time) : new SqliteConnectionLocks(db, vault, time);
+            // A lease's transaction idles through the provider call: PostgreSQL may end it a while after that call's own
+            // timeout (see PostgresConnectionLocks).
+            var providerTimeout = sp.GetService<Microsoft.Extensions.Options.IOptionsMonitor<Valet.Core.Tokens.RefreshOptions>>()?.CurrentValue.ProviderTimeout
+                ?? new Valet.Core.Tokens.RefreshOptions().ProviderTimeout;
+            return db.IsPostgres
+                ? new PostgresConnectionLocks(db, vault, time, providerTimeout + TimeSpan.FromSeconds(30))
+                : new SqliteConnectionLocks(db, vault, time);
         });
 
         services.TryAddSingleton<IConnectionStore>(sp => new CachingConnectionStore(

@@ -51,6 +51,12 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
     public async Task<(Connection Connection, bool Created)> SaveAsync(GrantToStore grant, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+
+        // A re-consent whose answer has no refresh token (Google without prompt=consent) keeps the stored one, as an
+        // import without one does: it keeps its background refresh too (import says so itself; the flow cannot know).
+        var keepsStored = grant.KeepsStoredRefreshToken || (grant.RefreshToken is null
+            && await connections.FindByAccountAsync(grant.OrgId, grant.Provider.Id, grant.Account.Id, cancellationToken) is { RefreshToken: not null } existing
+            && existing.CredentialId == grant.CredentialId);
         var row = new Connection
         {
             Id = Ids.New("conn"),
@@ -72,7 +78,7 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
             UpdatedAt = now,
             LastRefreshedAt = null,
             // The same schedule the refresher keeps: ahead of expiry, only if it can refresh.
-            NextRefreshAt = grant.RefreshToken is null && !grant.KeepsStoredRefreshToken
+            NextRefreshAt = grant.RefreshToken is null && !keepsStored
                 ? null
                 : RefreshPolicy.NextRefresh(grant.ExpiresAt, now, refresh.CurrentValue.ProactiveLead),
             RefreshFailures = 0,

@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Valet.Core.Domain;
 using Valet.Core.OAuth;
 using Valet.Core.Providers;
 using Valet.Core.Stores;
+using Valet.Core.Tokens;
 
 namespace Valet.Core.Connections;
 
@@ -12,10 +14,51 @@ public sealed record DisconnectResult(bool Deleted, bool Revoked);
 /// Disconnect: revoke at the provider (RFC 7009) when it can — refresh token first, since revoking it ends the grant —
 /// then delete the tokens and managed targets whatever the provider answered.
 /// </summary>
-public sealed partial class Disconnector(IConnectionStore connections, IAuditStore audit, IProviderCatalog catalog, IOAuthClient oauth,
-    ClientResolver clients, TimeProvider time, ILogger<Disconnector> logger)
+public sealed partial class Disconnector(IConnectionStore connections, IConnectionLocks locks, IAuditStore audit, IProviderCatalog catalog,
+    IOAuthClient oauth, ClientResolver clients, IOptionsMonitor<RefreshOptions> options, TimeProvider time, ILogger<Disconnector> logger)
 {
     public async Task<DisconnectResult> DisconnectAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+
+        // The tokens to revoke are read under the refresh lock, and the lock is held while they are revoked: a refresh in
+        // flight elsewhere (another node, or this one) would otherwise rotate the refresh token after it was read here,
+        // and the revocation would reach the spent one (a provider may answer 200 for that, RFC 7009 §2.2) while the new
+        // grant stays live at the provider after Valet deleted its only copy. Once revoked, a refresh that slips in before
+        // the delete presents a revoked token and changes nothing. If the lock stays out of reach, the row as read is used.
+        IConnectionLease? lease = null;
+        using (var wait = new CancellationTokenSource(options.CurrentValue.LockTimeout, time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(wait.Token, cancellationToken))
+        {
+            try
+            {
+                lease = await locks.AcquireAsync(connection.Id, linked.Token);
+            }
+            catch (OperationCanceledException) when (wait.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                LogLockUnavailable(logger, connection.Id);
+            }
+        }
+
+        bool revoked;
+        await using (lease)
+        {
+            revoked = await RevokeAsync(lease?.Connection ?? connection, cancellationToken);
+        }
+
+        var deleted = await connections.DeleteAsync(connection.Id, cancellationToken);
+        await audit.AppendAsync(new AuditEvent
+        {
+            OrgId = connection.OrgId,
+            Kind = "connection.deleted",
+            ConnectionId = connection.Id,
+            Detail = revoked ? "revoked" : "not_revoked",
+            At = time.GetUtcNow(),
+        }, cancellationToken);
+        return new DisconnectResult(deleted, revoked);
+    }
+
+    private async Task<bool> RevokeAsync(Connection connection, CancellationToken cancellationToken)
     {
         var revoked = false;
         var provider = catalog.Find(connection.Provider) is { } found ? ConnectionParameters.Bind(found, connection.Parameters, out _) : null;
@@ -46,18 +89,12 @@ public sealed partial class Disconnector(IConnectionStore connections, IAuditSto
             }
         }
 
-        var deleted = await connections.DeleteAsync(connection.Id, cancellationToken);
-        await audit.AppendAsync(new AuditEvent
-        {
-            OrgId = connection.OrgId,
-            Kind = "connection.deleted",
-            ConnectionId = connection.Id,
-            Detail = revoked ? "revoked" : "not_revoked",
-            At = time.GetUtcNow(),
-        }, cancellationToken);
-        return new DisconnectResult(deleted, revoked);
+        return revoked;
     }
 
     [LoggerMessage(EventId = 3200, Level = LogLevel.Warning, Message = "Revocation for connection {ConnectionId} failed ({Error}); deleting anyway")]
     private static partial void LogRevocationFailed(ILogger logger, string connectionId, string error);
+
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "Disconnect of {ConnectionId}: the refresh lock stayed held; revoking the tokens as last read")]
+    private static partial void LogLockUnavailable(ILogger logger, string connectionId);
 }

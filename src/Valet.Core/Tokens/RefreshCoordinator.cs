@@ -227,8 +227,9 @@ public sealed class RefreshCoordinator(
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
             }
 
+            var asked = time.GetUtcNow();
             var result = await CallProviderAsync(provider, client, refreshToken, settings);
-            return await ApplyAsync(lease, current, provider, result, reason, settings);
+            return await ApplyAsync(lease, current, provider, result, reason, settings, asked);
         }
     }
 
@@ -296,9 +297,10 @@ public sealed class RefreshCoordinator(
             return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
         }
 
+        var asked = time.GetUtcNow();
         var result = await CallProviderAsync(provider, client, timeout => oauth.ClientCredentialsAsync(provider, client, current.Scopes ?? [], timeout),
             settings);
-        return await ApplyAsync(lease, current, provider, result, reason, settings);
+        return await ApplyAsync(lease, current, provider, result, reason, settings, asked);
     }
 
     private async ValueTask<bool> OrgHeadlessAsync(string orgId) => await orgs.FindAsync(orgId, CancellationToken.None) is { Headless: true };
@@ -331,8 +333,11 @@ public sealed class RefreshCoordinator(
         }
     }
 
+    /// <param name="asked">When the provider was asked: a token's lifetime (<c>expires_in</c>) runs from when it was issued,
+    /// which is no earlier than that, so its expiry is stamped from there. Stamped from the answer's arrival, a slow
+    /// provider's seconds would be counted as the token's, and a short-lived token served a little past its end.</param>
     private async Task<TokenOutcome> ApplyAsync(IConnectionLease lease, Connection current, ProviderDefinition provider,
-        TokenResult result, RefreshReason reason, RefreshOptions settings)
+        TokenResult result, RefreshReason reason, RefreshOptions settings, DateTimeOffset asked)
     {
         var now = time.GetUtcNow();
 
@@ -342,12 +347,12 @@ public sealed class RefreshCoordinator(
             Connection stored;
             try
             {
-                stored = await lease.CommitAsync(RefreshPolicy.Refreshed(current, tokens, provider, now, settings), CancellationToken.None);
+                stored = await lease.CommitAsync(RefreshPolicy.Refreshed(current, tokens, provider, asked, settings), CancellationToken.None);
             }
             catch (Exception commitError) when (commitError is not ConnectionReplacedException)
             {
                 await lease.DisposeAsync(); // PostgreSQL: end the failed transaction (and its row lock) before taking a new one
-                if (await CommitAgainAsync(current, tokens, provider, settings, commitError) is not { } again)
+                if (await CommitAgainAsync(current, tokens, provider, settings, commitError, asked) is not { } again)
                 {
                     // Only the refresh lock stayed out of reach (someone holds it past every wait): answered as a lock timeout.
                     return new TokenOutcome.ProviderUnavailable(RetryAfter: null, TimedOut: true);
@@ -390,7 +395,7 @@ public sealed class RefreshCoordinator(
     /// the last error propagates and the loss is logged (3109). See docs/refresh.md, "Storing the answer".
     /// </summary>
     private async Task<Connection?> CommitAgainAsync(Connection refreshedFrom, TokenSet tokens, ProviderDefinition provider, RefreshOptions settings,
-        Exception firstError)
+        Exception firstError, DateTimeOffset asked)
     {
         TokensLog.CommitFailed(logger, refreshedFrom.Id, firstError.GetType().Name, settings.CommitRetryWindow);
         var deadline = time.GetUtcNow() + settings.CommitRetryWindow;
@@ -444,12 +449,12 @@ public sealed class RefreshCoordinator(
                     if (!latest.HoldsSameGrant(refreshedFrom))
                     {
                         // A newer grant that kept the refresh token this answer replaced gets the rotated one instead.
-                        var refreshed = RefreshPolicy.Refreshed(refreshedFrom, tokens, provider, time.GetUtcNow(), settings);
+                        var refreshed = RefreshPolicy.Refreshed(refreshedFrom, tokens, provider, asked, settings);
                         throw new ConnectionReplacedException(refreshedFrom.Id,
                             latest.WithRotatedRefreshToken(refreshedFrom, refreshed) is { } merged ? await lease.CommitAsync(merged, CancellationToken.None) : latest);
                     }
 
-                    var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(latest, tokens, provider, time.GetUtcNow(), settings),
+                    var stored = await lease.CommitAsync(RefreshPolicy.Refreshed(latest, tokens, provider, asked, settings),
                         CancellationToken.None);
                     TokensLog.CommitRecovered(logger, refreshedFrom.Id, attempt);
                     return stored;

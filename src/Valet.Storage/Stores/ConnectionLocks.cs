@@ -11,7 +11,7 @@ namespace Valet.Storage.Stores;
 /// every node waits on the same row lock; <see cref="IConnectionLease.CommitAsync"/> writes the new tokens and
 /// commits in that transaction, which is what releases the lock.
 /// </summary>
-internal sealed class PostgresConnectionLocks(Db db, IVault vault, TimeProvider time) : IConnectionLocks
+internal sealed class PostgresConnectionLocks(Db db, IVault vault, TimeProvider time, TimeSpan idleLimit) : IConnectionLocks
 {
     private readonly ConnectionRows _rows = new(db, vault);
 
@@ -24,6 +24,19 @@ internal sealed class PostgresConnectionLocks(Db db, IVault vault, TimeProvider 
         try
         {
             transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+            // The row lock lives as long as this transaction. A holder that stops without its socket closing (frozen by a
+            // GC pause, SIGSTOP or a VM pause, or cut off behind a NAT) would keep it until TCP gives up, hours later, and
+            // every other node's refresh of the connection would time out meanwhile. PostgreSQL ends a transaction idle
+            // past this limit (the provider call is the only idle time); a holder that comes back finds its commit
+            // refused and stores the answer under a new lease (RefreshCoordinator's commit retry).
+            await using (var limit = connection.CreateCommand())
+            {
+                limit.Transaction = transaction;
+                limit.CommandText = $"SET LOCAL idle_in_transaction_session_timeout = {(long)idleLimit.TotalMilliseconds}";
+                await limit.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             var current = await _rows.ReadAsync(connection, transaction, connectionId, forUpdate: true, cancellationToken);
             if (current is null)
             {

@@ -1,5 +1,6 @@
 using System.Text;
 using Npgsql;
+using Microsoft.Extensions.DependencyInjection;
 using Valet.Core.Domain;
 using Valet.Storage;
 using Valet.Tests.Infrastructure;
@@ -34,6 +35,26 @@ public sealed class PostgresStoreTests(PostgresFixture postgres) : StoreSuite
         Assert.True(StorageFailures.IsUnstorableText(error), error.SqlState);
         Assert.False(StorageFailures.IsUnavailable(error));
         Assert.False(StorageFailures.IsUnstorableText(new InvalidOperationException("other")));
+    }
+
+    [Fact]
+    public async Task ALeaseWhoseHolderGoesQuiet_IsEndedByPostgres_AndItsLateCommitIsRefused()
+    {
+        // A holder frozen mid-refresh (GC pause, SIGSTOP, VM pause) keeps its socket open: without a limit its row lock
+        // would last until TCP gives up. The lease's transaction carries idle_in_transaction_session_timeout.
+        var node = await StartWithOrgAsync();
+        var (stored, _) = await node.Connections.UpsertAsync(NewConnection("quiet"), CancellationToken.None);
+        var vault = node.Services.GetRequiredService<Valet.Core.Vault.IVault>();
+        var frozen = new Valet.Storage.Stores.PostgresConnectionLocks(node.Db, vault, TimeProvider.System, TimeSpan.FromSeconds(1));
+
+        var held = await frozen.AcquireAsync(stored.Id, CancellationToken.None);
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // the provider call outlasting the limit
+
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await using var next = await node.Locks.AcquireAsync(stored.Id, wait.Token); // free again: not held until TCP gives up
+        Assert.NotNull(next);
+        await Assert.ThrowsAnyAsync<Exception>(() => held!.CommitAsync(held.Connection with { AccessToken = new Secret("late") }, CancellationToken.None));
+        await held!.DisposeAsync();
     }
 
     protected override async Task<byte[]> ReadAtRestAsync(Node node) =>

@@ -154,6 +154,7 @@ public abstract partial class StoreSuite : IAsyncLifetime
         public IAuditStore Audit => services.GetRequiredService<IAuditStore>();
         public IVaultMaintenance Vault => services.GetRequiredService<IVaultMaintenance>();
         internal Db Db => services.GetRequiredService<Db>();
+        public IServiceProvider Services => services;
 
         /// <summary>Raw SQL, bypassing the stores (to tamper with the data as an attacker with database access would).</summary>
         public async Task<int> ExecuteRawAsync(string sql, object? args = null)

@@ -50,6 +50,24 @@ public sealed class RefreshOutcomeTests
     }
 
     [Fact]
+    public async Task TheNewTokensExpiry_CountsFromWhenTheProviderWasAsked_NotWhenItAnswered()
+    {
+        // A 20 s token from a provider that took 8 s to answer has at most 20 s from the request, not from the answer.
+        using var rig = new RefreshRig();
+        rig.Add(Expired);
+        var asked = rig.Now;
+        rig.OAuth.Handler = (n, _, _) =>
+        {
+            rig.Time.Advance(TimeSpan.FromSeconds(8));
+            return Task.FromResult(FakeOAuthClient.Ok(n, expiresIn: 20));
+        };
+
+        OutcomeAssert.Success(await rig.NewService().GetAccessTokenAsync(RefreshRig.Id, false, default));
+
+        Assert.Equal(asked.AddSeconds(20), rig.Stored().ExpiresAt);
+    }
+
+    [Fact]
     public async Task Failure_ReachesEveryWaiter()
     {
         using var rig = new RefreshRig();
