@@ -58,7 +58,7 @@ internal static class Usage
     /// <summary>A whole number in invariant digits; anything else is a parse error naming the option.</summary>
     public static Option<int> WholeNumber(this Option<int> option)
     {
-        option.CustomParser = result => Convert(result, option.Name, "a whole number",
+        option.CustomParser = result => Convert(result, option.Name, Expected(result, int.MinValue, int.MaxValue),
             text => (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value), value),
             () => option.HasDefaultValue ? (int)option.GetDefaultValue()! : 0);
         return option;
@@ -67,10 +67,16 @@ internal static class Usage
     /// <inheritdoc cref="WholeNumber(Option{int})"/>
     public static Option<long?> WholeNumber(this Option<long?> option)
     {
-        option.CustomParser = result => Convert<long?>(result, option.Name, "a whole number",
+        option.CustomParser = result => Convert<long?>(result, option.Name, Expected(result, long.MinValue, long.MaxValue),
             text => (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value), value), () => null);
         return option;
     }
+
+    /// <summary>"a whole number", or for digits that do not fit, the range they must fit in.</summary>
+    private static string Expected(System.CommandLine.Parsing.ArgumentResult result, long min, long max) =>
+        result.Tokens.Count > 0 && result.Tokens[^1].Value.TrimStart('-', '+') is { Length: > 0 } digits && digits.All(char.IsAsciiDigit)
+            ? $"a whole number from {min} to {max}"
+            : "a whole number";
 
     /// <summary>Only these values (exact case); the help shows them as <c>a|b</c>.</summary>
     public static Option<string> OneOf(this Option<string> option, params string[] values)

@@ -171,6 +171,9 @@ public static class ValetHost
         {
             options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            // {"name":"a","name":"b"}: refused (invalid_json), not read as "b" — parsers disagree on which wins, and a
+            // check made on one copy and a use of the other is how such bodies get past a gateway.
+            options.SerializerOptions.AllowDuplicateProperties = false;
             options.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
             options.SerializerOptions.TypeInfoResolver = (options.SerializerOptions.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver())
                 .WithAddedModifier(AuthEnvelope.Modify)

@@ -57,6 +57,14 @@ internal static partial class ErrorHandling
             ExceptionHandler = Handle,
         });
 
+    /// <summary>
+    /// Says where the body went wrong (<c>$.expires_in</c>), never the parser's own message (it names .NET types). A
+    /// property given twice is refused here too (<c>AllowDuplicateProperties</c>).
+    /// </summary>
+    private static string InvalidJson(JsonException error) =>
+        "The body is not valid JSON of the expected shape (check field types, and that no field is given twice)"
+        + (error.Path is { Length: > 1 } path ? $"; the problem is at {Shorten(path)}." : ".");
+
     private static string Shorten(string message) => message.Length <= 300 ? message : message[..300] + "…";
 
     private static bool IsExpected(Exception error, HttpContext context) =>
@@ -71,8 +79,10 @@ internal static partial class ErrorHandling
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large", "The request body is larger than this route accepts."),
-            BadHttpRequestException { InnerException: JsonException } or JsonException =>
-                Problems.BadRequest("invalid_json", "The body is not valid JSON of the expected shape (check field types)."),
+            BadHttpRequestException { InnerException: JsonException json } =>
+                Problems.BadRequest("invalid_json", InvalidJson(json)),
+            JsonException json =>
+                Problems.BadRequest("invalid_json", InvalidJson(json)),
             // A body without a JSON Content-Type (none at all, too): the same answer as the status-code page gives.
             BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } =>
                 Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type", UnsupportedMediaType(context)),
@@ -143,10 +153,15 @@ internal static partial class ErrorHandling
         }
 
         var type = match.Groups["type"].Value;
-        var expected = type.Contains("int", StringComparison.OrdinalIgnoreCase) || type.Contains("long", StringComparison.OrdinalIgnoreCase) ? "a whole number"
+        var value = match.Groups["value"].Value;
+        var whole = type.Contains("int", StringComparison.OrdinalIgnoreCase) || type.Contains("long", StringComparison.OrdinalIgnoreCase);
+        // Digits that do not fit: "a whole number" would be wrong about what went wrong.
+        var expected = whole && value.TrimStart('-', '+').Length > 0 && value.TrimStart('-', '+').All(char.IsAsciiDigit)
+            ? $"a whole number from {(type.Contains("long", StringComparison.OrdinalIgnoreCase) ? long.MinValue : int.MinValue)} to {(type.Contains("long", StringComparison.OrdinalIgnoreCase) ? long.MaxValue : int.MaxValue)}"
+            : whole ? "a whole number"
             : type.Contains("bool", StringComparison.OrdinalIgnoreCase) ? "true or false"
             : "a valid value";
-        return $"the parameter '{match.Groups["name"].Value}' must be {expected}, not \"{match.Groups["value"].Value}\".";
+        return $"the parameter '{match.Groups["name"].Value}' must be {expected}, not \"{value}\".";
     }
 
     [GeneratedRegex("^Failed to bind parameter \"(?<type>[^\"]*) (?<name>[A-Za-z_][A-Za-z0-9_]*)\" from \"(?<value>.*)\"\\.?$")]

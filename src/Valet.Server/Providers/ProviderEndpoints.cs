@@ -110,11 +110,12 @@ internal static partial class ProviderEndpoints
         JsonElement document;
         try
         {
-            document = await JsonSerializer.DeserializeAsync<JsonElement>(request.Body, cancellationToken: cancellationToken);
+            document = await JsonSerializer.DeserializeAsync<JsonElement>(request.Body, StrictJson.Options, cancellationToken);
         }
-        catch (JsonException)
+        catch (JsonException error)
         {
-            return Problems.BadRequest("invalid_json", "The body is not valid JSON.");
+            return Problems.BadRequest("invalid_json", "The body is not valid JSON, or gives a field twice"
+                + (error.Path is { Length: > 1 } path ? $" (at {path})." : "."));
         }
 
         var (definition, row, problems) = await RuntimeProviders.PrepareAsync(id, document, httpClients.CreateClient(OAuthHttp.ClientName),

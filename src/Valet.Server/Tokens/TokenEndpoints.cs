@@ -178,8 +178,9 @@ internal static class TokenEndpoints
 
         try
         {
-            var body = JsonSerializer.Deserialize<JsonElement>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
-            if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("scopes", out var scopes))
+            var body = JsonSerializer.Deserialize<JsonElement>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), StrictJson.Options);
+            // "scopes": null is "no scopes asked for", as the schema (nullable) says.
+            if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("scopes", out var scopes) && scopes.ValueKind != JsonValueKind.Null)
             {
                 if (scopes.ValueKind != JsonValueKind.Array || scopes.GetArrayLength() > 100 ||
                     scopes.EnumerateArray().Any(s => s.ValueKind != JsonValueKind.String || !Validation.IsScopeToken(s.GetString())))
@@ -196,7 +197,7 @@ internal static class TokenEndpoints
         }
         catch (JsonException)
         {
-            return ([], Problems.BadRequest("invalid_json", "The body is not valid JSON."));
+            return ([], Problems.BadRequest("invalid_json", "The body is not valid JSON, or gives a field twice."));
         }
 
         static ProblemResult TooLarge() => Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",

@@ -30,6 +30,24 @@ public sealed class AdminApiTests : IAsyncLifetime
     private static StringContent Json(string raw) => new(raw, Encoding.UTF8, "application/json");
 
     [Fact]
+    public async Task AFieldGivenTwice_IsRefused_AndAWrongTypeNamesItsField()
+    {
+        using var admin = _server.Client();
+
+        // Last-one-wins would create a key named "b" (or a provider of the second auth_mode): parsers disagree on which copy counts.
+        var twice = await AssertProblemAsync(await admin.PostAsync("/v1/orgs/default/keys", Json("""{"name":"a","name":"b","permissions":[]}""")),
+            HttpStatusCode.BadRequest, "invalid_json");
+        Assert.Contains("given twice", twice.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await AssertProblemAsync(await admin.PutAsync("/v1/providers/dup", Json("""{"auth_mode":"api_key","auth_mode":"basic","api_base_url":"https://api.example.com"}""")),
+            HttpStatusCode.BadRequest, "invalid_json");
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/v1/providers/dup")).StatusCode);
+
+        var typed = await AssertProblemAsync(await admin.PostAsync("/v1/orgs/default/keys", Json("""{"name":5}""")), HttpStatusCode.BadRequest, "invalid_json");
+        Assert.Contains("at $.name", typed.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", typed.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnreadableInput_IsA400_ThatSaysWhatCouldNotBeRead()
     {
         using var admin = _server.Client();
@@ -39,6 +57,8 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Contains("soon", query.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Contains("whole number", query.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain("Nullable", query.GetProperty("detail").GetString(), StringComparison.Ordinal); // no .NET type names
+        var huge = await AssertProblemAsync(await admin.GetAsync("/v1/flows/nope/wait?timeout=99999999999"), HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Contains("must be a whole number from -2147483648 to 2147483647, not \"99999999999\"", huge.GetProperty("detail").GetString(), StringComparison.Ordinal);
 
         var plain = await admin.PostAsync("/v1/orgs", new StringContent("{\"id\":\"x\"}", Encoding.UTF8, "text/plain"));
         var body = await AssertProblemAsync(plain, HttpStatusCode.UnsupportedMediaType, "unsupported_media_type");

@@ -42,6 +42,15 @@ public sealed class AgentLaneTests
         var untyped = new ByteArrayContent("""{"scopes":[]}"""u8.ToArray());
         using var noType = await agent.PostAsync($"/v1/connections/{connectionId}/token", untyped);
         Assert.Equal(HttpStatusCode.OK, noType.StatusCode);
+
+        // The schema says scopes is nullable: null asks for nothing in particular. A field given twice is refused.
+        using var nullScopes = await agent.PostAsync($"/v1/connections/{connectionId}/token",
+            new StringContent("""{"scopes":null}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, nullScopes.StatusCode);
+        using var twice = await agent.PostAsync($"/v1/connections/{connectionId}/token",
+            new StringContent("""{"scopes":["read"],"scopes":[]}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, twice.StatusCode);
+        Assert.Equal("invalid_json", (await twice.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
     }
 
     [Fact]

@@ -99,6 +99,11 @@ public sealed class CliUsageTests
         AssertUsageError(result, lines: 2);
         Assert.Contains("--limit must be a whole number, not 'x'.", result.StdErr, StringComparison.Ordinal);
         Assert.Contains("--before must be a whole number, not 'y'.", result.StdErr, StringComparison.Ordinal);
+
+        // Digits that do not fit are not "not a whole number": the line says the range.
+        var big = await CliRunner.RunAsync(["audit", "--limit", "99999999999999"], Env());
+        AssertUsageError(big, lines: 1);
+        Assert.Contains("--limit must be a whole number from -2147483648 to 2147483647, not '99999999999999'.", big.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]
