@@ -106,49 +106,14 @@ internal sealed class CountingContent(HttpContent inner) : HttpContent
     }
 
     /// <summary>Counts what is read; a read that completes at once (the common case) costs no state machine.</summary>
-    private sealed class ReadCounter(Stream stream, CountingContent owner) : Stream
+    private sealed class ReadCounter(Stream stream, CountingContent owner) : ReadThroughStream(stream)
     {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Counted(stream.Read(buffer, offset, count));
-
-        public override int Read(Span<byte> buffer) => Counted(stream.Read(buffer));
+        public override int Read(Span<byte> buffer) => Counted(Inner.Read(buffer));
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var read = stream.ReadAsync(buffer, cancellationToken);
+            var read = Inner.ReadAsync(buffer, cancellationToken);
             return read.IsCompletedSuccessfully ? new ValueTask<int>(Counted(read.Result)) : AwaitedAsync(read);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                stream.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
 
         private async ValueTask<int> AwaitedAsync(ValueTask<int> read) => Counted(await read);

@@ -141,25 +141,14 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         }
     }
 
-    private sealed class RedactingStream(Stream inner, (string Name, string Value) query) : Stream
+    /// <summary>Reads through; a read that fails quoting the secret is rethrown without it. No state machine per read.</summary>
+    private sealed class RedactingStream(Stream inner, (string Name, string Value) query) : ReadThroughStream(inner)
     {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             try
             {
-                return inner.Read(buffer);
+                return Inner.Read(buffer);
             }
             catch (Exception error) when (Quotes(error, query))
             {
@@ -167,45 +156,31 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
             }
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            ValueTask<int> read;
+            try
+            {
+                read = Inner.ReadAsync(buffer, cancellationToken);
+            }
+            catch (Exception error) when (Quotes(error, query))
+            {
+                throw Redacted(error, query);
+            }
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+            return read.IsCompletedSuccessfully ? read : AwaitedAsync(read);
+        }
+
+        private async ValueTask<int> AwaitedAsync(ValueTask<int> read)
         {
             try
             {
-                return await inner.ReadAsync(buffer, cancellationToken);
+                return await read;
             }
             catch (Exception error) when (Quotes(error, query))
             {
                 throw Redacted(error, query);
             }
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            await inner.DisposeAsync();
-            await base.DisposeAsync();
         }
     }
 
