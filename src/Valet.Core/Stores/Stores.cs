@@ -69,7 +69,8 @@ public interface IConnectionStore
     /// <summary>
     /// Claims up to <paramref name="batchSize"/> active connections whose <c>NextRefreshAt</c> is at or before
     /// <paramref name="now"/>, moving their <c>NextRefreshAt</c> to <paramref name="leaseUntil"/> so no other node
-    /// claims them meanwhile (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>).
+    /// claims them meanwhile (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>). Each is returned with the <c>NextRefreshAt</c>
+    /// it was due at (not the lease), so the caller can tell how late it is.
     /// </summary>
     Task<IReadOnlyList<Connection>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int batchSize, CancellationToken cancellationToken);
 }

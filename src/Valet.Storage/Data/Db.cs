@@ -162,14 +162,14 @@ internal sealed class PostgresDb(DatabaseTarget target) : Db
     public override string ClaimDueSql =>
         """
         WITH due AS (
-            SELECT id FROM connections
+            SELECT id, next_refresh_at AS claimed_due FROM connections
             WHERE status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= @Now
             ORDER BY next_refresh_at, id
             LIMIT @BatchSize
             FOR UPDATE SKIP LOCKED)
         UPDATE connections AS c SET next_refresh_at = @LeaseUntil
         FROM due WHERE c.id = due.id
-        RETURNING c.*
+        RETURNING c.*, due.claimed_due
         """;
 
     public override async ValueTask DisposeAsync()

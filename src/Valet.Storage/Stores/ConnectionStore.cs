@@ -128,9 +128,27 @@ internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : 
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         await using var db = await Db.OpenAsync(cancellationToken);
         await using var transaction = await db.BeginTransactionAsync(cancellationToken);
-        var claimed = await db.ReadAsync(
-            Db, Db.ClaimDueSql, new { Now = Db.Time(now), LeaseUntil = Db.Time(leaseUntil), BatchSize = batchSize }, transaction, _rows.Map, cancellationToken);
+        var args = new { Now = Db.Time(now), LeaseUntil = Db.Time(leaseUntil), BatchSize = batchSize };
+
+        // Each row is returned with the NextRefreshAt it was due at, not the lease just written: the refresher measures how
+        // late it runs from it (valet.refresh.lag). PostgreSQL's claim returns it (claimed_due); SQLite's RETURNING sees
+        // only the new row, so the same rows are read first, in the same (immediate, single-writer) transaction.
+        var dues = Db.IsPostgres ? null : (await db.ReadAsync(Db, SqliteDueSql, args, transaction,
+            r => (Id: r.Str("id"), Due: r.Time("next_refresh_at")), cancellationToken)).ToDictionary(d => d.Id, d => d.Due, StringComparer.Ordinal);
+        var claimed = await db.ReadAsync(Db, Db.ClaimDueSql, args, transaction, r =>
+        {
+            var row = _rows.Map(r);
+            return row with { NextRefreshAt = dues is null ? r.TimeOrNull("claimed_due") : dues.GetValueOrDefault(row.Id, row.NextRefreshAt ?? leaseUntil) };
+        }, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return claimed;
     }
+
+    /// <summary>The rows SQLite's claim (<c>Db.ClaimDueSql</c>) takes, with the time each was due.</summary>
+    private const string SqliteDueSql = """
+        SELECT id, next_refresh_at FROM connections
+        WHERE status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= @Now
+        ORDER BY next_refresh_at, id
+        LIMIT @BatchSize
+        """;
 }
