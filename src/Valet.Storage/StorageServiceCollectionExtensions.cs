@@ -68,7 +68,7 @@ public static class StorageServiceCollectionExtensions
             var providerTimeout = sp.GetService<Microsoft.Extensions.Options.IOptionsMonitor<Valet.Core.Tokens.RefreshOptions>>()?.CurrentValue.ProviderTimeout
                 ?? new Valet.Core.Tokens.RefreshOptions().ProviderTimeout;
             return db.IsPostgres
-                ? new PostgresConnectionLocks(db, vault, time, providerTimeout + TimeSpan.FromSeconds(30))
+                ? new PostgresConnectionLocks(db, vault, time, TimeSpan.FromMilliseconds(Math.Min(int.MaxValue, (providerTimeout + TimeSpan.FromSeconds(30)).TotalMilliseconds)))
                 : new SqliteConnectionLocks(db, vault, time);
         });
 

@@ -55,8 +55,9 @@ public sealed class ConnectionRegistry(IConnectionStore connections, ITargetStor
         // A re-consent whose answer has no refresh token (Google without prompt=consent) keeps the stored one, as an
         // import without one does: it keeps its background refresh too (import says so itself; the flow cannot know).
         var keepsStored = grant.KeepsStoredRefreshToken || (grant.RefreshToken is null
-            && await connections.FindByAccountAsync(grant.OrgId, grant.Provider.Id, grant.Account.Id, cancellationToken) is { RefreshToken: not null } existing
-            && existing.CredentialId == grant.CredentialId);
+            && await connections.FindByAccountAsync(grant.OrgId, grant.Provider.Id, grant.Account.Id, cancellationToken) is
+                { RefreshToken: not null, Status: ConnectionStatus.Active } existing
+            && existing.CredentialId == grant.CredentialId); // one the provider refused (reauth_required) is not scheduled again
         var row = new Connection
         {
             Id = Ids.New("conn"),

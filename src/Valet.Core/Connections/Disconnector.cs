@@ -20,6 +20,12 @@ public sealed partial class Disconnector(IConnectionStore connections, IConnecti
     public async Task<DisconnectResult> DisconnectAsync(Connection connection, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        var settings = options.CurrentValue;
+
+        // The client is read before the lease, as a refresh reads it (RefreshCoordinator): read under it, it would hold
+        // a second pooled connection while the lease holds one.
+        var provider = Revocable(connection);
+        var client = provider is null ? null : await clients.ResolveAsync(provider, connection.CredentialId, cancellationToken);
 
         // The tokens to revoke are read under the refresh lock, and the lock is held while they are revoked: a refresh in
         // flight elsewhere (another node, or this one) would otherwise rotate the refresh token after it was read here,
@@ -27,7 +33,7 @@ public sealed partial class Disconnector(IConnectionStore connections, IConnecti
         // grant stays live at the provider after Valet deleted its only copy. Once revoked, a refresh that slips in before
         // the delete presents a revoked token and changes nothing. If the lock stays out of reach, the row as read is used.
         IConnectionLease? lease = null;
-        using (var wait = new CancellationTokenSource(options.CurrentValue.LockTimeout, time))
+        using (var wait = new CancellationTokenSource(settings.LockTimeout, time))
         using (var linked = CancellationTokenSource.CreateLinkedTokenSource(wait.Token, cancellationToken))
         {
             try
@@ -40,10 +46,23 @@ public sealed partial class Disconnector(IConnectionStore connections, IConnecti
             }
         }
 
-        bool revoked;
+        var revoked = false;
         await using (lease)
         {
-            revoked = await RevokeAsync(lease?.Connection ?? connection, cancellationToken);
+            var current = lease?.Connection ?? connection;
+            if (current.CredentialId != connection.CredentialId && Revocable(current) is { } now)
+            {
+                (provider, client) = (now, await clients.ResolveAsync(now, current.CredentialId, cancellationToken));
+            }
+
+            if (provider is not null && client is not null && Revocable(current) is not null)
+            {
+                // Both revocations within ProviderTimeout, well inside the lease's idle limit (ProviderTimeout + 30 s on
+                // PostgreSQL): a slow revocation endpoint must not outlast the lock it is held under.
+                using var bounded = new CancellationTokenSource(settings.ProviderTimeout, time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(bounded.Token, cancellationToken);
+                revoked = await RevokeAsync(current, provider, client, linked.Token);
+            }
         }
 
         var deleted = await connections.DeleteAsync(connection.Id, cancellationToken);
@@ -58,35 +77,39 @@ public sealed partial class Disconnector(IConnectionStore connections, IConnecti
         return new DisconnectResult(deleted, revoked);
     }
 
-    private async Task<bool> RevokeAsync(Connection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// The connection's provider (bound to its parameters) when it has tokens Valet revokes: an OAuth grant at a provider
+    /// with a revocation endpoint. A static secret is the operator's to revoke where it was issued; a placeholder was
+    /// never a token.
+    /// </summary>
+    private ProviderDefinition? Revocable(Connection connection) =>
+        catalog.Find(connection.Provider) is { } found && ConnectionParameters.Bind(found, connection.Parameters, out _) is { RevocationEndpoint: not null } provider
+        && !StaticSecrets.IsStatic(connection) && connection.AccessToken != StaticSecrets.PendingClientCredentialsToken
+            ? provider
+            : null;
+
+    private async Task<bool> RevokeAsync(Connection connection, ProviderDefinition provider, ClientCredentials client, CancellationToken cancellationToken)
     {
         var revoked = false;
-        var provider = catalog.Find(connection.Provider) is { } found ? ConnectionParameters.Bind(found, connection.Parameters, out _) : null;
-        // A static secret is the operator's to revoke where it was issued; a placeholder was never a token.
-        if (provider?.RevocationEndpoint is not null && !StaticSecrets.IsStatic(connection)
-            && connection.AccessToken != StaticSecrets.PendingClientCredentialsToken &&
-            await clients.ResolveAsync(provider, connection.CredentialId, cancellationToken) is { } client)
+        try
         {
-            try
+            // Revoking the refresh token ends the grant, and the provider SHOULD invalidate its access tokens with it
+            // (RFC 7009 §2.1): that is what "revoked" reports. The access token is then revoked too, for providers that
+            // do not cascade, but its answer does not count: Google and Salesforce answer 400 for a token the first
+            // call already revoked, which made a successful disconnect read "not_revoked".
+            if (connection.RefreshToken is { } refresh)
             {
-                // Revoking the refresh token ends the grant, and the provider SHOULD invalidate its access tokens with it
-                // (RFC 7009 §2.1): that is what "revoked" reports. The access token is then revoked too, for providers that
-                // do not cascade, but its answer does not count: Google and Salesforce answer 400 for a token the first
-                // call already revoked, which made a successful disconnect read "not_revoked".
-                if (connection.RefreshToken is { } refresh)
-                {
-                    revoked = await oauth.RevokeAsync(provider, client, refresh.Reveal(), "refresh_token", cancellationToken);
-                    _ = await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
-                }
-                else
-                {
-                    revoked = await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
-                }
+                revoked = await oauth.RevokeAsync(provider, client, refresh.Reveal(), "refresh_token", cancellationToken);
+                _ = await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
             }
-            catch (Exception error) when (error is HttpRequestException or TaskCanceledException)
+            else
             {
-                LogRevocationFailed(logger, connection.Id, error.GetType().Name);
+                revoked = await oauth.RevokeAsync(provider, client, connection.AccessToken.Reveal(), "access_token", cancellationToken);
             }
+        }
+        catch (Exception error) when (error is HttpRequestException or OperationCanceledException)
+        {
+            LogRevocationFailed(logger, connection.Id, error.GetType().Name);
         }
 
         return revoked;

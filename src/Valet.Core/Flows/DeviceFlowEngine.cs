@@ -143,10 +143,12 @@ public sealed partial class DeviceFlowEngine(
             return;
         }
 
+        // A token's lifetime runs from no earlier than this request (see RefreshCoordinator.ApplyAsync).
+        var asked = time.GetUtcNow();
         var result = await device.PollDeviceTokenAsync(provider, client, flow.DeviceCode.Reveal(), cancellationToken);
         if (result.Tokens is { } tokens)
         {
-            await CompleteAsync(flow, provider, tokens, cancellationToken);
+            await CompleteAsync(flow, provider, tokens, asked, cancellationToken);
             return;
         }
 
@@ -188,7 +190,7 @@ public sealed partial class DeviceFlowEngine(
         }
     }
 
-    private async Task CompleteAsync(DeviceFlow flow, ProviderDefinition provider, TokenSet tokens, CancellationToken cancellationToken)
+    private async Task CompleteAsync(DeviceFlow flow, ProviderDefinition provider, TokenSet tokens, DateTimeOffset asked, CancellationToken cancellationToken)
     {
         var account = await oauth.GetIdentityAsync(provider, tokens, cancellationToken);
         if (account is null)
@@ -216,7 +218,7 @@ public sealed partial class DeviceFlowEngine(
             AccessToken = tokens.AccessToken,
             RefreshToken = tokens.RefreshToken,
             TokenType = string.IsNullOrEmpty(tokens.TokenType) ? "Bearer" : tokens.TokenType,
-            ExpiresAt = TokenRules.ExpiresAt(now, tokens),
+            ExpiresAt = TokenRules.ExpiresAt(asked, tokens),
             Scopes = tokens.Scopes ?? flow.Scopes,
             Source = "device",
         };

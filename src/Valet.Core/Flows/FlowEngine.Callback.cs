@@ -94,6 +94,9 @@ public sealed partial class FlowEngine
             return await FailAsync(flow, FlowErrors.NoClient, cancellationToken);
         }
 
+        // A token's lifetime runs from no earlier than this request: its expiry is stamped from here, not after the
+        // exchange and the identity call (see RefreshCoordinator.ApplyAsync).
+        var asked = time.GetUtcNow();
         var exchange = await oauth.ExchangeCodeAsync(provider, client, callback.Code, flow.RedirectUri, flow.CodeVerifier.Reveal(), cancellationToken);
         if (!exchange.IsSuccess)
         {
@@ -131,7 +134,7 @@ public sealed partial class FlowEngine
             AccessToken = tokens.AccessToken,
             RefreshToken = tokens.RefreshToken,
             TokenType = tokens.TokenType,
-            ExpiresAt = TokenRules.ExpiresAt(time.GetUtcNow(), tokens),
+            ExpiresAt = TokenRules.ExpiresAt(asked, tokens),
             Scopes = tokens.Scopes ?? flow.Scopes,
             ApiBaseUrl = tokens.InstanceUrl,
             Parameters = flow.Parameters,

@@ -87,10 +87,12 @@ public sealed class RefreshCoordinator(
     /// provider call has returned holds the only copy of a rotated refresh token until it is stored. Without the wait a
     /// graceful stop (a rolling deploy's SIGTERM) exits mid-flight and the next node presents the spent token, which a
     /// rotating provider answers by revoking the grant. Bounded by <see cref="RefreshOptions.ProviderTimeout"/> plus
-    /// <see cref="RefreshOptions.CommitRetryWindow"/>, the longest a flight's provider call and its store can take.
+    /// <see cref="RefreshOptions.CommitRetryWindow"/>, the longest a provider call and its store can take; a flight that
+    /// has not asked its provider when the stop begins does not ask it (<see cref="_stopping"/>).
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        _stopping = true;
         var pending = _inFlight.Values.ToArray();
         if (pending.Length == 0)
         {
@@ -112,6 +114,19 @@ public sealed class RefreshCoordinator(
         {
             // A flight's own failure was its waiters' to see (and is logged where it happened); it has ended.
         }
+    }
+
+    /// <summary>
+    /// Set when the process stops: a flight that has not asked its provider yet (still waiting for the lock, or reading
+    /// its client) does not start a call whose answer could outlive the wait above, and so the stores it would be stored
+    /// with; its callers are told to try again.
+    /// </summary>
+    private volatile bool _stopping;
+
+    private TokenOutcome Stopping(Connection current)
+    {
+        TokensLog.NotAskedWhileStopping(logger, current.Id);
+        return new TokenOutcome.ProviderUnavailable(RetryAfter: null, TimedOut: false);
     }
 
     /// <summary>A container disposed synchronously still waits (blocking) rather than drop a flight.</summary>
@@ -227,6 +242,11 @@ public sealed class RefreshCoordinator(
                 return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
             }
 
+            if (_stopping)
+            {
+                return Stopping(current);
+            }
+
             var asked = time.GetUtcNow();
             var result = await CallProviderAsync(provider, client, refreshToken, settings);
             return await ApplyAsync(lease, current, provider, result, reason, settings, asked);
@@ -295,6 +315,11 @@ public sealed class RefreshCoordinator(
         {
             TokensLog.NoClient(logger, current.Id, RefreshPolicy.NoClient, current.Provider);
             return new TokenOutcome.ReauthRequired(current, RefreshPolicy.NoClient);
+        }
+
+        if (_stopping)
+        {
+            return Stopping(current);
         }
 
         var asked = time.GetUtcNow();

@@ -53,4 +53,7 @@ internal static partial class TokensLog
 
     [LoggerMessage(3115, LogLevel.Error, "Stopped with {Count} refresh(es) still in flight after {Bound}: a provider may have rotated a refresh token that was not stored (the connection will need a reconnect).")]
     public static partial void DrainAbandoned(ILogger logger, int count, TimeSpan bound);
+
+    [LoggerMessage(3116, LogLevel.Information, "Stopping: the refresh of connection {ConnectionId} did not ask its provider (its callers are told to try again).")]
+    public static partial void NotAskedWhileStopping(ILogger logger, string connectionId);
 }

@@ -109,6 +109,9 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
             request.Headers.Append(name, value);
         }
 
+        // Without the header a server may pick any coding (RFC 9110 §12.5.3); the answer must be text Valet can redact.
+        request.Headers.AcceptEncoding = "identity";
+
         if (body is { ValueKind: not JsonValueKind.Undefined and not JsonValueKind.Null } content)
         {
             var text = content.ValueKind == JsonValueKind.String ? content.GetString()! : content.GetRawText();
@@ -170,9 +173,9 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
 
     /// <summary>
     /// The body as UTF-8 text, or null when it is not text Valet can read: not a text type, compressed
-    /// (<c>Content-Encoding</c> other than identity: call_api never asks for one, see <see cref="Forbidden"/>), or in a
-    /// charset .NET does not know. A declared charset (<c>utf-16</c>, <c>iso-8859-1</c>) or, without one, a UTF-16 byte
-    /// order mark is decoded and the text given back as UTF-8.
+    /// (<c>Content-Encoding</c> other than identity: call_api asks for none, see <see cref="Forbidden"/>), or holding a
+    /// NUL. A declared charset (<c>utf-16</c>, <c>iso-8859-1</c>, <c>windows-1252</c>) or, without one, a UTF-16 byte order
+    /// mark is decoded and the text given back as UTF-8; an unknown charset name is read as it came.
     /// </summary>
     private static ReadOnlyMemory<byte>? AsUtf8(ReadOnlyMemory<byte> bytes, string? contentType, string contentEncoding)
     {
@@ -182,7 +185,7 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
         }
 
         var charset = MediaTypeHeaderValue.Parse(contentType).Charset.Value?.Trim('"');
-        Encoding encoding;
+        Encoding? encoding;
         if (string.IsNullOrEmpty(charset))
         {
             var span = bytes.Span;
@@ -194,16 +197,21 @@ internal sealed class McpProxyCall(ProxyHandler handler, AuditWriter audit, Time
         {
             try
             {
-                encoding = Encoding.GetEncoding(charset);
+                encoding = Encoding.GetEncoding(charset); // the code pages too (windows-1252, shift_jis…): registered below
             }
-            catch (ArgumentException)
+            catch (Exception unknown) when (unknown is ArgumentException or NotSupportedException)
             {
-                return null;
+                encoding = null; // a name .NET does not know ("utf8"), or one it will not decode (utf-7): taken as it came
             }
         }
 
-        return encoding.CodePage is 65001 or 20127 ? bytes : Encoding.UTF8.GetBytes(encoding.GetString(bytes.Span));
+        var utf8 = encoding is null || encoding.CodePage is 65001 or 20127 ? bytes : Encoding.UTF8.GetBytes(encoding.GetString(bytes.Span));
+
+        // A NUL is no part of text: UTF-16 or UTF-32 under a wrong or unknown label, which redaction could not read.
+        return utf8.Span.IndexOf((byte)0) >= 0 ? null : utf8;
     }
+
+    static McpProxyCall() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
 
     private static bool IsJson(string? contentType) =>
         contentType is not null && MediaTypeHeaderValue.TryParse(contentType, out var media) && media.MediaType.Value is { } type

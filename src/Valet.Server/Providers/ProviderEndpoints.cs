@@ -115,7 +115,7 @@ internal static partial class ProviderEndpoints
         catch (JsonException error)
         {
             return Problems.BadRequest("invalid_json", "The body is not valid JSON, or gives a field twice"
-                + (error.Path is { Length: > 1 } path ? $" (at {path})." : "."));
+                + (error.Path is { Length: > 1 } path ? $" (at {(path.Length <= 100 ? path : path[..100] + "…")})." : "."));
         }
 
         var (definition, row, problems) = await RuntimeProviders.PrepareAsync(id, document, httpClients.CreateClient(OAuthHttp.ClientName),

@@ -39,4 +39,30 @@ public sealed class ConnectionRegistryTests
         Assert.Equal("at-2", stored.AccessToken.Reveal());
         Assert.NotNull(again.NextRefreshAt);
     }
+
+    [Fact]
+    public async Task AReconsentWithoutARefreshToken_OnAConnectionTheProviderRefused_IsNotScheduled()
+    {
+        // The kept refresh token was refused (invalid_grant): scheduling it would only mark the connection dead again.
+        await using var server = await ValetTestServer.StartAsync();
+        var registry = server.Services.GetRequiredService<ConnectionRegistry>();
+        var store = server.Services.GetRequiredService<IConnectionStore>();
+        var github = server.Services.GetRequiredService<IProviderCatalog>().Find("github")!;
+        var account = new AccountIdentity("4343", "octo", null);
+        var expires = DateTimeOffset.UtcNow.AddHours(1);
+        var (first, _) = await registry.SaveAsync(new GrantToStore
+        {
+            OrgId = "default", Provider = github, Account = account, AccessToken = new Secret("at-1"), RefreshToken = new Secret("rt-1"),
+            ExpiresAt = expires, Source = "connect",
+        }, CancellationToken.None);
+        await store.UpdateAsync(first with { Status = ConnectionStatus.ReauthRequired, StatusReason = "invalid_grant", NextRefreshAt = null }, CancellationToken.None);
+
+        var (again, _) = await registry.SaveAsync(new GrantToStore
+        {
+            OrgId = "default", Provider = github, Account = account, AccessToken = new Secret("at-2"), RefreshToken = null,
+            ExpiresAt = expires, Source = "connect",
+        }, CancellationToken.None);
+
+        Assert.Null(again.NextRefreshAt);
+    }
 }

@@ -81,17 +81,18 @@ public sealed class EchoedSecretsTests
     }
 
     [Fact]
-    public void ASecretThatRepeatsItself_AgainstTextThatDoes_IsBoundedInTime_AndTakesTheWindow()
+    public void ASecretThatRepeatsItself_AgainstTextThatNearlyEndsInIt_IsBoundedInTime_AndTakesTheWindow()
     {
+        // Every start in the run of 'a' walks to the 'b' before failing: about two million states, past the walk's budget.
+        // The budget then takes the whole window as the tail: on a body already cut short, removing more is the safe side.
         var secret = new string('a', 2_000);
-        var body = Encoding.UTF8.GetBytes("head " + new string('a', 60_000));
+        var body = Encoding.UTF8.GetBytes("head " + new string('a', 1_990) + "b");
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
         var result = Encoding.UTF8.GetString(EchoedSecrets.Redact(body, [secret], truncated: true).Span);
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed.TotalSeconds:F1} s");
-        Assert.EndsWith(EchoedSecrets.Mark, result, StringComparison.Ordinal);
-        Assert.DoesNotContain(new string('a', 1_999), result, StringComparison.Ordinal);
+        Assert.Equal(EchoedSecrets.Mark, result);
     }
 
     /// <summary>Runs <paramref name="work"/> on a thread with a 256 KB stack, where deep recursion fails fast.</summary>

@@ -203,6 +203,14 @@ public sealed class McpEndpointTests(IdpFixture idp, BrowserFixture browser) : M
             Assert.DoesNotContain(token[..8], JsonSerializer.Serialize(result).Replace("\\u0000", "", StringComparison.Ordinal), StringComparison.Ordinal);
         }
 
+        // A code page is decoded (the review found it refused as binary), and Valet asked for no compression.
+        var latin = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "echo-1252" });
+        Assert.Equal("café auth=Bearer [redacted by Valet] ae=identity", latin.StructuredContent!.Value.GetProperty("body").GetString());
+
+        // A charset .NET will not decode is read as it came (not an internal error, as utf-7's NotSupportedException was).
+        var utf7 = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "echo-utf7" });
+        Assert.Equal("auth=Bearer [redacted by Valet]", utf7.StructuredContent!.Value.GetProperty("body").GetString());
+
         var gzip = await client.CallToolAsync("call_api", new Dictionary<string, object?> { ["connection_id"] = connectionId, ["path"] = "echo-gzip" });
         Assert.True(gzip.IsError, JsonSerializer.Serialize(gzip));
         Assert.Contains("(text/plain, gzip-encoded)", Text(gzip), StringComparison.Ordinal);

@@ -77,6 +77,11 @@ public abstract class McpTestBase(IdpFixture idp, BrowserFixture browser) : Conn
                 Results.Bytes(System.Text.Encoding.Unicode.GetBytes("auth=" + context.Request.Headers.Authorization), "text/plain; charset=utf-16"));
             _upstream.MapGet("/api/echo-bom", (HttpContext context) =>
                 Results.Bytes([.. System.Text.Encoding.Unicode.GetPreamble(), .. System.Text.Encoding.Unicode.GetBytes("auth=" + context.Request.Headers.Authorization)], "text/plain"));
+            _upstream.MapGet("/api/echo-1252", (HttpContext context) =>
+                Results.Bytes([.. "caf"u8, 0xE9, .. System.Text.Encoding.ASCII.GetBytes(" auth=" + context.Request.Headers.Authorization + " ae=" + context.Request.Headers.AcceptEncoding)],
+                    "text/plain; charset=windows-1252"));
+            _upstream.MapGet("/api/echo-utf7", (HttpContext context) =>
+                Results.Bytes(System.Text.Encoding.ASCII.GetBytes("auth=" + context.Request.Headers.Authorization), "text/plain; charset=utf-7"));
             _upstream.MapGet("/api/echo-gzip", (HttpContext context) =>
             {
                 using var packed = new MemoryStream();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -174,6 +175,32 @@ public sealed class AgentLaneTests
     private sealed class NoLengthStream(byte[] bytes) : MemoryStream(bytes)
     {
         public override bool CanSeek => false;
+    }
+
+    [Fact]
+    public async Task ADisconnect_DuringARefresh_RevokesTheRefreshTokenTheRefreshLeavesBehind()
+    {
+        // A refresh in flight holds the connection's lock until it stores its answer (a rotated refresh token). A
+        // disconnect that read the row before then revoked the spent token and left the new grant live at the provider.
+        await using var provider = await FakeOAuthServer.StartAsync();
+        await using var server = await ValetTestServer.StartAsync(provider.ProviderSettings("acme"));
+        using var admin = server.Client();
+        var connectionId = await ImportAsync(admin);
+        var locks = server.Services.GetRequiredService<Valet.Core.Stores.IConnectionLocks>();
+
+        var refreshing = await locks.AcquireAsync(connectionId, CancellationToken.None);
+        var disconnect = admin.DeleteAsync($"/v1/connections/{connectionId}");
+        await Task.Delay(500);
+        Assert.False(disconnect.IsCompleted, "the disconnect must wait for the refresh holding the lock");
+        await refreshing!.CommitAsync(refreshing.Connection with
+        {
+            AccessToken = new Valet.Core.Domain.Secret("at-rotated"), RefreshToken = new Valet.Core.Domain.Secret("rt-rotated"),
+        }, CancellationToken.None);
+
+        using var done = await disconnect.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        Assert.True((await done.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("revoked").GetBoolean());
+        Assert.Equal(["rt-rotated", "at-rotated"], provider.Revoked.ToArray());
     }
 
     private static async Task<string> ImportAsync(HttpClient admin)
