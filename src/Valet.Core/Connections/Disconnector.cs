@@ -24,8 +24,7 @@ public sealed partial class Disconnector(IConnectionStore connections, IConnecti
 
         // The client is read before the lease, as a refresh reads it (RefreshCoordinator): read under it, it would hold
         // a second pooled connection while the lease holds one.
-        var provider = Revocable(connection);
-        var client = provider is null ? null : await clients.ResolveAsync(provider, connection.CredentialId, cancellationToken);
+        var client = Revocable(connection) is { } early ? await clients.ResolveAsync(early, connection.CredentialId, cancellationToken) : null;
 
         // The tokens to revoke are read under the refresh lock, and the lock is held while they are revoked: a refresh in
         // flight elsewhere (another node, or this one) would otherwise rotate the refresh token after it was read here,
@@ -49,19 +48,17 @@ public sealed partial class Disconnector(IConnectionStore connections, IConnecti
         var revoked = false;
         await using (lease)
         {
+            // The row under the lock decides; its client is read again only if the connection changed client meanwhile.
             var current = lease?.Connection ?? connection;
-            if (current.CredentialId != connection.CredentialId && Revocable(current) is { } now)
-            {
-                (provider, client) = (now, await clients.ResolveAsync(now, current.CredentialId, cancellationToken));
-            }
-
-            if (provider is not null && client is not null && Revocable(current) is not null)
+            if (Revocable(current) is { } provider
+                && (current.CredentialId == connection.CredentialId ? client : await clients.ResolveAsync(provider, current.CredentialId, cancellationToken))
+                    is { } revoker)
             {
                 // Both revocations within ProviderTimeout, well inside the lease's idle limit (ProviderTimeout + 30 s on
                 // PostgreSQL): a slow revocation endpoint must not outlast the lock it is held under.
                 using var bounded = new CancellationTokenSource(settings.ProviderTimeout, time);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(bounded.Token, cancellationToken);
-                revoked = await RevokeAsync(current, provider, client, linked.Token);
+                revoked = await RevokeAsync(current, provider, revoker, linked.Token);
             }
         }
 

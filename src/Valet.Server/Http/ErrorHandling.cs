@@ -154,10 +154,11 @@ internal static partial class ErrorHandling
 
         var type = match.Groups["type"].Value;
         var value = match.Groups["value"].Value;
-        var whole = type.Contains("int", StringComparison.OrdinalIgnoreCase) || type.Contains("long", StringComparison.OrdinalIgnoreCase);
+        var isLong = type.Contains("long", StringComparison.OrdinalIgnoreCase);
+        var whole = isLong || type.Contains("int", StringComparison.OrdinalIgnoreCase);
         // Digits that do not fit: "a whole number" would be wrong about what went wrong.
-        var expected = whole && value.TrimStart('-', '+').Length > 0 && value.TrimStart('-', '+').All(char.IsAsciiDigit)
-            ? $"a whole number from {(type.Contains("long", StringComparison.OrdinalIgnoreCase) ? long.MinValue : int.MinValue)} to {(type.Contains("long", StringComparison.OrdinalIgnoreCase) ? long.MaxValue : int.MaxValue)}"
+        var expected = whole && value.TrimStart('-', '+') is { Length: > 0 } digits && digits.All(char.IsAsciiDigit)
+            ? isLong ? $"a whole number from {long.MinValue} to {long.MaxValue}" : $"a whole number from {int.MinValue} to {int.MaxValue}"
             : whole ? "a whole number"
             : type.Contains("bool", StringComparison.OrdinalIgnoreCase) ? "true or false"
             : "a valid value";
