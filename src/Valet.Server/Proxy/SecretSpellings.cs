@@ -8,8 +8,9 @@ namespace Valet.Server.Proxy;
 /// <summary>
 /// A credential in any spelling an upstream's echo can give it. Each character may be raw, percent-encoded (either case
 /// of hex), encoded twice (<c>%252F</c>, a URL nested in another's query), JSON-escaped (<c>\u002b</c> in either case,
-/// <c>\/</c>, <c>\"</c>, <c>\\</c>) or an HTML character reference (<c>&amp;#x2B;</c> as Razor and <c>HtmlEncoder</c>
-/// write it, <c>&amp;#43;</c>, <c>&amp;quot;</c>). Spellings mix freely: an upstream that decodes and re-serialises a URL
+/// <c>\/</c>, <c>\"</c>, <c>\\</c>), percent-encoded with its <c>%</c> JSON-escaped (<c>\u00252B</c>) or an HTML
+/// character reference (<c>&amp;#x2B;</c> as Razor and <c>HtmlEncoder</c> write it, zero-padded <c>&amp;#x002B;</c>,
+/// <c>&amp;#43;</c>, <c>&amp;#0043;</c>, <c>&amp;quot;</c>). Spellings mix freely: an upstream that decodes and re-serialises a URL
 /// may escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>), and a JSON writer may then
 /// escape what is left (Go's <c>\u002b</c>). Used on the proxy's response headers for a query secret
 /// (<see cref="ProxyTransformer"/>) and on everything <c>call_api</c> returns (<see cref="Mcp.EchoedSecrets"/>), whose
@@ -152,10 +153,12 @@ internal static class SecretSpellings
 
         var once = new StringBuilder();
         var twice = new StringBuilder();
+        var onceInJson = new StringBuilder();
         foreach (var b in bytes)
         {
             once.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
             twice.Append("%25").Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            onceInJson.Append(@"\u0025").Append(b.ToString("X2", CultureInfo.InvariantCulture)); // a JSON writer escaping the '%' of %2B
         }
 
         var json = new StringBuilder();
@@ -170,8 +173,11 @@ internal static class SecretSpellings
             new(once.ToString(), true),
             new(twice.ToString(), true),
             new(json.ToString(), true),
+            new(onceInJson.ToString(), true),
             new("&#x" + rune.Value.ToString("X", CultureInfo.InvariantCulture) + ";", true),
+            new("&#x" + rune.Value.ToString("X4", CultureInfo.InvariantCulture) + ";", true), // zero-padded, as some encoders write
             new("&#" + rune.Value.ToString(CultureInfo.InvariantCulture) + ";", false),
+            new("&#" + rune.Value.ToString("D4", CultureInfo.InvariantCulture) + ";", false),
         };
         if (rune.Value is '/' or '"' or '\\')
         {
@@ -183,7 +189,7 @@ internal static class SecretSpellings
             spellings.Add(new(named, true));
         }
 
-        return [.. spellings];
+        return [.. spellings.DistinctBy(s => s.Text, StringComparer.Ordinal)];
     }
 
     private readonly record struct Spelling(string Text, bool IgnoreCase);

@@ -8,6 +8,9 @@ namespace Valet.Storage.Stores;
 
 internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : StoreBase(db, time), IConnectionStore
 {
+    private static readonly string KeepRefreshTokenSql =
+        $"UPDATE connections SET {ConnectionRows.SetMutable.Replace("refresh_token = @RefreshToken", "refresh_token = COALESCE(@RefreshToken, refresh_token)", StringComparison.Ordinal)} WHERE id = @Id RETURNING *";
+
     private readonly ConnectionRows _rows = new(db, vault);
 
     public async ValueTask<Connection?> FindAsync(string id, CancellationToken cancellationToken)
@@ -45,9 +48,9 @@ internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : 
                 var now = Now();
                 var existing = await db.ReadOneAsync(
                     Db,
-                    "SELECT id, created_at FROM connections WHERE org_id = @OrgId AND provider = @Provider AND account_id = @AccountId" + Db.ForUpdate,
+                    "SELECT id, created_at, credential_id FROM connections WHERE org_id = @OrgId AND provider = @Provider AND account_id = @AccountId" + Db.ForUpdate,
                     new { connection.OrgId, connection.Provider, connection.AccountId }, transaction,
-                    r => new Tuple<string, DateTimeOffset>(r.Str("id"), r.Time("created_at")), cancellationToken);
+                    r => new Tuple<string, DateTimeOffset, string?>(r.Str("id"), r.Time("created_at"), r.StrOrNull("credential_id")), cancellationToken);
 
                 Connection? stored;
                 if (existing is null)
@@ -57,11 +60,15 @@ internal sealed class ConnectionStore(Db db, IVault vault, TimeProvider time) : 
                 }
                 else
                 {
-                    // A grant without a refresh token (RFC 6749 §6 lets a server omit it) keeps the stored one.
+                    // A grant without a refresh token (RFC 6749 §6 lets a server omit it) keeps the stored one, if it was
+                    // issued to the same OAuth client: one issued to another client is refused by this one's token
+                    // endpoint (RFC 6749 §6: "the refresh token was issued to the authenticated client"), so a grant under
+                    // a different client without its own refresh token leaves none (docs/decisions.md).
                     var args = _rows.Args(connection, existing.Item1, existing.Item2, now);
+                    var keepsStored = connection.RefreshToken is null && existing.Item3 == connection.CredentialId;
                     stored = await db.ReadOneAsync(
                         Db,
-                        $"UPDATE connections SET {ConnectionRows.SetMutable.Replace("refresh_token = @RefreshToken", "refresh_token = COALESCE(@RefreshToken, refresh_token)", StringComparison.Ordinal)} WHERE id = @Id RETURNING *",
+                        keepsStored ? KeepRefreshTokenSql : $"UPDATE connections SET {ConnectionRows.SetMutable} WHERE id = @Id RETURNING *",
                         args, transaction, _rows.Map, cancellationToken);
                 }
 

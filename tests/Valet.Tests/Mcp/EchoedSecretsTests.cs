@@ -19,6 +19,9 @@ public sealed class EchoedSecretsTests
     [InlineData("next=https%3A%2F%2Fx%2F%3Fkey%3DAb%252FCd%252BEf%253D%253D")] // a URL nested in another's query: encoded twice
     [InlineData("<a href=\"/items?key=Ab/Cd&#x2B;Ef==\">next</a>")] // Razor/HtmlEncoder: '+' as a hex character reference
     [InlineData("<td>Ab&#47;Cd&#43;Ef&#61;&#61;</td>")] // decimal character references
+    [InlineData("<a href=\"/items?key=Ab&#x002F;Cd&#x002B;Ef&#x003D;&#x003D;\">")] // zero-padded hex references
+    [InlineData("<td>Ab&#0047;Cd&#0043;Ef&#0061;&#0061;</td>")] // zero-padded decimal references
+    [InlineData("""{"next":"/items?key=Ab\u00252FCd\u00252BEf\u00253D\u00253D"}""")] // %2B with its '%' JSON-escaped
     public void EverySpellingOfTheSecret_IsRedacted(string echoed)
     {
         var redacted = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [Secret], truncated: false).Span);
@@ -45,6 +48,8 @@ public sealed class EchoedSecretsTests
     [InlineData("{\"self\":\"Ab\\/Cd\\u002bE", "{\"self\":\"")] // Go's JSON, mixed with PHP's \/
     [InlineData("<a href=\"Ab/Cd&#x2B;E", "<a href=\"")] // HTML character reference
     [InlineData("x=Ab%252FCd%252BEf%25", "x=")] // encoded twice, cut mid-escape
+    [InlineData("{\"n\":\"Ab\\u00252FCd\\u00252BE", "{\"n\":\"")] // %2B with its '%' JSON-escaped
+    [InlineData("<p>Ab&#x002F;Cd&#x002B;Ef&#x00", "<p>")] // zero-padded reference, cut mid-reference
     public void ACutBodyEndingInTheStartOfTheSecret_InAnySpelling_LosesThatTail(string echoed, string kept)
     {
         var cut = Encoding.UTF8.GetString(EchoedSecrets.Redact(Encoding.UTF8.GetBytes(echoed), [Secret], truncated: true).Span);

@@ -138,6 +138,28 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task Connections_UpsertUnderAnotherClientWithoutARefreshToken_KeepsNoneOfTheOtherClients()
+    {
+        // A refresh token is bound to the client it was issued to (RFC 6749 §6): kept across a change of client, the
+        // next refresh would present client A's token with client B's credentials and get invalid_grant.
+        var node = await StartWithOrgAsync();
+        var other = new Credential { Id = Ids.New("cred"), OrgId = Org, Provider = "github", ClientId = "Iv1.other" };
+        await node.Credentials.CreateAsync(other, None);
+        var (first, _) = await node.Connections.UpsertAsync(NewConnection("8"), None);
+        Assert.NotNull(first.RefreshToken);
+
+        var (moved, _) = await node.Connections.UpsertAsync(NewConnection("8") with { CredentialId = other.Id, RefreshToken = null }, None);
+        Assert.Equal((first.Id, other.Id), (moved.Id, moved.CredentialId));
+        Assert.Null(moved.RefreshToken);
+        Assert.Null((await node.Connections.FindAsync(first.Id, None))!.RefreshToken);
+
+        // Under the same (new) client, a grant without one keeps the one that client was given.
+        await node.Connections.UpsertAsync(NewConnection("8") with { CredentialId = other.Id, RefreshToken = new Secret("rt-of-other") }, None);
+        var (again, _) = await node.Connections.UpsertAsync(NewConnection("8") with { CredentialId = other.Id, RefreshToken = null }, None);
+        Assert.Equal("rt-of-other", again.RefreshToken!.Value.Reveal());
+    }
+
+    [Fact]
     public async Task Connections_UpsertOtherAccountOrProvider_AddsRows()
     {
         var node = await StartWithOrgAsync();
