@@ -94,7 +94,7 @@ internal static class ProxyEndpoints
         .ProducesProblemCodes(StatusCodes.Status400BadRequest, "invalid_path", "invalid_header", "request_body_failed")
         .ProducesProblemCodes(StatusCodes.Status413PayloadTooLarge, "payload_too_large")
         .ProducesProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_parameters", "no_api_base", "auth_mode_mismatch")
-        .ProducesProblemCodes(StatusCodes.Status502BadGateway, "provider_unavailable", "upstream_address_refused")
+        .ProducesProblemCodes(StatusCodes.Status502BadGateway, "provider_unavailable", "upstream_address_refused", "upstream_body_unreadable")
         .ProducesProblemCodes(StatusCodes.Status504GatewayTimeout, "provider_unavailable");
 
     /// <summary><c>/v1/targets/{id}</c> with nothing after the id, asked by an operator (not an API key): the target routes, not the proxy.</summary>

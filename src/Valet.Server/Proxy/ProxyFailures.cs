@@ -33,6 +33,15 @@ internal static class ProxyFailures
                 "unless the operator sets AllowPrivateNetwork for this provider.");
         }
 
+        if (Find<UpstreamBodyUnreadableException>(exception) is { } unreadable)
+        {
+            call.Detail = "upstream_body_unreadable";
+            ProxyLog.UpstreamFailed(logger, connectionId, error.ToString(), nameof(UpstreamBodyUnreadableException));
+            return Problems.Create(StatusCodes.Status502BadGateway, "upstream_body_unreadable", "Upstream answer unreadable",
+                $"The provider answered in a content coding Valet cannot decode ({unreadable.Coding}), although Valet asked for none. " +
+                "Its body could not be checked for the API key Valet adds to the query, so it was not passed on.");
+        }
+
         if (Find<BadHttpRequestException>(exception) is { StatusCode: StatusCodes.Status413PayloadTooLarge })
         {
             call.Detail = "payload_too_large";

@@ -274,7 +274,7 @@ internal sealed class ProxyTransformer : HttpTransformer
     /// <summary>
     /// Replaces <paramref name="secret"/> in every response header value, in any spelling (<see cref="SecretSpellings"/>):
     /// as sent (percent-encoded by <see cref="SecretQueryHandler.With"/>), raw, partly escaped, with lower-case escapes. Only for providers whose
-    /// secret goes in the query; a body that echoes the request URL is not rewritten (docs/credentials.md).
+    /// secret goes in the query; a body that echoes the request URL is masked as it streams (<see cref="EchoMaskingStream"/>).
     /// </summary>
     internal static void RedactSecret(IHeaderDictionary headers, string secret)
     {

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -23,12 +24,24 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         }
 
         request.RequestUri = With(original, query.Name, query.Value);
+        // The body is read for echoes of the secret (below), so it must come as bytes Valet can read: without the header a
+        // server may pick any coding (RFC 9110 §12.5.3); the agent's own preference gives way.
+        request.Headers.AcceptEncoding.Clear();
+        request.Headers.TryAddWithoutValidation("Accept-Encoding", "identity");
         try
         {
             var response = await base.SendAsync(request, cancellationToken);
-            // The body's reader can quote the request too: a non-HTTP server that sends a valid head declaring a chunked
-            // body and then echoes the request makes the chunk parser throw with the "size" line's bytes in hex.
-            response.Content = new RedactingContent(response.Content, query);
+            if (Decoding(response.Content.Headers.ContentEncoding) is not { } decoding)
+            {
+                var coding = string.Join(", ", response.Content.Headers.ContentEncoding);
+                response.Dispose();
+                throw new UpstreamBodyUnreadableException(coding.Length > 64 ? coding[..64] + "…" : coding);
+            }
+
+            // An upstream that echoes the request URL in its body would hand the secret on (EchoMaskingStream). The body's
+            // reader can quote the request too: a non-HTTP server that sends a valid head declaring a chunked body and then
+            // echoes the request makes the chunk parser throw with the "size" line's bytes in hex.
+            response.Content = new RedactingContent(response.Content, query, decoding);
             return response;
         }
         catch (Exception error) when (Quotes(error, query))
@@ -86,29 +99,73 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
 
     private static string Hex(string ascii) => BitConverter.ToString(Encoding.ASCII.GetBytes(ascii));
 
-    /// <summary>The upstream's body as it came, except that a read failure quoting the secret is rethrown without it.</summary>
+    /// <summary>
+    /// How to read a body in these content codings (RFC 9110 §8.4.1, listed in the order applied), or null when one is
+    /// not known: an upstream that ignored <c>identity</c> with a coding .NET cannot decode is refused rather than relayed unread.
+    /// </summary>
+    private static Func<Stream, Stream>? Decoding(ICollection<string> codings)
+    {
+        Func<Stream, Stream> decode = body => body;
+        foreach (var coding in codings.Reverse())
+        {
+            Func<Stream, Stream>? step = coding.ToLowerInvariant() switch
+            {
+                "identity" => body => body,
+                "gzip" or "x-gzip" => body => new GZipStream(body, CompressionMode.Decompress),
+                "deflate" => body => new ZLibStream(body, CompressionMode.Decompress), // RFC 9110 §8.4.1.2: the zlib format
+                "br" => body => new BrotliStream(body, CompressionMode.Decompress),
+                _ => null,
+            };
+            if (step is null)
+            {
+                return null;
+            }
+
+            var before = decode;
+            decode = body => step(before(body));
+        }
+
+        return decode;
+    }
+
+    /// <summary>
+    /// The upstream's body with every spelling of the secret masked (<see cref="EchoMaskingStream"/>), decoded first if the
+    /// upstream compressed it anyway (then without its <c>Content-Encoding</c> and <c>Content-Length</c>, which described the
+    /// compressed bytes); a read failure quoting the secret is rethrown without it.
+    /// </summary>
     private sealed class RedactingContent : HttpContent
     {
         private readonly HttpContent _inner;
         private readonly (string Name, string Value) _query;
+        private readonly Func<Stream, Stream> _decode;
+        private readonly bool _decoded;
 
-        public RedactingContent(HttpContent inner, (string Name, string Value) query)
+        public RedactingContent(HttpContent inner, (string Name, string Value) query, Func<Stream, Stream> decode)
         {
             _inner = inner;
             _query = query;
+            _decode = decode;
+            _decoded = inner.Headers.ContentEncoding.Any(c => !c.Equals("identity", StringComparison.OrdinalIgnoreCase));
             foreach (var (name, values) in inner.Headers.NonValidated)
             {
+                if (_decoded && (name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue;
+                }
+
                 Headers.TryAddWithoutValidation(name, values);
             }
         }
 
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
-            new RedactingStream(await _inner.ReadAsStreamAsync(cancellationToken), _query);
+            Masking(await _inner.ReadAsStreamAsync(cancellationToken));
 
         protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
-        protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
-            new RedactingStream(_inner.ReadAsStream(cancellationToken), _query);
+        protected override Stream CreateContentReadStream(CancellationToken cancellationToken) => Masking(_inner.ReadAsStream(cancellationToken));
+
+        private EchoMaskingStream Masking(Stream body) =>
+            new(_decode(body), _query.Value, error => Quotes(error, _query) ? Redacted(error, _query) : null);
 
         protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
@@ -126,7 +183,8 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
 
         protected override bool TryComputeLength(out long length)
         {
-            length = _inner.Headers.ContentLength ?? -1;
+            // Masking keeps the length; decoding does not.
+            length = _decoded ? -1 : _inner.Headers.ContentLength ?? -1;
             return length >= 0;
         }
 
@@ -138,49 +196,6 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
             }
 
             base.Dispose(disposing);
-        }
-    }
-
-    /// <summary>Reads through; a read that fails quoting the secret is rethrown without it. No state machine per read.</summary>
-    private sealed class RedactingStream(Stream inner, (string Name, string Value) query) : ReadThroughStream(inner)
-    {
-        public override int Read(Span<byte> buffer)
-        {
-            try
-            {
-                return Inner.Read(buffer);
-            }
-            catch (Exception error) when (Quotes(error, query))
-            {
-                throw Redacted(error, query);
-            }
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            ValueTask<int> read;
-            try
-            {
-                read = Inner.ReadAsync(buffer, cancellationToken);
-            }
-            catch (Exception error) when (Quotes(error, query))
-            {
-                throw Redacted(error, query);
-            }
-
-            return read.IsCompletedSuccessfully ? read : AwaitedAsync(read);
-        }
-
-        private async ValueTask<int> AwaitedAsync(ValueTask<int> read)
-        {
-            try
-            {
-                return await read;
-            }
-            catch (Exception error) when (Quotes(error, query))
-            {
-                throw Redacted(error, query);
-            }
         }
     }
 
@@ -220,4 +235,14 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         }).ToList();
         return kept.Count == 0 ? string.Empty : "?" + string.Join('&', kept);
     }
+}
+
+/// <summary>
+/// The upstream compressed its answer in a coding .NET cannot decode, against the <c>identity</c> Valet asked for, so the
+/// body could not be checked for the query secret: it is not relayed (502 <c>upstream_body_unreadable</c>).
+/// </summary>
+internal sealed class UpstreamBodyUnreadableException(string coding)
+    : Exception($"The upstream answered in a content coding Valet cannot read ({coding}).")
+{
+    public string Coding { get; } = coding;
 }

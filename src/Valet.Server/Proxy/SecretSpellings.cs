@@ -10,11 +10,12 @@ namespace Valet.Server.Proxy;
 /// of hex), encoded twice (<c>%252F</c>, a URL nested in another's query), JSON-escaped (<c>\u002b</c> in either case,
 /// <c>\/</c>, <c>\"</c>, <c>\\</c>), percent-encoded with its <c>%</c> JSON-escaped (<c>\u00252B</c>) or an HTML
 /// character reference (<c>&amp;#x2B;</c> as Razor and <c>HtmlEncoder</c> write it, zero-padded <c>&amp;#x002B;</c>,
-/// <c>&amp;#43;</c>, <c>&amp;#0043;</c>, <c>&amp;quot;</c>). Spellings mix freely: an upstream that decodes and re-serialises a URL
-/// may escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>), and a JSON writer may then
-/// escape what is left (Go's <c>\u002b</c>). Used on the proxy's response headers for a query secret
-/// (<see cref="ProxyTransformer"/>) and on everything <c>call_api</c> returns (<see cref="Mcp.EchoedSecrets"/>), whose
-/// cut-tail check (<see cref="TailStart"/>) walks the same spellings.
+/// <c>&amp;#43;</c>, <c>&amp;#0043;</c>, <c>&amp;quot;</c>; inside JSON also with its <c>&amp;</c> escaped, <c>\u0026#x2B;</c>),
+/// and a non-ASCII character also as its UTF-8 bytes read one per character. Spellings mix freely: an upstream that
+/// decodes and re-serialises a URL may escape some characters and not others (<c>Ab/Cd%2BEf==</c> for <c>Ab/Cd+Ef==</c>),
+/// and a JSON writer may then escape what is left (Go's <c>\u002b</c>). Used on the proxy's response headers and body for
+/// a query secret (<see cref="ProxyTransformer"/>, <see cref="EchoMaskingStream"/>) and on everything <c>call_api</c>
+/// returns (<see cref="Mcp.EchoedSecrets"/>), whose cut-tail check (<see cref="TailStart"/>) walks the same spellings.
 /// </summary>
 internal static class SecretSpellings
 {
@@ -25,6 +26,9 @@ internal static class SecretSpellings
     private static readonly ConditionalWeakTable<string, Spelled> Secrets = new();
 
     public static Regex Pattern(string secret) => Secrets.GetValue(secret, Build).Pattern;
+
+    /// <summary>How long the longest spelling of the whole secret is: no match of <see cref="Pattern"/> is longer.</summary>
+    public static int LongestSpelling(string secret) => Secrets.GetValue(secret, Build).Runes.Sum(r => r.Max(s => s.Text.Length));
 
     /// <summary>
     /// Where, in <paramref name="text"/>, the longest tail starts that spells the first characters of
@@ -179,6 +183,12 @@ internal static class SecretSpellings
             new("&#" + rune.Value.ToString(CultureInfo.InvariantCulture) + ";", false),
             new("&#" + rune.Value.ToString("D4", CultureInfo.InvariantCulture) + ";", false),
         };
+        if (rune.Value > 0x7F)
+        {
+            // Its UTF-8 bytes read one character per byte: how a body scanned as bytes (EchoMaskingStream) holds it.
+            spellings.Add(new(Encoding.Latin1.GetString(bytes), false));
+        }
+
         if (rune.Value is '/' or '"' or '\\')
         {
             spellings.Add(new("\\" + rune, false));
@@ -189,6 +199,9 @@ internal static class SecretSpellings
             spellings.Add(new(named, true));
         }
 
+        // HTML inside JSON: a JSON writer that escapes '&' (System.Text.Json's default encoder writes \u0026) turns each
+        // character reference into one more spelling.
+        spellings.AddRange(spellings.Where(s => s.Text.StartsWith('&')).Select(s => new Spelling(@"\u0026" + s.Text[1..], true)).ToList());
         return [.. spellings.DistinctBy(s => s.Text, StringComparer.Ordinal)];
     }
 

@@ -85,6 +85,48 @@ public sealed class KeyedApi : IAsyncDisposable
             return;
         }
 
+        if (ok && path.Contains("/echo-", StringComparison.Ordinal))
+        {
+            // An API that repeats the request URL in its body ("self" links, error pages): as received, decoded, HTML-escaped
+            // and JSON-escaped the way Go writes '+', '<' and '>'.
+            var json = System.Text.Json.JsonSerializer.Serialize(new
+            {
+                self,
+                decoded = Uri.UnescapeDataString(self),
+                html = System.Text.Encodings.Web.HtmlEncoder.Default.Encode(Uri.UnescapeDataString(self)),
+            }).Replace("+", "\\u002b", StringComparison.Ordinal);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(json + " ends");
+            context.Response.ContentType = "application/json";
+            if (path.EndsWith("/echo-gzip", StringComparison.Ordinal) || path.EndsWith("/echo-zstd", StringComparison.Ordinal))
+            {
+                // Compressed whatever the request asked (a server that ignores Accept-Encoding).
+                using var compressed = new MemoryStream();
+                await using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+                {
+                    await gzip.WriteAsync(bytes);
+                }
+
+                context.Response.Headers.ContentEncoding = path.EndsWith("/echo-gzip", StringComparison.Ordinal) ? "gzip" : "zstd";
+                context.Response.ContentLength = compressed.Length;
+                await context.Response.Body.WriteAsync(compressed.ToArray());
+                return;
+            }
+
+            if (context.Request.Query.ContainsKey("length"))
+            {
+                context.Response.ContentLength = bytes.Length;
+            }
+
+            // In pieces of three bytes, each sent on its own: every spelling is split across reads somewhere.
+            for (var at = 0; at < bytes.Length; at += 3)
+            {
+                await context.Response.Body.WriteAsync(bytes.AsMemory(at, Math.Min(3, bytes.Length - at)));
+                await context.Response.Body.FlushAsync();
+            }
+
+            return;
+        }
+
         if (ok && path.EndsWith("/paged", StringComparison.Ordinal))
         {
             // Pagination that repeats the request's query, once as received, once with lower-case escapes, once decoded;

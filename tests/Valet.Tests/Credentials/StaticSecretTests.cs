@@ -338,6 +338,63 @@ public sealed class StaticSecretTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ApiKeyQuery_EchoedByTheUpstreamInItsBody_IsMaskedInEverySpelling_KeepingTheLength_AndTheStream()
+    {
+        _api.Accepts = r => r.Query("api_key") is [QueryKey];
+        using var admin = _server.Client();
+        var created = await SendAsync(admin, HttpMethod.Post, "/v1/orgs/default/connections", new { provider = "queried", api_key = QueryKey });
+        var id = created.Body.GetProperty("id").GetString()!;
+        var (_, key) = await _server.CreateKeyAsync("default", new { connection = id });
+        using var agent = _server.Client(key);
+        string[] spellings = [QueryKey, Uri.EscapeDataString(QueryKey), "Do-Not-Leak", "5566%2B", "5566\\u002b", "5566&#x2B;"];
+
+        // Sent three bytes at a time, chunked: every spelling is split across reads somewhere.
+        using var chunked = new HttpRequestMessage(HttpMethod.Get, $"/v1/proxy/{id}/items/echo-body?a=1");
+        chunked.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip, br");
+        using var streamed = await agent.SendAsync(chunked);
+        var body = await streamed.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, streamed.StatusCode);
+        Assert.Equal("identity", _api.Last.Headers["Accept-Encoding"]); // the agent's preference gave way: the body must be readable
+        Assert.True(spellings.All(s => !body.Contains(s, StringComparison.OrdinalIgnoreCase)), body);
+        using (var json = JsonDocument.Parse(body[..(body.LastIndexOf('}') + 1)]))
+        {
+            Assert.StartsWith("http://", json.RootElement.GetProperty("self").GetString(), StringComparison.Ordinal);
+            Assert.Contains("&api_key=REDACTED*", json.RootElement.GetProperty("self").GetString(), StringComparison.Ordinal);
+            Assert.Contains("&api_key=REDACTED*", json.RootElement.GetProperty("decoded").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.EndsWith("} ends", body, StringComparison.Ordinal);
+
+        // With a Content-Length: the mask is as long as what it covers, so the length the upstream declared stays true.
+        using var sized = await agent.GetAsync($"/v1/proxy/{id}/items/echo-body?a=1&length=1");
+        var sizedBytes = await sized.Content.ReadAsByteArrayAsync();
+        Assert.Equal(sizedBytes.Length, sized.Content.Headers.ContentLength);
+        var sizedBody = Encoding.UTF8.GetString(sizedBytes);
+        Assert.True(spellings.All(s => !sizedBody.Contains(s, StringComparison.OrdinalIgnoreCase)), sizedBody);
+        Assert.Contains("\\u0026api_key=REDACTED*", sizedBody, StringComparison.Ordinal);
+
+        // Compressed although Valet asked for identity: decoded, masked, sent plain.
+        using var gzip = await agent.GetAsync($"/v1/proxy/{id}/items/echo-gzip?a=1");
+        var unzipped = await gzip.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, gzip.StatusCode);
+        Assert.Empty(gzip.Content.Headers.ContentEncoding);
+        Assert.True(spellings.All(s => !unzipped.Contains(s, StringComparison.OrdinalIgnoreCase)), unzipped);
+        Assert.Contains("\\u0026api_key=REDACTED*", unzipped, StringComparison.Ordinal);
+        Assert.EndsWith("} ends", unzipped, StringComparison.Ordinal);
+
+        // A coding Valet cannot read is not relayed unread.
+        var zstd = await SendAsync(agent, HttpMethod.Get, $"/v1/proxy/{id}/items/echo-zstd", null);
+        Assert.Equal(HttpStatusCode.BadGateway, zstd.Status);
+        Assert.Equal("upstream_body_unreadable", zstd.Body.GetProperty("code").GetString());
+        Assert.Contains("(zstd)", zstd.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        _responses.Add(body);
+        _responses.Add(unzipped);
+        _responses.Add(zstd.Text);
+        await AssertNowhereAsync(QueryKey, Uri.EscapeDataString(QueryKey));
+    }
+
+    [Fact]
     public async Task Basic_IsInjectedAsRfc7617_AndRevealedReadyToSend()
     {
         var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("ops-bot:" + Password));

@@ -41,6 +41,7 @@ public sealed class OpenApiProblemCodesTests(ITestOutputHelper output)
         ["400 request_body_failed"] = "the proxy's upstream send failing on the caller's body (a malformed chunked body mid-stream)",
         ["400 invalid_header"] = "raw non-ASCII header bytes, which HttpClient will not send (ProxyHeaderTests sends them over a raw socket)",
         ["422 auth_mode_mismatch"] = "a static-secret connection whose provider was redefined since (the API refuses that change, 409 provider_in_use)",
+        ["502 upstream_body_unreadable"] = "an api_key provider with a query secret whose API compresses in a coding .NET cannot decode (StaticSecretTests.ApiKeyQuery_EchoedByTheUpstreamInItsBody…)",
     };
 
     /// <summary>Problem codes in the server's source that the REST document does not list, and why.</summary>
