@@ -39,13 +39,13 @@ public sealed class ValetBootstrap
     public ValetKeyInfo? Key { get; init; }
 
     /// <summary>Connections the key may use; one that needs a person carries its <see cref="ValetConnection.Envelope"/>.</summary>
-    public IReadOnlyList<ValetConnection> Connections { get; init; } = [];
+    public IReadOnlyList<ValetConnection> Connections { get; init => field = value ?? []; } = [];
 
     /// <summary>Targets the key may call through <c>/v1/targets/{target}/…</c>.</summary>
-    public IReadOnlyList<ValetTarget> Targets { get; init; } = [];
+    public IReadOnlyList<ValetTarget> Targets { get; init => field = value ?? []; } = [];
 
     /// <summary>Providers the key may use but that have no connection yet: a <c>needs_authentication</c> envelope each.</summary>
-    public IReadOnlyList<ValetAuthRequirement> Needs { get; init; } = [];
+    public IReadOnlyList<ValetAuthRequirement> Needs { get; init => field = value ?? []; } = [];
 }
 
 /// <summary>The API key a bootstrap was made for.</summary>
@@ -118,7 +118,7 @@ public sealed class ValetTarget
     public string? ConnectionId { get; init; }
 
     /// <summary>Scopes a call through the target needs.</summary>
-    public IReadOnlyList<string> RequiredScopes { get; init; } = [];
+    public IReadOnlyList<string> RequiredScopes { get; init => field = value ?? []; } = [];
 
     /// <summary>Whether the target was made from its connection (read-only, deleted with it).</summary>
     public bool Managed { get; init; }

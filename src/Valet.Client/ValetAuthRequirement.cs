@@ -37,10 +37,10 @@ public sealed class ValetAuthRequirement
     public string? ConnectionId { get; init; }
 
     /// <summary>Scopes the call asked for.</summary>
-    public IReadOnlyList<string> RequiredScopes { get; init; } = [];
+    public IReadOnlyList<string> RequiredScopes { get; init => field = value ?? []; } = [];
 
     /// <summary>Scopes the connection lacks (for <c>missing_scopes</c>).</summary>
-    public IReadOnlyList<string> MissingScopes { get; init; } = [];
+    public IReadOnlyList<string> MissingScopes { get; init => field = value ?? []; } = [];
 
     /// <summary>Whether the org is headless (white-label): then there is no URL and no flow.</summary>
     public bool Headless { get; init; }

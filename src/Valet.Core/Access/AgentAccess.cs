@@ -168,7 +168,8 @@ public sealed class AgentAccess(
         var needs = new List<AccessOutcome.Envelope>();
         foreach (var permission in key.Permissions)
         {
-            if (permission.Kind == PermissionKind.Provider && covered.Add(permission.Value))
+            // A provider deleted since the key was made (a runtime one) cannot be connected: no envelope asks a person to.
+            if (permission.Kind == PermissionKind.Provider && catalog.Find(permission.Value) is not null && covered.Add(permission.Value))
             {
                 needs.Add(new AccessOutcome.Envelope(EnvelopeCodes.NeedsAuthentication, key.OrgId, permission.Value, null, [], []));
             }

@@ -48,6 +48,27 @@ internal sealed record ProviderDetail(ProviderResponse Provider, string? Authori
 
 internal sealed record ProviderDeleted(string Id, bool Deleted);
 
+/// <summary>
+/// The documented shape of <c>PUT /v1/providers/{id}</c> (SPEC §3's keys in snake case). The body is read loosely, to report
+/// every problem at once (422), and unknown keys are refused by name; <c>id</c>, if given, must equal the path's.
+/// </summary>
+internal sealed record ProviderBody(
+    [property: System.ComponentModel.Description("OIDC issuer: its discovery document supplies the endpoints not given here.")] string? Issuer = null,
+    string? AuthorizationEndpoint = null,
+    string? TokenEndpoint = null,
+    string? RevocationEndpoint = null,
+    [property: System.Text.Json.Serialization.JsonPropertyName("userinfo_endpoint")] string? UserinfoEndpoint = null,
+    string? DeviceAuthorizationEndpoint = null,
+    [property: System.ComponentModel.Description("Default scopes: space-separated, or an array of strings.")] JsonElement? Scopes = null,
+    [property: System.ComponentModel.Description("What the proxy may reach: one URL, comma-separated URLs, or an array of them.")] JsonElement? ApiBaseUrl = null,
+    [property: System.ComponentModel.Description("oauth2 (default), oauth2_cc, api_key or basic.")] string? AuthMode = null,
+    [property: System.ComponentModel.Description("client_secret_basic or client_secret_post.")] string? TokenEndpointAuthMethod = null,
+    bool? AllowPrivateNetwork = null,
+    string? DisplayName = null,
+    [property: System.ComponentModel.Description("For api_key: the header the secret goes in, e.g. `x-api-key: {secret}`.")] string? ApiKeyHeader = null,
+    [property: System.ComponentModel.Description("For api_key: the query parameter the secret goes in, e.g. `api_key`.")] string? ApiKeyQuery = null,
+    string? Id = null);
+
 internal static partial class ProviderEndpoints
 {
     /// <summary><c>ready</c> = a platform client is configured (or none is needed); orgs may still bring their own (BYOC).</summary>
@@ -67,7 +88,8 @@ internal static partial class ProviderEndpoints
                 "(oauth2, oauth2_cc, api_key, basic), `token_endpoint_auth_method`, `allow_private_network`, `display_name`, " +
                 "`api_key_header` (e.g. `x-api-key: {secret}`) or `api_key_query`, `device_authorization_endpoint`. Validated like " +
                 "configuration (422 lists every problem); seen by every node within a second. 201 created, 200 replaced.")
-            .AcceptsJson<Dictionary<string, object>>()
+            .AcceptsJson<ProviderBody>()
+            .Accepts<ProviderBody>(isOptional: true, "application/json") // routing answers another Content-Type with 415, as on every JSON route
             .ProducesProblemCodes(StatusCodes.Status409Conflict, "provider_read_only", "provider_in_use")
             .ProducesValidationProblem();
         group.MapDelete("/{id}", DeleteAsync).RequireAuthorization(ValetClaims.OperatorPolicy)

@@ -98,8 +98,13 @@ public sealed class RuntimeProviderTests : IAsyncLifetime
         await AssertProblemAsync(await admin.DeleteAsync("/v1/providers/internal"), HttpStatusCode.Conflict, "provider_in_use");
 
         Assert.Equal(HttpStatusCode.OK, (await admin.DeleteAsync($"/v1/connections/{connectionId}")).StatusCode);
+        static async Task<string[]> NeedsAsync(HttpClient agent) =>
+            [.. (await agent.GetFromJsonAsync<JsonElement>("/v1/bootstrap")).GetProperty("needs").EnumerateArray().Select(n => n.GetProperty("provider").GetString()!)];
+        Assert.Equal(["internal"], await NeedsAsync(agent));
         var deleted = await admin.DeleteAsync("/v1/providers/internal");
         Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        // The key still names it; nobody can connect it any more, so the bootstrap no longer asks a person to.
+        Assert.Empty(await NeedsAsync(agent));
         await AssertProblemAsync(await admin.GetAsync("/v1/providers/internal"), HttpStatusCode.NotFound, "unknown_provider");
         await AssertProblemAsync(await admin.DeleteAsync("/v1/providers/internal"), HttpStatusCode.NotFound, "unknown_provider");
         Assert.DoesNotContain("internal", (await admin.GetStringAsync("/v1/providers")), StringComparison.Ordinal);
@@ -151,6 +156,9 @@ public sealed class RuntimeProviderTests : IAsyncLifetime
         await AssertProblemAsync(await admin.PutAsJsonAsync("/v1/providers/Not A Slug", KeyedDocument()), HttpStatusCode.UnprocessableEntity, "validation_failed");
         using var text = new StringContent("[1,", System.Text.Encoding.UTF8, "application/json");
         await AssertProblemAsync(await admin.PutAsync("/v1/providers/broken", text), HttpStatusCode.BadRequest, "invalid_json");
+        // Valid JSON that says it is something else: 415, as on every other JSON route (it was read, and stored, as JSON).
+        using var plain = new StringContent(JsonSerializer.Serialize(KeyedDocument()), System.Text.Encoding.UTF8, "text/plain");
+        await AssertProblemAsync(await admin.PutAsync("/v1/providers/broken", plain), HttpStatusCode.UnsupportedMediaType, "unsupported_media_type");
         await AssertProblemAsync(await admin.PutAsJsonAsync("/v1/providers/github", KeyedDocument()), HttpStatusCode.Conflict, "provider_read_only");
         await AssertProblemAsync(await admin.DeleteAsync("/v1/providers/github"), HttpStatusCode.Conflict, "provider_read_only");
 

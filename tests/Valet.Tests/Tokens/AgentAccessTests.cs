@@ -171,7 +171,9 @@ public sealed class AgentAccessTests : IDisposable
         {
             Id = "tgt_hidden", OrgId = "default", ConnectionId = "conn_hidden", Name = "api", Provider = "acme", BaseUrl = "https://api.acme.test/v1",
         });
-        var key = Key(Connection(RefreshRig.Id), Provider("globex"), Provider("globex"));
+        // "gone": a provider deleted since the key was made (a runtime one): nothing can connect it, so no envelope asks to.
+        _rig.Catalog = new FakeCatalog(_rig.Catalog.Find("acme")!, new ProviderDefinition { Id = "globex", DisplayName = "Globex" });
+        var key = Key(Connection(RefreshRig.Id), Provider("globex"), Provider("globex"), Provider("gone"));
 
         var overview = await NewAccess().OverviewAsync(key, default);
 
