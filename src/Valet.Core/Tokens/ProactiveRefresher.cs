@@ -46,6 +46,10 @@ public sealed class ProactiveRefresher(
                 // Outcomes are stored by the coordinator (new tokens, backoff, reauth_required); nothing more to do here.
                 await coordinator.RefreshAsync(connection.Id, RefreshReason.Proactive, connection, ct);
             }
+            catch (System.Data.Common.DbException ex) when (ex.IsTransient && !ct.IsCancellationRequested)
+            {
+                TokensLog.ProactiveRefreshStorageDown(logger, connection.Id, Describe(ex));
+            }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
                 TokensLog.ProactiveRefreshFailed(logger, ex, connection.Id);
@@ -54,6 +58,10 @@ public sealed class ProactiveRefresher(
 
         return claimed.Count;
     }
+
+    /// <summary>The error's kind and, for a database's own refusal, its SQLSTATE (57P01: the server is shutting down).</summary>
+    private static string Describe(System.Data.Common.DbException error) =>
+        error.SqlState is { Length: > 0 } state ? $"{error.GetType().Name} {state}" : error.GetType().Name;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -67,6 +75,12 @@ public sealed class ProactiveRefresher(
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (System.Data.Common.DbException ex) when (ex.IsTransient)
+            {
+                // The database is away (a restart, a failover, a network cut): one line a pass, as the device poller logs
+                // it (3024), not a stack trace every few seconds for as long as the outage lasts.
+                TokensLog.ProactivePassStorageDown(logger, Describe(ex));
             }
             catch (Exception ex)
             {

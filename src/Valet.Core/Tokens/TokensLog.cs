@@ -45,6 +45,12 @@ internal static partial class TokensLog
     [LoggerMessage(3111, LogLevel.Error, "Background refresh of connection {ConnectionId} failed; the refresher keeps running.")]
     public static partial void ProactiveRefreshFailed(ILogger logger, Exception exception, string connectionId);
 
+    [LoggerMessage(3117, LogLevel.Warning, "A background refresh pass could not reach the database ({Error}); the next pass tries again.")]
+    public static partial void ProactivePassStorageDown(ILogger logger, string error);
+
+    [LoggerMessage(3118, LogLevel.Warning, "Background refresh of connection {ConnectionId} could not reach the database ({Error}); it stays due.")]
+    public static partial void ProactiveRefreshStorageDown(ILogger logger, string connectionId, string error);
+
     [LoggerMessage(3112, LogLevel.Debug, "Background refresher claimed {Count} due connection(s).")]
     public static partial void Claimed(ILogger logger, int count);
 

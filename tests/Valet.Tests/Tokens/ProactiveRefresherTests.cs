@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics.Metrics;
 using Valet.Core.Domain;
@@ -98,6 +100,40 @@ public sealed class ProactiveRefresherTests
         await RefreshRig.Eventually(() => rig.OAuth.Calls == 1, "second pass refreshed");
         await refresher.StopAsync(default);
         Assert.Equal(new Secret("at-1"), rig.Stored().AccessToken);
+    }
+
+    [Fact]
+    public async Task APassThatCannotReachTheDatabase_LogsOneWarningLine_NotAnErrorWithItsStackTrace()
+    {
+        // A database restart or failover: every pass fails while it lasts, so each must be one line, as the device poller's.
+        var collector = new FakeLogCollector();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(collector)));
+        using var rig = new RefreshRig { LoggerFactory = loggerFactory, Options = new RefreshOptions { Jitter = TimeSpan.Zero } };
+        rig.Store.ClaimFailures.Enqueue(new TransientDbException("57P01"));
+        rig.Store.ClaimFailures.Enqueue(new InvalidOperationException("a bug"));
+        using var refresher = rig.NewRefresher();
+
+        await refresher.StartAsync(default);
+        while (Volatile.Read(ref rig.Store.Claims) < 2)
+        {
+            rig.Time.Advance(rig.Options.ProactiveInterval);
+            await Task.Delay(1);
+        }
+
+        await refresher.StopAsync(default);
+        var logs = collector.GetSnapshot();
+        var outage = Assert.Single(logs, l => l.Id.Id == 3117);
+        Assert.Equal((LogLevel.Warning, null), (outage.Level, outage.Exception));
+        Assert.Contains("TransientDbException 57P01", outage.Message, StringComparison.Ordinal);
+        var bug = Assert.Single(logs, l => l.Id.Id == 3110); // anything else is still an error, with its exception
+        Assert.Equal("a bug", bug.Exception?.Message);
+    }
+
+    private sealed class TransientDbException(string sqlState) : System.Data.Common.DbException("the database system is shutting down")
+    {
+        public override bool IsTransient => true;
+
+        public override string SqlState => sqlState;
     }
 
     [Fact]
