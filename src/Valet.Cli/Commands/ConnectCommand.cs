@@ -224,6 +224,8 @@ internal static class ConnectCommand
         {
             "expired" => ("flow_expired", "The flow expired before the person finished at the provider; run valet connect again."),
             "pending" => ("timeout", "No answer within --timeout; the flow was cancelled at the server."),
+            _ when status.Str("error") == "interrupted" => ("interrupted",
+                "The person approved, but the Valet node storing the connection stopped before it did; nothing was stored. Run valet connect again."),
             _ when status.Str("error") is { Length: > 0 } e => (e, $"The flow ended with the error '{e}' (the provider's or the person's refusal)."),
             _ => ("flow_failed", "The flow ended without a connection, and without a reason from the server."),
         };

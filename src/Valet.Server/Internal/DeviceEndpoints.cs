@@ -35,7 +35,7 @@ internal static class DeviceEndpoints
     /// entered later (by the person, or by whoever else saw it) connects nothing. A flow already decided is left as it is
     /// (409 <c>flow_decided</c>).
     /// </summary>
-    private static async Task<IResult> CancelAsync(string state, IDeviceFlowStore flows, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelAsync(string state, IDeviceFlowStore flows, TimeProvider time, CancellationToken cancellationToken)
     {
         var flow = state.Length <= 512 ? await flows.FindByHandleAsync(Ids.Sha256Hex(state), cancellationToken) : null;
         if (flow is null)
@@ -50,7 +50,9 @@ internal static class DeviceEndpoints
             return TypedResults.NoContent();
         }
 
-        return Problems.Conflict("flow_decided", "This device flow was not cancelled: the code was already approved (its connection is stored) or the flow had ended.");
+        return Problems.Conflict("flow_decided", Interrupted(flow, time)
+            ? "This device flow was not cancelled: the code was approved, but the node storing its connection stopped before it did, so nothing was stored. Start again."
+            : "This device flow was not cancelled: the code was already approved (its connection is stored, or being stored) or the flow had ended.");
     }
 
     private static async Task<IResult> StartAsync(InternalDeviceRequest? request, DeviceFlowEngine engine, IProviderCatalog catalog, IOrgStore orgs,
@@ -116,10 +118,12 @@ internal static class DeviceEndpoints
             return Problems.NotFound("flow_not_found", "No device flow for this state.");
         }
 
+        var interrupted = Interrupted(flow, time);
         var status = flow.Status switch
         {
             DeviceFlowStatus.Pending when time.GetUtcNow() >= flow.ExpiresAt => "expired",
             DeviceFlowStatus.Pending => "pending",
+            DeviceFlowStatus.Completing when interrupted => "error",
             DeviceFlowStatus.Completing => "pending", // approved, being stored: "complete" in a moment
             DeviceFlowStatus.Complete => "complete",
             DeviceFlowStatus.Expired => "expired",
@@ -133,6 +137,17 @@ internal static class DeviceEndpoints
             granted = connection.Scopes;
         }
 
-        return TypedResults.Ok(new InternalStatusResponse(status, flow.Id, flow.Provider, flow.ConnectionId, account, granted, flow.Error, flow.ExpiresAt));
+        return TypedResults.Ok(new InternalStatusResponse(status, flow.Id, flow.Provider, flow.ConnectionId, account, granted,
+            interrupted ? "interrupted" : flow.Error, flow.ExpiresAt));
     }
+
+    /// <summary>
+    /// Storing an approved grant is one database write, seconds at most: a flow still <c>completing</c> this long after it
+    /// began was left by a node that stopped (killed, or its database connection lost) and will never finish. It reads as
+    /// an error, as a browser flow left <c>exchanging</c> expires, instead of <c>pending</c> for ever (docs/storage.md).
+    /// </summary>
+    internal static readonly TimeSpan CompletingLimit = TimeSpan.FromMinutes(2);
+
+    private static bool Interrupted(DeviceFlow flow, TimeProvider time) =>
+        flow.Status == DeviceFlowStatus.Completing && time.GetUtcNow() - flow.UpdatedAt >= CompletingLimit;
 }

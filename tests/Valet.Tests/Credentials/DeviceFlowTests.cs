@@ -156,6 +156,31 @@ public sealed partial class DeviceFlowTests(IdpFixture idp, BrowserFixture brows
         Assert.Equal(HttpStatusCode.NoContent, (await cli.PostAsync(other, null)).StatusCode);
     }
 
+    [Fact]
+    public async Task Device_AFlowLeftCompletingByANodeThatStopped_ReadsAsInterrupted_NotPendingForEver()
+    {
+        using var cli = _server.Client(_server.ServiceToken);
+        using var started = await cli.PostAsJsonAsync("/internal/oauth/connect/device", new { provider = "idpdev" });
+        var body = await started.Content.ReadFromJsonAsync<JsonElement>();
+        var handle = "/internal/oauth/connect/device/" + Uri.EscapeDataString(body.GetProperty("state").GetString()!);
+
+        // As a node leaves it when it is killed between claiming the approved grant and storing it, some minutes ago.
+        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_server.DataDirectory, "valet.db")};Pooling=False"))
+        {
+            await db.OpenAsync();
+            await using var command = db.CreateCommand();
+            command.CommandText = "UPDATE device_flows SET status = 'completing', updated_at = updated_at - 180000";
+            Assert.Equal(1, await command.ExecuteNonQueryAsync());
+        }
+
+        var status = await cli.GetFromJsonAsync<JsonElement>(handle);
+        Assert.Equal(("error", "interrupted"), (status.GetProperty("status").GetString(), status.GetProperty("error").GetString()));
+        using var cancel = await cli.PostAsync(handle + "/cancel", null);
+        var problem = await cancel.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.Conflict, cancel.StatusCode);
+        Assert.Contains("nothing was stored", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
     internal static async Task<int> DeviceCallsAsync(IdpFixture idp) => (await idp.StatsAsync()).GetProperty("device_code").GetInt32();
 
     /// <summary>A person on the IdP's device page: enters the code, confirms (or aborts), signs in and consents.</summary>
