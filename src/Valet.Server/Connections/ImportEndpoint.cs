@@ -11,7 +11,7 @@ namespace Valet.Server.Connections;
 
 internal sealed record ImportAccount(string? Id, string? Login, string? Email);
 
-internal sealed record ImportRequest(string? Provider, string? CredentialId, string? AccessToken, string? RefreshToken, DateTimeOffset? ExpiresAt,
+internal sealed record ImportRequest([property: System.ComponentModel.DataAnnotations.Required] string? Provider, [property: System.ComponentModel.DataAnnotations.Required] string? CredentialId, [property: System.ComponentModel.DataAnnotations.Required] string? AccessToken, string? RefreshToken, DateTimeOffset? ExpiresAt,
     long? ExpiresIn, string[]? Scopes, ImportAccount? Account, string? TokenType, Dictionary<string, string>? Parameters = null);
 
 /// <summary>

@@ -13,7 +13,7 @@ namespace Valet.Server.Connections;
 /// write-only. <paramref name="Account"/> is optional: without it the connection's account id is <c>default</c>
 /// (client credentials: the client id), so posting again for the same provider replaces the secret in place.
 /// </summary>
-internal sealed record CreateConnectionRequest(string? Provider, ImportAccount? Account, string? ApiKey, string? Username, string? Password,
+internal sealed record CreateConnectionRequest([property: System.ComponentModel.DataAnnotations.Required] string? Provider, ImportAccount? Account, string? ApiKey, string? Username, string? Password,
     string? CredentialId, string[]? Scopes, string? ApiBaseUrl = null);
 
 /// <summary><c>PUT /v1/connections/{id}/secret</c>: a new secret for the same connection (same id, same permissions).</summary>

@@ -14,7 +14,7 @@ using Valet.Server.Orgs;
 
 namespace Valet.Server.Credentials;
 
-internal sealed record CreateCredentialRequest(string? Provider, string? ClientId, string? ClientSecret);
+internal sealed record CreateCredentialRequest([property: System.ComponentModel.DataAnnotations.Required] string? Provider, [property: System.ComponentModel.DataAnnotations.Required] string? ClientId, string? ClientSecret);
 
 /// <summary>The secret is write-only: responses only say whether one is set.</summary>
 internal sealed record CredentialResponse(string Id, string Org, string Provider, string ClientId, bool HasSecret, DateTimeOffset CreatedAt)

@@ -12,7 +12,7 @@ using Valet.Server.Orgs;
 
 namespace Valet.Server.Flows;
 
-internal sealed record ConnectRequest(string? Provider, string[]? Scopes, string? CredentialId, string? ReturnUrl,
+internal sealed record ConnectRequest([property: System.ComponentModel.DataAnnotations.Required] string? Provider, string[]? Scopes, string? CredentialId, string? ReturnUrl,
     Dictionary<string, string>? Parameters = null);
 
 internal sealed record ConnectResponse(string FlowId, string AuthorizeUrl, DateTimeOffset ExpiresAt);

@@ -67,20 +67,32 @@ internal static class OpenApiSetup
     /// </summary>
     private static Task TransformSchemaAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
     {
-        if (schema.Required is not { Count: > 0 } required
-            || context.JsonTypeInfo.Options.DefaultIgnoreCondition != JsonIgnoreCondition.WhenWritingNull)
+        if (schema.Required is { Count: > 0 } required && context.JsonTypeInfo.Options.DefaultIgnoreCondition == JsonIgnoreCondition.WhenWritingNull)
         {
-            return Task.CompletedTask;
+            foreach (var property in context.JsonTypeInfo.Properties)
+            {
+                var nullable = property.IsGetNullable || Nullable.GetUnderlyingType(property.PropertyType) is not null;
+                var alwaysWritten = property.AttributeProvider?.GetCustomAttributes(typeof(JsonIgnoreAttribute), inherit: false)
+                    .OfType<JsonIgnoreAttribute>().Any(a => a.Condition == JsonIgnoreCondition.Never) == true;
+                if (nullable && !alwaysWritten)
+                {
+                    required.Remove(property.Name);
+                }
+            }
         }
 
+        // A request body's members are nullable so that one 422 can list every missing field (Validation) rather than the
+        // binder failing on the first; [Required] says which ones the handler refuses to do without.
         foreach (var property in context.JsonTypeInfo.Properties)
         {
-            var nullable = property.IsGetNullable || Nullable.GetUnderlyingType(property.PropertyType) is not null;
-            var alwaysWritten = property.AttributeProvider?.GetCustomAttributes(typeof(JsonIgnoreAttribute), inherit: false)
-                .OfType<JsonIgnoreAttribute>().Any(a => a.Condition == JsonIgnoreCondition.Never) == true;
-            if (nullable && !alwaysWritten)
+            if (property.AttributeProvider?.IsDefined(typeof(System.ComponentModel.DataAnnotations.RequiredAttribute), inherit: false) == true)
             {
-                required.Remove(property.Name);
+                (schema.Required ??= new HashSet<string>(StringComparer.Ordinal)).Add(property.Name);
+                // Required, so not null either: a client generated from the document must send a value.
+                if (schema.Properties?.TryGetValue(property.Name, out var member) == true && member is OpenApiSchema { Type: { } type } concrete)
+                {
+                    concrete.Type = type & ~JsonSchemaType.Null;
+                }
             }
         }
 

@@ -12,9 +12,9 @@ using Valet.Server.Logging;
 
 namespace Valet.Server.Orgs;
 
-internal sealed record CreateOrgRequest(string? Id, string? Name, bool? Headless);
+internal sealed record CreateOrgRequest([property: System.ComponentModel.DataAnnotations.Required] string? Id, string? Name, bool? Headless);
 
-internal sealed record PatchOrgRequest(bool? Headless);
+internal sealed record PatchOrgRequest([property: System.ComponentModel.DataAnnotations.Required] bool? Headless);
 
 internal sealed record OrgResponse(string Id, string Name, bool Headless, DateTimeOffset CreatedAt)
 {

@@ -26,7 +26,7 @@ internal sealed record BootstrapKey(string Id, string Name, string Prefix);
 internal sealed record BootstrapResponse(string Org, BootstrapKey Key, IReadOnlyList<BootstrapConnection> Connections, IReadOnlyList<BootstrapTarget> Targets,
     IReadOnlyList<AuthEnvelope> Needs);
 
-internal sealed record DefaultRequest(string? ConnectionId);
+internal sealed record DefaultRequest([property: System.ComponentModel.DataAnnotations.Required] string? ConnectionId);
 
 /// <summary>The documented shape of <c>PUT /v1/orgs/{org}/defaults/{provider}</c>'s answer (the handler writes the same members).</summary>
 internal sealed record DefaultResponse(string Org, string Provider, string ConnectionId);

@@ -141,6 +141,27 @@ public sealed class OpenApiTests(OpenApiTests.DocumentFixture fixture) : IClassF
         Assert.True(create.TryGetProperty("requestBody", out _));
     }
 
+    /// <summary>A generated client must know which request fields the server refuses to do without (each a 4xx when missing).</summary>
+    [Theory]
+    [InlineData("CreateOrgRequest", "id")]
+    [InlineData("PatchOrgRequest", "headless")]
+    [InlineData("ConnectRequest", "provider")]
+    [InlineData("CreateCredentialRequest", "client_id,provider")]
+    [InlineData("ImportRequest", "access_token,credential_id,provider")]
+    [InlineData("CreateConnectionRequest", "provider")]
+    [InlineData("DefaultRequest", "connection_id")]
+    public void RequestSchemas_ListTheFieldsTheServerRequires_AsNonNull(string schema, string fields)
+    {
+        var component = fixture.Document.GetProperty("components").GetProperty("schemas").GetProperty(schema);
+        var required = component.GetProperty("required").EnumerateArray().Select(r => r.GetString()!).Order(StringComparer.Ordinal);
+        Assert.Equal(fields.Split(','), required);
+        foreach (var field in fields.Split(','))
+        {
+            var type = component.GetProperty("properties").GetProperty(field).GetProperty("type");
+            Assert.DoesNotContain("null", type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Select(t => t.GetString()) : [type.GetString()]);
+        }
+    }
+
     /// <summary>
     /// The API writes JSON with WhenWritingNull: a member that is null is left out. So no schema may require a member that
     /// can be null — except the envelope's <c>connection_id</c>, which is always written (null when there is no connection).
