@@ -24,6 +24,12 @@ internal sealed partial class ChangeListener(
 
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How often the listener sends itself a heartbeat.</summary>
+    internal static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a heartbeat may take before the session is taken for dead (whole seconds: Npgsql's unit).</summary>
+    internal static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(2);
+
     private readonly ILogger _logger = logger ?? NullLogger<ChangeListener>.Instance;
     private int _connects;
 
@@ -44,6 +50,8 @@ internal sealed partial class ChangeListener(
             Pooling = false,          // a broken session must not go back to a pool
             KeepAlive = 5,            // notice a silently dead server while waiting
             Multiplexing = false,
+            CommandTimeout = (int)HeartbeatTimeout.TotalSeconds, // a heartbeat that does not return: the session is gone
+            CancellationTimeout = -1, // and do not wait on a cancel request to a backend that may not answer it
         };
         var connectionString = builder.ConnectionString;
         var failures = 0;
@@ -63,9 +71,24 @@ internal sealed partial class ChangeListener(
                 Interlocked.Increment(ref _connects);
                 LogListening(_logger, target.Description);
                 failures = 0;
+
+                // A heartbeat a second, sent on this session to itself: it comes back (after every notification sent
+                // before it) only if the session is alive both ways. A backend that hangs, or a network path that drops
+                // the session without closing it, fails the NOTIFY within HeartbeatTimeout, and the cache goes off
+                // (StorageCache.IsActive also stops serving once no heartbeat has come back for HeartbeatLimit).
+                await using var beat = new NpgsqlCommand($"NOTIFY {StorageCache.Channel}, '{cache.HeartbeatPayload}'", connection);
+                var beatAt = System.Diagnostics.Stopwatch.GetTimestamp(); // real time, whatever clock the rest runs on: this measures I/O
                 while (true)
                 {
-                    await connection.WaitAsync(stoppingToken);
+                    var wait = Heartbeat - System.Diagnostics.Stopwatch.GetElapsedTime(beatAt);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await connection.WaitAsync(wait, stoppingToken);
+                        continue;
+                    }
+
+                    beatAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    await beat.ExecuteNonQueryAsync(stoppingToken);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

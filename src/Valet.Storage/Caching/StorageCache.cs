@@ -27,9 +27,20 @@ internal sealed class StorageCache
     /// <summary>A runtime provider (migration 0007): not cached here, handed to <see cref="ProviderChanges"/>.</summary>
     public const string ProviderPrefix = "prov:";
 
+    /// <summary>A listener's heartbeat (<see cref="ChangeListener"/>): each node's own, ignored by the others.</summary>
+    public const string HeartbeatPrefix = "hb:";
+
+    /// <summary>
+    /// How long the cache may serve after the listener last heard its own heartbeat. The listener sends one a second and
+    /// gives up on a session whose heartbeat does not return in two; this is the backstop for a listener that is stuck
+    /// without noticing (docs/storage.md, "A listener session that hangs").
+    /// </summary>
+    public static readonly TimeSpan HeartbeatLimit = TimeSpan.FromSeconds(5);
+
     private readonly bool _enabled;
     private readonly bool _needsListener;
     private volatile bool _listening;
+    private long _heardAt; // Environment.TickCount64 when this node's own heartbeat last came back
 
     private readonly ProviderChanges? _providerChanges;
 
@@ -50,13 +61,21 @@ internal sealed class StorageCache
     /// <summary>Connections by id, decrypted.</summary>
     public ReadCache<Connection> Connections { get; }
 
-    /// <summary>Whether reads may be served from (and stored into) the cache right now.</summary>
-    public bool IsActive => _enabled && (!_needsListener || _listening);
+    /// <summary>This node's heartbeat payload (a random id, so another node's is told apart).</summary>
+    public string HeartbeatPayload { get; } = HeartbeatPrefix + Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// Whether reads may be served from (and stored into) the cache right now: on PostgreSQL only while the listener is
+    /// subscribed and its heartbeat came back recently (real time, not the <see cref="TimeProvider"/>: it measures I/O).
+    /// </summary>
+    public bool IsActive => _enabled && (!_needsListener
+        || (_listening && Environment.TickCount64 - Volatile.Read(ref _heardAt) < (long)HeartbeatLimit.TotalMilliseconds));
 
     /// <summary>The listener is subscribed: whatever was cached before may have missed notifications, so start empty.</summary>
     public void ListenerConnected()
     {
         Clear();
+        Volatile.Write(ref _heardAt, Environment.TickCount64);
         _listening = true;
         _providerChanges?.Notify(null);
     }
@@ -74,7 +93,7 @@ internal sealed class StorageCache
         Connections.Clear();
     }
 
-    /// <summary>A notification payload: <c>key:PREFIX</c> or <c>conn:ID</c>. Anything else clears everything.</summary>
+    /// <summary>A notification payload: <c>key:PREFIX</c>, <c>conn:ID</c>, <c>prov:ID</c> or a heartbeat. Anything else clears everything.</summary>
     public void Apply(string payload)
     {
         if (payload.StartsWith(KeyPrefix, StringComparison.Ordinal))
@@ -88,6 +107,15 @@ internal sealed class StorageCache
         else if (payload.StartsWith(ProviderPrefix, StringComparison.Ordinal))
         {
             _providerChanges?.Notify(payload[ProviderPrefix.Length..]);
+        }
+        else if (payload.StartsWith(HeartbeatPrefix, StringComparison.Ordinal))
+        {
+            // Notifications reach a session in the order they were sent, so every invalidation sent before this heartbeat
+            // has been applied by the time it is heard.
+            if (string.Equals(payload, HeartbeatPayload, StringComparison.Ordinal))
+            {
+                Volatile.Write(ref _heardAt, Environment.TickCount64);
+            }
         }
         else
         {

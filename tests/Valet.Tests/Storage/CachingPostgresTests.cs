@@ -128,6 +128,66 @@ public sealed class CachingPostgresTests(PostgresFixture postgres) : CachingTest
     }
 
     [Fact]
+    public async Task AListenerSessionThatHangs_TurnsTheCacheOff_WithinSeconds()
+    {
+        // A backend that stops answering without closing its socket (SIGSTOP here; a NAT dropping an idle flow, a frozen
+        // VM) delivers no notification and no error: only the listener's heartbeat notices. Measured before it: a revoked
+        // key kept working on that node for about 8 s, until the TCP keepalive gave up.
+        var (a, b) = await StartTwoNodesAsync();
+        var key = NewKey();
+        await a.Keys.CreateAsync(key, None);
+        await CachedOnAsync(b, async () => Assert.NotNull(await b.Keys.FindByPrefixAsync(key.Prefix, None)));
+
+        var stopped = await ListenerBackendsAsync();
+        Assert.NotEmpty(stopped);
+        Signal("STOP", stopped);
+        try
+        {
+            Assert.True(await a.Keys.DeleteAsync(key.Id, None));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            Assert.True(await EventuallyAsync(async () => await b.Keys.FindByPrefixAsync(key.Prefix, None) is null, TimeSpan.FromSeconds(5)),
+                "node B kept serving the revoked key from its cache");
+            Assert.False(b.Cache.IsActive);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        }
+        finally
+        {
+            Signal("CONT", stopped);
+        }
+
+        // The listener reconnects on a new session and the cache comes back.
+        Assert.True(await EventuallyAsync(() => Task.FromResult(b.Cache.IsActive), TimeSpan.FromSeconds(15)));
+    }
+
+    private async Task<List<int>> ListenerBackendsAsync()
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = @name AND datname = current_database()", connection);
+        command.Parameters.AddWithValue("name", ChangeListener.ApplicationName);
+        var pids = new List<int>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            pids.Add(reader.GetInt32(0));
+        }
+
+        return pids;
+    }
+
+    /// <summary>kill -SIGNAL on PostgreSQL backends (this test runs as root, as the suite does, or as the server's user).</summary>
+    private static void Signal(string signal, IEnumerable<int> pids)
+    {
+        using var kill = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("kill", ["-" + signal, .. pids.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture))])
+        {
+            RedirectStandardError = true,
+        })!;
+        kill.WaitForExit();
+        Assert.True(kill.ExitCode == 0, $"kill -{signal}: {kill.StandardError.ReadToEnd()}");
+    }
+
+    [Fact]
     public async Task WithoutAListener_TheCacheStaysOff()
     {
         var node = await StartNodeAsync(LongTtl, listen: false);
