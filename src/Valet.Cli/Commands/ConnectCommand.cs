@@ -41,8 +41,8 @@ internal static class ConnectCommand
         var scopes = new Option<string?>("--scopes") { Description = "Comma-separated scopes (default: the provider's)" };
         var transport = new Option<string>("--callback-transport")
         {
-            Description = "loopback (the server listens on 127.0.0.1 for this one redirect) or gateway ({VALET_PUBLIC_URL}/oauth/callback)",
-            DefaultValueFactory = _ => "loopback",
+            Description = "loopback (the server listens on 127.0.0.1 for this one redirect) or gateway ({VALET_PUBLIC_URL}/oauth/callback); " +
+                "default: loopback for a server on this machine, gateway for one elsewhere (VALET_URL)",
         }.OneOf("loopback", "gateway");
         var clientId = new Option<string?>("--client-id") { Description = "Use this OAuth client (registered as a BYOC credential of the org)" };
         var clientSecret = new Option<string?>("--client-secret")
@@ -134,7 +134,9 @@ internal static class ConnectCommand
                     org = parse.GetValue(KeysCommand.Org),
                     provider = parse.GetValue(provider),
                     scopes = parse.GetValue(scopes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                    callback_transport = parse.GetValue(transport),
+                    // The loopback listener is the server's, on its own 127.0.0.1: a browser on another machine cannot reach a
+                    // remote node's, so a server elsewhere defaults to the gateway callback.
+                    callback_transport = parse.GetValue(transport) ?? (api.BaseUrl.IsLoopback ? "loopback" : "gateway"),
                     client_id = parse.GetValue(clientId),
                     client_secret = secret,
                     force = parse.GetValue(force),
