@@ -12,9 +12,11 @@ namespace Valet.Server.Proxy;
 /// <para>
 /// The body is read as bytes, one character per byte (Latin-1), which is exact for the spellings a URL echo takes (ASCII)
 /// and, through the UTF-8 spelling <see cref="SecretSpellings"/> adds for a non-ASCII character, for a secret with one.
-/// The last bytes that could still be the start of a match (at most the longest spelling of the whole secret, minus one)
-/// are held back until more arrives or the body ends; at the end, a body that stops in the secret's first characters loses
-/// them too (<see cref="SecretSpellings.TailStart"/>).
+/// Only bytes that could still be the start of a match are held back until more arrives or the body ends: the tail that
+/// spells the secret's first characters, or part of the first one's spelling (<see cref="SecretSpellings.TailStart"/>), and
+/// never more than the longest spelling of the whole secret, minus one. So a stream of events (SSE) is not delayed unless
+/// an event ends in what could begin the secret. At the end, a body that stops in the secret's first six or more characters
+/// loses them too.
 /// </para>
 /// </summary>
 internal sealed class EchoMaskingStream : ReadThroughStream
@@ -150,9 +152,13 @@ internal sealed class EchoMaskingStream : ReadThroughStream
 
         _end += read;
         Mask(final: false);
-        // A match starting before this point would be longer than the longest spelling of the secret if it went on past
-        // _end, so every byte before it has been seen in every match it can belong to.
-        _ready = Math.Max(_ready, _end - _holdBack);
+
+        // What may still begin a match stays: a tail of the bytes seen that spells the secret's start. None: all is final.
+        // (A match starting before _end - _holdBack would be longer than the longest spelling of the secret if it went on
+        // past _end, so the tail never starts earlier; TailStart looks no further back either.)
+        var pending = Encoding.Latin1.GetString(_buffer, _ready, _end - _ready);
+        var tail = SecretSpellings.TailStart(pending, _secret, 0);
+        _ready = Math.Max(_ready + (tail < 0 ? pending.Length : tail), _end - _holdBack);
     }
 
     /// <summary>Masks every whole match in the bytes not final yet; at the end, a tail of the secret's first characters too.</summary>

@@ -33,7 +33,9 @@ internal static class SecretSpellings
     /// <summary>
     /// Where, in <paramref name="text"/>, the longest tail starts that spells the first characters of
     /// <paramref name="secret"/> (at least <paramref name="minimumCharacters"/> of them, fewer than all), possibly ending
-    /// partway through one character's spelling (<c>…Cd%2</c>, a body cut mid-escape); -1 when no tail does.
+    /// partway through one character's spelling (<c>…Cd%2</c>, a body cut mid-escape); -1 when no tail does. With
+    /// <paramref name="minimumCharacters"/> 0, a tail that is only the start of the first character's spelling counts too:
+    /// where a streamed body must be held back because more bytes could still complete the secret.
     /// </summary>
     public static int TailStart(string text, string secret, int minimumCharacters)
     {
@@ -55,7 +57,7 @@ internal static class SecretSpellings
         var seen = new HashSet<(int At, int Index)>();
         var stack = new Stack<(int At, int Index)>();
         var steps = 0;
-        for (var start = window; start <= text.Length - minimumCharacters; start++)
+        for (var start = window; start <= text.Length - Math.Max(1, minimumCharacters); start++)
         {
             if (!StartsASpelling(runes[0], text[start]))
             {

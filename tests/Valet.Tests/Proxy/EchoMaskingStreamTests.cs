@@ -81,6 +81,32 @@ public sealed class EchoMaskingStreamTests
         Assert.Equal("replaced", Assert.Throws<IOException>(() => failing.Read(buffer)).Message);
     }
 
+    [Fact]
+    public async Task AnEventThatCannotBeginTheSecret_IsHandedOnAtOnce_AndOneThatCouldWaitsForTheNextBytes()
+    {
+        // A stream of events (SSE): each must reach the agent when it arrives, not when the next one does.
+        var inner = new Gated();
+        using var stream = new EchoMaskingStream(inner, Secret, _ => null);
+        var buffer = new byte[256];
+
+        inner.Send("data: {\"n\":1}\n\n");
+        var first = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("data: {\"n\":1}\n\n", Encoding.ASCII.GetString(buffer, 0, first));
+
+        // Ends in what could be the secret's start ("qk-A"): held until the next bytes say what it was.
+        inner.Send("data: qk-A");
+        var held = stream.ReadAsync(buffer).AsTask();
+        Assert.Equal("data: ", Encoding.ASCII.GetString(buffer, 0, await held.WaitAsync(TimeSpan.FromSeconds(5))));
+        var rest = stream.ReadAsync(buffer).AsTask();
+        await Task.Delay(200);
+        Assert.False(rest.IsCompleted);
+        inner.Send("b/Cd+Ef==\n\n");
+        inner.End();
+        var tail = Encoding.ASCII.GetString(buffer, 0, await rest.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.StartsWith("REDACTED*****", tail, StringComparison.Ordinal);
+        Assert.DoesNotContain("Ab", tail, StringComparison.Ordinal);
+    }
+
     private static async Task<byte[]> ReadAllAsync(Stream inner, bool async)
     {
         using var stream = new EchoMaskingStream(inner, Secret, _ => null);
@@ -110,7 +136,7 @@ public sealed class EchoMaskingStreamTests
     }
 
     /// <summary>Hands out at most <c>piece</c> bytes a read, as a network stream does; readable again from the start for each pass.</summary>
-    private sealed class Pieces(byte[] data, int piece) : Stream
+    private sealed class Pieces(byte[] data, int piece) : ReadOnlyStream
     {
         private int _at;
 
@@ -132,22 +158,49 @@ public sealed class EchoMaskingStreamTests
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             ValueTask.FromResult(Read(buffer.Span));
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    private sealed class Failing : Stream
+    private sealed class Failing : ReadOnlyStream
     {
         public override int Read(byte[] buffer, int offset, int count) => throw new HttpIOException(HttpRequestError.InvalidResponse, "the secret qk-Ab");
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => throw new HttpIOException(HttpRequestError.InvalidResponse, "the secret qk-Ab");
+    }
+
+    /// <summary>Hands out what the test sends, when it sends it: a slow upstream.</summary>
+    private sealed class Gated : ReadOnlyStream
+    {
+        private readonly System.Threading.Channels.Channel<byte[]> _pieces = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        private byte[] _current = [];
+        private int _at;
+
+        public void Send(string text) => _pieces.Writer.TryWrite(Encoding.ASCII.GetBytes(text));
+
+        public void End() => _pieces.Writer.TryComplete();
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_at == _current.Length)
+            {
+                if (!await _pieces.Reader.WaitToReadAsync(cancellationToken) || !_pieces.Reader.TryRead(out var next))
+                {
+                    return 0;
+                }
+
+                (_current, _at) = (next, 0);
+            }
+
+            var count = Math.Min(buffer.Length, _current.Length - _at);
+            _current.AsMemory(_at, count).CopyTo(buffer);
+            _at += count;
+            return count;
+        }
+    }
+
+    /// <summary>What a test stream that is only read needs of <see cref="Stream"/>.</summary>
+    private abstract class ReadOnlyStream : Stream
+    {
         public override bool CanRead => true;
         public override bool CanSeek => false;
         public override bool CanWrite => false;
