@@ -28,6 +28,10 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         // server may pick any coding (RFC 9110 §12.5.3); the agent's own preference gives way.
         request.Headers.AcceptEncoding.Clear();
         request.Headers.TryAddWithoutValidation("Accept-Encoding", "identity");
+        // Whole bodies only: each slice of a range request is checked on its own, so two slices that cut an echoed secret
+        // between them would hand it over in two halves (found in review). A server may ignore Range (RFC 9110 §14.2).
+        request.Headers.Range = null;
+        request.Headers.Remove("If-Range");
         try
         {
             var response = await base.SendAsync(request, cancellationToken);
@@ -42,6 +46,15 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
             // reader can quote the request too: a non-HTTP server that sends a valid head declaring a chunked body and then
             // echoes the request makes the chunk parser throw with the "size" line's bytes in hex.
             response.Content = new RedactingContent(response.Content, query, decoding);
+
+            // The bytes the agent gets may differ from the upstream's (masked, or decoded): what described those bytes goes.
+            response.Headers.Remove("Content-Digest");
+            response.Headers.Remove("Repr-Digest");
+            if (response.Headers.ETag is { IsWeak: false } etag)
+            {
+                response.Headers.ETag = new System.Net.Http.Headers.EntityTagHeaderValue(etag.Tag, isWeak: true);
+            }
+
             return response;
         }
         catch (Exception error) when (Quotes(error, query))
@@ -148,7 +161,8 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
             _decoded = inner.Headers.ContentEncoding.Any(c => !c.Equals("identity", StringComparison.OrdinalIgnoreCase));
             foreach (var (name, values) in inner.Headers.NonValidated)
             {
-                if (_decoded && (name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+                if ((_decoded && (name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+                    || name is "Content-MD5" or "Content-Digest" or "Repr-Digest")
                 {
                     continue;
                 }

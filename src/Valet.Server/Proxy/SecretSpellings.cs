@@ -146,7 +146,10 @@ internal static class SecretSpellings
             pattern.Append(')');
         }
 
-        return new Spelled(new Regex(pattern.ToString(), RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200)), runes);
+        // A sequence of alternations of literals: matching is linear in practice (alternatives of one character rarely share
+        // a prefix), so the timeout is a guard against the unforeseen, not a budget. It is wall-clock time: at 200 ms a
+        // node whose CPU was busy cut ordinary bodies short (found in review), so it is generous.
+        return new Spelled(new Regex(pattern.ToString(), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(5)), runes);
     }
 
     /// <summary>The ways one character can be written: raw first (the only one compared case-sensitively).</summary>
