@@ -80,8 +80,7 @@ internal sealed partial class ChangeListener(
                 var beatAt = System.Diagnostics.Stopwatch.GetTimestamp(); // real time, whatever clock the rest runs on: this measures I/O
                 while (true)
                 {
-                    var wait = Heartbeat - System.Diagnostics.Stopwatch.GetElapsedTime(beatAt);
-                    if (wait > TimeSpan.Zero)
+                    if (WaitMilliseconds(Heartbeat - System.Diagnostics.Stopwatch.GetElapsedTime(beatAt)) is var wait and > 0)
                     {
                         await connection.WaitAsync(wait, stoppingToken);
                         continue;
@@ -116,6 +115,15 @@ internal sealed partial class ChangeListener(
             }
         }
     }
+
+    /// <summary>
+    /// Milliseconds to wait for a notification before the next heartbeat is due; 0 when it is due now. Never a positive
+    /// wait below one millisecond rounded down to 0: Npgsql's <c>WaitAsync</c> takes 0 as "no timeout", and the loop then
+    /// waited until some other notification came, sending no heartbeat, so the cache went off (found by the benchmark).
+    /// Notifications reach the event only inside a command or a wait (https://npgsql.org/doc/wait.html).
+    /// </summary>
+    internal static int WaitMilliseconds(TimeSpan untilDue) =>
+        untilDue <= TimeSpan.Zero ? 0 : (int)Math.Ceiling(Math.Min(untilDue.TotalMilliseconds, int.MaxValue));
 
     internal static TimeSpan Backoff(int failures, TimeSpan max)
     {

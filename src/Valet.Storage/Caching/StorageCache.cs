@@ -41,6 +41,10 @@ internal sealed class StorageCache
     private readonly bool _needsListener;
     private volatile bool _listening;
     private long _heardAt; // Environment.TickCount64 when this node's own heartbeat last came back
+    private long _heartbeats;
+
+    /// <summary>How many of its own heartbeats this node has heard (for tests and diagnostics).</summary>
+    public long HeartbeatsHeard => Interlocked.Read(ref _heartbeats);
 
     private readonly ProviderChanges? _providerChanges;
 
@@ -115,6 +119,7 @@ internal sealed class StorageCache
             if (string.Equals(payload, HeartbeatPayload, StringComparison.Ordinal))
             {
                 Volatile.Write(ref _heardAt, Environment.TickCount64);
+                Interlocked.Increment(ref _heartbeats);
             }
         }
         else

@@ -128,6 +128,32 @@ public sealed class CachingPostgresTests(PostgresFixture postgres) : CachingTest
     }
 
     [Fact]
+    public async Task AListeningNode_KeepsItsCacheOn_PastTheHeartbeatLimit()
+    {
+        // The cache serves only while the node's own heartbeat keeps coming back: a loop that stops sending them turns the
+        // cache off for good (the benchmark found one: a wait under a millisecond became Npgsql's "wait for ever").
+        var node = await StartNodeAsync(LongTtl);
+        Assert.True(await EventuallyAsync(() => Task.FromResult(node.Cache.IsActive), TimeSpan.FromSeconds(10)));
+        var heard = node.Cache.HeartbeatsHeard;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (watch.Elapsed < StorageCache.HeartbeatLimit + TimeSpan.FromSeconds(3))
+        {
+            Assert.True(node.Cache.IsActive, $"the cache went off after {watch.Elapsed}");
+            await Task.Delay(100);
+        }
+
+        Assert.True(node.Cache.HeartbeatsHeard - heard >= 5, $"{node.Cache.HeartbeatsHeard - heard} heartbeats heard in {watch.Elapsed}");
+    }
+
+    [Theory]
+    [InlineData(-5.0, 0)]
+    [InlineData(0.0, 0)]
+    [InlineData(0.3, 1)] // not 0: Npgsql's WaitAsync(0) waits for ever
+    [InlineData(999.2, 1000)]
+    public void TheWaitBeforeTheNextHeartbeat_IsNeverRoundedToNoTimeout(double milliseconds, int expected) =>
+        Assert.Equal(expected, ChangeListener.WaitMilliseconds(TimeSpan.FromMilliseconds(milliseconds)));
+
+    [Fact]
     public async Task AListenerSessionThatHangs_TurnsTheCacheOff_WithinSeconds()
     {
         // A backend that stops answering without closing its socket (SIGSTOP here; a NAT dropping an idle flow, a frozen
