@@ -151,30 +151,34 @@ internal sealed class EchoMaskingStream : ReadThroughStream
         }
 
         _end += read;
-        Mask(final: false);
+        var pending = Mask(final: false);
 
         // What may still begin a match stays: a tail of the bytes seen that spells the secret's start. None: all is final.
         // (A match starting before _end - _holdBack would be longer than the longest spelling of the secret if it went on
         // past _end, so the tail never starts earlier; TailStart looks no further back either.)
-        var pending = Encoding.Latin1.GetString(_buffer, _ready, _end - _ready);
         var tail = SecretSpellings.TailStart(pending, _secret, 0);
         _ready = Math.Max(_ready + (tail < 0 ? pending.Length : tail), _end - _holdBack);
     }
 
-    /// <summary>Masks every whole match in the bytes not final yet; at the end, a tail of the secret's first characters too.</summary>
-    private void Mask(bool final)
+    /// <summary>
+    /// Masks every whole match in the bytes not final yet; at the end, a tail of the secret's first characters too. Returns
+    /// those bytes as text, as they now stand (read again only if something was masked).
+    /// </summary>
+    private string Mask(bool final)
     {
         if (_end == _ready)
         {
-            return;
+            return string.Empty;
         }
 
         var text = Encoding.Latin1.GetString(_buffer, _ready, _end - _ready);
+        var masked = false;
         try
         {
             for (var match = _pattern.Match(text); match.Success; match = match.NextMatch())
             {
                 Overwrite(_ready + match.Index, match.Length);
+                masked = true;
             }
         }
         catch (RegexMatchTimeoutException e)
@@ -186,7 +190,10 @@ internal sealed class EchoMaskingStream : ReadThroughStream
         if (final && SecretSpellings.TailStart(text, _secret, MinimumTail) is var tail and >= 0)
         {
             Overwrite(_ready + tail, text.Length - tail);
+            masked = true;
         }
+
+        return masked ? Encoding.Latin1.GetString(_buffer, _ready, _end - _ready) : text;
     }
 
     private void Overwrite(int at, int length)

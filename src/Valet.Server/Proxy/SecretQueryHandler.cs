@@ -35,7 +35,7 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         try
         {
             var response = await base.SendAsync(request, cancellationToken);
-            if (Decoding(response.Content.Headers.ContentEncoding) is not { } decoding)
+            if (!TryDecoding(response.Content.Headers.ContentEncoding, out var decoding))
             {
                 var coding = string.Join(", ", response.Content.Headers.ContentEncoding);
                 response.Dispose();
@@ -113,32 +113,38 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
     private static string Hex(string ascii) => BitConverter.ToString(Encoding.ASCII.GetBytes(ascii));
 
     /// <summary>
-    /// How to read a body in these content codings (RFC 9110 §8.4.1, listed in the order applied), or null when one is
-    /// not known: an upstream that ignored <c>identity</c> with a coding .NET cannot decode is refused rather than relayed unread.
+    /// How to read a body in these content codings (RFC 9110 §8.4.1, listed in the order applied): <paramref name="decode"/>
+    /// is null when there is nothing to undo (none, or only <c>identity</c>). False when one is not known: an upstream that
+    /// ignored <c>identity</c> with a coding .NET cannot decode is refused rather than relayed unread.
     /// </summary>
-    private static Func<Stream, Stream>? Decoding(ICollection<string> codings)
+    private static bool TryDecoding(ICollection<string> codings, out Func<Stream, Stream>? decode)
     {
-        Func<Stream, Stream> decode = body => body;
+        decode = null;
         foreach (var coding in codings.Reverse())
         {
-            Func<Stream, Stream>? step = coding.ToLowerInvariant() switch
+            Func<Stream, Stream> step;
+            switch (coding.ToLowerInvariant())
             {
-                "identity" => body => body,
-                "gzip" or "x-gzip" => body => new GZipStream(body, CompressionMode.Decompress),
-                "deflate" => body => new ZLibStream(body, CompressionMode.Decompress), // RFC 9110 §8.4.1.2: the zlib format
-                "br" => body => new BrotliStream(body, CompressionMode.Decompress),
-                _ => null,
-            };
-            if (step is null)
-            {
-                return null;
+                case "identity":
+                    continue;
+                case "gzip" or "x-gzip":
+                    step = body => new GZipStream(body, CompressionMode.Decompress);
+                    break;
+                case "deflate":
+                    step = body => new ZLibStream(body, CompressionMode.Decompress); // RFC 9110 §8.4.1.2: the zlib format
+                    break;
+                case "br":
+                    step = body => new BrotliStream(body, CompressionMode.Decompress);
+                    break;
+                default:
+                    return false;
             }
 
             var before = decode;
-            decode = body => step(before(body));
+            decode = before is null ? step : body => step(before(body));
         }
 
-        return decode;
+        return true;
     }
 
     /// <summary>
@@ -150,18 +156,16 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
     {
         private readonly HttpContent _inner;
         private readonly (string Name, string Value) _query;
-        private readonly Func<Stream, Stream> _decode;
-        private readonly bool _decoded;
+        private readonly Func<Stream, Stream>? _decode; // null: the body comes as it is to be read
 
-        public RedactingContent(HttpContent inner, (string Name, string Value) query, Func<Stream, Stream> decode)
+        public RedactingContent(HttpContent inner, (string Name, string Value) query, Func<Stream, Stream>? decode)
         {
             _inner = inner;
             _query = query;
             _decode = decode;
-            _decoded = inner.Headers.ContentEncoding.Any(c => !c.Equals("identity", StringComparison.OrdinalIgnoreCase));
             foreach (var (name, values) in inner.Headers.NonValidated)
             {
-                if ((_decoded && (name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+                if ((_decode is not null && (name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
                     || name is "Content-MD5" or "Content-Digest" or "Repr-Digest")
                 {
                     continue;
@@ -179,7 +183,7 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         protected override Stream CreateContentReadStream(CancellationToken cancellationToken) => Masking(_inner.ReadAsStream(cancellationToken));
 
         private EchoMaskingStream Masking(Stream body) =>
-            new(_decode(body), _query.Value, error => Quotes(error, _query) ? Redacted(error, _query) : null);
+            new(_decode is null ? body : _decode(body), _query.Value, error => Quotes(error, _query) ? Redacted(error, _query) : null);
 
         protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
@@ -198,7 +202,7 @@ internal sealed class SecretQueryHandler(HttpMessageHandler inner) : DelegatingH
         protected override bool TryComputeLength(out long length)
         {
             // Masking keeps the length; decoding does not.
-            length = _decoded ? -1 : _inner.Headers.ContentLength ?? -1;
+            length = _decode is not null ? -1 : _inner.Headers.ContentLength ?? -1;
             return length >= 0;
         }
 
